@@ -1,0 +1,205 @@
+//! `guise whoami`: the current token and the kernel's view of the thread.
+
+use std::io::Write;
+
+use anyhow::Result;
+use guise::privilege::CapabilitySet;
+use guise::token::GroupAttributes;
+use guise::{Sid, ThreadCredentials, Token, TokenType};
+use serde_json::{Value, json};
+
+/// Options of `guise whoami`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Show groups, privileges, token type and level, and the kernel view (like
+    /// `whoami /all`).
+    #[arg(long)]
+    all: bool,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+fn name_of(sid: &Sid) -> String {
+    sid.lookup_account_name().unwrap_or_else(|| sid.to_string())
+}
+
+fn caps(set: CapabilitySet) -> Vec<String> {
+    set.iter_names().map(|(n, _)| format!("CAP_{n}")).collect()
+}
+
+fn attributes(a: GroupAttributes) -> Vec<&'static str> {
+    [
+        (GroupAttributes::MANDATORY, "Mandatory group"),
+        (GroupAttributes::ENABLED_BY_DEFAULT, "Enabled by default"),
+        (GroupAttributes::ENABLED, "Enabled group"),
+        (GroupAttributes::OWNER, "Group owner"),
+        (
+            GroupAttributes::USE_FOR_DENY_ONLY,
+            "Group used for deny only",
+        ),
+        (GroupAttributes::LOGON_ID, "Logon id"),
+    ]
+    .into_iter()
+    .filter(|(f, _)| a.contains(*f))
+    .map(|(_, n)| n)
+    .collect()
+}
+
+/// The token the calling thread acts as: its impersonation token, else the process's.
+fn current_token() -> Result<Token> {
+    match guise::open_thread_token(true) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == guise::ErrorKind::NoToken => Ok(Token::open_process()?),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn to_json(token: &Token, creds: &ThreadCredentials) -> Value {
+    let stats = token.statistics();
+    json!({
+        "user": { "name": name_of(&token.user()), "sid": token.user().to_string() },
+        "groups": token.groups().iter().map(|g| json!({
+            "name": name_of(&g.sid),
+            "sid": g.sid.to_string(),
+            "attributes": attributes(g.attributes),
+        })).collect::<Vec<_>>(),
+        "privileges": token.privileges().iter().map(|p| json!({
+            "name": p.privilege.name(),
+            "description": p.privilege.info().description,
+            "enabled": p.enabled,
+        })).collect::<Vec<_>>(),
+        "owner": token.owner().to_string(),
+        "primary_group": token.primary_group().to_string(),
+        "type": match token.token_type() { TokenType::Primary => "primary", TokenType::Impersonation => "impersonation" },
+        "level": token.impersonation_level().map(|l| l.to_string()),
+        "token_id": stats.token_id.to_string(),
+        "logon_id": stats.authentication_id.to_string(),
+        "modified_id": stats.modified_id.to_string(),
+        "network_credentials": token.has_network_credentials(),
+        "kernel": {
+            "uid": { "real": creds.uid.real, "effective": creds.uid.effective, "saved": creds.uid.saved },
+            "gid": { "real": creds.gid.real, "effective": creds.gid.effective, "saved": creds.gid.saved },
+            "groups": creds.groups,
+            "capabilities": {
+                "effective": caps(creds.capabilities.effective),
+                "permitted": caps(creds.capabilities.permitted),
+            },
+        },
+    })
+}
+
+/// Runs `guise whoami`.
+pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
+    let token = current_token()?;
+    let creds = ThreadCredentials::current()?;
+    if args.json {
+        let mut value = to_json(&token, &creds);
+        if !args.all {
+            value = json!({ "user": value["user"] });
+        }
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        return Ok(());
+    }
+    if !args.all {
+        writeln!(out, "{}", name_of(&token.user()))?;
+        return Ok(());
+    }
+    let user = token.user();
+    writeln!(out, "USER INFORMATION\n----------------\n")?;
+    writeln!(out, "{:<40} {}", "User Name", "SID")?;
+    writeln!(out, "{:<40} {}", "=".repeat(40), "=".repeat(20))?;
+    writeln!(out, "{:<40} {}\n", name_of(&user), user)?;
+
+    writeln!(out, "GROUP INFORMATION\n-----------------\n")?;
+    writeln!(out, "{:<40} {:<28} {}", "Group Name", "SID", "Attributes")?;
+    writeln!(
+        out,
+        "{:<40} {:<28} {}",
+        "=".repeat(40),
+        "=".repeat(28),
+        "=".repeat(30)
+    )?;
+    for g in token.groups() {
+        writeln!(
+            out,
+            "{:<40} {:<28} {}",
+            name_of(&g.sid),
+            g.sid.to_string(),
+            attributes(g.attributes).join(", ")
+        )?;
+    }
+
+    writeln!(out, "\nPRIVILEGES INFORMATION\n----------------------\n")?;
+    writeln!(
+        out,
+        "{:<42} {:<68} {}",
+        "Privilege Name", "Description", "State"
+    )?;
+    writeln!(
+        out,
+        "{:<42} {:<68} {}",
+        "=".repeat(42),
+        "=".repeat(68),
+        "========"
+    )?;
+    for p in token.privileges() {
+        writeln!(
+            out,
+            "{:<42} {:<68} {}",
+            p.privilege.name(),
+            p.privilege.info().description,
+            if p.enabled { "Enabled" } else { "Disabled" }
+        )?;
+    }
+
+    let stats = token.statistics();
+    writeln!(out, "\nTOKEN INFORMATION\n-----------------\n")?;
+    writeln!(
+        out,
+        "Type: {}\nImpersonation level: {}\nToken id: {}\nLogon id: {}\nModified id: {}\nOwner: {}\nPrimary group: {}\nNetwork credentials: {}",
+        match token.token_type() {
+            TokenType::Primary => "Primary",
+            TokenType::Impersonation => "Impersonation",
+        },
+        token
+            .impersonation_level()
+            .map_or("n/a (primary token)", |l| l.win32_name()),
+        stats.token_id,
+        stats.authentication_id,
+        stats.modified_id,
+        name_of(&token.owner()),
+        name_of(&token.primary_group()),
+        if token.has_network_credentials() {
+            "yes"
+        } else {
+            "no"
+        },
+    )?;
+
+    writeln!(
+        out,
+        "\nKERNEL VIEW (calling thread)\n----------------------------\n"
+    )?;
+    let ids = |r: &guise::thread::ResIds| {
+        format!(
+            "real {} effective {} saved {}",
+            r.real, r.effective, r.saved
+        )
+    };
+    writeln!(out, "uid: {}", ids(&creds.uid))?;
+    writeln!(out, "gid: {}", ids(&creds.gid))?;
+    let groups: Vec<String> = creds.groups.iter().map(u32::to_string).collect();
+    writeln!(out, "groups: {}", groups.join(" "))?;
+    writeln!(
+        out,
+        "effective capabilities: {}",
+        caps(creds.capabilities.effective).join(" ")
+    )?;
+    writeln!(
+        out,
+        "permitted capabilities: {}",
+        caps(creds.capabilities.permitted).join(" ")
+    )?;
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! The calling thread's kernel credentials: reading them, switching them, and
+//! restoring them.
+//!
+//! Every change goes through rustix's per-thread system calls
+//! (`set_thread_res_uid`, `set_thread_res_gid`, `set_thread_groups`,
+//! `set_capabilities`), never through the libc wrappers, which change every thread of
+//! the process. Reads use `getresuid`/`getresgid`/`getgroups`/`capget`, which report
+//! the calling thread.
+
+use rustix::process::{Gid, Uid};
+use rustix::thread::{self as rthread, CapabilitySet, CapabilitySets};
+
+use crate::error::{Error, ErrorKind, OsErrno, Result};
+
+/// The largest supplementary group list the kernel accepts (`NGROUPS_MAX`).
+pub const MAX_GROUPS: usize = 65536;
+
+/// uid of the unprivileged sentinel identity (`nobody`, the kernel's overflow uid).
+pub const SENTINEL_UID: u32 = 65534;
+/// gid of the unprivileged sentinel identity (`nogroup`, the kernel's overflow gid).
+pub const SENTINEL_GID: u32 = 65534;
+
+/// A real, effective and saved id triple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ResIds {
+    /// The real id.
+    pub real: u32,
+    /// The effective id (the one the kernel checks; the fs id follows it).
+    pub effective: u32,
+    /// The saved set-id.
+    pub saved: u32,
+}
+
+/// The calling thread's credentials, read from the kernel.
+///
+/// # Platform
+/// Linux keeps these per thread. `/proc/self/status` shows the main thread's;
+/// `/proc/thread-self/status` and this type show the calling thread's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadCredentials {
+    /// Real, effective and saved uid.
+    pub uid: ResIds,
+    /// Real, effective and saved gid.
+    pub gid: ResIds,
+    /// Supplementary groups, sorted.
+    pub groups: Vec<u32>,
+    /// Effective, permitted and inheritable capabilities.
+    pub capabilities: CapabilitySets,
+}
+
+impl ThreadCredentials {
+    /// Reads the calling thread's credentials (`getresuid`, `getresgid`, `getgroups`,
+    /// `capget`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the kernel refuses one of the reads.
+    pub fn current() -> Result<ThreadCredentials> {
+        fn os<E: Into<OsErrno>>(what: &'static str) -> impl Fn(E) -> Error {
+            move |e| Error::os(ErrorKind::Os, what, e)
+        }
+        let u = nix::unistd::getresuid().map_err(os("getresuid"))?;
+        let g = nix::unistd::getresgid().map_err(os("getresgid"))?;
+        let mut groups: Vec<u32> = rustix::process::getgroups()
+            .map_err(os("getgroups"))?
+            .into_iter()
+            .map(Gid::as_raw)
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let capabilities = rthread::capabilities(None).map_err(os("capget"))?;
+        Ok(ThreadCredentials {
+            uid: ResIds {
+                real: u.real.as_raw(),
+                effective: u.effective.as_raw(),
+                saved: u.saved.as_raw(),
+            },
+            gid: ResIds {
+                real: g.real.as_raw(),
+                effective: g.effective.as_raw(),
+                saved: g.saved.as_raw(),
+            },
+            groups,
+            capabilities,
+        })
+    }
+
+    /// Whether these credentials may change the thread's ids (`CAP_SETUID` and
+    /// `CAP_SETGID` in the permitted set: the Linux form of SeImpersonatePrivilege).
+    pub fn can_change_identity(&self) -> bool {
+        self.capabilities
+            .permitted
+            .contains(CapabilitySet::SETUID | CapabilitySet::SETGID)
+    }
+
+    /// The identity these credentials give the kernel: effective ids and
+    /// capabilities.
+    pub(crate) fn os_identity(&self) -> OsIdentity {
+        OsIdentity {
+            uid: self.uid.effective,
+            gid: self.gid.effective,
+            groups: self.groups.clone(),
+            capabilities: self.capabilities.effective,
+        }
+    }
+}
+
+/// What a thread looks like to the kernel while it impersonates: effective uid and
+/// gid, supplementary groups (sorted, no duplicates), effective capabilities.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OsIdentity {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub capabilities: CapabilitySet,
+}
+
+/// Checks ids before they reach the kernel: `-1` means "unchanged" to the set-id
+/// calls, so a uid or gid of `u32::MAX` would leave the thread as it was.
+pub(crate) fn validate_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
+    let bad = |what: String| Err(Error::new(ErrorKind::InvalidParameter, what));
+    if uid == u32::MAX {
+        return bad("uid 4294967295 (-1) is not a valid user id".into());
+    }
+    if gid == u32::MAX {
+        return bad("gid 4294967295 (-1) is not a valid group id".into());
+    }
+    if groups.contains(&u32::MAX) {
+        return bad("group 4294967295 (-1) is not a valid group id".into());
+    }
+    if groups.len() > MAX_GROUPS {
+        return bad(format!(
+            "{} supplementary groups; the kernel allows at most {MAX_GROUPS}",
+            groups.len()
+        ));
+    }
+    Ok(())
+}
+
+fn to_gids(groups: &[u32]) -> Vec<Gid> {
+    groups.iter().map(|&g| Gid::from_raw(g)).collect()
+}
+
+/// Switches the calling thread from `server` (its current credentials) to `target`,
+/// following the order of the recipe: groups, gid, uid, capabilities, verify. Only
+/// the effective ids change; real and saved ids stay the server's.
+///
+/// On failure the thread is restored to `server` (or the process aborts) and the
+/// error is returned.
+pub(crate) fn switch(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
+    validate_ids(target.uid, target.gid, &target.groups)?;
+    let result = apply(server, target);
+    if result.is_err() {
+        // The thread may be anywhere between the two identities: read where it is.
+        match ThreadCredentials::current() {
+            Ok(now) => restore(server, &now.os_identity()),
+            Err(e) => fatal(
+                "cannot read the thread's credentials after a failed switch",
+                &e,
+            ),
+        }
+    }
+    result
+}
+
+fn apply(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
+    let os = |what: &'static str| {
+        move |e| Error::os(ErrorKind::Os, format!("cannot impersonate: {what}"), e)
+    };
+    let from = server.os_identity();
+    if target.groups != from.groups {
+        rthread::set_thread_groups(&to_gids(&target.groups)).map_err(os("setgroups"))?;
+    }
+    if target.gid != from.gid {
+        rthread::set_thread_res_gid(None, Gid::from_raw(target.gid), None)
+            .map_err(os("setresgid"))?;
+    }
+    if target.uid != from.uid {
+        rthread::set_thread_res_uid(None, Uid::from_raw(target.uid), None)
+            .map_err(os("setresuid"))?;
+    }
+    let caps = CapabilitySets {
+        effective: target.capabilities & server.capabilities.permitted,
+        ..server.capabilities
+    };
+    rthread::set_capabilities(None, caps).map_err(os("capset"))?;
+
+    let expected = ThreadCredentials {
+        uid: ResIds {
+            effective: target.uid,
+            ..server.uid
+        },
+        gid: ResIds {
+            effective: target.gid,
+            ..server.gid
+        },
+        groups: target.groups.clone(),
+        capabilities: caps,
+    };
+    let now = ThreadCredentials::current()?;
+    if now != expected {
+        return Err(Error::new(
+            ErrorKind::Os,
+            format!("impersonation did not take effect: expected {expected:?}, kernel has {now:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Restores the calling thread to `server` from `from` (what it is now): uid first
+/// (always allowed: it is the real/saved uid), then capabilities, gid and groups, then
+/// verifies. Any failure aborts the process: a thread must never go on under a wrong
+/// identity.
+pub(crate) fn restore(server: &ThreadCredentials, from: &OsIdentity) {
+    let step = |what: &str, r: rustix::io::Result<()>| {
+        if let Err(e) = r {
+            fatal(what, &Error::os(ErrorKind::Os, "revert", e));
+        }
+    };
+    if from.uid != server.uid.effective {
+        step(
+            "setresuid",
+            rthread::set_thread_res_uid(None, Uid::from_raw(server.uid.effective), None),
+        );
+    }
+    step(
+        "capset",
+        rthread::set_capabilities(None, server.capabilities),
+    );
+    if from.gid != server.gid.effective {
+        step(
+            "setresgid",
+            rthread::set_thread_res_gid(None, Gid::from_raw(server.gid.effective), None),
+        );
+    }
+    if from.groups != server.groups {
+        step(
+            "setgroups",
+            rthread::set_thread_groups(&to_gids(&server.groups)),
+        );
+    }
+    match ThreadCredentials::current() {
+        Ok(now) if now == *server => {}
+        Ok(now) => fatal(
+            "revert verification",
+            &Error::new(
+                ErrorKind::Os,
+                format!("expected {server:?}, kernel has {now:?}"),
+            ),
+        ),
+        Err(e) => fatal("revert verification", &e),
+    }
+}
+
+/// Reports a credential failure that cannot be undone and aborts the process.
+pub(crate) fn fatal(what: &str, err: &Error) -> ! {
+    tracing::error!(%err, "guise: cannot restore thread credentials ({what}); aborting");
+    eprintln!("guise: cannot restore thread credentials ({what}): {err}; aborting");
+    std::process::abort()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_rejects_minus_one_and_too_many_groups() {
+        assert!(validate_ids(1, 1, &[1, 2]).is_ok());
+        for (u, g, gs) in [
+            (u32::MAX, 1, vec![]),
+            (1, u32::MAX, vec![]),
+            (1, 1, vec![3, u32::MAX]),
+            (1, 1, (0..=MAX_GROUPS as u32).collect()),
+        ] {
+            let e = validate_ids(u, g, &gs).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidParameter);
+        }
+    }
+
+    #[test]
+    fn reads_this_thread() {
+        let c = ThreadCredentials::current().unwrap();
+        assert_eq!(c.uid.effective, rustix::process::geteuid().as_raw());
+        assert_eq!(c.gid.effective, rustix::process::getegid().as_raw());
+        assert!(c.groups.windows(2).all(|w| w[0] < w[1]));
+    }
+}

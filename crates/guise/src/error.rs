@@ -1,0 +1,208 @@
+//! The one error type of guise, with the Win32 error each kind stands for.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, named after the Win32 error it corresponds to.
+///
+/// [`ErrorKind::win32_code`] and [`ErrorKind::win32_name`] give that Win32 error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The thread is not impersonating, so it has no token (`ERROR_NO_TOKEN`).
+    NoToken,
+    /// The thread token is at Anonymous level and cannot be opened
+    /// (`ERROR_CANT_OPEN_ANONYMOUS`).
+    CantOpenAnonymous,
+    /// The impersonation level is too low for the operation, or a duplicate asked for
+    /// a higher level than its source (`ERROR_BAD_IMPERSONATION_LEVEL`).
+    BadImpersonationLevel,
+    /// A primary token where an impersonation token is needed, or the reverse
+    /// (`ERROR_BAD_TOKEN_TYPE`).
+    BadTokenType,
+    /// The operation needs an impersonation token (`ERROR_NO_IMPERSONATION_TOKEN`).
+    NoImpersonationToken,
+    /// The caller does not hold a privilege the operation requires
+    /// (`ERROR_PRIVILEGE_NOT_HELD`).
+    PrivilegeNotHeld,
+    /// A privilege to enable is not held by the token (`ERROR_NOT_ALL_ASSIGNED`).
+    NotAllAssigned,
+    /// A privilege name is unknown (`ERROR_NO_SUCH_PRIVILEGE`).
+    NoSuchPrivilege,
+    /// A SID is malformed (`ERROR_INVALID_SID`).
+    InvalidSid,
+    /// An account name or id has no account (`ERROR_NONE_MAPPED`).
+    NoneMapped,
+    /// An argument is out of range or malformed (`ERROR_INVALID_PARAMETER`).
+    InvalidParameter,
+    /// Impersonation is not possible yet or at all (`ERROR_CANNOT_IMPERSONATE`).
+    CannotImpersonate,
+    /// Access is denied (`ERROR_ACCESS_DENIED`).
+    AccessDenied,
+    /// The operating system refused a call that has no closer Win32 equivalent
+    /// (`ERROR_GEN_FAILURE`); [`Error::errno`] tells why.
+    Os,
+}
+
+impl ErrorKind {
+    /// The numeric Win32 error code (`ERROR_*`).
+    pub const fn win32_code(self) -> u32 {
+        match self {
+            ErrorKind::NoToken => 1008,
+            ErrorKind::CantOpenAnonymous => 1347,
+            ErrorKind::BadImpersonationLevel => 1346,
+            ErrorKind::BadTokenType => 1349,
+            ErrorKind::NoImpersonationToken => 1309,
+            ErrorKind::PrivilegeNotHeld => 1314,
+            ErrorKind::NotAllAssigned => 1300,
+            ErrorKind::NoSuchPrivilege => 1313,
+            ErrorKind::InvalidSid => 1337,
+            ErrorKind::NoneMapped => 1332,
+            ErrorKind::InvalidParameter => 87,
+            ErrorKind::CannotImpersonate => 1368,
+            ErrorKind::AccessDenied => 5,
+            ErrorKind::Os => 31,
+        }
+    }
+
+    /// The symbolic Win32 name (`"ERROR_NO_TOKEN"`, ...).
+    pub const fn win32_name(self) -> &'static str {
+        match self {
+            ErrorKind::NoToken => "ERROR_NO_TOKEN",
+            ErrorKind::CantOpenAnonymous => "ERROR_CANT_OPEN_ANONYMOUS",
+            ErrorKind::BadImpersonationLevel => "ERROR_BAD_IMPERSONATION_LEVEL",
+            ErrorKind::BadTokenType => "ERROR_BAD_TOKEN_TYPE",
+            ErrorKind::NoImpersonationToken => "ERROR_NO_IMPERSONATION_TOKEN",
+            ErrorKind::PrivilegeNotHeld => "ERROR_PRIVILEGE_NOT_HELD",
+            ErrorKind::NotAllAssigned => "ERROR_NOT_ALL_ASSIGNED",
+            ErrorKind::NoSuchPrivilege => "ERROR_NO_SUCH_PRIVILEGE",
+            ErrorKind::InvalidSid => "ERROR_INVALID_SID",
+            ErrorKind::NoneMapped => "ERROR_NONE_MAPPED",
+            ErrorKind::InvalidParameter => "ERROR_INVALID_PARAMETER",
+            ErrorKind::CannotImpersonate => "ERROR_CANNOT_IMPERSONATE",
+            ErrorKind::AccessDenied => "ERROR_ACCESS_DENIED",
+            ErrorKind::Os => "ERROR_GEN_FAILURE",
+        }
+    }
+}
+
+/// An error from guise: a [`ErrorKind`], a message for people, and the OS `errno`
+/// when a system call caused it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: Cow<'static, str>,
+    errno: Option<i32>,
+}
+
+impl Error {
+    /// A new error of `kind` with a message.
+    pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            errno: None,
+        }
+    }
+
+    /// A new error of `kind` caused by an OS error.
+    pub fn os(
+        kind: ErrorKind,
+        message: impl Into<Cow<'static, str>>,
+        errno: impl Into<OsErrno>,
+    ) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            errno: Some(errno.into().0),
+        }
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The Win32 error code this error stands for.
+    pub fn win32_code(&self) -> u32 {
+        self.kind.win32_code()
+    }
+
+    /// The raw OS error number, if a system call caused this error.
+    pub fn errno(&self) -> Option<i32> {
+        self.errno
+    }
+
+    /// The message, without the Win32 name or OS error.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// A raw OS error number; converts from the error types of the crates guise calls.
+#[derive(Clone, Copy, Debug)]
+pub struct OsErrno(pub i32);
+
+impl From<rustix::io::Errno> for OsErrno {
+    fn from(e: rustix::io::Errno) -> Self {
+        OsErrno(e.raw_os_error())
+    }
+}
+
+impl From<nix::errno::Errno> for OsErrno {
+    fn from(e: nix::errno::Errno) -> Self {
+        OsErrno(e as i32)
+    }
+}
+
+impl From<&std::io::Error> for OsErrno {
+    fn from(e: &std::io::Error) -> Self {
+        // An io::Error without an OS code (a custom one) is reported as EIO.
+        OsErrno(e.raw_os_error().unwrap_or(5))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
+        if let Some(errno) = self.errno {
+            write!(f, ": {}", std::io::Error::from_raw_os_error(errno))?;
+        }
+        write!(f, " [{}]", self.kind.win32_name())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("message", &self.message);
+        if let Some(errno) = self.errno {
+            d.field("errno", &std::io::Error::from_raw_os_error(errno));
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_the_win32_error_and_errno() {
+        let e = Error::os(ErrorKind::Os, "setgroups", rustix::io::Errno::PERM);
+        let text = e.to_string();
+        assert!(text.starts_with("setgroups: "), "{text}");
+        assert!(text.ends_with("[ERROR_GEN_FAILURE]"), "{text}");
+        assert_eq!(e.errno(), Some(1));
+        assert_eq!(
+            Error::new(ErrorKind::NoToken, "x").win32_code(),
+            1008,
+            "ERROR_NO_TOKEN"
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! # guise — the Windows impersonation model for Linux services
+//!
+//! A server thread acts in the security context of its client, the kernel enforces
+//! every access that thread makes, and then the thread reverts to the server's own
+//! identity. Tokens, impersonation levels, `DuplicateTokenEx`, `SetThreadToken`,
+//! `RevertToSelf` and their rules behave the way a Win32 programmer expects; the
+//! effect is real: while a thread impersonates, its kernel credentials (effective
+//! uid and gid, supplementary groups, effective capabilities) are the client's.
+//!
+//! ```no_run
+//! use guise::{Token, ImpersonationLevel, TokenType};
+//!
+//! # fn main() -> guise::Result<()> {
+//! // A token for the client (here from the ids the kernel reported for a peer).
+//! let client = Token::from_ids(1000, 1000, &[1000, 100])?;
+//! let contents = client.run_as(|| std::fs::read("/home/alice/notes.txt"))?;
+//! // Here the thread is the server again, whether the closure returned or panicked.
+//!
+//! // Identification level: the server may inspect the token but not act as it.
+//! let id_only = client.duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)?;
+//! let guard = id_only.impersonate()?;
+//! assert_eq!(guard.level(), ImpersonationLevel::Identification);
+//! drop(guard);
+//! # let _ = contents;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## What guise does not protect against
+//! - Code in the same process that calls the libc credential setters (`setuid`,
+//!   `seteuid`, `setgroups`, `initgroups`, ...): glibc applies them to every thread,
+//!   undoing impersonation. guise's own binaries are checked to import none of them.
+//! - Code that `fork`s from an impersonating thread without guise: the child copies
+//!   the thread's mixed credentials (real uid the server's, effective the client's).
+//! - Memory the client's identity should not see: impersonation decides what the
+//!   *kernel* lets the thread do; the server's own memory is the server's business.
+//! - A server without `CAP_SETUID`/`CAP_SETGID` cannot put a thread on the
+//!   unprivileged sentinel identity; at Identification level its threads keep the
+//!   server's ids with no capabilities (see [`thread`]).
+//!
+//! See `docs/threat-model.md` in the repository for the full model.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod privilege;
+pub mod sid;
+pub mod thread;
+pub mod token;
+
+mod cred;
+
+pub use error::{Error, ErrorKind, Result};
+pub use privilege::Privilege;
+pub use sid::Sid;
+pub use thread::{
+    Impersonation, ThreadCredentials, impersonate_self, open_thread_token, revert_to_self,
+    set_thread_token,
+};
+pub use token::{ImpersonationLevel, LogonType, Token, TokenType};

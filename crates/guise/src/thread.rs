@@ -1,0 +1,350 @@
+//! Thread impersonation: a thread acts as a token, and the kernel enforces it.
+//!
+//! Impersonation changes only the calling thread's credentials (its effective uid
+//! and gid, supplementary groups and effective capabilities); other threads are
+//! never affected. The real and saved uid and gid stay the server's, so the thread
+//! can always switch back, and the client's own processes cannot signal it.
+//!
+//! | level             | what the kernel sees while the thread impersonates |
+//! |-------------------|----------------------------------------------------|
+//! | Anonymous         | the sentinel: `nobody`/`nogroup`, no groups, no capabilities |
+//! | Identification    | the sentinel, as for Anonymous                     |
+//! | Impersonation     | the token's uid, gid and groups; capabilities of its enabled privileges that the server holds |
+//! | Delegation        | as Impersonation (no network credentials yet)      |
+//!
+//! A server that cannot change ids (no `CAP_SETUID`/`CAP_SETGID` in its permitted
+//! set, the Linux form of SeImpersonatePrivilege) gets Identification level for any
+//! token but its own identity's and its own LogonUser's (Windows' rule since Windows
+//! 2000 SP4). Such a server cannot put the thread on the sentinel either: at
+//! Identification and Anonymous level its thread keeps the server's ids with **no**
+//! effective capabilities. It never gains the client's identity.
+//!
+//! # Reverting
+//! [`revert_to_self`], and the drop of an [`Impersonation`] guard, restore the
+//! thread's credentials and verify them. If that fails the process aborts: no thread
+//! goes on under a wrong identity.
+//!
+//! # Platform
+//! - Any uid change clears the process's "dumpable" flag for good: no core dumps,
+//!   and attaching a debugger needs `CAP_SYS_PTRACE`.
+//! - Threads inherit the *current* credentials of the thread that creates them:
+//!   start worker threads before impersonating, never while.
+//! - `fork` from an impersonating thread copies its mixed credentials; see
+//!   `docs/threat-model.md`.
+//! - Nothing in the process may call the libc credential setters (`setuid`,
+//!   `seteuid`, `setgroups`, `initgroups`, ...) once threads exist: glibc applies them
+//!   to every thread, overwriting every impersonation.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
+use crate::cred::{self, OsIdentity, SENTINEL_GID, SENTINEL_UID};
+use crate::error::{Error, ErrorKind, Result};
+use crate::privilege::CapabilitySet;
+use crate::token::{ImpersonationLevel, Origin, Token, TokenType};
+
+pub use crate::cred::{MAX_GROUPS, ResIds, ThreadCredentials};
+
+/// An impersonating thread's state.
+struct Active {
+    /// The thread token, at the level the thread actually got.
+    token: Token,
+    /// The thread's credentials before it impersonated.
+    server: ThreadCredentials,
+    /// What was put on the thread.
+    applied: OsIdentity,
+}
+
+thread_local! {
+    static ACTIVE: RefCell<Option<Active>> = const { RefCell::new(None) };
+}
+
+/// The credentials of the process identity as seen from this thread: the thread's
+/// own before it impersonated, or its current ones if it is not impersonating.
+pub(crate) fn process_credentials() -> Result<ThreadCredentials> {
+    let saved = ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.server.clone()));
+    match saved {
+        Some(creds) => Ok(creds),
+        None => ThreadCredentials::current(),
+    }
+}
+
+/// The level a server with credentials `server` may impersonate `token` at.
+fn permitted_level(token: &Token, server: &ThreadCredentials) -> ImpersonationLevel {
+    let wanted = token
+        .impersonation_level()
+        .unwrap_or(ImpersonationLevel::Impersonation);
+    if wanted < ImpersonationLevel::Impersonation || server.can_change_identity() {
+        return wanted;
+    }
+    let own_identity =
+        token.unix().uid() == server.uid.effective && token.origin() != Origin::Anonymous;
+    let own_logon = token.origin()
+        == (Origin::Logon {
+            pid: std::process::id(),
+        });
+    if own_identity || own_logon {
+        wanted
+    } else {
+        ImpersonationLevel::Identification
+    }
+}
+
+/// What the kernel should see while the thread impersonates `token` at `level`.
+fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredentials) -> OsIdentity {
+    if level >= ImpersonationLevel::Impersonation {
+        let unix = token.unix();
+        return OsIdentity {
+            uid: unix.uid(),
+            gid: unix.gid(),
+            groups: unix.groups().to_vec(),
+            capabilities: token.enabled_capabilities() & server.capabilities.permitted,
+        };
+    }
+    if server.can_change_identity() {
+        OsIdentity {
+            uid: SENTINEL_UID,
+            gid: SENTINEL_GID,
+            groups: Vec::new(),
+            capabilities: CapabilitySet::empty(),
+        }
+    } else {
+        OsIdentity {
+            capabilities: CapabilitySet::empty(),
+            ..server.os_identity()
+        }
+    }
+}
+
+/// Puts `token` on the calling thread (or none), returning the level it got.
+/// On error the thread is not impersonating.
+fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
+    if let Some(t) = &token {
+        if t.token_type() != TokenType::Impersonation {
+            return Err(Error::new(
+                ErrorKind::BadTokenType,
+                "a thread can only impersonate an impersonation token; duplicate a primary token first",
+            ));
+        }
+        let unix = t.unix();
+        cred::validate_ids(unix.uid(), unix.gid(), unix.groups())?;
+    }
+    ACTIVE.with_borrow_mut(|active| {
+        let server = match active.take() {
+            Some(previous) => {
+                // Back to the server first, then on to the new identity.
+                cred::restore(&previous.server, &previous.applied);
+                previous.server
+            }
+            None => ThreadCredentials::current()?,
+        };
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        let level = permitted_level(&token, &server);
+        let token = match token.impersonation_level() {
+            Some(wanted) if wanted > level => token.with_level(level),
+            _ => token,
+        };
+        let applied = os_identity(&token, level, &server);
+        cred::switch(&server, &applied)?;
+        tracing::debug!(
+            user = %token.user(),
+            uid = applied.uid,
+            gid = applied.gid,
+            %level,
+            "thread impersonates"
+        );
+        if level == ImpersonationLevel::Delegation {
+            tracing::debug!("delegation level acts as impersonation: no network credentials");
+        }
+        *active = Some(Active {
+            token,
+            server,
+            applied,
+        });
+        Ok(Some(level))
+    })
+}
+
+/// The calling thread's impersonation token, if any, at the level it got.
+fn current_token() -> Option<Token> {
+    ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.clone()))
+}
+
+/// Sets the calling thread's impersonation token ([`SetThreadToken`] with a `NULL`
+/// thread handle); `None` reverts, as [`revert_to_self`] does.
+///
+/// A thread that already impersonates first goes back to its own credentials, then
+/// to the new token's. The level the thread gets may be lower than the token's
+/// (see the [module documentation](self)); [`open_thread_token`] shows it.
+///
+/// # Errors
+/// - [`ErrorKind::BadTokenType`] for a primary token.
+/// - [`ErrorKind::InvalidParameter`] for ids the kernel would misread.
+/// - [`ErrorKind::Os`] if the kernel refuses the switch.
+///
+/// On error the thread is not impersonating and has its own credentials.
+///
+/// [`SetThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-setthreadtoken
+#[doc(alias = "SetThreadToken")]
+pub fn set_thread_token(token: Option<&Token>) -> Result<()> {
+    install(token.cloned()).map(drop)
+}
+
+/// Ends the calling thread's impersonation ([`RevertToSelf`]): the thread has its
+/// own credentials again. Not impersonating is not an error.
+///
+/// If the credentials cannot be restored and verified the process aborts.
+///
+/// # Errors
+/// None in practice; the `Result` is kept for symmetry with the Win32 call.
+///
+/// [`RevertToSelf`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-reverttoself
+#[doc(alias = "RevertToSelf")]
+pub fn revert_to_self() -> Result<()> {
+    install(None).map(drop)
+}
+
+/// Whether the calling thread impersonates.
+pub fn is_impersonating() -> bool {
+    ACTIVE.with_borrow(|a| a.is_some())
+}
+
+/// The calling thread's impersonation token ([`OpenThreadToken`]).
+///
+/// With `open_as_self` false, the open is checked with the thread's own (impersonated)
+/// context, which at Identification level may not open objects; with `open_as_self`
+/// true it is checked with the process context.
+///
+/// # Errors
+/// - [`ErrorKind::NoToken`] if the thread does not impersonate.
+/// - [`ErrorKind::CantOpenAnonymous`] if it impersonates at Anonymous level.
+/// - [`ErrorKind::BadImpersonationLevel`] at Identification level with
+///   `open_as_self` false.
+///
+/// [`OpenThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-openthreadtoken
+#[doc(alias = "OpenThreadToken")]
+pub fn open_thread_token(open_as_self: bool) -> Result<Token> {
+    let token = current_token()
+        .ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"))?;
+    match token.impersonation_level() {
+        Some(ImpersonationLevel::Anonymous) => Err(Error::new(
+            ErrorKind::CantOpenAnonymous,
+            "the thread impersonates at Anonymous level",
+        )),
+        Some(ImpersonationLevel::Identification) if !open_as_self => Err(Error::new(
+            ErrorKind::BadImpersonationLevel,
+            "at Identification level the thread token can only be opened as self",
+        )),
+        _ => Ok(token),
+    }
+}
+
+/// Makes the calling thread impersonate the process's own token at `level`
+/// ([`ImpersonateSelf`]); the returned guard reverts.
+///
+/// # Errors
+/// As [`Token::open_process`] and [`set_thread_token`].
+///
+/// [`ImpersonateSelf`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-impersonateself
+#[doc(alias = "ImpersonateSelf")]
+pub fn impersonate_self(level: ImpersonationLevel) -> Result<Impersonation> {
+    Token::open_process()?
+        .duplicate(level, TokenType::Impersonation)?
+        .impersonate()
+}
+
+/// The calling thread impersonates a token until this guard is dropped.
+///
+/// Dropping it restores what the thread had before: its own credentials, or the
+/// token it impersonated before (guards nest). If that cannot be done the process
+/// aborts. The guard cannot leave its thread (`!Send`), so it cannot be held across
+/// an `.await` of a task that may move between threads. Forgetting it
+/// (`mem::forget`) leaves the thread impersonating until [`revert_to_self`].
+#[must_use = "the thread reverts as soon as the guard is dropped"]
+pub struct Impersonation {
+    previous: Option<Token>,
+    level: ImpersonationLevel,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Impersonation {
+    /// The level the thread got, which may be lower than the token's (see the
+    /// [module documentation](self)).
+    pub fn level(&self) -> ImpersonationLevel {
+        self.level
+    }
+
+    /// Ends the impersonation now; the same as dropping the guard.
+    pub fn revert(self) {}
+}
+
+impl Drop for Impersonation {
+    fn drop(&mut self) {
+        if let Err(e) = install(self.previous.take()) {
+            cred::fatal("restoring the previous impersonation", &e);
+        }
+    }
+}
+
+impl std::fmt::Debug for Impersonation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Impersonation")
+            .field("level", &self.level)
+            .field("restores_previous", &self.previous.is_some())
+            .finish()
+    }
+}
+
+impl Token {
+    /// Makes the calling thread impersonate this token ([`ImpersonateLoggedOnUser`]);
+    /// the returned guard reverts. A primary token is first duplicated to an
+    /// impersonation token at Impersonation level; an impersonation token is used at
+    /// its own level. The level the thread gets may be lower (see the
+    /// [module documentation](crate::thread)).
+    ///
+    /// # Errors
+    /// As [`set_thread_token`]. On error the thread is unchanged.
+    ///
+    /// [`ImpersonateLoggedOnUser`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-impersonateloggedonuser
+    #[doc(alias = "ImpersonateLoggedOnUser")]
+    pub fn impersonate(&self) -> Result<Impersonation> {
+        let token = match self.token_type() {
+            TokenType::Primary => {
+                self.duplicate(ImpersonationLevel::Impersonation, TokenType::Impersonation)?
+            }
+            TokenType::Impersonation => self.clone(),
+        };
+        let previous = current_token();
+        match install(Some(token)) {
+            Ok(level) => Ok(Impersonation {
+                previous,
+                level: level.unwrap_or(ImpersonationLevel::Impersonation),
+                _not_send: PhantomData,
+            }),
+            Err(e) => {
+                // A failed switch leaves the thread on its own credentials: put back
+                // the token it had, if any; failing that is fatal.
+                if previous.is_some()
+                    && !is_impersonating()
+                    && let Err(again) = install(previous)
+                {
+                    cred::fatal("restoring the previous impersonation", &again);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` on the calling thread while it impersonates this token, then
+    /// reverts, also when `f` panics.
+    ///
+    /// # Errors
+    /// As [`Token::impersonate`]; `f` does not run then.
+    #[doc(alias = "ImpersonateLoggedOnUser")]
+    pub fn run_as<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        let _guard = self.impersonate()?;
+        Ok(f())
+    }
+}

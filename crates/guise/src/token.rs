@@ -1,0 +1,845 @@
+//! Access tokens: who a security context is, and what it may do.
+//!
+//! A [`Token`] carries what Win32's `GetTokenInformation` reports: user, groups with
+//! their attributes, privileges with their state, owner, primary group, type, level,
+//! statistics and source. It also carries the Unix identity (uid, gid, supplementary
+//! groups) that the kernel sees while a thread impersonates it.
+//!
+//! # Tokens are values
+//! A `Token` is the token itself, not a handle to a kernel object. Cloning it copies
+//! it, keeping its statistics (as a second handle would). Changing one copy
+//! ([`Token::adjust_privileges`]) does not change the others; it gives that copy a
+//! new modified id. [`Token::duplicate`] makes a new token with a new token id.
+//! Adjusting the privileges of the process token value does not change the process's
+//! capabilities: only a thread that impersonates a token has its capabilities set
+//! from it.
+
+use std::ffi::CString;
+use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bitflags::bitflags;
+use rustix::thread::CapabilitySet;
+
+use crate::cred::{self, SENTINEL_GID, SENTINEL_UID};
+use crate::error::{Error, ErrorKind, Result};
+use crate::privilege::Privilege;
+use crate::sid::Sid;
+
+/// A locally unique identifier (`LUID`): token ids, logon ids, modified ids.
+#[doc(alias = "LUID")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Luid(pub u64);
+
+impl Luid {
+    /// The logon id of Local System (`SYSTEM_LUID`, `0x3e7`); tokens of uid 0 that
+    /// are not from a logon carry it.
+    pub const SYSTEM: Luid = Luid(0x3e7);
+    /// The logon id of the anonymous logon (`ANONYMOUS_LOGON_LUID`, `0x3e6`).
+    pub const ANONYMOUS: Luid = Luid(0x3e6);
+
+    /// A new identifier, unique in this process (`AllocateLocallyUniqueId`).
+    #[doc(alias = "AllocateLocallyUniqueId")]
+    pub fn allocate() -> Luid {
+        static NEXT: AtomicU64 = AtomicU64::new(0x10000);
+        Luid(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl fmt::Display for Luid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:x}", self.0)
+    }
+}
+
+/// Whether a token is a process's token or a thread's (`TOKEN_TYPE`).
+#[doc(alias = "TOKEN_TYPE")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenType {
+    /// A primary token: a process runs as it (`TokenPrimary`).
+    Primary,
+    /// An impersonation token: a thread acts as it (`TokenImpersonation`).
+    Impersonation,
+}
+
+/// How far a server may act as its client (`SECURITY_IMPERSONATION_LEVEL`).
+///
+/// The order is the Win32 one: `Anonymous < Identification < Impersonation <
+/// Delegation`.
+#[doc(alias = "SECURITY_IMPERSONATION_LEVEL")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ImpersonationLevel {
+    /// The server may not even identify the client (`SecurityAnonymous`). The kernel
+    /// sees the unprivileged sentinel identity.
+    Anonymous,
+    /// The server may read the client's token and run access checks with it, but not
+    /// act as it (`SecurityIdentification`). The kernel sees the sentinel identity.
+    Identification,
+    /// The server acts as the client on this machine (`SecurityImpersonation`): the
+    /// kernel sees the client's uid, gid and groups.
+    Impersonation,
+    /// As Impersonation, and the client's credentials may reach other machines
+    /// (`SecurityDelegation`). guise carries no network credentials across IPC yet,
+    /// so locally this acts as Impersonation.
+    Delegation,
+}
+
+impl ImpersonationLevel {
+    /// The Win32 name (`"SecurityIdentification"`, ...).
+    pub fn win32_name(self) -> &'static str {
+        match self {
+            ImpersonationLevel::Anonymous => "SecurityAnonymous",
+            ImpersonationLevel::Identification => "SecurityIdentification",
+            ImpersonationLevel::Impersonation => "SecurityImpersonation",
+            ImpersonationLevel::Delegation => "SecurityDelegation",
+        }
+    }
+}
+
+impl fmt::Display for ImpersonationLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ImpersonationLevel::Anonymous => "anonymous",
+            ImpersonationLevel::Identification => "identification",
+            ImpersonationLevel::Impersonation => "impersonation",
+            ImpersonationLevel::Delegation => "delegation",
+        })
+    }
+}
+
+impl std::str::FromStr for ImpersonationLevel {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "anonymous" | "securityanonymous" => ImpersonationLevel::Anonymous,
+            "identification" | "securityidentification" => ImpersonationLevel::Identification,
+            "impersonation" | "securityimpersonation" => ImpersonationLevel::Impersonation,
+            "delegation" | "securitydelegation" => ImpersonationLevel::Delegation,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    format!(
+                        "unknown impersonation level {s:?} (anonymous, identification, impersonation, delegation)"
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+/// The kind of logon a token comes from; its SID is among the token's groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogonType {
+    /// `LOGON32_LOGON_INTERACTIVE`: group `S-1-5-4`.
+    Interactive,
+    /// `LOGON32_LOGON_NETWORK`: group `S-1-5-2`; the logon yields an impersonation
+    /// token.
+    Network,
+    /// `LOGON32_LOGON_BATCH`: group `S-1-5-3`.
+    Batch,
+    /// `LOGON32_LOGON_SERVICE`: group `S-1-5-6`.
+    Service,
+    /// `LOGON32_LOGON_NETWORK_CLEARTEXT`: group `S-1-5-2`; keeps the credentials.
+    NetworkCleartext,
+}
+
+impl LogonType {
+    /// The group SID a token of this logon type carries.
+    pub fn sid(self) -> Sid {
+        match self {
+            LogonType::Interactive => Sid::INTERACTIVE,
+            LogonType::Network | LogonType::NetworkCleartext => Sid::NETWORK,
+            LogonType::Batch => Sid::BATCH,
+            LogonType::Service => Sid::SERVICE,
+        }
+    }
+}
+
+bitflags! {
+    /// Attributes of a group in a token (`SE_GROUP_*`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct GroupAttributes: u32 {
+        /// `SE_GROUP_MANDATORY`: the group cannot be disabled.
+        const MANDATORY = 0x0000_0001;
+        /// `SE_GROUP_ENABLED_BY_DEFAULT`.
+        const ENABLED_BY_DEFAULT = 0x0000_0002;
+        /// `SE_GROUP_ENABLED`: the group counts in access checks.
+        const ENABLED = 0x0000_0004;
+        /// `SE_GROUP_OWNER`: the group may be set as an object's owner.
+        const OWNER = 0x0000_0008;
+        /// `SE_GROUP_USE_FOR_DENY_ONLY`: the group matches only deny ACEs.
+        const USE_FOR_DENY_ONLY = 0x0000_0010;
+        /// `SE_GROUP_INTEGRITY`.
+        const INTEGRITY = 0x0000_0020;
+        /// `SE_GROUP_INTEGRITY_ENABLED`.
+        const INTEGRITY_ENABLED = 0x0000_0040;
+        /// `SE_GROUP_RESOURCE`.
+        const RESOURCE = 0x2000_0000;
+        /// `SE_GROUP_LOGON_ID`: the logon SID.
+        const LOGON_ID = 0xC000_0000;
+    }
+}
+
+impl GroupAttributes {
+    /// Mandatory, enabled and enabled by default: the attributes of an ordinary group.
+    pub const DEFAULT: GroupAttributes = GroupAttributes::MANDATORY
+        .union(GroupAttributes::ENABLED_BY_DEFAULT)
+        .union(GroupAttributes::ENABLED);
+}
+
+/// A group in a token (`SID_AND_ATTRIBUTES`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Group {
+    /// The group's SID.
+    pub sid: Sid,
+    /// Its attributes.
+    pub attributes: GroupAttributes,
+}
+
+/// A privilege held by a token and its state (`LUID_AND_ATTRIBUTES`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenPrivilege {
+    /// The privilege.
+    pub privilege: Privilege,
+    /// Whether it is enabled (`SE_PRIVILEGE_ENABLED`).
+    pub enabled: bool,
+    /// Whether it was enabled when the token was made (`SE_PRIVILEGE_ENABLED_BY_DEFAULT`).
+    pub enabled_by_default: bool,
+}
+
+/// What to do with a privilege in [`Token::adjust_privileges`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PrivilegeChange {
+    /// Enable it (`SE_PRIVILEGE_ENABLED`).
+    Enable,
+    /// Disable it (attributes 0).
+    Disable,
+    /// Remove it from the token for good (`SE_PRIVILEGE_REMOVED`).
+    Remove,
+}
+
+/// A token's statistics (`TOKEN_STATISTICS`).
+#[doc(alias = "TOKEN_STATISTICS")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenStatistics {
+    /// The token's id: new for every token and every duplicate.
+    pub token_id: Luid,
+    /// The logon session the token belongs to (`AuthenticationId`).
+    pub authentication_id: Luid,
+    /// Changes on every adjustment of the token.
+    pub modified_id: Luid,
+}
+
+/// The Unix identity a token stands for: what the kernel sees while a thread
+/// impersonates it at Impersonation level or above.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct UnixIdentity {
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+}
+
+impl UnixIdentity {
+    /// A Unix identity from raw ids (sorted and without duplicates afterwards).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidParameter`] for a uid, gid or group of `u32::MAX` (`-1`
+    /// means "unchanged" to the kernel) or more than 65536 groups.
+    pub fn new(uid: u32, gid: u32, groups: impl IntoIterator<Item = u32>) -> Result<Self> {
+        let mut groups: Vec<u32> = groups.into_iter().collect();
+        cred::validate_ids(uid, gid, &groups)?;
+        groups.sort_unstable();
+        groups.dedup();
+        Ok(UnixIdentity { uid, gid, groups })
+    }
+
+    /// The uid.
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+
+    /// The primary gid.
+    pub fn gid(&self) -> u32 {
+        self.gid
+    }
+
+    /// The supplementary groups, sorted.
+    pub fn groups(&self) -> &[u32] {
+        &self.groups
+    }
+
+    /// The SID of the user: Local System for uid 0, `S-1-22-1-uid` otherwise.
+    pub fn user_sid(&self) -> Sid {
+        if self.uid == 0 {
+            Sid::LOCAL_SYSTEM
+        } else {
+            Sid::unix_user(self.uid)
+        }
+    }
+}
+
+/// Where a token came from; decides whether a server may impersonate it without
+/// SeImpersonatePrivilege.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Process,
+    Account,
+    Peer,
+    Anonymous,
+    /// A LogonUser of the process with this pid.
+    #[allow(dead_code)]
+    Logon {
+        pid: u32,
+    },
+}
+
+/// An access token: see the [module documentation](self).
+#[doc(alias = "HANDLE")]
+#[doc(alias = "TOKEN_INFORMATION_CLASS")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    user: Sid,
+    groups: Vec<Group>,
+    privileges: Vec<TokenPrivilege>,
+    owner: Sid,
+    primary_group: Sid,
+    token_type: TokenType,
+    level: ImpersonationLevel,
+    statistics: TokenStatistics,
+    source: &'static str,
+    unix: UnixIdentity,
+    origin: Origin,
+    network_credentials: bool,
+}
+
+/// The token id and logon id of the process token, the same for every open.
+fn process_luids() -> (Luid, Luid) {
+    static IDS: OnceLock<(Luid, Luid)> = OnceLock::new();
+    *IDS.get_or_init(|| (Luid::allocate(), Luid::allocate()))
+}
+
+/// The privileges of a token for a Unix identity: every privilege for uid 0, with
+/// Local System's defaults enabled; only SeChangeNotifyPrivilege for anyone else.
+fn identity_privileges(uid: u32) -> Vec<TokenPrivilege> {
+    let held = |p: Privilege, enabled: bool| TokenPrivilege {
+        privilege: p,
+        enabled,
+        enabled_by_default: enabled,
+    };
+    if uid == 0 {
+        Privilege::all()
+            .map(|p| held(p, p.info().enabled_for_system))
+            .collect()
+    } else {
+        vec![held(Privilege::ChangeNotify, true)]
+    }
+}
+
+/// The groups of a token for a Unix identity: Everyone, Authenticated Users, the
+/// logon type and logon SIDs if any, Administrators for uid 0, the primary and
+/// supplementary Unix groups.
+fn identity_groups(unix: &UnixIdentity, logon: Option<(LogonType, Luid)>) -> Vec<Group> {
+    let mut groups = vec![
+        Group {
+            sid: Sid::EVERYONE,
+            attributes: GroupAttributes::DEFAULT,
+        },
+        Group {
+            sid: Sid::AUTHENTICATED_USERS,
+            attributes: GroupAttributes::DEFAULT,
+        },
+    ];
+    if let Some((logon_type, logon_id)) = logon {
+        groups.push(Group {
+            sid: logon_type.sid(),
+            attributes: GroupAttributes::DEFAULT,
+        });
+        groups.push(Group {
+            sid: Sid::logon(logon_id.0),
+            attributes: GroupAttributes::DEFAULT | GroupAttributes::LOGON_ID,
+        });
+    }
+    if unix.uid == 0 {
+        groups.push(Group {
+            sid: Sid::ADMINISTRATORS,
+            attributes: GroupAttributes::DEFAULT | GroupAttributes::OWNER,
+        });
+    }
+    let gids = std::iter::once(unix.gid).chain(unix.groups.iter().copied());
+    for gid in gids {
+        let sid = Sid::unix_group(gid);
+        if !groups.iter().any(|g| g.sid == sid) {
+            groups.push(Group {
+                sid,
+                attributes: GroupAttributes::DEFAULT,
+            });
+        }
+    }
+    groups
+}
+
+impl Token {
+    fn for_identity(
+        unix: UnixIdentity,
+        logon: Option<(LogonType, Luid)>,
+        origin: Origin,
+        source: &'static str,
+    ) -> Token {
+        let token_id = Luid::allocate();
+        let authentication_id = match logon {
+            Some((_, id)) => id,
+            None if unix.uid == 0 => Luid::SYSTEM,
+            None => Luid::allocate(),
+        };
+        let (token_type, level) = match logon {
+            Some((LogonType::Network, _)) => {
+                (TokenType::Impersonation, ImpersonationLevel::Impersonation)
+            }
+            _ => (TokenType::Primary, ImpersonationLevel::Impersonation),
+        };
+        Token {
+            user: unix.user_sid(),
+            groups: identity_groups(&unix, logon),
+            privileges: identity_privileges(unix.uid),
+            owner: if unix.uid == 0 {
+                Sid::ADMINISTRATORS
+            } else {
+                unix.user_sid()
+            },
+            primary_group: Sid::unix_group(unix.gid),
+            token_type,
+            level,
+            statistics: TokenStatistics {
+                token_id,
+                authentication_id,
+                modified_id: token_id,
+            },
+            source,
+            unix,
+            origin,
+            network_credentials: false,
+        }
+    }
+
+    /// The token of the calling process ([`OpenProcessToken`]): a primary token for
+    /// the process's effective uid, gid and groups, with a privilege for each mapped
+    /// capability set the process holds in its permitted set (enabled when the
+    /// capabilities are also effective).
+    ///
+    /// Called from a thread that impersonates, it still describes the process, not
+    /// the client. Repeated calls return the same token id.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the credentials cannot be read.
+    ///
+    /// [`OpenProcessToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-openprocesstoken
+    #[doc(alias = "OpenProcessToken")]
+    pub fn open_process() -> Result<Token> {
+        let creds = crate::thread::process_credentials()?;
+        let unix = UnixIdentity::new(creds.uid.effective, creds.gid.effective, creds.groups)?;
+        let caps = creds.capabilities;
+        let root = unix.uid == 0;
+        let privileges = Privilege::all()
+            .filter_map(|p| {
+                let need = p.capabilities();
+                let (held, enabled) = if need.is_empty() {
+                    let everyone = p == Privilege::ChangeNotify;
+                    (
+                        everyone || root,
+                        everyone || (root && p.info().enabled_for_system),
+                    )
+                } else {
+                    (caps.permitted.contains(need), caps.effective.contains(need))
+                };
+                held.then_some(TokenPrivilege {
+                    privilege: p,
+                    enabled,
+                    enabled_by_default: enabled,
+                })
+            })
+            .collect();
+        let (token_id, logon_id) = process_luids();
+        let mut token = Token::for_identity(unix, None, Origin::Process, "guise");
+        token.privileges = privileges;
+        token.statistics = TokenStatistics {
+            token_id,
+            authentication_id: if root { Luid::SYSTEM } else { logon_id },
+            modified_id: token_id,
+        };
+        Ok(token)
+    }
+
+    /// A token for a Unix account, found by name through NSS, with its supplementary
+    /// groups from `getgrouplist` — an S4U-style logon without a password
+    /// ([`LsaLogonUser`] with `KERB_S4U_LOGON`).
+    ///
+    /// The token gets a fresh logon id, the logon SID and the group of
+    /// `logon_type`. It is a primary token, except for [`LogonType::Network`], which
+    /// yields an impersonation token at Impersonation level, as on Windows.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::PrivilegeNotHeld`] unless the process token holds
+    ///   SeTcbPrivilege (`CAP_SETUID` + `CAP_SETGID` permitted).
+    /// - [`ErrorKind::NoneMapped`] if no account has this name.
+    /// - [`ErrorKind::InvalidParameter`] for a name with a NUL byte or an account
+    ///   whose ids are invalid.
+    /// - [`ErrorKind::Os`] if the account database cannot be read (never a token).
+    ///
+    /// [`LsaLogonUser`]: https://learn.microsoft.com/en-us/windows/win32/api/ntsecapi/nf-ntsecapi-lsalogonuser
+    #[doc(alias = "LsaLogonUser")]
+    pub fn for_user(name: &str, logon_type: LogonType) -> Result<Token> {
+        require_tcb()?;
+        let user = nix::unistd::User::from_name(name)
+            .map_err(|e| Error::os(ErrorKind::Os, format!("looking up user {name:?}"), e))?
+            .ok_or_else(|| {
+                Error::new(ErrorKind::NoneMapped, format!("no user is named {name:?}"))
+            })?;
+        Self::for_account(&user, logon_type)
+    }
+
+    /// As [`Token::for_user`], for the account with this uid.
+    ///
+    /// # Errors
+    /// As [`Token::for_user`]; [`ErrorKind::NoneMapped`] if no account has this uid.
+    #[doc(alias = "LsaLogonUser")]
+    pub fn for_uid(uid: u32, logon_type: LogonType) -> Result<Token> {
+        require_tcb()?;
+        cred::validate_ids(uid, 0, &[])?;
+        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .map_err(|e| Error::os(ErrorKind::Os, format!("looking up uid {uid}"), e))?
+            .ok_or_else(|| Error::new(ErrorKind::NoneMapped, format!("no user has uid {uid}")))?;
+        Self::for_account(&user, logon_type)
+    }
+
+    fn for_account(user: &nix::unistd::User, logon_type: LogonType) -> Result<Token> {
+        let name = CString::new(user.name.as_str()).map_err(|_| {
+            Error::new(ErrorKind::InvalidParameter, "user name contains a NUL byte")
+        })?;
+        let groups = nix::unistd::getgrouplist(&name, user.gid).map_err(|e| {
+            Error::os(
+                ErrorKind::Os,
+                format!("reading the groups of {:?}", user.name),
+                e,
+            )
+        })?;
+        let unix = UnixIdentity::new(
+            user.uid.as_raw(),
+            user.gid.as_raw(),
+            groups.into_iter().map(|g| g.as_raw()),
+        )?;
+        Ok(Token::for_identity(
+            unix,
+            Some((logon_type, Luid::allocate())),
+            Origin::Account,
+            "guise",
+        ))
+    }
+
+    /// A primary token for raw Unix ids, as the kernel reports them for an IPC peer
+    /// (`SO_PEERCRED`, `SO_PEERGROUPS`). No account lookup is made and no privilege
+    /// is required; impersonating it still needs SeImpersonatePrivilege, or the
+    /// thread gets it at Identification level.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidParameter`] for a uid, gid or group of `u32::MAX`, or
+    /// more than 65536 groups.
+    pub fn from_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<Token> {
+        let unix = UnixIdentity::new(uid, gid, groups.iter().copied())?;
+        Ok(Token::for_identity(unix, None, Origin::Peer, "guise"))
+    }
+
+    /// The anonymous logon token (the one [`ImpersonateAnonymousToken`] uses): user
+    /// `S-1-5-7`, group Everyone, no privileges but SeChangeNotifyPrivilege; an
+    /// impersonation token at Impersonation level. The kernel sees the unprivileged
+    /// sentinel identity (`nobody`/`nogroup`, no groups).
+    ///
+    /// [`ImpersonateAnonymousToken`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-impersonateanonymoustoken
+    #[doc(alias = "ImpersonateAnonymousToken")]
+    pub fn anonymous() -> Token {
+        let unix = UnixIdentity {
+            uid: SENTINEL_UID,
+            gid: SENTINEL_GID,
+            groups: Vec::new(),
+        };
+        let token_id = Luid::allocate();
+        Token {
+            user: Sid::ANONYMOUS,
+            groups: vec![Group {
+                sid: Sid::EVERYONE,
+                attributes: GroupAttributes::DEFAULT,
+            }],
+            privileges: identity_privileges(SENTINEL_UID),
+            owner: Sid::ANONYMOUS,
+            primary_group: Sid::ANONYMOUS,
+            token_type: TokenType::Impersonation,
+            level: ImpersonationLevel::Impersonation,
+            statistics: TokenStatistics {
+                token_id,
+                authentication_id: Luid::ANONYMOUS,
+                modified_id: token_id,
+            },
+            source: "guise",
+            unix,
+            origin: Origin::Anonymous,
+            network_credentials: false,
+        }
+    }
+
+    /// The user SID (`TokenUser`).
+    pub fn user(&self) -> Sid {
+        self.user
+    }
+
+    /// The groups with their attributes (`TokenGroups`).
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The privileges with their state (`TokenPrivileges`).
+    pub fn privileges(&self) -> &[TokenPrivilege] {
+        &self.privileges
+    }
+
+    /// The default owner of objects this token creates (`TokenOwner`).
+    pub fn owner(&self) -> Sid {
+        self.owner
+    }
+
+    /// The primary group (`TokenPrimaryGroup`).
+    pub fn primary_group(&self) -> Sid {
+        self.primary_group
+    }
+
+    /// Primary or impersonation (`TokenType`).
+    pub fn token_type(&self) -> TokenType {
+        self.token_type
+    }
+
+    /// The impersonation level (`TokenImpersonationLevel`); `None` for a primary
+    /// token, for which Windows reports `ERROR_INVALID_PARAMETER`.
+    pub fn impersonation_level(&self) -> Option<ImpersonationLevel> {
+        match self.token_type {
+            TokenType::Primary => None,
+            TokenType::Impersonation => Some(self.level),
+        }
+    }
+
+    /// The statistics (`TokenStatistics`).
+    pub fn statistics(&self) -> TokenStatistics {
+        self.statistics
+    }
+
+    /// The name of the token's source (`TokenSource`).
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    /// The Unix identity the token stands for.
+    pub fn unix(&self) -> &UnixIdentity {
+        &self.unix
+    }
+
+    /// Whether the token carries credentials that reach other machines (SPEC §6). A
+    /// token built from an IPC peer's ids never does; a process started from it may
+    /// not have access to the network services that need them.
+    pub fn has_network_credentials(&self) -> bool {
+        self.network_credentials
+    }
+
+    /// Whether the token holds `privilege`, enabled or not.
+    pub fn has_privilege(&self, privilege: Privilege) -> bool {
+        self.privileges.iter().any(|p| p.privilege == privilege)
+    }
+
+    /// Whether the token holds `privilege` and it is enabled ([`PrivilegeCheck`] for
+    /// one privilege).
+    ///
+    /// [`PrivilegeCheck`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-privilegecheck
+    #[doc(alias = "PrivilegeCheck")]
+    pub fn is_privilege_enabled(&self, privilege: Privilege) -> bool {
+        self.privileges
+            .iter()
+            .any(|p| p.privilege == privilege && p.enabled)
+    }
+
+    /// The Linux capabilities of the enabled privileges.
+    pub fn enabled_capabilities(&self) -> CapabilitySet {
+        crate::privilege::capabilities_of(
+            self.privileges
+                .iter()
+                .filter(|p| p.enabled)
+                .map(|p| p.privilege),
+        )
+    }
+
+    /// A new token from this one ([`DuplicateTokenEx`]), of `token_type`, at `level`
+    /// (ignored for a primary target). The duplicate has a new token id; the
+    /// privileges' state is copied.
+    ///
+    /// # Errors
+    /// [`ErrorKind::BadImpersonationLevel`] when this is an impersonation token and
+    /// `level` is above its level, or when this is an impersonation token below
+    /// Impersonation level and `token_type` is primary.
+    ///
+    /// [`DuplicateTokenEx`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-duplicatetokenex
+    #[doc(alias = "DuplicateTokenEx")]
+    #[doc(alias = "DuplicateToken")]
+    pub fn duplicate(&self, level: ImpersonationLevel, token_type: TokenType) -> Result<Token> {
+        if self.token_type == TokenType::Impersonation {
+            match token_type {
+                TokenType::Primary if self.level < ImpersonationLevel::Impersonation => {
+                    return Err(Error::new(
+                        ErrorKind::BadImpersonationLevel,
+                        format!(
+                            "an impersonation token at {} level cannot become a primary token",
+                            self.level
+                        ),
+                    ));
+                }
+                TokenType::Impersonation if level > self.level => {
+                    return Err(Error::new(
+                        ErrorKind::BadImpersonationLevel,
+                        format!(
+                            "cannot raise an impersonation token from {} to {} level",
+                            self.level, level
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let mut dup = self.clone();
+        dup.token_type = token_type;
+        dup.level = match token_type {
+            TokenType::Primary => ImpersonationLevel::Impersonation,
+            TokenType::Impersonation => level,
+        };
+        dup.statistics.token_id = Luid::allocate();
+        Ok(dup)
+    }
+
+    /// The same token at a lower level, keeping its statistics: what a thread gets
+    /// when it may not impersonate at the token's own level.
+    pub(crate) fn with_level(&self, level: ImpersonationLevel) -> Token {
+        Token {
+            level,
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// Enables, disables or removes privileges the token holds
+    /// ([`AdjustTokenPrivileges`]); returns their previous state, `None` where a
+    /// privilege was not held (only possible for `Disable`/`Remove` of one not held,
+    /// which is accepted as a no-op).
+    ///
+    /// Unlike Windows, which applies what it can and reports
+    /// `ERROR_NOT_ALL_ASSIGNED`, the change is all or nothing: if any privilege to
+    /// enable is not held, the token is left unchanged and the error says which.
+    /// Enabling never grants a privilege the token does not hold.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotAllAssigned`] when asked to enable a privilege the token does
+    /// not hold.
+    ///
+    /// [`AdjustTokenPrivileges`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-adjusttokenprivileges
+    #[doc(alias = "AdjustTokenPrivileges")]
+    pub fn adjust_privileges(
+        &mut self,
+        changes: &[(Privilege, PrivilegeChange)],
+    ) -> Result<Vec<(Privilege, Option<bool>)>> {
+        let missing: Vec<&str> = changes
+            .iter()
+            .filter(|(p, c)| *c == PrivilegeChange::Enable && !self.has_privilege(*p))
+            .map(|(p, _)| p.name())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NotAllAssigned,
+                format!("the token does not hold {}", missing.join(", ")),
+            ));
+        }
+        let mut previous = Vec::with_capacity(changes.len());
+        for &(privilege, change) in changes {
+            let slot = self
+                .privileges
+                .iter()
+                .position(|p| p.privilege == privilege);
+            previous.push((privilege, slot.map(|i| self.privileges[i].enabled)));
+            match (slot, change) {
+                (Some(i), PrivilegeChange::Enable) => self.privileges[i].enabled = true,
+                (Some(i), PrivilegeChange::Disable) => self.privileges[i].enabled = false,
+                (Some(i), PrivilegeChange::Remove) => {
+                    self.privileges.remove(i);
+                }
+                (None, _) => {}
+            }
+        }
+        self.statistics.modified_id = Luid::allocate();
+        Ok(previous)
+    }
+
+    /// Disables every privilege (`AdjustTokenPrivileges` with
+    /// `DisableAllPrivileges`).
+    #[doc(alias = "AdjustTokenPrivileges")]
+    pub fn disable_all_privileges(&mut self) {
+        for p in &mut self.privileges {
+            p.enabled = false;
+        }
+        self.statistics.modified_id = Luid::allocate();
+    }
+
+    /// Whether `sid` is the token's user or one of its enabled groups
+    /// ([`CheckTokenMembership`]). Deny-only groups do not count.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::NoImpersonationToken`] for a primary token (duplicate it to an
+    ///   impersonation token first, as on Windows).
+    /// - [`ErrorKind::BadImpersonationLevel`] for a token below Identification level.
+    ///
+    /// [`CheckTokenMembership`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-checktokenmembership
+    #[doc(alias = "CheckTokenMembership")]
+    pub fn check_membership(&self, sid: &Sid) -> Result<bool> {
+        if self.token_type == TokenType::Primary {
+            return Err(Error::new(
+                ErrorKind::NoImpersonationToken,
+                "membership checks need an impersonation token",
+            ));
+        }
+        if self.level < ImpersonationLevel::Identification {
+            return Err(Error::new(
+                ErrorKind::BadImpersonationLevel,
+                "membership checks need Identification level or above",
+            ));
+        }
+        Ok(self.user == *sid
+            || self.groups.iter().any(|g| {
+                g.sid == *sid
+                    && g.attributes.contains(GroupAttributes::ENABLED)
+                    && !g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY)
+            }))
+    }
+}
+
+/// Fails unless the process token holds SeTcbPrivilege (checked on the process
+/// token, never the thread's, as on Windows).
+fn require_tcb() -> Result<()> {
+    let creds = crate::thread::process_credentials()?;
+    if creds
+        .capabilities
+        .permitted
+        .contains(Privilege::Tcb.capabilities())
+    {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::PrivilegeNotHeld,
+            "building a token for an account requires SeTcbPrivilege (CAP_SETUID and CAP_SETGID) in the process token",
+        ))
+    }
+}
