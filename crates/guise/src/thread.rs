@@ -55,8 +55,30 @@ struct Active {
     applied: OsIdentity,
 }
 
+/// What the thread should impersonate: the token of the newest live guard, else the
+/// token set by [`set_thread_token`], else none.
+#[derive(Default)]
+struct Wanted {
+    /// Set by [`set_thread_token`]; owned by no guard.
+    base: Option<Token>,
+    /// One entry per live guard, oldest first, with the guard's id.
+    guards: Vec<(u64, Token)>,
+    next_id: u64,
+}
+
+impl Wanted {
+    fn effective(&self) -> Option<Token> {
+        self.guards
+            .last()
+            .map(|(_, t)| t)
+            .or(self.base.as_ref())
+            .cloned()
+    }
+}
+
 thread_local! {
     static ACTIVE: RefCell<Option<Active>> = const { RefCell::new(None) };
+    static WANTED: RefCell<Wanted> = RefCell::new(Wanted::default());
 }
 
 /// The credentials of the process identity as seen from this thread: the thread's
@@ -172,8 +194,21 @@ fn current_token() -> Option<Token> {
     ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.clone()))
 }
 
+/// Replaces everything the thread impersonates by `token` (or nothing): live guards
+/// are left with nothing to restore.
+fn set_base(token: Option<Token>) -> Result<()> {
+    let result = install(token.clone());
+    WANTED.with_borrow_mut(|w| {
+        w.guards.clear();
+        w.base = if result.is_ok() { token } else { None };
+    });
+    result.map(drop)
+}
+
 /// Sets the calling thread's impersonation token ([`SetThreadToken`] with a `NULL`
-/// thread handle); `None` reverts, as [`revert_to_self`] does.
+/// thread handle); `None` reverts, as [`revert_to_self`] does. It replaces what any
+/// live [`Impersonation`] guard put on the thread; those guards then restore nothing
+/// when dropped.
 ///
 /// A thread that already impersonates first goes back to its own credentials, then
 /// to the new token's. The level the thread gets may be lower than the token's
@@ -189,11 +224,12 @@ fn current_token() -> Option<Token> {
 /// [`SetThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-setthreadtoken
 #[doc(alias = "SetThreadToken")]
 pub fn set_thread_token(token: Option<&Token>) -> Result<()> {
-    install(token.cloned()).map(drop)
+    set_base(token.cloned())
 }
 
 /// Ends the calling thread's impersonation ([`RevertToSelf`]): the thread has its
-/// own credentials again. Not impersonating is not an error.
+/// own credentials again, whatever guards are still alive (they restore nothing when
+/// dropped). Not impersonating is not an error.
 ///
 /// If the credentials cannot be restored and verified the process aborts.
 ///
@@ -203,7 +239,7 @@ pub fn set_thread_token(token: Option<&Token>) -> Result<()> {
 /// [`RevertToSelf`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-reverttoself
 #[doc(alias = "RevertToSelf")]
 pub fn revert_to_self() -> Result<()> {
-    install(None).map(drop)
+    set_base(None)
 }
 
 /// Whether the calling thread impersonates.
@@ -257,14 +293,19 @@ pub fn impersonate_self(level: ImpersonationLevel) -> Result<Impersonation> {
 
 /// The calling thread impersonates a token until this guard is dropped.
 ///
-/// Dropping it restores what the thread had before: its own credentials, or the
-/// token it impersonated before (guards nest). If that cannot be done the process
-/// aborts. The guard cannot leave its thread (`!Send`), so it cannot be held across
-/// an `.await` of a task that may move between threads. Forgetting it
-/// (`mem::forget`) leaves the thread impersonating until [`revert_to_self`].
+/// Guards nest: the thread acts as the token of the newest live guard. Dropping the
+/// newest guard puts the thread back on what it had before (the next guard's token,
+/// the token of [`set_thread_token`], or its own credentials); dropping an older
+/// guard first changes nothing the kernel sees, so `g = other.impersonate()?` is safe
+/// while `g` is alive. [`revert_to_self`] and [`set_thread_token`] end every guard's
+/// effect. If the thread cannot be put back the process aborts.
+///
+/// The guard cannot leave its thread (`!Send`), so it cannot be held across an
+/// `.await` of a task that may move between threads. Forgetting it (`mem::forget`)
+/// leaves the thread impersonating until [`revert_to_self`].
 #[must_use = "the thread reverts as soon as the guard is dropped"]
 pub struct Impersonation {
-    previous: Option<Token>,
+    id: u64,
     level: ImpersonationLevel,
     _not_send: PhantomData<*const ()>,
 }
@@ -282,7 +323,15 @@ impl Impersonation {
 
 impl Drop for Impersonation {
     fn drop(&mut self) {
-        if let Err(e) = install(self.previous.take()) {
+        // Only the newest guard's drop changes the thread's credentials.
+        let restore = WANTED.with_borrow_mut(|w| {
+            let pos = w.guards.iter().position(|(id, _)| *id == self.id)?;
+            w.guards.remove(pos);
+            (pos == w.guards.len()).then(|| w.effective())
+        });
+        if let Some(token) = restore
+            && let Err(e) = install(token)
+        {
             cred::fatal("restoring the previous impersonation", &e);
         }
     }
@@ -292,7 +341,6 @@ impl std::fmt::Debug for Impersonation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Impersonation")
             .field("level", &self.level)
-            .field("restores_previous", &self.previous.is_some())
             .finish()
     }
 }
@@ -316,19 +364,26 @@ impl Token {
             }
             TokenType::Impersonation => self.clone(),
         };
-        let previous = current_token();
-        match install(Some(token)) {
-            Ok(level) => Ok(Impersonation {
-                previous,
-                level: level.unwrap_or(ImpersonationLevel::Impersonation),
-                _not_send: PhantomData,
-            }),
+        match install(Some(token.clone())) {
+            Ok(level) => {
+                let id = WANTED.with_borrow_mut(|w| {
+                    w.next_id += 1;
+                    w.guards.push((w.next_id, token));
+                    w.next_id
+                });
+                Ok(Impersonation {
+                    id,
+                    level: level.unwrap_or(ImpersonationLevel::Impersonation),
+                    _not_send: PhantomData,
+                })
+            }
             Err(e) => {
-                // A failed switch leaves the thread on its own credentials: put back
-                // the token it had, if any; failing that is fatal.
-                if previous.is_some()
+                // A failed switch may leave the thread on its own credentials: put
+                // back what it impersonated, if anything; failing that is fatal.
+                let wanted = WANTED.with_borrow(Wanted::effective);
+                if wanted.is_some()
                     && !is_impersonating()
-                    && let Err(again) = install(previous)
+                    && let Err(again) = install(wanted)
                 {
                     cred::fatal("restoring the previous impersonation", &again);
                 }

@@ -367,16 +367,13 @@ fn identity_groups(unix: &UnixIdentity, logon: Option<(LogonType, Luid)>) -> Vec
             attributes: GroupAttributes::DEFAULT | GroupAttributes::OWNER,
         });
     }
-    let gids = std::iter::once(unix.gid).chain(unix.groups.iter().copied());
-    for gid in gids {
-        let sid = Sid::unix_group(gid);
-        if !groups.iter().any(|g| g.sid == sid) {
-            groups.push(Group {
-                sid,
-                attributes: GroupAttributes::DEFAULT,
-            });
-        }
-    }
+    // The supplementary groups are sorted and unique; only the primary gid may
+    // repeat among them.
+    let gids = std::iter::once(unix.gid).chain(unix.groups.iter().copied().filter(|&g| g != unix.gid));
+    groups.extend(gids.map(|gid| Group {
+        sid: Sid::unix_group(gid),
+        attributes: GroupAttributes::DEFAULT,
+    }));
     groups
 }
 
@@ -491,6 +488,12 @@ impl Token {
     #[doc(alias = "LsaLogonUser")]
     pub fn for_user(name: &str, logon_type: LogonType) -> Result<Token> {
         require_tcb()?;
+        if name.contains('\0') {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "user name contains a NUL byte",
+            ));
+        }
         let user = nix::unistd::User::from_name(name)
             .map_err(|e| Error::os(ErrorKind::Os, format!("looking up user {name:?}"), e))?
             .ok_or_else(|| {

@@ -1,0 +1,396 @@
+//! Thread impersonation with real kernel credentials. Each test runs in its own
+//! process under cargo-nextest; the ones that need root say "skipped: needs root"
+//! without it.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use common::{A, B, SERVER, can_read, files, thread_status};
+use guise::privilege::CapabilitySet;
+use guise::token::PrivilegeChange;
+use guise::{
+    ErrorKind, ImpersonationLevel, LogonType, Privilege, Sid, ThreadCredentials, Token, TokenType,
+};
+use rustix::thread as rthread;
+
+fn client(uid: u32) -> Token {
+    Token::from_ids(uid, uid, &[uid]).unwrap()
+}
+
+#[test]
+fn kernel_enforces_the_impersonated_identity() {
+    need_root!();
+    let f = files();
+    let before = ThreadCredentials::current().unwrap();
+    assert!(can_read(&f.a) && can_read(&f.b), "root reads both");
+    {
+        let guard = client(A).impersonate().unwrap();
+        assert_eq!(guard.level(), ImpersonationLevel::Impersonation);
+        assert!(can_read(&f.a), "A reads its own file");
+        assert!(!can_read(&f.b), "A is denied B's file");
+        assert!(!can_read(&f.root_only));
+        // Only the effective (and fs) ids change; real and saved stay the server's.
+        assert_eq!(thread_status("Uid"), format!("0 {A} 0 {A}"));
+        assert_eq!(thread_status("Gid"), format!("0 {A} 0 {A}"));
+        assert_eq!(thread_status("Groups"), A.to_string());
+        assert_eq!(thread_status("CapEff"), "0000000000000000");
+    }
+    assert_eq!(ThreadCredentials::current().unwrap(), before);
+    assert!(can_read(&f.b), "the server again after revert");
+    let contents = client(B).run_as(|| std::fs::read_to_string(&f.b)).unwrap();
+    assert_eq!(contents.unwrap(), B.to_string());
+    assert!(!client(B).run_as(|| can_read(&f.a)).unwrap());
+    assert_eq!(ThreadCredentials::current().unwrap(), before);
+}
+
+#[test]
+fn other_threads_are_never_affected() {
+    need_root!();
+    let f = files();
+    let done = AtomicBool::new(false);
+    let checks = AtomicUsize::new(0);
+    let server_status = (thread_status("Uid"), thread_status("Gid"), thread_status("CapEff"));
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                assert_eq!(thread_status("Uid"), server_status.0);
+                assert_eq!(thread_status("Gid"), server_status.1);
+                assert_eq!(thread_status("CapEff"), server_status.2);
+                assert!(can_read(&f.root_only), "thread 2 lost the server identity");
+                checks.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        // Stop the watcher however this thread leaves the loop, panics included.
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        let _done = Done(&done);
+        let token = client(A);
+        for round in 0..1000 {
+            let g = token.impersonate().unwrap();
+            assert!(can_read(&f.a), "round {round}");
+            assert!(!can_read(&f.root_only), "round {round}");
+            drop(g);
+            assert!(can_read(&f.root_only), "round {round}");
+        }
+        drop(_done);
+        watcher.join().unwrap();
+    });
+    assert!(checks.load(Ordering::Relaxed) > 0, "the watcher never ran");
+}
+
+fn panics_revert(trials: usize, body: impl Fn(&Token)) {
+    common::quiet_panics();
+    let before = ThreadCredentials::current().unwrap();
+    let token = client(A);
+    let mut reverted = 0;
+    for _ in 0..trials {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&token)));
+        assert!(r.is_err(), "the body must panic");
+        assert!(!guise::thread::is_impersonating());
+        if ThreadCredentials::current().unwrap() == before {
+            reverted += 1;
+        }
+    }
+    let _ = std::panic::take_hook();
+    assert_eq!(reverted, trials, "every panicking thread is reverted");
+}
+
+#[test]
+fn panic_inside_run_as_reverts() {
+    need_root!();
+    panics_revert(10_000, |t| {
+        t.run_as(|| {
+            assert_eq!(rustix::process::geteuid().as_raw(), A);
+            panic!("client code panics")
+        })
+        .unwrap();
+    });
+}
+
+#[test]
+fn panic_inside_guard_scope_reverts() {
+    need_root!();
+    panics_revert(10_000, |t| {
+        let _g = t.impersonate().unwrap();
+        assert_eq!(rustix::process::geteuid().as_raw(), A);
+        panic!("client code panics");
+    });
+}
+
+#[test]
+fn identification_level_identifies_but_cannot_act() {
+    need_root!();
+    let f = files();
+    let before = ThreadCredentials::current().unwrap();
+    let ident = client(A)
+        .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+        .unwrap();
+    let guard = ident.impersonate().unwrap();
+    assert_eq!(guard.level(), ImpersonationLevel::Identification);
+    // The kernel sees the sentinel, not the client.
+    assert_eq!(thread_status("Uid"), "0 65534 0 65534");
+    assert_eq!(thread_status("Groups"), "");
+    assert!(!can_read(&f.a), "Identification level may not act as A");
+    assert!(!can_read(&f.b));
+    // The token itself can be inspected and used for access decisions.
+    let t = guise::open_thread_token(true).unwrap();
+    assert_eq!(t.user(), Sid::unix_user(A));
+    assert_eq!(t.impersonation_level(), Some(ImpersonationLevel::Identification));
+    assert!(t.check_membership(&Sid::unix_group(A)).unwrap());
+    assert!(t.check_membership(&Sid::EVERYONE).unwrap());
+    assert!(!t.check_membership(&Sid::unix_group(B)).unwrap());
+    assert_eq!(
+        guise::open_thread_token(false).unwrap_err().kind(),
+        ErrorKind::BadImpersonationLevel
+    );
+    drop(guard);
+    assert_eq!(ThreadCredentials::current().unwrap(), before);
+}
+
+#[test]
+fn anonymous_level_and_anonymous_token() {
+    need_root!();
+    let f = files();
+    let anon = client(A)
+        .duplicate(ImpersonationLevel::Anonymous, TokenType::Impersonation)
+        .unwrap();
+    anon.run_as(|| {
+        assert_eq!(thread_status("Uid"), "0 65534 0 65534");
+        assert!(!can_read(&f.a));
+        assert_eq!(
+            guise::open_thread_token(true).unwrap_err().kind(),
+            ErrorKind::CantOpenAnonymous
+        );
+    })
+    .unwrap();
+    // The token value is still readable by the server.
+    assert_eq!(anon.user(), Sid::unix_user(A));
+
+    let g = Token::anonymous().impersonate().unwrap();
+    assert_eq!(g.level(), ImpersonationLevel::Impersonation);
+    assert_eq!(thread_status("Uid"), "0 65534 0 65534");
+    assert!(!can_read(&f.a) && !can_read(&f.root_only));
+    let t = guise::open_thread_token(false).unwrap();
+    assert_eq!(t.user(), Sid::ANONYMOUS);
+    assert!(t.check_membership(&Sid::EVERYONE).unwrap());
+    assert!(!t.check_membership(&Sid::AUTHENTICATED_USERS).unwrap());
+}
+
+/// Drops CAP_SETUID and CAP_SETGID from the calling thread (each test runs in a
+/// process of its own, and capabilities are per thread).
+fn drop_setid_caps() {
+    let mut caps = rthread::capabilities(None).unwrap();
+    let setid = CapabilitySet::SETUID | CapabilitySet::SETGID;
+    caps.effective -= setid;
+    caps.permitted -= setid;
+    caps.inheritable -= setid;
+    rthread::set_capabilities(None, caps).unwrap();
+}
+
+#[test]
+fn server_without_setid_capabilities_gets_identification() {
+    need_root!();
+    let f = files();
+    drop_setid_caps();
+    let before = ThreadCredentials::current().unwrap();
+    let guard = client(A).impersonate().unwrap();
+    assert_eq!(guard.level(), ImpersonationLevel::Identification);
+    let t = guise::open_thread_token(true).unwrap();
+    assert_eq!(t.impersonation_level(), Some(ImpersonationLevel::Identification));
+    assert_eq!(t.user(), Sid::unix_user(A));
+    // The thread keeps the server's ids but loses every capability.
+    assert_eq!(thread_status("CapEff"), "0000000000000000");
+    assert!(!can_read(&f.a), "never the client's identity");
+    drop(guard);
+    assert_eq!(ThreadCredentials::current().unwrap(), before);
+    // Its own identity it may still impersonate at full level.
+    let own = Token::from_ids(0, 0, &before.groups).unwrap();
+    assert_eq!(own.impersonate().unwrap().level(), ImpersonationLevel::Impersonation);
+    // And building a token for an account needs SeTcb in the process token.
+    assert_eq!(
+        Token::for_user("root", LogonType::Batch).unwrap_err().kind(),
+        ErrorKind::PrivilegeNotHeld
+    );
+}
+
+#[test]
+fn non_root_server_capabilities_do_not_leak_into_impersonation() {
+    need_root!();
+    let f = files();
+    // Make this thread a non-root server that holds CAP_DAC_OVERRIDE.
+    let keep = CapabilitySet::SETUID | CapabilitySet::SETGID | CapabilitySet::DAC_OVERRIDE;
+    rthread::set_keep_capabilities(true).unwrap();
+    rthread::set_thread_groups(&[]).unwrap();
+    let server = rustix::process::Gid::from_raw(SERVER);
+    rthread::set_thread_res_gid(server, server, server).unwrap();
+    let server = rustix::process::Uid::from_raw(SERVER);
+    rthread::set_thread_res_uid(server, server, server).unwrap();
+    rthread::set_capabilities(
+        None,
+        rthread::CapabilitySets {
+            effective: keep,
+            permitted: keep,
+            inheritable: CapabilitySet::empty(),
+        },
+    )
+    .unwrap();
+    assert_eq!(rustix::process::geteuid().as_raw(), SERVER);
+    assert!(can_read(&f.b), "CAP_DAC_OVERRIDE lets the server read B's file");
+
+    let guard = client(A).impersonate().unwrap();
+    assert_eq!(guard.level(), ImpersonationLevel::Impersonation);
+    assert_eq!(thread_status("Uid"), format!("{SERVER} {A} {SERVER} {A}"));
+    assert!(can_read(&f.a));
+    assert!(!can_read(&f.b), "the server's CAP_DAC_OVERRIDE must not carry over");
+    drop(guard);
+    assert!(can_read(&f.b), "the server has its capability back");
+}
+
+#[test]
+fn enabled_privileges_become_effective_capabilities() {
+    need_root!();
+    let f = files();
+    let mut system = Token::from_ids(0, 0, &[]).unwrap();
+    assert!(system.is_privilege_enabled(Privilege::Impersonate));
+    system.disable_all_privileges();
+    system.run_as(|| {
+        assert_eq!(thread_status("Uid"), "0 0 0 0");
+        assert_eq!(thread_status("CapEff"), "0000000000000000");
+        assert!(!can_read(&f.a), "uid 0 without enabled privileges has no override");
+    })
+    .unwrap();
+    system
+        .adjust_privileges(&[(Privilege::Backup, PrivilegeChange::Enable)])
+        .unwrap();
+    system.run_as(|| {
+        let caps = rthread::capabilities(None).unwrap();
+        assert_eq!(caps.effective, CapabilitySet::DAC_READ_SEARCH);
+        assert!(can_read(&f.a) && can_read(&f.b), "SeBackup reads any file");
+        assert!(std::fs::write(&f.a, "x").is_err(), "but writes none");
+    })
+    .unwrap();
+}
+
+#[test]
+fn guards_nest_and_switch_between_clients() {
+    need_root!();
+    let f = files();
+    let before = ThreadCredentials::current().unwrap();
+    let outer = client(A).impersonate().unwrap();
+    assert!(can_read(&f.a));
+    {
+        let _inner = client(B).impersonate().unwrap();
+        assert!(can_read(&f.b) && !can_read(&f.a));
+        assert_eq!(thread_status("Groups"), B.to_string());
+    }
+    assert!(can_read(&f.a) && !can_read(&f.b), "back to A");
+    assert_eq!(guise::open_thread_token(false).unwrap().user(), Sid::unix_user(A));
+    // set_thread_token switches straight from A to B.
+    let b = client(B)
+        .duplicate(ImpersonationLevel::Impersonation, TokenType::Impersonation)
+        .unwrap();
+    guise::set_thread_token(Some(&b)).unwrap();
+    assert!(can_read(&f.b) && !can_read(&f.a));
+    guise::revert_to_self().unwrap();
+    assert_eq!(ThreadCredentials::current().unwrap(), before);
+    drop(outer);
+    assert_eq!(ThreadCredentials::current().unwrap(), before);
+
+    // Dropping an older guard first changes nothing until the newest one goes.
+    let older = client(A).impersonate().unwrap();
+    let newer = client(B).impersonate().unwrap();
+    drop(older);
+    assert!(can_read(&f.b) && !can_read(&f.a), "still B");
+    assert!(guise::thread::is_impersonating());
+    drop(newer);
+    assert_eq!(ThreadCredentials::current().unwrap(), before);
+    assert!(!guise::thread::is_impersonating());
+}
+
+#[test]
+fn process_token_describes_the_process_while_impersonating() {
+    need_root!();
+    let process = Token::open_process().unwrap();
+    assert_eq!(process.user(), Sid::LOCAL_SYSTEM);
+    client(A)
+        .run_as(|| {
+            let again = Token::open_process().unwrap();
+            assert_eq!(again.user(), Sid::LOCAL_SYSTEM);
+            assert_eq!(again.statistics().token_id, process.statistics().token_id);
+            assert!(again.is_privilege_enabled(Privilege::Impersonate));
+        })
+        .unwrap();
+    let mut self_guard = guise::impersonate_self(ImpersonationLevel::Impersonation).unwrap();
+    assert_eq!(self_guard.level(), ImpersonationLevel::Impersonation);
+    assert_eq!(guise::open_thread_token(false).unwrap().user(), Sid::LOCAL_SYSTEM);
+    // Replacing a live guard: the old one is dropped after the new one started.
+    self_guard = guise::impersonate_self(ImpersonationLevel::Identification).unwrap();
+    assert_eq!(thread_status("Uid"), "0 65534 0 65534");
+    assert_eq!(
+        guise::open_thread_token(true).unwrap().impersonation_level(),
+        Some(ImpersonationLevel::Identification)
+    );
+    drop(self_guard);
+    assert_eq!(thread_status("Uid"), "0 0 0 0");
+    assert!(!guise::thread::is_impersonating());
+}
+
+#[test]
+fn invalid_input_is_refused_without_changing_credentials() {
+    need_root!();
+    let before = ThreadCredentials::current().unwrap();
+    let invalid = |r: guise::Result<Token>| {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidParameter, "{e}");
+        assert!(e.to_string().contains("ERROR_INVALID_PARAMETER"));
+    };
+    invalid(Token::from_ids(u32::MAX, A, &[]));
+    invalid(Token::from_ids(A, u32::MAX, &[]));
+    invalid(Token::from_ids(A, A, &[1, u32::MAX]));
+    let too_many: Vec<u32> = (1..=65537).collect();
+    invalid(Token::from_ids(A, A, &too_many));
+    let exactly_max: Vec<u32> = (1..=65536).collect();
+    assert!(Token::from_ids(A, A, &exactly_max).is_ok());
+    assert_eq!(
+        Token::for_user("guise-no-such-user", LogonType::Batch)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NoneMapped
+    );
+    assert_eq!(
+        Token::for_user("bad\0name", LogonType::Batch).unwrap_err().kind(),
+        ErrorKind::InvalidParameter
+    );
+    assert_eq!(
+        Token::for_uid(A, LogonType::Batch).unwrap_err().kind(),
+        ErrorKind::NoneMapped
+    );
+    assert!(!guise::thread::is_impersonating());
+    assert_eq!(ThreadCredentials::current().unwrap(), before);
+}
+
+#[test]
+fn token_for_an_account_comes_from_nss() {
+    need_root!();
+    let t = Token::for_user("root", LogonType::Batch).unwrap();
+    assert_eq!(t.user(), Sid::LOCAL_SYSTEM);
+    assert_eq!(t.token_type(), TokenType::Primary);
+    let sids: Vec<Sid> = t.groups().iter().map(|g| g.sid).collect();
+    for want in [Sid::EVERYONE, Sid::BATCH, Sid::ADMINISTRATORS, Sid::unix_group(0)] {
+        assert!(sids.contains(&want), "{want} missing from {sids:?}");
+    }
+    assert!(sids.iter().any(|s| s.to_string().starts_with("S-1-5-5-")), "logon SID");
+    let net = Token::for_uid(0, LogonType::Network).unwrap();
+    assert_eq!(net.token_type(), TokenType::Impersonation);
+    assert_ne!(
+        net.statistics().authentication_id,
+        t.statistics().authentication_id,
+        "every logon has its own id"
+    );
+}
