@@ -106,55 +106,43 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
         return Ok(());
     }
     let user = token.user();
-    writeln!(out, "USER INFORMATION\n----------------\n")?;
-    writeln!(out, "{:<40} {}", "User Name", "SID")?;
-    writeln!(out, "{:<40} {}", "=".repeat(40), "=".repeat(20))?;
-    writeln!(out, "{:<40} {}\n", name_of(&user), user)?;
+    section(out, "USER INFORMATION")?;
+    table(
+        out,
+        &["User Name", "SID"],
+        vec![vec![name_of(&user), user.to_string()]],
+    )?;
 
-    writeln!(out, "GROUP INFORMATION\n-----------------\n")?;
-    writeln!(out, "{:<40} {:<28} {}", "Group Name", "SID", "Attributes")?;
-    writeln!(
-        out,
-        "{:<40} {:<28} {}",
-        "=".repeat(40),
-        "=".repeat(28),
-        "=".repeat(30)
-    )?;
-    for g in token.groups() {
-        writeln!(
-            out,
-            "{:<40} {:<28} {}",
-            name_of(&g.sid),
-            g.sid.to_string(),
-            attributes(g.attributes).join(", ")
-        )?;
-    }
+    section(out, "GROUP INFORMATION")?;
+    let rows = token
+        .groups()
+        .iter()
+        .map(|g| {
+            vec![
+                name_of(&g.sid),
+                g.sid.to_string(),
+                attributes(g.attributes).join(", "),
+            ]
+        })
+        .collect();
+    table(out, &["Group Name", "SID", "Attributes"], rows)?;
 
-    writeln!(out, "\nPRIVILEGES INFORMATION\n----------------------\n")?;
-    writeln!(
-        out,
-        "{:<42} {:<68} {}",
-        "Privilege Name", "Description", "State"
-    )?;
-    writeln!(
-        out,
-        "{:<42} {:<68} {}",
-        "=".repeat(42),
-        "=".repeat(68),
-        "========"
-    )?;
-    for p in token.privileges() {
-        writeln!(
-            out,
-            "{:<42} {:<68} {}",
-            p.privilege.name(),
-            p.privilege.info().description,
-            if p.enabled { "Enabled" } else { "Disabled" }
-        )?;
-    }
+    section(out, "PRIVILEGES INFORMATION")?;
+    let rows = token
+        .privileges()
+        .iter()
+        .map(|p| {
+            vec![
+                p.privilege.name().to_owned(),
+                p.privilege.info().description.to_owned(),
+                if p.enabled { "Enabled" } else { "Disabled" }.to_owned(),
+            ]
+        })
+        .collect();
+    table(out, &["Privilege Name", "Description", "State"], rows)?;
 
     let stats = token.statistics();
-    writeln!(out, "\nTOKEN INFORMATION\n-----------------\n")?;
+    section(out, "TOKEN INFORMATION")?;
     writeln!(
         out,
         "Type: {}\nImpersonation level: {}\nToken id: {}\nLogon id: {}\nModified id: {}\nOwner: {}\nPrimary group: {}\nNetwork credentials: {}",
@@ -201,5 +189,45 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
         "permitted capabilities: {}",
         caps(creds.capabilities.permitted).join(" ")
     )?;
+    Ok(())
+}
+
+fn section(out: &mut impl Write, title: &str) -> std::io::Result<()> {
+    writeln!(out, "\n{title}\n{}\n", "-".repeat(title.len()))
+}
+
+/// Prints rows under a header, each column as wide as its widest cell, in the style
+/// of Windows `whoami /all`.
+fn table(out: &mut impl Write, header: &[&str], rows: Vec<Vec<String>>) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$} "));
+            }
+        }
+        text
+    };
+    writeln!(
+        out,
+        "{}",
+        line(header.iter().map(|h| h.to_string()).collect())
+    )?;
+    writeln!(
+        out,
+        "{}",
+        line(widths.iter().map(|w| "=".repeat(*w)).collect())
+    )?;
+    for row in rows {
+        writeln!(out, "{}", line(row))?;
+    }
     Ok(())
 }

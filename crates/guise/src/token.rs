@@ -369,7 +369,8 @@ fn identity_groups(unix: &UnixIdentity, logon: Option<(LogonType, Luid)>) -> Vec
     }
     // The supplementary groups are sorted and unique; only the primary gid may
     // repeat among them.
-    let gids = std::iter::once(unix.gid).chain(unix.groups.iter().copied().filter(|&g| g != unix.gid));
+    let gids =
+        std::iter::once(unix.gid).chain(unix.groups.iter().copied().filter(|&g| g != unix.gid));
     groups.extend(gids.map(|gid| Group {
         sid: Sid::unix_group(gid),
         attributes: GroupAttributes::DEFAULT,

@@ -51,7 +51,11 @@ fn other_threads_are_never_affected() {
     let f = files();
     let done = AtomicBool::new(false);
     let checks = AtomicUsize::new(0);
-    let server_status = (thread_status("Uid"), thread_status("Gid"), thread_status("CapEff"));
+    let server_status = (
+        thread_status("Uid"),
+        thread_status("Gid"),
+        thread_status("CapEff"),
+    );
     std::thread::scope(|s| {
         let watcher = s.spawn(|| {
             while !done.load(Ordering::Acquire) {
@@ -141,7 +145,10 @@ fn identification_level_identifies_but_cannot_act() {
     // The token itself can be inspected and used for access decisions.
     let t = guise::open_thread_token(true).unwrap();
     assert_eq!(t.user(), Sid::unix_user(A));
-    assert_eq!(t.impersonation_level(), Some(ImpersonationLevel::Identification));
+    assert_eq!(
+        t.impersonation_level(),
+        Some(ImpersonationLevel::Identification)
+    );
     assert!(t.check_membership(&Sid::unix_group(A)).unwrap());
     assert!(t.check_membership(&Sid::EVERYONE).unwrap());
     assert!(!t.check_membership(&Sid::unix_group(B)).unwrap());
@@ -202,7 +209,10 @@ fn server_without_setid_capabilities_gets_identification() {
     let guard = client(A).impersonate().unwrap();
     assert_eq!(guard.level(), ImpersonationLevel::Identification);
     let t = guise::open_thread_token(true).unwrap();
-    assert_eq!(t.impersonation_level(), Some(ImpersonationLevel::Identification));
+    assert_eq!(
+        t.impersonation_level(),
+        Some(ImpersonationLevel::Identification)
+    );
     assert_eq!(t.user(), Sid::unix_user(A));
     // The thread keeps the server's ids but loses every capability.
     assert_eq!(thread_status("CapEff"), "0000000000000000");
@@ -211,10 +221,15 @@ fn server_without_setid_capabilities_gets_identification() {
     assert_eq!(ThreadCredentials::current().unwrap(), before);
     // Its own identity it may still impersonate at full level.
     let own = Token::from_ids(0, 0, &before.groups).unwrap();
-    assert_eq!(own.impersonate().unwrap().level(), ImpersonationLevel::Impersonation);
+    assert_eq!(
+        own.impersonate().unwrap().level(),
+        ImpersonationLevel::Impersonation
+    );
     // And building a token for an account needs SeTcb in the process token.
     assert_eq!(
-        Token::for_user("root", LogonType::Batch).unwrap_err().kind(),
+        Token::for_user("root", LogonType::Batch)
+            .unwrap_err()
+            .kind(),
         ErrorKind::PrivilegeNotHeld
     );
 }
@@ -241,13 +256,19 @@ fn non_root_server_capabilities_do_not_leak_into_impersonation() {
     )
     .unwrap();
     assert_eq!(rustix::process::geteuid().as_raw(), SERVER);
-    assert!(can_read(&f.b), "CAP_DAC_OVERRIDE lets the server read B's file");
+    assert!(
+        can_read(&f.b),
+        "CAP_DAC_OVERRIDE lets the server read B's file"
+    );
 
     let guard = client(A).impersonate().unwrap();
     assert_eq!(guard.level(), ImpersonationLevel::Impersonation);
     assert_eq!(thread_status("Uid"), format!("{SERVER} {A} {SERVER} {A}"));
     assert!(can_read(&f.a));
-    assert!(!can_read(&f.b), "the server's CAP_DAC_OVERRIDE must not carry over");
+    assert!(
+        !can_read(&f.b),
+        "the server's CAP_DAC_OVERRIDE must not carry over"
+    );
     drop(guard);
     assert!(can_read(&f.b), "the server has its capability back");
 }
@@ -259,22 +280,27 @@ fn enabled_privileges_become_effective_capabilities() {
     let mut system = Token::from_ids(0, 0, &[]).unwrap();
     assert!(system.is_privilege_enabled(Privilege::Impersonate));
     system.disable_all_privileges();
-    system.run_as(|| {
-        assert_eq!(thread_status("Uid"), "0 0 0 0");
-        assert_eq!(thread_status("CapEff"), "0000000000000000");
-        assert!(!can_read(&f.a), "uid 0 without enabled privileges has no override");
-    })
-    .unwrap();
+    system
+        .run_as(|| {
+            assert_eq!(thread_status("Uid"), "0 0 0 0");
+            assert_eq!(thread_status("CapEff"), "0000000000000000");
+            assert!(
+                !can_read(&f.a),
+                "uid 0 without enabled privileges has no override"
+            );
+        })
+        .unwrap();
     system
         .adjust_privileges(&[(Privilege::Backup, PrivilegeChange::Enable)])
         .unwrap();
-    system.run_as(|| {
-        let caps = rthread::capabilities(None).unwrap();
-        assert_eq!(caps.effective, CapabilitySet::DAC_READ_SEARCH);
-        assert!(can_read(&f.a) && can_read(&f.b), "SeBackup reads any file");
-        assert!(std::fs::write(&f.a, "x").is_err(), "but writes none");
-    })
-    .unwrap();
+    system
+        .run_as(|| {
+            let caps = rthread::capabilities(None).unwrap();
+            assert_eq!(caps.effective, CapabilitySet::DAC_READ_SEARCH);
+            assert!(can_read(&f.a) && can_read(&f.b), "SeBackup reads any file");
+            assert!(std::fs::write(&f.a, "x").is_err(), "but writes none");
+        })
+        .unwrap();
 }
 
 #[test]
@@ -290,7 +316,10 @@ fn guards_nest_and_switch_between_clients() {
         assert_eq!(thread_status("Groups"), B.to_string());
     }
     assert!(can_read(&f.a) && !can_read(&f.b), "back to A");
-    assert_eq!(guise::open_thread_token(false).unwrap().user(), Sid::unix_user(A));
+    assert_eq!(
+        guise::open_thread_token(false).unwrap().user(),
+        Sid::unix_user(A)
+    );
     // set_thread_token switches straight from A to B.
     let b = client(B)
         .duplicate(ImpersonationLevel::Impersonation, TokenType::Impersonation)
@@ -328,12 +357,17 @@ fn process_token_describes_the_process_while_impersonating() {
         .unwrap();
     let mut self_guard = guise::impersonate_self(ImpersonationLevel::Impersonation).unwrap();
     assert_eq!(self_guard.level(), ImpersonationLevel::Impersonation);
-    assert_eq!(guise::open_thread_token(false).unwrap().user(), Sid::LOCAL_SYSTEM);
+    assert_eq!(
+        guise::open_thread_token(false).unwrap().user(),
+        Sid::LOCAL_SYSTEM
+    );
     // Replacing a live guard: the old one is dropped after the new one started.
     self_guard = guise::impersonate_self(ImpersonationLevel::Identification).unwrap();
     assert_eq!(thread_status("Uid"), "0 65534 0 65534");
     assert_eq!(
-        guise::open_thread_token(true).unwrap().impersonation_level(),
+        guise::open_thread_token(true)
+            .unwrap()
+            .impersonation_level(),
         Some(ImpersonationLevel::Identification)
     );
     drop(self_guard);
@@ -364,7 +398,9 @@ fn invalid_input_is_refused_without_changing_credentials() {
         ErrorKind::NoneMapped
     );
     assert_eq!(
-        Token::for_user("bad\0name", LogonType::Batch).unwrap_err().kind(),
+        Token::for_user("bad\0name", LogonType::Batch)
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidParameter
     );
     assert_eq!(
@@ -382,10 +418,18 @@ fn token_for_an_account_comes_from_nss() {
     assert_eq!(t.user(), Sid::LOCAL_SYSTEM);
     assert_eq!(t.token_type(), TokenType::Primary);
     let sids: Vec<Sid> = t.groups().iter().map(|g| g.sid).collect();
-    for want in [Sid::EVERYONE, Sid::BATCH, Sid::ADMINISTRATORS, Sid::unix_group(0)] {
+    for want in [
+        Sid::EVERYONE,
+        Sid::BATCH,
+        Sid::ADMINISTRATORS,
+        Sid::unix_group(0),
+    ] {
         assert!(sids.contains(&want), "{want} missing from {sids:?}");
     }
-    assert!(sids.iter().any(|s| s.to_string().starts_with("S-1-5-5-")), "logon SID");
+    assert!(
+        sids.iter().any(|s| s.to_string().starts_with("S-1-5-5-")),
+        "logon SID"
+    );
     let net = Token::for_uid(0, LogonType::Network).unwrap();
     assert_eq!(net.token_type(), TokenType::Impersonation);
     assert_ne!(

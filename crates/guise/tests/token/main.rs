@@ -24,7 +24,10 @@ fn a_primary_token_duplicates_to_any_level() {
         let d = p.duplicate(level, TokenType::Impersonation).unwrap();
         assert_eq!(d.impersonation_level(), Some(level));
         assert_ne!(d.statistics().token_id, p.statistics().token_id);
-        assert_eq!(d.statistics().authentication_id, p.statistics().authentication_id);
+        assert_eq!(
+            d.statistics().authentication_id,
+            p.statistics().authentication_id
+        );
         // The level is ignored for a primary target.
         let dp = p.duplicate(level, TokenType::Primary).unwrap();
         assert_eq!(dp.token_type(), TokenType::Primary);
@@ -40,7 +43,11 @@ fn an_impersonation_token_never_rises() {
             let r = src.duplicate(to, TokenType::Impersonation);
             if to > from {
                 let e = r.unwrap_err();
-                assert_eq!(e.kind(), ErrorKind::BadImpersonationLevel, "{from:?}->{to:?}");
+                assert_eq!(
+                    e.kind(),
+                    ErrorKind::BadImpersonationLevel,
+                    "{from:?}->{to:?}"
+                );
                 assert_eq!(e.win32_code(), 1346);
             } else {
                 assert_eq!(r.unwrap().impersonation_level(), Some(to));
@@ -55,7 +62,11 @@ fn only_impersonation_level_or_above_becomes_primary() {
         let src = primary().duplicate(from, TokenType::Impersonation).unwrap();
         let r = src.duplicate(ImpersonationLevel::Anonymous, TokenType::Primary);
         if from < ImpersonationLevel::Impersonation {
-            assert_eq!(r.unwrap_err().kind(), ErrorKind::BadImpersonationLevel, "{from:?}");
+            assert_eq!(
+                r.unwrap_err().kind(),
+                ErrorKind::BadImpersonationLevel,
+                "{from:?}"
+            );
         } else {
             let p = r.unwrap();
             assert_eq!(p.token_type(), TokenType::Primary);
@@ -68,7 +79,10 @@ fn only_impersonation_level_or_above_becomes_primary() {
 fn privileges_adjust_only_what_is_held_and_duplicates_copy_state() {
     let mut system = Token::from_ids(0, 0, &[]).unwrap();
     assert!(system.has_privilege(Privilege::Backup));
-    assert!(!system.is_privilege_enabled(Privilege::Backup), "disabled by default");
+    assert!(
+        !system.is_privilege_enabled(Privilege::Backup),
+        "disabled by default"
+    );
     let modified = system.statistics().modified_id;
     let prev = system
         .adjust_privileges(&[(Privilege::Backup, PrivilegeChange::Enable)])
@@ -91,7 +105,11 @@ fn privileges_adjust_only_what_is_held_and_duplicates_copy_state() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotAllAssigned);
     assert!(e.to_string().contains("SeTcbPrivilege"));
-    assert_eq!(user.privileges(), &held[..], "nothing changed, nothing granted");
+    assert_eq!(
+        user.privileges(),
+        &held[..],
+        "nothing changed, nothing granted"
+    );
     assert!(!user.has_privilege(Privilege::Tcb));
 
     user.adjust_privileges(&[(Privilege::ChangeNotify, PrivilegeChange::Remove)])
@@ -129,7 +147,9 @@ fn thread_token_errors() {
         ErrorKind::NoToken
     );
     assert_eq!(
-        guise::set_thread_token(Some(&primary())).unwrap_err().kind(),
+        guise::set_thread_token(Some(&primary()))
+            .unwrap_err()
+            .kind(),
         ErrorKind::BadTokenType
     );
     guise::revert_to_self().unwrap();

@@ -1,0 +1,49 @@
+# Sourced by the other scripts: makes sure the tools guise builds and tests with are
+# here, installing what is missing (Debian packages with apt-get, as root).
+# shellcheck shell=bash
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Rust comes from rustup; a fresh shell may not have it on PATH yet.
+if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+fi
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust with rustup first"
+
+APT_UPDATED=
+# ensure_debs PKG...: installs the Debian packages that are not installed yet.
+ensure_debs() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "missing Debian packages (${missing[*]}); run as root or install them"
+    log "installing ${missing[*]}"
+    if [ -z "$APT_UPDATED" ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Build tools: a C toolchain for crates with C parts, nm for the binary check.
+ensure_debs gcc libc6-dev binutils pkg-config
+
+ensure_rust_components() {
+    for c in rustfmt clippy; do
+        if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then
+            log "adding rustup component $c"
+            rustup component add "$c" || die "cargo $c is missing and could not be installed"
+        fi
+    done
+}
+
+ensure_nextest() {
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        log "installing cargo-nextest from crates.io"
+        cargo install --locked cargo-nextest
+    fi
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every check and every test of guise: formatting, clippy, docs, the libc-setter
+# check of the built binaries, and the test suite (credential tests run as root, each
+# in a process of its own). Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+ensure_rust_components
+ensure_nextest
+
+[ "$(id -u)" -eq 0 ] || log "not root: tests that need root will say 'skipped: needs root'"
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+log "release build and the libc credential setter check"
+cargo build --workspace --release --locked --quiet
+scripts/check-setters.sh target/release/guise
+
+log "tests"
+cargo nextest run --workspace --locked --no-tests=fail
+cargo test --workspace --doc --locked --quiet
