@@ -22,6 +22,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 log "release build and the libc credential setter check"
 cargo build --workspace --release --locked --quiet
 scripts/check-setters.sh target/release/guise
+# The check itself must be able to fail: a binary that calls setuid is caught.
+probe=$(mktemp -d)
+printf 'int setuid(unsigned);\nint main(void) { return setuid(0); }\n' > "$probe/p.c"
+gcc "$probe/p.c" -o "$probe/uses-setuid"
+if scripts/check-setters.sh "$probe/uses-setuid" >/dev/null 2>&1; then
+    die "check-setters.sh missed a binary that imports setuid"
+fi
+rm -rf "$probe"
 
 log "tests"
 cargo nextest run --workspace --locked --no-tests=fail

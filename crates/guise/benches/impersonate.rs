@@ -26,7 +26,7 @@ fn main() {
     divan::main();
 }
 
-#[divan::bench(args = GROUPS)]
+#[divan::bench(args = GROUPS, sample_count = 1000)]
 fn guise_impersonate_revert(b: Bencher, n: usize) {
     let token = Token::from_ids(CLIENT, CLIENT, &client_groups(n))
         .unwrap()
@@ -38,7 +38,7 @@ fn guise_impersonate_revert(b: Bencher, n: usize) {
     });
 }
 
-#[divan::bench(args = GROUPS)]
+#[divan::bench(args = GROUPS, sample_count = 1000)]
 fn raw_syscalls(b: Bencher, n: usize) {
     let groups: Vec<Gid> = client_groups(n).into_iter().map(Gid::from_raw).collect();
     let server_groups = rustix::process::getgroups().unwrap();
