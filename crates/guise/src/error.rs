@@ -42,6 +42,18 @@ pub enum ErrorKind {
     CannotImpersonate,
     /// Access is denied (`ERROR_ACCESS_DENIED`).
     AccessDenied,
+    /// An ACL or ACE is malformed (`ERROR_INVALID_ACL`).
+    InvalidAcl,
+    /// A security descriptor is malformed or lacks a part the operation needs
+    /// (`ERROR_INVALID_SECURITY_DESCR`).
+    InvalidSecurityDescriptor,
+    /// An access mask still holds generic rights; map them first
+    /// (`ERROR_GENERIC_NOT_MAPPED`).
+    GenericNotMapped,
+    /// An unknown revision (`ERROR_UNKNOWN_REVISION`).
+    UnknownRevision,
+    /// A value has the wrong form (`ERROR_INVALID_DATATYPE`).
+    InvalidDatatype,
     /// The operating system refused a call that has no closer Win32 equivalent
     /// (`ERROR_GEN_FAILURE`); [`Error::errno`] tells why.
     Os,
@@ -64,6 +76,11 @@ impl ErrorKind {
             ErrorKind::InvalidParameter => 87,
             ErrorKind::CannotImpersonate => 1368,
             ErrorKind::AccessDenied => 5,
+            ErrorKind::InvalidAcl => 1336,
+            ErrorKind::InvalidSecurityDescriptor => 1338,
+            ErrorKind::GenericNotMapped => 1360,
+            ErrorKind::UnknownRevision => 1305,
+            ErrorKind::InvalidDatatype => 1804,
             ErrorKind::Os => 31,
         }
     }
@@ -84,6 +101,11 @@ impl ErrorKind {
             ErrorKind::InvalidParameter => "ERROR_INVALID_PARAMETER",
             ErrorKind::CannotImpersonate => "ERROR_CANNOT_IMPERSONATE",
             ErrorKind::AccessDenied => "ERROR_ACCESS_DENIED",
+            ErrorKind::InvalidAcl => "ERROR_INVALID_ACL",
+            ErrorKind::InvalidSecurityDescriptor => "ERROR_INVALID_SECURITY_DESCR",
+            ErrorKind::GenericNotMapped => "ERROR_GENERIC_NOT_MAPPED",
+            ErrorKind::UnknownRevision => "ERROR_UNKNOWN_REVISION",
+            ErrorKind::InvalidDatatype => "ERROR_INVALID_DATATYPE",
             ErrorKind::Os => "ERROR_GEN_FAILURE",
         }
     }

@@ -45,6 +45,7 @@
 
 pub mod error;
 pub mod privilege;
+pub mod security;
 pub mod sid;
 pub mod thread;
 pub mod token;

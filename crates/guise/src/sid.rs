@@ -76,6 +76,8 @@ impl Sid {
     pub const ADMINISTRATORS: Sid = sid(5, &[32, 544]);
     /// Builtin Users, `S-1-5-32-545` (SDDL `BU`).
     pub const USERS: Sid = sid(5, &[32, 545]);
+    /// Owner Rights, `S-1-3-4` (SDDL `OW`): in a DACL, stands for the object's owner.
+    pub const OWNER_RIGHTS: Sid = sid(3, &[4]);
 
     /// Identifier authority of the Unix mapping (`S-1-22-...`).
     pub const UNIX_AUTHORITY: u64 = 22;
@@ -283,40 +285,46 @@ impl fmt::Debug for Sid {
 impl FromStr for Sid {
     type Err = Error;
 
-    /// Parses `S-1-<authority>(-<sub>)*` ([`ConvertStringSidToSid`]'s numeric form;
+    /// Parses `S-1-<authority>(-<sub>)+` ([`ConvertStringSidToSid`]'s numeric form;
     /// the SDDL two-letter aliases belong to the SDDL parser). The `S` may be either
-    /// case; the authority may be decimal or `0x` hex.
+    /// case; each number may be decimal or `0x` hex; at least one sub-authority is
+    /// required, as Windows requires.
     ///
     /// [`ConvertStringSidToSid`]: https://learn.microsoft.com/en-us/windows/win32/api/sddl/nf-sddl-convertstringsidtosidw
     fn from_str(s: &str) -> Result<Sid> {
         let bad = |why: &str| Error::new(ErrorKind::InvalidSid, format!("SID {s:?}: {why}"));
+        let number = |p: &str| -> Option<u64> {
+            match p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+                Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    u64::from_str_radix(hex, 16).ok()
+                }
+                Some(_) => None,
+                None if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok(),
+                None => None,
+            }
+        };
         let rest = s
             .strip_prefix("S-")
             .or_else(|| s.strip_prefix("s-"))
             .ok_or_else(|| bad("does not start with S-"))?;
         let mut parts = rest.split('-');
-        if parts.next() != Some("1") {
+        if parts.next().and_then(number) != Some(1) {
             return Err(bad("revision is not 1"));
         }
-        let auth = parts.next().ok_or_else(|| bad("no identifier authority"))?;
-        let authority = match auth.strip_prefix("0x").or_else(|| auth.strip_prefix("0X")) {
-            Some(hex) => u64::from_str_radix(hex, 16),
-            None => auth.parse::<u64>(),
-        }
-        .ok()
-        .filter(|a| *a < 1 << 48 && !auth.starts_with('+'))
-        .ok_or_else(|| bad("identifier authority is not a 48-bit number"))?;
+        let authority = parts
+            .next()
+            .and_then(number)
+            .filter(|a| *a < 1 << 48)
+            .ok_or_else(|| bad("identifier authority is not a 48-bit number"))?;
         let mut subs = Vec::with_capacity(MAX_SUB_AUTHORITIES);
         for p in parts {
-            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad("sub-authority is not a decimal number"));
-            }
-            subs.push(
-                p.parse::<u32>()
-                    .map_err(|_| bad("sub-authority exceeds 32 bits"))?,
-            );
+            let n = number(p).ok_or_else(|| bad("sub-authority is not a number"))?;
+            subs.push(u32::try_from(n).map_err(|_| bad("sub-authority exceeds 32 bits"))?);
         }
-        Sid::new(authority, &subs).map_err(|e| bad(&e.to_string()))
+        if subs.is_empty() {
+            return Err(bad("no sub-authority"));
+        }
+        Sid::new(authority, &subs).map_err(|e| bad(e.message()))
     }
 }
 
@@ -331,7 +339,7 @@ mod tests {
             "S-1-5-32-544",
             "S-1-22-1-1000",
             "S-1-5-21-1-2-3-500",
-            "S-1-0",
+            "S-1-0-0",
         ] {
             assert_eq!(s.parse::<Sid>().unwrap().to_string(), s);
         }
@@ -341,6 +349,15 @@ mod tests {
             "S-1-0x000100000000-1"
         );
         assert_eq!("S-1-0x5-18".parse::<Sid>().unwrap(), Sid::LOCAL_SYSTEM);
+        // Hex parts, as ConvertStringSidToSid takes them.
+        assert_eq!(
+            "S-0x1-0XC-0x1a".parse::<Sid>().unwrap().to_string(),
+            "S-1-12-26"
+        );
+        assert_eq!(
+            "S-1-860116326-1".parse::<Sid>().unwrap().authority(),
+            860116326
+        );
     }
 
     #[test]
@@ -349,6 +366,7 @@ mod tests {
             "",
             "S",
             "S-1",
+            "S-1-5",
             "S-2-5",
             "X-1-5",
             "S-1-5-",

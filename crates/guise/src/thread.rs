@@ -96,6 +96,9 @@ fn permitted_level(token: &Token, server: &ThreadCredentials) -> ImpersonationLe
     let wanted = token
         .impersonation_level()
         .unwrap_or(ImpersonationLevel::Impersonation);
+    if token.origin() == Origin::Synthetic {
+        return wanted.min(ImpersonationLevel::Identification);
+    }
     if wanted < ImpersonationLevel::Impersonation || server.can_change_identity() {
         return wanted;
     }

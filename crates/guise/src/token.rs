@@ -288,6 +288,8 @@ pub(crate) enum Origin {
     Account,
     Peer,
     Anonymous,
+    /// Made of SIDs alone: never above Identification level.
+    Synthetic,
     /// A LogonUser of the process with this pid.
     #[allow(dead_code)]
     Logon {
@@ -587,6 +589,58 @@ impl Token {
             source: "guise",
             unix,
             origin: Origin::Anonymous,
+            network_credentials: false,
+        }
+    }
+
+    /// A token made of SIDs and privileges alone, for access checks of a server's
+    /// own objects (as [`AuthzInitializeContextFromSid`] makes a client context): an
+    /// impersonation token at Identification level whose groups are `groups` (each
+    /// with its attributes, so deny-only groups can be expressed) and whose
+    /// privileges are `privileges`, enabled.
+    ///
+    /// It stands for no Unix identity: it can never be raised above Identification
+    /// level, and a thread that impersonates it gets the unprivileged sentinel.
+    ///
+    /// [`AuthzInitializeContextFromSid`]: https://learn.microsoft.com/en-us/windows/win32/api/authz/nf-authz-authzinitializecontextfromsid
+    #[doc(alias = "AuthzInitializeContextFromSid")]
+    #[doc(alias = "NtCreateToken")]
+    pub fn from_sids(
+        user: Sid,
+        groups: impl IntoIterator<Item = Group>,
+        privileges: impl IntoIterator<Item = Privilege>,
+    ) -> Token {
+        let mut privileges: Vec<TokenPrivilege> = privileges
+            .into_iter()
+            .map(|p| TokenPrivilege {
+                privilege: p,
+                enabled: true,
+                enabled_by_default: true,
+            })
+            .collect();
+        privileges.sort_by_key(|p| p.privilege);
+        privileges.dedup_by_key(|p| p.privilege);
+        let token_id = Luid::allocate();
+        Token {
+            user,
+            groups: groups.into_iter().collect(),
+            privileges,
+            owner: user,
+            primary_group: user,
+            token_type: TokenType::Impersonation,
+            level: ImpersonationLevel::Identification,
+            statistics: TokenStatistics {
+                token_id,
+                authentication_id: Luid::allocate(),
+                modified_id: token_id,
+            },
+            source: "guise",
+            unix: UnixIdentity {
+                uid: SENTINEL_UID,
+                gid: SENTINEL_GID,
+                groups: Vec::new(),
+            },
+            origin: Origin::Synthetic,
             network_credentials: false,
         }
     }

@@ -1,0 +1,412 @@
+//! AccessCheck: may this token have these rights on an object with this
+//! descriptor? (MS-DTYP 2.5.3.2.)
+//!
+//! The rules, in order:
+//! 1. The token must be an impersonation token ([`ErrorKind::NoImpersonationToken`])
+//!    at Identification level or above ([`ErrorKind::BadImpersonationLevel`]); the
+//!    desired mask must hold no generic rights ([`ErrorKind::GenericNotMapped`]); the
+//!    descriptor must have an owner and a group
+//!    ([`ErrorKind::InvalidSecurityDescriptor`]).
+//! 2. `ACCESS_SYSTEM_SECURITY` is granted only when asked for and only by an enabled
+//!    SeSecurityPrivilege; without it the check fails with
+//!    [`ErrorKind::PrivilegeNotHeld`]. `WRITE_OWNER` is granted by an enabled
+//!    SeTakeOwnershipPrivilege. With backup semantics, an enabled SeBackupPrivilege
+//!    grants `READ_CONTROL`, `ACCESS_SYSTEM_SECURITY` and the mapping's read and
+//!    execute rights, and an enabled SeRestorePrivilege grants `WRITE_DAC`,
+//!    `WRITE_OWNER`, `DELETE`, `ACCESS_SYSTEM_SECURITY` and the mapping's write
+//!    rights. Privileges override the DACL.
+//! 3. A NULL or absent DACL grants everything asked (with `MAXIMUM_ALLOWED`: the
+//!    mapping's "all").
+//! 4. The owner (the token's user or an enabled group) is implicitly granted
+//!    `READ_CONTROL | WRITE_DAC`, unless the DACL has an ACE for OWNER RIGHTS
+//!    (`S-1-3-4`), which then applies to the owner instead.
+//! 5. The ACEs are read in order. `INHERIT_ONLY` ACEs are skipped. For each right the
+//!    first ACE that names it and matches the token decides it: an allow ACE matches
+//!    the user and enabled groups; a deny ACE also matches deny-only groups. An empty
+//!    DACL grants nothing (but the owner's implicit rights).
+//! 6. Without `MAXIMUM_ALLOWED` every desired right must be granted; with it, the
+//!    result is every right granted, which must include the other desired rights and
+//!    must not be empty. A desired mask of 0 is denied.
+//!
+//! Decisions where Windows leaves room: generic rights *in ACEs* are mapped with the
+//! mapping (as Wine does), so `(A;;GR;;;WD)` grants the mapping's read rights;
+//! `ACCESS_SYSTEM_SECURITY` and `MAXIMUM_ALLOWED` bits in an ACE grant nothing.
+//! Callback (conditional) ACEs are not evaluated: an allow callback ACE never grants
+//! and a deny callback ACE always denies, the safe reading of an unknown condition.
+//! Object ACEs apply like plain ACEs when they name no object type and are skipped
+//! when they do (no object type list is checked).
+
+use super::descriptor::{Ace, AceFlags, SecurityDescriptor};
+use super::mask::{AccessMask, GenericMapping};
+use crate::error::{Error, ErrorKind, Result};
+use crate::privilege::Privilege;
+use crate::sid::Sid;
+use crate::token::{GroupAttributes, ImpersonationLevel, Token, TokenType};
+
+/// Options of [`access_check_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccessCheckOptions {
+    /// Let SeBackupPrivilege and SeRestorePrivilege grant access, as a file opened
+    /// with `FILE_FLAG_BACKUP_SEMANTICS`.
+    pub backup_semantics: bool,
+}
+
+/// Why access was denied, and which desired rights were not granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Denial {
+    /// [`ErrorKind::AccessDenied`], or [`ErrorKind::PrivilegeNotHeld`] when
+    /// `ACCESS_SYSTEM_SECURITY` was asked for without SeSecurityPrivilege.
+    pub reason: ErrorKind,
+    /// The desired rights that were not granted.
+    pub missing: AccessMask,
+}
+
+/// The result of an access check that could be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessCheck {
+    /// The rights granted (`GrantedAccess`); 0 when denied.
+    pub granted: AccessMask,
+    /// `None` when access is allowed (`AccessStatus` TRUE).
+    pub denial: Option<Denial>,
+}
+
+impl AccessCheck {
+    /// Whether access is allowed.
+    pub fn is_allowed(&self) -> bool {
+        self.denial.is_none()
+    }
+
+    fn allowed(granted: AccessMask) -> AccessCheck {
+        AccessCheck {
+            granted,
+            denial: None,
+        }
+    }
+
+    fn denied(reason: ErrorKind, missing: AccessMask) -> AccessCheck {
+        AccessCheck {
+            granted: AccessMask::empty(),
+            denial: Some(Denial { reason, missing }),
+        }
+    }
+
+    /// The result as a `Result`: the granted rights, or an error of the denial's
+    /// kind naming the missing rights.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AccessDenied`] or [`ErrorKind::PrivilegeNotHeld`].
+    pub fn into_result(self) -> Result<AccessMask> {
+        match self.denial {
+            None => Ok(self.granted),
+            Some(d) => Err(Error::new(
+                d.reason,
+                format!("access denied: missing {}", d.missing),
+            )),
+        }
+    }
+}
+
+/// Checks whether `token` may have `desired` on an object protected by `sd`
+/// ([`AccessCheck`]). See the [module documentation](self) for the rules.
+///
+/// # Errors
+/// A call that cannot be made: [`ErrorKind::NoImpersonationToken`],
+/// [`ErrorKind::BadImpersonationLevel`], [`ErrorKind::GenericNotMapped`],
+/// [`ErrorKind::InvalidSecurityDescriptor`]. A denial is not an error: see
+/// [`AccessCheck::denial`].
+///
+/// [`AccessCheck`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-accesscheck
+#[doc(alias = "AccessCheck")]
+pub fn access_check(
+    sd: &SecurityDescriptor,
+    token: &Token,
+    desired: AccessMask,
+    mapping: &GenericMapping,
+) -> Result<AccessCheck> {
+    access_check_with(sd, token, desired, mapping, AccessCheckOptions::default())
+}
+
+/// [`access_check`] with options.
+///
+/// # Errors
+/// As [`access_check`].
+#[doc(alias = "AccessCheck")]
+pub fn access_check_with(
+    sd: &SecurityDescriptor,
+    token: &Token,
+    desired: AccessMask,
+    mapping: &GenericMapping,
+    options: AccessCheckOptions,
+) -> Result<AccessCheck> {
+    let pre = match Prepared::new(sd, token, desired, mapping, options)? {
+        Ok(pre) => pre,
+        Err(early) => return Ok(early),
+    };
+    let Some(dacl) = &sd.dacl else {
+        return Ok(pre.null_dacl());
+    };
+    let mut granted = pre.privileged | pre.owner_implicit();
+    let mut denied = AccessMask::empty();
+    // Rights not decided yet: for MAXIMUM_ALLOWED every right, else the desired ones.
+    let mut open = if pre.max {
+        !AccessMask::empty()
+    } else {
+        pre.want
+    } - granted;
+    for ace in &dacl.aces {
+        if open.is_empty() {
+            break;
+        }
+        let Some((allow, rights)) = pre.applies(ace) else {
+            continue;
+        };
+        let decided = rights & open;
+        if decided.is_empty() {
+            continue;
+        }
+        if allow {
+            granted |= decided;
+        } else {
+            denied |= decided;
+        }
+        open -= decided;
+    }
+    Ok(pre.finish(granted))
+}
+
+/// The same check made the straightforward way: each right on its own, walking the
+/// whole DACL for it. It exists to test [`access_check_with`] against.
+///
+/// # Errors
+/// As [`access_check`].
+pub fn reference_access_check(
+    sd: &SecurityDescriptor,
+    token: &Token,
+    desired: AccessMask,
+    mapping: &GenericMapping,
+    options: AccessCheckOptions,
+) -> Result<AccessCheck> {
+    let pre = match Prepared::new(sd, token, desired, mapping, options)? {
+        Ok(pre) => pre,
+        Err(early) => return Ok(early),
+    };
+    let Some(dacl) = &sd.dacl else {
+        return Ok(pre.null_dacl());
+    };
+    let mut granted = AccessMask::empty();
+    for bit in (0..32).map(|i| AccessMask::from_raw(1 << i)) {
+        if !pre.max && !pre.want.contains(bit) {
+            continue;
+        }
+        let by_privilege_or_owner =
+            pre.privileged.contains(bit) || pre.owner_implicit().contains(bit);
+        let first_decider = dacl.aces.iter().find_map(|ace| {
+            let (allow, rights) = pre.applies(ace)?;
+            rights.contains(bit).then_some(allow)
+        });
+        if by_privilege_or_owner || first_decider == Some(true) {
+            granted |= bit;
+        }
+    }
+    Ok(pre.finish(granted))
+}
+
+/// What both implementations share: the preconditions and everything but the walk.
+struct Prepared<'a> {
+    token: &'a Token,
+    mapping: &'a GenericMapping,
+    max: bool,
+    want: AccessMask,
+    privileged: AccessMask,
+    /// Whether the token is the owner (its user or an enabled group).
+    is_owner: bool,
+    /// Whether the DACL has an OWNER RIGHTS ACE that applies to this object.
+    has_owner_rights: bool,
+}
+
+impl<'a> Prepared<'a> {
+    /// The checked inputs, or the result when it is known before the DACL is read.
+    fn new(
+        sd: &SecurityDescriptor,
+        token: &'a Token,
+        desired: AccessMask,
+        mapping: &'a GenericMapping,
+        options: AccessCheckOptions,
+    ) -> Result<std::result::Result<Prepared<'a>, AccessCheck>> {
+        if token.token_type() != TokenType::Impersonation {
+            return Err(Error::new(
+                ErrorKind::NoImpersonationToken,
+                "AccessCheck needs an impersonation token; duplicate the primary token first",
+            ));
+        }
+        if token.impersonation_level() < Some(ImpersonationLevel::Identification) {
+            return Err(Error::new(
+                ErrorKind::BadImpersonationLevel,
+                "AccessCheck needs a token at Identification level or above",
+            ));
+        }
+        if desired.has_generic() {
+            return Err(Error::new(
+                ErrorKind::GenericNotMapped,
+                format!("the desired access {desired} holds generic rights: map them first"),
+            ));
+        }
+        if sd.owner.is_none() || sd.group.is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidSecurityDescriptor,
+                "AccessCheck needs a security descriptor with an owner and a group",
+            ));
+        }
+        let max = desired.contains(AccessMask::MAXIMUM_ALLOWED);
+        let want = desired - AccessMask::MAXIMUM_ALLOWED;
+        let ass = AccessMask::ACCESS_SYSTEM_SECURITY;
+        let enabled = |p| token.is_privilege_enabled(p);
+        if want.contains(ass) && !enabled(Privilege::Security) {
+            return Ok(Err(AccessCheck::denied(ErrorKind::PrivilegeNotHeld, ass)));
+        }
+        let mut privileged = want & ass;
+        if enabled(Privilege::TakeOwnership) {
+            privileged |= AccessMask::WRITE_OWNER;
+        }
+        if options.backup_semantics {
+            if enabled(Privilege::Backup) {
+                privileged |=
+                    AccessMask::READ_CONTROL | mapping.read | mapping.execute | (want & ass);
+            }
+            if enabled(Privilege::Restore) {
+                privileged |= AccessMask::WRITE_DAC
+                    | AccessMask::WRITE_OWNER
+                    | AccessMask::DELETE
+                    | mapping.write
+                    | (want & ass);
+            }
+        }
+        if !max {
+            privileged &= want;
+        }
+        let mut pre = Prepared {
+            token,
+            mapping,
+            max,
+            want,
+            privileged,
+            is_owner: false,
+            has_owner_rights: false,
+        };
+        pre.is_owner = sd.owner.is_some_and(|o| pre.matches(&o, false));
+        pre.has_owner_rights = sd.dacl.as_ref().is_some_and(|d| {
+            d.aces
+                .iter()
+                .any(|a| a.sid == Sid::OWNER_RIGHTS && !a.flags.contains(AceFlags::INHERIT_ONLY))
+        });
+        Ok(Ok(pre))
+    }
+
+    fn null_dacl(&self) -> AccessCheck {
+        if self.max {
+            AccessCheck::allowed(self.mapping.all | self.want | self.privileged)
+        } else if self.want.is_empty() {
+            AccessCheck::denied(ErrorKind::AccessDenied, AccessMask::empty())
+        } else {
+            AccessCheck::allowed(self.want)
+        }
+    }
+
+    /// The owner's implicit rights: READ_CONTROL and WRITE_DAC, unless OWNER RIGHTS
+    /// ACEs say what the owner may do instead.
+    fn owner_implicit(&self) -> AccessMask {
+        if !self.is_owner || self.has_owner_rights {
+            return AccessMask::empty();
+        }
+        let implicit = AccessMask::READ_CONTROL | AccessMask::WRITE_DAC;
+        if self.max {
+            implicit
+        } else {
+            implicit & self.want
+        }
+    }
+
+    /// Whether `sid` is in the token: the user, an enabled group, or (for deny ACEs)
+    /// a deny-only group.
+    fn matches(&self, sid: &Sid, for_deny: bool) -> bool {
+        self.token.user() == *sid
+            || self.token.groups().iter().any(|g| {
+                g.sid == *sid
+                    && if g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY) {
+                        for_deny
+                    } else {
+                        g.attributes.contains(GroupAttributes::ENABLED)
+                    }
+            })
+    }
+
+    /// If `ace` takes part in the check and matches the token: whether it allows,
+    /// and the rights it names (mapped).
+    fn applies(&self, ace: &Ace) -> Option<(bool, AccessMask)> {
+        if ace.flags.contains(AceFlags::INHERIT_ONLY) {
+            return None;
+        }
+        let t = ace.ace_type;
+        let allow = t.is_allow();
+        if !allow && !t.is_deny() {
+            return None;
+        }
+        if t.is_object() && ace.object_type.is_some() {
+            return None;
+        }
+        if allow && t.is_conditional() {
+            return None;
+        }
+        let hit = if ace.sid == Sid::OWNER_RIGHTS {
+            self.is_owner
+        } else {
+            self.matches(&ace.sid, !allow)
+        };
+        if !hit {
+            return None;
+        }
+        let rights = self.mapping.map(ace.mask)
+            - (AccessMask::ACCESS_SYSTEM_SECURITY | AccessMask::MAXIMUM_ALLOWED);
+        Some((allow, rights))
+    }
+
+    fn finish(&self, granted: AccessMask) -> AccessCheck {
+        let missing = self.want - granted;
+        if self.max {
+            if granted.is_empty() || !missing.is_empty() {
+                AccessCheck::denied(
+                    ErrorKind::AccessDenied,
+                    if missing.is_empty() {
+                        self.want
+                    } else {
+                        missing
+                    },
+                )
+            } else {
+                AccessCheck::allowed(granted)
+            }
+        } else if self.want.is_empty() || !missing.is_empty() {
+            AccessCheck::denied(ErrorKind::AccessDenied, missing)
+        } else {
+            AccessCheck::allowed(self.want)
+        }
+    }
+}
+
+/// Whether a token may act on an object ([`AccessCheck`]), for callers that hold the
+/// token of the thread: the calling thread's impersonation token is used.
+///
+/// # Errors
+/// [`ErrorKind::NoToken`] if the thread does not impersonate; otherwise as
+/// [`access_check`].
+///
+/// [`AccessCheck`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-accesscheck
+#[doc(alias = "AccessCheck")]
+pub fn access_check_thread(
+    sd: &SecurityDescriptor,
+    desired: AccessMask,
+    mapping: &GenericMapping,
+) -> Result<AccessCheck> {
+    let token = crate::thread::open_thread_token(true)?;
+    access_check(sd, &token, desired, mapping)
+}

@@ -1,0 +1,866 @@
+//! SDDL, the Security Descriptor Definition Language: parse and print.
+//!
+//! [`parse`] reads every part of Microsoft's "Security Descriptor String Format",
+//! "ACE Strings" and "SID Strings": owner (`O:`), group (`G:`), DACL (`D:`) and
+//! SACL (`S:`) in any order; ACL flags `P`, `AI`, `AR` and `NO_ACCESS_CONTROL`;
+//! ACE types, ACE flags, rights aliases and numeric masks (hex `0x..`, octal `0..`,
+//! decimal), object GUIDs, and SIDs as aliases or `S-1-...`. [`to_string`] prints the
+//! canonical form Windows' `ConvertSecurityDescriptorToStringSecurityDescriptor`
+//! prints.
+//!
+//! Domain-relative aliases (`DA`, `DU`, `LA`, `EA`, ...) need the domain's SID, given
+//! explicitly: guise has no domain of its own. Root-domain aliases (`EA`, `SA`, `PA`,
+//! `RO`, `EK`) use the same domain SID.
+//!
+//! Not supported: the conditional expressions of callback ACEs and the attribute of
+//! resource attribute ACEs in their text form. Such ACEs are refused with a clear
+//! error when parsed from text, and refused when printed if their binary form carries
+//! data; they are kept intact in the binary form.
+
+use super::descriptor::{Ace, AceFlags, AceType, Acl, Control, Guid, SecurityDescriptor};
+use super::mask::AccessMask;
+use crate::error::{Error, ErrorKind, Result};
+use crate::sid::Sid;
+
+/// `SDDL_REVISION_1`, the only SDDL revision.
+pub const SDDL_REVISION_1: u32 = 1;
+
+/// Where an SDDL alias points.
+#[derive(Clone, Copy)]
+enum AliasTarget {
+    /// A fixed SID: authority and sub-authorities.
+    Fixed(u64, &'static [u32]),
+    /// A RID relative to the domain SID.
+    Domain(u32),
+}
+
+use AliasTarget::{Domain, Fixed};
+
+/// The SID aliases of "SID Strings".
+const SID_ALIASES: &[(&str, AliasTarget)] = &[
+    ("AA", Fixed(5, &[32, 579])),
+    ("AC", Fixed(15, &[2, 1])),
+    ("AN", Fixed(5, &[7])),
+    ("AO", Fixed(5, &[32, 548])),
+    ("AP", Domain(525)),
+    ("AS", Fixed(18, &[1])),
+    ("AU", Fixed(5, &[11])),
+    ("BA", Fixed(5, &[32, 544])),
+    ("BG", Fixed(5, &[32, 546])),
+    ("BO", Fixed(5, &[32, 551])),
+    ("BU", Fixed(5, &[32, 545])),
+    ("CA", Domain(517)),
+    ("CD", Fixed(5, &[32, 574])),
+    ("CG", Fixed(3, &[1])),
+    ("CN", Domain(522)),
+    ("CO", Fixed(3, &[0])),
+    ("CY", Fixed(5, &[32, 569])),
+    ("DA", Domain(512)),
+    ("DC", Domain(515)),
+    ("DD", Domain(516)),
+    ("DG", Domain(514)),
+    ("DU", Domain(513)),
+    ("EA", Domain(519)),
+    ("ED", Fixed(5, &[9])),
+    ("EK", Domain(527)),
+    ("ER", Fixed(5, &[32, 573])),
+    ("ES", Fixed(5, &[32, 576])),
+    ("HA", Fixed(5, &[32, 578])),
+    ("HI", Fixed(16, &[12288])),
+    ("IS", Fixed(5, &[32, 568])),
+    ("IU", Fixed(5, &[4])),
+    ("KA", Domain(526)),
+    ("LA", Domain(500)),
+    ("LG", Domain(501)),
+    ("LS", Fixed(5, &[19])),
+    ("LU", Fixed(5, &[32, 559])),
+    ("LW", Fixed(16, &[4096])),
+    ("ME", Fixed(16, &[8192])),
+    ("MP", Fixed(16, &[8448])),
+    ("MS", Fixed(5, &[32, 577])),
+    ("MU", Fixed(5, &[32, 558])),
+    ("NO", Fixed(5, &[32, 556])),
+    ("NS", Fixed(5, &[20])),
+    ("NU", Fixed(5, &[2])),
+    ("OW", Fixed(3, &[4])),
+    ("PA", Domain(520)),
+    ("PO", Fixed(5, &[32, 550])),
+    ("PS", Fixed(5, &[10])),
+    ("PU", Fixed(5, &[32, 547])),
+    ("RA", Fixed(5, &[32, 575])),
+    ("RC", Fixed(5, &[12])),
+    ("RD", Fixed(5, &[32, 555])),
+    ("RE", Fixed(5, &[32, 552])),
+    ("RM", Fixed(5, &[32, 580])),
+    ("RO", Domain(498)),
+    ("RS", Domain(553)),
+    ("RU", Fixed(5, &[32, 554])),
+    ("SA", Domain(518)),
+    ("SI", Fixed(16, &[16384])),
+    ("SO", Fixed(5, &[32, 549])),
+    ("SS", Fixed(18, &[2])),
+    ("SU", Fixed(5, &[6])),
+    ("SY", Fixed(5, &[18])),
+    ("UD", Fixed(5, &[84, 0, 0, 0, 0, 0])),
+    ("WD", Fixed(1, &[0])),
+    ("WR", Fixed(5, &[33])),
+];
+
+/// Rights with a name of their own, in the order the printer tries them.
+const RIGHTS: &[(&str, u32)] = &[
+    ("GA", 0x1000_0000),
+    ("GR", 0x8000_0000),
+    ("GW", 0x4000_0000),
+    ("GX", 0x2000_0000),
+    ("RC", 0x0002_0000),
+    ("SD", 0x0001_0000),
+    ("WD", 0x0004_0000),
+    ("WO", 0x0008_0000),
+    ("RP", 0x0000_0010),
+    ("WP", 0x0000_0020),
+    ("CC", 0x0000_0001),
+    ("DC", 0x0000_0002),
+    ("LC", 0x0000_0004),
+    ("SW", 0x0000_0008),
+    ("LO", 0x0000_0080),
+    ("DT", 0x0000_0040),
+    ("CR", 0x0000_0100),
+    ("FA", 0x001F_01FF),
+    ("FR", 0x0012_0089),
+    ("FW", 0x0012_0116),
+    ("FX", 0x0012_00A0),
+    ("KA", 0x000F_003F),
+    ("KR", 0x0002_0019),
+    ("KW", 0x0002_0006),
+    ("KX", 0x0002_0019),
+    ("NR", 0x0000_0002),
+    ("NW", 0x0000_0001),
+    ("NX", 0x0000_0004),
+];
+
+/// The name of each bit, when a mask is printed bit by bit (`None`: the mask is
+/// printed in hex).
+const RIGHT_BITS: [Option<&str>; 32] = {
+    let mut t = [None; 32];
+    t[0] = Some("CC");
+    t[1] = Some("DC");
+    t[2] = Some("LC");
+    t[3] = Some("SW");
+    t[4] = Some("RP");
+    t[5] = Some("WP");
+    t[6] = Some("DT");
+    t[7] = Some("LO");
+    t[8] = Some("CR");
+    t[16] = Some("SD");
+    t[17] = Some("RC");
+    t[18] = Some("WD");
+    t[19] = Some("WO");
+    t[28] = Some("GA");
+    t[29] = Some("GX");
+    t[30] = Some("GW");
+    t[31] = Some("GR");
+    t
+};
+
+const ACE_TYPE_NAMES: &[(&str, AceType)] = &[
+    ("A", AceType::AccessAllowed),
+    ("D", AceType::AccessDenied),
+    ("AU", AceType::SystemAudit),
+    ("AL", AceType::SystemAlarm),
+    ("OA", AceType::AccessAllowedObject),
+    ("OD", AceType::AccessDeniedObject),
+    ("OU", AceType::SystemAuditObject),
+    ("OL", AceType::SystemAlarmObject),
+    ("XA", AceType::AccessAllowedCallback),
+    ("XD", AceType::AccessDeniedCallback),
+    ("ZA", AceType::AccessAllowedCallbackObject),
+    ("XU", AceType::SystemAuditCallback),
+    ("ML", AceType::SystemMandatoryLabel),
+    ("RA", AceType::SystemResourceAttribute),
+    ("SP", AceType::SystemScopedPolicyId),
+];
+
+/// ACE flags in the order the printer emits them.
+const ACE_FLAG_NAMES: &[(&str, AceFlags)] = &[
+    ("OI", AceFlags::OBJECT_INHERIT),
+    ("CI", AceFlags::CONTAINER_INHERIT),
+    ("NP", AceFlags::NO_PROPAGATE_INHERIT),
+    ("IO", AceFlags::INHERIT_ONLY),
+    ("ID", AceFlags::INHERITED),
+    ("SA", AceFlags::SUCCESSFUL_ACCESS),
+    ("FA", AceFlags::FAILED_ACCESS),
+];
+
+/// The SID an alias stands for (aliases are matched without regard to case, as
+/// Windows does).
+///
+/// # Errors
+/// [`ErrorKind::InvalidSid`] for an unknown alias, or a domain-relative one without
+/// `domain`.
+pub fn alias_sid(alias: &str, domain: Option<&Sid>) -> Result<Sid> {
+    let (_, target) = SID_ALIASES
+        .iter()
+        .find(|(a, _)| a.eq_ignore_ascii_case(alias))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidSid,
+                format!("unknown SID alias {alias:?}"),
+            )
+        })?;
+    match *target {
+        Fixed(auth, subs) => Sid::new(auth, subs),
+        Domain(rid) => {
+            let domain = domain.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidSid,
+                    format!("the alias {alias} is relative to a domain: give the domain SID"),
+                )
+            })?;
+            let mut subs = domain.sub_authorities().to_vec();
+            subs.push(rid);
+            Sid::new(domain.authority(), &subs)
+        }
+    }
+}
+
+/// The alias of a SID, if it has one (domain-relative ones only with `domain`).
+pub fn sid_alias(sid: &Sid, domain: Option<&Sid>) -> Option<&'static str> {
+    SID_ALIASES.iter().find_map(|(alias, target)| {
+        let hit = match *target {
+            Fixed(auth, subs) => sid.authority() == auth && sid.sub_authorities() == subs,
+            Domain(rid) => domain.is_some_and(|d| {
+                let s = sid.sub_authorities();
+                sid.authority() == d.authority()
+                    && s.len() == d.sub_authorities().len() + 1
+                    && s[..s.len() - 1] == *d.sub_authorities()
+                    && s[s.len() - 1] == rid
+            }),
+        };
+        hit.then_some(*alias)
+    })
+}
+
+/// An SDDL syntax error at a byte position (0-based).
+fn err(kind: ErrorKind, pos: usize, why: impl std::fmt::Display) -> Error {
+    Error::new(kind, format!("SDDL at position {pos}: {why}"))
+}
+
+fn is_space(b: u8) -> bool {
+    b == b' ' || b == b'\t' || b == b'\n' || b == b'\r'
+}
+
+/// Parses an SDDL string ([`ConvertStringSecurityDescriptorToSecurityDescriptor`]).
+/// `domain` is the SID of the domain that domain-relative aliases refer to.
+///
+/// # Errors
+/// An error that names the position and the reason: [`ErrorKind::InvalidParameter`]
+/// for the descriptor's structure, [`ErrorKind::InvalidAcl`] for an ACL or ACE,
+/// [`ErrorKind::InvalidSid`] for a SID.
+///
+/// [`ConvertStringSecurityDescriptorToSecurityDescriptor`]: https://learn.microsoft.com/en-us/windows/win32/api/sddl/nf-sddl-convertstringsecuritydescriptortosecuritydescriptorw
+#[doc(alias = "ConvertStringSecurityDescriptorToSecurityDescriptor")]
+pub fn parse(sddl: &str, domain: Option<&Sid>) -> Result<SecurityDescriptor> {
+    let b = sddl.as_bytes();
+    if let Some(pos) = b.iter().position(|c| !c.is_ascii()) {
+        return Err(err(ErrorKind::InvalidParameter, pos, "non-ASCII character"));
+    }
+    let mut sd = SecurityDescriptor::default();
+    let mut seen = [false; 4];
+    let mut pos = 0;
+    while pos < b.len() && is_space(b[pos]) {
+        pos += 1;
+    }
+    while pos < b.len() {
+        let letter = b[pos];
+        if b.get(pos + 1) != Some(&b':') {
+            return Err(err(
+                ErrorKind::InvalidParameter,
+                pos,
+                "expected a component: O:, G:, D: or S:",
+            ));
+        }
+        let start = pos + 2;
+        // A component runs up to the letter before the next ':'.
+        let end = match b[start..].iter().position(|&c| c == b':') {
+            Some(i) => (start + i).saturating_sub(1).max(start),
+            None => b.len(),
+        };
+        let value = &sddl[start..end];
+        let slot = match letter {
+            b'O' => 0,
+            b'G' => 1,
+            b'D' => 2,
+            b'S' => 3,
+            _ => {
+                return Err(err(
+                    ErrorKind::InvalidParameter,
+                    pos,
+                    format!("unknown component {:?}", letter as char),
+                ));
+            }
+        };
+        if std::mem::replace(&mut seen[slot], true) {
+            return Err(err(
+                ErrorKind::InvalidParameter,
+                pos,
+                format!("component {}: appears twice", letter as char),
+            ));
+        }
+        match letter {
+            b'O' => sd.owner = Some(parse_sid(value, start, domain)?),
+            b'G' => sd.group = Some(parse_sid(value, start, domain)?),
+            b'D' => {
+                let (acl, flags) = parse_acl(value, start, domain)?;
+                sd.dacl = acl;
+                sd.control |= Control::DACL_PRESENT;
+                for (f, c) in [
+                    (AclFlags::PROTECTED, Control::DACL_PROTECTED),
+                    (AclFlags::AUTO_INHERIT_REQ, Control::DACL_AUTO_INHERIT_REQ),
+                    (AclFlags::AUTO_INHERITED, Control::DACL_AUTO_INHERITED),
+                ] {
+                    sd.control.set(c, flags.contains(f));
+                }
+            }
+            _ => {
+                let (acl, flags) = parse_acl(value, start, domain)?;
+                sd.sacl = acl;
+                sd.control |= Control::SACL_PRESENT;
+                for (f, c) in [
+                    (AclFlags::PROTECTED, Control::SACL_PROTECTED),
+                    (AclFlags::AUTO_INHERIT_REQ, Control::SACL_AUTO_INHERIT_REQ),
+                    (AclFlags::AUTO_INHERITED, Control::SACL_AUTO_INHERITED),
+                ] {
+                    sd.control.set(c, flags.contains(f));
+                }
+            }
+        }
+        pos = end;
+    }
+    Ok(sd)
+}
+
+/// Parses a SID string: an alias or `S-1-...`, with surrounding white space.
+fn parse_sid(value: &str, pos: usize, domain: Option<&Sid>) -> Result<Sid> {
+    let lead = value.len() - value.trim_start().len();
+    let v = value.trim();
+    let at = pos + lead;
+    if v.is_empty() {
+        return Err(err(ErrorKind::InvalidSid, at, "a SID is missing"));
+    }
+    if v.starts_with("S-") || v.starts_with("s-") {
+        return v
+            .parse::<Sid>()
+            .map_err(|e| err(ErrorKind::InvalidSid, at, e.message()));
+    }
+    alias_sid(v, domain).map_err(|e| err(ErrorKind::InvalidSid, at, e.message()))
+}
+
+bitflags::bitflags! {
+    #[derive(Clone, Copy)]
+    struct AclFlags: u8 {
+        const PROTECTED = 1;
+        const AUTO_INHERIT_REQ = 2;
+        const AUTO_INHERITED = 4;
+        const NULL = 8;
+    }
+}
+
+/// Parses an ACL component: flags, then `(ace)` entries. `None` for
+/// `NO_ACCESS_CONTROL`.
+fn parse_acl(value: &str, pos: usize, domain: Option<&Sid>) -> Result<(Option<Acl>, AclFlags)> {
+    let b = value.as_bytes();
+    let mut flags = AclFlags::empty();
+    let mut i = 0;
+    while i < b.len() && b[i] != b'(' {
+        let rest = &value[i..];
+        let (flag, len) = if rest.starts_with("NO_ACCESS_CONTROL") {
+            (AclFlags::NULL, 17)
+        } else if rest.starts_with("AI") {
+            (AclFlags::AUTO_INHERITED, 2)
+        } else if rest.starts_with("AR") {
+            (AclFlags::AUTO_INHERIT_REQ, 2)
+        } else if rest.starts_with('P') {
+            (AclFlags::PROTECTED, 1)
+        } else if is_space(b[i]) {
+            (AclFlags::empty(), 1)
+        } else {
+            return Err(err(ErrorKind::InvalidAcl, pos + i, "unknown ACL flag"));
+        };
+        flags |= flag;
+        i += len;
+    }
+    let mut aces = Vec::new();
+    while i < b.len() {
+        if is_space(b[i]) {
+            i += 1;
+            continue;
+        }
+        if b[i] != b'(' {
+            return Err(err(
+                ErrorKind::InvalidAcl,
+                pos + i,
+                "expected '(' to start an ACE",
+            ));
+        }
+        // The ACE ends at the ')' that closes it; conditions nest parentheses.
+        let mut depth = 0usize;
+        let mut quoted = false;
+        let mut close = None;
+        for (j, &c) in b.iter().enumerate().skip(i) {
+            match c {
+                b'"' => quoted = !quoted,
+                b'(' if !quoted => depth += 1,
+                b')' if !quoted => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(j);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let close = close
+            .ok_or_else(|| err(ErrorKind::InvalidAcl, pos + i, "an ACE has no closing ')'"))?;
+        aces.push(parse_ace(&value[i + 1..close], pos + i + 1, domain)?);
+        i = close + 1;
+    }
+    if flags.contains(AclFlags::NULL) {
+        if !aces.is_empty() {
+            return Err(err(
+                ErrorKind::InvalidAcl,
+                pos,
+                "NO_ACCESS_CONTROL cannot have ACEs",
+            ));
+        }
+        return Ok((None, flags));
+    }
+    Ok((Some(Acl::new(aces)), flags))
+}
+
+/// Parses the inside of `( ... )`.
+fn parse_ace(text: &str, pos: usize, domain: Option<&Sid>) -> Result<Ace> {
+    let mut fields: Vec<(usize, &str)> = Vec::with_capacity(7);
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if c == ';' && fields.len() < 6 {
+            fields.push((start, &text[start..i]));
+            start = i + 1;
+        }
+    }
+    fields.push((start, &text[start..]));
+    if fields.len() < 6 {
+        return Err(err(
+            ErrorKind::InvalidAcl,
+            pos,
+            format!(
+                "an ACE has {} fields; it needs 6 separated by ';'",
+                fields.len()
+            ),
+        ));
+    }
+    // White space may lead each field, and may trail only the SID: "D ;" and
+    // "GA ;" are errors, as on Windows.
+    let at = |k: usize| pos + fields[k].0 + (fields[k].1.len() - fields[k].1.trim_start().len());
+    let field = |k: usize| fields[k].1.trim_start();
+
+    let ace_type = ACE_TYPE_NAMES
+        .iter()
+        .find(|(n, _)| *n == field(0))
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            err(
+                ErrorKind::InvalidAcl,
+                at(0),
+                format!("unknown ACE type {:?}", field(0)),
+            )
+        })?;
+
+    let mut flags = AceFlags::empty();
+    let f = field(1);
+    for chunk in f.as_bytes().chunks(2) {
+        let name = std::str::from_utf8(chunk).unwrap_or("");
+        let flag = ACE_FLAG_NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, fl)| *fl)
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::InvalidAcl,
+                    at(1),
+                    format!("unknown ACE flag {name:?}"),
+                )
+            })?;
+        flags |= flag;
+    }
+
+    let mask = parse_rights(field(2), at(2))?;
+
+    let guid = |k: usize| -> Result<Option<Guid>> {
+        let g = field(k);
+        if g.is_empty() {
+            return Ok(None);
+        }
+        if !ace_type.is_object() {
+            return Err(err(
+                ErrorKind::InvalidAcl,
+                at(k),
+                "only object ACEs carry object types",
+            ));
+        }
+        Guid::parse(g)
+            .map(Some)
+            .ok_or_else(|| err(ErrorKind::InvalidAcl, at(k), format!("{g:?} is not a GUID")))
+    };
+    let object_type = guid(3)?;
+    let inherited_object_type = guid(4)?;
+
+    // A bad trustee makes the ACE invalid (ERROR_INVALID_ACL), as on Windows.
+    let sid = parse_sid(fields[5].1, pos + fields[5].0, domain)
+        .map_err(|e| Error::new(ErrorKind::InvalidAcl, e.message().to_owned()))?;
+
+    if fields.len() > 6 && !field(6).is_empty() {
+        let what = if ace_type == AceType::SystemResourceAttribute {
+            "resource attributes in SDDL text are not supported"
+        } else if ace_type.is_conditional() {
+            "conditional expressions in SDDL text are not supported"
+        } else {
+            "this ACE type takes 6 fields"
+        };
+        return Err(err(ErrorKind::InvalidAcl, at(6), what));
+    }
+    Ok(Ace {
+        ace_type,
+        flags,
+        mask,
+        object_type,
+        inherited_object_type,
+        sid,
+        application_data: Vec::new(),
+    })
+}
+
+/// Parses a rights field: items, each a number (`0x` hex, `0` octal or decimal, read
+/// as C's `strtoul` with base 0 reads it: up to the first character that cannot
+/// continue it) or a two-letter right; the items are OR-ed together. So
+/// `GR0xFFFFFFFF`, `0xFFFFFGR` and `RPWP` are all masks.
+fn parse_rights(f: &str, pos: usize) -> Result<AccessMask> {
+    let b = f.as_bytes();
+    let mut mask = 0u32;
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        if b[i].is_ascii_digit() {
+            let (radix, digits_at) = if b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
+                (16, i + 2)
+            } else if b[i] == b'0' {
+                (8, i + 1)
+            } else {
+                (10, i)
+            };
+            let mut end = digits_at;
+            while end < b.len() && (b[end] as char).is_digit(radix) {
+                end += 1;
+            }
+            if radix == 16 && end == digits_at {
+                return Err(err(
+                    ErrorKind::InvalidAcl,
+                    pos + start,
+                    "0x without hex digits",
+                ));
+            }
+            let value = if end == digits_at {
+                Some(0)
+            } else {
+                u32::from_str_radix(&f[digits_at..end], radix).ok()
+            };
+            mask |= value.ok_or_else(|| {
+                err(
+                    ErrorKind::InvalidAcl,
+                    pos + start,
+                    format!("{:?} is not a 32-bit access mask", &f[start..end]),
+                )
+            })?;
+            i = end;
+            continue;
+        }
+        let name = f.get(i..i + 2).unwrap_or(&f[i..]);
+        let bits = RIGHTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::InvalidAcl,
+                    pos + i,
+                    format!("unknown right {name:?}"),
+                )
+            })?;
+        mask |= bits;
+        i += 2;
+    }
+    Ok(AccessMask::from_raw(mask))
+}
+
+/// Prints a descriptor in Windows' canonical SDDL
+/// ([`ConvertSecurityDescriptorToStringSecurityDescriptor`] with every part):
+/// `O:`, `G:`, `D:`, `S:` in that order, aliases for SIDs that have one.
+///
+/// # Errors
+/// [`ErrorKind::InvalidAcl`] for a callback or resource attribute ACE that carries
+/// data SDDL text cannot express here (its binary form is kept intact).
+///
+/// [`ConvertSecurityDescriptorToStringSecurityDescriptor`]: https://learn.microsoft.com/en-us/windows/win32/api/sddl/nf-sddl-convertsecuritydescriptortostringsecuritydescriptorw
+#[doc(alias = "ConvertSecurityDescriptorToStringSecurityDescriptor")]
+pub fn to_string(sd: &SecurityDescriptor, domain: Option<&Sid>) -> Result<String> {
+    let mut out = String::new();
+    if let Some(owner) = &sd.owner {
+        out.push_str("O:");
+        push_sid(&mut out, owner, domain);
+    }
+    if let Some(group) = &sd.group {
+        out.push_str("G:");
+        push_sid(&mut out, group, domain);
+    }
+    let c = sd.control;
+    if sd.dacl.is_some() || c.contains(Control::DACL_PRESENT) {
+        out.push_str("D:");
+        push_acl(
+            &mut out,
+            sd.dacl.as_ref(),
+            [
+                c.contains(Control::DACL_PROTECTED),
+                c.contains(Control::DACL_AUTO_INHERIT_REQ),
+                c.contains(Control::DACL_AUTO_INHERITED),
+            ],
+            domain,
+        )?;
+    }
+    if sd.sacl.is_some() || c.contains(Control::SACL_PRESENT) {
+        out.push_str("S:");
+        push_acl(
+            &mut out,
+            sd.sacl.as_ref(),
+            [
+                c.contains(Control::SACL_PROTECTED),
+                c.contains(Control::SACL_AUTO_INHERIT_REQ),
+                c.contains(Control::SACL_AUTO_INHERITED),
+            ],
+            domain,
+        )?;
+    }
+    Ok(out)
+}
+
+fn push_sid(out: &mut String, sid: &Sid, domain: Option<&Sid>) {
+    match sid_alias(sid, domain) {
+        Some(alias) => out.push_str(alias),
+        None => out.push_str(&sid.to_string()),
+    }
+}
+
+fn push_acl(
+    out: &mut String,
+    acl: Option<&Acl>,
+    [protected, req, inherited]: [bool; 3],
+    domain: Option<&Sid>,
+) -> Result<()> {
+    if protected {
+        out.push('P');
+    }
+    if req {
+        out.push_str("AR");
+    }
+    if inherited {
+        out.push_str("AI");
+    }
+    let Some(acl) = acl else {
+        out.push_str("NO_ACCESS_CONTROL");
+        return Ok(());
+    };
+    for ace in &acl.aces {
+        push_ace(out, ace, domain)?;
+    }
+    Ok(())
+}
+
+/// Prints one ACE, `(type;flags;rights;object;inherited object;sid)`.
+pub fn ace_to_string(ace: &Ace, domain: Option<&Sid>) -> Result<String> {
+    let mut s = String::new();
+    push_ace(&mut s, ace, domain)?;
+    Ok(s)
+}
+
+fn push_ace(out: &mut String, ace: &Ace, domain: Option<&Sid>) -> Result<()> {
+    let name = ACE_TYPE_NAMES
+        .iter()
+        .find(|(_, t)| *t == ace.ace_type)
+        .map(|(n, _)| *n)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidAcl,
+                format!("{:?} ACEs have no SDDL form", ace.ace_type),
+            )
+        })?;
+    if !ace.application_data.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidAcl,
+            format!(
+                "the data of a {name} ACE (a condition or attribute) cannot be printed as SDDL here"
+            ),
+        ));
+    }
+    out.push('(');
+    out.push_str(name);
+    out.push(';');
+    for (n, f) in ACE_FLAG_NAMES {
+        if ace.flags.contains(*f) {
+            out.push_str(n);
+        }
+    }
+    out.push(';');
+    out.push_str(&rights_to_string(ace.mask));
+    out.push(';');
+    if let Some(g) = ace.object_type {
+        out.push_str(&g.to_string());
+    }
+    out.push(';');
+    if let Some(g) = ace.inherited_object_type {
+        out.push_str(&g.to_string());
+    }
+    out.push(';');
+    push_sid(out, &ace.sid, domain);
+    out.push(')');
+    Ok(())
+}
+
+/// Prints an access mask as Windows does: a right's own name if the mask is exactly
+/// one, else the names of its bits if every bit has one, else `0x` hex.
+pub fn rights_to_string(mask: AccessMask) -> String {
+    let m = mask.bits();
+    if m == 0 {
+        return String::new();
+    }
+    if let Some((name, _)) = RIGHTS.iter().find(|(_, v)| *v == m) {
+        return (*name).to_owned();
+    }
+    if (0..32).any(|i| m & (1 << i) != 0 && RIGHT_BITS[i].is_none()) {
+        return format!("0x{m:x}");
+    }
+    (0..32)
+        .filter(|i| m & (1 << i) != 0)
+        .filter_map(|i| RIGHT_BITS[i])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(s: &str) -> String {
+        to_string(&parse(s, None).unwrap(), None).unwrap()
+    }
+
+    #[test]
+    fn canonical_output() {
+        assert_eq!(round("O:BAG:SYD:(A;;GA;;;WD)"), "O:BAG:SYD:(A;;GA;;;WD)");
+        assert_eq!(round("D:(A;;0x1f01ff;;;S-1-1-0)"), "D:(A;;FA;;;WD)");
+        assert_eq!(round("D:(A;;RCSD;;;WD)"), "D:(A;;SDRC;;;WD)");
+        assert_eq!(round("D:(A;;0x00010001;;;WD)"), "D:(A;;CCSD;;;WD)");
+        assert_eq!(round("D:(A;;0x200;;;WD)"), "D:(A;;0x200;;;WD)");
+        assert_eq!(round("D:(A;CIOI;KR;;;WD)"), "D:(A;OICI;KR;;;WD)");
+        assert_eq!(round("D:NO_ACCESS_CONTROL"), "D:NO_ACCESS_CONTROL");
+        assert_eq!(round("D:"), "D:");
+        assert_eq!(round("S:AI(AU;FASA;GA;;;WD)"), "S:AI(AU;SAFA;GA;;;WD)");
+        assert_eq!(round("G:S-1-5-32-544O:S-1-5-18"), "O:SYG:BA");
+        assert_eq!(round("D:(ML;;NW;;;LW)"), "D:(ML;;CC;;;LW)");
+    }
+
+    #[test]
+    fn numeric_masks() {
+        let mask = |s: &str| {
+            parse(&format!("D:(A;;{s};;;WD)"), None)
+                .unwrap()
+                .dacl
+                .unwrap()
+                .aces[0]
+                .mask
+                .bits()
+        };
+        assert_eq!(mask("0x10"), 0x10);
+        assert_eq!(mask("0X10"), 0x10);
+        assert_eq!(mask("010"), 8);
+        assert_eq!(mask("16"), 16);
+        assert_eq!(mask("0"), 0);
+        assert_eq!(
+            mask("08"),
+            8,
+            "octal 0, then decimal 8, as strtoul reads it"
+        );
+        assert_eq!(mask("GR0x1"), 0x8000_0001);
+        assert_eq!(mask("0xFFFFFGR"), 0x800F_FFFF);
+        assert!(parse("D:(A;;0x100000000;;;WD)", None).is_err());
+        assert!(parse("D:(A;;0x;;;WD)", None).is_err());
+    }
+
+    #[test]
+    fn domain_relative_aliases() {
+        let dom: Sid = "S-1-5-21-1-2-3".parse().unwrap();
+        let sd = parse("O:DAG:DU", Some(&dom)).unwrap();
+        assert_eq!(sd.owner.unwrap().to_string(), "S-1-5-21-1-2-3-512");
+        assert_eq!(to_string(&sd, Some(&dom)).unwrap(), "O:DAG:DU");
+        assert_eq!(
+            to_string(&sd, None).unwrap(),
+            "O:S-1-5-21-1-2-3-512G:S-1-5-21-1-2-3-513"
+        );
+        let e = parse("O:DA", None).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidSid);
+        assert!(e.to_string().contains("domain"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_position() {
+        let e = parse("O:BAG:SYD:(A;;QQ;;;WD)", None).unwrap_err();
+        assert!(e.to_string().contains("position 14"), "{e}");
+        assert!(e.to_string().contains("QQ"), "{e}");
+        assert_eq!(
+            parse("X:BA", None).unwrap_err().kind(),
+            ErrorKind::InvalidParameter
+        );
+        assert_eq!(
+            parse("O:BA O:BA", None).unwrap_err().kind(),
+            ErrorKind::InvalidParameter
+        );
+        assert_eq!(
+            parse("D:(A;;GA;;WD)", None).unwrap_err().kind(),
+            ErrorKind::InvalidAcl
+        );
+        assert_eq!(
+            parse("D:(A;;GA;;;WD", None).unwrap_err().kind(),
+            ErrorKind::InvalidAcl
+        );
+        assert_eq!(
+            parse("O:XX", None).unwrap_err().kind(),
+            ErrorKind::InvalidSid
+        );
+        assert_eq!(
+            parse("D:(Q;;GA;;;WD)", None).unwrap_err().kind(),
+            ErrorKind::InvalidAcl
+        );
+        assert!(
+            parse("D:(XA;;FX;;;WD;(@User.Title == \"PM\"))", None)
+                .unwrap_err()
+                .to_string()
+                .contains("conditional")
+        );
+    }
+
+    #[test]
+    fn object_aces() {
+        let s = "D:(OA;CI;RPWP;bf967aba-0de6-11d0-a285-00aa003049e2;bf967a86-0de6-11d0-a285-00aa003049e2;AU)";
+        let sd = parse(s, None).unwrap();
+        assert_eq!(sd.dacl.as_ref().unwrap().revision, 4);
+        assert_eq!(to_string(&sd, None).unwrap(), s);
+        assert!(parse("D:(A;;GA;bf967aba-0de6-11d0-a285-00aa003049e2;;WD)", None).is_err());
+    }
+}
