@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod access_check;
+mod sddl;
 mod whoami;
 
 /// guise: the Windows impersonation model for Linux services.
@@ -21,6 +23,13 @@ enum Command {
     /// Print the current token, like Windows `whoami`, and the kernel's view of the
     /// calling thread.
     Whoami(whoami::Args),
+    /// Parse an SDDL security descriptor and print it in canonical form, as binary
+    /// (hex), or as a table of its ACEs.
+    Sddl(sddl::Args),
+    /// Check a token's access to an object with a security descriptor (AccessCheck).
+    /// Exit status: 0 allowed, 1 denied, 2 an error. With --batch, JSON lines in and
+    /// out.
+    AccessCheck(access_check::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,16 +42,24 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let mut out = std::io::stdout().lock();
-    let result: Result<()> = match cli.command {
-        Command::Whoami(args) => whoami::run(&args, &mut out),
+    let result: Result<ExitCode> = match cli.command {
+        Command::Whoami(args) => whoami::run(&args, &mut out).map(|()| ExitCode::SUCCESS),
+        Command::Sddl(args) => sddl::run(&args, &mut out).map(|()| ExitCode::SUCCESS),
+        Command::AccessCheck(args) => access_check::run(&args, &mut out).map(|o| match o {
+            access_check::Outcome::Allowed => ExitCode::SUCCESS,
+            access_check::Outcome::Denied => ExitCode::from(1),
+        }),
     }
-    .and_then(|()| Ok(out.flush()?));
+    .and_then(|code| {
+        out.flush()?;
+        Ok(code)
+    });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("guise: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

@@ -602,6 +602,22 @@ fn parse_rights(f: &str, pos: usize) -> Result<AccessMask> {
     Ok(AccessMask::from_raw(mask))
 }
 
+/// Reads an access mask written as SDDL writes rights: a number (`0x` hex, `0` octal,
+/// decimal), two-letter rights (`FR`, `RCWD`), or both (`GR0x1`).
+///
+/// # Errors
+/// [`ErrorKind::InvalidAcl`] naming the position of what is not a right.
+pub fn parse_access_mask(text: &str) -> Result<AccessMask> {
+    if text.is_empty() {
+        return Err(err(
+            ErrorKind::InvalidParameter,
+            0,
+            "an access mask is empty",
+        ));
+    }
+    parse_rights(text, 0)
+}
+
 /// Prints a descriptor in Windows' canonical SDDL
 /// ([`ConvertSecurityDescriptorToStringSecurityDescriptor`] with every part):
 /// `O:`, `G:`, `D:`, `S:` in that order, aliases for SIDs that have one.

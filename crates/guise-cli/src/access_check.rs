@@ -1,0 +1,290 @@
+//! `guise access-check`: AccessCheck from the shell, one check or a batch of JSON lines.
+
+use std::io::{BufRead, Write};
+
+use anyhow::{Context, Result, bail};
+use guise::security::{
+    AccessCheck, AccessCheckOptions, AccessMask, GenericMapping, SecurityDescriptor,
+    access_check_with, sddl,
+};
+use guise::token::{Group, GroupAttributes};
+use guise::{Error, ErrorKind, ImpersonationLevel, LogonType, Privilege, Sid, Token, TokenType};
+use serde_json::{Value, json};
+
+/// Options of `guise access-check`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The object's security descriptor, as SDDL.
+    #[arg(long, required_unless_present = "batch")]
+    sddl: Option<String>,
+    /// The rights asked for: a number (0x.. hex, decimal) or SDDL rights (FR, RCWD).
+    /// Generic rights must be mapped first, as AccessCheck requires.
+    #[arg(long, required_unless_present = "batch")]
+    desired: Option<String>,
+    /// Check for this account's token, built from NSS (needs root).
+    #[arg(long, conflicts_with = "token_json")]
+    user: Option<String>,
+    /// Check for the token described in this JSON file
+    /// ({"user": SID, "groups": [SID...], "deny_only": [SID...], "privileges": [NAME...]}).
+    #[arg(long, value_name = "FILE")]
+    token_json: Option<std::path::PathBuf>,
+    /// The generic mapping of the object type.
+    #[arg(long, default_value = "generic", value_parser = ["file", "key", "generic"])]
+    mapping: String,
+    /// Let SeBackupPrivilege and SeRestorePrivilege grant access.
+    #[arg(long)]
+    backup_semantics: bool,
+    /// The domain SID that domain-relative aliases refer to.
+    #[arg(long, value_name = "SID")]
+    domain_sid: Option<Sid>,
+    /// Read JSON lines on stdin and write one JSON result line for each.
+    #[arg(long, conflicts_with_all = ["sddl", "desired", "user", "token_json"])]
+    batch: bool,
+}
+
+/// The exit status of a check: 0 allowed, 1 denied.
+pub enum Outcome {
+    /// Access is allowed (or the batch ran).
+    Allowed,
+    /// Access is denied.
+    Denied,
+}
+
+fn mapping_named(name: &str) -> Result<GenericMapping, Error> {
+    match name {
+        "file" => Ok(GenericMapping::FILE),
+        "key" => Ok(GenericMapping::KEY),
+        "generic" => Ok(GenericMapping::GENERIC),
+        other => Err(Error::new(
+            ErrorKind::InvalidParameter,
+            format!("unknown mapping {other:?} (file, key or generic)"),
+        )),
+    }
+}
+
+/// A SID as text: `S-1-...` or an SDDL alias.
+fn sid_of(text: &str, domain: Option<&Sid>) -> Result<Sid, Error> {
+    if text.starts_with("S-") || text.starts_with("s-") {
+        text.parse()
+    } else {
+        sddl::alias_sid(text, domain)
+    }
+}
+
+fn strings<'a>(v: &'a Value, key: &str) -> Result<Vec<&'a str>, Error> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str().ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidParameter,
+                        format!("{key}: every item must be a string"),
+                    )
+                })
+            })
+            .collect(),
+        Some(_) => Err(Error::new(
+            ErrorKind::InvalidParameter,
+            format!("{key} must be an array of strings"),
+        )),
+    }
+}
+
+/// A token from its JSON description: an Identification-level token of SIDs.
+pub fn token_from_json(v: &Value, domain: Option<&Sid>) -> Result<Token, Error> {
+    let user = v.get("user").and_then(Value::as_str).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidParameter,
+            "the token needs a \"user\" SID",
+        )
+    })?;
+    let user = sid_of(user, domain)?;
+    let mut groups = Vec::new();
+    for (key, attributes) in [
+        ("groups", GroupAttributes::DEFAULT),
+        ("deny_only", GroupAttributes::USE_FOR_DENY_ONLY),
+    ] {
+        for s in strings(v, key)? {
+            groups.push(Group {
+                sid: sid_of(s, domain)?,
+                attributes,
+            });
+        }
+    }
+    let privileges = strings(v, "privileges")?
+        .into_iter()
+        .map(str::parse::<Privilege>)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Token::from_sids(user, groups, privileges))
+}
+
+fn desired_of(v: &Value) -> Result<AccessMask, Error> {
+    match v {
+        Value::String(s) => sddl::parse_access_mask(s.trim()),
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(AccessMask::from_raw)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidParameter, "desired must fit in 32 bits")),
+        _ => Err(Error::new(
+            ErrorKind::InvalidParameter,
+            "desired must be a string such as \"0x1\" or a number",
+        )),
+    }
+}
+
+fn result_json(r: &AccessCheck) -> Value {
+    match r.denial {
+        None => json!({ "granted": r.granted.to_string(), "allowed": true }),
+        Some(d) => json!({
+            "granted": r.granted.to_string(),
+            "allowed": false,
+            "reason": d.reason.win32_name(),
+            "missing": d.missing.to_string(),
+        }),
+    }
+}
+
+fn error_json(e: &Error) -> Value {
+    json!({ "error": e.kind().win32_name(), "message": e.to_string() })
+}
+
+/// One batch line: its result, or the error that stopped it.
+fn check_line(
+    line: &str,
+    domain: Option<&Sid>,
+    cache: &mut Option<(String, Result<SecurityDescriptor, Error>)>,
+) -> Result<AccessCheck, Error> {
+    let v: Value = serde_json::from_str(line).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidParameter,
+            format!("not a JSON object: {e}"),
+        )
+    })?;
+    if !v.is_object() {
+        return Err(Error::new(ErrorKind::InvalidParameter, "not a JSON object"));
+    }
+    let text = v
+        .get("sddl")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidParameter, "\"sddl\" is missing"))?;
+    // Bulk checks often ask about one object many times: keep the last parse.
+    let sd = match cache {
+        Some((last, sd)) if last == text => sd.clone()?,
+        _ => {
+            let sd = sddl::parse(text, domain);
+            *cache = Some((text.to_owned(), sd.clone()));
+            sd?
+        }
+    };
+    let token = token_from_json(
+        v.get("token")
+            .ok_or_else(|| Error::new(ErrorKind::InvalidParameter, "\"token\" is missing"))?,
+        domain,
+    )?;
+    let desired = desired_of(
+        v.get("desired")
+            .ok_or_else(|| Error::new(ErrorKind::InvalidParameter, "\"desired\" is missing"))?,
+    )?;
+    let mapping = match v.get("mapping") {
+        None | Some(Value::Null) => GenericMapping::GENERIC,
+        Some(Value::String(m)) => mapping_named(m)?,
+        Some(_) => {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "mapping must be a string",
+            ));
+        }
+    };
+    let options = AccessCheckOptions {
+        backup_semantics: v
+            .get("backup_semantics")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    };
+    access_check_with(&sd, &token, desired, &mapping, options)
+}
+
+/// Answers every line of `input` with one JSON line, in order; a line that cannot be
+/// checked gets an error line and the next lines are still answered.
+pub fn batch(input: impl BufRead, out: &mut impl Write, domain: Option<&Sid>) -> Result<()> {
+    let mut cache = None;
+    let mut input = input;
+    let mut line = String::new();
+    loop {
+        // Flush before a read that may block, so a coprocess sees its answers.
+        if input.fill_buf()?.is_empty() {
+            break;
+        }
+        line.clear();
+        input.read_line(&mut line)?;
+        let text = line.trim_end_matches(['\n', '\r']);
+        let answer = match check_line(text, domain, &mut cache) {
+            Ok(r) => result_json(&r),
+            Err(e) => error_json(&e),
+        };
+        serde_json::to_writer(&mut *out, &answer)?;
+        out.write_all(b"\n")?;
+        if input.fill_buf().map(|b| b.is_empty()).unwrap_or(true) {
+            out.flush()?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Runs `guise access-check`.
+pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
+    let domain = args.domain_sid.as_ref();
+    if args.batch {
+        batch(std::io::stdin().lock(), out, domain)?;
+        return Ok(Outcome::Allowed);
+    }
+    let (Some(text), Some(desired)) = (&args.sddl, &args.desired) else {
+        bail!("--sddl and --desired are required without --batch");
+    };
+    let sd = sddl::parse(text, domain)?;
+    let desired = sddl::parse_access_mask(desired).context("--desired")?;
+    let token = match (&args.user, &args.token_json) {
+        (Some(name), None) => Token::for_user(name, LogonType::Network)?
+            .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)?,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let v: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            token_from_json(&v, domain)?
+        }
+        _ => bail!("give --user NAME or --token-json FILE"),
+    };
+    let mapping = mapping_named(&args.mapping)?;
+    let options = AccessCheckOptions {
+        backup_semantics: args.backup_semantics,
+    };
+    let r = access_check_with(&sd, &token, desired, &mapping, options)?;
+    let names = |m: AccessMask| {
+        let n = sddl::rights_to_string(m);
+        if n.is_empty() {
+            m.to_string()
+        } else {
+            format!("{m} ({n})")
+        }
+    };
+    match r.denial {
+        None => {
+            writeln!(out, "allowed: granted {}", names(r.granted))?;
+            Ok(Outcome::Allowed)
+        }
+        Some(d) => {
+            writeln!(
+                out,
+                "denied ({}): missing {}",
+                d.reason.win32_name(),
+                names(d.missing)
+            )?;
+            Ok(Outcome::Denied)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `guise sddl`: canonical SDDL, the binary form, and a readable table of the ACEs.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use guise::Sid;
+use guise::security::{Acl, Control, SecurityDescriptor, sddl};
+
+/// Options of `guise sddl`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The domain SID that domain-relative aliases (DA, DU, LA, ...) refer to.
+    #[arg(long, value_name = "SID")]
+    domain_sid: Option<Sid>,
+    /// Print the self-relative binary form (MS-DTYP 2.4.6) as hex instead.
+    #[arg(long)]
+    binary: bool,
+    /// Also print a readable table of the owner, group and ACEs.
+    #[arg(long)]
+    explain: bool,
+    /// Read the descriptor in binary form, as hex, instead of SDDL.
+    #[arg(long)]
+    from_binary: bool,
+    /// The security descriptor, as SDDL (or hex with --from-binary).
+    descriptor: String,
+}
+
+/// Runs `guise sddl`.
+pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
+    let domain = args.domain_sid.as_ref();
+    let sd = if args.from_binary {
+        let bytes = hex_decode(&args.descriptor)?;
+        SecurityDescriptor::from_self_relative(&bytes)?
+    } else {
+        sddl::parse(&args.descriptor, domain)?
+    };
+    if args.binary {
+        let bin = sd.to_self_relative()?;
+        let hex: String = bin.iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(out, "{hex}")?;
+    } else {
+        writeln!(out, "{}", sddl::to_string(&sd, domain)?)?;
+    }
+    if args.explain {
+        explain(&sd, domain, out)?;
+    }
+    Ok(())
+}
+
+fn hex_decode(s: &str) -> Result<Vec<u8>> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    anyhow::ensure!(s.len() % 2 == 0, "the hex text has an odd number of digits");
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&s[i..i + 2], 16)
+                .with_context(|| format!("{:?} at position {i} is not hex", &s[i..i + 2]))
+        })
+        .collect()
+}
+
+/// The name of a trustee: its alias and account name where known.
+pub fn trustee(sid: &Sid, domain: Option<&Sid>) -> String {
+    let alias = sddl::sid_alias(sid, domain);
+    match (alias, sid.lookup_account_name()) {
+        (Some(a), Some(n)) => format!("{sid} ({a}, {n})"),
+        (Some(a), None) => format!("{sid} ({a})"),
+        (None, Some(n)) => format!("{sid} ({n})"),
+        (None, None) => sid.to_string(),
+    }
+}
+
+fn explain(sd: &SecurityDescriptor, domain: Option<&Sid>, out: &mut impl Write) -> Result<()> {
+    let show = |s: &Option<Sid>| s.map_or_else(|| "(none)".to_owned(), |s| trustee(&s, domain));
+    writeln!(out, "\nOwner: {}", show(&sd.owner))?;
+    writeln!(out, "Group: {}", show(&sd.group))?;
+    writeln!(out, "Control: {:?}", sd.control)?;
+    let acl = |name: &str, acl: &Option<Acl>, present: bool, out: &mut dyn Write| -> Result<()> {
+        match (acl, present) {
+            (None, false) => writeln!(out, "{name}: absent")?,
+            (None, true) => writeln!(
+                out,
+                "{name}: NULL (no access control: everyone may do anything)"
+            )?,
+            (Some(a), _) if a.aces.is_empty() => writeln!(out, "{name}: empty (grants nothing)")?,
+            (Some(a), _) => {
+                writeln!(out, "{name}: revision {}", a.revision)?;
+                writeln!(
+                    out,
+                    "  {:<3} {:<28} {:<36} {:<24} trustee",
+                    "#", "type", "flags", "rights"
+                )?;
+                for (i, ace) in a.aces.iter().enumerate() {
+                    let rights = sddl::rights_to_string(ace.mask);
+                    writeln!(
+                        out,
+                        "  {:<3} {:<28} {:<36} {:<24} {}",
+                        i,
+                        format!("{:?}", ace.ace_type),
+                        format!("{:?}", ace.flags)
+                            .trim_start_matches("AceFlags(")
+                            .trim_end_matches(')'),
+                        format!(
+                            "{} ({})",
+                            ace.mask,
+                            if rights.is_empty() { "-" } else { &rights }
+                        ),
+                        trustee(&ace.sid, domain),
+                    )?;
+                    if let Some(g) = ace.object_type {
+                        writeln!(out, "      object type {g}")?;
+                    }
+                    if let Some(g) = ace.inherited_object_type {
+                        writeln!(out, "      inherited object type {g}")?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    acl(
+        "DACL",
+        &sd.dacl,
+        sd.control.contains(Control::DACL_PRESENT),
+        out,
+    )?;
+    acl(
+        "SACL",
+        &sd.sacl,
+        sd.control.contains(Control::SACL_PRESENT),
+        out,
+    )?;
+    Ok(())
+}
