@@ -34,3 +34,6 @@ rm -rf "$probe"
 log "tests"
 cargo nextest run --workspace --locked --no-tests=fail
 cargo test --workspace --doc --locked --quiet
+
+log "fuzz targets (short run)"
+scripts/fuzz.sh "${GUISE_FUZZ_SECONDS:-20}"

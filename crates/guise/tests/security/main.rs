@@ -44,3 +44,25 @@ pub(crate) fn token(user: &str, groups: &[Group], privileges: &[Privilege]) -> T
 pub(crate) fn mask(bits: u32) -> AccessMask {
     AccessMask::from_raw(bits)
 }
+
+/// The fuzz seed corpus, run through the same checks as the fuzz targets.
+#[test]
+fn fuzz_seeds_round_trip() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds");
+    let mut count = 0;
+    for entry in std::fs::read_dir(seeds.join("sddl_parse")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        if let Ok(d) = sddl::parse(&text, None) {
+            let printed = sddl::to_string(&d, None).unwrap();
+            assert_eq!(sddl::parse(&printed, None).unwrap(), d, "{text:?}");
+            count += 1;
+        }
+    }
+    for entry in std::fs::read_dir(seeds.join("binary_parse")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let d = SecurityDescriptor::from_self_relative(&bytes).unwrap();
+        assert_eq!(d.to_self_relative().unwrap(), bytes);
+        count += 1;
+    }
+    assert!(count >= 10, "only {count} seeds ran");
+}
