@@ -21,7 +21,11 @@ fn descriptor(n: usize) -> String {
     let mut s = String::from("O:BAG:BAD:");
     for i in 1..n {
         let kind = if i % 4 == 0 { "D" } else { "A" };
-        s.push_str(&format!("({kind};;0x{:x};;;S-1-22-2-{})", 1 + i % 7, 62000 + i));
+        s.push_str(&format!(
+            "({kind};;0x{:x};;;S-1-22-2-{})",
+            1 + i % 7,
+            62000 + i
+        ));
     }
     s.push_str("(A;;FR;;;S-1-22-2-61100)");
     s

@@ -19,7 +19,8 @@
 //!    mapping's "all").
 //! 4. The owner (the token's user or an enabled group) is implicitly granted
 //!    `READ_CONTROL | WRITE_DAC`, unless the DACL has an ACE for OWNER RIGHTS
-//!    (`S-1-3-4`), which then applies to the owner instead.
+//!    (`S-1-3-4`), which then applies to the owner instead (a deny OWNER RIGHTS ACE
+//!    also reaches an owner that is a deny-only group of the token).
 //! 5. The ACEs are read in order. `INHERIT_ONLY` ACEs are skipped. For each right the
 //!    first ACE that names it and matches the token decides it: an allow ACE matches
 //!    the user and enabled groups; a deny ACE also matches deny-only groups. An empty
@@ -218,6 +219,8 @@ struct Prepared<'a> {
     max: bool,
     want: AccessMask,
     privileged: AccessMask,
+    /// The descriptor's owner.
+    owner: Option<Sid>,
     /// Whether the token is the owner (its user or an enabled group).
     is_owner: bool,
     /// Whether the DACL has an OWNER RIGHTS ACE that applies to this object.
@@ -290,6 +293,7 @@ impl<'a> Prepared<'a> {
             max,
             want,
             privileged,
+            owner: sd.owner,
             is_owner: false,
             has_owner_rights: false,
         };
@@ -357,8 +361,10 @@ impl<'a> Prepared<'a> {
         if allow && t.is_conditional() {
             return None;
         }
+        // An OWNER RIGHTS ACE stands for the owner: matched as the ACE's kind is, so
+        // a deny also reaches an owner held only as a deny-only group.
         let hit = if ace.sid == Sid::OWNER_RIGHTS {
-            self.is_owner
+            self.owner.is_some_and(|o| self.matches(&o, !allow))
         } else {
             self.matches(&ace.sid, !allow)
         };

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod access;
+pub mod conditional;
 pub mod descriptor;
 pub mod mask;
 pub mod sddl;

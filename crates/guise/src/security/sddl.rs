@@ -12,11 +12,11 @@
 //! explicitly: guise has no domain of its own. Root-domain aliases (`EA`, `SA`, `PA`,
 //! `RO`, `EK`) use the same domain SID.
 //!
-//! Not supported: the conditional expressions of callback ACEs and the attribute of
-//! resource attribute ACEs in their text form. Such ACEs are refused with a clear
-//! error when parsed from text, and refused when printed if their binary form carries
-//! data; they are kept intact in the binary form.
+//! Callback ACEs (`XA`, `XD`, `ZA`, `XU`) take a conditional expression as a seventh
+//! field and resource attribute ACEs (`RA`) an attribute; both are read into, and
+//! printed from, their binary forms (see [`conditional`](super::conditional)).
 
+use super::conditional;
 use super::descriptor::{Ace, AceFlags, AceType, Acl, Control, Guid, SecurityDescriptor};
 use super::mask::AccessMask;
 use crate::error::{Error, ErrorKind, Result};
@@ -519,15 +519,27 @@ fn parse_ace(text: &str, pos: usize, domain: Option<&Sid>) -> Result<Ace> {
     let sid = parse_sid(fields[5].1, pos + fields[5].0, domain)
         .map_err(|e| Error::new(ErrorKind::InvalidAcl, e.message().to_owned()))?;
 
-    if fields.len() > 6 && !field(6).is_empty() {
-        let what = if ace_type == AceType::SystemResourceAttribute {
-            "resource attributes in SDDL text are not supported"
+    let mut application_data = Vec::new();
+    if fields.len() > 6 && !field(6).trim_end().is_empty() {
+        let text = field(6).trim_end();
+        let parsed = if ace_type == AceType::SystemResourceAttribute {
+            conditional::parse_resource_attribute(text, domain)
         } else if ace_type.is_conditional() {
-            "conditional expressions in SDDL text are not supported"
+            conditional::parse_condition(text, domain)
         } else {
-            "this ACE type takes 6 fields"
+            return Err(err(
+                ErrorKind::InvalidAcl,
+                at(6),
+                "this ACE type takes 6 fields",
+            ));
         };
-        return Err(err(ErrorKind::InvalidAcl, at(6), what));
+        application_data = parsed.map_err(|e| err(ErrorKind::InvalidAcl, at(6), e.message()))?;
+    } else if ace_type == AceType::SystemResourceAttribute {
+        return Err(err(
+            ErrorKind::InvalidAcl,
+            pos,
+            "a resource attribute ACE needs its attribute",
+        ));
     }
     Ok(Ace {
         ace_type,
@@ -536,7 +548,7 @@ fn parse_ace(text: &str, pos: usize, domain: Option<&Sid>) -> Result<Ace> {
         object_type,
         inherited_object_type,
         sid,
-        application_data: Vec::new(),
+        application_data,
     })
 }
 
@@ -718,14 +730,6 @@ fn push_ace(out: &mut String, ace: &Ace, domain: Option<&Sid>) -> Result<()> {
                 format!("{:?} ACEs have no SDDL form", ace.ace_type),
             )
         })?;
-    if !ace.application_data.is_empty() {
-        return Err(Error::new(
-            ErrorKind::InvalidAcl,
-            format!(
-                "the data of a {name} ACE (a condition or attribute) cannot be printed as SDDL here"
-            ),
-        ));
-    }
     out.push('(');
     out.push_str(name);
     out.push(';');
@@ -746,6 +750,20 @@ fn push_ace(out: &mut String, ace: &Ace, domain: Option<&Sid>) -> Result<()> {
     }
     out.push(';');
     push_sid(out, &ace.sid, domain);
+    if !ace.application_data.is_empty() {
+        out.push(';');
+        if ace.ace_type == AceType::SystemResourceAttribute {
+            out.push_str(&conditional::resource_attribute_to_string(
+                &ace.application_data,
+                domain,
+            )?);
+        } else {
+            out.push_str(&conditional::condition_to_string(
+                &ace.application_data,
+                domain,
+            )?);
+        }
+    }
     out.push(')');
     Ok(())
 }
@@ -864,10 +882,36 @@ mod tests {
             ErrorKind::InvalidAcl
         );
         assert!(
-            parse("D:(XA;;FX;;;WD;(@User.Title == \"PM\"))", None)
+            parse("D:(XA;;FX;;;WD;(@User.Title == ))", None)
                 .unwrap_err()
                 .to_string()
                 .contains("conditional")
+        );
+        assert!(parse("S:(RA;;;;;WD)", None).is_err());
+        assert!(parse("D:(A;;FX;;;WD;(Member_of {SID(BA)}))", None).is_err());
+    }
+
+    #[test]
+    fn conditional_and_resource_attribute_aces() {
+        for s in [
+            "D:(XA;;FX;;;WD;(@User.Title == \"PM\"))",
+            "D:(XD;OICI;FA;;;AU;((Member_of {SID(BA)}) || (@Device.Managed == 1)))",
+            "D:(ZA;;CR;bf967aba-0de6-11d0-a285-00aa003049e2;;AU;(@User.Dept Any_of {\"A\", \"B\"}))",
+            "S:(XU;SA;FR;;;WD;(Exists @Resource.Secrecy))(RA;CI;;;;WD;(\"Project\",TS,0x0,\"Windows\",\"SQL\"))",
+        ] {
+            assert_eq!(round(s), s);
+            let d = parse(s, None).unwrap();
+            let bin = d.to_self_relative().unwrap();
+            assert_eq!(
+                SecurityDescriptor::from_self_relative(&bin).unwrap(),
+                d,
+                "{s}"
+            );
+        }
+        // Spaces inside the condition are the writer's; the printed form is canonical.
+        assert_eq!(
+            round("D:(XA;;FX;;;WD; (@User.Title==\"PM\"&&Member_of SID(S-1-5-32-544)) )"),
+            "D:(XA;;FX;;;WD;((@User.Title == \"PM\") && (Member_of SID(BA))))"
         );
     }
 

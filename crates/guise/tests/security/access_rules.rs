@@ -144,8 +144,14 @@ fn owner_gets_read_control_and_write_dac_unless_owner_rights_say_otherwise() {
         )
         .is_allowed()
     );
-    // A deny ACE can still take the owner's implicit rights? No: they are granted
-    // before the DACL is read.
+    // A deny OWNER RIGHTS ACE reaches an owner that is only a deny-only group.
+    let g: Sid = GROUP.parse().unwrap();
+    let restricted = token(USER, &[enabled(Sid::EVERYONE), deny_only(g)], &[]);
+    let d = format!("O:{GROUP}G:SYD:(D;;SD;;;OW)(A;;SDRC;;;WD)");
+    assert!(!check(&d, &restricted, AccessMask::DELETE.bits()).is_allowed());
+    assert!(check(&d, &restricted, AccessMask::READ_CONTROL.bits()).is_allowed());
+    // The owner's implicit rights are granted before the DACL is read: a deny ACE
+    // does not take them.
     assert!(check(&format!("O:{USER}G:SYD:(D;;WD;;;WD)"), &t, rc_wd).is_allowed());
 }
 

@@ -54,6 +54,20 @@ fn ace(binary: bool) -> impl Strategy<Value = Ace> {
         AceType::AccessAllowedCallbackObject,
         AceType::SystemMandatoryLabel,
         AceType::SystemScopedPolicyId,
+        AceType::SystemAuditCallback,
+        AceType::SystemResourceAttribute,
+    ]);
+    let conditions = prop::sample::select(vec![
+        "",
+        "(@User.Title == \"PM\")",
+        "((Member_of {SID(BA), SID(S-1-22-2-61101)}) || (!(Exists @Device.Managed)))",
+        "(@Resource.Level >= -0x10)",
+        "(Dept Any_of {\"A\", 017, #0aff})",
+    ]);
+    let attributes = prop::sample::select(vec![
+        "(\"Project\",TS,0x0,\"Windows\",\"SQL\")",
+        "(\"Level\",TI,0x2,-5)",
+        "(\"Owner\",TD,0x0,SID(BA))",
     ]);
     (
         types,
@@ -63,23 +77,34 @@ fn ace(binary: bool) -> impl Strategy<Value = Ace> {
         prop::option::of(guid()),
         prop::option::of(guid()),
         prop::collection::vec(any::<[u8; 4]>(), 0..3),
+        conditions,
+        attributes,
     )
-        .prop_map(move |(t, flags, mask, sid, o, i, data)| {
-            let mut a = Ace::new(
-                t,
-                AceFlags::from_bits_retain(if binary { flags } else { flags & SDDL_FLAGS }),
-                mask,
-                sid,
-            );
-            if t.is_object() {
-                a.object_type = o;
-                a.inherited_object_type = i;
-            }
-            if binary && t.has_application_data() {
-                a.application_data = data.concat();
-            }
-            a
-        })
+        .prop_map(
+            move |(t, flags, mask, sid, o, i, data, condition, attribute)| {
+                let mut a = Ace::new(
+                    t,
+                    AceFlags::from_bits_retain(if binary { flags } else { flags & SDDL_FLAGS }),
+                    mask,
+                    sid,
+                );
+                if t.is_object() {
+                    a.object_type = o;
+                    a.inherited_object_type = i;
+                }
+                if t == AceType::SystemResourceAttribute {
+                    a.application_data =
+                        guise::security::conditional::parse_resource_attribute(attribute, None)
+                            .unwrap();
+                } else if binary && t.has_application_data() {
+                    a.application_data = data.concat();
+                } else if t.is_conditional() && !condition.is_empty() {
+                    a.application_data =
+                        guise::security::conditional::parse_condition(condition, None).unwrap();
+                }
+                a
+            },
+        )
 }
 
 fn acl_state(binary: bool) -> impl Strategy<Value = Option<Option<Acl>>> {

@@ -1,0 +1,1045 @@
+//! Conditional expressions of callback ACEs and the attributes of resource
+//! attribute ACEs: their SDDL text and binary forms (MS-DTYP 2.4.4.17, 2.4.10.1 and
+//! 2.5.1.1).
+//!
+//! guise reads, writes and prints these; it does not evaluate them (see
+//! [`crate::security::access`] for how AccessCheck treats callback ACEs).
+//!
+//! Printing follows Windows: every operation is enclosed in parentheses, operators
+//! are separated by single spaces, attribute names keep their prefix (`@User.`,
+//! `@Device.`, `@Resource.`), SIDs print as `SID(alias)` where they have one.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sid::Sid;
+
+use super::sddl;
+
+const SIGNATURE: &[u8; 4] = b"artx";
+
+/// A literal of a conditional expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Literal {
+    /// An integer: token (0x01..0x04), value, sign byte, base byte.
+    Int {
+        token: u8,
+        value: i64,
+        sign: u8,
+        base: u8,
+    },
+    Str(String),
+    Octets(Vec<u8>),
+    Sid(Sid),
+    Composite(Vec<Literal>),
+}
+
+/// A node of the expression tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Node {
+    Literal(Literal),
+    /// An attribute: its token (0xf8 local, 0xf9 user, 0xfa resource, 0xfb device)
+    /// and name.
+    Attr(u8, String),
+    Unary(u8, Box<Node>),
+    Binary(u8, Box<Node>, Box<Node>),
+}
+
+/// The operators: token, SDDL text, arity (1 or 2).
+const OPERATORS: &[(u8, &str, u8)] = &[
+    (0x80, "==", 2),
+    (0x81, "!=", 2),
+    (0x82, "<", 2),
+    (0x83, "<=", 2),
+    (0x84, ">", 2),
+    (0x85, ">=", 2),
+    (0x86, "Contains", 2),
+    (0x88, "Any_of", 2),
+    (0x8e, "Not_Contains", 2),
+    (0x8f, "Not_Any_of", 2),
+    (0x89, "Member_of", 1),
+    (0x8a, "Device_Member_of", 1),
+    (0x8b, "Member_of_Any", 1),
+    (0x8c, "Device_Member_of_Any", 1),
+    (0x90, "Not_Member_of", 1),
+    (0x91, "Not_Device_Member_of", 1),
+    (0x92, "Not_Member_of_Any", 1),
+    (0x93, "Not_Device_Member_of_Any", 1),
+    (0x87, "Exists", 1),
+    (0x8d, "Not_Exists", 1),
+    (0xa0, "&&", 2),
+    (0xa1, "||", 2),
+    (0xa2, "!", 1),
+];
+
+const ATTR_PREFIXES: &[(u8, &str)] = &[(0xf9, "@User."), (0xfa, "@Resource."), (0xfb, "@Device.")];
+
+fn op_text(token: u8) -> Option<(&'static str, u8)> {
+    OPERATORS
+        .iter()
+        .find(|(t, _, _)| *t == token)
+        .map(|(_, s, n)| (*s, *n))
+}
+
+fn bad(why: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::InvalidAcl,
+        format!("conditional expression: {why}"),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Binary form.
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or_else(|| bad("truncated"))?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+
+    fn utf16(&mut self) -> Result<String> {
+        let len = self.u32()? as usize;
+        if len % 2 != 0 {
+            return Err(bad("a string has an odd byte length"));
+        }
+        let units: Vec<u16> = self
+            .take(len)?
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16(&units).map_err(|_| bad("a string is not valid UTF-16"))
+    }
+
+    fn literal(&mut self, token: u8) -> Result<Literal> {
+        Ok(match token {
+            0x01..=0x04 => {
+                let v = self.take(10)?;
+                let value = i64::from_le_bytes(v[..8].try_into().unwrap_or_default());
+                let (sign, base) = (v[8], v[9]);
+                if !(1..=3).contains(&sign) || !(1..=3).contains(&base) {
+                    return Err(bad("an integer has an unknown sign or base"));
+                }
+                Literal::Int {
+                    token,
+                    value,
+                    sign,
+                    base,
+                }
+            }
+            0x10 => Literal::Str(self.utf16()?),
+            0x18 => {
+                let len = self.u32()? as usize;
+                Literal::Octets(self.take(len)?.to_vec())
+            }
+            0x50 => {
+                let len = self.u32()? as usize;
+                let inner = self.take(len)?;
+                let mut r = Reader { b: inner, pos: 0 };
+                let mut items = Vec::new();
+                while r.pos < inner.len() {
+                    let t = r.take(1)?[0];
+                    items.push(r.literal(t)?);
+                }
+                Literal::Composite(items)
+            }
+            0x51 => {
+                let len = self.u32()? as usize;
+                let body = self.take(len)?;
+                let (sid, used) = Sid::read_binary(body)?;
+                if used != len {
+                    return Err(bad("a SID literal has extra bytes"));
+                }
+                Literal::Sid(sid)
+            }
+            t => return Err(bad(format!("unknown literal token 0x{t:02x}"))),
+        })
+    }
+}
+
+/// Decodes application data (`artx` and tokens, then zero padding) to a tree.
+fn decode(data: &[u8]) -> Result<Node> {
+    let body = data
+        .strip_prefix(SIGNATURE)
+        .ok_or_else(|| bad("no \"artx\" signature"))?;
+    let mut r = Reader { b: body, pos: 0 };
+    let mut stack: Vec<Node> = Vec::new();
+    while r.pos < body.len() {
+        let t = r.take(1)?[0];
+        match t {
+            0x00 => {
+                // Padding: only zeros may follow.
+                if body[r.pos..].iter().any(|&b| b != 0) {
+                    return Err(bad("data after the padding"));
+                }
+                break;
+            }
+            0x01..=0x04 | 0x10 | 0x18 | 0x50 | 0x51 => stack.push(Node::Literal(r.literal(t)?)),
+            0xf8..=0xfb => stack.push(Node::Attr(t, r.utf16()?)),
+            _ => {
+                let (_, arity) =
+                    op_text(t).ok_or_else(|| bad(format!("unknown token 0x{t:02x}")))?;
+                let missing = || bad("an operator lacks an operand");
+                if arity == 1 {
+                    let a = stack.pop().ok_or_else(missing)?;
+                    stack.push(Node::Unary(t, Box::new(a)));
+                } else {
+                    let b = stack.pop().ok_or_else(missing)?;
+                    let a = stack.pop().ok_or_else(missing)?;
+                    stack.push(Node::Binary(t, Box::new(a), Box::new(b)));
+                }
+            }
+        }
+    }
+    match (stack.pop(), stack.is_empty()) {
+        (Some(n), true) => Ok(n),
+        _ => Err(bad("the tokens do not form one expression")),
+    }
+}
+
+fn put_utf16(out: &mut Vec<u8>, s: &str) {
+    let units: Vec<u16> = s.encode_utf16().collect();
+    out.extend_from_slice(&((units.len() * 2) as u32).to_le_bytes());
+    for u in units {
+        out.extend_from_slice(&u.to_le_bytes());
+    }
+}
+
+fn put_literal(out: &mut Vec<u8>, l: &Literal) {
+    match l {
+        Literal::Int {
+            token,
+            value,
+            sign,
+            base,
+        } => {
+            out.push(*token);
+            out.extend_from_slice(&value.to_le_bytes());
+            out.push(*sign);
+            out.push(*base);
+        }
+        Literal::Str(s) => {
+            out.push(0x10);
+            put_utf16(out, s);
+        }
+        Literal::Octets(o) => {
+            out.push(0x18);
+            out.extend_from_slice(&(o.len() as u32).to_le_bytes());
+            out.extend_from_slice(o);
+        }
+        Literal::Composite(items) => {
+            let mut inner = Vec::new();
+            for i in items {
+                put_literal(&mut inner, i);
+            }
+            out.push(0x50);
+            out.extend_from_slice(&(inner.len() as u32).to_le_bytes());
+            out.extend_from_slice(&inner);
+        }
+        Literal::Sid(s) => {
+            out.push(0x51);
+            out.extend_from_slice(&(s.binary_len() as u32).to_le_bytes());
+            s.write_binary(out);
+        }
+    }
+}
+
+fn encode(node: &Node, out: &mut Vec<u8>) {
+    match node {
+        Node::Literal(l) => put_literal(out, l),
+        Node::Attr(t, name) => {
+            out.push(*t);
+            put_utf16(out, name);
+        }
+        Node::Unary(t, a) => {
+            encode(a, out);
+            out.push(*t);
+        }
+        Node::Binary(t, a, b) => {
+            encode(a, out);
+            encode(b, out);
+            out.push(*t);
+        }
+    }
+}
+
+/// Pads application data with zeros to a multiple of 4 bytes, as ACEs hold it.
+fn padded(mut data: Vec<u8>) -> Vec<u8> {
+    data.resize(data.len().next_multiple_of(4), 0);
+    data
+}
+
+// ---------------------------------------------------------------------------
+// Printing.
+
+fn print_literal(out: &mut String, l: &Literal, domain: Option<&Sid>) {
+    match l {
+        Literal::Int {
+            value, sign, base, ..
+        } => {
+            let magnitude = value.unsigned_abs();
+            if *sign == 2 || (*value < 0 && *sign == 3) {
+                out.push('-');
+            } else if *sign == 1 {
+                out.push('+');
+            }
+            match base {
+                1 => out.push_str(&format!("0{magnitude:o}")),
+                3 => out.push_str(&format!("0x{magnitude:x}")),
+                _ => out.push_str(&magnitude.to_string()),
+            }
+        }
+        Literal::Str(s) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+        Literal::Octets(o) => {
+            out.push('#');
+            for b in o {
+                out.push_str(&format!("{b:02x}"));
+            }
+        }
+        Literal::Sid(s) => {
+            out.push_str("SID(");
+            match sddl::sid_alias(s, domain) {
+                Some(a) => out.push_str(a),
+                None => out.push_str(&s.to_string()),
+            }
+            out.push(')');
+        }
+        Literal::Composite(items) => {
+            out.push('{');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                print_literal(out, item, domain);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn print_node(out: &mut String, n: &Node, domain: Option<&Sid>) {
+    match n {
+        Node::Literal(l) => print_literal(out, l, domain),
+        Node::Attr(t, name) => {
+            if let Some((_, p)) = ATTR_PREFIXES.iter().find(|(x, _)| x == t) {
+                out.push_str(p);
+            }
+            out.push_str(name);
+        }
+        Node::Unary(t, a) => {
+            let (op, _) = op_text(*t).unwrap_or(("?", 1));
+            out.push('(');
+            out.push_str(op);
+            if *t != 0xa2 {
+                out.push(' ');
+            }
+            print_node(out, a, domain);
+            out.push(')');
+        }
+        Node::Binary(t, a, b) => {
+            let (op, _) = op_text(*t).unwrap_or(("?", 2));
+            out.push('(');
+            print_node(out, a, domain);
+            out.push(' ');
+            out.push_str(op);
+            out.push(' ');
+            print_node(out, b, domain);
+            out.push(')');
+        }
+    }
+}
+
+/// The SDDL text of a callback ACE's condition, enclosed in parentheses as it stands
+/// in an ACE string.
+///
+/// # Errors
+/// [`ErrorKind::InvalidAcl`] for data that is not a well-formed condition.
+pub fn condition_to_string(data: &[u8], domain: Option<&Sid>) -> Result<String> {
+    let node = decode(data)?;
+    let mut out = String::new();
+    print_node(&mut out, &node, domain);
+    if !out.starts_with('(') {
+        out = format!("({out})");
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Parsing.
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Open,
+    Close,
+    LBrace,
+    RBrace,
+    Comma,
+    Not,
+    And,
+    Or,
+    Rel(u8),
+    Word(String),
+    Str(String),
+    Octets(Vec<u8>),
+    Int(i64, u8, u8),
+    /// The text inside `SID( )`.
+    SidText(String),
+}
+
+fn lex(text: &str) -> Result<Vec<Tok>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let two = text.get(i..i + 2).unwrap_or("");
+        match c {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'(' => {
+                out.push(Tok::Open);
+                i += 1;
+            }
+            b')' => {
+                out.push(Tok::Close);
+                i += 1;
+            }
+            b'{' => {
+                out.push(Tok::LBrace);
+                i += 1;
+            }
+            b'}' => {
+                out.push(Tok::RBrace);
+                i += 1;
+            }
+            b',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            _ if two == "&&" => {
+                out.push(Tok::And);
+                i += 2;
+            }
+            _ if two == "||" => {
+                out.push(Tok::Or);
+                i += 2;
+            }
+            _ if ["==", "!=", "<=", ">="].contains(&two) => {
+                let t = OPERATORS
+                    .iter()
+                    .find(|(_, s, _)| *s == two)
+                    .map_or(0, |(t, _, _)| *t);
+                out.push(Tok::Rel(t));
+                i += 2;
+            }
+            b'<' | b'>' => {
+                out.push(Tok::Rel(if c == b'<' { 0x82 } else { 0x84 }));
+                i += 1;
+            }
+            b'!' => {
+                out.push(Tok::Not);
+                i += 1;
+            }
+            b'"' => {
+                let end = text[i + 1..]
+                    .find('"')
+                    .ok_or_else(|| bad(format!("unterminated string at {i}")))?;
+                out.push(Tok::Str(text[i + 1..i + 1 + end].to_owned()));
+                i += end + 2;
+            }
+            b'#' => {
+                let mut j = i + 1;
+                while j < b.len() && b[j].is_ascii_hexdigit() {
+                    j += 1;
+                }
+                let hex = &text[i + 1..j];
+                if hex.len() % 2 != 0 {
+                    return Err(bad(format!(
+                        "octet string at {i} has an odd number of digits"
+                    )));
+                }
+                let bytes = (0..hex.len())
+                    .step_by(2)
+                    .map(|k| {
+                        u8::from_str_radix(&hex[k..k + 2], 16).map_err(|_| bad("bad octet string"))
+                    })
+                    .collect::<Result<Vec<u8>>>()?;
+                out.push(Tok::Octets(bytes));
+                i = j;
+            }
+            b'+' | b'-' | b'0'..=b'9' => {
+                let sign = match c {
+                    b'+' => 1,
+                    b'-' => 2,
+                    _ => 3,
+                };
+                let mut j = if sign == 3 { i } else { i + 1 };
+                let (base, start) = if text[j..].starts_with("0x") || text[j..].starts_with("0X") {
+                    (3u8, j + 2)
+                } else if b.get(j) == Some(&b'0') && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
+                    (1, j + 1)
+                } else {
+                    (2, j)
+                };
+                j = start;
+                let radix = [8, 10, 16][usize::from(base - 1)];
+                while j < b.len() && (b[j] as char).is_digit(radix) {
+                    j += 1;
+                }
+                let digits = &text[start..j];
+                let magnitude = u64::from_str_radix(digits, radix)
+                    .map_err(|_| bad(format!("integer at {i} is not a 64-bit number")))?;
+                let value = if sign == 2 {
+                    0i64.checked_sub_unsigned(magnitude)
+                } else {
+                    i64::try_from(magnitude).ok()
+                }
+                .ok_or_else(|| bad(format!("integer at {i} is out of range")))?;
+                out.push(Tok::Int(value, sign, base));
+                i = j;
+            }
+            _ if c.is_ascii_alphabetic() || c == b'@' || c == b'_' => {
+                let mut j = i;
+                // Attribute names may hold letters, digits and : / . _ @ and escapes.
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b":/._@%".contains(&b[j])) {
+                    j += 1;
+                }
+                let word = &text[i..j];
+                let rest = text[j..].trim_start();
+                if word.eq_ignore_ascii_case("SID") && rest.starts_with('(') {
+                    let open = text.len() - rest.len();
+                    let close = text[open..]
+                        .find(')')
+                        .ok_or_else(|| bad(format!("SID( at {i} is not closed")))?;
+                    out.push(Tok::SidText(text[open + 1..open + close].trim().to_owned()));
+                    i = open + close + 1;
+                } else {
+                    out.push(Tok::Word(word.to_owned()));
+                    i = j;
+                }
+            }
+            _ => return Err(bad(format!("unexpected {:?} at {i}", c as char))),
+        }
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    toks: Vec<Tok>,
+    pos: usize,
+    domain: Option<&'a Sid>,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+
+    fn expect(&mut self, t: Tok, what: &str) -> Result<()> {
+        if self.next() == Some(t) {
+            Ok(())
+        } else {
+            Err(bad(format!("expected {what}")))
+        }
+    }
+
+    fn or(&mut self) -> Result<Node> {
+        let mut n = self.and()?;
+        while self.peek() == Some(&Tok::Or) {
+            self.pos += 1;
+            n = Node::Binary(0xa1, Box::new(n), Box::new(self.and()?));
+        }
+        Ok(n)
+    }
+
+    fn and(&mut self) -> Result<Node> {
+        let mut n = self.unary()?;
+        while self.peek() == Some(&Tok::And) {
+            self.pos += 1;
+            n = Node::Binary(0xa0, Box::new(n), Box::new(self.unary()?));
+        }
+        Ok(n)
+    }
+
+    fn unary(&mut self) -> Result<Node> {
+        match self.peek() {
+            Some(Tok::Not) => {
+                self.pos += 1;
+                Ok(Node::Unary(0xa2, Box::new(self.unary()?)))
+            }
+            Some(Tok::Open) => {
+                self.pos += 1;
+                let n = self.or()?;
+                self.expect(Tok::Close, "')'")?;
+                Ok(n)
+            }
+            _ => self.term(),
+        }
+    }
+
+    fn term(&mut self) -> Result<Node> {
+        let Some(Tok::Word(w)) = self.next() else {
+            return Err(bad("expected an attribute or an operator"));
+        };
+        if let Some((t, _, 1)) = OPERATORS
+            .iter()
+            .find(|(_, s, a)| *a == 1 && s.eq_ignore_ascii_case(&w))
+        {
+            let operand = if matches!(t, 0x87 | 0x8d) {
+                self.attribute()?
+            } else {
+                Node::Literal(self.value()?)
+            };
+            return Ok(Node::Unary(*t, Box::new(operand)));
+        }
+        let attr = attribute_node(&w)?;
+        match self.peek().cloned() {
+            Some(Tok::Rel(t)) => {
+                self.pos += 1;
+                Ok(Node::Binary(t, Box::new(attr), Box::new(self.operand()?)))
+            }
+            Some(Tok::Word(op)) => {
+                if let Some((t, _, 2)) = OPERATORS.iter().find(|(_, s, a)| {
+                    *a == 2
+                        && s.chars().next().is_some_and(char::is_alphabetic)
+                        && s.eq_ignore_ascii_case(&op)
+                }) {
+                    self.pos += 1;
+                    Ok(Node::Binary(*t, Box::new(attr), Box::new(self.operand()?)))
+                } else {
+                    Err(bad(format!("unknown operator {op:?}")))
+                }
+            }
+            _ => Ok(attr),
+        }
+    }
+
+    fn attribute(&mut self) -> Result<Node> {
+        match self.next() {
+            Some(Tok::Word(w)) => attribute_node(&w),
+            _ => Err(bad("expected an attribute name")),
+        }
+    }
+
+    /// The right side of a relation: an attribute or a value.
+    fn operand(&mut self) -> Result<Node> {
+        if let Some(Tok::Word(w)) = self.peek()
+            && w.starts_with('@')
+        {
+            let w = w.clone();
+            self.pos += 1;
+            return attribute_node(&w);
+        }
+        Ok(Node::Literal(self.value()?))
+    }
+
+    fn value(&mut self) -> Result<Literal> {
+        match self.next() {
+            Some(Tok::Int(v, sign, base)) => Ok(Literal::Int {
+                token: 0x04,
+                value: v,
+                sign,
+                base,
+            }),
+            Some(Tok::Str(s)) => Ok(Literal::Str(s)),
+            Some(Tok::Octets(o)) => Ok(Literal::Octets(o)),
+            Some(Tok::SidText(text)) => {
+                let sid = if text.starts_with("S-") || text.starts_with("s-") {
+                    text.parse::<Sid>()?
+                } else {
+                    sddl::alias_sid(&text, self.domain)?
+                };
+                Ok(Literal::Sid(sid))
+            }
+            Some(Tok::LBrace) => {
+                let mut items = Vec::new();
+                loop {
+                    items.push(self.value()?);
+                    match self.next() {
+                        Some(Tok::Comma) => {}
+                        Some(Tok::RBrace) => break,
+                        _ => return Err(bad("expected ',' or '}' in a list")),
+                    }
+                }
+                Ok(Literal::Composite(items))
+            }
+            _ => Err(bad("expected a value")),
+        }
+    }
+}
+
+fn attribute_node(w: &str) -> Result<Node> {
+    for (t, prefix) in ATTR_PREFIXES {
+        if w.len() > prefix.len() && w[..prefix.len()].eq_ignore_ascii_case(prefix) {
+            return Ok(Node::Attr(*t, w[prefix.len()..].to_owned()));
+        }
+    }
+    if w.starts_with('@') {
+        return Err(bad(format!("unknown attribute prefix in {w:?}")));
+    }
+    Ok(Node::Attr(0xf8, w.to_owned()))
+}
+
+/// Parses the SDDL text of a condition (with or without its enclosing parentheses)
+/// to the application data of a callback ACE: `artx`, the tokens in postfix order,
+/// zero padding to 4 bytes.
+///
+/// # Errors
+/// [`ErrorKind::InvalidAcl`] naming what is wrong.
+pub fn parse_condition(text: &str, domain: Option<&Sid>) -> Result<Vec<u8>> {
+    let mut p = Parser {
+        toks: lex(text)?,
+        pos: 0,
+        domain,
+    };
+    let node = p.or()?;
+    if p.pos != p.toks.len() {
+        return Err(bad("text after the expression"));
+    }
+    let mut out = SIGNATURE.to_vec();
+    encode(&node, &mut out);
+    Ok(padded(out))
+}
+
+// ---------------------------------------------------------------------------
+// Resource attributes (CLAIM_SECURITY_ATTRIBUTE_RELATIVE_V1).
+
+/// Value types of a resource attribute: SDDL name and binary code.
+const CLAIM_TYPES: &[(&str, u16)] = &[
+    ("TI", 0x01),
+    ("TU", 0x02),
+    ("TS", 0x03),
+    ("TD", 0x05),
+    ("TB", 0x06),
+    ("TX", 0x10),
+];
+
+/// Parses a resource attribute, `("Name",TYPE,FLAGS,value,...)`, to its binary
+/// form.
+///
+/// # Errors
+/// [`ErrorKind::InvalidAcl`] naming what is wrong.
+pub fn parse_resource_attribute(text: &str, domain: Option<&Sid>) -> Result<Vec<u8>> {
+    let bad = |why: &str| Error::new(ErrorKind::InvalidAcl, format!("resource attribute: {why}"));
+    let inner = text
+        .trim()
+        .strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .ok_or_else(|| bad("not enclosed in parentheses"))?;
+    // Split on commas outside quotes and parentheses.
+    let mut parts = Vec::new();
+    let (mut depth, mut quoted, mut start) = (0i32, false, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                parts.push(inner[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(inner[start..].trim());
+    if parts.len() < 4 {
+        return Err(bad("needs a name, a type, flags and at least one value"));
+    }
+    let name = parts[0]
+        .strip_prefix('"')
+        .and_then(|n| n.strip_suffix('"'))
+        .ok_or_else(|| bad("the name is not a quoted string"))?;
+    let ty = CLAIM_TYPES
+        .iter()
+        .find(|(n, _)| *n == parts[1])
+        .map(|(_, c)| *c)
+        .ok_or_else(|| bad("the type is not one of TI TU TS TD TB TX"))?;
+    let flags = parse_u64(parts[2])
+        .and_then(|f| u32::try_from(f).ok())
+        .ok_or_else(|| bad("flags are not a 32-bit number"))?;
+    let mut values: Vec<Vec<u8>> = Vec::new();
+    for v in &parts[3..] {
+        values.push(match ty {
+            0x01 => {
+                let n: i64 = match v.strip_prefix('-') {
+                    Some(m) => parse_u64(m).and_then(|m| 0i64.checked_sub_unsigned(m)),
+                    None => {
+                        parse_u64(v.trim_start_matches('+')).and_then(|m| i64::try_from(m).ok())
+                    }
+                }
+                .ok_or_else(|| bad("a TI value is not a 64-bit integer"))?;
+                n.to_le_bytes().to_vec()
+            }
+            0x02 | 0x06 => {
+                let n = parse_u64(v).ok_or_else(|| bad("a TU/TB value is not a 64-bit number"))?;
+                if ty == 0x06 && n > 1 {
+                    return Err(bad("a TB value is 0 or 1"));
+                }
+                n.to_le_bytes().to_vec()
+            }
+            0x03 => {
+                let s = v
+                    .strip_prefix('"')
+                    .and_then(|s| s.strip_suffix('"'))
+                    .ok_or_else(|| bad("a TS value is not a quoted string"))?;
+                let mut out = Vec::new();
+                for u in s.encode_utf16().chain([0]) {
+                    out.extend_from_slice(&u.to_le_bytes());
+                }
+                out
+            }
+            0x05 => {
+                let s = v
+                    .strip_prefix("SID(")
+                    .and_then(|s| s.strip_suffix(')'))
+                    .ok_or_else(|| bad("a TD value is not SID(...)"))?;
+                let sid = if s.starts_with("S-") {
+                    s.parse::<Sid>()?
+                } else {
+                    sddl::alias_sid(s, domain)?
+                };
+                let mut body = Vec::new();
+                sid.write_binary(&mut body);
+                let mut out = (body.len() as u32).to_le_bytes().to_vec();
+                out.extend_from_slice(&body);
+                out
+            }
+            _ => {
+                let hex = v.strip_prefix('#').unwrap_or(v);
+                if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(bad("a TX value is not hex octets"));
+                }
+                let body: Vec<u8> = (0..hex.len())
+                    .step_by(2)
+                    .map(|k| u8::from_str_radix(&hex[k..k + 2], 16).unwrap_or(0))
+                    .collect();
+                let mut out = (body.len() as u32).to_le_bytes().to_vec();
+                out.extend_from_slice(&body);
+                out
+            }
+        });
+    }
+    // Header, value offsets, then the name and the values.
+    let header = 16 + 4 * values.len();
+    let mut name_bytes = Vec::new();
+    for u in name.encode_utf16().chain([0]) {
+        name_bytes.extend_from_slice(&u.to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(header + name_bytes.len() + 64);
+    out.extend_from_slice(&(header as u32).to_le_bytes());
+    out.extend_from_slice(&ty.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
+    out.extend_from_slice(&(values.len() as u32).to_le_bytes());
+    let mut offset = header + name_bytes.len();
+    let mut tail = name_bytes;
+    for v in &values {
+        out.extend_from_slice(&(offset as u32).to_le_bytes());
+        offset += v.len();
+        tail.extend_from_slice(v);
+    }
+    out.extend_from_slice(&tail);
+    Ok(padded(out))
+}
+
+fn parse_u64(v: &str) -> Option<u64> {
+    match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None if v.len() > 1 && v.starts_with('0') => u64::from_str_radix(&v[1..], 8).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+/// Prints a resource attribute's binary form as SDDL, `("Name",TYPE,FLAGS,values)`.
+///
+/// # Errors
+/// [`ErrorKind::InvalidAcl`] for data that is not a well-formed attribute.
+pub fn resource_attribute_to_string(data: &[u8], domain: Option<&Sid>) -> Result<String> {
+    let bad = |why: &str| Error::new(ErrorKind::InvalidAcl, format!("resource attribute: {why}"));
+    let word = |at: usize| -> Result<u32> {
+        data.get(at..at + 4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+            .ok_or_else(|| bad("truncated"))
+    };
+    let utf16z = |at: usize| -> Result<String> {
+        let mut units = Vec::new();
+        let mut i = at;
+        loop {
+            let s = data
+                .get(i..i + 2)
+                .ok_or_else(|| bad("unterminated string"))?;
+            let u = u16::from_le_bytes([s[0], s[1]]);
+            if u == 0 {
+                break;
+            }
+            units.push(u);
+            i += 2;
+        }
+        String::from_utf16(&units).map_err(|_| bad("a string is not UTF-16"))
+    };
+    let name = utf16z(word(0)? as usize)?;
+    let ty = u16::from_le_bytes([
+        *data.get(4).ok_or_else(|| bad("truncated"))?,
+        *data.get(5).ok_or_else(|| bad("truncated"))?,
+    ]);
+    let flags = word(8)?;
+    let count = word(12)? as usize;
+    if count == 0 || count > data.len() / 4 {
+        return Err(bad("bad value count"));
+    }
+    let ty_name = CLAIM_TYPES
+        .iter()
+        .find(|(_, c)| *c == ty)
+        .map(|(n, _)| *n)
+        .ok_or_else(|| bad("unknown value type"))?;
+    let mut out = format!("(\"{name}\",{ty_name},0x{flags:x}");
+    for k in 0..count {
+        let at = word(16 + 4 * k)? as usize;
+        out.push(',');
+        let eight = || -> Result<[u8; 8]> {
+            data.get(at..at + 8)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| bad("truncated value"))
+        };
+        match ty {
+            0x01 => out.push_str(&i64::from_le_bytes(eight()?).to_string()),
+            0x02 | 0x06 => out.push_str(&u64::from_le_bytes(eight()?).to_string()),
+            0x03 => out.push_str(&format!("\"{}\"", utf16z(at)?)),
+            _ => {
+                let len = word(at)? as usize;
+                let body = data
+                    .get(at + 4..at + 4 + len)
+                    .ok_or_else(|| bad("truncated value"))?;
+                if ty == 0x05 {
+                    let (sid, _) = Sid::read_binary(body)?;
+                    out.push_str("SID(");
+                    out.push_str(
+                        &sddl::sid_alias(&sid, domain)
+                            .map_or_else(|| sid.to_string(), str::to_owned),
+                    );
+                    out.push(')');
+                } else {
+                    out.push('#');
+                    for b in body {
+                        out.push_str(&format!("{b:02x}"));
+                    }
+                }
+            }
+        }
+    }
+    out.push(')');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(text: &str) -> String {
+        condition_to_string(&parse_condition(text, None).unwrap(), None).unwrap()
+    }
+
+    #[test]
+    fn conditions_round_trip_in_canonical_form() {
+        assert_eq!(round("(@User.Title == \"PM\")"), "(@User.Title == \"PM\")");
+        assert_eq!(
+            round(
+                "(@User.Title==\"PM\" && (@User.Division==\"Finance\" || @User.Division ==\"Sales\"))"
+            ),
+            "((@User.Title == \"PM\") && ((@User.Division == \"Finance\") || (@User.Division == \"Sales\")))"
+        );
+        assert_eq!(
+            round("(Member_of {SID(BA), SID(S-1-5-32-545)})"),
+            "(Member_of {SID(BA), SID(BU)})"
+        );
+        assert_eq!(round("(Member_of SID(BA))"), "(Member_of SID(BA))");
+        assert_eq!(
+            round("(!(Exists @Resource.Secrecy))"),
+            "(!(Exists @Resource.Secrecy))"
+        );
+        assert_eq!(
+            round("(@Device.Clearance >= 0x10)"),
+            "(@Device.Clearance >= 0x10)"
+        );
+        assert_eq!(round("(@User.Level < -3)"), "(@User.Level < -3)");
+        assert_eq!(
+            round("(@User.Proj Any_of {\"A\", \"B\"})"),
+            "(@User.Proj Any_of {\"A\", \"B\"})"
+        );
+        assert_eq!(
+            round("(@Resource.Tag Contains @User.Tags)"),
+            "(@Resource.Tag Contains @User.Tags)"
+        );
+        assert_eq!(round("(Title)"), "(Title)");
+        assert_eq!(round("(@User.Key == #0a0b)"), "(@User.Key == #0a0b)");
+    }
+
+    #[test]
+    fn binary_form_is_postfix_with_signature_and_padding() {
+        let data = parse_condition("(Member_of {SID(WD)})", None).unwrap();
+        assert_eq!(&data[..4], b"artx");
+        assert_eq!(data.len() % 4, 0);
+        // composite(0x50), then the operator last.
+        assert_eq!(data[4], 0x50);
+        let last = data.iter().rposition(|&b| b != 0).unwrap();
+        assert_eq!(data[last], 0x89);
+    }
+
+    #[test]
+    fn malformed_conditions_are_errors() {
+        for bad in [
+            "(",
+            "(@User.A ==)",
+            "(@User.A == \"x\" &&)",
+            "(@Nope.A == 1)",
+            "(Member_of)",
+            "(@User.A == \"x)",
+            "(A B)",
+        ] {
+            assert!(parse_condition(bad, None).is_err(), "{bad}");
+        }
+        assert!(condition_to_string(b"artx\x80", None).is_err());
+        assert!(condition_to_string(b"xxxx", None).is_err());
+        assert!(condition_to_string(b"artx\x10\xff\xff\xff\xff", None).is_err());
+    }
+
+    #[test]
+    fn resource_attributes_round_trip() {
+        for text in [
+            "(\"Project\",TS,0x0,\"Windows\",\"SQL\")",
+            "(\"Secrecy\",TU,0x0,3)",
+            "(\"Level\",TI,0x10,-5,7)",
+            "(\"Owner\",TD,0x0,SID(BA))",
+            "(\"Blob\",TX,0x0,#0102ff)",
+            "(\"Flag\",TB,0x0,1)",
+        ] {
+            let data = parse_resource_attribute(text, None).unwrap();
+            assert_eq!(resource_attribute_to_string(&data, None).unwrap(), text);
+        }
+        assert!(parse_resource_attribute("(\"X\",TQ,0,1)", None).is_err());
+        assert!(parse_resource_attribute("(\"X\",TB,0,2)", None).is_err());
+        assert!(resource_attribute_to_string(&[0; 3], None).is_err());
+    }
+}
