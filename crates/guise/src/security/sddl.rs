@@ -14,7 +14,7 @@
 //!
 //! Callback ACEs (`XA`, `XD`, `ZA`, `XU`) take a conditional expression as a seventh
 //! field and resource attribute ACEs (`RA`) an attribute; both are read into, and
-//! printed from, their binary forms (see [`conditional`](super::conditional)).
+//! printed from, their binary forms (see [`conditional`]).
 
 use super::conditional;
 use super::descriptor::{Ace, AceFlags, AceType, Acl, Control, Guid, SecurityDescriptor};
