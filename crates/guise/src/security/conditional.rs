@@ -366,6 +366,51 @@ fn print_node(out: &mut String, n: &Node, domain: Option<&Sid>) {
     }
 }
 
+/// Checks that a tree read from binary can be written as SDDL text that reads back
+/// to it: strings without `"`, attribute names the lexer reads as one name.
+fn expressible(n: &Node) -> Result<()> {
+    let literal_ok = |l: &Literal| -> Result<()> {
+        fn check(l: &Literal) -> bool {
+            match l {
+                Literal::Str(s) => !s.contains('"'),
+                Literal::Composite(items) => items.iter().all(check),
+                _ => true,
+            }
+        }
+        if check(l) {
+            Ok(())
+        } else {
+            Err(bad("a string holds '\"', which SDDL cannot express"))
+        }
+    };
+    match n {
+        Node::Literal(l) => literal_ok(l),
+        Node::Attr(_, name) => {
+            let b = name.as_bytes();
+            let ok = !b.is_empty()
+                && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b":/._@%".contains(c))
+                && !name.eq_ignore_ascii_case("SID")
+                && !OPERATORS
+                    .iter()
+                    .any(|(_, s, _)| s.eq_ignore_ascii_case(name));
+            if ok {
+                Ok(())
+            } else {
+                Err(bad(format!(
+                    "the attribute name {name:?} cannot be written in SDDL"
+                )))
+            }
+        }
+        Node::Unary(_, a) => expressible(a),
+        Node::Binary(_, a, b) => {
+            expressible(a)?;
+            expressible(b)
+        }
+    }
+}
+
 /// The SDDL text of a callback ACE's condition, enclosed in parentheses as it stands
 /// in an ACE string.
 ///
@@ -373,6 +418,7 @@ fn print_node(out: &mut String, n: &Node, domain: Option<&Sid>) {
 /// [`ErrorKind::InvalidAcl`] for data that is not a well-formed condition.
 pub fn condition_to_string(data: &[u8], domain: Option<&Sid>) -> Result<String> {
     let node = decode(data)?;
+    expressible(&node)?;
     let mut out = String::new();
     print_node(&mut out, &node, domain);
     if !out.starts_with('(') {
@@ -741,7 +787,7 @@ const CLAIM_TYPES: &[(&str, u16)] = &[
 ///
 /// # Errors
 /// [`ErrorKind::InvalidAcl`] naming what is wrong.
-pub fn parse_resource_attribute(text: &str, domain: Option<&Sid>) -> Result<Vec<u8>> {
+pub fn parse_resource_attribute<'a>(text: &'a str, domain: Option<&Sid>) -> Result<Vec<u8>> {
     let bad = |why: &str| Error::new(ErrorKind::InvalidAcl, format!("resource attribute: {why}"));
     let inner = text
         .trim()
@@ -767,10 +813,12 @@ pub fn parse_resource_attribute(text: &str, domain: Option<&Sid>) -> Result<Vec<
     if parts.len() < 4 {
         return Err(bad("needs a name, a type, flags and at least one value"));
     }
-    let name = parts[0]
-        .strip_prefix('"')
-        .and_then(|n| n.strip_suffix('"'))
-        .ok_or_else(|| bad("the name is not a quoted string"))?;
+    let quoted = |v: &'a str| {
+        v.strip_prefix('"')
+            .and_then(|n| n.strip_suffix('"'))
+            .filter(|n| !n.contains('"'))
+    };
+    let name = quoted(parts[0]).ok_or_else(|| bad("the name is not a quoted string"))?;
     let ty = CLAIM_TYPES
         .iter()
         .find(|(n, _)| *n == parts[1])
@@ -800,10 +848,7 @@ pub fn parse_resource_attribute(text: &str, domain: Option<&Sid>) -> Result<Vec<
                 n.to_le_bytes().to_vec()
             }
             0x03 => {
-                let s = v
-                    .strip_prefix('"')
-                    .and_then(|s| s.strip_suffix('"'))
-                    .ok_or_else(|| bad("a TS value is not a quoted string"))?;
+                let s = quoted(v).ok_or_else(|| bad("a TS value is not a quoted string"))?;
                 let mut out = Vec::new();
                 for u in s.encode_utf16().chain([0]) {
                     out.extend_from_slice(&u.to_le_bytes());
@@ -899,7 +944,14 @@ pub fn resource_attribute_to_string(data: &[u8], domain: Option<&Sid>) -> Result
         }
         String::from_utf16(&units).map_err(|_| bad("a string is not UTF-16"))
     };
-    let name = utf16z(word(0)? as usize)?;
+    let printable = |s: String| -> Result<String> {
+        if s.contains('"') {
+            Err(bad("a string holds '\"', which SDDL cannot express"))
+        } else {
+            Ok(s)
+        }
+    };
+    let name = printable(utf16z(word(0)? as usize)?)?;
     let ty = u16::from_le_bytes([
         *data.get(4).ok_or_else(|| bad("truncated"))?,
         *data.get(5).ok_or_else(|| bad("truncated"))?,
@@ -926,7 +978,7 @@ pub fn resource_attribute_to_string(data: &[u8], domain: Option<&Sid>) -> Result
         match ty {
             0x01 => out.push_str(&i64::from_le_bytes(eight()?).to_string()),
             0x02 | 0x06 => out.push_str(&u64::from_le_bytes(eight()?).to_string()),
-            0x03 => out.push_str(&format!("\"{}\"", utf16z(at)?)),
+            0x03 => out.push_str(&format!("\"{}\"", printable(utf16z(at)?)?)),
             _ => {
                 let len = word(at)? as usize;
                 let body = data
