@@ -30,7 +30,7 @@ ensure_debs() {
 }
 
 # Build tools: a C toolchain for crates with C parts, nm for the binary check.
-ensure_debs gcc libc6-dev binutils pkg-config
+ensure_debs gcc libc6-dev binutils pkg-config libpam0g-dev python3
 
 ensure_rust_components() {
     for c in rustfmt clippy; do

@@ -54,6 +54,15 @@ pub enum ErrorKind {
     UnknownRevision,
     /// A value has the wrong form (`ERROR_INVALID_DATATYPE`).
     InvalidDatatype,
+    /// The user name or password is incorrect, or the account may not log on that
+    /// way (`ERROR_LOGON_FAILURE`). Unknown users get the same error.
+    LogonFailure,
+    /// The account has expired (`ERROR_ACCOUNT_EXPIRED`).
+    AccountExpired,
+    /// The password has expired and must be changed (`ERROR_PASSWORD_EXPIRED`).
+    PasswordExpired,
+    /// The account may not log on now or from here (`ERROR_ACCOUNT_RESTRICTION`).
+    AccountRestriction,
     /// The operating system refused a call that has no closer Win32 equivalent
     /// (`ERROR_GEN_FAILURE`); [`Error::errno`] tells why.
     Os,
@@ -81,6 +90,10 @@ impl ErrorKind {
             ErrorKind::GenericNotMapped => 1360,
             ErrorKind::UnknownRevision => 1305,
             ErrorKind::InvalidDatatype => 1804,
+            ErrorKind::LogonFailure => 1326,
+            ErrorKind::AccountExpired => 1793,
+            ErrorKind::PasswordExpired => 1330,
+            ErrorKind::AccountRestriction => 1327,
             ErrorKind::Os => 31,
         }
     }
@@ -106,6 +119,10 @@ impl ErrorKind {
             ErrorKind::GenericNotMapped => "ERROR_GENERIC_NOT_MAPPED",
             ErrorKind::UnknownRevision => "ERROR_UNKNOWN_REVISION",
             ErrorKind::InvalidDatatype => "ERROR_INVALID_DATATYPE",
+            ErrorKind::LogonFailure => "ERROR_LOGON_FAILURE",
+            ErrorKind::AccountExpired => "ERROR_ACCOUNT_EXPIRED",
+            ErrorKind::PasswordExpired => "ERROR_PASSWORD_EXPIRED",
+            ErrorKind::AccountRestriction => "ERROR_ACCOUNT_RESTRICTION",
             ErrorKind::Os => "ERROR_GEN_FAILURE",
         }
     }

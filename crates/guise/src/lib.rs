@@ -44,16 +44,21 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod logon;
 pub mod privilege;
+pub mod process;
 pub mod security;
 pub mod sid;
 pub mod thread;
 pub mod token;
 
 mod cred;
+mod sys;
 
 pub use error::{Error, ErrorKind, Result};
+pub use logon::{Password, logon_user};
 pub use privilege::Privilege;
+pub use process::CommandExt;
 pub use sid::Sid;
 pub use thread::{
     Impersonation, ThreadCredentials, impersonate_self, open_thread_token, revert_to_self,

@@ -291,7 +291,6 @@ pub(crate) enum Origin {
     /// Made of SIDs alone: never above Identification level.
     Synthetic,
     /// A LogonUser of the process with this pid.
-    #[allow(dead_code)]
     Logon {
         pid: u32,
     },
@@ -314,6 +313,7 @@ pub struct Token {
     unix: UnixIdentity,
     origin: Origin,
     network_credentials: bool,
+    session: Option<crate::logon::SessionRef>,
 }
 
 /// The token id and logon id of the process token, the same for every open.
@@ -420,6 +420,7 @@ impl Token {
             unix,
             origin,
             network_credentials: false,
+            session: None,
         }
     }
 
@@ -520,6 +521,33 @@ impl Token {
     }
 
     fn for_account(user: &nix::unistd::User, logon_type: LogonType) -> Result<Token> {
+        Self::for_account_from(user, logon_type, Origin::Account)
+    }
+
+    /// A token for an account that this process logged on ([`crate::logon`]).
+    pub(crate) fn for_logon(
+        user: &nix::unistd::User,
+        logon_type: LogonType,
+        session: Option<crate::logon::SessionRef>,
+        network_credentials: bool,
+    ) -> Result<Token> {
+        let mut t = Self::for_account_from(
+            user,
+            logon_type,
+            Origin::Logon {
+                pid: std::process::id(),
+            },
+        )?;
+        t.session = session;
+        t.network_credentials = network_credentials;
+        Ok(t)
+    }
+
+    fn for_account_from(
+        user: &nix::unistd::User,
+        logon_type: LogonType,
+        origin: Origin,
+    ) -> Result<Token> {
         let name = CString::new(user.name.as_str()).map_err(|_| {
             Error::new(ErrorKind::InvalidParameter, "user name contains a NUL byte")
         })?;
@@ -538,7 +566,7 @@ impl Token {
         Ok(Token::for_identity(
             unix,
             Some((logon_type, Luid::allocate())),
-            Origin::Account,
+            origin,
             "guise",
         ))
     }
@@ -590,6 +618,7 @@ impl Token {
             unix,
             origin: Origin::Anonymous,
             network_credentials: false,
+            session: None,
         }
     }
 
@@ -642,6 +671,7 @@ impl Token {
             },
             origin: Origin::Synthetic,
             network_credentials: false,
+            session: None,
         }
     }
 
@@ -704,6 +734,12 @@ impl Token {
     /// not have access to the network services that need them.
     pub fn has_network_credentials(&self) -> bool {
         self.network_credentials
+    }
+
+    /// The environment the logon's PAM modules set up (e.g. `KRB5CCNAME`), for a
+    /// token from [`crate::logon::logon_user`]; empty otherwise.
+    pub fn logon_environment(&self) -> &[(String, String)] {
+        self.session.as_ref().map_or(&[], |s| s.environment())
     }
 
     /// Whether the token holds `privilege`, enabled or not.
@@ -886,7 +922,7 @@ impl Token {
 
 /// Fails unless the process token holds SeTcbPrivilege (checked on the process
 /// token, never the thread's, as on Windows).
-fn require_tcb() -> Result<()> {
+pub(crate) fn require_tcb() -> Result<()> {
     let creds = crate::thread::process_credentials()?;
     if creds
         .capabilities

@@ -764,6 +764,8 @@ pub fn parse_condition(text: &str, domain: Option<&Sid>) -> Result<Vec<u8>> {
     if p.pos != p.toks.len() {
         return Err(bad("text after the expression"));
     }
+    // Accept only what prints back: the same rule in both directions.
+    expressible(&node)?;
     let mut out = SIGNATURE.to_vec();
     encode(&node, &mut out);
     Ok(padded(out))
@@ -813,10 +815,11 @@ pub fn parse_resource_attribute<'a>(text: &'a str, domain: Option<&Sid>) -> Resu
     if parts.len() < 4 {
         return Err(bad("needs a name, a type, flags and at least one value"));
     }
+    // Names and strings are NUL-terminated in the binary form: no NUL inside.
     let quoted = |v: &'a str| {
         v.strip_prefix('"')
             .and_then(|n| n.strip_suffix('"'))
-            .filter(|n| !n.contains('"'))
+            .filter(|n| !n.contains(['"', '\0']))
     };
     let name = quoted(parts[0]).ok_or_else(|| bad("the name is not a quoted string"))?;
     let ty = CLAIM_TYPES
@@ -1092,6 +1095,8 @@ mod tests {
         }
         assert!(parse_resource_attribute("(\"X\",TQ,0,1)", None).is_err());
         assert!(parse_resource_attribute("(\"X\",TB,0,2)", None).is_err());
+        assert!(parse_resource_attribute("(\"X\",TS,0,\"a\0b\")", None).is_err());
+        assert!(parse_resource_attribute("(\"X\",TS,0,\"a\"b\")", None).is_err());
         assert!(resource_attribute_to_string(&[0; 3], None).is_err());
     }
 }

@@ -1,0 +1,205 @@
+//! LogonUser: authenticate a user through PAM, the system's authentication stack
+//! (pam_unix, sssd, Kerberos, ...), and get a token for them.
+//!
+//! The PAM service is `guise` unless the caller names another; an example
+//! configuration ships as `contrib/pam.d/guise`. Every logon runs authentication and
+//! account management. Interactive, Batch and Service logons then establish
+//! credentials and open a PAM session, which stays open as long as a copy of the
+//! token lives and is closed when the last one is dropped. NetworkCleartext logons
+//! establish credentials without a session. Network logons return an impersonation
+//! token, as on Windows.
+
+use std::ffi::CString;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::pam::{self, Pam};
+use crate::token::{LogonType, Token};
+
+/// A password, zeroed when dropped.
+pub struct Password(Zeroizing<Vec<u8>>);
+
+impl Password {
+    /// Takes the bytes of `text`; they are zeroed when the password is dropped.
+    pub fn new(text: String) -> Password {
+        Password(Zeroizing::new(text.into_bytes()))
+    }
+
+    /// Takes `bytes`; they are zeroed when the password is dropped.
+    pub fn from_bytes(bytes: Vec<u8>) -> Password {
+        Password(Zeroizing::new(bytes))
+    }
+
+    /// Reads one line from `reader` (without its line end) into a zeroed buffer.
+    ///
+    /// # Errors
+    /// The reader's error.
+    pub fn read_line(reader: &mut impl std::io::BufRead) -> std::io::Result<Password> {
+        let mut buf = Zeroizing::new(Vec::new());
+        reader.read_until(b'\n', &mut buf)?;
+        while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            buf.pop();
+        }
+        Ok(Password(buf))
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// Options of [`logon_user_with`].
+#[derive(Clone, Debug)]
+pub struct LogonOptions {
+    /// The PAM service name (`/etc/pam.d/<service>`); `guise` by default.
+    pub service: String,
+    /// A directory to read the PAM configuration from instead of `/etc/pam.d`.
+    pub config_dir: Option<PathBuf>,
+}
+
+impl Default for LogonOptions {
+    fn default() -> Self {
+        LogonOptions {
+            service: "guise".into(),
+            config_dir: None,
+        }
+    }
+}
+
+/// The PAM session behind a logon token.
+pub(crate) struct LogonSession {
+    _pam: Mutex<Pam>,
+    environment: Vec<(String, String)>,
+}
+
+/// A shared reference to a logon session: tokens compare equal when they share it.
+#[derive(Clone)]
+pub(crate) struct SessionRef(Arc<LogonSession>);
+
+impl SessionRef {
+    pub(crate) fn environment(&self) -> &[(String, String)] {
+        &self.0.environment
+    }
+}
+
+impl PartialEq for SessionRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SessionRef {}
+
+impl fmt::Debug for SessionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LogonSession")
+    }
+}
+
+/// Logs a user on ([`LogonUser`]) with the `guise` PAM service.
+///
+/// # Errors
+/// As [`logon_user_with`].
+///
+/// [`LogonUser`]: https://learn.microsoft.com/en-us/windows/win32/api/winbase/nf-winbase-logonuserw
+#[doc(alias = "LogonUser")]
+pub fn logon_user(user: &str, password: Password, logon_type: LogonType) -> Result<Token> {
+    logon_user_with(user, password, logon_type, &LogonOptions::default())
+}
+
+fn logon_failure() -> Error {
+    Error::new(
+        ErrorKind::LogonFailure,
+        "the user name or password is incorrect",
+    )
+}
+
+/// Logs a user on ([`LogonUser`]) through PAM and returns their token: a primary
+/// token (an impersonation token for [`LogonType::Network`]) with the logon type's
+/// group, a fresh logon id and logon SID, and the user's groups from NSS. The
+/// password is zeroed when this returns.
+///
+/// # Errors
+/// - [`ErrorKind::PrivilegeNotHeld`] unless the **process** token holds
+///   SeTcbPrivilege (`CAP_SETUID` + `CAP_SETGID` permitted), whatever the calling
+///   thread impersonates.
+/// - [`ErrorKind::LogonFailure`] for a wrong password or an unknown user (the same
+///   text for both), after PAM's delay.
+/// - [`ErrorKind::AccountExpired`], [`ErrorKind::PasswordExpired`],
+///   [`ErrorKind::AccountRestriction`] when account management refuses.
+/// - [`ErrorKind::InvalidParameter`] for a name or service with a NUL byte.
+/// - [`ErrorKind::Os`] when PAM cannot be used at all.
+///
+/// [`LogonUser`]: https://learn.microsoft.com/en-us/windows/win32/api/winbase/nf-winbase-logonuserw
+#[doc(alias = "LogonUser")]
+pub fn logon_user_with(
+    user: &str,
+    password: Password,
+    logon_type: LogonType,
+    options: &LogonOptions,
+) -> Result<Token> {
+    crate::token::require_tcb()?;
+    let nul = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidParameter,
+            format!("the {what} contains a NUL byte"),
+        )
+    };
+    let c_user = CString::new(user).map_err(|_| nul("user name"))?;
+    let c_service = CString::new(options.service.as_str()).map_err(|_| nul("service name"))?;
+    let mut pam = Pam::start(
+        &c_service,
+        &c_user,
+        password.0,
+        options.config_dir.as_deref(),
+    )
+    .map_err(|code| Error::new(ErrorKind::Os, format!("cannot start PAM (error {code})")))?;
+    let refused = |pam: &Pam, code| -> Error {
+        match code {
+            pam::PAM_AUTH_ERR | pam::PAM_USER_UNKNOWN | pam::PAM_MAXTRIES => logon_failure(),
+            pam::PAM_ACCT_EXPIRED => {
+                Error::new(ErrorKind::AccountExpired, "the account has expired")
+            }
+            pam::PAM_NEW_AUTHTOK_REQD => Error::new(
+                ErrorKind::PasswordExpired,
+                "the password has expired and must be changed",
+            ),
+            pam::PAM_PERM_DENIED => {
+                Error::new(ErrorKind::AccountRestriction, "the account may not log on")
+            }
+            other => Error::new(
+                ErrorKind::LogonFailure,
+                format!("PAM refused the logon: {}", pam.strerror(other)),
+            ),
+        }
+    };
+    pam.authenticate().map_err(|c| refused(&pam, c))?;
+    pam.account().map_err(|c| refused(&pam, c))?;
+    let with_session = matches!(
+        logon_type,
+        LogonType::Interactive | LogonType::Batch | LogonType::Service
+    );
+    if with_session || logon_type == LogonType::NetworkCleartext {
+        pam.establish_credentials().map_err(|c| refused(&pam, c))?;
+    }
+    if with_session {
+        pam.open_session().map_err(|c| refused(&pam, c))?;
+    }
+    let environment = pam.environment();
+    let network_credentials = environment.iter().any(|(k, _)| k == "KRB5CCNAME");
+    let account = nix::unistd::User::from_name(user)
+        .map_err(|e| Error::os(ErrorKind::Os, format!("looking up {user:?}"), e))?
+        .ok_or_else(logon_failure)?;
+    let session = SessionRef(Arc::new(LogonSession {
+        _pam: Mutex::new(pam),
+        environment,
+    }));
+    tracing::info!(user, ?logon_type, "logon");
+    Token::for_logon(&account, logon_type, Some(session), network_credentials)
+}

@@ -1,0 +1,284 @@
+//! Starting processes: as a token's user ([`CommandExt::spawn_as_user`],
+//! CreateProcessAsUser), or as the process itself from a thread that impersonates
+//! ([`CommandExt::spawn_as_process`], CreateProcess).
+//!
+//! A child started as a token has exactly the token's identity: real, effective and
+//! saved uid and gid, supplementary groups; no capabilities in any set (a child of
+//! uid 0 keeps only the capabilities of the token's enabled privileges, bounding set
+//! included, so `exec` gives it no more). It cannot regain the server's identity.
+//! Only stdin, stdout, stderr and the descriptors passed in [`SpawnOptions`] stay
+//! open. The environment is built, never inherited: `HOME`, `USER`, `LOGNAME`,
+//! `SHELL`, `PATH` for the user, the environment PAM set up for a logon, then the
+//! variables set on the command; variables that steer the dynamic loader or libc
+//! (`LD_*`, `GCONV_PATH`, `GLIBC_TUNABLES`, ... — glibc's list for set-id programs)
+//! are refused.
+//!
+//! # Platform
+//! `fork` copies the *calling thread's* credentials. A process started by other code
+//! (a plain `std::process::Command::spawn`) from a thread that impersonates gets the
+//! thread's mixed credentials: real and saved uid the server's, effective uid the
+//! client's; after `exec` a real uid of 0 gives it the full permitted capability set,
+//! and it can switch back to uid 0. guise's spawns set the child's identity
+//! explicitly, whatever the calling thread impersonates. Programs with file
+//! capabilities or the set-id bit still get those when the child runs them, as for any
+//! process of that user.
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use rustix::process::{Gid, Uid};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::privilege::Privilege;
+use crate::sys::spawn::{ChildPlan, ChildTarget};
+use crate::token::{Token, TokenType};
+
+/// Options of [`CommandExt::spawn_as_user`].
+#[derive(Debug, Default)]
+pub struct SpawnOptions<'a> {
+    /// Descriptors the child keeps besides stdin, stdout and stderr, in order: they
+    /// are numbered 3, 4, ... in the child.
+    pub keep_fds: Vec<BorrowedFd<'a>>,
+}
+
+/// Variables that never pass to a process started as another user: glibc's list
+/// of variables it drops for set-id programs, and the prefixes below.
+const UNSAFE_VARS: &[&str] = &[
+    "GCONV_PATH",
+    "GETCONF_DIR",
+    "GLIBC_TUNABLES",
+    "HOSTALIASES",
+    "LOCALDOMAIN",
+    "LOCPATH",
+    "MALLOC_TRACE",
+    "NIS_PATH",
+    "NLSPATH",
+    "RESOLV_HOST_CONF",
+    "RES_OPTIONS",
+    "TMPDIR",
+    "TZDIR",
+];
+const UNSAFE_PREFIXES: &[&str] = &["LD_", "MALLOC_"];
+
+/// Whether an environment variable may pass to a process started as another user.
+pub fn is_safe_env_var(name: &OsStr) -> bool {
+    let n = name.to_string_lossy();
+    !UNSAFE_VARS.contains(&n.as_ref()) && !UNSAFE_PREFIXES.iter().any(|p| n.starts_with(p))
+}
+
+/// Starting processes as a token or as the process; implemented for
+/// `std::process::Command` and, with the `tokio` feature, `tokio::process::Command`.
+///
+/// Each method installs a step that runs in the child before `exec`: configure a
+/// new command for each spawn.
+pub trait CommandExt {
+    /// The child type.
+    type Child;
+
+    /// Starts the program as the token's user ([`CreateProcessAsUser`]). See the
+    /// [module documentation](self) for what the child gets.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::PrivilegeNotHeld`] unless the process token holds
+    ///   SeAssignPrimaryTokenPrivilege (`CAP_SETUID` + `CAP_SETGID` permitted).
+    /// - [`ErrorKind::BadTokenType`] for an impersonation token: duplicate it to a
+    ///   primary token first (`Token::duplicate`).
+    /// - [`ErrorKind::InvalidParameter`] for an empty program name or an unsafe
+    ///   environment variable set on the command.
+    /// - [`ErrorKind::Os`] if the child cannot be started or cannot take on the
+    ///   identity (it never runs then).
+    ///
+    /// [`CreateProcessAsUser`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-createprocessasuserw
+    #[doc(alias = "CreateProcessAsUser")]
+    fn spawn_as_user(&mut self, token: &Token, options: &SpawnOptions<'_>) -> Result<Self::Child>;
+
+    /// Starts the program as the process ([`CreateProcess`]): from a thread that
+    /// impersonates, the child still gets the process's credentials, never the
+    /// thread's. The environment and descriptors are the command's, as configured.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the child cannot be started.
+    ///
+    /// [`CreateProcess`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-createprocessw
+    #[doc(alias = "CreateProcess")]
+    fn spawn_as_process(&mut self) -> Result<Self::Child>;
+}
+
+/// The process identity as the forking thread knows it.
+fn server_plan() -> Result<ChildPlan> {
+    let server = crate::thread::process_credentials()?;
+    Ok(ChildPlan {
+        server_euid: server.uid.effective,
+        server_egid: Gid::from_raw(server.gid.effective),
+        server_groups: server.groups.iter().map(|&g| Gid::from_raw(g)).collect(),
+        server_caps: server.capabilities,
+        target: None,
+        keep_fds: Vec::new(),
+    })
+}
+
+/// Everything `spawn_as_user` prepares before `fork`.
+struct Prepared {
+    plan: ChildPlan,
+    env: Vec<(OsString, OsString)>,
+    /// Copies of the kept descriptors, above the numbers they take in the child;
+    /// closed when the spawn is over.
+    _copies: Vec<OwnedFd>,
+}
+
+fn prepare(
+    program: &OsStr,
+    set_vars: Vec<(OsString, Option<OsString>)>,
+    token: &Token,
+    options: &SpawnOptions<'_>,
+) -> Result<Prepared> {
+    let mut plan = server_plan()?;
+    let setid = Privilege::AssignPrimaryToken.capabilities();
+    if !plan.server_caps.permitted.contains(setid) {
+        return Err(Error::new(
+            ErrorKind::PrivilegeNotHeld,
+            "starting a process as another user requires SeAssignPrimaryTokenPrivilege (CAP_SETUID and CAP_SETGID) in the process token",
+        ));
+    }
+    if token.token_type() != TokenType::Primary {
+        return Err(Error::new(
+            ErrorKind::BadTokenType,
+            "a process needs a primary token; duplicate the impersonation token to a primary one first",
+        ));
+    }
+    if program.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidParameter,
+            "the program name is empty",
+        ));
+    }
+    for (name, value) in &set_vars {
+        if value.is_some() && !is_safe_env_var(name) {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                format!(
+                    "{} may not pass to a process started as another user",
+                    name.to_string_lossy()
+                ),
+            ));
+        }
+    }
+    let unix = token.unix();
+    crate::cred::validate_ids(unix.uid(), unix.gid(), unix.groups())?;
+    let account = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(unix.uid()))
+        .ok()
+        .flatten();
+    let name = account
+        .as_ref()
+        .map_or_else(|| unix.uid().to_string(), |a| a.name.clone());
+    let home = account
+        .as_ref()
+        .map_or_else(|| "/".into(), |a| a.dir.clone().into_os_string());
+    let shell = account
+        .as_ref()
+        .map_or_else(|| "/bin/sh".into(), |a| a.shell.clone().into_os_string());
+    let path = if unix.uid() == 0 {
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    } else {
+        "/usr/local/bin:/usr/bin:/bin"
+    };
+    let mut env: Vec<(OsString, OsString)> = vec![
+        ("HOME".into(), home),
+        ("USER".into(), name.clone().into()),
+        ("LOGNAME".into(), name.into()),
+        ("SHELL".into(), shell),
+        ("PATH".into(), path.into()),
+    ];
+    let mut set = |k: OsString, v: OsString| match env.iter_mut().find(|(n, _)| *n == k) {
+        Some(slot) => slot.1 = v,
+        None => env.push((k, v)),
+    };
+    for (k, v) in token.logon_environment() {
+        if is_safe_env_var(OsStr::new(k)) {
+            set(k.into(), v.into());
+        }
+    }
+    for (k, v) in set_vars {
+        if let Some(v) = v {
+            set(k, v);
+        }
+    }
+    let mut copies = Vec::with_capacity(options.keep_fds.len());
+    let above = 3 + options.keep_fds.len() as u32;
+    for fd in &options.keep_fds {
+        let copy = rustix::io::fcntl_dupfd_cloexec(fd, above as _).map_err(|e| {
+            Error::os(
+                ErrorKind::InvalidParameter,
+                "a descriptor to keep is not open",
+                e,
+            )
+        })?;
+        plan.keep_fds.push(copy.as_raw_fd());
+        copies.push(copy);
+    }
+    plan.target = Some(ChildTarget {
+        uid: Uid::from_raw(unix.uid()),
+        gid: Gid::from_raw(unix.gid()),
+        groups: unix.groups().iter().map(|&g| Gid::from_raw(g)).collect(),
+        caps: token.enabled_capabilities(),
+    });
+    Ok(Prepared {
+        plan,
+        env,
+        _copies: copies,
+    })
+}
+
+fn spawn_error(e: std::io::Error) -> Error {
+    Error::os(ErrorKind::Os, "cannot start the process", &e)
+}
+
+impl CommandExt for std::process::Command {
+    type Child = std::process::Child;
+
+    fn spawn_as_user(
+        &mut self,
+        token: &Token,
+        options: &SpawnOptions<'_>,
+    ) -> Result<std::process::Child> {
+        let set_vars = self
+            .get_envs()
+            .map(|(k, v)| (k.to_owned(), v.map(OsStr::to_owned)))
+            .collect();
+        let p = prepare(self.get_program(), set_vars, token, options)?;
+        self.env_clear().envs(p.env.iter().map(|(k, v)| (k, v)));
+        crate::sys::spawn::install(self, p.plan);
+        self.spawn().map_err(spawn_error)
+    }
+
+    fn spawn_as_process(&mut self) -> Result<std::process::Child> {
+        crate::sys::spawn::install(self, server_plan()?);
+        self.spawn().map_err(spawn_error)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl CommandExt for tokio::process::Command {
+    type Child = tokio::process::Child;
+
+    fn spawn_as_user(
+        &mut self,
+        token: &Token,
+        options: &SpawnOptions<'_>,
+    ) -> Result<tokio::process::Child> {
+        let std = self.as_std();
+        let set_vars = std
+            .get_envs()
+            .map(|(k, v)| (k.to_owned(), v.map(OsStr::to_owned)))
+            .collect();
+        let p = prepare(std.get_program(), set_vars, token, options)?;
+        self.env_clear().envs(p.env.iter().map(|(k, v)| (k, v)));
+        crate::sys::spawn::install_tokio(self, p.plan);
+        self.spawn().map_err(spawn_error)
+    }
+
+    fn spawn_as_process(&mut self) -> Result<tokio::process::Child> {
+        crate::sys::spawn::install_tokio(self, server_plan()?);
+        self.spawn().map_err(spawn_error)
+    }
+}

@@ -1,0 +1,10 @@
+//! The only module with `unsafe` code: what rustix does not wrap. Each block says
+//! why it is sound.
+//!
+//! - [`spawn`]: the steps a child makes between `fork` and `exec` to take on a
+//!   token's identity (installed with `CommandExt::pre_exec`).
+//! - [`pam`]: a small binding to the system's libpam, in the style of sudo-rs.
+#![allow(unsafe_code)]
+
+pub(crate) mod pam;
+pub(crate) mod spawn;

@@ -1,0 +1,144 @@
+//! The child side of spawning as a token: raw system calls only, no allocation, no
+//! locks, as is required between `fork` and `exec` in a multithreaded parent.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use rustix::process::{Gid, Uid};
+use rustix::thread::{self as rthread, CapabilitySet, CapabilitySets};
+
+/// Everything the child needs, prepared by the parent before `fork`.
+pub(crate) struct ChildPlan {
+    /// The process identity (the forking thread's own credentials before it
+    /// impersonated): the child returns to it first.
+    pub server_euid: u32,
+    pub server_egid: Gid,
+    pub server_groups: Vec<Gid>,
+    pub server_caps: CapabilitySets,
+    /// The identity to take on; `None` keeps the process identity (CreateProcess).
+    pub target: Option<ChildTarget>,
+    /// Descriptors to keep, in order: they become 3, 4, ... in the child.
+    pub keep_fds: Vec<RawFd>,
+}
+
+/// A token's identity for a child process.
+pub(crate) struct ChildTarget {
+    pub uid: Uid,
+    pub gid: Gid,
+    pub groups: Vec<Gid>,
+    /// Capabilities the child keeps (only for uid 0: a child with another uid keeps
+    /// none, whatever this says).
+    pub caps: CapabilitySet,
+}
+
+fn check(ok: bool) -> io::Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    }
+}
+
+impl ChildPlan {
+    /// Runs in the child after `fork`. Any error makes the spawn fail.
+    pub(crate) fn apply(&self) -> io::Result<()> {
+        // 1. Back to the process identity: the thread that forked may impersonate.
+        //    The real and saved uid are the server's, so this is always allowed.
+        rthread::set_thread_res_uid(None, Uid::from_raw(self.server_euid), None)?;
+        rthread::set_capabilities(None, self.server_caps)?;
+        // 2. Keep only stdio and the descriptors asked for.
+        for (i, &fd) in self.keep_fds.iter().enumerate() {
+            let target = 3 + i as RawFd;
+            if fd != target {
+                // SAFETY: dup2 on descriptor numbers; it touches no memory, and a bad
+                // number only makes it fail with EBADF, which is reported.
+                if unsafe { libc::dup2(fd, target) } < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            } else {
+                // The same number: clear FD_CLOEXEC so it survives exec.
+                // SAFETY: fcntl(F_SETFD) on a descriptor number touches no memory.
+                if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+        }
+        // Every other descriptor closes at exec. Marking them close-on-exec, rather
+        // than closing them, keeps the pipe std uses to report a failed exec.
+        let first = 3 + self.keep_fds.len() as libc::c_uint;
+        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on this
+        // process's descriptors; it touches no memory.
+        if unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                first,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            )
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        let Some(t) = &self.target else {
+            // CreateProcess: the process identity, all of it.
+            rthread::set_thread_res_gid(None, self.server_egid, None)?;
+            rthread::set_thread_groups(&self.server_groups)?;
+            return Ok(());
+        };
+        // 3. No capability survives through ambient or inheritable sets; a root
+        //    child's bounding set is cut to the token's capabilities, so that exec
+        //    (which gives uid 0 its bounding set) gives it no more.
+        rthread::clear_ambient_capability_set()?;
+        if t.uid.is_root() {
+            for cap in 0..64u32 {
+                if !t.caps.contains(CapabilitySet::from_bits_retain(1 << cap)) {
+                    // SAFETY: prctl(PR_CAPBSET_DROP) takes integers and touches no
+                    // memory; EINVAL for numbers past the last capability is expected.
+                    let r = unsafe {
+                        libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0)
+                    };
+                    if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+            }
+        }
+        // 4. The token's ids, in all three positions: no way back to the server.
+        rthread::set_thread_groups(&t.groups)?;
+        rthread::set_thread_res_gid(t.gid, t.gid, t.gid)?;
+        rthread::set_thread_res_uid(t.uid, t.uid, t.uid)?;
+        let caps = if t.uid.is_root() {
+            t.caps & self.server_caps.permitted
+        } else {
+            CapabilitySet::empty()
+        };
+        rthread::set_capabilities(
+            None,
+            CapabilitySets {
+                effective: caps,
+                permitted: caps,
+                inheritable: CapabilitySet::empty(),
+            },
+        )?;
+        // 5. Verify before exec.
+        let (r, e) = (rustix::process::getuid(), rustix::process::geteuid());
+        check(r == t.uid && e == t.uid && rustix::process::getgid() == t.gid)?;
+        Ok(())
+    }
+}
+
+/// Makes `plan` run in the child of `cmd` between `fork` and `exec`.
+pub(crate) fn install(cmd: &mut std::process::Command, plan: ChildPlan) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the forked child and makes only raw system calls
+    // on data prepared before the fork: no allocation, no locks.
+    unsafe { cmd.pre_exec(move || plan.apply()) };
+}
+
+/// As [`install`], for tokio's command.
+#[cfg(feature = "tokio")]
+pub(crate) fn install_tokio(cmd: &mut tokio::process::Command, plan: ChildPlan) {
+    // SAFETY: as in `install`.
+    unsafe { cmd.pre_exec(move || plan.apply()) };
+}
