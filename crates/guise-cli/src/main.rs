@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod access_check;
+mod run;
 mod sddl;
 mod whoami;
 
@@ -30,6 +31,10 @@ enum Command {
     /// Exit status: 0 allowed, 1 denied, 2 an error. With --batch, JSON lines in and
     /// out.
     AccessCheck(access_check::Args),
+    /// Run a program as another user, like Windows `runas`: logged on through PAM
+    /// with --password-stdin, or (root only) from the account database or raw ids.
+    /// The exit status is the program's.
+    Run(run::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Whoami(args) => whoami::run(&args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Sddl(args) => sddl::run(&args, &mut out).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => run::run(&args, &mut out),
         Command::AccessCheck(args) => access_check::run(&args, &mut out).map(|o| match o {
             access_check::Outcome::Allowed => ExitCode::SUCCESS,
             access_check::Outcome::Denied => ExitCode::from(1),

@@ -128,7 +128,8 @@ fn logon_failure() -> Error {
 /// # Errors
 /// - [`ErrorKind::PrivilegeNotHeld`] unless the **process** token holds
 ///   SeTcbPrivilege (`CAP_SETUID` + `CAP_SETGID` permitted), whatever the calling
-///   thread impersonates.
+///   thread impersonates. PAM runs as the process too; the thread impersonates again
+///   afterwards.
 /// - [`ErrorKind::LogonFailure`] for a wrong password or an unknown user (the same
 ///   text for both), after PAM's delay.
 /// - [`ErrorKind::AccountExpired`], [`ErrorKind::PasswordExpired`],
@@ -145,6 +146,17 @@ pub fn logon_user_with(
     options: &LogonOptions,
 ) -> Result<Token> {
     crate::token::require_tcb()?;
+    // Authentication reads what only the process may read (/etc/shadow, keytabs):
+    // it runs as the process, whatever the calling thread impersonates.
+    crate::thread::as_process(|| logon_as_process(user, password, logon_type, options))?
+}
+
+fn logon_as_process(
+    user: &str,
+    password: Password,
+    logon_type: LogonType,
+    options: &LogonOptions,
+) -> Result<Token> {
     let nul = |what: &str| {
         Error::new(
             ErrorKind::InvalidParameter,

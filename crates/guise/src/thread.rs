@@ -192,6 +192,25 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
     })
 }
 
+/// Runs `f` on the calling thread as the process, then puts back what the thread
+/// impersonated: for work Windows does with the process token (LogonUser's
+/// authentication). If the impersonation cannot be put back the process aborts.
+///
+/// # Errors
+/// As [`set_thread_token`], for the revert; `f` does not run then.
+pub(crate) fn as_process<R>(f: impl FnOnce() -> R) -> Result<R> {
+    let wanted = WANTED.with_borrow(Wanted::effective);
+    if wanted.is_none() || !is_impersonating() {
+        return Ok(f());
+    }
+    install(None)?;
+    let r = f();
+    if let Err(e) = install(wanted) {
+        cred::fatal("restoring the impersonation after work as the process", &e);
+    }
+    Ok(r)
+}
+
 /// The calling thread's impersonation token, if any, at the level it got.
 fn current_token() -> Option<Token> {
     ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.clone()))

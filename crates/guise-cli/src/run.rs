@@ -1,0 +1,127 @@
+//! `guise run`: start a program as another user, like Windows `runas`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use guise::logon::{LogonOptions, logon_user_with};
+use guise::process::SpawnOptions;
+use guise::{CommandExt, ImpersonationLevel, LogonType, Password, Token, TokenType};
+
+/// Options of `guise run`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The account to run as.
+    #[arg(long, conflicts_with = "uid", required_unless_present = "uid")]
+    user: Option<String>,
+    /// A numeric uid to run as (no account needed; root only).
+    #[arg(long)]
+    uid: Option<u32>,
+    /// The primary gid with --uid (default: the uid).
+    #[arg(long, requires = "uid")]
+    gid: Option<u32>,
+    /// Supplementary groups with --uid, comma-separated.
+    #[arg(long, requires = "uid", value_delimiter = ',')]
+    groups: Vec<u32>,
+    /// The logon type.
+    #[arg(long, default_value = "interactive", value_parser = ["interactive", "batch", "service", "network"])]
+    logon: String,
+    /// Read the password from the first line of stdin and log the user on through
+    /// PAM; without it the token is built from NSS (root only).
+    #[arg(long, requires = "user")]
+    password_stdin: bool,
+    /// The PAM service to log on with.
+    #[arg(long, default_value = "guise")]
+    pam_service: String,
+    /// Read the PAM configuration from this directory instead of /etc/pam.d.
+    #[arg(long, value_name = "DIR")]
+    pam_config_dir: Option<PathBuf>,
+    /// Set an environment variable for the program (VAR=VALUE); loader variables
+    /// such as LD_PRELOAD are refused.
+    #[arg(long = "env", value_name = "VAR=VALUE")]
+    env: Vec<String>,
+    /// The program and its arguments.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+/// Reads one line from stdin byte by byte, so that the rest stays for the program.
+fn password_from_stdin() -> Result<Password> {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(rustix::stdio::stdin(), &mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => bytes.push(byte[0]),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e).context("reading the password from stdin"),
+        }
+    }
+    if bytes.last() == Some(&b'\r') {
+        bytes.pop();
+    }
+    Ok(Password::from_bytes(bytes))
+}
+
+fn logon_type(name: &str) -> LogonType {
+    match name {
+        "batch" => LogonType::Batch,
+        "service" => LogonType::Service,
+        "network" => LogonType::Network,
+        _ => LogonType::Interactive,
+    }
+}
+
+/// Runs `guise run`; the exit status is the program's (128 + N for signal N).
+pub fn run(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
+    let kind = logon_type(&args.logon);
+    let token = match (&args.user, args.uid) {
+        (Some(user), None) if args.password_stdin => {
+            let options = LogonOptions {
+                service: args.pam_service.clone(),
+                config_dir: args.pam_config_dir.clone(),
+            };
+            logon_user_with(user, password_from_stdin()?, kind, &options)?
+        }
+        (Some(user), None) => Token::for_user(user, kind)?,
+        (None, Some(uid)) => {
+            let gid = args.gid.unwrap_or(uid);
+            let mut groups = args.groups.clone();
+            if groups.is_empty() {
+                groups.push(gid);
+            }
+            Token::from_ids(uid, gid, &groups)?
+        }
+        _ => bail!("give --user NAME or --uid N"),
+    };
+    // A network logon is an impersonation token: a process needs a primary one.
+    let token = match token.token_type() {
+        TokenType::Primary => token,
+        TokenType::Impersonation => {
+            token.duplicate(ImpersonationLevel::Impersonation, TokenType::Primary)?
+        }
+    };
+    let mut cmd = Command::new(&args.command[0]);
+    cmd.args(&args.command[1..]);
+    for pair in &args.env {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("--env takes VAR=VALUE, not {pair:?}");
+        };
+        cmd.env(k, v);
+    }
+    let status = cmd
+        .spawn_as_user(&token, &SpawnOptions::default())?
+        .wait()?;
+    Ok(
+        match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
+            (Some(code), _) => ExitCode::from(code as u8),
+            (None, Some(sig)) => ExitCode::from(128 + sig as u8),
+            _ => ExitCode::FAILURE,
+        },
+    )
+}

@@ -1,0 +1,140 @@
+//! LogonUser through the real PAM stack (pam_unix), with throwaway accounts: the
+//! test thread moves to a private mount namespace and bind-mounts its own
+//! /etc/passwd, /etc/group and /etc/shadow over the machine's, which stay untouched.
+//! The PAM configuration comes from a directory of the test's own.
+
+#[path = "../common/accounts.rs"]
+mod accounts;
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::process::{Command, Stdio};
+
+use accounts::{Accounts, PASSWORD, accounts};
+use guise::logon::{LogonOptions, logon_user_with};
+use guise::process::SpawnOptions;
+use guise::{
+    CommandExt, ErrorKind, ImpersonationLevel, LogonType, Password, Sid, Token, TokenType,
+};
+
+fn logon(a: &Accounts, user: &str, password: &str, t: LogonType) -> guise::Result<Token> {
+    let options = LogonOptions {
+        service: "guise".into(),
+        config_dir: Some(a.pam_dir.clone()),
+    };
+    logon_user_with(user, Password::new(password.into()), t, &options)
+}
+
+#[test]
+fn right_password_gives_a_token_for_the_user() {
+    need_root!();
+    let a = accounts();
+    let t = logon(&a, "alice", PASSWORD, LogonType::Interactive).unwrap();
+    assert_eq!(t.user(), Sid::unix_user(61201));
+    assert_eq!(t.token_type(), TokenType::Primary);
+    let sids: Vec<Sid> = t.groups().iter().map(|g| g.sid).collect();
+    assert!(sids.contains(&Sid::INTERACTIVE), "{sids:?}");
+    assert!(
+        sids.contains(&Sid::unix_group(61300)),
+        "groups from NSS: {sids:?}"
+    );
+    assert!(
+        sids.iter().any(|s| s.to_string().starts_with("S-1-5-5-")),
+        "logon SID"
+    );
+    assert!(!t.has_network_credentials());
+    // The user's processes are the user's.
+    let mut cmd = Command::new("id");
+    cmd.stdout(Stdio::piped());
+    let out = cmd
+        .spawn_as_user(&t, &SpawnOptions::default())
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    let id = String::from_utf8(out.stdout).unwrap();
+    assert!(id.starts_with("uid=61201(alice) gid=61201(alice)"), "{id}");
+    assert!(id.contains("61300(guisestaff)"), "{id}");
+    // A network logon is an impersonation token, and each logon has its own id.
+    let n = logon(&a, "alice", PASSWORD, LogonType::Network).unwrap();
+    assert_eq!(n.token_type(), TokenType::Impersonation);
+    assert_eq!(
+        n.impersonation_level(),
+        Some(ImpersonationLevel::Impersonation)
+    );
+    assert_ne!(
+        n.statistics().authentication_id,
+        t.statistics().authentication_id
+    );
+    let guard = n.impersonate().unwrap();
+    assert_eq!(guard.level(), ImpersonationLevel::Impersonation);
+    assert_eq!(common::thread_status("Uid"), "0 61201 0 61201");
+}
+
+#[test]
+fn wrong_password_and_unknown_user_fail_alike() {
+    need_root!();
+    let a = accounts();
+    let wrong = logon(&a, "alice", "wrong password", LogonType::Batch).unwrap_err();
+    assert_eq!(wrong.kind(), ErrorKind::LogonFailure);
+    assert_eq!(wrong.win32_code(), 1326);
+    let unknown = logon(&a, "nobody-here", PASSWORD, LogonType::Batch).unwrap_err();
+    assert_eq!(unknown.kind(), ErrorKind::LogonFailure);
+    assert_eq!(
+        unknown.to_string(),
+        wrong.to_string(),
+        "the same text for both"
+    );
+    let empty = logon(&a, "alice", "", LogonType::Batch).unwrap_err();
+    assert_eq!(empty.kind(), ErrorKind::LogonFailure);
+}
+
+#[test]
+fn locked_and_expired_accounts_are_refused() {
+    need_root!();
+    let a = accounts();
+    assert_eq!(
+        logon(&a, "bob", PASSWORD, LogonType::Batch)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::LogonFailure,
+        "a locked account"
+    );
+    assert_eq!(
+        logon(&a, "carol", PASSWORD, LogonType::Batch)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::AccountExpired
+    );
+    assert_eq!(
+        logon(&a, "dave", PASSWORD, LogonType::Batch)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::PasswordExpired
+    );
+}
+
+#[test]
+fn logon_needs_tcb_in_the_process_token_not_the_thread() {
+    need_root!();
+    let a = accounts();
+    // A thread impersonating a client without privileges: the process token decides,
+    // and PAM runs as the process; the thread impersonates again afterwards.
+    let client = Token::from_ids(61002, 61002, &[61002]).unwrap();
+    let guard = client.impersonate().unwrap();
+    let t = logon(&a, "alice", PASSWORD, LogonType::Batch).unwrap();
+    assert_eq!(t.user(), Sid::unix_user(61201));
+    assert_eq!(
+        common::thread_status("Uid"),
+        "0 61002 0 61002",
+        "still the client"
+    );
+    drop(guard);
+    // Without CAP_SETUID/CAP_SETGID: refused with the Win32 error.
+    let mut caps = rustix::thread::capabilities(None).unwrap();
+    let setid = guise::privilege::CapabilitySet::SETUID | guise::privilege::CapabilitySet::SETGID;
+    caps.effective -= setid;
+    caps.permitted -= setid;
+    rustix::thread::set_capabilities(None, caps).unwrap();
+    let e = logon(&a, "alice", PASSWORD, LogonType::Batch).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PrivilegeNotHeld);
+}

@@ -1,0 +1,296 @@
+//! CreateProcessAsUser and CreateProcess with real children: their identity,
+//! capabilities, descriptors and environment, read from the kernel in the child.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
+
+use common::{A, thread_status};
+use guise::privilege::CapabilitySet;
+use guise::process::SpawnOptions;
+use guise::{CommandExt, ErrorKind, ImpersonationLevel, LogonType, Privilege, Token, TokenType};
+
+/// A field of a `/proc/<pid>/status` text.
+fn field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {status}"))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn output(mut cmd: Command, token: &Token) -> std::process::Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.spawn_as_user(token, &SpawnOptions::default())
+        .unwrap()
+        .wait_with_output()
+        .unwrap()
+}
+
+fn status_of_child(token: &Token) -> String {
+    let mut cmd = Command::new("cat");
+    cmd.arg("/proc/self/status");
+    let out = output(cmd, token);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn child_has_exactly_the_token_identity() {
+    need_root!();
+    let token = Token::from_ids(A, A, &[A, 61500]).unwrap();
+    let s = status_of_child(&token);
+    assert_eq!(field(&s, "Uid"), format!("{A} {A} {A} {A}"));
+    assert_eq!(field(&s, "Gid"), format!("{A} {A} {A} {A}"));
+    assert_eq!(field(&s, "Groups"), format!("{A} 61500"));
+    for caps in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(field(&s, caps), "0000000000000000", "{caps}");
+    }
+}
+
+#[test]
+fn child_cannot_regain_the_server_identity() {
+    need_root!();
+    let token = Token::from_ids(A, A, &[A]).unwrap();
+    for attempt in [
+        "os.setresuid(0, 0, 0)",
+        "os.setuid(0)",
+        "os.setresgid(0, 0, 0)",
+    ] {
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", &format!("import os; {attempt}")]);
+        let out = output(cmd, &token);
+        assert!(!out.status.success(), "{attempt} succeeded");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("PermissionError"),
+            "{attempt}"
+        );
+    }
+}
+
+#[test]
+fn a_root_child_keeps_only_the_enabled_privileges_capabilities() {
+    need_root!();
+    let mut system = Token::for_uid(0, LogonType::Batch).unwrap();
+    system.disable_all_privileges();
+    system
+        .adjust_privileges(&[(Privilege::Backup, guise::token::PrivilegeChange::Enable)])
+        .unwrap();
+    let s = status_of_child(&system);
+    assert_eq!(field(&s, "Uid"), "0 0 0 0");
+    let want = format!("{:016x}", CapabilitySet::DAC_READ_SEARCH.bits());
+    assert_eq!(field(&s, "CapEff"), want);
+    assert_eq!(field(&s, "CapPrm"), want);
+    assert_eq!(field(&s, "CapBnd"), want, "exec cannot give more");
+    assert_eq!(field(&s, "CapAmb"), "0000000000000000");
+}
+
+#[test]
+fn only_stdio_and_passed_descriptors_stay_open() {
+    need_root!();
+    // A pipe whose read end the child gets as descriptor 3.
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    // A descriptor opened without close-on-exec in the parent, above 3.
+    let leaked = rustix::fs::open(
+        "/etc/hostname",
+        rustix::fs::OFlags::RDONLY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let leaked_no = std::os::fd::AsRawFd::as_raw_fd(&leaked);
+    assert!(leaked_no > 3);
+    assert!(
+        !rustix::io::fcntl_getfd(&leaked)
+            .unwrap()
+            .contains(rustix::io::FdFlags::CLOEXEC)
+    );
+    rustix::io::write(&w, b"through fd 3").unwrap();
+    drop(w);
+    let token = Token::from_ids(A, A, &[A]).unwrap();
+    let script = format!(
+        "import os\nprint(os.read(3, 100).decode())\ntry:\n    os.fstat({leaked_no})\n    print('leaked')\nexcept OSError:\n    print('closed')\nprint(sorted(int(n) for n in os.listdir('/proc/self/fd')))"
+    );
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", &script]).stdout(Stdio::piped());
+    let child = cmd
+        .spawn_as_user(
+            &token,
+            &SpawnOptions {
+                keep_fds: vec![r.as_fd()],
+            },
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "through fd 3");
+    assert_eq!(
+        lines[1], "closed",
+        "the parent's descriptor must not reach the child"
+    );
+    // 0-2, 3, and the one listdir opened.
+    assert_eq!(lines[2], "[0, 1, 2, 3, 4]");
+}
+
+#[test]
+fn environment_is_built_and_loader_variables_never_pass() {
+    need_root!();
+    // SAFETY: this test runs in a process of its own; nothing reads the environment
+    // concurrently.
+    unsafe {
+        std::env::set_var("LD_PRELOAD", "/nonexistent/preload.so");
+        std::env::set_var("GUISE_PARENT_SECRET", "do not inherit");
+    }
+    let token = Token::from_ids(A, A, &[A]).unwrap();
+    let mut cmd = Command::new("env");
+    cmd.env("GUISE_EXTRA", "from the caller");
+    let out = output(cmd, &token);
+    let env = String::from_utf8(out.stdout).unwrap();
+    assert!(!env.contains("LD_PRELOAD"), "{env}");
+    assert!(!env.contains("GUISE_PARENT_SECRET"), "{env}");
+    for want in [
+        format!("USER={A}"),
+        format!("LOGNAME={A}"),
+        "HOME=/".into(),
+        "SHELL=/bin/sh".into(),
+        "PATH=/usr/local/bin:/usr/bin:/bin".into(),
+        "GUISE_EXTRA=from the caller".into(),
+    ] {
+        assert!(env.lines().any(|l| l == want), "{want} missing in\n{env}");
+    }
+    for bad in [
+        "LD_LIBRARY_PATH",
+        "GCONV_PATH",
+        "GLIBC_TUNABLES",
+        "LD_AUDIT",
+    ] {
+        let mut cmd = Command::new("env");
+        cmd.env(bad, "x");
+        let e = cmd
+            .spawn_as_user(&token, &SpawnOptions::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidParameter, "{bad}");
+        assert!(e.to_string().contains(bad));
+    }
+    // A real account gets its name, home and shell.
+    let root = Token::for_uid(0, LogonType::Batch).unwrap();
+    let out = output(Command::new("env"), &root);
+    let env = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        env.lines().any(|l| l == "USER=root") && env.lines().any(|l| l == "HOME=/root"),
+        "{env}"
+    );
+}
+
+#[test]
+fn spawning_while_impersonating() {
+    need_root!();
+    let client = Token::from_ids(A, A, &[A]).unwrap();
+    let _as_client = client.impersonate().unwrap();
+    assert_eq!(thread_status("Uid"), format!("0 {A} 0 {A}"));
+
+    // CreateProcess through guise: the process identity, not the thread's.
+    let mut cmd = Command::new("cat");
+    cmd.arg("/proc/self/status").stdout(Stdio::piped());
+    let out = cmd.spawn_as_process().unwrap().wait_with_output().unwrap();
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(field(&s, "Uid"), "0 0 0 0");
+    assert_eq!(field(&s, "Groups"), thread_status_of_process("Groups"));
+
+    // CreateProcessAsUser from the impersonating thread: exactly the token.
+    let other = Token::from_ids(61002, 61002, &[61002]).unwrap();
+    let s = status_of_child(&other);
+    assert_eq!(field(&s, "Uid"), "61002 61002 61002 61002");
+
+    // The pitfall guise avoids: a plain fork/exec by other code copies the thread's
+    // mixed credentials (exec then copies the effective uid to the saved one); a
+    // real uid of 0 gives the child every permitted capability, and it may switch its
+    // effective uid back to the real one, root.
+    let mut plain = Command::new("cat");
+    plain.arg("/proc/self/status").stdout(Stdio::piped());
+    let out = plain.spawn().unwrap().wait_with_output().unwrap();
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(field(&s, "Uid"), format!("0 {A} {A} {A}"));
+    assert_ne!(field(&s, "CapPrm"), "0000000000000000");
+}
+
+/// A field of the main thread's status: the process identity.
+fn thread_status_of_process(name: &str) -> String {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    field(&s, name)
+}
+
+#[test]
+fn refusals() {
+    need_root!();
+    let token = Token::from_ids(A, A, &[A]).unwrap();
+    let imp = token
+        .duplicate(ImpersonationLevel::Impersonation, TokenType::Impersonation)
+        .unwrap();
+    let e = Command::new("true")
+        .spawn_as_user(&imp, &SpawnOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadTokenType);
+    // Duplicated back to primary, it works.
+    let primary = imp
+        .duplicate(ImpersonationLevel::Impersonation, TokenType::Primary)
+        .unwrap();
+    let status = Command::new("true")
+        .spawn_as_user(&primary, &SpawnOptions::default())
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(status.success());
+    let e = Command::new("")
+        .spawn_as_user(&token, &SpawnOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidParameter);
+    let e = Command::new("/nonexistent/program")
+        .spawn_as_user(&token, &SpawnOptions::default())
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Os,
+        "a failed exec is reported, not hidden"
+    );
+    // Without SeAssignPrimaryTokenPrivilege (CAP_SETUID/CAP_SETGID) in the process.
+    let mut caps = rustix::thread::capabilities(None).unwrap();
+    caps.effective -= CapabilitySet::SETUID | CapabilitySet::SETGID;
+    caps.permitted -= CapabilitySet::SETUID | CapabilitySet::SETGID;
+    rustix::thread::set_capabilities(None, caps).unwrap();
+    let e = Command::new("true")
+        .spawn_as_user(&token, &SpawnOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PrivilegeNotHeld);
+    assert!(e.to_string().contains("ERROR_PRIVILEGE_NOT_HELD"));
+}
+
+#[test]
+fn tokio_command_spawns_as_user() {
+    need_root!();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let token = Token::from_ids(A, A, &[A]).unwrap();
+        let mut cmd = tokio::process::Command::new("id");
+        cmd.arg("-u").stdout(Stdio::piped());
+        let mut child = cmd.spawn_as_user(&token, &SpawnOptions::default()).unwrap();
+        let mut out = String::new();
+        let mut stdout = child.stdout.take().unwrap();
+        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut out)
+            .await
+            .unwrap();
+        assert!(child.wait().await.unwrap().success());
+        assert_eq!(out.trim(), A.to_string());
+    });
+}
