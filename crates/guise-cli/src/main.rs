@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+guise::forbid_libc_credential_setters!();
+
 mod access_check;
 mod run;
 mod sddl;

@@ -55,6 +55,9 @@ pub mod token;
 mod cred;
 mod sys;
 
+#[doc(hidden)]
+pub use sys::setters::sys_setter_called;
+
 pub use error::{Error, ErrorKind, Result};
 pub use logon::{Password, logon_user};
 pub use privilege::Privilege;

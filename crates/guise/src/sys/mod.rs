@@ -4,7 +4,10 @@
 //! - [`spawn`]: the steps a child makes between `fork` and `exec` to take on a
 //!   token's identity (installed with `CommandExt::pre_exec`).
 //! - [`pam`]: a small binding to the system's libpam, in the style of sudo-rs.
+//! - [`setters`]: the macro that defines the libc credential setters in a binary as
+//!   functions that abort.
 #![allow(unsafe_code)]
 
 pub(crate) mod pam;
+pub(crate) mod setters;
 pub(crate) mod spawn;
