@@ -45,6 +45,7 @@
 
 pub mod error;
 pub mod logon;
+pub mod pipe;
 pub mod privilege;
 pub mod process;
 pub mod security;

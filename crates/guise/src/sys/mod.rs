@@ -10,4 +10,5 @@
 
 pub(crate) mod pam;
 pub(crate) mod setters;
+pub(crate) mod socket;
 pub(crate) mod spawn;

@@ -1,0 +1,674 @@
+//! Named pipes over Unix domain sockets: a server thread impersonates the client of
+//! a connection ([`PipeConnection::impersonate_client`], ImpersonateNamedPipeClient).
+//!
+//! The client's identity comes from the kernel, never from what the client says:
+//! `SO_PEERCRED` (uid, gid, pid at `connect`), `SO_PEERGROUPS` (supplementary
+//! groups) and `SO_PEERPIDFD` where the kernel has it. The pid is informational; the
+//! client is never looked up by pid.
+//!
+//! # Wire format
+//! Every frame is a 4-byte little-endian length, a 1-byte kind and the payload
+//! (length counts kind and payload). Kind 0 is a message; kind 1, allowed only as
+//! the first frame, is the client's security quality of service
+//! ([`SecurityQos`]): 4 bytes `GSQ1`, the level (0 anonymous … 3 delegation), context
+//! tracking (0 static, 1 dynamic), effective-only (0 or 1). A client that sends no
+//! SQOS frame is served at Identification level. A frame larger than the server's
+//! maximum, an unknown kind or a malformed SQOS frame closes the connection.
+//!
+//! # Levels
+//! The client decides how far the server may act as it; the server can lower that
+//! level but never raise it. guise's default client level is **Identification**,
+//! unlike Windows' Impersonation default, which is what the "potato" escalations
+//! abuse: a client must ask to be impersonated.
+//!
+//! # Context tracking
+//! With static tracking the client's identity is the one taken at `connect`. With
+//! dynamic tracking it is the one the kernel attached to the last message read
+//! (`SCM_CREDENTIALS`, verified by the kernel): if the sender's uid or gid changed
+//! since `connect`, the token has that uid and gid with no supplementary groups
+//! (the kernel reports none per message: fewer groups, never more).
+
+pub mod pool;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::thread::Impersonation;
+use crate::token::{ImpersonationLevel, Token, TokenType};
+
+/// The largest message a server accepts unless it says otherwise (1 MiB).
+pub const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
+
+const KIND_MESSAGE: u8 = 0;
+const KIND_SQOS: u8 = 1;
+const SQOS_MAGIC: &[u8; 4] = b"GSQ1";
+
+/// Where a pipe lives: a filesystem path or a Linux abstract socket name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PipeAddr {
+    /// A socket file; its permissions and its directory's decide who can connect.
+    Path(PathBuf),
+    /// An abstract name (no file). Anyone may connect, and anyone may take a free
+    /// name first: prefer paths for servers that others must trust.
+    Abstract(String),
+}
+
+impl PipeAddr {
+    fn socket_addr(&self) -> io::Result<std::os::unix::net::SocketAddr> {
+        match self {
+            PipeAddr::Path(p) => std::os::unix::net::SocketAddr::from_pathname(p),
+            PipeAddr::Abstract(name) => {
+                <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(name.as_bytes())
+            }
+        }
+    }
+}
+
+impl From<&Path> for PipeAddr {
+    fn from(p: &Path) -> Self {
+        PipeAddr::Path(p.to_owned())
+    }
+}
+
+/// Context tracking of [`SecurityQos`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ContextTracking {
+    /// The identity taken at `connect` (`SECURITY_STATIC_TRACKING`).
+    #[default]
+    Static,
+    /// The identity of each message's sender (`SECURITY_DYNAMIC_TRACKING`).
+    Dynamic,
+}
+
+/// The client's security quality of service (`SECURITY_QUALITY_OF_SERVICE`): how
+/// far the server may act as it.
+#[doc(alias = "SECURITY_QUALITY_OF_SERVICE")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecurityQos {
+    /// The highest level the server may impersonate the client at.
+    pub level: ImpersonationLevel,
+    /// Static or dynamic context tracking.
+    pub tracking: ContextTracking,
+    /// Whether only the enabled parts of the client's context count
+    /// (`EffectiveOnly`); recorded and reported.
+    pub effective_only: bool,
+}
+
+impl Default for SecurityQos {
+    /// Identification level, static tracking: guise's safe default.
+    fn default() -> Self {
+        SecurityQos {
+            level: ImpersonationLevel::Identification,
+            tracking: ContextTracking::Static,
+            effective_only: false,
+        }
+    }
+}
+
+impl SecurityQos {
+    fn encode(&self) -> [u8; 7] {
+        let level = match self.level {
+            ImpersonationLevel::Anonymous => 0,
+            ImpersonationLevel::Identification => 1,
+            ImpersonationLevel::Impersonation => 2,
+            ImpersonationLevel::Delegation => 3,
+        };
+        [
+            SQOS_MAGIC[0],
+            SQOS_MAGIC[1],
+            SQOS_MAGIC[2],
+            SQOS_MAGIC[3],
+            level,
+            u8::from(self.tracking == ContextTracking::Dynamic),
+            u8::from(self.effective_only),
+        ]
+    }
+
+    fn decode(b: &[u8]) -> Option<SecurityQos> {
+        let [m0, m1, m2, m3, level, tracking, effective] = b.try_into().ok()?;
+        if [m0, m1, m2, m3] != *SQOS_MAGIC || tracking > 1 || effective > 1 {
+            return None;
+        }
+        Some(SecurityQos {
+            level: match level {
+                0 => ImpersonationLevel::Anonymous,
+                1 => ImpersonationLevel::Identification,
+                2 => ImpersonationLevel::Impersonation,
+                3 => ImpersonationLevel::Delegation,
+                _ => return None,
+            },
+            tracking: if tracking == 1 {
+                ContextTracking::Dynamic
+            } else {
+                ContextTracking::Static
+            },
+            effective_only: effective == 1,
+        })
+    }
+}
+
+/// What the kernel says about the client of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The client's pid at `connect` (informational: pids are reused).
+    pub pid: i32,
+    /// Its effective uid at `connect`.
+    pub uid: u32,
+    /// Its effective gid at `connect`.
+    pub gid: u32,
+    /// Its supplementary groups at `connect`.
+    pub groups: Vec<u32>,
+    /// Whether the kernel gave a pidfd for it (`SO_PEERPIDFD`).
+    pub has_pidfd: bool,
+}
+
+/// A policy hook: whether to serve a client. Called once per connection, before
+/// anything is read from it.
+pub type PeerPolicy = Arc<dyn Fn(&PeerIdentity) -> bool + Send + Sync>;
+
+/// Options of a pipe server.
+#[derive(Clone)]
+pub struct ServerOptions {
+    /// The largest message accepted; a larger frame closes the connection.
+    pub max_message: usize,
+    /// The mode of a socket file (default `0o666`: any local user may connect; the
+    /// kernel tells the server who they are).
+    pub mode: u32,
+    /// A hook that may refuse clients.
+    pub policy: Option<PeerPolicy>,
+    /// The highest level the server impersonates at (it can only lower the client's).
+    pub max_level: ImpersonationLevel,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_message: DEFAULT_MAX_MESSAGE,
+            mode: 0o666,
+            policy: None,
+            max_level: ImpersonationLevel::Delegation,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("max_message", &self.max_message)
+            .field("mode", &format_args!("{:o}", self.mode))
+            .field("policy", &self.policy.is_some())
+            .field("max_level", &self.max_level)
+            .finish()
+    }
+}
+
+fn io_err(what: &str, e: &io::Error) -> Error {
+    let kind = if e.kind() == io::ErrorKind::PermissionDenied {
+        ErrorKind::AccessDenied
+    } else {
+        ErrorKind::Os
+    };
+    Error::os(kind, what.to_owned(), e)
+}
+
+/// Refuses to take over a path that is not our own stale socket.
+fn check_squatting(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    let what = path.display();
+    if !meta.file_type().is_socket() {
+        return Err(Error::new(
+            ErrorKind::AccessDenied,
+            format!("{what} exists and is not a socket: refusing to replace it"),
+        ));
+    }
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(Error::new(
+            ErrorKind::AccessDenied,
+            format!(
+                "the socket {what} belongs to uid {}: refusing to replace it",
+                meta.uid()
+            ),
+        ));
+    }
+    if UnixStream::connect(path).is_ok() {
+        return Err(Error::new(
+            ErrorKind::AccessDenied,
+            format!("{what} is in use by another server"),
+        ));
+    }
+    std::fs::remove_file(path).map_err(|e| io_err("removing a stale socket", &e))
+}
+
+/// Binds a listening socket for `addr` with the server's checks and mode.
+fn listen(addr: &PipeAddr, options: &ServerOptions) -> Result<UnixListener> {
+    if let PipeAddr::Path(p) = addr {
+        check_squatting(p)?;
+    }
+    let sa = addr
+        .socket_addr()
+        .map_err(|e| Error::os(ErrorKind::InvalidParameter, "the pipe address", &e))?;
+    let listener = UnixListener::bind_addr(&sa).map_err(|e| io_err("binding the pipe", &e))?;
+    if let PipeAddr::Path(p) = addr {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(options.mode))
+            .map_err(|e| io_err("setting the socket's mode", &e))?;
+    }
+    // Accepted sockets inherit SO_PASSCRED: each message then carries its sender's
+    // credentials, for dynamic tracking.
+    rustix::net::sockopt::set_socket_passcred(&listener, true)
+        .map_err(|e| Error::os(ErrorKind::Os, "SO_PASSCRED", e))?;
+    Ok(listener)
+}
+
+/// Reads the kernel's view of the peer of `fd`.
+fn peer_identity(fd: std::os::fd::BorrowedFd<'_>) -> Result<(PeerIdentity, Option<OwnedFd>)> {
+    let cred = rustix::net::sockopt::socket_peercred(fd)
+        .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERCRED", e))?;
+    let groups = crate::sys::socket::peer_groups(fd).map_err(|e| io_err("SO_PEERGROUPS", &e))?;
+    let pidfd = crate::sys::socket::peer_pidfd(fd);
+    Ok((
+        PeerIdentity {
+            pid: cred.pid.as_raw_nonzero().get(),
+            uid: cred.uid.as_raw(),
+            gid: cred.gid.as_raw(),
+            groups,
+            has_pidfd: pidfd.is_some(),
+        },
+        pidfd,
+    ))
+}
+
+/// The client context of a connection, shared by the blocking and async forms.
+#[derive(Debug)]
+pub(crate) struct ClientContext {
+    peer: PeerIdentity,
+    qos: SecurityQos,
+    max_level: ImpersonationLevel,
+    /// Set once a message was read: the uid and gid it came from.
+    last_sender: Option<(u32, u32)>,
+    frames: usize,
+}
+
+impl ClientContext {
+    pub(crate) fn new(peer: PeerIdentity, max_level: ImpersonationLevel) -> Self {
+        ClientContext {
+            peer,
+            // A client that sends no SQOS is served at Identification level.
+            qos: SecurityQos::default(),
+            max_level,
+            last_sender: None,
+            frames: 0,
+        }
+    }
+
+    /// Takes in a frame; returns the message, or `None` for the SQOS frame.
+    pub(crate) fn frame(
+        &mut self,
+        kind: u8,
+        payload: Vec<u8>,
+        sender: Option<(u32, u32)>,
+    ) -> io::Result<Option<Vec<u8>>> {
+        let first = self.frames == 0;
+        self.frames += 1;
+        match kind {
+            KIND_SQOS if first => {
+                self.qos = SecurityQos::decode(&payload).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "malformed SQOS frame")
+                })?;
+                Ok(None)
+            }
+            KIND_MESSAGE => {
+                self.last_sender = Some(match (self.qos.tracking, sender) {
+                    (ContextTracking::Dynamic, Some(s)) => s,
+                    _ => (self.peer.uid, self.peer.gid),
+                });
+                Ok(Some(payload))
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected frame kind",
+            )),
+        }
+    }
+
+    /// The level the server may impersonate this client at.
+    pub(crate) fn level(&self) -> ImpersonationLevel {
+        self.qos.level.min(self.max_level)
+    }
+
+    pub(crate) fn token(&self) -> Result<Token> {
+        let (uid, gid) = self.last_sender.ok_or_else(|| {
+            Error::new(
+                ErrorKind::CannotImpersonate,
+                "no message has been read from this client yet",
+            )
+        })?;
+        let token = if (uid, gid) == (self.peer.uid, self.peer.gid) {
+            Token::from_ids(uid, gid, &self.peer.groups)?
+        } else {
+            Token::from_ids(uid, gid, &[gid])?
+        };
+        token.duplicate(self.level(), TokenType::Impersonation)
+    }
+}
+
+/// Reads `buf.len()` bytes, keeping the kernel's credentials of the first bytes.
+fn recv_exact_with_creds(stream: &UnixStream, buf: &mut [u8]) -> io::Result<Option<(u32, u32)>> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut creds = None;
+    let mut got = 0;
+    while got < buf.len() {
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
+        let mut anc = RecvAncillaryBuffer::new(&mut space);
+        let r = rustix::net::recvmsg(
+            stream,
+            &mut [io::IoSliceMut::new(&mut buf[got..])],
+            &mut anc,
+            RecvFlags::CMSG_CLOEXEC,
+        );
+        let n = match r {
+            Ok(m) => m.bytes,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for msg in anc.drain() {
+            if let RecvAncillaryMessage::ScmCredentials(c) = msg
+                && creds.is_none()
+            {
+                creds = Some((c.uid.as_raw(), c.gid.as_raw()));
+            }
+        }
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "disconnected"));
+        }
+        got += n;
+    }
+    Ok(creds)
+}
+
+/// Writes one frame.
+pub(crate) fn encode_frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(5 + payload.len());
+    frame.extend_from_slice(&((payload.len() + 1) as u32).to_le_bytes());
+    frame.push(kind);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Checks a frame header; returns the kind and the payload length.
+pub(crate) fn frame_header(header: &[u8; 5], max: usize) -> io::Result<(u8, usize)> {
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    if len == 0 || len - 1 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a frame of {len} bytes exceeds the maximum"),
+        ));
+    }
+    Ok((header[4], len - 1))
+}
+
+/// A pipe server (`CreateNamedPipe`): listens on a path or abstract name.
+#[doc(alias = "CreateNamedPipe")]
+#[derive(Debug)]
+pub struct PipeServer {
+    listener: UnixListener,
+    options: ServerOptions,
+    addr: PipeAddr,
+}
+
+impl PipeServer {
+    /// Listens on `addr`. A path that exists must be this user's own stale socket:
+    /// another file, another user's socket, or a socket in use is refused.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AccessDenied`] for a path that may not be taken;
+    /// [`ErrorKind::Os`] if the socket cannot be made.
+    pub fn bind(addr: PipeAddr, options: ServerOptions) -> Result<PipeServer> {
+        let listener = listen(&addr, &options)?;
+        Ok(PipeServer {
+            listener,
+            options,
+            addr,
+        })
+    }
+
+    /// Waits for a client ([`ConnectNamedPipe`]). A client the policy refuses is
+    /// disconnected and the wait goes on.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if accepting fails.
+    ///
+    /// [`ConnectNamedPipe`]: https://learn.microsoft.com/en-us/windows/win32/api/namedpipeapi/nf-namedpipeapi-connectnamedpipe
+    #[doc(alias = "ConnectNamedPipe")]
+    pub fn accept(&self) -> Result<PipeConnection> {
+        loop {
+            let (stream, _) = self
+                .listener
+                .accept()
+                .map_err(|e| io_err("accepting a client", &e))?;
+            let (peer, pidfd) = peer_identity(stream.as_fd())?;
+            if let Some(policy) = &self.options.policy
+                && !policy(&peer)
+            {
+                tracing::info!(uid = peer.uid, pid = peer.pid, "client refused by policy");
+                continue;
+            }
+            return Ok(PipeConnection {
+                stream,
+                ctx: ClientContext::new(peer, self.options.max_level),
+                max_message: self.options.max_message,
+                _pidfd: pidfd,
+            });
+        }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> &PipeAddr {
+        &self.addr
+    }
+}
+
+impl Drop for PipeServer {
+    fn drop(&mut self) {
+        if let PipeAddr::Path(p) = &self.addr {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The server side of one client's connection.
+#[derive(Debug)]
+pub struct PipeConnection {
+    stream: UnixStream,
+    ctx: ClientContext,
+    max_message: usize,
+    _pidfd: Option<OwnedFd>,
+}
+
+impl PipeConnection {
+    /// Reads the next message ([`ReadFile`]); `None` when the client has closed.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidParameter`] for a malformed or oversized frame, or a
+    /// client gone mid-frame: close the connection then.
+    ///
+    /// [`ReadFile`]: https://learn.microsoft.com/en-us/windows/win32/api/fileapi/nf-fileapi-readfile
+    #[doc(alias = "ReadFile")]
+    pub fn read_message(&mut self) -> Result<Option<Vec<u8>>> {
+        loop {
+            let mut header = [0u8; 5];
+            let sender = match recv_exact_with_creds(&self.stream, &mut header[..1]) {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(io_err("reading from the client", &e)),
+            };
+            let bad = |e: io::Error| {
+                Error::os(
+                    ErrorKind::InvalidParameter,
+                    "a malformed frame from the client",
+                    &e,
+                )
+            };
+            self.stream.read_exact(&mut header[1..]).map_err(bad)?;
+            let (kind, len) = frame_header(&header, self.max_message).map_err(bad)?;
+            let mut payload = vec![0u8; len];
+            self.stream.read_exact(&mut payload).map_err(bad)?;
+            if let Some(m) = self.ctx.frame(kind, payload, sender).map_err(bad)? {
+                return Ok(Some(m));
+            }
+        }
+    }
+
+    /// Writes a message ([`WriteFile`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the client is gone.
+    ///
+    /// [`WriteFile`]: https://learn.microsoft.com/en-us/windows/win32/api/fileapi/nf-fileapi-writefile
+    #[doc(alias = "WriteFile")]
+    pub fn write_message(&mut self, message: &[u8]) -> Result<()> {
+        self.stream
+            .write_all(&encode_frame(KIND_MESSAGE, message))
+            .map_err(|e| io_err("writing to the client", &e))
+    }
+
+    /// The kernel's view of the client at `connect`.
+    pub fn peer(&self) -> &PeerIdentity {
+        &self.ctx.peer
+    }
+
+    /// The client's quality of service (Identification if it sent none).
+    pub fn client_qos(&self) -> SecurityQos {
+        self.ctx.qos
+    }
+
+    /// The level the server may impersonate the client at: the client's, lowered to
+    /// the server's maximum.
+    pub fn client_level(&self) -> ImpersonationLevel {
+        self.ctx.level()
+    }
+
+    /// The client's token, an impersonation token at [`Self::client_level`], for
+    /// access checks of the server's own objects.
+    ///
+    /// # Errors
+    /// [`ErrorKind::CannotImpersonate`] until a message was read from the client.
+    pub fn client_token(&self) -> Result<Token> {
+        self.ctx.token()
+    }
+
+    /// Makes the calling thread impersonate the client
+    /// ([`ImpersonateNamedPipeClient`]) until the guard is dropped. It works after the
+    /// client disconnected. Without SeImpersonatePrivilege the thread gets
+    /// Identification level (see [`crate::thread`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::CannotImpersonate`] until a message was read from the client;
+    /// otherwise as [`Token::impersonate`].
+    ///
+    /// [`ImpersonateNamedPipeClient`]: https://learn.microsoft.com/en-us/windows/win32/api/namedpipeapi/nf-namedpipeapi-impersonatenamedpipeclient
+    #[doc(alias = "ImpersonateNamedPipeClient")]
+    pub fn impersonate_client(&self) -> Result<Impersonation> {
+        self.ctx.token()?.impersonate()
+    }
+}
+
+/// The client side of a pipe (`CreateFile` on a pipe name).
+#[derive(Debug)]
+pub struct PipeClient {
+    stream: UnixStream,
+    max_message: usize,
+}
+
+impl PipeClient {
+    /// Connects and sends the quality of service (`CreateFile` with
+    /// `SECURITY_SQOS_PRESENT`). Use `SecurityQos::default()` for Identification
+    /// level.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AccessDenied`] or [`ErrorKind::Os`] if the server cannot be
+    /// reached.
+    #[doc(alias = "CreateFile")]
+    pub fn connect(addr: &PipeAddr, qos: SecurityQos) -> Result<PipeClient> {
+        let sa = addr
+            .socket_addr()
+            .map_err(|e| Error::os(ErrorKind::InvalidParameter, "the pipe address", &e))?;
+        let stream =
+            UnixStream::connect_addr(&sa).map_err(|e| io_err("connecting to the pipe", &e))?;
+        let mut client = PipeClient {
+            stream,
+            max_message: DEFAULT_MAX_MESSAGE,
+        };
+        client
+            .stream
+            .write_all(&encode_frame(KIND_SQOS, &qos.encode()))
+            .map_err(|e| io_err("sending the quality of service", &e))?;
+        Ok(client)
+    }
+
+    /// Sends a message.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the server is gone.
+    pub fn send(&mut self, message: &[u8]) -> Result<()> {
+        self.stream
+            .write_all(&encode_frame(KIND_MESSAGE, message))
+            .map_err(|e| io_err("writing to the pipe", &e))
+    }
+
+    /// Receives a message; `None` when the server closed the connection.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] for a malformed reply.
+    pub fn receive(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut header = [0u8; 5];
+        match self.stream.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(io_err("reading from the pipe", &e)),
+        }
+        let (kind, len) =
+            frame_header(&header, self.max_message).map_err(|e| io_err("a reply", &e))?;
+        if kind != KIND_MESSAGE {
+            return Err(Error::new(
+                ErrorKind::Os,
+                "the server sent an unexpected frame",
+            ));
+        }
+        let mut payload = vec![0u8; len];
+        self.stream
+            .read_exact(&mut payload)
+            .map_err(|e| io_err("reading from the pipe", &e))?;
+        Ok(Some(payload))
+    }
+
+    /// Sends a request and waits for the reply ([`TransactNamedPipe`]).
+    ///
+    /// # Errors
+    /// As [`Self::send`] and [`Self::receive`]; [`ErrorKind::Os`] if the server
+    /// closed the connection without a reply.
+    ///
+    /// [`TransactNamedPipe`]: https://learn.microsoft.com/en-us/windows/win32/api/namedpipeapi/nf-namedpipeapi-transactnamedpipe
+    #[doc(alias = "TransactNamedPipe")]
+    #[doc(alias = "CallNamedPipe")]
+    pub fn transact(&mut self, request: &[u8]) -> Result<Vec<u8>> {
+        self.send(request)?;
+        self.receive()?
+            .ok_or_else(|| Error::new(ErrorKind::Os, "the server closed the connection"))
+    }
+
+    /// The underlying stream, for tests that must send raw bytes.
+    #[doc(hidden)]
+    pub fn stream_mut(&mut self) -> &mut UnixStream {
+        &mut self.stream
+    }
+}

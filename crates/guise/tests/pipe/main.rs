@@ -1,0 +1,415 @@
+//! Named pipes over Unix sockets with real clients: each client thread takes on an
+//! identity (impersonation changes what SO_PEERCRED reports at connect), and the
+//! server impersonates it for real file access.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::{A, B, can_read};
+use guise::pipe::pool::ImpersonationPool;
+use guise::pipe::tokio::AsyncPipeServer;
+use guise::pipe::{ContextTracking, PipeAddr, PipeClient, PipeServer, SecurityQos, ServerOptions};
+use guise::security::{AccessMask, GenericMapping, access_check, sddl};
+use guise::{ErrorKind, ImpersonationLevel, Token};
+
+fn qos(level: ImpersonationLevel) -> SecurityQos {
+    SecurityQos {
+        level,
+        ..SecurityQos::default()
+    }
+}
+
+/// A temp directory anyone may traverse, with a socket path in it.
+fn socket_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = dir.path().join("pipe");
+    (dir, sock)
+}
+
+/// Runs `f` on a new thread that acts as `uid` (its effective ids) while it
+/// connects and talks.
+fn as_client<R: Send + 'static>(uid: u32, f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::spawn(move || {
+        Token::from_ids(uid, uid, &[uid])
+            .unwrap()
+            .run_as(f)
+            .unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// Serves one connection: for each message (a path), impersonate and read it.
+fn serve_reads(server: PipeServer, connections: usize) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let mut log = Vec::new();
+        for _ in 0..connections {
+            let mut conn = server.accept().unwrap();
+            while let Some(msg) = conn.read_message().unwrap() {
+                let path = String::from_utf8(msg).unwrap();
+                let guard = conn.impersonate_client().unwrap();
+                let reply = match std::fs::read_to_string(&path) {
+                    Ok(text) => text,
+                    Err(e) => format!("denied: {}", e.kind()),
+                };
+                log.push(format!("{} {:?} {}", conn.peer().uid, guard.level(), reply));
+                drop(guard);
+                conn.write_message(reply.as_bytes()).unwrap();
+            }
+        }
+        log
+    })
+}
+
+fn read_via(sock: &Path, uid: u32, level: ImpersonationLevel, file: &Path) -> String {
+    let (sock, file) = (sock.to_owned(), file.to_owned());
+    as_client(uid, move || {
+        let mut c = PipeClient::connect(&PipeAddr::Path(sock), qos(level)).unwrap();
+        String::from_utf8(c.transact(file.to_str().unwrap().as_bytes()).unwrap()).unwrap()
+    })
+}
+
+#[test]
+fn clients_read_their_own_files_through_the_server() {
+    need_root!();
+    let f = common::files();
+    let (_d, sock) = socket_dir();
+    let server = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
+    let handle = serve_reads(server, 6);
+    let imp = ImpersonationLevel::Impersonation;
+    assert_eq!(read_via(&sock, A, imp, &f.a), A.to_string());
+    assert!(read_via(&sock, A, imp, &f.b).starts_with("denied"));
+    assert_eq!(read_via(&sock, B, imp, &f.b), B.to_string());
+    assert!(read_via(&sock, B, imp, &f.a).starts_with("denied"));
+    // Identification level: the server may not act as the client at all.
+    let id = ImpersonationLevel::Identification;
+    assert!(read_via(&sock, A, id, &f.a).starts_with("denied"));
+    assert!(read_via(&sock, A, id, &f.b).starts_with("denied"));
+    let log = handle.join().unwrap();
+    assert!(
+        log[4].starts_with(&format!("{A} Identification")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn identification_still_allows_access_checks_and_no_sqos_means_identification() {
+    need_root!();
+    let (_d, sock) = socket_dir();
+    let server = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
+    let s2 = sock.clone();
+    let client = std::thread::spawn(move || {
+        as_client(A, move || {
+            // A raw client that sends no SQOS frame: one message frame.
+            let mut raw = std::os::unix::net::UnixStream::connect(&s2).unwrap();
+            let mut frame = 3u32.to_le_bytes().to_vec();
+            frame.extend_from_slice(&[0, b'h', b'i']);
+            raw.write_all(&frame).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        })
+    });
+    let mut conn = server.accept().unwrap();
+    assert_eq!(conn.peer().uid, A);
+    // Before the first message: no impersonation, as ImpersonateNamedPipeClient says.
+    assert_eq!(
+        conn.impersonate_client().unwrap_err().kind(),
+        ErrorKind::CannotImpersonate
+    );
+    assert_eq!(
+        conn.client_token().unwrap_err().kind(),
+        ErrorKind::CannotImpersonate
+    );
+    assert_eq!(conn.read_message().unwrap().unwrap(), b"hi");
+    assert_eq!(conn.client_level(), ImpersonationLevel::Identification);
+    let token = conn.client_token().unwrap();
+    let sd = sddl::parse(&format!("O:SYG:SYD:(A;;FR;;;S-1-22-1-{A})"), None).unwrap();
+    let fm = GenericMapping::FILE;
+    assert!(
+        access_check(&sd, &token, AccessMask::FILE_GENERIC_READ, &fm)
+            .unwrap()
+            .is_allowed()
+    );
+    assert!(
+        !access_check(&sd, &token, AccessMask::FILE_WRITE_DATA, &fm)
+            .unwrap()
+            .is_allowed()
+    );
+    client.join().unwrap();
+    // It still works after the client disconnected.
+    assert_eq!(conn.read_message().unwrap(), None);
+    let g = conn.impersonate_client().unwrap();
+    assert_eq!(g.level(), ImpersonationLevel::Identification);
+}
+
+#[test]
+fn dynamic_tracking_follows_each_message() {
+    need_root!();
+    let (_d, sock) = socket_dir();
+    let server = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
+    let s2 = sock.clone();
+    let client = std::thread::spawn(move || {
+        use rustix::process::{Gid, Uid};
+        use rustix::thread as t;
+        let mut c = PipeClient::connect(
+            &PipeAddr::Path(s2),
+            SecurityQos {
+                level: ImpersonationLevel::Impersonation,
+                tracking: ContextTracking::Dynamic,
+                effective_only: false,
+            },
+        )
+        .unwrap();
+        c.transact(b"as root").unwrap();
+        // Per-message credentials are the sender's real ids: change them on this
+        // thread (keeping saved uid 0 to change again).
+        for id in [A, B] {
+            t::set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT).unwrap();
+            t::set_thread_res_gid(Gid::from_raw(id), Gid::from_raw(id), Gid::ROOT).unwrap();
+            t::set_thread_res_uid(Uid::from_raw(id), Uid::from_raw(id), Uid::ROOT).unwrap();
+            c.transact(format!("as {id}").as_bytes()).unwrap();
+        }
+    });
+    let mut conn = server.accept().unwrap();
+    let mut seen = Vec::new();
+    while let Some(m) = conn.read_message().unwrap() {
+        let t = conn.client_token().unwrap();
+        seen.push((String::from_utf8(m).unwrap(), t.unix().uid()));
+        conn.write_message(b"ok").unwrap();
+    }
+    client.join().unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            ("as root".into(), 0),
+            (format!("as {A}"), A),
+            (format!("as {B}"), B)
+        ]
+    );
+}
+
+#[test]
+fn bad_clients_are_dropped_and_others_still_served() {
+    need_root!();
+    let (_d, sock) = socket_dir();
+    let options = ServerOptions {
+        max_message: 1024,
+        ..ServerOptions::default()
+    };
+    let server = PipeServer::bind(PipeAddr::Path(sock.clone()), options).unwrap();
+    let handle = std::thread::spawn(move || {
+        let mut results = Vec::new();
+        for _ in 0..4 {
+            let mut conn = server.accept().unwrap();
+            let r = loop {
+                match conn.read_message() {
+                    Ok(Some(m)) => {
+                        conn.write_message(&m).unwrap();
+                    }
+                    Ok(None) => break "closed".to_string(),
+                    Err(e) => break format!("error {:?}", e.kind()),
+                }
+            };
+            results.push(r);
+        }
+        results
+    });
+    let raw = |bytes: Vec<u8>| {
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        s.write_all(&bytes).unwrap();
+    };
+    // Garbage: an unknown frame kind.
+    raw(vec![2, 0, 0, 0, 9, 9]);
+    // An oversized frame.
+    raw((4096u32)
+        .to_le_bytes()
+        .into_iter()
+        .chain([0u8; 16])
+        .collect());
+    // Gone mid-frame.
+    raw(vec![100, 0, 0, 0, 0, b'x']);
+    // A good client is still served.
+    let mut good =
+        PipeClient::connect(&PipeAddr::Path(sock.clone()), SecurityQos::default()).unwrap();
+    assert_eq!(good.transact(b"echo").unwrap(), b"echo");
+    drop(good);
+    let results = handle.join().unwrap();
+    assert_eq!(
+        results[..3],
+        [
+            "error InvalidParameter",
+            "error InvalidParameter",
+            "error InvalidParameter"
+        ]
+    );
+    assert_eq!(results[3], "closed");
+}
+
+#[test]
+fn squatting_is_refused() {
+    need_root!();
+    let (dir, sock) = socket_dir();
+    std::fs::write(&sock, "not a socket").unwrap();
+    let e = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AccessDenied);
+    assert!(e.to_string().contains("not a socket"), "{e}");
+    std::fs::remove_file(&sock).unwrap();
+    // Another user's socket.
+    let other = dir.path().join("other");
+    let l = std::os::unix::net::UnixListener::bind(&other).unwrap();
+    std::os::unix::fs::chown(&other, Some(A), Some(A)).unwrap();
+    let e = PipeServer::bind(PipeAddr::Path(other.clone()), ServerOptions::default()).unwrap_err();
+    assert!(
+        e.to_string().contains(&format!("belongs to uid {A}")),
+        "{e}"
+    );
+    drop(l);
+    // A live server's socket.
+    let live = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
+    let e = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("in use"), "{e}");
+    drop(live);
+    // Our own stale socket is replaced; the mode is the server's.
+    let _stale = std::os::unix::net::UnixListener::bind(&sock).map(drop);
+    let s = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o666
+    );
+    drop(s);
+    // The policy hook refuses a client.
+    let refuse_a: guise::pipe::PeerPolicy = Arc::new(|p| p.uid != A);
+    let server = PipeServer::bind(
+        PipeAddr::Path(sock.clone()),
+        ServerOptions {
+            policy: Some(refuse_a),
+            ..ServerOptions::default()
+        },
+    )
+    .unwrap();
+    let s2 = sock.clone();
+    let refused = std::thread::spawn(move || {
+        as_client(A, move || {
+            let mut c = PipeClient::connect(&PipeAddr::Path(s2), SecurityQos::default()).unwrap();
+            c.transact(b"hello").is_err()
+        })
+    });
+    let s3 = sock.clone();
+    let accepted = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        as_client(B, move || {
+            let mut c = PipeClient::connect(&PipeAddr::Path(s3), SecurityQos::default()).unwrap();
+            c.send(b"hello").unwrap();
+        })
+    });
+    let conn = server.accept().unwrap();
+    assert_eq!(conn.peer().uid, B);
+    assert!(refused.join().unwrap(), "A was disconnected");
+    accepted.join().unwrap();
+}
+
+#[test]
+fn many_clients_never_see_another_identity() {
+    need_root!();
+    const IDS: u32 = 8;
+    const CLIENTS: usize = 64;
+    const REQUESTS: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for i in 0..IDS {
+        let uid = 62000 + i;
+        let p = dir.path().join(format!("{uid}.txt"));
+        std::fs::write(&p, uid.to_string()).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&p, Some(uid), Some(uid)).unwrap();
+    }
+    let sock = dir.path().join("pipe");
+    let root = dir.path().to_owned();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pool = Arc::new(ImpersonationPool::new(8).unwrap());
+    let server = rt
+        .block_on(async {
+            AsyncPipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default())
+        })
+        .unwrap();
+    rt.spawn(async move {
+        loop {
+            let Ok(mut conn) = server.accept().await else {
+                return;
+            };
+            let pool = Arc::clone(&pool);
+            let root = root.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(msg)) = conn.read_message().await {
+                    let path = root.join(String::from_utf8_lossy(&msg).as_ref());
+                    let reply = conn
+                        .run_as_client(&pool, move || {
+                            // A worker always starts at the process identity.
+                            std::fs::read_to_string(&path).unwrap_or_else(|_| "denied".into())
+                        })
+                        .await
+                        .unwrap();
+                    conn.write_message(reply.as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    let per_client = REQUESTS / CLIENTS + 1;
+    let mut handles = Vec::new();
+    for c in 0..CLIENTS {
+        let sock = sock.clone();
+        handles.push(std::thread::spawn(move || {
+            let uid = 62000 + (c as u32 % IDS);
+            as_client(uid, move || {
+                let mut client = PipeClient::connect(
+                    &PipeAddr::Path(sock),
+                    qos(ImpersonationLevel::Impersonation),
+                )
+                .unwrap();
+                let (mut served, mut wrong) = (0usize, 0usize);
+                for r in 0..per_client {
+                    // Mostly its own file; every fourth request another identity's.
+                    let target = if r % 4 == 3 {
+                        62000 + (uid - 62000 + 1) % IDS
+                    } else {
+                        uid
+                    };
+                    let reply = client.transact(format!("{target}.txt").as_bytes()).unwrap();
+                    let reply = String::from_utf8(reply).unwrap();
+                    let expected = if target == uid {
+                        uid.to_string()
+                    } else {
+                        "denied".into()
+                    };
+                    if reply == expected {
+                        served += 1
+                    } else {
+                        wrong += 1
+                    }
+                }
+                (served, wrong)
+            })
+        }));
+    }
+    let (mut served, mut wrong) = (0, 0);
+    for h in handles {
+        let (s, w) = h.join().unwrap();
+        served += s;
+        wrong += w;
+    }
+    assert_eq!(wrong, 0, "a reply came from another identity");
+    assert!(served >= REQUESTS, "{served} requests");
+    assert!(
+        can_read(&dir.path().join("62000.txt")),
+        "the test thread is still root"
+    );
+}
