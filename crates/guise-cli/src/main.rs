@@ -9,8 +9,10 @@ use clap::{Parser, Subcommand};
 guise::forbid_libc_credential_setters!();
 
 mod access_check;
+mod demo;
 mod run;
 mod sddl;
+mod serve;
 mod whoami;
 
 /// guise: the Windows impersonation model for Linux services.
@@ -37,6 +39,17 @@ enum Command {
     /// with --password-stdin, or (root only) from the account database or raw ids.
     /// The exit status is the program's.
     Run(run::Args),
+    /// Serve a directory over a named pipe; every request runs as its client.
+    Serve(serve::ServeArgs),
+    /// Read a file through `guise serve`.
+    Cat(serve::ClientArgs),
+    /// List a directory through `guise serve`.
+    Ls(serve::ClientArgs),
+    /// Write a file through `guise serve`.
+    Put(serve::PutArgs),
+    /// Show impersonation end to end (root only): two throwaway identities read
+    /// files through `guise serve` at each level, and the kernel answers.
+    Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +66,11 @@ fn main() -> ExitCode {
         Command::Whoami(args) => whoami::run(&args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Sddl(args) => sddl::run(&args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run::run(&args, &mut out),
+        Command::Serve(args) => serve::run_serve(args).map(|()| ExitCode::SUCCESS),
+        Command::Cat(args) => serve::run_client("read", &args, None, &mut out),
+        Command::Ls(args) => serve::run_client("list", &args, None, &mut out),
+        Command::Put(args) => serve::run_put(&args, &mut out),
+        Command::Demo(args) => demo::run(&args, &mut out),
         Command::AccessCheck(args) => access_check::run(&args, &mut out).map(|o| match o {
             access_check::Outcome::Allowed => ExitCode::SUCCESS,
             access_check::Outcome::Denied => ExitCode::from(1),
