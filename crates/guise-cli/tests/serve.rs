@@ -1,0 +1,184 @@
+//! `guise serve` with its clients, and `guise demo`, run as a user would.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const GUISE: &str = env!("CARGO_BIN_EXE_guise");
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &Path) -> Server {
+    let sock = dir.join("pipe");
+    let child = Command::new(GUISE)
+        .args(["serve", "--socket"])
+        .arg(&sock)
+        .arg("--root")
+        .arg(dir.join("files"))
+        .env("GUISE_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if sock.exists() {
+            return Server(child);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the server did not start");
+}
+
+/// Runs a client command as `uid` through `guise run`.
+fn client(uid: u32, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(GUISE)
+        .args(["run", "--uid", &uid.to_string(), "--", GUISE])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn file_service_runs_as_each_client_and_stays_beneath_its_root() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    for p in [dir.path(), files.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for uid in [61001u32, 61002] {
+        let p = files.join(format!("{uid}.txt"));
+        std::fs::write(&p, format!("owned by {uid}")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&p, Some(uid), Some(uid)).unwrap();
+    }
+    std::os::unix::fs::symlink("/etc/shadow", files.join("escape")).unwrap();
+    let mut server = start(dir.path());
+    let sock = dir.path().join("pipe");
+    let s = sock.to_str().unwrap();
+    let imp = ["--level", "impersonation"];
+    let cat = |uid: u32, level: &[&str], path: &str| {
+        let mut args = vec!["cat", "--socket", s];
+        args.extend_from_slice(level);
+        args.push(path);
+        client(uid, &args)
+    };
+    assert_eq!(cat(61001, &imp, "61001.txt").1, "owned by 61001");
+    let (code, _, err) = cat(61001, &imp, "61002.txt");
+    assert_eq!(code, 1);
+    assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
+    assert_eq!(cat(61002, &imp, "61002.txt").1, "owned by 61002");
+    // The default level is Identification: the server may not act as the client.
+    let (code, _, err) = cat(61001, &[], "61001.txt");
+    assert_eq!(code, 1, "{err}");
+    // Paths cannot leave the served directory, as the server or as anyone.
+    for escape in [
+        "../files/61001.txt",
+        "/etc/passwd",
+        "escape",
+        "../../../../etc/shadow",
+    ] {
+        let (code, out, err) = cat(61001, &imp, escape);
+        assert_eq!(code, 1, "{escape}: {out}");
+        assert!(
+            err.contains("ERROR_ACCESS_DENIED") || err.contains("ERROR_NONE_MAPPED"),
+            "{escape}: {err}"
+        );
+    }
+    let (code, out, _) = client(
+        61001,
+        &["ls", "--socket", s, "--level", "impersonation", ""],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out, "61001.txt\n61002.txt\nescape\n");
+    // Writing needs the client's own right to the directory: root's 0755 says no.
+    let (code, _, err) = client(
+        61001,
+        &[
+            "put",
+            "--socket",
+            s,
+            "--level",
+            "impersonation",
+            "--data",
+            "x",
+            "new.txt",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
+    // The server logged each request with the client's uid, pid and level.
+    let _ = server.0.kill();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut server.0.stderr.take().unwrap(), &mut log).unwrap();
+    let line = log
+        .lines()
+        .find(|l| {
+            l.contains("path=\"61001.txt\"")
+                && l.contains("uid=61001")
+                && l.contains("level=impersonation")
+        })
+        .unwrap_or_else(|| panic!("no request line in\n{log}"));
+    assert!(
+        line.contains("pid=") && line.contains("result=\"ok\""),
+        "{line}"
+    );
+}
+
+#[test]
+fn demo_shows_the_kernel_deciding() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let out = Command::new(GUISE).arg("demo").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = |uid: &str, level: &str, file: &str| {
+        text.lines()
+            .find(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 3 && f[0] == uid && f[1] == level && f[2] == file
+            })
+            .unwrap_or_else(|| panic!("no row {uid} {level} {file} in\n{text}"))
+            .to_owned()
+    };
+    assert!(row("61001", "impersonation", "61001.txt").contains("secret of uid 61001"));
+    assert!(row("61001", "impersonation", "61002.txt").contains("denied"));
+    assert!(row("61002", "impersonation", "61002.txt").contains("secret of uid 61002"));
+    assert!(row("61001", "identification", "61001.txt").contains("denied"));
+    assert!(row("61001", "identification", "public.txt").contains("public notice"));
+    assert!(row("61002", "anonymous", "61002.txt").contains("denied"));
+    assert!(text.contains("its owner is uid 61001"), "{text}");
+    // Without root it explains what it needs and fails.
+    let out = Command::new(GUISE)
+        .args(["run", "--uid", "61001", "--", GUISE, "demo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs root"));
+}
