@@ -22,18 +22,21 @@ impl Drop for Server {
 
 fn start(dir: &Path) -> Server {
     let sock = dir.join("pipe");
-    let child = Command::new(GUISE)
-        .args(["serve", "--socket"])
-        .arg(&sock)
-        .arg("--root")
-        .arg(dir.join("files"))
-        .env("GUISE_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Wrapped at once, so that the child is killed and reaped on every path.
+    let server = Server(
+        Command::new(GUISE)
+            .args(["serve", "--socket"])
+            .arg(&sock)
+            .arg("--root")
+            .arg(dir.join("files"))
+            .env("GUISE_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     for _ in 0..500 {
         if sock.exists() {
-            return Server(child);
+            return server;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
