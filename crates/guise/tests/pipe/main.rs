@@ -413,3 +413,72 @@ fn many_clients_never_see_another_identity() {
         "the test thread is still root"
     );
 }
+
+#[test]
+fn abstract_names_work_too() {
+    need_root!();
+    let name = format!("guise-test-{}", std::process::id());
+    let server =
+        PipeServer::bind(PipeAddr::Abstract(name.clone()), ServerOptions::default()).unwrap();
+    let client = std::thread::spawn(move || {
+        as_client(A, move || {
+            let mut c = PipeClient::connect(
+                &PipeAddr::Abstract(name),
+                qos(ImpersonationLevel::Impersonation),
+            )
+            .unwrap();
+            c.transact(b"ping").unwrap()
+        })
+    });
+    let mut conn = server.accept().unwrap();
+    assert_eq!(conn.read_message().unwrap().unwrap(), b"ping");
+    assert_eq!(conn.peer().uid, A);
+    assert_eq!(conn.client_level(), ImpersonationLevel::Impersonation);
+    conn.write_message(b"pong").unwrap();
+    assert_eq!(client.join().unwrap(), b"pong");
+}
+
+#[test]
+fn a_worker_always_returns_to_the_process_identity() {
+    need_root!();
+    let pool = ImpersonationPool::new(1).unwrap();
+    let a = Token::from_ids(A, A, &[A]).unwrap();
+    let b = Token::from_ids(B, B, &[B]).unwrap();
+    // A job that leaks an impersonation: a guard it forgets.
+    let tid = pool
+        .run_as_blocking(a.clone(), move || {
+            std::mem::forget(b.impersonate().unwrap());
+            rustix::thread::gettid().as_raw_nonzero().get()
+        })
+        .unwrap();
+    // The next job sees only its own token, and afterwards the worker is the process.
+    let uid_line = pool
+        .run_as_blocking(a, || common::thread_status("Uid"))
+        .unwrap();
+    assert_eq!(uid_line, format!("0 {A} 0 {A}"));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert_eq!(
+        uid.split_whitespace().collect::<Vec<_>>(),
+        ["Uid:", "0", "0", "0", "0"]
+    );
+    // A panic in the closure reaches the caller, and the worker goes on.
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.run_as_blocking(Token::from_ids(A, A, &[A]).unwrap(), || {
+            panic!("job panics")
+        })
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(
+        pool.run_as_blocking(Token::from_ids(B, B, &[B]).unwrap(), || 7)
+            .unwrap(),
+        7
+    );
+    // A pool cannot be started by a thread that impersonates.
+    let _g = Token::from_ids(A, A, &[A]).unwrap().impersonate().unwrap();
+    assert_eq!(
+        ImpersonationPool::new(1).unwrap_err().kind(),
+        ErrorKind::CannotImpersonate
+    );
+}
