@@ -151,7 +151,7 @@ async fn connection(
     root: Arc<OwnedFd>,
     impersonate: bool,
 ) {
-    let (uid, pid) = (conn.peer().uid, conn.peer().pid);
+    let (uid, pid) = (conn.client().peer().uid, conn.client().peer().pid);
     loop {
         let msg = match conn.read_message().await {
             Ok(Some(m)) => m,
@@ -161,7 +161,7 @@ async fn connection(
                 return;
             }
         };
-        let level = conn.client_level();
+        let level = conn.client().level();
         let reply = match serde_json::from_slice::<Value>(&msg) {
             Err(e) => answer(Err(Error::new(
                 ErrorKind::InvalidParameter,

@@ -287,9 +287,12 @@ fn peer_identity(fd: std::os::fd::BorrowedFd<'_>) -> Result<(PeerIdentity, Optio
     ))
 }
 
-/// The client context of a connection, shared by the blocking and async forms.
+/// What the server knows of a connection's client: the kernel's view of it, its
+/// quality of service, and (once a message was read) its token. Shared by the
+/// blocking and async connections ([`PipeConnection::client`],
+/// [`tokio::AsyncPipeConnection::client`]).
 #[derive(Debug)]
-pub(crate) struct ClientContext {
+pub struct ClientInfo {
     peer: PeerIdentity,
     qos: SecurityQos,
     max_level: ImpersonationLevel,
@@ -298,9 +301,9 @@ pub(crate) struct ClientContext {
     frames: usize,
 }
 
-impl ClientContext {
+impl ClientInfo {
     pub(crate) fn new(peer: PeerIdentity, max_level: ImpersonationLevel) -> Self {
-        ClientContext {
+        ClientInfo {
             peer,
             // A client that sends no SQOS is served at Identification level.
             qos: SecurityQos::default(),
@@ -340,12 +343,29 @@ impl ClientContext {
         }
     }
 
-    /// The level the server may impersonate this client at.
-    pub(crate) fn level(&self) -> ImpersonationLevel {
+    /// The kernel's view of the client at `connect`.
+    pub fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    /// The client's quality of service (Identification if it sent none).
+    pub fn qos(&self) -> SecurityQos {
+        self.qos
+    }
+
+    /// The level the server may impersonate the client at: the client's, lowered to
+    /// the server's maximum.
+    pub fn level(&self) -> ImpersonationLevel {
         self.qos.level.min(self.max_level)
     }
 
-    pub(crate) fn token(&self) -> Result<Token> {
+    /// The client's token, an impersonation token at [`Self::level`], for access
+    /// checks of the server's own objects: from the connection's credentials, or the
+    /// last message's with dynamic tracking.
+    ///
+    /// # Errors
+    /// [`ErrorKind::CannotImpersonate`] until a message was read from the client.
+    pub fn token(&self) -> Result<Token> {
         let (uid, gid) = self.last_sender.ok_or_else(|| {
             Error::new(
                 ErrorKind::CannotImpersonate,
@@ -464,7 +484,7 @@ impl PipeServer {
             }
             return Ok(PipeConnection {
                 stream,
-                ctx: ClientContext::new(peer, self.options.max_level),
+                ctx: ClientInfo::new(peer, self.options.max_level),
                 max_message: self.options.max_message,
                 _pidfd: pidfd,
             });
@@ -489,7 +509,7 @@ impl Drop for PipeServer {
 #[derive(Debug)]
 pub struct PipeConnection {
     stream: UnixStream,
-    ctx: ClientContext,
+    ctx: ClientInfo,
     max_message: usize,
     _pidfd: Option<OwnedFd>,
 }
@@ -541,33 +561,14 @@ impl PipeConnection {
             .map_err(|e| io_err("writing to the client", &e))
     }
 
-    /// The kernel's view of the client at `connect`.
-    pub fn peer(&self) -> &PeerIdentity {
-        &self.ctx.peer
-    }
-
-    /// The client's quality of service (Identification if it sent none).
-    pub fn client_qos(&self) -> SecurityQos {
-        self.ctx.qos
-    }
-
-    /// The level the server may impersonate the client at: the client's, lowered to
-    /// the server's maximum.
-    pub fn client_level(&self) -> ImpersonationLevel {
-        self.ctx.level()
-    }
-
-    /// The client's token, an impersonation token at [`Self::client_level`], for
-    /// access checks of the server's own objects.
-    ///
-    /// # Errors
-    /// [`ErrorKind::CannotImpersonate`] until a message was read from the client.
-    pub fn client_token(&self) -> Result<Token> {
-        self.ctx.token()
+    /// What the server knows of the client.
+    pub fn client(&self) -> &ClientInfo {
+        &self.ctx
     }
 
     /// Makes the calling thread impersonate the client
-    /// ([`ImpersonateNamedPipeClient`]) until the guard is dropped. It works after the
+    /// ([`ImpersonateNamedPipeClient`]) until the guard is dropped, at
+    /// [`ClientInfo::level`]. It works after the
     /// client disconnected. Without SeImpersonatePrivilege the thread gets
     /// Identification level (see [`crate::thread`]).
     ///

@@ -8,11 +8,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 
 use super::pool::ImpersonationPool;
 use super::{
-    ClientContext, KIND_MESSAGE, PeerIdentity, PipeAddr, SecurityQos, ServerOptions, encode_frame,
-    frame_header, io_err, listen, peer_identity,
+    ClientInfo, KIND_MESSAGE, PipeAddr, ServerOptions, encode_frame, frame_header, io_err, listen,
+    peer_identity,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::token::{ImpersonationLevel, Token};
 
 /// An async pipe server.
 #[derive(Debug)]
@@ -61,7 +60,7 @@ impl AsyncPipeServer {
             }
             return Ok(AsyncPipeConnection {
                 stream,
-                ctx: ClientContext::new(peer, self.options.max_level),
+                ctx: ClientInfo::new(peer, self.options.max_level),
                 max_message: self.options.max_message,
                 _pidfd: pidfd,
             });
@@ -81,7 +80,7 @@ impl Drop for AsyncPipeServer {
 #[derive(Debug)]
 pub struct AsyncPipeConnection {
     stream: tokio::net::UnixStream,
-    ctx: ClientContext,
+    ctx: ClientInfo,
     max_message: usize,
     _pidfd: Option<OwnedFd>,
 }
@@ -165,27 +164,9 @@ impl AsyncPipeConnection {
             .map_err(|e| io_err("writing to the client", &e))
     }
 
-    /// The kernel's view of the client at `connect`.
-    pub fn peer(&self) -> &PeerIdentity {
-        &self.ctx.peer
-    }
-
-    /// The client's quality of service.
-    pub fn client_qos(&self) -> SecurityQos {
-        self.ctx.qos
-    }
-
-    /// The level the server may impersonate the client at.
-    pub fn client_level(&self) -> ImpersonationLevel {
-        self.ctx.level()
-    }
-
-    /// The client's token at [`Self::client_level`].
-    ///
-    /// # Errors
-    /// [`ErrorKind::CannotImpersonate`] until a message was read from the client.
-    pub fn client_token(&self) -> Result<Token> {
-        self.ctx.token()
+    /// What the server knows of the client.
+    pub fn client(&self) -> &ClientInfo {
+        &self.ctx
     }
 
     /// Runs `f` on a worker of `pool` that impersonates the client

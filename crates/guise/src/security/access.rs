@@ -37,7 +37,7 @@
 //! Object ACEs apply like plain ACEs when they name no object type and are skipped
 //! when they do (no object type list is checked).
 
-use super::descriptor::{Ace, AceFlags, SecurityDescriptor};
+use super::descriptor::{Ace, AceFlags, Acl, SecurityDescriptor};
 use super::mask::{AccessMask, GenericMapping};
 use crate::error::{Error, ErrorKind, Result};
 use crate::privilege::Privilege;
@@ -139,40 +139,30 @@ pub fn access_check_with(
     mapping: &GenericMapping,
     options: AccessCheckOptions,
 ) -> Result<AccessCheck> {
-    let pre = match Prepared::new(sd, token, desired, mapping, options)? {
-        Ok(pre) => pre,
-        Err(early) => return Ok(early),
-    };
-    let Some(dacl) = &sd.dacl else {
-        return Ok(pre.null_dacl());
-    };
-    let mut granted = pre.privileged | pre.owner_implicit();
-    let mut denied = AccessMask::empty();
-    // Rights not decided yet: for MAXIMUM_ALLOWED every right, else the desired ones.
-    let mut open = if pre.max {
-        !AccessMask::empty()
-    } else {
-        pre.want
-    } - granted;
-    for ace in &dacl.aces {
-        if open.is_empty() {
-            break;
-        }
-        let Some((allow, rights)) = pre.applies(ace) else {
-            continue;
-        };
-        let decided = rights & open;
-        if decided.is_empty() {
-            continue;
-        }
-        if allow {
-            granted |= decided;
+    check(sd, token, desired, mapping, options, |pre, dacl| {
+        let mut granted = pre.privileged | pre.owner_implicit();
+        // Rights not decided yet: for MAXIMUM_ALLOWED every right, else the desired
+        // ones. The first ACE that names a right decides it.
+        let mut open = if pre.max {
+            !AccessMask::empty()
         } else {
-            denied |= decided;
+            pre.want
+        } - granted;
+        for ace in &dacl.aces {
+            if open.is_empty() {
+                break;
+            }
+            let Some((allow, rights)) = pre.applies(ace) else {
+                continue;
+            };
+            let decided = rights & open;
+            if allow {
+                granted |= decided;
+            }
+            open -= decided;
         }
-        open -= decided;
-    }
-    Ok(pre.finish(granted))
+        granted
+    })
 }
 
 /// The same check made the straightforward way: each right on its own, walking the
@@ -187,29 +177,44 @@ pub fn reference_access_check(
     mapping: &GenericMapping,
     options: AccessCheckOptions,
 ) -> Result<AccessCheck> {
+    check(sd, token, desired, mapping, options, |pre, dacl| {
+        let mut granted = AccessMask::empty();
+        for bit in (0..32).map(|i| AccessMask::from_raw(1 << i)) {
+            if !pre.max && !pre.want.contains(bit) {
+                continue;
+            }
+            let by_privilege_or_owner =
+                pre.privileged.contains(bit) || pre.owner_implicit().contains(bit);
+            let first_decider = dacl.aces.iter().find_map(|ace| {
+                let (allow, rights) = pre.applies(ace)?;
+                rights.contains(bit).then_some(allow)
+            });
+            if by_privilege_or_owner || first_decider == Some(true) {
+                granted |= bit;
+            }
+        }
+        granted
+    })
+}
+
+/// The preconditions, the NULL DACL and the result, around `walk`, which computes
+/// the granted rights from a DACL.
+fn check(
+    sd: &SecurityDescriptor,
+    token: &Token,
+    desired: AccessMask,
+    mapping: &GenericMapping,
+    options: AccessCheckOptions,
+    walk: impl FnOnce(&Prepared<'_>, &Acl) -> AccessMask,
+) -> Result<AccessCheck> {
     let pre = match Prepared::new(sd, token, desired, mapping, options)? {
         Ok(pre) => pre,
         Err(early) => return Ok(early),
     };
-    let Some(dacl) = &sd.dacl else {
-        return Ok(pre.null_dacl());
-    };
-    let mut granted = AccessMask::empty();
-    for bit in (0..32).map(|i| AccessMask::from_raw(1 << i)) {
-        if !pre.max && !pre.want.contains(bit) {
-            continue;
-        }
-        let by_privilege_or_owner =
-            pre.privileged.contains(bit) || pre.owner_implicit().contains(bit);
-        let first_decider = dacl.aces.iter().find_map(|ace| {
-            let (allow, rights) = pre.applies(ace)?;
-            rights.contains(bit).then_some(allow)
-        });
-        if by_privilege_or_owner || first_decider == Some(true) {
-            granted |= bit;
-        }
-    }
-    Ok(pre.finish(granted))
+    Ok(match &sd.dacl {
+        None => pre.null_dacl(),
+        Some(dacl) => pre.finish(walk(&pre, dacl)),
+    })
 }
 
 /// What both implementations share: the preconditions and everything but the walk.
