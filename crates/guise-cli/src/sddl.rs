@@ -49,7 +49,10 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
 
 fn hex_decode(s: &str) -> Result<Vec<u8>> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    anyhow::ensure!(s.len() % 2 == 0, "the hex text has an odd number of digits");
+    anyhow::ensure!(
+        s.len().is_multiple_of(2),
+        "the hex text has an odd number of digits"
+    );
     (0..s.len())
         .step_by(2)
         .map(|i| {

@@ -59,6 +59,11 @@ mod sys;
 #[doc(hidden)]
 pub use sys::setters::sys_setter_called;
 
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
+
 pub use error::{Error, ErrorKind, Result};
 pub use logon::{Password, logon_user};
 pub use privilege::Privilege;

@@ -107,11 +107,17 @@ pub trait CommandExt {
 /// The process identity as the forking thread knows it.
 fn server_plan() -> Result<ChildPlan> {
     let server = crate::thread::process_credentials()?;
+    let applied = crate::thread::applied_identity();
+    let gid_differs = applied
+        .as_ref()
+        .is_some_and(|a| a.gid != server.gid.effective);
+    let groups_differ = applied.as_ref().is_some_and(|a| a.groups != server.groups);
     Ok(ChildPlan {
         server_euid: server.uid.effective,
-        server_egid: Gid::from_raw(server.gid.effective),
-        server_groups: server.groups.iter().map(|&g| Gid::from_raw(g)).collect(),
         server_caps: server.capabilities,
+        restore_gid: gid_differs.then(|| Gid::from_raw(server.gid.effective)),
+        restore_groups: groups_differ
+            .then(|| server.groups.iter().map(|&g| Gid::from_raw(g)).collect()),
         target: None,
         keep_fds: Vec::new(),
     })

@@ -113,7 +113,7 @@ impl Reader<'_> {
 
     fn utf16(&mut self) -> Result<String> {
         let len = self.u32()? as usize;
-        if len % 2 != 0 {
+        if !len.is_multiple_of(2) {
             return Err(bad("a string has an odd byte length"));
         }
         let units: Vec<u16> = self
@@ -515,7 +515,7 @@ fn lex(text: &str) -> Result<Vec<Tok>> {
                     j += 1;
                 }
                 let hex = &text[i + 1..j];
-                if hex.len() % 2 != 0 {
+                if !hex.len().is_multiple_of(2) {
                     return Err(bad(format!(
                         "octet string at {i} has an odd number of digits"
                     )));
@@ -876,7 +876,7 @@ pub fn parse_resource_attribute<'a>(text: &'a str, domain: Option<&Sid>) -> Resu
             }
             _ => {
                 let hex = v.strip_prefix('#').unwrap_or(v);
-                if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(bad("a TX value is not hex octets"));
                 }
                 let body: Vec<u8> = (0..hex.len())

@@ -12,9 +12,11 @@ pub(crate) struct ChildPlan {
     /// The process identity (the forking thread's own credentials before it
     /// impersonated): the child returns to it first.
     pub server_euid: u32,
-    pub server_egid: Gid,
-    pub server_groups: Vec<Gid>,
     pub server_caps: CapabilitySets,
+    /// The process's gid and groups, where the forking thread's differ (it
+    /// impersonates): the child of a CreateProcess puts them back.
+    pub restore_gid: Option<Gid>,
+    pub restore_groups: Option<Vec<Gid>>,
     /// The identity to take on; `None` keeps the process identity (CreateProcess).
     pub target: Option<ChildTarget>,
     /// Descriptors to keep, in order: they become 3, 4, ... in the child.
@@ -81,9 +83,14 @@ impl ChildPlan {
             return Err(io::Error::last_os_error());
         }
         let Some(t) = &self.target else {
-            // CreateProcess: the process identity, all of it.
-            rthread::set_thread_res_gid(None, self.server_egid, None)?;
-            rthread::set_thread_groups(&self.server_groups)?;
+            // CreateProcess: the process identity, all of it. Only what differs is
+            // set: setgroups needs CAP_SETGID even to set the same groups.
+            if let Some(gid) = self.restore_gid {
+                rthread::set_thread_res_gid(None, gid, None)?;
+            }
+            if let Some(groups) = &self.restore_groups {
+                rthread::set_thread_groups(groups)?;
+            }
             return Ok(());
         };
         // 3. No capability survives through ambient or inheritable sets; a root

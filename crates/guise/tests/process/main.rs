@@ -294,3 +294,25 @@ fn tokio_command_spawns_as_user() {
         assert_eq!(out.trim(), A.to_string());
     });
 }
+
+#[test]
+fn an_unprivileged_process_can_still_start_children() {
+    need_root!();
+    // This thread becomes a plain non-root process identity with no capabilities.
+    use rustix::process::{Gid, Uid};
+    rustix::thread::set_thread_groups(&[]).unwrap();
+    rustix::thread::set_thread_res_gid(Gid::from_raw(A), Gid::from_raw(A), Gid::from_raw(A))
+        .unwrap();
+    rustix::thread::set_thread_res_uid(Uid::from_raw(A), Uid::from_raw(A), Uid::from_raw(A))
+        .unwrap();
+    let mut cmd = Command::new("id");
+    cmd.arg("-u").stdout(Stdio::piped());
+    let out = cmd.spawn_as_process().unwrap().wait_with_output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), A.to_string());
+    // Starting a process as another user needs the privilege it lacks.
+    let other = Token::from_ids(61002, 61002, &[61002]).unwrap();
+    let e = Command::new("true")
+        .spawn_as_user(&other, &SpawnOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PrivilegeNotHeld);
+}
