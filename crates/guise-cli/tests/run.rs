@@ -2,45 +2,14 @@
 
 #[path = "../../guise/tests/common/accounts.rs"]
 mod accounts;
+mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
+use common::{field, is_root};
 
 fn guise_run(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_guise"))
-        .arg("run")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn field(status: &str, name: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    common::guise(&all, stdin)
 }
 
 #[test]

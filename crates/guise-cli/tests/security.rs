@@ -1,30 +1,24 @@
 //! `guise sddl` and `guise access-check`, run as a user would.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn guise(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_guise"))
-        .args(args)
-        .output()
-        .expect("run guise");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+fn guise_(args: &[&str]) -> (i32, String, String) {
+    common::guise(args, "")
 }
 
 #[test]
 fn sddl_prints_the_canonical_form() {
-    let (code, out, _) = guise(&["sddl", "G:S-1-5-18 O:BA D:(A;CIOI;0x1f01ff;;;S-1-1-0)"]);
+    let (code, out, _) = guise_(&["sddl", "G:S-1-5-18 O:BA D:(A;CIOI;0x1f01ff;;;S-1-1-0)"]);
     assert_eq!(code, 0);
     assert_eq!(out.trim(), "O:BAG:SYD:(A;OICI;FA;;;WD)");
 }
 
 #[test]
 fn sddl_binary_round_trip() {
-    let (code, hex, _) = guise(&[
+    let (code, hex, _) = guise_(&[
         "sddl",
         "--binary",
         "O:BAG:SYD:P(A;;FA;;;WD)S:(AU;SA;GA;;;WD)",
@@ -34,14 +28,14 @@ fn sddl_binary_round_trip() {
         hex.trim().starts_with("01000490") || hex.trim().starts_with("01001490"),
         "{hex}"
     );
-    let (code, back, _) = guise(&["sddl", "--from-binary", hex.trim()]);
+    let (code, back, _) = guise_(&["sddl", "--from-binary", hex.trim()]);
     assert_eq!(code, 0);
     assert_eq!(back.trim(), "O:BAG:SYD:P(A;;FA;;;WD)S:(AU;SA;GA;;;WD)");
 }
 
 #[test]
 fn sddl_explain_and_domain_aliases() {
-    let (code, out, _) = guise(&[
+    let (code, out, _) = guise_(&[
         "sddl",
         "--explain",
         "--domain-sid",
@@ -55,14 +49,14 @@ fn sddl_explain_and_domain_aliases() {
     );
     assert!(out.contains("S-1-5-21-1-2-3-512 (DA)"), "{out}");
     assert!(out.contains("AccessDenied"), "{out}");
-    let (code, _, err) = guise(&["sddl", "O:DA"]);
+    let (code, _, err) = guise_(&["sddl", "O:DA"]);
     assert_eq!(code, 2);
     assert!(err.contains("domain"), "{err}");
 }
 
 #[test]
 fn sddl_errors_name_position_and_reason() {
-    let (code, out, err) = guise(&["sddl", "O:BAD:(A;;GA;;;WD)(A;;XY;;;WD)"]);
+    let (code, out, err) = guise_(&["sddl", "O:BAD:(A;;GA;;;WD)(A;;XY;;;WD)"]);
     assert_eq!(code, 2);
     assert!(out.is_empty());
     assert!(
@@ -84,7 +78,7 @@ fn access_check_with_a_token_file() {
     // Deny the specific write rights only: FW also holds READ_CONTROL and
     // SYNCHRONIZE, which FR asks for too.
     let sddl = "O:BAG:BAD:(D;;0x116;;;S-1-22-2-61100)(A;;FA;;;WD)";
-    let (code, out, _) = guise(&[
+    let (code, out, _) = guise_(&[
         "access-check",
         "--sddl",
         sddl,
@@ -97,7 +91,7 @@ fn access_check_with_a_token_file() {
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("granted 0x120089 (FR)"), "{out}");
-    let (code, out, _) = guise(&[
+    let (code, out, _) = guise_(&[
         "access-check",
         "--sddl",
         sddl,
@@ -115,7 +109,7 @@ fn access_check_with_a_token_file() {
     );
     // SeBackupPrivilege with backup semantics reads through the denial of everything.
     let deny_all = "O:BAG:BAD:(D;;FA;;;WD)";
-    let (code, _, _) = guise(&[
+    let (code, _, _) = guise_(&[
         "access-check",
         "--sddl",
         deny_all,
@@ -127,7 +121,7 @@ fn access_check_with_a_token_file() {
         "file",
     ]);
     assert_eq!(code, 1);
-    let (code, _, _) = guise(&[
+    let (code, _, _) = guise_(&[
         "access-check",
         "--sddl",
         deny_all,
@@ -144,11 +138,11 @@ fn access_check_with_a_token_file() {
 
 #[test]
 fn access_check_for_a_user() {
-    if !rustix::process::geteuid().is_root() {
+    if !common::is_root() {
         eprintln!("skipped: needs root");
         return;
     }
-    let (code, out, _) = guise(&[
+    let (code, out, _) = guise_(&[
         "access-check",
         "--sddl",
         "O:BAG:BAD:(A;;FR;;;BA)",
@@ -160,7 +154,7 @@ fn access_check_for_a_user() {
         "file",
     ]);
     assert_eq!(code, 0, "{out}");
-    let (code, _, err) = guise(&[
+    let (code, _, err) = guise_(&[
         "access-check",
         "--sddl",
         "O:BAG:BAD:",

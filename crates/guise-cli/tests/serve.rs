@@ -1,15 +1,13 @@
 //! `guise serve` with its clients, and `guise demo`, run as a user would.
 
+mod common;
+
+use common::{GUISE, is_root};
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-const GUISE: &str = env!("CARGO_BIN_EXE_guise");
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
 
 struct Server(Child);
 

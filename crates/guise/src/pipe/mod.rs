@@ -381,6 +381,22 @@ impl ClientInfo {
     }
 }
 
+/// A new connection's client: its identity from the kernel, or `None` when the
+/// server's policy refuses it.
+pub(crate) fn admit(
+    fd: std::os::fd::BorrowedFd<'_>,
+    options: &ServerOptions,
+) -> Result<Option<(ClientInfo, Option<OwnedFd>)>> {
+    let (peer, pidfd) = peer_identity(fd)?;
+    if let Some(policy) = &options.policy
+        && !policy(&peer)
+    {
+        tracing::info!(uid = peer.uid, pid = peer.pid, "client refused by policy");
+        return Ok(None);
+    }
+    Ok(Some((ClientInfo::new(peer, options.max_level), pidfd)))
+}
+
 /// Reads `buf.len()` bytes, keeping the kernel's credentials of the first bytes.
 fn recv_exact_with_creds(stream: &UnixStream, buf: &mut [u8]) -> io::Result<Option<(u32, u32)>> {
     use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
@@ -475,16 +491,12 @@ impl PipeServer {
                 .listener
                 .accept()
                 .map_err(|e| io_err("accepting a client", &e))?;
-            let (peer, pidfd) = peer_identity(stream.as_fd())?;
-            if let Some(policy) = &self.options.policy
-                && !policy(&peer)
-            {
-                tracing::info!(uid = peer.uid, pid = peer.pid, "client refused by policy");
+            let Some((ctx, pidfd)) = admit(stream.as_fd(), &self.options)? else {
                 continue;
-            }
+            };
             return Ok(PipeConnection {
                 stream,
-                ctx: ClientInfo::new(peer, self.options.max_level),
+                ctx,
                 max_message: self.options.max_message,
                 _pidfd: pidfd,
             });

@@ -8,8 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 
 use super::pool::ImpersonationPool;
 use super::{
-    ClientInfo, KIND_MESSAGE, PipeAddr, ServerOptions, encode_frame, frame_header, io_err, listen,
-    peer_identity,
+    ClientInfo, KIND_MESSAGE, PipeAddr, ServerOptions, admit, encode_frame, frame_header, io_err,
+    listen,
 };
 use crate::error::{Error, ErrorKind, Result};
 
@@ -51,16 +51,12 @@ impl AsyncPipeServer {
                 .accept()
                 .await
                 .map_err(|e| io_err("accepting a client", &e))?;
-            let (peer, pidfd) = peer_identity(stream.as_fd())?;
-            if let Some(policy) = &self.options.policy
-                && !policy(&peer)
-            {
-                tracing::info!(uid = peer.uid, pid = peer.pid, "client refused by policy");
+            let Some((ctx, pidfd)) = admit(stream.as_fd(), &self.options)? else {
                 continue;
-            }
+            };
             return Ok(AsyncPipeConnection {
                 stream,
-                ctx: ClientInfo::new(peer, self.options.max_level),
+                ctx,
                 max_message: self.options.max_message,
                 _pidfd: pidfd,
             });
