@@ -138,3 +138,98 @@ fn logon_needs_tcb_in_the_process_token_not_the_thread() {
     let e = logon(&a, "alice", PASSWORD, LogonType::Batch).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PrivilegeNotHeld);
 }
+
+#[test]
+fn the_pam_session_lives_as_long_as_the_token_and_carries_credentials() {
+    need_root!();
+    let a = accounts();
+    // A service whose session is logged by pam_exec and whose credentials step sets
+    // KRB5CCNAME through pam_env, as a Kerberos module would.
+    let log = a.pam_dir.join("session.log");
+    let script = a.pam_dir.join("log-session");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$PAM_TYPE $PAM_USER\" >> {}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let env_conf = a.pam_dir.join("env.conf");
+    std::fs::write(
+        &env_conf,
+        "KRB5CCNAME DEFAULT=FILE:/tmp/krb5cc_guise_test\n",
+    )
+    .unwrap();
+    std::fs::write(
+        a.pam_dir.join("guise-full"),
+        format!(
+            "auth required pam_unix.so\nauth required pam_env.so readenv=0 conffile={env}\n\
+             account required pam_unix.so\n\
+             session required pam_unix.so\nsession required pam_exec.so {script}\n",
+            env = env_conf.display(),
+            script = script.display()
+        ),
+    )
+    .unwrap();
+    let options = LogonOptions {
+        service: "guise-full".into(),
+        config_dir: Some(a.pam_dir.clone()),
+    };
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let t = logon_user_with(
+        "alice",
+        Password::new(PASSWORD.into()),
+        LogonType::Interactive,
+        &options,
+    )
+    .unwrap();
+    assert!(t.has_network_credentials(), "PAM set KRB5CCNAME");
+    assert!(
+        t.logon_environment()
+            .iter()
+            .any(|(k, v)| k == "KRB5CCNAME" && v == "FILE:/tmp/krb5cc_guise_test")
+    );
+    assert_eq!(log_text(), "open_session alice\n");
+    // The user's processes get the logon's environment.
+    let mut cmd = Command::new("env");
+    cmd.stdout(Stdio::piped());
+    let out = cmd
+        .spawn_as_user(&t, &SpawnOptions::default())
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("KRB5CCNAME=FILE:/tmp/krb5cc_guise_test")
+    );
+    // The session closes when the last copy of the token goes.
+    let copy = t.clone();
+    drop(t);
+    assert_eq!(
+        log_text(),
+        "open_session alice\n",
+        "a copy still holds the session"
+    );
+    drop(copy);
+    assert_eq!(log_text(), "open_session alice\nclose_session alice\n");
+    // A network logon opens no session and establishes no credentials.
+    let n = logon_user_with(
+        "alice",
+        Password::new(PASSWORD.into()),
+        LogonType::Network,
+        &options,
+    )
+    .unwrap();
+    assert!(!n.has_network_credentials());
+    drop(n);
+    assert_eq!(log_text(), "open_session alice\nclose_session alice\n");
+    // A token built from a peer's ids carries none either.
+    assert!(
+        !Token::from_ids(61201, 61201, &[61201])
+            .unwrap()
+            .has_network_credentials()
+    );
+}
