@@ -79,3 +79,14 @@ pub fn thread_status(field: &str) -> String {
 pub fn quiet_panics() {
     std::panic::set_hook(Box::new(|_| {}));
 }
+
+/// Starts `cmd` as `token`'s user (CreateProcessAsUser) and collects its output.
+pub fn output_as(mut cmd: std::process::Command, token: &guise::Token) -> std::process::Output {
+    use guise::CommandExt;
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn_as_user(token, &guise::process::SpawnOptions::default())
+        .unwrap()
+        .wait_with_output()
+        .unwrap()
+}

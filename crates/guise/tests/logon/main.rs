@@ -8,14 +8,11 @@ mod accounts;
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use accounts::{Accounts, PASSWORD, accounts};
 use guise::logon::{LogonOptions, logon_user_with};
-use guise::process::SpawnOptions;
-use guise::{
-    CommandExt, ErrorKind, ImpersonationLevel, LogonType, Password, Sid, Token, TokenType,
-};
+use guise::{ErrorKind, ImpersonationLevel, LogonType, Password, Sid, Token, TokenType};
 
 fn logon(a: &Accounts, user: &str, password: &str, t: LogonType) -> guise::Result<Token> {
     let options = LogonOptions {
@@ -44,13 +41,7 @@ fn right_password_gives_a_token_for_the_user() {
     );
     assert!(!t.has_network_credentials());
     // The user's processes are the user's.
-    let mut cmd = Command::new("id");
-    cmd.stdout(Stdio::piped());
-    let out = cmd
-        .spawn_as_user(&t, &SpawnOptions::default())
-        .unwrap()
-        .wait_with_output()
-        .unwrap();
+    let out = common::output_as(Command::new("id"), &t);
     let id = String::from_utf8(out.stdout).unwrap();
     assert!(id.starts_with("uid=61201(alice) gid=61201(alice)"), "{id}");
     assert!(id.contains("61300(guisestaff)"), "{id}");
@@ -193,13 +184,7 @@ fn the_pam_session_lives_as_long_as_the_token_and_carries_credentials() {
     );
     assert_eq!(log_text(), "open_session alice\n");
     // The user's processes get the logon's environment.
-    let mut cmd = Command::new("env");
-    cmd.stdout(Stdio::piped());
-    let out = cmd
-        .spawn_as_user(&t, &SpawnOptions::default())
-        .unwrap()
-        .wait_with_output()
-        .unwrap();
+    let out = common::output_as(Command::new("env"), &t);
     assert!(
         String::from_utf8(out.stdout)
             .unwrap()

@@ -23,18 +23,10 @@ fn field(status: &str, name: &str) -> String {
         .join(" ")
 }
 
-fn output(mut cmd: Command, token: &Token) -> std::process::Output {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.spawn_as_user(token, &SpawnOptions::default())
-        .unwrap()
-        .wait_with_output()
-        .unwrap()
-}
-
 fn status_of_child(token: &Token) -> String {
     let mut cmd = Command::new("cat");
     cmd.arg("/proc/self/status");
-    let out = output(cmd, token);
+    let out = common::output_as(cmd, token);
     assert!(
         out.status.success(),
         "{}",
@@ -67,7 +59,7 @@ fn child_cannot_regain_the_server_identity() {
     ] {
         let mut cmd = Command::new("python3");
         cmd.args(["-c", &format!("import os; {attempt}")]);
-        let out = output(cmd, &token);
+        let out = common::output_as(cmd, &token);
         assert!(!out.status.success(), "{attempt} succeeded");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("PermissionError"),
@@ -152,7 +144,7 @@ fn environment_is_built_and_loader_variables_never_pass() {
     let token = Token::from_ids(A, A, &[A]).unwrap();
     let mut cmd = Command::new("env");
     cmd.env("GUISE_EXTRA", "from the caller");
-    let out = output(cmd, &token);
+    let out = common::output_as(cmd, &token);
     let env = String::from_utf8(out.stdout).unwrap();
     assert!(!env.contains("LD_PRELOAD"), "{env}");
     assert!(!env.contains("GUISE_PARENT_SECRET"), "{env}");
@@ -182,7 +174,7 @@ fn environment_is_built_and_loader_variables_never_pass() {
     }
     // A real account gets its name, home and shell.
     let root = Token::for_uid(0, LogonType::Batch).unwrap();
-    let out = output(Command::new("env"), &root);
+    let out = common::output_as(Command::new("env"), &root);
     let env = String::from_utf8(out.stdout).unwrap();
     assert!(
         env.lines().any(|l| l == "USER=root") && env.lines().any(|l| l == "HOME=/root"),
