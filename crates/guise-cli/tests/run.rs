@@ -4,7 +4,7 @@
 mod accounts;
 mod common;
 
-use common::{field, is_root};
+use common::field;
 
 fn guise_run(args: &[&str], stdin: &str) -> (i32, String, String) {
     let mut all = vec!["run"];
@@ -14,10 +14,7 @@ fn guise_run(args: &[&str], stdin: &str) -> (i32, String, String) {
 
 #[test]
 fn run_as_a_uid() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    need_root!();
     let (code, s, err) = guise_run(
         &[
             "--uid",
@@ -69,10 +66,7 @@ fn run_as_a_uid() {
 
 #[test]
 fn run_with_a_password_through_pam() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    need_root!();
     // The child inherits this thread's private mount namespace with the accounts.
     let a = accounts::accounts();
     let dir = a.pam_dir.to_str().unwrap();

@@ -138,10 +138,7 @@ fn access_check_with_a_token_file() {
 
 #[test]
 fn access_check_for_a_user() {
-    if !common::is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    need_root!();
     let (code, out, _) = guise_(&[
         "access-check",
         "--sddl",

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{GUISE, is_root};
+use common::GUISE;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -57,10 +57,7 @@ fn client(uid: u32, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn file_service_runs_as_each_client_and_stays_beneath_its_root() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    need_root!();
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("files");
     std::fs::create_dir(&files).unwrap();
@@ -148,10 +145,7 @@ fn file_service_runs_as_each_client_and_stays_beneath_its_root() {
 
 #[test]
 fn demo_shows_the_kernel_deciding() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    need_root!();
     let out = Command::new(GUISE).arg("demo").output().unwrap();
     assert!(
         out.status.success(),

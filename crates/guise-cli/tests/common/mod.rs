@@ -1,6 +1,9 @@
 //! Helpers shared by the command-line tests.
 #![allow(dead_code)]
 
+#[path = "../../../guise/tests/common/skip.rs"]
+pub mod skip;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 

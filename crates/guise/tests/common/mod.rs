@@ -2,6 +2,8 @@
 //! files owned by them, and views of the calling thread's credentials.
 #![allow(dead_code)]
 
+pub mod skip;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -14,17 +16,6 @@ pub const SERVER: u32 = 61010;
 
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
-}
-
-/// Returns early, loudly, from a test that needs root.
-#[macro_export]
-macro_rules! need_root {
-    () => {
-        if !common::is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
-    };
 }
 
 /// A temp directory anyone may traverse, with one 0600 file for A, for B and for root.

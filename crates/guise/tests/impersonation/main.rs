@@ -438,3 +438,23 @@ fn token_for_an_account_comes_from_nss() {
         "every logon has its own id"
     );
 }
+
+/// The skip rule itself can fail: this test binary, run again as an unprivileged uid
+/// with CI=true, fails the root test it is asked to run instead of passing it.
+#[test]
+fn a_root_test_fails_under_ci_without_root() {
+    need_root!();
+    let nobody = Token::from_ids(65534, 65534, &[]).unwrap();
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "kernel_enforces_the_impersonated_identity"])
+        .env("CI", "true");
+    let out = common::output_as(cmd, &nobody);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "passed without root under CI:\n{text}"
+    );
+    assert!(text.contains("needs root and CI is set"), "{text}");
+    assert!(text.contains("1 failed"), "{text}");
+}
