@@ -248,6 +248,29 @@ fn check_squatting(path: &Path) -> Result<()> {
     std::fs::remove_file(path).map_err(|e| io_err("removing a stale socket", &e))
 }
 
+/// Binds a socket file that has `mode` from the moment it exists: the bind runs on a
+/// short-lived thread with its own fs context whose umask leaves exactly `mode`. No
+/// `chmod` follows, so there is no path lookup another user could redirect (a symlink
+/// swapped in after the bind would make a `chmod` change the mode of its target).
+fn bind_with_mode(sa: &std::os::unix::net::SocketAddr, mode: u32) -> Result<UnixListener> {
+    if mode & !0o777 != 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidParameter,
+            format!("a socket's mode is at most 0777, not {mode:o}"),
+        ));
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            crate::sys::socket::unshare_fs()
+                .map_err(|e| io_err("a private umask for the bind (unshare(CLONE_FS))", &e))?;
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(!mode & 0o777));
+            UnixListener::bind_addr(sa).map_err(|e| io_err("binding the pipe", &e))
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
 /// Binds a listening socket for `addr` with the server's checks and mode.
 fn listen(addr: &PipeAddr, options: &ServerOptions) -> Result<UnixListener> {
     if let PipeAddr::Path(p) = addr {
@@ -256,12 +279,12 @@ fn listen(addr: &PipeAddr, options: &ServerOptions) -> Result<UnixListener> {
     let sa = addr
         .socket_addr()
         .map_err(|e| Error::os(ErrorKind::InvalidParameter, "the pipe address", &e))?;
-    let listener = UnixListener::bind_addr(&sa).map_err(|e| io_err("binding the pipe", &e))?;
-    if let PipeAddr::Path(p) = addr {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(options.mode))
-            .map_err(|e| io_err("setting the socket's mode", &e))?;
-    }
+    let listener = match addr {
+        PipeAddr::Path(_) => bind_with_mode(&sa, options.mode)?,
+        PipeAddr::Abstract(_) => {
+            UnixListener::bind_addr(&sa).map_err(|e| io_err("binding the pipe", &e))?
+        }
+    };
     // Accepted sockets inherit SO_PASSCRED: each message then carries its sender's
     // credentials, for dynamic tracking.
     rustix::net::sockopt::set_socket_passcred(&listener, true)

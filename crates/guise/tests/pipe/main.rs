@@ -491,3 +491,54 @@ fn a_worker_always_returns_to_the_process_identity() {
         ErrorKind::CannotImpersonate
     );
 }
+
+/// Attack: while the server starts, another user swaps the socket path for a symlink
+/// to a file of their choosing, hoping the server's chmod follows it. The mode is set
+/// as the socket is made, with no path lookup after it.
+#[test]
+fn symlink_swap_during_bind_never_changes_another_files_mode() {
+    need_root!();
+    use std::os::unix::fs::FileTypeExt;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let (dir, sock) = socket_dir();
+    let target = dir.path().join("target");
+    std::fs::write(&target, "precious").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicU64::new(0));
+    let attacker = {
+        let (stop, swaps) = (Arc::clone(&stop), Arc::clone(&swaps));
+        let (sock, target, tmp) = (sock.clone(), target.clone(), dir.path().join("tmp"));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                // As soon as the server's socket appears, replace it by a symlink in
+                // one step.
+                let is_socket =
+                    std::fs::symlink_metadata(&sock).is_ok_and(|m| m.file_type().is_socket());
+                if is_socket {
+                    let _ = std::fs::remove_file(&tmp);
+                    std::os::unix::fs::symlink(&target, &tmp).unwrap();
+                    if std::fs::rename(&tmp, &sock).is_ok() {
+                        swaps.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    let (mut bound, started) = (0u64, std::time::Instant::now());
+    while swaps.load(Ordering::Relaxed) < 1000 && started.elapsed().as_secs() < 30 {
+        let _ = std::fs::remove_file(&sock);
+        if let Ok(server) = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default())
+        {
+            bound += 1;
+            drop(server);
+        }
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o600, "the server changed the mode of another file");
+    }
+    stop.store(true, Ordering::Relaxed);
+    attacker.join().unwrap();
+    let swaps = swaps.load(Ordering::Relaxed);
+    assert!(swaps >= 1000, "only {swaps} swaps in {bound} starts");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+}
