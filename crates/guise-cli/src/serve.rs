@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use guise::pipe::pool::ImpersonationPool;
 use guise::pipe::tokio::{AsyncPipeConnection, AsyncPipeServer};
-use guise::pipe::{PipeAddr, PipeClient, SecurityQos, ServerOptions};
+use guise::pipe::{ContextTracking, PipeAddr, PipeClient, SecurityQos, ServerOptions};
 use guise::{Error, ErrorKind, ImpersonationLevel};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde_json::{Value, json};
@@ -43,6 +43,13 @@ pub struct ClientArgs {
     /// (guise's default), impersonation or delegation.
     #[arg(long, default_value = "identification")]
     level: ImpersonationLevel,
+    /// Context tracking: static (the identity at connect) or dynamic (each
+    /// message carries this process's effective uid and gid).
+    #[arg(long, default_value = "static", value_parser = ["static", "dynamic"])]
+    tracking: String,
+    /// Only the enabled privileges and groups of this client count (EffectiveOnly).
+    #[arg(long)]
+    effective_only: bool,
     /// The path, relative to the served directory.
     path: String,
 }
@@ -246,11 +253,7 @@ pub fn run_serve(args: ServeArgs) -> Result<()> {
 }
 
 /// Sends one request and returns the answer.
-pub fn request(socket: &std::path::Path, level: ImpersonationLevel, req: &Value) -> Result<Value> {
-    let qos = SecurityQos {
-        level,
-        ..SecurityQos::default()
-    };
+pub fn request(socket: &std::path::Path, qos: SecurityQos, req: &Value) -> Result<Value> {
     let mut client = PipeClient::connect(&PipeAddr::Path(socket.to_owned()), qos)?;
     let reply = client.transact(req.to_string().as_bytes())?;
     Ok(serde_json::from_slice(&reply)?)
@@ -267,7 +270,16 @@ pub fn run_client(
     if let Some(d) = data {
         req["data"] = json!(d);
     }
-    let reply = request(&args.socket, args.level, &req)?;
+    let qos = SecurityQos {
+        level: args.level,
+        tracking: if args.tracking == "dynamic" {
+            ContextTracking::Dynamic
+        } else {
+            ContextTracking::Static
+        },
+        effective_only: args.effective_only,
+    };
+    let reply = request(&args.socket, qos, &req)?;
     if reply["ok"] == true {
         match &reply["data"] {
             Value::String(s) => write!(out, "{s}")?,

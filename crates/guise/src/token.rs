@@ -322,7 +322,38 @@ fn process_luids() -> (Luid, Luid) {
     *IDS.get_or_init(|| (Luid::allocate(), Luid::allocate()))
 }
 
-/// The privileges of a token for a Unix identity: every privilege for uid 0, with
+/// The privileges that capability sets give: a privilege with capabilities is held
+/// when they are all permitted and enabled when they are all effective.
+/// SeChangeNotifyPrivilege, which needs none, is always held and enabled; the other
+/// privileges without a capability only when `capless` (the process token of uid 0),
+/// with Local System's defaults.
+fn privileges_from_capabilities(
+    permitted: CapabilitySet,
+    effective: CapabilitySet,
+    capless: bool,
+) -> Vec<TokenPrivilege> {
+    Privilege::all()
+        .filter_map(|p| {
+            let need = p.capabilities();
+            let (held, enabled) = if need.is_empty() {
+                let everyone = p == Privilege::ChangeNotify;
+                (
+                    everyone || capless,
+                    everyone || (capless && p.info().enabled_for_system),
+                )
+            } else {
+                (permitted.contains(need), effective.contains(need))
+            };
+            held.then_some(TokenPrivilege {
+                privilege: p,
+                enabled,
+                enabled_by_default: enabled,
+            })
+        })
+        .collect()
+}
+
+/// The privileges of a token for an account: every privilege for uid 0, with
 /// Local System's defaults enabled; only SeChangeNotifyPrivilege for anyone else.
 fn identity_privileges(uid: u32) -> Vec<TokenPrivilege> {
     let held = |p: Privilege, enabled: bool| TokenPrivilege {
@@ -402,7 +433,16 @@ impl Token {
         Token {
             user: unix.user_sid(),
             groups: identity_groups(&unix, logon),
-            privileges: identity_privileges(unix.uid),
+            privileges: match origin {
+                // A peer's ids say nothing of what its process may do: no privilege is
+                // invented from uid 0 (see `Token::from_ids_with_capabilities`).
+                Origin::Peer => privileges_from_capabilities(
+                    CapabilitySet::empty(),
+                    CapabilitySet::empty(),
+                    false,
+                ),
+                _ => identity_privileges(unix.uid),
+            },
             owner: if unix.uid == 0 {
                 Sid::ADMINISTRATORS
             } else {
@@ -442,25 +482,7 @@ impl Token {
         let unix = UnixIdentity::new(creds.uid.effective, creds.gid.effective, creds.groups)?;
         let caps = creds.capabilities;
         let root = unix.uid == 0;
-        let privileges = Privilege::all()
-            .filter_map(|p| {
-                let need = p.capabilities();
-                let (held, enabled) = if need.is_empty() {
-                    let everyone = p == Privilege::ChangeNotify;
-                    (
-                        everyone || root,
-                        everyone || (root && p.info().enabled_for_system),
-                    )
-                } else {
-                    (caps.permitted.contains(need), caps.effective.contains(need))
-                };
-                held.then_some(TokenPrivilege {
-                    privilege: p,
-                    enabled,
-                    enabled_by_default: enabled,
-                })
-            })
-            .collect();
+        let privileges = privileges_from_capabilities(caps.permitted, caps.effective, root);
         let (token_id, logon_id) = process_luids();
         let mut token = Token::for_identity(unix, None, Origin::Process, "guise");
         token.privileges = privileges;
@@ -576,6 +598,11 @@ impl Token {
     /// is required; impersonating it still needs SeImpersonatePrivilege, or the
     /// thread gets it at Identification level.
     ///
+    /// The token holds SeChangeNotifyPrivilege only, whatever the uid: ids say
+    /// nothing of the capabilities a process holds, and uid 0 without capabilities
+    /// is no Local System. [`Token::from_ids_with_capabilities`] gives a token the
+    /// privileges of known capabilities.
+    ///
     /// # Errors
     /// [`ErrorKind::InvalidParameter`] for a uid, gid or group of `u32::MAX`, or
     /// more than 65536 groups.
@@ -584,8 +611,30 @@ impl Token {
         Ok(Token::for_identity(unix, None, Origin::Peer, "guise"))
     }
 
+    /// As [`Token::from_ids`], with the privileges that a process holding these
+    /// capabilities has: a privilege is held when all its capabilities are in
+    /// `permitted` and enabled when they are also in `effective` (the rule of
+    /// [`Token::open_process`]). Used for IPC peers whose capabilities the kernel
+    /// reported.
+    ///
+    /// # Errors
+    /// As [`Token::from_ids`].
+    pub fn from_ids_with_capabilities(
+        uid: u32,
+        gid: u32,
+        groups: &[u32],
+        permitted: CapabilitySet,
+        effective: CapabilitySet,
+    ) -> Result<Token> {
+        let mut token = Token::from_ids(uid, gid, groups)?;
+        token.privileges = privileges_from_capabilities(permitted, effective & permitted, false);
+        Ok(token)
+    }
+
     /// The anonymous logon token (the one [`ImpersonateAnonymousToken`] uses): user
-    /// `S-1-5-7`, group Everyone, no privileges but SeChangeNotifyPrivilege; an
+    /// `S-1-5-7` and no group (as on Windows by default, where
+    /// `EveryoneIncludesAnonymous` is 0, Anonymous is not a member of Everyone), no
+    /// privileges but SeChangeNotifyPrivilege; an
     /// impersonation token at Impersonation level. The kernel sees the unprivileged
     /// sentinel identity (`nobody`/`nogroup`, no groups).
     ///
@@ -600,10 +649,7 @@ impl Token {
         let token_id = Luid::allocate();
         Token {
             user: Sid::ANONYMOUS,
-            groups: vec![Group {
-                sid: Sid::EVERYONE,
-                attributes: GroupAttributes::DEFAULT,
-            }],
+            groups: Vec::new(),
             privileges: identity_privileges(SENTINEL_UID),
             owner: Sid::ANONYMOUS,
             primary_group: Sid::ANONYMOUS,
@@ -747,11 +793,9 @@ impl Token {
         self.privileges.iter().any(|p| p.privilege == privilege)
     }
 
-    /// Whether the token holds `privilege` and it is enabled ([`PrivilegeCheck`] for
-    /// one privilege).
-    ///
-    /// [`PrivilegeCheck`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-privilegecheck
-    #[doc(alias = "PrivilegeCheck")]
+    /// Whether the token holds `privilege` and it is enabled, whatever its type and
+    /// level (`GetTokenInformation(TokenPrivileges)`). To check a client's
+    /// privilege the way Windows does, use [`Token::privilege_check`].
     pub fn is_privilege_enabled(&self, privilege: Privilege) -> bool {
         self.privileges
             .iter()
@@ -812,6 +856,60 @@ impl Token {
         };
         dup.statistics.token_id = Luid::allocate();
         Ok(dup)
+    }
+
+    /// The token with only its enabled parts (the `EffectiveOnly` of a client's
+    /// quality of service, `NtDuplicateToken` with `EffectiveOnly`): disabled
+    /// privileges are removed, so they can no longer be enabled, and so are disabled
+    /// groups. Deny-only groups stay: removing them would grant more. A new token id.
+    #[doc(alias = "NtDuplicateToken")]
+    #[doc(alias = "EffectiveOnly")]
+    pub fn effective_only(&self) -> Token {
+        let mut t = self.clone();
+        t.privileges.retain(|p| p.enabled);
+        t.groups.retain(|g| {
+            g.attributes.contains(GroupAttributes::ENABLED)
+                || g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY)
+        });
+        t.statistics.token_id = Luid::allocate();
+        t
+    }
+
+    /// Whether the client this token stands for holds `privileges`, enabled
+    /// ([`PrivilegeCheck`]): all of them with `require_all`, else any one.
+    ///
+    /// # Errors
+    /// As on Windows, the token must be a client's impersonation token:
+    /// - [`ErrorKind::NoImpersonationToken`] for a primary token;
+    /// - [`ErrorKind::BadImpersonationLevel`] below Identification level.
+    ///
+    /// [`PrivilegeCheck`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-privilegecheck
+    #[doc(alias = "PrivilegeCheck")]
+    pub fn privilege_check(&self, privileges: &[Privilege], require_all: bool) -> Result<bool> {
+        self.require_identification("PrivilegeCheck")?;
+        let enabled = |p: &Privilege| self.is_privilege_enabled(*p);
+        Ok(if require_all {
+            privileges.iter().all(enabled)
+        } else {
+            privileges.iter().any(enabled)
+        })
+    }
+
+    /// Fails unless this is an impersonation token at Identification level or above.
+    fn require_identification(&self, what: &str) -> Result<()> {
+        if self.token_type == TokenType::Primary {
+            return Err(Error::new(
+                ErrorKind::NoImpersonationToken,
+                format!("{what} needs an impersonation token"),
+            ));
+        }
+        if self.level < ImpersonationLevel::Identification {
+            return Err(Error::new(
+                ErrorKind::BadImpersonationLevel,
+                format!("{what} needs Identification level or above"),
+            ));
+        }
+        Ok(())
     }
 
     /// The same token at a lower level, keeping its statistics: what a thread gets
@@ -899,18 +997,7 @@ impl Token {
     /// [`CheckTokenMembership`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-checktokenmembership
     #[doc(alias = "CheckTokenMembership")]
     pub fn check_membership(&self, sid: &Sid) -> Result<bool> {
-        if self.token_type == TokenType::Primary {
-            return Err(Error::new(
-                ErrorKind::NoImpersonationToken,
-                "membership checks need an impersonation token",
-            ));
-        }
-        if self.level < ImpersonationLevel::Identification {
-            return Err(Error::new(
-                ErrorKind::BadImpersonationLevel,
-                "membership checks need Identification level or above",
-            ));
-        }
+        self.require_identification("a membership check")?;
         Ok(self.user == *sid
             || self.groups.iter().any(|g| {
                 g.sid == *sid

@@ -39,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::privilege::CapabilitySet;
 use crate::thread::Impersonation;
 use crate::token::{ImpersonationLevel, Token, TokenType};
 
@@ -166,6 +167,14 @@ pub struct PeerIdentity {
     pub groups: Vec<u32>,
     /// Whether the kernel gave a pidfd for it (`SO_PEERPIDFD`).
     pub has_pidfd: bool,
+    /// The capabilities every thread of the client process held in its permitted
+    /// set when it was accepted, read through the pidfd; empty when the kernel gave
+    /// no pidfd or the process had gone. The client's token holds the privileges
+    /// of these capabilities, none invented from its uid.
+    pub permitted_capabilities: CapabilitySet,
+    /// As `permitted_capabilities`, for the effective set: the token's privileges
+    /// of these capabilities are enabled.
+    pub effective_capabilities: CapabilitySet,
 }
 
 /// A policy hook: whether to serve a client. Called once per connection, before
@@ -298,6 +307,10 @@ fn peer_identity(fd: std::os::fd::BorrowedFd<'_>) -> Result<(PeerIdentity, Optio
         .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERCRED", e))?;
     let groups = crate::sys::socket::peer_groups(fd).map_err(|e| io_err("SO_PEERGROUPS", &e))?;
     let pidfd = crate::sys::socket::peer_pidfd(fd);
+    let (permitted, effective) = pidfd
+        .as_ref()
+        .and_then(|p| peer_capabilities(p.as_fd()))
+        .unwrap_or((CapabilitySet::empty(), CapabilitySet::empty()));
     Ok((
         PeerIdentity {
             pid: cred.pid.as_raw_nonzero().get(),
@@ -305,9 +318,53 @@ fn peer_identity(fd: std::os::fd::BorrowedFd<'_>) -> Result<(PeerIdentity, Optio
             gid: cred.gid.as_raw(),
             groups,
             has_pidfd: pidfd.is_some(),
+            permitted_capabilities: permitted,
+            effective_capabilities: effective,
         },
         pidfd,
     ))
+}
+
+/// The permitted and effective capabilities that every thread of the process of
+/// `pidfd` holds (the intersection: never more than the thread that connected), or
+/// `None` if they cannot be read for certain. The pid comes from the pidfd; the
+/// process is checked to be alive after the read, so its pid was not reused.
+fn peer_capabilities(pidfd: std::os::fd::BorrowedFd<'_>) -> Option<(CapabilitySet, CapabilitySet)> {
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).ok()?;
+    let pid: i32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    if pid <= 0 {
+        return None;
+    }
+    let hex = |status: &str, field: &str| -> Option<CapabilitySet> {
+        let v = status.lines().find_map(|l| l.strip_prefix(field))?.trim();
+        u64::from_str_radix(v, 16)
+            .ok()
+            .map(CapabilitySet::from_bits_retain)
+    };
+    let (mut permitted, mut effective) = (CapabilitySet::all(), CapabilitySet::all());
+    let mut threads = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(status) = std::fs::read_to_string(task.ok()?.path().join("status")) else {
+            continue; // a thread that ended meanwhile
+        };
+        permitted &= hex(&status, "CapPrm:")?;
+        effective &= hex(&status, "CapEff:")?;
+        threads += 1;
+    }
+    // Still alive (the pidfd is not readable yet): the pid was not reused.
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let alive = rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default()))
+        .is_ok_and(|n| n == 0);
+    (alive && threads > 0).then_some((permitted, effective))
 }
 
 /// What the server knows of a connection's client: the kernel's view of it, its
@@ -382,9 +439,21 @@ impl ClientInfo {
         self.qos.level.min(self.max_level)
     }
 
-    /// The client's token, an impersonation token at [`Self::level`], for access
-    /// checks of the server's own objects: from the connection's credentials, or the
-    /// last message's with dynamic tracking.
+    /// The client's token, an impersonation token at [`Self::level`] or lower, for
+    /// impersonation and for access checks of the server's own objects.
+    ///
+    /// - With static tracking, and with dynamic tracking while the last message came
+    ///   from the connection's own uid and gid: the connection's identity (uid, gid,
+    ///   groups) with the privileges of the capabilities its process held.
+    /// - With dynamic tracking, a message the kernel says came from another uid or
+    ///   gid: never more than the connection proved. A message claiming uid 0 or gid
+    ///   0 from a connection that was not made as them (the kernel attaches a
+    ///   sender's *real* ids by default, and a thread of a root process acting for a
+    ///   user has real uid 0) gets the connection's identity at Identification level
+    ///   at most; any other identity is taken with its gid only, no supplementary
+    ///   groups and no privileges.
+    /// - At Anonymous level: the anonymous token. The client is not identified.
+    /// - With `effective_only`: [`Token::effective_only`].
     ///
     /// # Errors
     /// [`ErrorKind::CannotImpersonate`] until a message was read from the client.
@@ -395,12 +464,32 @@ impl ClientInfo {
                 "no message has been read from this client yet",
             )
         })?;
-        let token = if (uid, gid) == (self.peer.uid, self.peer.gid) {
-            Token::from_ids(uid, gid, &self.peer.groups)?
+        let level = self.level();
+        if level == ImpersonationLevel::Anonymous {
+            return Token::anonymous().duplicate(level, TokenType::Impersonation);
+        }
+        let p = &self.peer;
+        let (token, level) = if (uid, gid) == (p.uid, p.gid) {
+            let t = Token::from_ids_with_capabilities(
+                uid,
+                gid,
+                &p.groups,
+                p.permitted_capabilities,
+                p.effective_capabilities,
+            )?;
+            (t, level)
+        } else if (uid == 0 && p.uid != 0) || (gid == 0 && p.gid != 0) {
+            let t = Token::from_ids(p.uid, p.gid, &p.groups)?;
+            (t, level.min(ImpersonationLevel::Identification))
         } else {
-            Token::from_ids(uid, gid, &[gid])?
+            (Token::from_ids(uid, gid, &[gid])?, level)
         };
-        token.duplicate(self.level(), TokenType::Impersonation)
+        let token = token.duplicate(level, TokenType::Impersonation)?;
+        Ok(if self.qos.effective_only {
+            token.effective_only()
+        } else {
+            token
+        })
     }
 }
 
@@ -452,6 +541,33 @@ fn recv_exact_with_creds(stream: &UnixStream, buf: &mut [u8]) -> io::Result<Opti
         got += n;
     }
     Ok(creds)
+}
+
+/// Writes `frame`, its first part with the calling thread's effective uid and gid
+/// (and the process's pid) as `SCM_CREDENTIALS`.
+fn send_with_effective_creds(stream: &UnixStream, frame: &[u8]) -> io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, UCred};
+    let creds = UCred {
+        pid: rustix::process::getpid(),
+        uid: rustix::process::geteuid(),
+        gid: rustix::process::getegid(),
+    };
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    anc.push(SendAncillaryMessage::ScmCredentials(creds));
+    let sent = loop {
+        match rustix::net::sendmsg(
+            stream,
+            &[io::IoSlice::new(frame)],
+            &mut anc,
+            SendFlags::NOSIGNAL,
+        ) {
+            Ok(n) => break n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    (&*stream).write_all(&frame[sent..])
 }
 
 /// Writes one frame.
@@ -623,6 +739,7 @@ impl PipeConnection {
 pub struct PipeClient {
     stream: UnixStream,
     max_message: usize,
+    qos: SecurityQos,
 }
 
 impl PipeClient {
@@ -643,6 +760,7 @@ impl PipeClient {
         let mut client = PipeClient {
             stream,
             max_message: DEFAULT_MAX_MESSAGE,
+            qos,
         };
         client
             .stream
@@ -651,14 +769,21 @@ impl PipeClient {
         Ok(client)
     }
 
-    /// Sends a message.
+    /// Sends a message. With dynamic tracking it carries the calling thread's
+    /// *effective* uid and gid as its credentials (`SCM_CREDENTIALS`, checked by the
+    /// kernel), so that the server follows what this thread is now; without them
+    /// the kernel would attach the process's real ids.
     ///
     /// # Errors
     /// [`ErrorKind::Os`] if the server is gone.
     pub fn send(&mut self, message: &[u8]) -> Result<()> {
-        self.stream
-            .write_all(&encode_frame(KIND_MESSAGE, message))
-            .map_err(|e| io_err("writing to the pipe", &e))
+        let frame = encode_frame(KIND_MESSAGE, message);
+        let r = if self.qos.tracking == ContextTracking::Dynamic {
+            send_with_effective_creds(&self.stream, &frame)
+        } else {
+            self.stream.write_all(&frame)
+        };
+        r.map_err(|e| io_err("writing to the pipe", &e))
     }
 
     /// Receives a message; `None` when the server closed the connection.

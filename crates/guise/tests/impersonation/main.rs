@@ -185,7 +185,11 @@ fn anonymous_level_and_anonymous_token() {
     assert!(!can_read(&f.a) && !can_read(&f.root_only));
     let t = guise::open_thread_token(false).unwrap();
     assert_eq!(t.user(), Sid::ANONYMOUS);
-    assert!(t.check_membership(&Sid::EVERYONE).unwrap());
+    assert!(
+        !t.check_membership(&Sid::EVERYONE).unwrap(),
+        "Windows: the anonymous logon is not in Everyone (EveryoneIncludesAnonymous = 0)"
+    );
+    assert!(t.check_membership(&Sid::ANONYMOUS).unwrap());
     assert!(!t.check_membership(&Sid::AUTHENTICATED_USERS).unwrap());
 }
 
@@ -277,7 +281,16 @@ fn non_root_server_capabilities_do_not_leak_into_impersonation() {
 fn enabled_privileges_become_effective_capabilities() {
     need_root!();
     let f = files();
-    let mut system = Token::from_ids(0, 0, &[]).unwrap();
+    // A client of uid 0 whose process holds every capability, with only CAP_SETUID
+    // and CAP_SETGID effective.
+    let mut system = Token::from_ids_with_capabilities(
+        0,
+        0,
+        &[],
+        CapabilitySet::all(),
+        CapabilitySet::SETUID | CapabilitySet::SETGID,
+    )
+    .unwrap();
     assert!(system.is_privilege_enabled(Privilege::Impersonate));
     system.disable_all_privileges();
     system

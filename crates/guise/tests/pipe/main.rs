@@ -542,3 +542,99 @@ fn symlink_swap_during_bind_never_changes_another_files_mode() {
     assert!(swaps >= 1000, "only {swaps} swaps in {bound} starts");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
 }
+
+/// Attack (double hop): a thread of a root process acts as user A (real uid 0,
+/// effective A) and talks to a server with dynamic tracking at Impersonation level.
+/// The kernel attaches the sender's real uid 0 to each message unless it sends its
+/// own; a root sender may also claim uid 0 outright. Neither is ever served as root.
+#[test]
+fn dynamic_tracking_never_serves_a_user_connection_as_root() {
+    need_root!();
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, UCred};
+    let f = common::files();
+    let (_d, sock) = socket_dir();
+    let server = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
+    let (a_path, root_path) = (f.a.clone(), f.root_only.clone());
+    let client = std::thread::spawn(move || {
+        as_client(A, move || {
+            let mut c = PipeClient::connect(
+                &PipeAddr::Path(sock),
+                SecurityQos {
+                    level: ImpersonationLevel::Impersonation,
+                    tracking: ContextTracking::Dynamic,
+                    effective_only: false,
+                },
+            )
+            .unwrap();
+            let mut replies = Vec::new();
+            // guise's client: the thread's effective ids travel with each message.
+            for p in [&a_path, &root_path] {
+                replies.push(c.transact(p.to_str().unwrap().as_bytes()).unwrap());
+            }
+            let frame = |p: &Path| {
+                let body = p.to_str().unwrap().as_bytes();
+                let mut v = ((body.len() + 1) as u32).to_le_bytes().to_vec();
+                v.push(0);
+                v.extend_from_slice(body);
+                v
+            };
+            // A raw sender: the kernel attaches the real uid, 0.
+            for p in [&a_path, &root_path] {
+                c.stream_mut().write_all(&frame(p)).unwrap();
+                replies.push(c.receive().unwrap().unwrap());
+            }
+            // A sender claiming uid 0 itself (allowed: it is its real uid).
+            for p in [&a_path, &root_path] {
+                let mut space =
+                    [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
+                let mut anc = SendAncillaryBuffer::new(&mut space);
+                anc.push(SendAncillaryMessage::ScmCredentials(UCred {
+                    pid: rustix::process::getpid(),
+                    uid: rustix::process::Uid::ROOT,
+                    gid: rustix::process::Gid::ROOT,
+                }));
+                let bytes = frame(p);
+                let n = rustix::net::sendmsg(
+                    &*c.stream_mut(),
+                    &[std::io::IoSlice::new(&bytes)],
+                    &mut anc,
+                    SendFlags::empty(),
+                )
+                .unwrap();
+                assert_eq!(n, bytes.len());
+                replies.push(c.receive().unwrap().unwrap());
+            }
+            replies
+        })
+    });
+    let mut conn = server.accept().unwrap();
+    let mut seen = Vec::new();
+    while let Some(msg) = conn.read_message().unwrap() {
+        let path = String::from_utf8(msg).unwrap();
+        let token = conn.client().token().unwrap();
+        let guard = conn.impersonate_client().unwrap();
+        let reply = std::fs::read_to_string(&path).unwrap_or_else(|_| "denied".into());
+        seen.push((token.unix().uid(), guard.level()));
+        drop(guard);
+        conn.write_message(reply.as_bytes()).unwrap();
+    }
+    let replies: Vec<String> = client
+        .join()
+        .unwrap()
+        .into_iter()
+        .map(|r| String::from_utf8(r).unwrap())
+        .collect();
+    let imp = ImpersonationLevel::Impersonation;
+    let id = ImpersonationLevel::Identification;
+    assert_eq!(replies[0], A.to_string(), "A's own file is served");
+    assert_eq!(replies[1], "denied", "the root-only file is denied");
+    assert_eq!(seen[..2], [(A, imp), (A, imp)]);
+    for (i, r) in replies[2..].iter().enumerate() {
+        assert_eq!(r, "denied", "message {} was served as root", i + 2);
+    }
+    assert_eq!(
+        seen[2..],
+        [(A, id), (A, id), (A, id), (A, id)],
+        "never root"
+    );
+}

@@ -1,6 +1,7 @@
 //! Token rules that need no privilege: DuplicateTokenEx, AdjustTokenPrivileges,
 //! OpenThreadToken and SetThreadToken errors.
 
+use guise::privilege::CapabilitySet;
 use guise::token::PrivilegeChange;
 use guise::{ErrorKind, ImpersonationLevel, Privilege, Sid, Token, TokenType};
 
@@ -77,7 +78,16 @@ fn only_impersonation_level_or_above_becomes_primary() {
 
 #[test]
 fn privileges_adjust_only_what_is_held_and_duplicates_copy_state() {
-    let mut system = Token::from_ids(0, 0, &[]).unwrap();
+    // A client of uid 0 whose process holds every capability, with only CAP_SETUID
+    // and CAP_SETGID effective.
+    let mut system = Token::from_ids_with_capabilities(
+        0,
+        0,
+        &[],
+        CapabilitySet::all(),
+        CapabilitySet::SETUID | CapabilitySet::SETGID,
+    )
+    .unwrap();
     assert!(system.has_privilege(Privilege::Backup));
     assert!(
         !system.is_privilege_enabled(Privilege::Backup),
