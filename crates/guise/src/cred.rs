@@ -15,10 +15,12 @@ use crate::error::{Error, ErrorKind, OsErrno, Result};
 /// The largest supplementary group list the kernel accepts (`NGROUPS_MAX`).
 pub const MAX_GROUPS: usize = 65536;
 
-/// uid of the unprivileged sentinel identity (`nobody`, the kernel's overflow uid).
-pub const SENTINEL_UID: u32 = 65534;
-/// gid of the unprivileged sentinel identity (`nogroup`, the kernel's overflow gid).
-pub const SENTINEL_GID: u32 = 65534;
+/// uid of the sentinel identity a thread has at Identification and Anonymous level:
+/// `4294967294` (`-2`), reserved by guise, no account's and not `nobody` (65534),
+/// which other daemons and NFS share, so it owns nothing.
+pub const SENTINEL_UID: u32 = 0xFFFF_FFFE;
+/// gid of the sentinel identity (`4294967294`), no group's.
+pub const SENTINEL_GID: u32 = 0xFFFF_FFFE;
 
 /// A real, effective and saved id triple.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,11 +86,13 @@ impl ThreadCredentials {
         })
     }
 
-    /// Whether these credentials may change the thread's ids (`CAP_SETUID` and
-    /// `CAP_SETGID` in the permitted set: the Linux form of SeImpersonatePrivilege).
+    /// Whether these credentials may change the thread's ids: `CAP_SETUID` and
+    /// `CAP_SETGID` in the *effective* set, the Linux form of an enabled
+    /// SeImpersonatePrivilege. Held but not effective counts as absent, as a
+    /// disabled privilege does on Windows.
     pub fn can_change_identity(&self) -> bool {
         self.capabilities
-            .permitted
+            .effective
             .contains(CapabilitySet::SETUID | CapabilitySet::SETGID)
     }
 
@@ -211,44 +215,47 @@ fn apply(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
 /// verifies. Any failure aborts the process: a thread must never go on under a wrong
 /// identity.
 pub(crate) fn restore(server: &ThreadCredentials, from: &OsIdentity) {
-    let step = |what: &str, r: rustix::io::Result<()>| {
-        if let Err(e) = r {
-            fatal(what, &Error::os(ErrorKind::Os, "revert", e));
-        }
+    if let Err(e) = try_restore(server, from) {
+        fatal("revert", &e);
+    }
+}
+
+/// As [`restore`], returning the error instead of aborting: for a new thread that
+/// must reach the process identity before it runs anything, and may end instead.
+pub(crate) fn try_restore(server: &ThreadCredentials, from: &OsIdentity) -> Result<()> {
+    let step = |what: &'static str, r: rustix::io::Result<()>| {
+        r.map_err(|e| Error::os(ErrorKind::Os, format!("revert: {what}"), e))
     };
     if from.uid != server.uid.effective {
         step(
             "setresuid",
             rthread::set_thread_res_uid(None, Uid::from_raw(server.uid.effective), None),
-        );
+        )?;
     }
     step(
         "capset",
         rthread::set_capabilities(None, server.capabilities),
-    );
+    )?;
     if from.gid != server.gid.effective {
         step(
             "setresgid",
             rthread::set_thread_res_gid(None, Gid::from_raw(server.gid.effective), None),
-        );
+        )?;
     }
     if from.groups != server.groups {
         step(
             "setgroups",
             rthread::set_thread_groups(&to_gids(&server.groups)),
-        );
+        )?;
     }
-    match ThreadCredentials::current() {
-        Ok(now) if now == *server => {}
-        Ok(now) => fatal(
-            "revert verification",
-            &Error::new(
-                ErrorKind::Os,
-                format!("expected {server:?}, kernel has {now:?}"),
-            ),
-        ),
-        Err(e) => fatal("revert verification", &e),
+    let now = ThreadCredentials::current()?;
+    if now != *server {
+        return Err(Error::new(
+            ErrorKind::Os,
+            format!("revert verification: expected {server:?}, kernel has {now:?}"),
+        ));
     }
+    Ok(())
 }
 
 /// Reports a credential failure that cannot be undone and aborts the process.

@@ -7,17 +7,40 @@
 //!
 //! | level             | what the kernel sees while the thread impersonates |
 //! |-------------------|----------------------------------------------------|
-//! | Anonymous         | the sentinel: `nobody`/`nogroup`, no groups, no capabilities |
+//! | Anonymous         | the sentinel: uid and gid 4294967294, no groups, no capabilities, umask 0777 |
 //! | Identification    | the sentinel, as for Anonymous                     |
 //! | Impersonation     | the token's uid, gid and groups; capabilities of its enabled privileges that the server holds |
 //! | Delegation        | as Impersonation (no network credentials yet)      |
 //!
-//! A server that cannot change ids (no `CAP_SETUID`/`CAP_SETGID` in its permitted
-//! set, the Linux form of SeImpersonatePrivilege) gets Identification level for any
-//! token but its own identity's and its own LogonUser's (Windows' rule since Windows
-//! 2000 SP4). Such a server cannot put the thread on the sentinel either: at
-//! Identification and Anonymous level its thread keeps the server's ids with **no**
-//! effective capabilities. It never gains the client's identity.
+//! A server that cannot change ids (no `CAP_SETUID`/`CAP_SETGID` in its effective
+//! set, the Linux form of an enabled SeImpersonatePrivilege; held but not effective
+//! counts as absent, as a disabled privilege does on Windows) gets Identification
+//! level for any token but its own identity's and its own LogonUser's (Windows'
+//! rule since Windows 2000 SP4). Such a server cannot put the thread on the
+//! sentinel either: at Identification and Anonymous level its thread keeps the
+//! server's ids with **no** effective capabilities and umask 0777. It never gains
+//! the client's identity.
+//!
+//! # The sentinel identity
+//! At Identification and Anonymous level Windows lets a thread open no object. On
+//! Linux the kernel sees the sentinel: uid and gid 4294967294, which no account has
+//! (not `nobody`, which other daemons and NFS share), no supplementary groups, no
+//! capabilities, and umask 0777, so that a file it creates has mode 0000. Such a
+//! thread reads only what any user may read and writes only where any user may
+//! write. Every thread at these levels shares the sentinel, so a file one of them
+//! creates in a world-writable directory is the sentinel's: another sentinel thread
+//! cannot open it (mode 0000) but, as its owner, could `chmod` it. Call
+//! [`check_open_as_client`] before opening objects as a client, as Windows' object
+//! manager does. The thread gets a private fs context ([`unshare_fs_context`]) the
+//! first time it goes below Impersonation level.
+//!
+//! # Threads created while impersonating
+//! Linux gives a new thread its creator's credentials; Windows gives it the process
+//! token. [`spawn`] and [`on_thread_start`] start threads at the process identity.
+//! A thread that reaches guise in another identity without impersonating through
+//! it (made by `std::thread::spawn` from an impersonating thread) is refused with
+//! [`ErrorKind::CannotImpersonate`]; processes it starts and the process token it
+//! opens are the process's.
 //!
 //! # Reverting
 //! [`revert_to_self`], and the drop of an [`Impersonation`] guard, restore the
@@ -53,6 +76,20 @@ struct Active {
     server: ThreadCredentials,
     /// What was put on the thread.
     applied: OsIdentity,
+    /// The thread's umask before it impersonated below Impersonation level (then
+    /// 0777 while it does).
+    umask: Option<rustix::fs::Mode>,
+}
+
+impl Active {
+    /// Puts the thread back on its own credentials (or aborts) and returns them.
+    fn leave(self) -> ThreadCredentials {
+        cred::restore(&self.server, &self.applied);
+        if let Some(mask) = self.umask {
+            rustix::process::umask(mask);
+        }
+        self.server
+    }
 }
 
 /// What the thread should impersonate: the token of the newest live guard, else the
@@ -79,15 +116,152 @@ impl Wanted {
 thread_local! {
     static ACTIVE: RefCell<Option<Active>> = const { RefCell::new(None) };
     static WANTED: RefCell<Wanted> = RefCell::new(Wanted::default());
+    /// Whether this thread has its own fs context (cwd, root, umask).
+    static PRIVATE_FS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The process identity: the credentials of the first thread that reached guise's
+/// thread functions without impersonating.
+static PROCESS: std::sync::OnceLock<ThreadCredentials> = std::sync::OnceLock::new();
+
+/// The recorded process identity, recorded now from `now` if it is the first.
+fn process_identity(now: &ThreadCredentials) -> &'static ThreadCredentials {
+    PROCESS.get_or_init(|| now.clone())
+}
+
+/// Whether a thread that does not impersonate through guise has ids other than the
+/// process's: it was created while another thread impersonated (Linux gives a new
+/// thread its creator's credentials), or other code changed them.
+fn is_foreign(now: &ThreadCredentials, process: &ThreadCredentials) -> bool {
+    now.uid != process.uid || now.gid != process.gid || now.groups != process.groups
+}
+
+/// The process identity for a foreign thread: the recorded ids, with no capability
+/// the thread does not hold now.
+fn process_target(process: &ThreadCredentials, now: &ThreadCredentials) -> ThreadCredentials {
+    let held = now.capabilities.permitted;
+    let caps = &process.capabilities;
+    ThreadCredentials {
+        capabilities: rustix::thread::CapabilitySets {
+            effective: caps.effective & held,
+            permitted: caps.permitted & held,
+            inheritable: caps.inheritable & held,
+        },
+        ..process.clone()
+    }
+}
+
+fn foreign_error(now: &ThreadCredentials, process: &ThreadCredentials) -> Error {
+    Error::new(
+        ErrorKind::CannotImpersonate,
+        format!(
+            "this thread runs as uid {} gid {}, not as the process (uid {} gid {}), and does not impersonate: \
+             it was created while another thread impersonated; start threads with guise::thread::spawn",
+            now.uid.effective, now.gid.effective, process.uid.effective, process.gid.effective
+        ),
+    )
 }
 
 /// The credentials of the process identity as seen from this thread: the thread's
-/// own before it impersonated, or its current ones if it is not impersonating.
+/// own before it impersonated, its current ones if it is not impersonating, or the
+/// recorded process identity if the thread is foreign (see [`spawn`]).
 pub(crate) fn process_credentials() -> Result<ThreadCredentials> {
     let saved = ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.server.clone()));
-    match saved {
-        Some(creds) => Ok(creds),
-        None => ThreadCredentials::current(),
+    if let Some(creds) = saved {
+        return Ok(creds);
+    }
+    let now = ThreadCredentials::current()?;
+    let process = process_identity(&now);
+    Ok(if is_foreign(&now, process) {
+        process_target(process, &now)
+    } else {
+        now
+    })
+}
+
+/// Gives the calling thread its own fs context (`unshare(CLONE_FS)`: current
+/// directory, root and umask), once; afterwards a `chdir` or `umask` of this thread
+/// reaches no other thread, nor theirs this one.
+///
+/// # Errors
+/// [`ErrorKind::Os`] if the kernel refuses (a seccomp filter can).
+pub fn unshare_fs_context() -> Result<()> {
+    if PRIVATE_FS.get() {
+        return Ok(());
+    }
+    crate::sys::socket::unshare_fs()
+        .map_err(|e| Error::os(ErrorKind::Os, "unshare(CLONE_FS)", &e))?;
+    PRIVATE_FS.set(true);
+    Ok(())
+}
+
+/// Brings a thread that starts in a foreign identity to the process identity.
+fn start_at_process_identity() -> Result<()> {
+    let now = ThreadCredentials::current()?;
+    let process = process_identity(&now);
+    if is_foreign(&now, process) {
+        let target = process_target(process, &now);
+        cred::try_restore(&target, &now.os_identity())?;
+        tracing::debug!(
+            uid = now.uid.effective,
+            "a thread created while impersonating starts at the process identity"
+        );
+    }
+    Ok(())
+}
+
+/// Starts a thread at the process identity (`CreateThread`, which on Windows gives
+/// a new thread the process token), whatever the calling thread impersonates. A
+/// thread made by `std::thread::spawn` gets its creator's current credentials on
+/// Linux: the client's, if its creator impersonates.
+///
+/// # Errors
+/// [`ErrorKind::Os`] if the thread cannot be started. If the new thread cannot take
+/// the process identity it ends without running `f`, and joining it gives the panic.
+#[doc(alias = "CreateThread")]
+pub fn spawn<F, T>(f: F) -> Result<std::thread::JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_named(None, f)
+}
+
+pub(crate) fn spawn_named<F, T>(name: Option<String>, f: F) -> Result<std::thread::JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    // Record the process identity from this thread if it is the first.
+    process_credentials()?;
+    let mut builder = std::thread::Builder::new();
+    if let Some(name) = name {
+        builder = builder.name(name);
+    }
+    builder
+        .spawn(move || {
+            if let Err(e) = start_at_process_identity() {
+                panic!("a new thread cannot take the process identity: {e}");
+            }
+            f()
+        })
+        .map_err(|e| Error::os(ErrorKind::Os, "starting a thread", &e))
+}
+
+/// For thread pools guise does not create (tokio's `Builder::on_thread_start`, a
+/// rayon start handler): a thread that starts in a foreign identity, because the
+/// thread that made it impersonated, is put on the process identity before it runs
+/// anything. The process aborts if that cannot be done.
+///
+/// ```no_run
+/// let rt = tokio::runtime::Builder::new_multi_thread()
+///     .on_thread_start(guise::thread::on_thread_start)
+///     .build()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn on_thread_start() {
+    if let Err(e) = start_at_process_identity() {
+        cred::fatal("a new thread cannot take the process identity", &e);
     }
 }
 
@@ -127,6 +301,7 @@ fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredenti
         };
     }
     if server.can_change_identity() {
+        // The sentinel: no account's ids, no groups, no capabilities.
         OsIdentity {
             uid: SENTINEL_UID,
             gid: SENTINEL_GID,
@@ -156,12 +331,16 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
     }
     ACTIVE.with_borrow_mut(|active| {
         let server = match active.take() {
-            Some(previous) => {
-                // Back to the server first, then on to the new identity.
-                cred::restore(&previous.server, &previous.applied);
-                previous.server
+            // Back to the server first, then on to the new identity.
+            Some(previous) => previous.leave(),
+            None => {
+                let now = ThreadCredentials::current()?;
+                let process = process_identity(&now);
+                if is_foreign(&now, process) {
+                    return Err(foreign_error(&now, process));
+                }
+                now
             }
-            None => ThreadCredentials::current()?,
         };
         let Some(token) = token else {
             return Ok(None);
@@ -172,7 +351,14 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
             _ => token,
         };
         let applied = os_identity(&token, level, &server);
+        // Below Impersonation level the thread creates nothing anyone could use:
+        // umask 0777, on an fs context of its own so that no other thread's changes.
+        let below = level < ImpersonationLevel::Impersonation;
+        if below {
+            unshare_fs_context()?;
+        }
         cred::switch(&server, &applied)?;
+        let umask = below.then(|| rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o777)));
         tracing::debug!(
             user = %token.user(),
             uid = applied.uid,
@@ -187,6 +373,7 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
             token,
             server,
             applied,
+            umask,
         });
         Ok(Some(level))
     })
@@ -222,14 +409,34 @@ fn current_token() -> Option<Token> {
 }
 
 /// Replaces everything the thread impersonates by `token` (or nothing): live guards
-/// are left with nothing to restore.
+/// are left with nothing to restore. On error the thread and its guards are as they
+/// were, as after a failed SetThreadToken on Windows.
 fn set_base(token: Option<Token>) -> Result<()> {
-    let result = install(token.clone());
-    WANTED.with_borrow_mut(|w| {
-        w.guards.clear();
-        w.base = if result.is_ok() { token } else { None };
-    });
-    result.map(drop)
+    match install(token.clone()) {
+        Ok(_) => {
+            WANTED.with_borrow_mut(|w| {
+                w.guards.clear();
+                w.base = token;
+            });
+            Ok(())
+        }
+        Err(e) => {
+            put_back_wanted();
+            Err(e)
+        }
+    }
+}
+
+/// After a failed install: a failed switch leaves the thread on its own
+/// credentials; put back what it impersonated, if anything. Failing that is fatal.
+fn put_back_wanted() {
+    let wanted = WANTED.with_borrow(Wanted::effective);
+    if wanted.is_some()
+        && !is_impersonating()
+        && let Err(again) = install(wanted)
+    {
+        cred::fatal("restoring the previous impersonation", &again);
+    }
 }
 
 /// Sets the calling thread's impersonation token ([`SetThreadToken`] with a `NULL`
@@ -267,6 +474,25 @@ pub fn set_thread_token(token: Option<&Token>) -> Result<()> {
 #[doc(alias = "RevertToSelf")]
 pub fn revert_to_self() -> Result<()> {
     set_base(None)
+}
+
+/// Fails unless the calling thread may open objects as the client it impersonates:
+/// what Windows' object manager checks before an open by an impersonating thread.
+/// A thread that does not impersonate acts as itself and may.
+///
+/// # Errors
+/// [`ErrorKind::BadImpersonationLevel`] while the thread impersonates at
+/// Identification or Anonymous level.
+pub fn check_open_as_client() -> Result<()> {
+    match current_token().and_then(|t| t.impersonation_level()) {
+        Some(level) if level < ImpersonationLevel::Impersonation => Err(Error::new(
+            ErrorKind::BadImpersonationLevel,
+            format!(
+                "the thread impersonates at {level} level: it may not open objects as the client"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether the calling thread impersonates.
@@ -405,15 +631,7 @@ impl Token {
                 })
             }
             Err(e) => {
-                // A failed switch may leave the thread on its own credentials: put
-                // back what it impersonated, if anything; failing that is fatal.
-                let wanted = WANTED.with_borrow(Wanted::effective);
-                if wanted.is_some()
-                    && !is_impersonating()
-                    && let Err(again) = install(wanted)
-                {
-                    cred::fatal("restoring the previous impersonation", &again);
-                }
+                put_back_wanted();
                 Err(e)
             }
         }

@@ -64,10 +64,10 @@ impl ImpersonationPool {
         let mut workers = Vec::new();
         for i in 0..threads.max(1) {
             let rx = Arc::clone(&rx);
-            let worker = std::thread::Builder::new()
-                .name(format!("guise-impersonation-{i}"))
-                .spawn(move || worker(&rx))
-                .map_err(|e| Error::os(ErrorKind::Os, "starting an impersonation worker", &e))?;
+            let worker =
+                crate::thread::spawn_named(Some(format!("guise-impersonation-{i}")), move || {
+                    worker(&rx)
+                })?;
             workers.push(worker);
         }
         Ok(ImpersonationPool {
@@ -142,7 +142,7 @@ fn finish<R>(outcome: Outcome<R>) -> Result<R> {
 }
 
 fn worker(rx: &Mutex<mpsc::Receiver<Job>>) {
-    if let Err(e) = crate::sys::socket::unshare_fs() {
+    if let Err(e) = crate::thread::unshare_fs_context() {
         tracing::warn!(%e, "impersonation worker shares its fs context: unshare(CLONE_FS) refused");
     }
     loop {

@@ -138,7 +138,7 @@ fn identification_level_identifies_but_cannot_act() {
     let guard = ident.impersonate().unwrap();
     assert_eq!(guard.level(), ImpersonationLevel::Identification);
     // The kernel sees the sentinel, not the client.
-    assert_eq!(thread_status("Uid"), "0 65534 0 65534");
+    assert_eq!(thread_status("Uid"), "0 4294967294 0 4294967294");
     assert_eq!(thread_status("Groups"), "");
     assert!(!can_read(&f.a), "Identification level may not act as A");
     assert!(!can_read(&f.b));
@@ -168,7 +168,7 @@ fn anonymous_level_and_anonymous_token() {
         .duplicate(ImpersonationLevel::Anonymous, TokenType::Impersonation)
         .unwrap();
     anon.run_as(|| {
-        assert_eq!(thread_status("Uid"), "0 65534 0 65534");
+        assert_eq!(thread_status("Uid"), "0 4294967294 0 4294967294");
         assert!(!can_read(&f.a));
         assert_eq!(
             guise::open_thread_token(true).unwrap_err().kind(),
@@ -181,7 +181,7 @@ fn anonymous_level_and_anonymous_token() {
 
     let g = Token::anonymous().impersonate().unwrap();
     assert_eq!(g.level(), ImpersonationLevel::Impersonation);
-    assert_eq!(thread_status("Uid"), "0 65534 0 65534");
+    assert_eq!(thread_status("Uid"), "0 4294967294 0 4294967294");
     assert!(!can_read(&f.a) && !can_read(&f.root_only));
     let t = guise::open_thread_token(false).unwrap();
     assert_eq!(t.user(), Sid::ANONYMOUS);
@@ -376,7 +376,7 @@ fn process_token_describes_the_process_while_impersonating() {
     );
     // Replacing a live guard: the old one is dropped after the new one started.
     self_guard = guise::impersonate_self(ImpersonationLevel::Identification).unwrap();
-    assert_eq!(thread_status("Uid"), "0 65534 0 65534");
+    assert_eq!(thread_status("Uid"), "0 4294967294 0 4294967294");
     assert_eq!(
         guise::open_thread_token(true)
             .unwrap()
