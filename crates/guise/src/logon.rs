@@ -88,6 +88,81 @@ impl SessionRef {
     }
 }
 
+type Keep = (std::os::fd::OwnedFd, SessionRef);
+
+/// Keeps `session` open until the process `pid` (a child just started, not yet
+/// reaped) has exited, even when every token of the logon is dropped first: the PAM
+/// session of a logon stays open while a process started from it runs.
+pub(crate) fn keep_session_while_running(pid: u32, session: SessionRef) {
+    static KEEPER: std::sync::OnceLock<Mutex<Option<std::sync::mpsc::Sender<Keep>>>> =
+        std::sync::OnceLock::new();
+    let pidfd = rustix::process::Pid::from_raw(pid as i32)
+        .ok_or(rustix::io::Errno::INVAL)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()));
+    let pidfd = match pidfd {
+        Ok(fd) => fd,
+        Err(e) => {
+            // Never close the session under a running process: keep it for good.
+            tracing::warn!(pid, %e, "no pidfd for a logon's process: its PAM session stays open");
+            std::mem::forget(session);
+            return;
+        }
+    };
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Keep>();
+        match crate::thread::spawn_named(Some("guise-logon-sessions".into()), move || keep(&rx)) {
+            Ok(_) => Mutex::new(Some(tx)),
+            Err(e) => {
+                tracing::warn!(%e, "cannot start the logon session keeper");
+                Mutex::new(None)
+            }
+        }
+    });
+    let sent = keeper
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|tx| tx.send((pidfd, session)));
+    if let Some(Err(std::sync::mpsc::SendError(kept))) = sent {
+        std::mem::forget(kept);
+    } else if sent.is_none() {
+        tracing::warn!(pid, "a logon's PAM session stays open: no keeper");
+    }
+}
+
+/// The keeper: holds each session until its process's pidfd says it exited.
+fn keep(rx: &std::sync::mpsc::Receiver<Keep>) {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut kept: Vec<Keep> = Vec::new();
+    loop {
+        if kept.is_empty() {
+            match rx.recv() {
+                Ok(k) => kept.push(k),
+                Err(_) => return,
+            }
+        }
+        kept.extend(rx.try_iter());
+        let mut fds: Vec<PollFd<'_>> = kept
+            .iter()
+            .map(|(fd, _)| PollFd::new(fd, PollFlags::IN))
+            .collect();
+        let timeout = Timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        };
+        if rustix::event::poll(&mut fds, Some(&timeout)).is_err() {
+            continue;
+        }
+        let exited: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        let mut i = 0;
+        kept.retain(|_| {
+            i += 1;
+            !exited[i - 1]
+        });
+    }
+}
+
 impl PartialEq for SessionRef {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
@@ -145,7 +220,17 @@ pub fn logon_user_with(
     logon_type: LogonType,
     options: &LogonOptions,
 ) -> Result<Token> {
-    crate::token::require_tcb()?;
+    // Without SeTcbPrivilege a process may log on only its own account (Windows
+    // needs no privilege for LogonUser at all; Linux can give another account's
+    // identity only with CAP_SETUID/CAP_SETGID).
+    if crate::token::require_tcb().is_err() {
+        let own = crate::thread::process_credentials()?.uid.effective;
+        let account = nix::unistd::User::from_name(user)
+            .map_err(|e| Error::os(ErrorKind::Os, format!("looking up {user:?}"), e))?;
+        if account.is_none_or(|a| a.uid.as_raw() != own) {
+            crate::token::require_tcb()?;
+        }
+    }
     // Authentication reads what only the process may read (/etc/shadow, keytabs):
     // it runs as the process, whatever the calling thread impersonates.
     crate::thread::as_process(|| logon_as_process(user, password, logon_type, options))?
@@ -205,13 +290,29 @@ fn logon_as_process(
     }
     let environment = pam.environment();
     let network_credentials = environment.iter().any(|(k, _)| k == "KRB5CCNAME");
-    let account = nix::unistd::User::from_name(user)
-        .map_err(|e| Error::os(ErrorKind::Os, format!("looking up {user:?}"), e))?
+    // The account is the one PAM authenticated: its PAM_USER, which a module may
+    // have mapped from the name given.
+    let name = pam.user().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Os,
+            "PAM authenticated nobody: PAM_USER is not set",
+        )
+    })?;
+    let account = nix::unistd::User::from_name(&name)
+        .map_err(|e| Error::os(ErrorKind::Os, format!("looking up {name:?}"), e))?
         .ok_or_else(logon_failure)?;
+    if crate::token::require_tcb().is_err()
+        && account.uid.as_raw() != crate::thread::process_credentials()?.uid.effective
+    {
+        return Err(Error::new(
+            ErrorKind::PrivilegeNotHeld,
+            "PAM logged on another account than the process's own: that requires SeTcbPrivilege",
+        ));
+    }
     let session = SessionRef(Arc::new(LogonSession {
         _pam: Mutex::new(pam),
         environment,
     }));
-    tracing::info!(user, ?logon_type, "logon");
+    tracing::info!(user, account = %name, ?logon_type, "logon");
     Token::for_logon(&account, logon_type, Some(session), network_credentials)
 }

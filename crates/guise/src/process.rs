@@ -26,6 +26,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
+use rustix::fs::{Mode, OFlags};
 use rustix::process::{Gid, Uid};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -107,11 +108,11 @@ pub trait CommandExt {
 /// The process identity as the forking thread knows it.
 fn server_plan() -> Result<ChildPlan> {
     let server = crate::thread::process_credentials()?;
-    let applied = crate::thread::applied_identity();
-    let gid_differs = applied
-        .as_ref()
-        .is_some_and(|a| a.gid != server.gid.effective);
-    let groups_differ = applied.as_ref().is_some_and(|a| a.groups != server.groups);
+    // What the forking thread has now: an identity it impersonates, or one it was
+    // created with while its creator impersonated.
+    let now = crate::cred::ThreadCredentials::current()?;
+    let gid_differs = now.gid.effective != server.gid.effective;
+    let groups_differ = now.groups != server.groups;
     Ok(ChildPlan {
         server_euid: server.uid.effective,
         server_caps: server.capabilities,
@@ -120,6 +121,94 @@ fn server_plan() -> Result<ChildPlan> {
             .then(|| server.groups.iter().map(|&g| Gid::from_raw(g)).collect()),
         target: None,
         keep_fds: Vec::new(),
+        exec: None,
+    })
+}
+
+/// The program of a `spawn_as_user`, found and opened as the process identity.
+fn open_program(
+    program: &OsStr,
+    cwd: Option<&std::path::Path>,
+    env: &[(OsString, OsString)],
+) -> Result<(OwnedFd, bool)> {
+    use std::os::unix::ffi::OsStrExt;
+    let not_found = || {
+        Error::os(
+            ErrorKind::Os,
+            format!("cannot find the program {:?}", program.to_string_lossy()),
+            &std::io::Error::from_raw_os_error(libc::ENOENT),
+        )
+    };
+    let candidates: Vec<std::path::PathBuf> = if program.as_bytes().contains(&b'/') {
+        let p = std::path::Path::new(program);
+        vec![match cwd {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.to_owned(),
+        }]
+    } else {
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|d| d.join(program))
+            .collect()
+    };
+    let mut last = None;
+    for candidate in candidates {
+        // Readable as the process: read it to tell a script (whose interpreter needs
+        // the descriptor open); else open it as a path only.
+        let opened = rustix::fs::open(&candidate, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map(|fd| (fd, true))
+            .or_else(|_| {
+                rustix::fs::open(&candidate, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+                    .map(|fd| (fd, false))
+            });
+        let (fd, readable) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| Error::os(ErrorKind::Os, "fstat", e))?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile
+            || st.st_mode & 0o111 == 0
+        {
+            last = Some(rustix::io::Errno::ACCESS);
+            continue;
+        }
+        let mut head = [0u8; 2];
+        let script = readable
+            && rustix::io::pread(&fd, &mut head, 0).is_ok_and(|n| n == 2)
+            && head == *b"#!";
+        return Ok((fd, script));
+    }
+    match last {
+        None | Some(rustix::io::Errno::NOENT) | Some(rustix::io::Errno::NOTDIR) => Err(not_found()),
+        Some(e) => Err(Error::os(
+            if e == rustix::io::Errno::ACCESS {
+                ErrorKind::AccessDenied
+            } else {
+                ErrorKind::Os
+            },
+            format!(
+                "the process may not open the program {:?}",
+                program.to_string_lossy()
+            ),
+            e,
+        )),
+    }
+}
+
+fn cstring(s: &OsStr) -> Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(s.as_bytes()).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidParameter,
+            "an argument or environment variable contains a NUL byte",
+        )
     })
 }
 
@@ -133,14 +222,21 @@ struct Prepared {
 }
 
 fn prepare(
-    program: &OsStr,
+    cmd: &std::process::Command,
     set_vars: Vec<(OsString, Option<OsString>)>,
     token: &Token,
     options: &SpawnOptions<'_>,
 ) -> Result<Prepared> {
+    let program = cmd.get_program();
     let mut plan = server_plan()?;
+    let server = crate::thread::process_credentials()?;
+    let unix = token.unix();
+    // Its own identity a process may give a child without any privilege.
+    let own = unix.uid() == server.uid.effective
+        && unix.gid() == server.gid.effective
+        && unix.groups() == server.groups.as_slice();
     let setid = Privilege::AssignPrimaryToken.capabilities();
-    if !plan.server_caps.permitted.contains(setid) {
+    if !own && !plan.server_caps.permitted.contains(setid) {
         return Err(Error::new(
             ErrorKind::PrivilegeNotHeld,
             "starting a process as another user requires SeAssignPrimaryTokenPrivilege (CAP_SETUID and CAP_SETGID) in the process token",
@@ -169,7 +265,6 @@ fn prepare(
             ));
         }
     }
-    let unix = token.unix();
     crate::cred::validate_ids(unix.uid(), unix.gid(), unix.groups())?;
     let account = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(unix.uid()))
         .ok()
@@ -222,9 +317,34 @@ fn prepare(
         plan.keep_fds.push(copy.as_raw_fd());
         copies.push(copy);
     }
+    // The groups the child has when it comes to set them: the forking thread's.
+    let child_groups = crate::cred::ThreadCredentials::current()?.groups;
+    // The program is found and opened as the process (CreateProcessAsUser opens the
+    // image in the caller's context), whatever the token's user could reach; the
+    // child runs that very file.
+    let (program_fd, script) =
+        crate::thread::as_process(|| open_program(program, cmd.get_current_dir(), &env))??;
+    // Above the numbers the kept descriptors take in the child.
+    let program_fd = rustix::io::fcntl_dupfd_cloexec(&program_fd, above as _)
+        .map_err(|e| Error::os(ErrorKind::Os, "the program's descriptor", e))?;
+    let mut argv = vec![cstring(program)?];
+    for a in cmd.get_args() {
+        argv.push(cstring(a)?);
+    }
+    let envp = env
+        .iter()
+        .map(|(k, v)| {
+            let mut kv = k.clone();
+            kv.push("=");
+            kv.push(v);
+            cstring(&kv)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    plan.exec = Some(crate::sys::spawn::Exec::new(program_fd, script, argv, envp));
     plan.target = Some(ChildTarget {
         uid: Uid::from_raw(unix.uid()),
         gid: Gid::from_raw(unix.gid()),
+        set_groups: unix.groups() != child_groups.as_slice(),
         groups: unix.groups().iter().map(|&g| Gid::from_raw(g)).collect(),
         caps: token.enabled_capabilities(),
     });
@@ -251,10 +371,14 @@ impl CommandExt for std::process::Command {
             .get_envs()
             .map(|(k, v)| (k.to_owned(), v.map(OsStr::to_owned)))
             .collect();
-        let p = prepare(self.get_program(), set_vars, token, options)?;
+        let p = prepare(self, set_vars, token, options)?;
         self.env_clear().envs(p.env.iter().map(|(k, v)| (k, v)));
         crate::sys::spawn::install(self, p.plan);
-        self.spawn().map_err(spawn_error)
+        let child = self.spawn().map_err(spawn_error)?;
+        if let Some(session) = token.session() {
+            crate::logon::keep_session_while_running(child.id(), session.clone());
+        }
+        Ok(child)
     }
 
     fn spawn_as_process(&mut self) -> Result<std::process::Child> {
@@ -277,10 +401,14 @@ impl CommandExt for tokio::process::Command {
             .get_envs()
             .map(|(k, v)| (k.to_owned(), v.map(OsStr::to_owned)))
             .collect();
-        let p = prepare(std.get_program(), set_vars, token, options)?;
+        let p = prepare(std, set_vars, token, options)?;
         self.env_clear().envs(p.env.iter().map(|(k, v)| (k, v)));
         crate::sys::spawn::install_tokio(self, p.plan);
-        self.spawn().map_err(spawn_error)
+        let child = self.spawn().map_err(spawn_error)?;
+        if let (Some(session), Some(pid)) = (token.session(), child.id()) {
+            crate::logon::keep_session_while_running(pid, session.clone());
+        }
+        Ok(child)
     }
 
     fn spawn_as_process(&mut self) -> Result<tokio::process::Child> {

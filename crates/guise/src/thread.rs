@@ -398,11 +398,6 @@ pub(crate) fn as_process<R>(f: impl FnOnce() -> R) -> Result<R> {
     Ok(r)
 }
 
-/// What the calling thread's impersonation put on it, if it impersonates.
-pub(crate) fn applied_identity() -> Option<OsIdentity> {
-    ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.applied.clone()))
-}
-
 /// The calling thread's impersonation token, if any, at the level it got.
 fn current_token() -> Option<Token> {
     ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.clone()))

@@ -788,6 +788,11 @@ impl Token {
         self.session.as_ref().map_or(&[], |s| s.environment())
     }
 
+    /// The PAM session of the logon the token comes from.
+    pub(crate) fn session(&self) -> Option<&crate::logon::SessionRef> {
+        self.session.as_ref()
+    }
+
     /// Whether the token holds `privilege`, enabled or not.
     pub fn has_privilege(&self, privilege: Privilege) -> bool {
         self.privileges.iter().any(|p| p.privilege == privilege)

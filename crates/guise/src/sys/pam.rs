@@ -52,7 +52,10 @@ unsafe extern "C" {
     fn pam_close_session(pamh: *mut PamHandle, flags: c_int) -> c_int;
     fn pam_strerror(pamh: *mut PamHandle, errnum: c_int) -> *const c_char;
     fn pam_getenvlist(pamh: *mut PamHandle) -> *mut *mut c_char;
+    fn pam_get_item(pamh: *const PamHandle, item_type: c_int, item: *mut *const c_void) -> c_int;
 }
+
+const PAM_USER: c_int = 2;
 
 pub(crate) const PAM_SUCCESS: c_int = 0;
 const PAM_PROMPT_ECHO_OFF: c_int = 1;
@@ -268,6 +271,20 @@ impl Pam {
             }
             libc::free(list.cast());
             out
+        }
+    }
+
+    /// `pam_get_item(PAM_USER)`: the user name as the modules left it (a module may
+    /// map the name it was given to another).
+    pub(crate) fn user(&self) -> Option<String> {
+        let mut item: *const c_void = ptr::null();
+        // SAFETY: the handle is live; PAM_USER's item is a NUL-terminated string that
+        // PAM owns, copied out at once.
+        unsafe {
+            if pam_get_item(self.handle, PAM_USER, &mut item) != PAM_SUCCESS || item.is_null() {
+                return None;
+            }
+            Some(CStr::from_ptr(item.cast()).to_string_lossy().into_owned())
         }
     }
 

@@ -21,6 +21,73 @@ pub(crate) struct ChildPlan {
     pub target: Option<ChildTarget>,
     /// Descriptors to keep, in order: they become 3, 4, ... in the child.
     pub keep_fds: Vec<RawFd>,
+    /// The program opened by the parent, run with `execveat`; `None` leaves the
+    /// exec to std.
+    pub exec: Option<Exec>,
+}
+
+/// A program opened by the parent and what `execveat` needs, all made before `fork`.
+pub(crate) struct Exec {
+    fd: std::os::fd::OwnedFd,
+    /// A script: its interpreter opens `/dev/fd/N`, so the descriptor stays open.
+    script: bool,
+    _argv: Vec<std::ffi::CString>,
+    _envp: Vec<std::ffi::CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the pointers point into the CStrings the struct owns, whose heap buffers
+// do not move; nothing else refers to them.
+unsafe impl Send for Exec {}
+// SAFETY: as above; the struct is only read after it is made.
+unsafe impl Sync for Exec {}
+
+impl Exec {
+    pub(crate) fn new(
+        fd: std::os::fd::OwnedFd,
+        script: bool,
+        argv: Vec<std::ffi::CString>,
+        envp: Vec<std::ffi::CString>,
+    ) -> Exec {
+        let ptrs = |v: &[std::ffi::CString]| {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        Exec {
+            argv_ptrs: ptrs(&argv),
+            envp_ptrs: ptrs(&envp),
+            fd,
+            script,
+            _argv: argv,
+            _envp: envp,
+        }
+    }
+
+    /// Runs the program; returns only on failure.
+    fn run(&self) -> io::Error {
+        use std::os::fd::AsRawFd;
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: fcntl(F_SETFD) on a descriptor number touches no memory.
+        if self.script && unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+            return io::Error::last_os_error();
+        }
+        // SAFETY: the path is an empty C string, argv and envp are NULL-terminated
+        // arrays of pointers to C strings this struct owns, alive until exec.
+        unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                fd,
+                c"".as_ptr(),
+                self.argv_ptrs.as_ptr(),
+                self.envp_ptrs.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        io::Error::last_os_error()
+    }
 }
 
 /// A token's identity for a child process.
@@ -28,6 +95,9 @@ pub(crate) struct ChildTarget {
     pub uid: Uid,
     pub gid: Gid,
     pub groups: Vec<Gid>,
+    /// Whether the groups differ from the forking thread's (setgroups needs
+    /// CAP_SETGID even to set the same groups).
+    pub set_groups: bool,
     /// Capabilities the child keeps (only for uid 0: a child with another uid keeps
     /// none, whatever this says).
     pub caps: CapabilitySet,
@@ -112,7 +182,9 @@ impl ChildPlan {
             }
         }
         // 4. The token's ids, in all three positions: no way back to the server.
-        rthread::set_thread_groups(&t.groups)?;
+        if t.set_groups {
+            rthread::set_thread_groups(&t.groups)?;
+        }
         rthread::set_thread_res_gid(t.gid, t.gid, t.gid)?;
         rthread::set_thread_res_uid(t.uid, t.uid, t.uid)?;
         let caps = if t.uid.is_root() {
@@ -131,7 +203,10 @@ impl ChildPlan {
         // 5. Verify before exec.
         let (r, e) = (rustix::process::getuid(), rustix::process::geteuid());
         check(r == t.uid && e == t.uid && rustix::process::getgid() == t.gid)?;
-        Ok(())
+        match &self.exec {
+            Some(exec) => Err(exec.run()),
+            None => Ok(()),
+        }
     }
 }
 
