@@ -521,3 +521,47 @@ fn privilege_check_needs_a_clients_impersonation_token() {
     );
     let _ = std::io::stdout().flush();
 }
+
+/// Attack: code impersonates on a tokio worker and calls `spawn_blocking` meanwhile;
+/// tokio grows its blocking pool from the calling thread, so the new thread would
+/// keep the client's identity and later run other clients' work. With
+/// `guise::thread::on_thread_start` every new runtime thread starts at the process
+/// identity.
+#[test]
+fn spawn_blocking_while_impersonating_never_lends_the_client_to_later_tasks() {
+    need_root!();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(8)
+        .on_thread_start(guise::thread::on_thread_start)
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen: Vec<u32> = rt.block_on(async {
+        let first = tokio::spawn(async {
+            let guard = client(A).impersonate().unwrap();
+            assert_eq!(rustix::process::geteuid().as_raw(), A);
+            let h = tokio::task::spawn_blocking(|| rustix::process::geteuid().as_raw());
+            drop(guard);
+            h.await.unwrap()
+        })
+        .await
+        .unwrap();
+        let mut handles = Vec::new();
+        for i in 0..10_000 {
+            handles.push(if i % 2 == 0 {
+                tokio::task::spawn_blocking(|| rustix::process::geteuid().as_raw())
+            } else {
+                tokio::spawn(async { rustix::process::geteuid().as_raw() })
+            });
+        }
+        let mut seen = vec![first];
+        for h in handles {
+            seen.push(h.await.unwrap());
+        }
+        seen
+    });
+    let foreign = seen.iter().filter(|&&u| u != 0).count();
+    assert_eq!(seen.len(), 10_001);
+    assert_eq!(foreign, 0, "{foreign} tasks ran as a foreign uid");
+}
