@@ -75,10 +75,8 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<ExitCode> {
         .build()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serve_args = ServeArgs {
-        socket: socket.clone(),
-        root: files.clone(),
         workers: 4,
-        no_impersonation: false,
+        ..ServeArgs::new(socket.clone(), files.clone())
     };
     let server = rt.spawn(serve(serve_args, async {
         let _ = stopped.await;
@@ -140,6 +138,8 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<ExitCode> {
                     let err = String::from_utf8_lossy(&outp.stderr);
                     if err.contains("ERROR_ACCESS_DENIED") {
                         "denied (EACCES)".into()
+                    } else if err.contains("ERROR_BAD_IMPERSONATION_LEVEL") {
+                        "refused (ERROR_BAD_IMPERSONATION_LEVEL)".into()
                     } else {
                         format!("failed: {}", err.trim())
                     }
@@ -196,12 +196,13 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<ExitCode> {
     )?;
     writeln!(
         out,
-        "\n  Anonymous and identification clients act as the sentinel 'nobody': they read only"
+        "\n  At anonymous and identification level the server opens nothing as the client, as on"
     )?;
     writeln!(
         out,
-        "  what anyone may read. Impersonation and delegation clients read their own files only."
+        "  Windows; its thread is a sentinel that owns nothing. Impersonation and delegation"
     )?;
+    writeln!(out, "  clients read their own files only.")?;
     let _ = stop.send(());
     rt.block_on(server)??;
     if args.keep {

@@ -42,9 +42,11 @@ enum Command {
     /// Serve a directory over a named pipe; every request runs as its client.
     Serve(serve::ServeArgs),
     /// Read a file through `guise serve`.
-    Cat(serve::ClientArgs),
+    Cat(serve::CatArgs),
     /// List a directory through `guise serve`.
     Ls(serve::ClientArgs),
+    /// Show a file's owner, mode, size and type through `guise serve`.
+    Stat(serve::ClientArgs),
     /// Write a file through `guise serve`.
     Put(serve::PutArgs),
     /// Show impersonation end to end (root only): two throwaway identities read
@@ -68,8 +70,9 @@ fn main() -> ExitCode {
         Command::Sddl(args) => sddl::run(&args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run::run(&args, &mut out),
         Command::Serve(args) => serve::run_serve(args).map(|()| ExitCode::SUCCESS),
-        Command::Cat(args) => serve::run_client("read", &args, None, &mut out),
-        Command::Ls(args) => serve::run_client("list", &args, None, &mut out),
+        Command::Cat(args) => serve::run_cat(&args, &mut out),
+        Command::Ls(args) => serve::run_client("list", &args, &mut out),
+        Command::Stat(args) => serve::run_client("stat", &args, &mut out),
         Command::Put(args) => serve::run_put(&args, &mut out),
         Command::Demo(args) => demo::run(&args, &mut out),
         Command::AccessCheck(args) => access_check::run(&args, &mut out).map(|o| match o {

@@ -1,23 +1,42 @@
 //! `guise serve`: a small file service over a named pipe. Every request runs as the
 //! client, on an impersonation worker, so the kernel decides; paths are resolved
 //! beneath the root directory (`openat2` with `RESOLVE_BENEATH`). `guise cat`,
-//! `guise ls` and `guise put` are its clients.
+//! `guise ls`, `guise stat` and `guise put` are its clients. The protocol is in
+//! `docs/protocol.md`.
+//!
+//! Hostile clients are held: only regular files are read and written (a FIFO or a
+//! device never blocks a worker), reads and writes stream in bounded chunks, a
+//! write goes to a temporary file created as the client and replaces the target
+//! only once complete (fsync, rename), `put` never follows a symlink, the server's
+//! own `/proc` is never served, and a client below Impersonation level opens
+//! nothing (`ERROR_BAD_IMPERSONATION_LEVEL`).
 
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use guise::pipe::pool::ImpersonationPool;
 use guise::pipe::tokio::{AsyncPipeConnection, AsyncPipeServer};
-use guise::pipe::{ContextTracking, PipeAddr, PipeClient, SecurityQos, ServerOptions};
+use guise::pipe::{
+    ClientOptions, ContextTracking, PipeAddr, PipeClient, SecurityQos, ServerOptions,
+};
 use guise::{Error, ErrorKind, ImpersonationLevel};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde_json::{Value, json};
 
+/// The most data in one frame of a read or a write.
+pub const CHUNK: usize = 64 * 1024;
+/// The largest frame the server takes: a request, or a chunk of a write.
+const MAX_FRAME: usize = CHUNK + 4096;
+/// procfs's `f_type` (`PROC_SUPER_MAGIC`).
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
 /// Options of `guise serve`.
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct ServeArgs {
     /// The socket to listen on.
     #[arg(long)]
@@ -31,10 +50,39 @@ pub struct ServeArgs {
     /// Serve every request as the server, not as the client (for comparison only).
     #[arg(long)]
     pub no_impersonation: bool,
+    /// The most connections kept open; a new client over it closes the one idle
+    /// the longest.
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
+    /// The most connections of one uid kept open.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections_per_uid: usize,
+    /// Seconds a connection may wait for a request before it is closed.
+    #[arg(long, default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// Seconds a request (each frame of it) may take to arrive once begun.
+    #[arg(long, default_value_t = 10)]
+    pub request_timeout: u64,
+}
+
+impl ServeArgs {
+    /// The defaults of the command line, for `socket` and `root`.
+    pub fn new(socket: PathBuf, root: PathBuf) -> ServeArgs {
+        ServeArgs {
+            socket,
+            root,
+            workers: 8,
+            no_impersonation: false,
+            max_connections: 4096,
+            max_connections_per_uid: 1024,
+            idle_timeout: 300,
+            request_timeout: 10,
+        }
+    }
 }
 
 /// Options of the clients.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct ClientArgs {
     /// The server's socket.
     #[arg(long)]
@@ -50,6 +98,12 @@ pub struct ClientArgs {
     /// Only the enabled privileges and groups of this client count (EffectiveOnly).
     #[arg(long)]
     effective_only: bool,
+    /// Seconds to wait for the server at each step before giving up.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// Refuse a server that does not run as this uid.
+    #[arg(long)]
+    server_uid: Option<u32>,
     /// The path, relative to the served directory.
     path: String,
 }
@@ -58,84 +112,240 @@ pub struct ClientArgs {
 fn answer(r: std::result::Result<Value, Error>) -> Value {
     match r {
         Ok(data) => json!({ "ok": true, "data": data }),
-        Err(e) => json!({ "ok": false, "error": e.kind().win32_name(), "message": e.to_string() }),
+        Err(e) => failure(&e),
     }
 }
 
+fn failure(e: &Error) -> Value {
+    json!({ "ok": false, "error": e.kind().win32_name(), "message": e.to_string() })
+}
+
 fn os(what: &str, e: rustix::io::Errno) -> Error {
+    use rustix::io::Errno;
     let kind = match e {
-        rustix::io::Errno::ACCESS | rustix::io::Errno::PERM => ErrorKind::AccessDenied,
-        rustix::io::Errno::XDEV | rustix::io::Errno::LOOP => ErrorKind::AccessDenied,
-        rustix::io::Errno::NOENT => ErrorKind::NoneMapped,
+        Errno::ACCESS | Errno::PERM | Errno::XDEV | Errno::LOOP | Errno::ROFS => {
+            ErrorKind::AccessDenied
+        }
+        Errno::NOENT => ErrorKind::NoneMapped,
+        Errno::NOTDIR | Errno::ISDIR | Errno::NAMETOOLONG | Errno::INVAL | Errno::NXIO => {
+            ErrorKind::InvalidParameter
+        }
         _ => ErrorKind::Os,
     };
     Error::os(kind, what.to_owned(), e)
 }
 
-/// Opens `path` beneath `root`: no `..` out, no absolute paths, no symlinks out.
+fn invalid(why: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidParameter, why.into())
+}
+
+/// Opens `path` beneath `dir`: no `..` out, no absolute paths, no symlinks out, no
+/// magic links, never the server's `/proc`. `EAGAIN`, which the kernel returns when
+/// a rename raced the lookup, is retried.
 fn open_beneath(
-    root: &OwnedFd,
+    dir: impl AsFd,
     path: &str,
     flags: OFlags,
     mode: Mode,
+    resolve: ResolveFlags,
 ) -> std::result::Result<OwnedFd, Error> {
     let path = if path.is_empty() { "." } else { path };
-    rustix::fs::openat2(
-        root,
-        path,
-        flags | OFlags::CLOEXEC,
-        mode,
-        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-    )
-    .map_err(|e| os(&format!("opening {path:?}"), e))
+    // openat2 refuses O_PATH with any flag but these.
+    let flags = if flags.contains(OFlags::PATH) {
+        flags | OFlags::CLOEXEC
+    } else {
+        flags | OFlags::CLOEXEC | OFlags::NOCTTY
+    };
+    let mut tries = 0;
+    let fd = loop {
+        match rustix::fs::openat2(
+            &dir,
+            path,
+            flags,
+            mode,
+            resolve | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) if tries < 64 => tries += 1,
+            Err(e) => return Err(os(&format!("opening {path:?}"), e)),
+            Ok(fd) => break fd,
+        }
+    };
+    let fs = rustix::fs::fstatfs(&fd).map_err(|e| os("fstatfs", e))?;
+    if fs.f_type as i64 == PROC_SUPER_MAGIC {
+        return Err(Error::new(
+            ErrorKind::AccessDenied,
+            format!("{path:?} is in /proc, which is never served"),
+        ));
+    }
+    Ok(fd)
 }
 
-/// One request, run on the calling thread (a worker that impersonates the client).
-fn handle(root: &OwnedFd, req: &Value) -> std::result::Result<Value, Error> {
-    let bad = |why: &str| Error::new(ErrorKind::InvalidParameter, why.to_owned());
-    let op = req
-        .get("op")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("\"op\" is missing"))?;
-    let path = req.get("path").and_then(Value::as_str).unwrap_or("");
-    match op {
-        "read" => {
-            let fd = open_beneath(root, path, OFlags::RDONLY, Mode::empty())?;
-            let mut text = String::new();
-            std::fs::File::from(fd)
-                .read_to_string(&mut text)
-                .map_err(|e| Error::os(ErrorKind::Os, "reading", &e))?;
-            Ok(json!(text))
+fn file_type(fd: &OwnedFd) -> std::result::Result<(rustix::fs::FileType, rustix::fs::Stat), Error> {
+    let st = rustix::fs::fstat(fd).map_err(|e| os("stat", e))?;
+    Ok((rustix::fs::FileType::from_raw_mode(st.st_mode), st))
+}
+
+/// Opens a regular file to read, without blocking on a FIFO or a device.
+fn open_regular(root: &OwnedFd, path: &str) -> std::result::Result<(OwnedFd, u64), Error> {
+    let fd = open_beneath(
+        root,
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK,
+        Mode::empty(),
+        ResolveFlags::empty(),
+    )?;
+    let (kind, st) = file_type(&fd)?;
+    if kind != rustix::fs::FileType::RegularFile {
+        return Err(invalid(format!("{path:?} is not a regular file")));
+    }
+    Ok((fd, st.st_size as u64))
+}
+
+/// A write in progress: a temporary file beside the target, created as the client.
+struct Upload {
+    dir: OwnedFd,
+    temp: String,
+    name: String,
+    file: OwnedFd,
+    mode: u32,
+}
+
+/// Splits a path into its directory and last component, which must be a name.
+fn split(path: &str) -> std::result::Result<(&str, &str), Error> {
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(invalid(format!("{path:?} does not name a file")));
+    }
+    Ok((dir, name))
+}
+
+/// Starts a write of `path`: checks the target (a regular file the client may
+/// write, or none; never a symlink) and creates the temporary file.
+fn begin_upload(
+    root: &OwnedFd,
+    path: &str,
+    mode: Option<u32>,
+) -> std::result::Result<Upload, Error> {
+    let (dir_path, name) = split(path)?;
+    let no_links = ResolveFlags::NO_SYMLINKS;
+    let dir = open_beneath(
+        root,
+        dir_path,
+        OFlags::PATH | OFlags::DIRECTORY,
+        Mode::empty(),
+        no_links,
+    )?;
+    let mut existing_mode = None;
+    match open_beneath(
+        &dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW,
+        Mode::empty(),
+        no_links,
+    ) {
+        Ok(fd) => {
+            let (kind, st) = file_type(&fd)?;
+            if kind != rustix::fs::FileType::RegularFile {
+                return Err(Error::new(
+                    ErrorKind::AccessDenied,
+                    format!("{path:?} is not a regular file (a symlink is never followed)"),
+                ));
+            }
+            // Replacing a file needs the right to write it, as writing it in place
+            // would.
+            open_beneath(
+                &dir,
+                name,
+                OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW,
+                Mode::empty(),
+                no_links,
+            )?;
+            existing_mode = Some(st.st_mode & 0o777);
         }
-        "write" => {
-            let data = req
-                .get("data")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad("\"data\" is missing"))?;
+        Err(e) if e.kind() == ErrorKind::NoneMapped => {}
+        Err(e) => return Err(e),
+    }
+    let mode = mode.or(existing_mode).unwrap_or(0o600) & 0o777;
+    let mut random = [0u8; 8];
+    rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty())
+        .map_err(|e| os("getrandom", e))?;
+    let temp = format!(
+        ".{name}.guise-{}",
+        random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let file = open_beneath(
+        &dir,
+        &temp,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
+        Mode::from_raw_mode(0o600),
+        no_links,
+    )?;
+    Ok(Upload {
+        dir,
+        temp,
+        name: name.to_owned(),
+        file,
+        mode,
+    })
+}
+
+impl Upload {
+    fn write(&self, data: &[u8]) -> std::result::Result<(), Error> {
+        let mut file = std::fs::File::from(
+            self.file
+                .try_clone()
+                .map_err(|e| Error::os(ErrorKind::Os, "dup", &e))?,
+        );
+        file.write_all(data)
+            .map_err(|e| Error::os(ErrorKind::Os, "writing", &e))
+    }
+
+    /// Makes the write whole: mode, fsync, rename over the target.
+    fn finish(&self) -> std::result::Result<(), Error> {
+        rustix::fs::fchmod(&self.file, Mode::from_raw_mode(self.mode))
+            .map_err(|e| os("chmod", e))?;
+        rustix::fs::fsync(&self.file).map_err(|e| os("fsync", e))?;
+        rustix::fs::renameat(&self.dir, &self.temp, &self.dir, &self.name)
+            .map_err(|e| os("replacing the file", e))?;
+        // The rename itself is durable once the directory is.
+        let _ = rustix::fs::fsync(&self.dir);
+        Ok(())
+    }
+
+    fn abandon(&self) {
+        let _ = rustix::fs::unlinkat(&self.dir, &self.temp, rustix::fs::AtFlags::empty());
+    }
+}
+
+/// The requests answered with one reply, run on the calling thread.
+fn simple(root: &OwnedFd, op: &str, path: &str) -> std::result::Result<Value, Error> {
+    match op {
+        "stat" => {
             let fd = open_beneath(
                 root,
                 path,
-                OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC,
-                Mode::from_raw_mode(0o600),
+                OFlags::PATH,
+                Mode::empty(),
+                ResolveFlags::empty(),
             )?;
-            std::fs::File::from(fd)
-                .write_all(data.as_bytes())
-                .map_err(|e| Error::os(ErrorKind::Os, "writing", &e))?;
-            Ok(json!(data.len()))
-        }
-        "stat" => {
-            let fd = open_beneath(root, path, OFlags::PATH, Mode::empty())?;
             let st = rustix::fs::fstat(&fd).map_err(|e| os("stat", e))?;
-            Ok(
-                json!({ "uid": st.st_uid, "gid": st.st_gid, "mode": format!("{:o}", st.st_mode & 0o7777), "size": st.st_size }),
-            )
+            Ok(json!({
+                "uid": st.st_uid, "gid": st.st_gid,
+                "mode": format!("{:o}", st.st_mode & 0o7777),
+                "size": st.st_size,
+                "type": format!("{:?}", rustix::fs::FileType::from_raw_mode(st.st_mode)),
+            }))
         }
         "list" => {
             let fd = open_beneath(
                 root,
                 path,
-                OFlags::RDONLY | OFlags::DIRECTORY,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK,
                 Mode::empty(),
+                ResolveFlags::empty(),
             )?;
             let mut names = Vec::new();
             for entry in rustix::fs::Dir::read_from(&fd).map_err(|e| os("listing", e))? {
@@ -148,90 +358,378 @@ fn handle(root: &OwnedFd, req: &Value) -> std::result::Result<Value, Error> {
             names.sort();
             Ok(json!(names))
         }
-        other => Err(bad(&format!("unknown op {other:?}"))),
+        other => Err(invalid(format!("unknown op {other:?}"))),
     }
 }
 
-async fn connection(
-    mut conn: AsyncPipeConnection,
-    pool: Arc<ImpersonationPool>,
+/// What the server shares between connections.
+struct Service {
+    pool: ImpersonationPool,
     root: Arc<OwnedFd>,
     impersonate: bool,
-) {
-    let (uid, pid) = (conn.client().peer().uid, conn.client().peer().pid);
+    /// Requests being served now.
+    busy: AtomicUsize,
+}
+
+/// A request's work, run as the client on an impersonation worker, which first
+/// checks that the client's level lets it open anything (Windows' rule for a
+/// thread at Identification level); or, with `--no-impersonation`, as the server.
+async fn act<R: Send + 'static>(
+    conn: &AsyncPipeConnection,
+    service: &Service,
+    f: impl FnOnce() -> std::result::Result<R, Error> + Send + 'static,
+) -> std::result::Result<R, Error> {
+    if service.impersonate {
+        conn.run_as_client(&service.pool, move || {
+            guise::thread::check_open_as_client()?;
+            f()
+        })
+        .await?
+    } else {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Os, format!("a worker failed: {e}")))?
+    }
+}
+
+/// What a request did, for the log.
+struct Outcome {
+    result: &'static str,
+    bytes: u64,
+    /// Whether the connection is to be closed (the client broke the protocol).
+    close: bool,
+}
+
+impl Outcome {
+    fn of<T>(r: &std::result::Result<T, Error>, bytes: u64) -> Outcome {
+        Outcome {
+            result: match r {
+                Ok(_) => "ok",
+                Err(e) => e.kind().win32_name(),
+            },
+            bytes,
+            close: false,
+        }
+    }
+}
+
+fn u64_field(req: &Value, name: &str) -> std::result::Result<Option<u64>, Error> {
+    match req.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| invalid(format!("\"{name}\" must be a whole number"))),
+    }
+}
+
+async fn serve_read(
+    conn: &mut AsyncPipeConnection,
+    service: &Service,
+    req: &Value,
+    path: String,
+) -> Result<Outcome> {
+    let range = u64_field(req, "offset").and_then(|o| Ok((o, u64_field(req, "length")?)));
+    let (offset, length) = match range {
+        Ok((o, l)) => (o.unwrap_or(0), l.filter(|&l| l > 0)),
+        Err(e) => {
+            conn.write_message(failure(&e).to_string().as_bytes())
+                .await?;
+            return Ok(Outcome::of::<()>(&Err(e), 0));
+        }
+    };
+    let root = Arc::clone(&service.root);
+    let opened = act(conn, service, move || open_regular(&root, &path)).await;
+    let (fd, size) = match opened {
+        Ok(x) => x,
+        Err(e) => {
+            conn.write_message(failure(&e).to_string().as_bytes())
+                .await?;
+            return Ok(Outcome::of::<()>(&Err(e), 0));
+        }
+    };
+    conn.write_message(json!({ "ok": true, "size": size }).to_string().as_bytes())
+        .await?;
+    let fd = Arc::new(fd);
+    let (mut pos, mut left) = (offset, length.unwrap_or(u64::MAX));
+    let mut sent = 0u64;
+    let mut result = Ok(());
+    while left > 0 {
+        let want = left.min(CHUNK as u64) as usize;
+        let fd2 = Arc::clone(&fd);
+        let chunk = act(conn, service, move || {
+            let mut buf = vec![0u8; want];
+            let n = rustix::io::pread(&*fd2, &mut buf, pos).map_err(|e| os("reading", e))?;
+            buf.truncate(n);
+            Ok(buf)
+        })
+        .await;
+        match chunk {
+            Ok(c) if c.is_empty() => break,
+            Ok(c) => {
+                conn.write_message(&c).await?;
+                pos += c.len() as u64;
+                left -= c.len() as u64;
+                sent += c.len() as u64;
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    conn.write_message(&[]).await?;
+    let trailer = match &result {
+        Ok(()) => json!({ "ok": true, "data": sent }),
+        Err(e) => failure(e),
+    };
+    conn.write_message(trailer.to_string().as_bytes()).await?;
+    Ok(Outcome::of(&result, sent))
+}
+
+async fn serve_write(
+    conn: &mut AsyncPipeConnection,
+    service: &Service,
+    req: &Value,
+    path: String,
+) -> Result<Outcome> {
+    let mode = match req.get("mode") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => u32::from_str_radix(s, 8)
+            .map(Some)
+            .map_err(|_| invalid("\"mode\" must be octal, like \"644\"")),
+        Some(v) => v
+            .as_u64()
+            .map(|m| Some(m as u32))
+            .ok_or_else(|| invalid("\"mode\" must be octal, like \"644\"")),
+    };
+    let root = Arc::clone(&service.root);
+    let begun = match mode {
+        Ok(mode) => act(conn, service, move || begin_upload(&root, &path, mode)).await,
+        Err(e) => Err(e),
+    };
+    let upload = match begun {
+        Ok(u) => Arc::new(u),
+        Err(e) => {
+            conn.write_message(failure(&e).to_string().as_bytes())
+                .await?;
+            return Ok(Outcome::of::<()>(&Err(e), 0));
+        }
+    };
+    conn.write_message(json!({ "ok": true }).to_string().as_bytes())
+        .await?;
+    let mut written = 0u64;
+    let mut result: std::result::Result<(), Error> = Ok(());
+    loop {
+        let data = match conn.read_message().await {
+            Ok(Some(d)) => d,
+            // Gone or broken mid-write: the target stays as it was.
+            Ok(None) | Err(_) => {
+                let u = Arc::clone(&upload);
+                let _ = act(conn, service, move || {
+                    u.abandon();
+                    Ok(())
+                })
+                .await;
+                return Ok(Outcome {
+                    result: "ERROR_OPERATION_ABORTED",
+                    bytes: written,
+                    close: true,
+                });
+            }
+        };
+        if data.is_empty() {
+            break;
+        }
+        if result.is_ok() {
+            let (u, n) = (Arc::clone(&upload), data.len() as u64);
+            result = act(conn, service, move || u.write(&data)).await;
+            written += n;
+        }
+    }
+    let u = Arc::clone(&upload);
+    let done = match result {
+        Ok(()) => act(conn, service, move || u.finish()).await,
+        Err(e) => Err(e),
+    };
+    if done.is_err() {
+        let u = Arc::clone(&upload);
+        let _ = act(conn, service, move || {
+            u.abandon();
+            Ok(())
+        })
+        .await;
+    }
+    let reply = answer(done.as_ref().map(|()| json!(written)).map_err(Clone::clone));
+    conn.write_message(reply.to_string().as_bytes()).await?;
+    Ok(Outcome::of(&done, written))
+}
+
+async fn request(
+    conn: &mut AsyncPipeConnection,
+    service: &Service,
+    msg: &[u8],
+) -> Result<(Outcome, String, String)> {
+    let req = match serde_json::from_slice::<Value>(msg) {
+        Ok(r) if r.is_object() => r,
+        other => {
+            let why = match other {
+                Err(e) => format!("not JSON: {e}"),
+                Ok(_) => "a request is a JSON object".into(),
+            };
+            let e = invalid(why);
+            conn.write_message(failure(&e).to_string().as_bytes())
+                .await?;
+            return Ok((Outcome::of::<()>(&Err(e), 0), "?".into(), String::new()));
+        }
+    };
+    let op = req
+        .get("op")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let path = req
+        .get("path")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let outcome = match op.as_str() {
+        "read" => serve_read(conn, service, &req, path.clone()).await?,
+        "write" => serve_write(conn, service, &req, path.clone()).await?,
+        _ => {
+            let (root, op2, path2) = (Arc::clone(&service.root), op.clone(), path.clone());
+            let r = act(conn, service, move || simple(&root, &op2, &path2)).await;
+            let outcome = Outcome::of(&r, 0);
+            conn.write_message(answer(r).to_string().as_bytes()).await?;
+            outcome
+        }
+    };
+    Ok((outcome, op, path))
+}
+
+async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
+    let pid = conn.client().peer().pid;
     loop {
         let msg = match conn.read_message().await {
             Ok(Some(m)) => m,
             Ok(None) => return,
             Err(e) => {
-                tracing::warn!(uid, pid, %e, "closing a connection");
+                tracing::info!(uid = conn.client().peer().uid, pid, %e, "closing a connection");
                 return;
             }
         };
-        let level = conn.client().level();
-        let reply = match serde_json::from_slice::<Value>(&msg) {
-            Err(e) => answer(Err(Error::new(
-                ErrorKind::InvalidParameter,
-                format!("not JSON: {e}"),
-            ))),
-            Ok(req) => {
-                let root = Arc::clone(&root);
-                let req2 = req.clone();
-                let result = if impersonate {
-                    conn.run_as_client(&pool, move || handle(&root, &req2))
-                        .await
-                } else {
-                    Ok(handle(&root, &req2))
-                };
-                let r = result.and_then(|r| r);
-                let op = req.get("op").and_then(Value::as_str).unwrap_or("?");
-                let path = req.get("path").and_then(Value::as_str).unwrap_or("");
-                let outcome = match &r {
-                    Ok(_) => "ok",
-                    Err(e) => e.kind().win32_name(),
-                };
-                tracing::info!(uid, pid, %level, op, path, result = outcome, "request");
-                answer(r)
-            }
+        service.busy.fetch_add(1, Ordering::SeqCst);
+        // The identity that acts: after dynamic tracking, at the level it got.
+        let acting = conn.client().token().ok();
+        let done = request(&mut conn, &service, &msg).await;
+        service.busy.fetch_sub(1, Ordering::SeqCst);
+        let (uid, gid, level) = match (&acting, service.impersonate) {
+            (Some(t), true) => (
+                t.unix().uid(),
+                t.unix().gid(),
+                t.impersonation_level()
+                    .unwrap_or(ImpersonationLevel::Impersonation),
+            ),
+            _ => (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+                ImpersonationLevel::Impersonation,
+            ),
         };
-        if conn
-            .write_message(reply.to_string().as_bytes())
-            .await
-            .is_err()
-        {
-            return;
+        match done {
+            Ok((outcome, op, path)) => {
+                tracing::info!(
+                    uid,
+                    gid,
+                    client_uid = conn.client().peer().uid,
+                    pid,
+                    %level,
+                    op,
+                    path,
+                    bytes = outcome.bytes,
+                    result = outcome.result,
+                    "request"
+                );
+                if outcome.close {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::info!(uid, pid, %e, "closing a connection");
+                return;
+            }
         }
     }
 }
 
-/// Serves until `stop` completes.
+/// What this server can do, said at start-up.
+fn capabilities_report(impersonate: bool) -> String {
+    let creds = guise::ThreadCredentials::current();
+    let uid = rustix::process::geteuid().as_raw();
+    match creds {
+        _ if !impersonate => format!(
+            "guise serve: uid {uid}, --no-impersonation: every request runs as the server (for comparison only)"
+        ),
+        Ok(c) if c.can_change_identity() => format!(
+            "guise serve: uid {uid}, CAP_SETUID and CAP_SETGID held: clients at Impersonation level are served as themselves; below it, nothing is opened for them"
+        ),
+        _ => format!(
+            "guise serve: uid {uid} without CAP_SETUID/CAP_SETGID: only clients of uid {uid} are served as themselves; every other client is held at Identification level and opens nothing (ERROR_BAD_IMPERSONATION_LEVEL)"
+        ),
+    }
+}
+
+/// Raises the soft limit of open files to the hard one: every connection is one.
+fn raise_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        lim.current = lim.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
+            tracing::warn!(%e, "cannot raise the limit of open files");
+        }
+    }
+}
+
+/// Serves until `stop` completes; then stops accepting and gives the requests in
+/// flight a few seconds to finish.
 pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+    raise_file_limit();
     // The workers start before anything impersonates.
-    let pool = Arc::new(ImpersonationPool::new(args.workers)?);
+    let pool = ImpersonationPool::new(args.workers)?;
     let root = rustix::fs::open(
         &args.root,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .with_context(|| format!("opening {}", args.root.display()))?;
-    let root = Arc::new(root);
-    let server = AsyncPipeServer::bind(
-        PipeAddr::Path(args.socket.clone()),
-        ServerOptions::default(),
-    )?;
+    let service = Arc::new(Service {
+        pool,
+        root: Arc::new(root),
+        impersonate: !args.no_impersonation,
+        busy: AtomicUsize::new(0),
+    });
+    let options = ServerOptions {
+        max_message: MAX_FRAME,
+        max_connections: args.max_connections,
+        max_connections_per_uid: args.max_connections_per_uid,
+        idle_timeout: Some(Duration::from_secs(args.idle_timeout.max(1))),
+        request_timeout: Some(Duration::from_secs(args.request_timeout.max(1))),
+        ..ServerOptions::default()
+    };
+    let server = AsyncPipeServer::bind(PipeAddr::Path(args.socket.clone()), options)?;
+    eprintln!("{}", capabilities_report(service.impersonate));
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "serving");
     let accept = async {
         loop {
             match server.accept().await {
                 Ok(conn) => {
-                    tokio::spawn(connection(
-                        conn,
-                        Arc::clone(&pool),
-                        Arc::clone(&root),
-                        !args.no_impersonation,
-                    ));
+                    tokio::spawn(connection(conn, Arc::clone(&service)));
                 }
-                Err(e) => tracing::warn!(%e, "accept"),
+                Err(e) => {
+                    tracing::error!(%e, "accept");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     };
@@ -239,37 +737,64 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         () = accept => {},
         () = stop => {},
     }
+    drop(server);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while service.busy.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(in_flight = service.busy.load(Ordering::SeqCst), "stopped");
     Ok(())
 }
 
-/// Runs `guise serve`.
+/// Runs `guise serve` until SIGTERM or SIGINT.
 pub fn run_serve(args: ServeArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_start(guise::thread::on_thread_start)
         .enable_all()
         .build()?;
-    rt.block_on(serve(args, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }))
+    let result = rt.block_on(serve(args, async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            }
+            _ => std::future::pending().await,
+        }
+    }));
+    // Work still stuck in a worker does not hold the exit.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
-/// Sends one request and returns the answer.
-pub fn request(socket: &std::path::Path, qos: SecurityQos, req: &Value) -> Result<Value> {
-    let mut client = PipeClient::connect(&PipeAddr::Path(socket.to_owned()), qos)?;
-    let reply = client.transact(req.to_string().as_bytes())?;
-    Ok(serde_json::from_slice(&reply)?)
-}
-
-/// Runs a client command: prints the data, or the error (exit 1).
-pub fn run_client(
-    op: &str,
-    args: &ClientArgs,
-    data: Option<String>,
-    out: &mut impl Write,
-) -> Result<std::process::ExitCode> {
-    let mut req = json!({ "op": op, "path": args.path });
-    if let Some(d) = data {
-        req["data"] = json!(d);
+/// Prints text a server sent, with control characters escaped (`\x1b` and the
+/// like), so that no name or message can drive the terminal.
+pub fn escape(text: &str, keep_lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' if keep_lines => out.push(c),
+            c if c.is_control() => {
+                let n = c as u32;
+                if n < 0x100 {
+                    out.push_str(&format!("\\x{n:02x}"));
+                } else {
+                    out.push_str(&format!("\\u{{{n:x}}}"));
+                }
+            }
+            c => out.push(c),
+        }
     }
+    out
+}
+
+/// A connection to `guise serve` with the client's options.
+fn connect(args: &ClientArgs) -> Result<PipeClient> {
     let qos = SecurityQos {
         level: args.level,
         tracking: if args.tracking == "dynamic" {
@@ -279,22 +804,102 @@ pub fn run_client(
         },
         effective_only: args.effective_only,
     };
-    let reply = request(&args.socket, qos, &req)?;
-    if reply["ok"] == true {
-        match &reply["data"] {
-            Value::String(s) => write!(out, "{s}")?,
-            Value::Array(items) => {
-                for i in items {
-                    writeln!(out, "{}", i.as_str().unwrap_or_default())?;
-                }
-            }
-            other => writeln!(out, "{other}")?,
-        }
-        Ok(std::process::ExitCode::SUCCESS)
-    } else {
-        eprintln!("guise: {}", reply["message"].as_str().unwrap_or("error"));
-        Ok(std::process::ExitCode::from(1))
+    let options = ClientOptions {
+        timeout: Some(Duration::from_secs(args.timeout.max(1))),
+        server_uid: args.server_uid,
+    };
+    Ok(PipeClient::connect_with(
+        &PipeAddr::Path(args.socket.clone()),
+        qos,
+        &options,
+    )?)
+}
+
+fn receive(client: &mut PipeClient) -> Result<Vec<u8>> {
+    client
+        .receive()?
+        .ok_or_else(|| anyhow::anyhow!("the server closed the connection"))
+}
+
+fn receive_json(client: &mut PipeClient) -> Result<Value> {
+    Ok(serde_json::from_slice(&receive(client)?)?)
+}
+
+/// A failed reply: its message, escaped, on stderr; exit status 1.
+fn refused(reply: &Value) -> std::process::ExitCode {
+    let msg = reply["message"].as_str().unwrap_or("error");
+    eprintln!("guise: {}", escape(msg, false));
+    std::process::ExitCode::from(1)
+}
+
+/// Runs `guise ls` or `guise stat`: prints the data, or the error (exit 1).
+pub fn run_client(
+    op: &str,
+    args: &ClientArgs,
+    out: &mut impl Write,
+) -> Result<std::process::ExitCode> {
+    let mut client = connect(args)?;
+    client.send(
+        json!({ "op": op, "path": args.path })
+            .to_string()
+            .as_bytes(),
+    )?;
+    let reply = receive_json(&mut client)?;
+    if reply["ok"] != true {
+        return Ok(refused(&reply));
     }
+    match &reply["data"] {
+        Value::Array(items) => {
+            for i in items {
+                writeln!(out, "{}", escape(i.as_str().unwrap_or_default(), false))?;
+            }
+        }
+        other => writeln!(out, "{}", escape(&other.to_string(), false))?,
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Options of `guise cat`.
+#[derive(clap::Args)]
+pub struct CatArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Start at this byte.
+    #[arg(long, default_value_t = 0)]
+    offset: u64,
+    /// Read at most this many bytes (0: to the end).
+    #[arg(long, default_value_t = 0)]
+    length: u64,
+}
+
+/// Runs `guise cat`: streams the file to stdout (control characters escaped when
+/// stdout is a terminal).
+pub fn run_cat(args: &CatArgs, out: &mut impl Write) -> Result<std::process::ExitCode> {
+    let mut client = connect(&args.client)?;
+    let req = json!({ "op": "read", "path": args.client.path, "offset": args.offset, "length": args.length });
+    client.send(req.to_string().as_bytes())?;
+    let header = receive_json(&mut client)?;
+    if header["ok"] != true {
+        return Ok(refused(&header));
+    }
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        let chunk = receive(&mut client)?;
+        if chunk.is_empty() {
+            break;
+        }
+        if terminal {
+            out.write_all(escape(&String::from_utf8_lossy(&chunk), true).as_bytes())?;
+        } else {
+            out.write_all(&chunk)?;
+        }
+    }
+    let trailer = receive_json(&mut client)?;
+    if trailer["ok"] != true {
+        out.flush()?;
+        return Ok(refused(&trailer));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// Options of `guise put`.
@@ -305,17 +910,48 @@ pub struct PutArgs {
     /// The data to write (default: read stdin).
     #[arg(long)]
     data: Option<String>,
+    /// The file's mode, in octal (default: the replaced file's, or 600).
+    #[arg(long)]
+    mode: Option<String>,
 }
 
-/// Runs `guise put`.
+/// Runs `guise put`: streams the data; the file is replaced only once it is whole.
 pub fn run_put(args: &PutArgs, out: &mut impl Write) -> Result<std::process::ExitCode> {
-    let data = match &args.data {
-        Some(d) => d.clone(),
-        None => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            s
+    let mut client = connect(&args.client)?;
+    let mut req = json!({ "op": "write", "path": args.client.path });
+    if let Some(m) = &args.mode {
+        req["mode"] = json!(m);
+    }
+    client.send(req.to_string().as_bytes())?;
+    let ready = receive_json(&mut client)?;
+    if ready["ok"] != true {
+        return Ok(refused(&ready));
+    }
+    match &args.data {
+        Some(d) => {
+            for chunk in d.as_bytes().chunks(CHUNK) {
+                client.send(chunk)?;
+            }
         }
-    };
-    run_client("write", &args.client, Some(data), out)
+        None => {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                client.send(&buf[..n])?;
+            }
+        }
+    }
+    client.send(&[])?;
+    let reply = receive_json(&mut client)?;
+    if reply["ok"] != true {
+        return Ok(refused(&reply));
+    }
+    writeln!(out, "{}", reply["data"])?;
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -165,9 +165,10 @@ fn demo_shows_the_kernel_deciding() {
     assert!(row("61001", "impersonation", "61001.txt").contains("secret of uid 61001"));
     assert!(row("61001", "impersonation", "61002.txt").contains("denied"));
     assert!(row("61002", "impersonation", "61002.txt").contains("secret of uid 61002"));
-    assert!(row("61001", "identification", "61001.txt").contains("denied"));
-    assert!(row("61001", "identification", "public.txt").contains("public notice"));
-    assert!(row("61002", "anonymous", "61002.txt").contains("denied"));
+    assert!(row("61001", "identification", "61001.txt").contains("ERROR_BAD_IMPERSONATION_LEVEL"));
+    assert!(row("61001", "identification", "public.txt").contains("ERROR_BAD_IMPERSONATION_LEVEL"));
+    assert!(row("61002", "anonymous", "61002.txt").contains("ERROR_BAD_IMPERSONATION_LEVEL"));
+    assert!(row("61002", "delegation", "61002.txt").contains("secret of uid 61002"));
     assert!(text.contains("its owner is uid 61001"), "{text}");
     // Without root it explains what it needs and fails.
     let out = Command::new(GUISE)

@@ -37,6 +37,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::privilege::CapabilitySet;
@@ -193,6 +194,20 @@ pub struct ServerOptions {
     pub policy: Option<PeerPolicy>,
     /// The highest level the server impersonates at (it can only lower the client's).
     pub max_level: ImpersonationLevel,
+    /// The most connections an async server keeps open (default 4096). A new
+    /// client over the limit closes the connection that has waited longest for a
+    /// request; connections in the middle of a request are never closed for it.
+    pub max_connections: usize,
+    /// The most connections of one uid an async server keeps open (default 1024);
+    /// over it, that uid's connection idle the longest is closed.
+    pub max_connections_per_uid: usize,
+    /// How long a connection may wait for a request before it is closed (default
+    /// five minutes; `None`: for ever).
+    pub idle_timeout: Option<Duration>,
+    /// How long a frame may take to arrive once its first byte has (default ten
+    /// seconds; `None`: for ever). A client that starts a request and stalls is
+    /// closed.
+    pub request_timeout: Option<Duration>,
 }
 
 impl Default for ServerOptions {
@@ -202,6 +217,10 @@ impl Default for ServerOptions {
             mode: 0o666,
             policy: None,
             max_level: ImpersonationLevel::Delegation,
+            max_connections: 4096,
+            max_connections_per_uid: 1024,
+            idle_timeout: Some(Duration::from_secs(300)),
+            request_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -213,7 +232,42 @@ impl std::fmt::Debug for ServerOptions {
             .field("mode", &format_args!("{:o}", self.mode))
             .field("policy", &self.policy.is_some())
             .field("max_level", &self.max_level)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_uid", &self.max_connections_per_uid)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("request_timeout", &self.request_timeout)
             .finish()
+    }
+}
+
+/// A warning logged at most once a second; the ones in between are counted and
+/// reported with the next.
+pub(crate) struct RateLimited {
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+    suppressed: std::sync::atomic::AtomicU64,
+}
+
+impl RateLimited {
+    pub(crate) const fn new() -> Self {
+        RateLimited {
+            last: std::sync::Mutex::new(None),
+            suppressed: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Calls `log` with the number of warnings suppressed since the last one, or
+    /// counts this one if a warning was logged less than a second ago.
+    pub(crate) fn warn(&self, log: impl FnOnce(u64)) {
+        use std::sync::atomic::Ordering;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        *last = Some(now);
+        drop(last);
+        log(self.suppressed.swap(0, Ordering::Relaxed));
     }
 }
 
@@ -637,6 +691,8 @@ impl PipeServer {
                 stream,
                 ctx,
                 max_message: self.options.max_message,
+                idle_timeout: self.options.idle_timeout,
+                request_timeout: self.options.request_timeout,
                 _pidfd: pidfd,
             });
         }
@@ -662,6 +718,8 @@ pub struct PipeConnection {
     stream: UnixStream,
     ctx: ClientInfo,
     max_message: usize,
+    idle_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
     _pidfd: Option<OwnedFd>,
 }
 
@@ -669,19 +727,30 @@ impl PipeConnection {
     /// Reads the next message ([`ReadFile`]); `None` when the client has closed.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidParameter`] for a malformed or oversized frame, or a
-    /// client gone mid-frame: close the connection then.
+    /// [`ErrorKind::InvalidParameter`] for a malformed or oversized frame, a client
+    /// gone mid-frame or one that stalls mid-frame longer than the request timeout;
+    /// [`ErrorKind::Os`] for a client idle longer than the idle timeout. Close the
+    /// connection then.
     ///
     /// [`ReadFile`]: https://learn.microsoft.com/en-us/windows/win32/api/fileapi/nf-fileapi-readfile
     #[doc(alias = "ReadFile")]
     pub fn read_message(&mut self) -> Result<Option<Vec<u8>>> {
         loop {
             let mut header = [0u8; 5];
+            self.stream
+                .set_read_timeout(self.idle_timeout)
+                .map_err(|e| io_err("setting the idle timeout", &e))?;
             let sender = match recv_exact_with_creds(&self.stream, &mut header[..1]) {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(Error::new(ErrorKind::Os, "the client was idle too long"));
+                }
                 Err(e) => return Err(io_err("reading from the client", &e)),
             };
+            self.stream
+                .set_read_timeout(self.request_timeout)
+                .map_err(|e| io_err("setting the request timeout", &e))?;
             let bad = |e: io::Error| {
                 Error::os(
                     ErrorKind::InvalidParameter,
@@ -734,6 +803,15 @@ impl PipeConnection {
     }
 }
 
+/// Options of [`PipeClient::connect_with`].
+#[derive(Clone, Debug, Default)]
+pub struct ClientOptions {
+    /// How long connecting, each send and each receive may take; `None`: for ever.
+    pub timeout: Option<Duration>,
+    /// The uid the server must run as; `None`: any.
+    pub server_uid: Option<u32>,
+}
+
 /// The client side of a pipe (`CreateFile` on a pipe name).
 #[derive(Debug)]
 pub struct PipeClient {
@@ -752,11 +830,64 @@ impl PipeClient {
     /// reached.
     #[doc(alias = "CreateFile")]
     pub fn connect(addr: &PipeAddr, qos: SecurityQos) -> Result<PipeClient> {
-        let sa = addr
-            .socket_addr()
-            .map_err(|e| Error::os(ErrorKind::InvalidParameter, "the pipe address", &e))?;
-        let stream =
-            UnixStream::connect_addr(&sa).map_err(|e| io_err("connecting to the pipe", &e))?;
+        Self::connect_with(addr, qos, &ClientOptions::default())
+    }
+
+    /// As [`Self::connect`], with a timeout for every operation (the connect
+    /// included) and, optionally, the uid the server must run as: the kernel's
+    /// `SO_PEERCRED` of the server is checked before anything is sent, so a socket
+    /// that another user squats is refused.
+    ///
+    /// # Errors
+    /// As [`Self::connect`]; [`ErrorKind::AccessDenied`] if the server runs as
+    /// another uid than `server_uid`.
+    #[doc(alias = "CreateFile")]
+    pub fn connect_with(
+        addr: &PipeAddr,
+        qos: SecurityQos,
+        options: &ClientOptions,
+    ) -> Result<PipeClient> {
+        use rustix::net::{AddressFamily, SocketAddrUnix, SocketType, sockopt};
+        let os = |what: &'static str| move |e| Error::os(ErrorKind::Os, what, e);
+        let fd = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(os("socket"))?;
+        if options.timeout.is_some() {
+            // For a Unix socket the send timeout also bounds connect(2).
+            for which in [sockopt::Timeout::Send, sockopt::Timeout::Recv] {
+                sockopt::set_socket_timeout(&fd, which, options.timeout)
+                    .map_err(os("SO_SNDTIMEO/SO_RCVTIMEO"))?;
+            }
+        }
+        let sa = match addr {
+            PipeAddr::Path(p) => SocketAddrUnix::new(p.as_path()),
+            PipeAddr::Abstract(n) => SocketAddrUnix::new_abstract_name(n.as_bytes()),
+        }
+        .map_err(|e| Error::os(ErrorKind::InvalidParameter, "the pipe address", e))?;
+        rustix::net::connect(&fd, &sa).map_err(|e| {
+            let kind = match e {
+                rustix::io::Errno::ACCESS | rustix::io::Errno::PERM => ErrorKind::AccessDenied,
+                _ => ErrorKind::Os,
+            };
+            Error::os(kind, "connecting to the pipe", e)
+        })?;
+        if let Some(want) = options.server_uid {
+            let server = sockopt::socket_peercred(&fd).map_err(os("SO_PEERCRED"))?;
+            if server.uid.as_raw() != want {
+                return Err(Error::new(
+                    ErrorKind::AccessDenied,
+                    format!(
+                        "the server runs as uid {}, not {want}: refusing to talk to it",
+                        server.uid.as_raw()
+                    ),
+                ));
+            }
+        }
+        let stream = UnixStream::from(fd);
         let mut client = PipeClient {
             stream,
             max_message: DEFAULT_MAX_MESSAGE,

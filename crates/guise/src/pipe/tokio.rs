@@ -1,25 +1,93 @@
 //! The tokio form of the pipe server: accept and read without blocking a runtime
 //! thread; impersonate through an [`ImpersonationPool`].
+//!
+//! The server holds hostile clients: at most
+//! [`ServerOptions::max_connections`] connections (and
+//! [`ServerOptions::max_connections_per_uid`] of one uid) stay open, a new client
+//! over a limit closing the connection that has waited longest for a request; a
+//! connection idle longer than [`ServerOptions::idle_timeout`], or stalled in a
+//! frame longer than [`ServerOptions::request_timeout`], is closed; accept errors
+//! such as `EMFILE` back off instead of spinning, and their warnings are
+//! rate-limited.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::sync::Notify;
 
 use super::pool::ImpersonationPool;
 use super::{
-    ClientInfo, KIND_MESSAGE, PipeAddr, ServerOptions, admit, encode_frame, frame_header, io_err,
-    listen,
+    ClientInfo, KIND_MESSAGE, PipeAddr, RateLimited, ServerOptions, admit, encode_frame,
+    frame_header, io_err, listen,
 };
 use crate::error::{Error, ErrorKind, Result};
 
+/// One open connection, as the server's registry sees it.
+struct Entry {
+    uid: u32,
+    /// Since when it has waited for a request; `None` while it is in one.
+    idle_since: Option<Instant>,
+    evict: Arc<Notify>,
+}
+
+/// The open connections of a server.
+#[derive(Default)]
+struct Registry {
+    entries: HashMap<u64, Entry>,
+    next: u64,
+}
+
+impl Registry {
+    /// Closes the connection idle the longest among those `pick` selects.
+    fn evict_oldest_idle(&mut self, pick: impl Fn(&Entry) -> bool) -> bool {
+        let oldest = self
+            .entries
+            .iter()
+            .filter(|(_, e)| pick(e))
+            .filter_map(|(id, e)| e.idle_since.map(|t| (t, *id)))
+            .min();
+        match oldest {
+            Some((_, id)) => {
+                if let Some(e) = self.entries.remove(&id) {
+                    e.evict.notify_one();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+type Shared = Arc<Mutex<Registry>>;
+
+fn lock(r: &Shared) -> std::sync::MutexGuard<'_, Registry> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// An async pipe server.
-#[derive(Debug)]
 pub struct AsyncPipeServer {
     listener: tokio::net::UnixListener,
     options: ServerOptions,
     addr: PipeAddr,
+    registry: Shared,
 }
+
+impl std::fmt::Debug for AsyncPipeServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncPipeServer")
+            .field("addr", &self.addr)
+            .field("options", &self.options)
+            .field("connections", &self.connections())
+            .finish()
+    }
+}
+
+static ACCEPT_WARNING: RateLimited = RateLimited::new();
+static FULL_WARNING: RateLimited = RateLimited::new();
 
 impl AsyncPipeServer {
     /// Listens on `addr`, as [`super::PipeServer::bind`] does. Call it inside a tokio
@@ -29,39 +97,143 @@ impl AsyncPipeServer {
     /// As [`super::PipeServer::bind`].
     pub fn bind(addr: PipeAddr, options: ServerOptions) -> Result<AsyncPipeServer> {
         let std = listen(&addr, &options)?;
-        std.set_nonblocking(true)
+        Self::from_listener(std, addr, options)
+    }
+
+    /// Serves on a socket that is already listening (for example one inherited from
+    /// a service manager). `addr` says where it lives; the server removes a socket
+    /// file there when dropped.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the socket cannot be used.
+    pub fn from_listener(
+        listener: std::os::unix::net::UnixListener,
+        addr: PipeAddr,
+        options: ServerOptions,
+    ) -> Result<AsyncPipeServer> {
+        rustix::net::sockopt::set_socket_passcred(&listener, true)
+            .map_err(|e| Error::os(ErrorKind::Os, "SO_PASSCRED", e))?;
+        listener
+            .set_nonblocking(true)
             .map_err(|e| io_err("the listener", &e))?;
         let listener =
-            tokio::net::UnixListener::from_std(std).map_err(|e| io_err("the listener", &e))?;
+            tokio::net::UnixListener::from_std(listener).map_err(|e| io_err("the listener", &e))?;
         Ok(AsyncPipeServer {
             listener,
             options,
             addr,
+            registry: Shared::default(),
         })
     }
 
-    /// Waits for a client the policy accepts.
+    /// How many connections are open.
+    pub fn connections(&self) -> usize {
+        lock(&self.registry).entries.len()
+    }
+
+    /// Waits for a client the policy accepts. Errors the kernel reports for a lack
+    /// of resources (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) and for clients gone
+    /// before they were accepted are waited out here, with a growing pause (up to
+    /// one second) and a warning at most once a second.
     ///
     /// # Errors
-    /// [`ErrorKind::Os`] if accepting fails.
+    /// [`ErrorKind::Os`] if accepting fails for another reason.
     pub async fn accept(&self) -> Result<AsyncPipeConnection> {
+        let mut pause = Duration::from_millis(10);
         loop {
-            let (stream, _) = self
-                .listener
-                .accept()
-                .await
-                .map_err(|e| io_err("accepting a client", &e))?;
+            let stream = match self.listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) if is_transient(&e) => {
+                    ACCEPT_WARNING.warn(|n| {
+                        tracing::warn!(%e, suppressed = n, pause_ms = pause.as_millis() as u64, "accept failed; backing off");
+                    });
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+                Err(e) => return Err(io_err("accepting a client", &e)),
+            };
+            pause = Duration::from_millis(10);
             let Some((ctx, pidfd)) = admit(stream.as_fd(), &self.options)? else {
+                continue;
+            };
+            let Some((id, evict)) = self.register(ctx.peer().uid) else {
                 continue;
             };
             return Ok(AsyncPipeConnection {
                 stream,
                 ctx,
                 max_message: self.options.max_message,
+                idle_timeout: self.options.idle_timeout,
+                request_timeout: self.options.request_timeout,
+                registry: Arc::clone(&self.registry),
+                id,
+                evict,
                 _pidfd: pidfd,
             });
         }
     }
+
+    /// Makes room for and records a new connection of `uid`; `None` if every
+    /// connection in the way is in the middle of a request.
+    fn register(&self, uid: u32) -> Option<(u64, Arc<Notify>)> {
+        let mut r = lock(&self.registry);
+        let of_uid = r.entries.values().filter(|e| e.uid == uid).count();
+        if of_uid >= self.options.max_connections_per_uid.max(1)
+            && !r.evict_oldest_idle(|e| e.uid == uid)
+        {
+            drop(r);
+            FULL_WARNING.warn(|n| {
+                tracing::warn!(
+                    uid,
+                    suppressed = n,
+                    "refusing a client: all its connections are busy"
+                )
+            });
+            return None;
+        }
+        if r.entries.len() >= self.options.max_connections.max(1) && !r.evict_oldest_idle(|_| true)
+        {
+            drop(r);
+            FULL_WARNING.warn(|n| {
+                tracing::warn!(
+                    uid,
+                    suppressed = n,
+                    "refusing a client: every connection is busy"
+                )
+            });
+            return None;
+        }
+        r.next += 1;
+        let id = r.next;
+        let evict = Arc::new(Notify::new());
+        r.entries.insert(
+            id,
+            Entry {
+                uid,
+                idle_since: Some(Instant::now()),
+                evict: Arc::clone(&evict),
+            },
+        );
+        Some((id, evict))
+    }
+}
+
+/// Accept errors that pass: the kernel is out of something, or a client left.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EMFILE
+                | libc::ENFILE
+                | libc::ENOBUFS
+                | libc::ENOMEM
+                | libc::ECONNABORTED
+                | libc::EINTR
+                | libc::EPROTO
+                | libc::EPERM
+        )
+    )
 }
 
 impl Drop for AsyncPipeServer {
@@ -73,12 +245,43 @@ impl Drop for AsyncPipeServer {
 }
 
 /// The server side of one client's connection, async.
-#[derive(Debug)]
 pub struct AsyncPipeConnection {
     stream: tokio::net::UnixStream,
     ctx: ClientInfo,
     max_message: usize,
+    idle_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
+    registry: Shared,
+    id: u64,
+    evict: Arc<Notify>,
     _pidfd: Option<OwnedFd>,
+}
+
+impl std::fmt::Debug for AsyncPipeConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncPipeConnection")
+            .field("client", &self.ctx)
+            .finish()
+    }
+}
+
+impl Drop for AsyncPipeConnection {
+    fn drop(&mut self) {
+        lock(&self.registry).entries.remove(&self.id);
+    }
+}
+
+/// Waits for `f`, at most `limit` if there is one.
+async fn within<T>(
+    limit: Option<Duration>,
+    f: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match limit {
+        Some(d) => tokio::time::timeout(d, f)
+            .await
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"))),
+        None => f.await,
+    }
 }
 
 impl AsyncPipeConnection {
@@ -116,33 +319,56 @@ impl AsyncPipeConnection {
         }
     }
 
-    /// Reads the next message; `None` when the client has closed.
+    fn set_idle(&self, idle: bool) {
+        if let Some(e) = lock(&self.registry).entries.get_mut(&self.id) {
+            e.idle_since = idle.then(Instant::now);
+        }
+    }
+
+    /// Reads the next message; `None` when the client has closed, or when the
+    /// server closed this idle connection to make room for a new client.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidParameter`] for a malformed or oversized frame, or a
-    /// client gone mid-frame: close the connection then.
+    /// client gone or stalled mid-frame; [`ErrorKind::Os`] for a client idle longer
+    /// than the idle timeout. Close the connection then.
     pub async fn read_message(&mut self) -> Result<Option<Vec<u8>>> {
         loop {
-            let (b0, sender) = match self.first_byte().await {
+            self.set_idle(true);
+            let first = tokio::select! {
+                r = within(self.idle_timeout, self.first_byte()) => r,
+                () = self.evict.notified() => {
+                    tracing::debug!(uid = self.ctx.peer().uid, "closing an idle connection to make room");
+                    return Ok(None);
+                }
+            };
+            self.set_idle(false);
+            let (b0, sender) = match first {
                 Ok(x) => x,
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err(Error::new(ErrorKind::Os, "the client was idle too long"));
+                }
                 Err(e) => return Err(io_err("reading from the client", &e)),
             };
             let bad = |e: io::Error| {
                 Error::os(
                     ErrorKind::InvalidParameter,
-                    "a malformed frame from the client",
+                    "a malformed or unfinished frame from the client",
                     &e,
                 )
             };
-            let mut header = [b0, 0, 0, 0, 0];
-            self.stream
-                .read_exact(&mut header[1..])
-                .await
-                .map_err(bad)?;
-            let (kind, len) = frame_header(&header, self.max_message).map_err(bad)?;
-            let mut payload = vec![0u8; len];
-            self.stream.read_exact(&mut payload).await.map_err(bad)?;
+            let (max, stream) = (self.max_message, &mut self.stream);
+            let (kind, payload) = within(self.request_timeout, async {
+                let mut header = [b0, 0, 0, 0, 0];
+                stream.read_exact(&mut header[1..]).await?;
+                let (kind, len) = frame_header(&header, max)?;
+                let mut payload = vec![0u8; len];
+                stream.read_exact(&mut payload).await?;
+                Ok((kind, payload))
+            })
+            .await
+            .map_err(bad)?;
             if let Some(m) = self.ctx.frame(kind, payload, sender).map_err(bad)? {
                 return Ok(Some(m));
             }
@@ -152,10 +378,11 @@ impl AsyncPipeConnection {
     /// Writes a message.
     ///
     /// # Errors
-    /// [`ErrorKind::Os`] if the client is gone.
+    /// [`ErrorKind::Os`] if the client is gone, or does not take the message within
+    /// the request timeout.
     pub async fn write_message(&mut self, message: &[u8]) -> Result<()> {
-        self.stream
-            .write_all(&encode_frame(KIND_MESSAGE, message))
+        let frame = encode_frame(KIND_MESSAGE, message);
+        within(self.request_timeout, self.stream.write_all(&frame))
             .await
             .map_err(|e| io_err("writing to the client", &e))
     }
