@@ -15,8 +15,9 @@
 //! A server that cannot change ids (no `CAP_SETUID`/`CAP_SETGID` in its effective
 //! set, the Linux form of an enabled SeImpersonatePrivilege; held but not effective
 //! counts as absent, as a disabled privilege does on Windows) gets Identification
-//! level for any token but its own identity's and its own LogonUser's (Windows'
-//! rule since Windows 2000 SP4). Such a server cannot put the thread on the
+//! level for any token but its own identity's (Windows' rule since Windows 2000
+//! SP4, which also exempts the process's own LogonUser tokens: on Linux those of
+//! another account need the capabilities all the same). Such a server cannot put the thread on the
 //! sentinel either: at Identification and Anonymous level its thread keeps the
 //! server's ids with **no** effective capabilities and umask 0777. It never gains
 //! the client's identity.
@@ -276,13 +277,22 @@ fn permitted_level(token: &Token, server: &ThreadCredentials) -> ImpersonationLe
     if wanted < ImpersonationLevel::Impersonation || server.can_change_identity() {
         return wanted;
     }
-    let own_identity =
-        token.unix().uid() == server.uid.effective && token.origin() != Origin::Anonymous;
-    let own_logon = token.origin()
-        == (Origin::Logon {
-            pid: std::process::id(),
-        });
-    if own_identity || own_logon {
+    // Its own identity a thread may take without changing ids: the same uid and
+    // gid, and no group the token lacks (it then acts with the groups it has, fewer
+    // than or as many as the token's: setgroups would need CAP_SETGID).
+    let unix = token.unix();
+    let own_identity = unix.uid() == server.uid.effective
+        && unix.gid() == server.gid.effective
+        && server
+            .groups
+            .iter()
+            .all(|g| *g == unix.gid() || unix.groups().binary_search(g).is_ok())
+        && token.origin() != Origin::Anonymous;
+    // Windows also lets a process impersonate its own LogonUser's tokens without
+    // the privilege; on Linux another account's ids need CAP_SETUID/CAP_SETGID
+    // whatever the token's origin, and without them LogonUser only logs on the
+    // process's own account, which `own_identity` covers.
+    if own_identity {
         wanted
     } else {
         ImpersonationLevel::Identification
@@ -293,6 +303,13 @@ fn permitted_level(token: &Token, server: &ThreadCredentials) -> ImpersonationLe
 fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredentials) -> OsIdentity {
     if level >= ImpersonationLevel::Impersonation {
         let unix = token.unix();
+        if !server.can_change_identity() {
+            // Its own identity (see `permitted_level`), with the groups it has.
+            return OsIdentity {
+                capabilities: token.enabled_capabilities() & server.capabilities.permitted,
+                ..server.os_identity()
+            };
+        }
         return OsIdentity {
             uid: unix.uid(),
             gid: unix.gid(),

@@ -552,15 +552,17 @@ impl ClientInfo {
 pub(crate) fn admit(
     fd: std::os::fd::BorrowedFd<'_>,
     options: &ServerOptions,
-) -> Result<Option<(ClientInfo, Option<OwnedFd>)>> {
-    let (peer, pidfd) = peer_identity(fd)?;
+) -> Result<Option<ClientInfo>> {
+    // The pidfd served to read the client's capabilities; it is not kept, so that
+    // a connection costs one descriptor.
+    let (peer, _pidfd) = peer_identity(fd)?;
     if let Some(policy) = &options.policy
         && !policy(&peer)
     {
         tracing::info!(uid = peer.uid, pid = peer.pid, "client refused by policy");
         return Ok(None);
     }
-    Ok(Some((ClientInfo::new(peer, options.max_level), pidfd)))
+    Ok(Some(ClientInfo::new(peer, options.max_level)))
 }
 
 /// Reads `buf.len()` bytes, keeping the kernel's credentials of the first bytes.
@@ -684,7 +686,7 @@ impl PipeServer {
                 .listener
                 .accept()
                 .map_err(|e| io_err("accepting a client", &e))?;
-            let Some((ctx, pidfd)) = admit(stream.as_fd(), &self.options)? else {
+            let Some(ctx) = admit(stream.as_fd(), &self.options)? else {
                 continue;
             };
             return Ok(PipeConnection {
@@ -693,7 +695,6 @@ impl PipeServer {
                 max_message: self.options.max_message,
                 idle_timeout: self.options.idle_timeout,
                 request_timeout: self.options.request_timeout,
-                _pidfd: pidfd,
             });
         }
     }
@@ -720,7 +721,6 @@ pub struct PipeConnection {
     max_message: usize,
     idle_timeout: Option<Duration>,
     request_timeout: Option<Duration>,
-    _pidfd: Option<OwnedFd>,
 }
 
 impl PipeConnection {

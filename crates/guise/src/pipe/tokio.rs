@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -143,6 +143,16 @@ impl AsyncPipeServer {
         loop {
             let stream = match self.listener.accept().await {
                 Ok((stream, _)) => stream,
+                Err(e)
+                    if is_fd_shortage(&e) && lock(&self.registry).evict_oldest_idle(|_| true) =>
+                {
+                    // Out of descriptors: an idle connection makes room for this one.
+                    ACCEPT_WARNING.warn(|n| {
+                        tracing::warn!(%e, suppressed = n, "out of descriptors: closing the connection idle the longest");
+                    });
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
                 Err(e) if is_transient(&e) => {
                     ACCEPT_WARNING.warn(|n| {
                         tracing::warn!(%e, suppressed = n, pause_ms = pause.as_millis() as u64, "accept failed; backing off");
@@ -154,7 +164,7 @@ impl AsyncPipeServer {
                 Err(e) => return Err(io_err("accepting a client", &e)),
             };
             pause = Duration::from_millis(10);
-            let Some((ctx, pidfd)) = admit(stream.as_fd(), &self.options)? else {
+            let Some(ctx) = admit(stream.as_fd(), &self.options)? else {
                 continue;
             };
             let Some((id, evict)) = self.register(ctx.peer().uid) else {
@@ -169,9 +179,19 @@ impl AsyncPipeServer {
                 registry: Arc::clone(&self.registry),
                 id,
                 evict,
-                _pidfd: pidfd,
             });
         }
+    }
+
+    /// The most connections: the option's, and no more than the limit of open
+    /// files leaves room for (an eighth of it, at least 64, stays for the files
+    /// requests open).
+    fn connection_limit(&self) -> usize {
+        let files = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(u64::MAX);
+        let room = files.saturating_sub((files / 8).max(64)) as usize;
+        self.options.max_connections.min(room).max(1)
     }
 
     /// Makes room for and records a new connection of `uid`; `None` if every
@@ -192,8 +212,7 @@ impl AsyncPipeServer {
             });
             return None;
         }
-        if r.entries.len() >= self.options.max_connections.max(1) && !r.evict_oldest_idle(|_| true)
-        {
+        if r.entries.len() >= self.connection_limit() && !r.evict_oldest_idle(|_| true) {
             drop(r);
             FULL_WARNING.warn(|n| {
                 tracing::warn!(
@@ -217,6 +236,10 @@ impl AsyncPipeServer {
         );
         Some((id, evict))
     }
+}
+
+fn is_fd_shortage(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Accept errors that pass: the kernel is out of something, or a client left.
@@ -254,7 +277,6 @@ pub struct AsyncPipeConnection {
     registry: Shared,
     id: u64,
     evict: Arc<Notify>,
-    _pidfd: Option<OwnedFd>,
 }
 
 impl std::fmt::Debug for AsyncPipeConnection {
