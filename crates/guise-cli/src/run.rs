@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 use guise::logon::{LogonOptions, logon_user_with};
-use guise::process::SpawnOptions;
+use guise::process::{Session, SpawnOptions};
 use guise::{CommandExt, ImpersonationLevel, LogonType, Password, Token, TokenType};
 
 /// Options of `guise run`.
@@ -74,6 +74,64 @@ fn logon_type(name: &str) -> LogonType {
     }
 }
 
+/// Starts the program in a session of its own. Where the caller's stdin, stdout or
+/// stderr is a terminal the program gets a fresh pseudo-terminal instead, which
+/// this process relays; the caller's terminal is never open in the program.
+fn spawn_and_wait(mut cmd: Command, token: &Token) -> Result<std::process::ExitStatus> {
+    use std::os::fd::AsFd;
+    use std::process::Stdio;
+    let stdio = [
+        rustix::stdio::stdin(),
+        rustix::stdio::stdout(),
+        rustix::stdio::stderr(),
+    ];
+    let ttys = stdio.map(rustix::termios::isatty);
+    let Some(first) = ttys.iter().position(|&t| t) else {
+        let options = SpawnOptions::default();
+        return Ok(cmd.spawn_as_user(token, &options)?.wait()?);
+    };
+    let pty = crate::pty::Pty::open(stdio[first], token.unix().uid())?;
+    let slave = || -> Result<Stdio> { Ok(Stdio::from(pty.slave.try_clone()?)) };
+    if ttys[0] {
+        cmd.stdin(slave()?);
+    }
+    if ttys[1] {
+        cmd.stdout(slave()?);
+    }
+    if ttys[2] {
+        cmd.stderr(slave()?);
+    }
+    let options = SpawnOptions {
+        session: Session::NewWithTerminal(first as i32),
+        ..SpawnOptions::default()
+    };
+    let mut child = cmd.spawn_as_user(token, &options)?;
+    // Only the program holds its side now.
+    drop(cmd);
+    let crate::pty::Pty { master, slave } = pty;
+    drop(slave);
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).context("the program's pid")?;
+    let exited = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        .context("pidfd_open")?;
+    {
+        let _raw = if ttys[0] {
+            Some(crate::pty::RawMode::enter(stdio[0])?)
+        } else {
+            None
+        };
+        let output = if ttys[1] { stdio[1] } else { stdio[2] };
+        crate::pty::relay(
+            &master,
+            ttys[0].then_some(stdio[0]),
+            output,
+            Some(stdio[first].as_fd()),
+            &exited,
+            pid,
+        )?;
+    }
+    Ok(child.wait()?)
+}
+
 /// Runs `guise run`; the exit status is the program's (128 + N for signal N).
 pub fn run(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
     let kind = logon_type(&args.logon);
@@ -111,9 +169,7 @@ pub fn run(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
         };
         cmd.env(k, v);
     }
-    let status = cmd
-        .spawn_as_user(&token, &SpawnOptions::default())?
-        .wait()?;
+    let status = spawn_and_wait(cmd, &token)?;
     Ok(
         match (
             status.code(),

@@ -110,3 +110,86 @@ fn run_with_a_password_through_pam() {
     );
     assert_eq!((code, out.trim()), (0, "61201"));
 }
+
+/// The caller's terminal, as a Python driver sees it: `sh` in a pseudo-terminal
+/// runs `guise run` on it, then reads what is left in its input.
+const TTY_DRIVER: &str = r#"
+import os, pty, sys
+guise, prog = sys.argv[1], sys.argv[2]
+show = "import os; print('CALLER', os.ttyname(0), open('/proc/self/stat').read().rsplit(')', 1)[1].split()[4], flush=True)"
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp('bash', ['bash', '-c',
+        'python3 -c "$2"; "$0" run --uid 61001 -- python3 -c "$1"; read -t 2 line; echo "LEFT:[$line]"',
+        guise, prog, show])
+out = b''
+while True:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors='replace'))
+"#;
+
+/// The program run by `guise run`: its terminal, then TIOCSTI into every terminal
+/// it can reach.
+const TTY_PROGRAM: &str = r#"
+import os, fcntl, termios
+name = os.ttyname(0) if os.isatty(0) else '-'
+print('PROG', name, open('/proc/self/stat').read().rsplit(')', 1)[1].split()[4], flush=True)
+def inject(fd):
+    for c in 'echo INJECTED\n':
+        fcntl.ioctl(fd, termios.TIOCSTI, c.encode())
+for fd in (0, 1, 2):
+    try:
+        inject(fd)
+    except OSError as e:
+        print('tiocsti', fd, e.errno, flush=True)
+try:
+    inject(os.open('/dev/tty', os.O_RDWR))
+except OSError as e:
+    print('devtty', e.errno, flush=True)
+"#;
+
+/// Attack: a program started by `guise run` pushes input into the caller's
+/// terminal with TIOCSTI (the caller's shell would run it as the caller, root).
+#[test]
+fn guise_run_under_a_terminal_gives_the_program_its_own_and_tiocsti_reaches_nothing() {
+    need_root!();
+    let out = std::process::Command::new("python3")
+        .args(["-c", TTY_DRIVER, common::GUISE, TTY_PROGRAM])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let line = |tag: &str| -> Vec<String> {
+        text.lines()
+            .find_map(|l| l.find(tag).map(|i| l[i..].to_owned()))
+            .unwrap_or_else(|| panic!("no {tag} line in\n{text}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let (caller, prog) = (line("CALLER "), line("PROG "));
+    assert_ne!(
+        caller[1], prog[1],
+        "the program's terminal is the caller's\n{text}"
+    );
+    assert_ne!(
+        caller[2], prog[2],
+        "the program's controlling terminal is the caller's\n{text}"
+    );
+    assert_ne!(
+        prog[2], "0",
+        "the program has a terminal of its own\n{text}"
+    );
+    let left = line("LEFT:");
+    assert_eq!(
+        left,
+        ["LEFT:[]"],
+        "input was injected into the caller's terminal\n{text}"
+    );
+}

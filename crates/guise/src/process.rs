@@ -40,6 +40,26 @@ pub struct SpawnOptions<'a> {
     /// Descriptors the child keeps besides stdin, stdout and stderr, in order: they
     /// are numbered 3, 4, ... in the child.
     pub keep_fds: Vec<BorrowedFd<'a>>,
+    /// The session the child runs in: by default a new one without a controlling
+    /// terminal, so that no ioctl of the child (`TIOCSTI` among them) can reach the
+    /// caller's terminal through its session.
+    pub session: Session,
+}
+
+/// The session of a process started as another user.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Session {
+    /// A new session (`setsid`) with no controlling terminal. A terminal the
+    /// caller passes as stdin, stdout or stderr is still open in the child: give it
+    /// a terminal of its own instead (`guise run` relays a fresh pseudo-terminal).
+    #[default]
+    New,
+    /// A new session whose controlling terminal is the terminal open on this
+    /// descriptor of the child (0, 1 or 2): for a pseudo-terminal made for it.
+    NewWithTerminal(i32),
+    /// The caller's session and controlling terminal. The child can then inject
+    /// input into the caller's terminal (`TIOCSTI`) where the kernel allows it.
+    Inherit,
 }
 
 /// Variables that never pass to a process started as another user: glibc's list
@@ -121,6 +141,7 @@ fn server_plan() -> Result<ChildPlan> {
             .then(|| server.groups.iter().map(|&g| Gid::from_raw(g)).collect()),
         target: None,
         keep_fds: Vec::new(),
+        session: Session::Inherit,
         exec: None,
     })
 }
@@ -229,6 +250,7 @@ fn prepare(
 ) -> Result<Prepared> {
     let program = cmd.get_program();
     let mut plan = server_plan()?;
+    plan.session = options.session;
     let server = crate::thread::process_credentials()?;
     let unix = token.unix();
     // Its own identity a process may give a child without any privilege.

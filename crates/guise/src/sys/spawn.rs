@@ -24,6 +24,8 @@ pub(crate) struct ChildPlan {
     /// The program opened by the parent, run with `execveat`; `None` leaves the
     /// exec to std.
     pub exec: Option<Exec>,
+    /// The child's session.
+    pub session: crate::process::Session,
 }
 
 /// A program opened by the parent and what `execveat` needs, all made before `fork`.
@@ -118,7 +120,23 @@ impl ChildPlan {
         //    The real and saved uid are the server's, so this is always allowed.
         rthread::set_thread_res_uid(None, Uid::from_raw(self.server_euid), None)?;
         rthread::set_capabilities(None, self.server_caps)?;
-        // 2. Keep only stdio and the descriptors asked for.
+        // 2. Its own session, away from the caller's terminal.
+        match self.session {
+            crate::process::Session::Inherit => {}
+            crate::process::Session::New => {
+                rustix::process::setsid()?;
+            }
+            crate::process::Session::NewWithTerminal(fd) => {
+                rustix::process::setsid()?;
+                if !(0..=2).contains(&fd) {
+                    return Err(io::Error::from_raw_os_error(libc::EBADF));
+                }
+                // SAFETY: 0, 1 and 2 are the child's stdio, open for the whole call.
+                let tty = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                rustix::process::ioctl_tiocsctty(tty)?;
+            }
+        }
+        // 3. Keep only stdio and the descriptors asked for.
         for (i, &fd) in self.keep_fds.iter().enumerate() {
             let target = 3 + i as RawFd;
             if fd != target {
@@ -163,7 +181,7 @@ impl ChildPlan {
             }
             return Ok(());
         };
-        // 3. No capability survives through ambient or inheritable sets; a root
+        // 4. No capability survives through ambient or inheritable sets; a root
         //    child's bounding set is cut to the token's capabilities, so that exec
         //    (which gives uid 0 its bounding set) gives it no more.
         rthread::clear_ambient_capability_set()?;
@@ -181,7 +199,7 @@ impl ChildPlan {
                 }
             }
         }
-        // 4. The token's ids, in all three positions: no way back to the server.
+        // 5. The token's ids, in all three positions: no way back to the server.
         if t.set_groups {
             rthread::set_thread_groups(&t.groups)?;
         }
@@ -200,7 +218,7 @@ impl ChildPlan {
                 inheritable: CapabilitySet::empty(),
             },
         )?;
-        // 5. Verify before exec.
+        // 6. Verify before exec.
         let (r, e) = (rustix::process::getuid(), rustix::process::geteuid());
         check(r == t.uid && e == t.uid && rustix::process::getgid() == t.gid)?;
         match &self.exec {

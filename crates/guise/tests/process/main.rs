@@ -117,6 +117,7 @@ fn only_stdio_and_passed_descriptors_stay_open() {
             &token,
             &SpawnOptions {
                 keep_fds: vec![r.as_fd()],
+                ..SpawnOptions::default()
             },
         )
         .unwrap();
@@ -307,4 +308,52 @@ fn an_unprivileged_process_can_still_start_children() {
         .spawn_as_user(&other, &SpawnOptions::default())
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PrivilegeNotHeld);
+}
+
+/// Attack: a child started as another user injects input into the caller's
+/// terminal through its session. By default it gets a session of its own, without
+/// a controlling terminal.
+#[test]
+fn a_child_starts_in_a_session_of_its_own() {
+    need_root!();
+    let token = Token::from_ids(common::A, common::A, &[common::A]).unwrap();
+    let stat = |session: guise::process::Session| {
+        let mut cmd = Command::new("cat");
+        cmd.arg("/proc/self/stat").stdout(Stdio::piped());
+        let out = cmd
+            .spawn_as_user(
+                &token,
+                &SpawnOptions {
+                    session,
+                    ..SpawnOptions::default()
+                },
+            )
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let f: Vec<String> = text
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        // pid is before the name; after it: state, ppid, pgrp, session, tty_nr.
+        let pid: i32 = text.split_whitespace().next().unwrap().parse().unwrap();
+        (
+            pid,
+            f[3].parse::<i32>().unwrap(),
+            f[4].parse::<i32>().unwrap(),
+        )
+    };
+    let (pid, sid, tty) = stat(guise::process::Session::New);
+    assert_eq!(sid, pid, "the child leads a new session");
+    assert_eq!(tty, 0, "and has no controlling terminal");
+    let ours = rustix::process::getsid(None)
+        .unwrap()
+        .as_raw_nonzero()
+        .get();
+    let (_, sid, _) = stat(guise::process::Session::Inherit);
+    assert_eq!(sid, ours, "Inherit keeps the caller's session");
 }
