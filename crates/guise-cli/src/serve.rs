@@ -718,7 +718,15 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         ..ServerOptions::default()
     };
     let server = AsyncPipeServer::bind(PipeAddr::Path(args.socket.clone()), options)?;
-    eprintln!("{}", capabilities_report(service.impersonate));
+    eprintln!(
+        "{}; work below Impersonation level runs on workers that {}",
+        capabilities_report(service.impersonate),
+        if service.pool.sandboxed() {
+            "the kernel lets open no file (Landlock)"
+        } else {
+            "only the sentinel identity holds (no Landlock)"
+        }
+    );
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "serving");
     let accept = async {
         loop {

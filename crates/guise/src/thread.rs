@@ -299,6 +299,11 @@ fn permitted_level(token: &Token, server: &ThreadCredentials) -> ImpersonationLe
     }
 }
 
+/// The level a thread of this process gets when it impersonates `token`.
+pub(crate) fn level_for(token: &Token) -> Result<ImpersonationLevel> {
+    Ok(permitted_level(token, &process_credentials()?))
+}
+
 /// What the kernel should see while the thread impersonates `token` at `level`.
 fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredentials) -> OsIdentity {
     if level >= ImpersonationLevel::Impersonation {

@@ -32,16 +32,49 @@ use crate::token::Token;
 type Job = Box<dyn FnOnce() + Send>;
 
 /// A pool of impersonation worker threads.
+///
+/// Work for a token the thread will impersonate below Impersonation level
+/// (Identification, Anonymous, or any client of a server without
+/// SeImpersonatePrivilege) runs on workers of its own, which the kernel lets open no
+/// file at all (a Landlock domain that handles every filesystem access and allows
+/// none, set once on each of these threads with `no_new_privs`): Windows opens no
+/// object for a thread at these levels, and here the kernel backs that up, whatever
+/// the closure tries. Where Landlock is not available they fall back to the
+/// sentinel identity alone ([`ImpersonationPool::sandboxed`] says which).
 pub struct ImpersonationPool {
     sender: Mutex<Option<mpsc::Sender<Job>>>,
+    sandbox_sender: Mutex<Option<mpsc::Sender<Job>>>,
     workers: Vec<JoinHandle<()>>,
+    sandboxed: bool,
 }
 
 impl std::fmt::Debug for ImpersonationPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImpersonationPool")
             .field("workers", &self.workers.len())
+            .field("sandboxed", &self.sandboxed)
             .finish()
+    }
+}
+
+/// Puts the calling thread in a Landlock domain that allows no filesystem access;
+/// whether the kernel enforces it fully.
+fn sandbox_thread() -> bool {
+    use landlock::{ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetStatus};
+    let status = Ruleset::default()
+        .handle_access(AccessFs::from_all(ABI::V6))
+        .and_then(|r| r.create())
+        .and_then(|r| r.restrict_self());
+    match status {
+        Ok(s) if s.ruleset == RulesetStatus::FullyEnforced => true,
+        Ok(s) => {
+            tracing::warn!(status = ?s.ruleset, "Landlock is not fully enforced on a sandboxed impersonation worker");
+            s.ruleset == RulesetStatus::PartiallyEnforced
+        }
+        Err(e) => {
+            tracing::warn!(%e, "no Landlock for the sandboxed impersonation workers: the sentinel identity alone holds them");
+            false
+        }
     }
 }
 
@@ -66,18 +99,48 @@ impl ImpersonationPool {
             let rx = Arc::clone(&rx);
             let worker =
                 crate::thread::spawn_named(Some(format!("guise-impersonation-{i}")), move || {
-                    worker(&rx)
+                    worker(&rx, None)
                 })?;
             workers.push(worker);
         }
+        let (sandbox_tx, sandbox_rx) = mpsc::channel::<Job>();
+        let sandbox_rx = Arc::new(Mutex::new(sandbox_rx));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let sandboxes = threads.max(1).div_ceil(2);
+        for i in 0..sandboxes {
+            let (rx, ready) = (Arc::clone(&sandbox_rx), ready_tx.clone());
+            let worker =
+                crate::thread::spawn_named(Some(format!("guise-identification-{i}")), move || {
+                    worker(&rx, Some(ready))
+                })?;
+            workers.push(worker);
+        }
+        // Every sandboxed worker says how it went (all of them, not just the first).
+        let failed = ready_rx.iter().take(sandboxes).filter(|ok| !ok).count();
+        let sandboxed = failed == 0;
         Ok(ImpersonationPool {
             sender: Mutex::new(Some(tx)),
+            sandbox_sender: Mutex::new(Some(sandbox_tx)),
             workers,
+            sandboxed,
         })
     }
 
-    fn submit(&self, job: Job) -> Result<()> {
-        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+    /// Whether the workers for work below Impersonation level are held by the
+    /// kernel to open no file (Landlock); else only the sentinel identity holds
+    /// them.
+    pub fn sandboxed(&self) -> bool {
+        self.sandboxed
+    }
+
+    fn submit(&self, token: &Token, job: Job) -> Result<()> {
+        let sender = if crate::thread::level_for(token)? < crate::ImpersonationLevel::Impersonation
+        {
+            &self.sandbox_sender
+        } else {
+            &self.sender
+        };
+        let sender = sender.lock().unwrap_or_else(|p| p.into_inner());
         sender
             .as_ref()
             .and_then(|s| s.send(job).ok())
@@ -96,9 +159,12 @@ impl ImpersonationPool {
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(Box::new(move || {
-            let _ = tx.send(run_job(&token, f));
-        }))?;
+        self.submit(
+            &token.clone(),
+            Box::new(move || {
+                let _ = tx.send(run_job(&token, f));
+            }),
+        )?;
         let outcome = rx
             .await
             .map_err(|_| Error::new(ErrorKind::Os, "an impersonation worker stopped"))?;
@@ -115,9 +181,12 @@ impl ImpersonationPool {
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
         let (tx, rx) = mpsc::channel();
-        self.submit(Box::new(move || {
-            let _ = tx.send(run_job(&token, f));
-        }))?;
+        self.submit(
+            &token.clone(),
+            Box::new(move || {
+                let _ = tx.send(run_job(&token, f));
+            }),
+        )?;
         let outcome = rx
             .recv()
             .map_err(|_| Error::new(ErrorKind::Os, "an impersonation worker stopped"))?;
@@ -141,9 +210,14 @@ fn finish<R>(outcome: Outcome<R>) -> Result<R> {
     }
 }
 
-fn worker(rx: &Mutex<mpsc::Receiver<Job>>) {
+/// A worker's loop; a sandboxed worker first enters its Landlock domain and says
+/// on `sandbox` whether the kernel enforces it.
+fn worker(rx: &Mutex<mpsc::Receiver<Job>>, sandbox: Option<mpsc::Sender<bool>>) {
     if let Err(e) = crate::thread::unshare_fs_context() {
         tracing::warn!(%e, "impersonation worker shares its fs context: unshare(CLONE_FS) refused");
+    }
+    if let Some(ready) = sandbox {
+        let _ = ready.send(sandbox_thread());
     }
     loop {
         let job = {
@@ -162,10 +236,14 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>) {
 }
 
 impl Drop for ImpersonationPool {
+    /// Idle workers end; a busy one ends after its job. The drop does not wait
+    /// for them: a job stuck in the kernel must not hold up a shutdown.
     fn drop(&mut self) {
         self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
+        self.sandbox_sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.workers.clear();
     }
 }

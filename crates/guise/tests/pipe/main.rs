@@ -638,3 +638,47 @@ fn dynamic_tracking_never_serves_a_user_connection_as_root() {
         "never root"
     );
 }
+
+/// Attack: server code run for a client below Impersonation level opens files
+/// anyway (a bug, or a library it calls). The pool runs such work on workers the
+/// kernel lets open nothing: not world-readable files, not a new file in a
+/// world-writable directory.
+#[test]
+fn pool_work_below_impersonation_can_open_no_file() {
+    need_root!();
+    let pool = ImpersonationPool::new(2).unwrap();
+    assert!(pool.sandboxed(), "Landlock is available on this kernel");
+    let f = common::files();
+    let drop_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(drop_dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let open_world = |level: ImpersonationLevel| {
+        let token = Token::from_ids(A, A, &[A])
+            .unwrap()
+            .duplicate(level, guise::TokenType::Impersonation)
+            .unwrap();
+        let (a, dir) = (f.a.clone(), drop_dir.path().to_owned());
+        pool.run_as_blocking(token, move || {
+            let passwd = std::fs::read("/etc/passwd").is_ok();
+            let created = std::fs::write(dir.join(format!("{level}")), "x").is_ok();
+            let own = std::fs::read(&a).is_ok();
+            (passwd, created, own)
+        })
+        .unwrap()
+    };
+    for level in [
+        ImpersonationLevel::Anonymous,
+        ImpersonationLevel::Identification,
+    ] {
+        assert_eq!(
+            open_world(level),
+            (false, false, false),
+            "{level}: a thread below Impersonation opened a file"
+        );
+    }
+    assert_eq!(
+        open_world(ImpersonationLevel::Impersonation),
+        (true, true, true),
+        "Impersonation level acts as the client"
+    );
+    assert_eq!(std::fs::read_dir(drop_dir.path()).unwrap().count(), 1);
+}
