@@ -115,8 +115,11 @@ impl ImpersonationPool {
                 })?;
             workers.push(worker);
         }
-        // Every sandboxed worker says how it went (all of them, not just the first).
-        let failed = ready_rx.iter().take(sandboxes).filter(|ok| !ok).count();
+        // Every sandboxed worker says how it went (all of them, not just the first);
+        // one that died before it could counts as failed.
+        drop(ready_tx);
+        let said = ready_rx.iter().take(sandboxes).collect::<Vec<bool>>();
+        let failed = said.iter().filter(|ok| !**ok).count() + (sandboxes - said.len());
         let sandboxed = failed == 0;
         Ok(ImpersonationPool {
             sender: Mutex::new(Some(tx)),
