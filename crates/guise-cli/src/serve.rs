@@ -438,9 +438,22 @@ async fn serve_read(
             return Ok(Outcome::of::<()>(&Err(e), 0));
         }
     };
+    let (mut pos, mut left) = (offset, length.unwrap_or(u64::MAX));
+    let chunk_at = |fd: &OwnedFd, pos: u64, left: u64| {
+        let mut buf = vec![0u8; left.min(CHUNK as u64) as usize];
+        let n = rustix::io::pread(fd, &mut buf, pos).map_err(|e| os("reading", e))?;
+        buf.truncate(n);
+        Ok::<_, Error>(buf)
+    };
+    // The open and the first chunk in one job.
     let root = Arc::clone(&service.root);
-    let opened = act(conn, service, move || open_regular(&root, &path)).await;
-    let (fd, size) = match opened {
+    let opened = act(conn, service, move || {
+        let (fd, size) = open_regular(&root, &path)?;
+        let first = chunk_at(&fd, pos, left)?;
+        Ok((fd, size, first))
+    })
+    .await;
+    let (fd, size, mut chunk) = match opened {
         Ok(x) => x,
         Err(e) => {
             conn.write_message(failure(&e).to_string().as_bytes())
@@ -451,27 +464,23 @@ async fn serve_read(
     conn.write_message(json!({ "ok": true, "size": size }).to_string().as_bytes())
         .await?;
     let fd = Arc::new(fd);
-    let (mut pos, mut left) = (offset, length.unwrap_or(u64::MAX));
     let mut sent = 0u64;
     let mut result = Ok(());
-    while left > 0 {
-        let want = left.min(CHUNK as u64) as usize;
+    loop {
+        let full = chunk.len() as u64 == left.min(CHUNK as u64);
+        if !chunk.is_empty() {
+            conn.write_message(&chunk).await?;
+            pos += chunk.len() as u64;
+            left -= chunk.len() as u64;
+            sent += chunk.len() as u64;
+        }
+        // A short chunk is the end of the file.
+        if !full || chunk.is_empty() || left == 0 {
+            break;
+        }
         let fd2 = Arc::clone(&fd);
-        let chunk = act(conn, service, move || {
-            let mut buf = vec![0u8; want];
-            let n = rustix::io::pread(&*fd2, &mut buf, pos).map_err(|e| os("reading", e))?;
-            buf.truncate(n);
-            Ok(buf)
-        })
-        .await;
-        match chunk {
-            Ok(c) if c.is_empty() => break,
-            Ok(c) => {
-                conn.write_message(&c).await?;
-                pos += c.len() as u64;
-                left -= c.len() as u64;
-                sent += c.len() as u64;
-            }
+        match act(conn, service, move || chunk_at(&fd2, pos, left)).await {
+            Ok(c) => chunk = c,
             Err(e) => {
                 result = Err(e);
                 break;
