@@ -616,6 +616,15 @@ async fn request(
     Ok((outcome, op, path))
 }
 
+/// Counts a request as finished when dropped.
+struct Finished<'a>(&'a AtomicUsize);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
     let pid = conn.client().peer().pid;
     loop {
@@ -631,7 +640,6 @@ async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
         // The identity that acts: after dynamic tracking, at the level it got.
         let acting = conn.client().token().ok();
         let done = request(&mut conn, &service, &msg).await;
-        service.busy.fetch_sub(1, Ordering::SeqCst);
         let (uid, gid, level) = match (&acting, service.impersonate) {
             (Some(t), true) => (
                 t.unix().uid(),
@@ -645,6 +653,8 @@ async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
                 ImpersonationLevel::Impersonation,
             ),
         };
+        // Logged before the request counts as finished: a stop waits for its line.
+        let _finished = Finished(&service.busy);
         match done {
             Ok((outcome, op, path)) => {
                 tracing::info!(

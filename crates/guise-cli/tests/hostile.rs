@@ -73,8 +73,13 @@ impl Server {
         None
     }
 
+    /// Stops the server (SIGTERM: requests in flight finish and are logged) and
+    /// returns its log.
     fn stderr(&mut self) -> String {
-        let _ = self.child.kill();
+        self.signal(rustix::process::Signal::TERM);
+        if self.wait_exit(Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
         self.log
             .take()
