@@ -36,7 +36,13 @@
 //!   *kernel* lets the thread do; the server's own memory is the server's business.
 //! - A server without `CAP_SETUID`/`CAP_SETGID` cannot put a thread on the
 //!   unprivileged sentinel identity; at Identification level its threads keep the
-//!   server's ids with no capabilities (see [`thread`]).
+//!   server's ids with no capabilities and umask 0777 (see [`thread`]). Code that
+//!   opens files for a client must call [`thread::check_open_as_client`] first;
+//!   [`pipe::pool::ImpersonationPool`] runs such work on workers the kernel lets
+//!   open no file (Landlock).
+//! - Threads made by `std::thread::spawn` (or a thread pool) from an impersonating
+//!   thread start with the client's credentials; guise refuses them
+//!   ([`thread::spawn`] and [`thread::on_thread_start`] start threads right).
 //!
 //! See `docs/threat-model.md` in the repository for the full model.
 

@@ -636,7 +636,7 @@ impl Token {
     /// `EveryoneIncludesAnonymous` is 0, Anonymous is not a member of Everyone), no
     /// privileges but SeChangeNotifyPrivilege; an
     /// impersonation token at Impersonation level. The kernel sees the unprivileged
-    /// sentinel identity (`nobody`/`nogroup`, no groups).
+    /// sentinel identity (uid and gid 4294967294, no groups).
     ///
     /// [`ImpersonateAnonymousToken`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-impersonateanonymoustoken
     #[doc(alias = "ImpersonateAnonymousToken")]
