@@ -218,3 +218,61 @@ fn the_pam_session_lives_as_long_as_the_token_and_carries_credentials() {
             .has_network_credentials()
     );
 }
+
+/// A PAM module that maps the name it is given (`alias`) to another account, as
+/// directory modules do (pam_sss with fully qualified names, say): built with gcc.
+const MAP_MODULE: &str = r#"
+#include <security/pam_modules.h>
+#include <string.h>
+int pam_sm_authenticate(pam_handle_t *h, int flags, int argc, const char **argv) {
+    const char *user = 0;
+    if (pam_get_item(h, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user) return PAM_AUTH_ERR;
+    if (strcmp(user, "alias") == 0) return pam_set_item(h, PAM_USER, "alice");
+    return PAM_SUCCESS;
+}
+int pam_sm_setcred(pam_handle_t *h, int flags, int argc, const char **argv) { return PAM_SUCCESS; }
+"#;
+
+/// Attack: PAM authenticates one account and guise builds the token for the name it
+/// was given, which may be another's. The token is for PAM_USER after
+/// authentication.
+#[test]
+fn the_account_is_the_one_pam_authenticated() {
+    need_root!();
+    let a = accounts();
+    let src = a.pam_dir.join("pam_map.c");
+    let module = a.pam_dir.join("pam_map.so");
+    std::fs::write(&src, MAP_MODULE).unwrap();
+    let built = Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&module)
+        .arg(&src)
+        .arg("-lpam")
+        .status()
+        .unwrap();
+    assert!(built.success(), "building the test's PAM module");
+    std::fs::write(
+        a.pam_dir.join("guise-map"),
+        format!(
+            "auth required {}\nauth required pam_unix.so\naccount required pam_unix.so\n",
+            module.display()
+        ),
+    )
+    .unwrap();
+    let options = LogonOptions {
+        service: "guise-map".into(),
+        config_dir: Some(a.pam_dir.clone()),
+    };
+    let t = logon_user_with(
+        "alias",
+        Password::new(PASSWORD.into()),
+        LogonType::Network,
+        &options,
+    )
+    .unwrap();
+    assert_eq!(
+        t.user(),
+        Sid::unix_user(61201),
+        "the token is alice's, whom PAM authenticated"
+    );
+}
