@@ -4,7 +4,7 @@
 //! it can reach the caller's shell.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -131,12 +131,24 @@ pub fn relay(
             wake_write.try_clone()?,
         )?);
     }
+    // A second SIGTERM or SIGHUP, after the program was given the first, ends the
+    // relay: the program is killed and the caller's terminal restored.
+    let mut asked = 0;
     let result = relay_loop(master, input, output, size_of, exited, &wake_read, || {
         for (flag, sig) in &flags {
             if flag.swap(false, Ordering::SeqCst) {
-                let _ = rustix::process::kill_process(pid, *sig);
+                if *sig != rustix::process::Signal::INT {
+                    asked += 1;
+                }
+                let sig = if asked > 1 {
+                    rustix::process::Signal::KILL
+                } else {
+                    *sig
+                };
+                let _ = rustix::process::kill_process(pid, sig);
             }
         }
+        asked > 1
     });
     for id in ids {
         signal_hook::low_level::unregister(id);
@@ -151,18 +163,30 @@ fn relay_loop(
     size_of: Option<BorrowedFd<'_>>,
     exited: &OwnedFd,
     wake: &std::os::unix::net::UnixStream,
-    forward_signals: impl Fn(),
+    mut forward_signals: impl FnMut() -> bool,
 ) -> Result<()> {
+    /// Input waiting for the program to read: past this much, the caller's input
+    /// waits too.
+    const MAX_PENDING: usize = 1 << 20;
     let mut buf = vec![0u8; 16 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
     let mut input_open = input.is_some();
     let mut program_done = false;
+    // The program's side never blocks the relay: a program that reads no input
+    // cannot wedge its own output.
+    rustix::fs::fcntl_setfl(master, OFlags::NONBLOCK)?;
     loop {
+        let master_wants = if pending.is_empty() {
+            PollFlags::IN
+        } else {
+            PollFlags::IN | PollFlags::OUT
+        };
         let mut fds = vec![
-            PollFd::new(master, PollFlags::IN),
+            PollFd::new(master, master_wants),
             PollFd::new(exited, PollFlags::IN),
             PollFd::new(wake, PollFlags::IN),
         ];
-        if let (true, Some(i)) = (input_open, input) {
+        if let (true, Some(i)) = (input_open && pending.len() < MAX_PENDING, input) {
             fds.push(PollFd::from_borrowed_fd(i, PollFlags::IN));
         }
         // Once the program has exited, what it left in the terminal is drained
@@ -175,12 +199,24 @@ fn relay_loop(
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
+        let writable = fds[0].revents().contains(PollFlags::OUT);
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
+        if writable {
+            match rustix::io::write(master, &pending) {
+                Ok(n) => {
+                    pending.drain(..n);
+                }
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+                Err(_) => pending.clear(),
+            }
+        }
         if ready[2] {
             let mut bytes = [0u8; 64];
             while matches!(rustix::io::read(wake, &mut bytes), Ok(n) if n > 0) {}
-            forward_signals();
+            if forward_signals() {
+                return Ok(());
+            }
             // SIGWINCH: the program's window follows the caller's.
             if let Some(s) = size_of
                 && let Ok(w) = rustix::termios::tcgetwinsize(s)
@@ -191,7 +227,7 @@ fn relay_loop(
         if let (Some(true), Some(i)) = (ready.get(3), input) {
             match rustix::io::read(i, &mut buf) {
                 Ok(0) | Err(_) => input_open = false,
-                Ok(n) => write_all(master.as_fd(), &buf[..n])?,
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
             }
         }
         let mut drained = true;
@@ -206,7 +242,6 @@ fn relay_loop(
         }
         if ready[1] && !program_done {
             program_done = true;
-            rustix::fs::fcntl_setfl(master, OFlags::NONBLOCK)?;
             continue;
         }
         if program_done && drained {

@@ -46,6 +46,23 @@ pub struct Args {
     command: Vec<String>,
 }
 
+/// A PAM configuration decides who is authenticated: one from another directory
+/// is taken only if it, and the service's file in it, belong to root and no one
+/// else may write them.
+fn trusted_pam_dir(dir: &std::path::Path, service: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    for p in [dir.to_owned(), dir.join(service)] {
+        let m = std::fs::metadata(&p).with_context(|| format!("{}", p.display()))?;
+        if m.uid() != 0 || m.mode() & 0o022 != 0 {
+            bail!(
+                "{} must belong to root and be writable by no one else to configure PAM",
+                p.display()
+            );
+        }
+    }
+    Ok(dir.to_owned())
+}
+
 /// Reads one line from stdin byte by byte, so that the rest stays for the program.
 fn password_from_stdin() -> Result<Password> {
     let mut bytes = Vec::new();
@@ -139,7 +156,10 @@ pub fn run(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
         (Some(user), None) if args.password_stdin => {
             let options = LogonOptions {
                 service: args.pam_service.clone(),
-                config_dir: args.pam_config_dir.clone(),
+                config_dir: match &args.pam_config_dir {
+                    Some(dir) => Some(trusted_pam_dir(dir, &args.pam_service)?),
+                    None => None,
+                },
             };
             logon_user_with(user, password_from_stdin()?, kind, &options)?
         }

@@ -32,6 +32,10 @@ use serde_json::{Value, json};
 pub const CHUNK: usize = 64 * 1024;
 /// The largest frame the server takes: a request, or a chunk of a write.
 const MAX_FRAME: usize = CHUNK + 4096;
+/// The most names a `list` reply holds.
+const MAX_LIST_NAMES: usize = 10_000;
+/// The most bytes of names a `list` reply holds.
+const MAX_LIST_BYTES: usize = 512 * 1024;
 /// procfs's `f_type` (`PROC_SUPER_MAGIC`).
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
@@ -251,6 +255,18 @@ fn begin_upload(
                     format!("{path:?} is not a regular file (a symlink is never followed)"),
                 ));
             }
+            // The new file would be the client's: replacing another user's file
+            // (one it may only write to, through its group say) would take it over.
+            let me = rustix::process::geteuid().as_raw();
+            if st.st_uid != me {
+                return Err(Error::new(
+                    ErrorKind::AccessDenied,
+                    format!(
+                        "{path:?} belongs to uid {}: replacing it would make it uid {me}'s",
+                        st.st_uid
+                    ),
+                ));
+            }
             // Replacing a file needs the right to write it, as writing it in place
             // would.
             open_beneath(
@@ -310,8 +326,17 @@ impl Upload {
         rustix::fs::fsync(&self.file).map_err(|e| os("fsync", e))?;
         rustix::fs::renameat(&self.dir, &self.temp, &self.dir, &self.name)
             .map_err(|e| os("replacing the file", e))?;
-        // The rename itself is durable once the directory is.
-        let _ = rustix::fs::fsync(&self.dir);
+        // The rename itself is durable once the directory is (where the client may
+        // read the directory to open it).
+        if let Ok(dir) = open_beneath(
+            &self.dir,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+            ResolveFlags::empty(),
+        ) {
+            let _ = rustix::fs::fsync(&dir);
+        }
         Ok(())
     }
 
@@ -347,15 +372,25 @@ fn simple(root: &OwnedFd, op: &str, path: &str) -> std::result::Result<Value, Er
                 Mode::empty(),
                 ResolveFlags::empty(),
             )?;
-            let mut names = Vec::new();
+            let (mut names, mut bytes, mut truncated) = (Vec::new(), 0usize, false);
             for entry in rustix::fs::Dir::read_from(&fd).map_err(|e| os("listing", e))? {
                 let entry = entry.map_err(|e| os("listing", e))?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if name != "." && name != ".." {
-                    names.push(name);
+                if name == "." || name == ".." {
+                    continue;
                 }
+                // A reply is bounded: a directory of millions of names is cut short.
+                bytes += name.len() + 8;
+                if names.len() >= MAX_LIST_NAMES || bytes > MAX_LIST_BYTES {
+                    truncated = true;
+                    break;
+                }
+                names.push(name);
             }
             names.sort();
+            if truncated {
+                return Ok(json!({ "names": names, "truncated": true }));
+            }
             Ok(json!(names))
         }
         other => Err(invalid(format!("unknown op {other:?}"))),
@@ -527,6 +562,8 @@ async fn serve_write(
     };
     conn.write_message(json!({ "ok": true }).to_string().as_bytes())
         .await?;
+    // Waiting for the next chunk is part of the request: never closed as idle.
+    conn.set_in_request(true);
     let mut written = 0u64;
     let mut result: std::result::Result<(), Error> = Ok(());
     loop {
@@ -548,6 +585,7 @@ async fn serve_write(
             }
         };
         if data.is_empty() {
+            conn.set_in_request(false);
             break;
         }
         if result.is_ok() {
@@ -875,13 +913,21 @@ pub fn run_client(
     if reply["ok"] != true {
         return Ok(refused(&reply));
     }
-    match &reply["data"] {
-        Value::Array(items) => {
+    let data = &reply["data"];
+    let names = data.as_array().or_else(|| data["names"].as_array());
+    match names {
+        Some(items) => {
             for i in items {
                 writeln!(out, "{}", escape(i.as_str().unwrap_or_default(), false))?;
             }
+            if data["truncated"] == true {
+                eprintln!(
+                    "guise: the listing was cut short after {} names",
+                    items.len()
+                );
+            }
         }
-        other => writeln!(out, "{}", escape(&other.to_string(), false))?,
+        None => writeln!(out, "{}", escape(&data.to_string(), false))?,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

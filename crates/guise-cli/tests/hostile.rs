@@ -696,3 +696,47 @@ fn renames_racing_the_lookup_never_fail_a_request() {
     renamer.join().unwrap();
     assert_eq!(failures, 0);
 }
+
+/// Attack: a user who may write another user's file (0666, or through a group)
+/// replaces it through `put`, which would make the new file theirs.
+#[test]
+fn put_never_takes_over_another_users_file() {
+    need_root!();
+    let (dir, files) = tree();
+    let shared = files.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    own_file(&shared.join("b.txt"), B, 0o666, "b's");
+    let server = start(dir.path(), &files, &[], &[]);
+    let (code, _, err) = put(&server, A, "impersonation", "shared/b.txt", "a's now");
+    assert_eq!(code, 1);
+    assert!(err.contains("belongs to uid"), "{err}");
+    let meta = std::fs::metadata(shared.join("b.txt")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), B);
+    assert_eq!(
+        std::fs::read_to_string(shared.join("b.txt")).unwrap(),
+        "b's"
+    );
+}
+
+/// Attack: a directory of many names, listed to make the server build one huge
+/// reply. The reply is cut short.
+#[test]
+fn a_huge_directory_listing_is_bounded() {
+    need_root!();
+    let (dir, files) = tree();
+    let many = files.join("many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..10_050 {
+        std::fs::File::create(many.join(format!("{i:06}"))).unwrap();
+    }
+    let server = start(dir.path(), &files, &[], &[]);
+    let s = server.socket.to_str().unwrap();
+    let (code, out, err) = as_uid(
+        A,
+        &["ls", "--socket", s, "--level", "impersonation", "many"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 10_000);
+    assert!(err.contains("cut short"), "{err}");
+}

@@ -193,3 +193,39 @@ fn guise_run_under_a_terminal_gives_the_program_its_own_and_tiocsti_reaches_noth
         "input was injected into the caller's terminal\n{text}"
     );
 }
+
+/// Attack: the caller names a PAM configuration of their own (one that lets
+/// anyone in) for `guise run`. Only one that root owns and no one else may write
+/// is taken.
+#[test]
+fn a_pam_configuration_others_may_write_is_refused() {
+    need_root!();
+    let a = accounts::accounts();
+    std::fs::write(
+        a.pam_dir.join("open"),
+        "auth sufficient pam_permit.so\naccount sufficient pam_permit.so\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &a.pam_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let dir = a.pam_dir.to_str().unwrap();
+    let (code, _, err) = guise_run(
+        &[
+            "--user",
+            "alice",
+            "--password-stdin",
+            "--pam-service",
+            "open",
+            "--pam-config-dir",
+            dir,
+            "--",
+            "true",
+        ],
+        "anything\n",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("writable by no one else"), "{err}");
+}

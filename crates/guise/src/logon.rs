@@ -74,7 +74,7 @@ impl Default for LogonOptions {
 
 /// The PAM session behind a logon token.
 pub(crate) struct LogonSession {
-    _pam: Mutex<Pam>,
+    pam: Mutex<Option<Pam>>,
     environment: Vec<(String, String)>,
 }
 
@@ -88,14 +88,63 @@ impl SessionRef {
     }
 }
 
-type Keep = (std::os::fd::OwnedFd, SessionRef);
+/// What the session keeper is asked to do.
+enum Keep {
+    /// Hold the session until the process of this pidfd exits.
+    While(std::os::fd::OwnedFd, SessionRef),
+    /// End a PAM transaction (close the session, delete the credentials) at the
+    /// process identity.
+    End(Pam),
+}
+
+impl Drop for LogonSession {
+    /// The last token of the logon is gone: the PAM session ends on the keeper
+    /// thread, at the process identity, whatever the dropping thread impersonates
+    /// (modules such as pam_exec start helpers, which must not get a mix of the
+    /// server's and a client's ids).
+    fn drop(&mut self) {
+        let Some(pam) = self.pam.get_mut().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        if crate::thread::at_process_identity() {
+            drop(pam);
+            return;
+        }
+        if let Err(Keep::End(pam)) = keeper_send(Keep::End(pam)) {
+            // No keeper: end it here, as the process.
+            if crate::thread::as_process(|| drop(pam)).is_err() {
+                tracing::warn!("a PAM session could not be ended at the process identity");
+            }
+        }
+    }
+}
+
+/// Hands `job` to the keeper thread (started at the process identity on first
+/// use); gives it back if there is none.
+fn keeper_send(job: Keep) -> std::result::Result<(), Keep> {
+    static KEEPER: std::sync::OnceLock<Mutex<Option<std::sync::mpsc::Sender<Keep>>>> =
+        std::sync::OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Keep>();
+        match crate::thread::spawn_named(Some("guise-logon-sessions".into()), move || keep(&rx)) {
+            Ok(_) => Mutex::new(Some(tx)),
+            Err(e) => {
+                tracing::warn!(%e, "cannot start the logon session keeper");
+                Mutex::new(None)
+            }
+        }
+    });
+    let tx = keeper.lock().unwrap_or_else(|p| p.into_inner());
+    match tx.as_ref() {
+        Some(tx) => tx.send(job).map_err(|e| e.0),
+        None => Err(job),
+    }
+}
 
 /// Keeps `session` open until the process `pid` (a child just started, not yet
 /// reaped) has exited, even when every token of the logon is dropped first: the PAM
 /// session of a logon stays open while a process started from it runs.
 pub(crate) fn keep_session_while_running(pid: u32, session: SessionRef) {
-    static KEEPER: std::sync::OnceLock<Mutex<Option<std::sync::mpsc::Sender<Keep>>>> =
-        std::sync::OnceLock::new();
     let pidfd = rustix::process::Pid::from_raw(pid as i32)
         .ok_or(rustix::io::Errno::INVAL)
         .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()));
@@ -108,40 +157,34 @@ pub(crate) fn keep_session_while_running(pid: u32, session: SessionRef) {
             return;
         }
     };
-    let keeper = KEEPER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Keep>();
-        match crate::thread::spawn_named(Some("guise-logon-sessions".into()), move || keep(&rx)) {
-            Ok(_) => Mutex::new(Some(tx)),
-            Err(e) => {
-                tracing::warn!(%e, "cannot start the logon session keeper");
-                Mutex::new(None)
-            }
-        }
-    });
-    let sent = keeper
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        .map(|tx| tx.send((pidfd, session)));
-    if let Some(Err(std::sync::mpsc::SendError(kept))) = sent {
-        std::mem::forget(kept);
-    } else if sent.is_none() {
+    if let Err(kept) = keeper_send(Keep::While(pidfd, session)) {
         tracing::warn!(pid, "a logon's PAM session stays open: no keeper");
+        std::mem::forget(kept);
     }
 }
 
-/// The keeper: holds each session until its process's pidfd says it exited.
+/// The keeper: holds each session until its process's pidfd says it exited, and
+/// ends PAM transactions it is handed.
 fn keep(rx: &std::sync::mpsc::Receiver<Keep>) {
     use rustix::event::{PollFd, PollFlags, Timespec};
-    let mut kept: Vec<Keep> = Vec::new();
+    let mut kept: Vec<(std::os::fd::OwnedFd, SessionRef)> = Vec::new();
+    let take = |job: Keep, kept: &mut Vec<_>| match job {
+        Keep::While(fd, session) => kept.push((fd, session)),
+        Keep::End(pam) => drop(pam),
+    };
     loop {
         if kept.is_empty() {
             match rx.recv() {
-                Ok(k) => kept.push(k),
+                Ok(job) => take(job, &mut kept),
                 Err(_) => return,
             }
         }
-        kept.extend(rx.try_iter());
+        for job in rx.try_iter() {
+            take(job, &mut kept);
+        }
+        if kept.is_empty() {
+            continue;
+        }
         let mut fds: Vec<PollFd<'_>> = kept
             .iter()
             .map(|(fd, _)| PollFd::new(fd, PollFlags::IN))
@@ -155,6 +198,8 @@ fn keep(rx: &std::sync::mpsc::Receiver<Keep>) {
         }
         let exited: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
+        // A session dropped here may end its PAM transaction: this thread is at the
+        // process identity.
         let mut i = 0;
         kept.retain(|_| {
             i += 1;
@@ -310,7 +355,7 @@ fn logon_as_process(
         ));
     }
     let session = SessionRef(Arc::new(LogonSession {
-        _pam: Mutex::new(pam),
+        pam: Mutex::new(Some(pam)),
         environment,
     }));
     tracing::info!(user, account = %name, ?logon_type, "logon");

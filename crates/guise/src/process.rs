@@ -147,10 +147,16 @@ fn server_plan() -> Result<ChildPlan> {
 }
 
 /// The program of a `spawn_as_user`, found and opened as the process identity.
+///
+/// A bare name is looked up on `search`: the `PATH` the caller set on the command,
+/// else the one guise builds, never one that PAM modules (or a user's
+/// `~/.pam_environment`) supplied. Only a regular file with an execute bit is
+/// taken; it is opened as a path first, so that a FIFO or a device on the way is
+/// never opened.
 fn open_program(
     program: &OsStr,
     cwd: Option<&std::path::Path>,
-    env: &[(OsString, OsString)],
+    search: &OsStr,
 ) -> Result<(OwnedFd, bool)> {
     use std::os::unix::ffi::OsStrExt;
     let not_found = || {
@@ -167,27 +173,14 @@ fn open_program(
             _ => p.to_owned(),
         }]
     } else {
-        let path = env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        std::env::split_paths(&path)
+        std::env::split_paths(search)
             .map(|d| d.join(program))
             .collect()
     };
     let mut last = None;
     for candidate in candidates {
-        // Readable as the process: read it to tell a script (whose interpreter needs
-        // the descriptor open); else open it as a path only.
-        let opened = rustix::fs::open(&candidate, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map(|fd| (fd, true))
-            .or_else(|_| {
-                rustix::fs::open(&candidate, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
-                    .map(|fd| (fd, false))
-            });
-        let (fd, readable) = match opened {
-            Ok(x) => x,
+        let fd = match rustix::fs::open(&candidate, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
             Err(e) => {
                 last = Some(e);
                 continue;
@@ -200,10 +193,15 @@ fn open_program(
             last = Some(rustix::io::Errno::ACCESS);
             continue;
         }
+        // The same file, readable as the process: read to tell a script (whose
+        // interpreter needs the descriptor open).
         let mut head = [0u8; 2];
-        let script = readable
-            && rustix::io::pread(&fd, &mut head, 0).is_ok_and(|n| n == 2)
-            && head == *b"#!";
+        let script = rustix::fs::open(
+            format!("/proc/self/fd/{}", fd.as_raw_fd()),
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .is_ok_and(|r| rustix::io::pread(&r, &mut head, 0).is_ok_and(|n| n == 2) && head == *b"#!");
         return Ok((fd, script));
     }
     match last {
@@ -339,13 +337,32 @@ fn prepare(
         plan.keep_fds.push(copy.as_raw_fd());
         copies.push(copy);
     }
+    // The numbers the kept descriptors take in the child are held until the spawn
+    // is over, so that std's own pipe (which reports a failed exec) cannot take one
+    // of them and be overwritten in the child.
+    if !options.keep_fds.is_empty() {
+        let null = rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::os(ErrorKind::Os, "/dev/null", e))?;
+        for n in 3..above as i32 {
+            if !crate::sys::spawn::fd_is_open(n)
+                && let Ok(hold) = rustix::io::fcntl_dupfd_cloexec(&null, n)
+            {
+                copies.push(hold);
+            }
+        }
+    }
     // The groups the child has when it comes to set them: the forking thread's.
     let child_groups = crate::cred::ThreadCredentials::current()?.groups;
     // The program is found and opened as the process (CreateProcessAsUser opens the
     // image in the caller's context), whatever the token's user could reach; the
     // child runs that very file.
+    let search = cmd
+        .get_envs()
+        .find(|(k, _)| *k == "PATH")
+        .and_then(|(_, v)| v.map(OsStr::to_owned))
+        .unwrap_or_else(|| path.into());
     let (program_fd, script) =
-        crate::thread::as_process(|| open_program(program, cmd.get_current_dir(), &env))??;
+        crate::thread::as_process(|| open_program(program, cmd.get_current_dir(), &search))??;
     // Above the numbers the kept descriptors take in the child.
     let program_fd = rustix::io::fcntl_dupfd_cloexec(&program_fd, above as _)
         .map_err(|e| Error::os(ErrorKind::Os, "the program's descriptor", e))?;

@@ -180,6 +180,13 @@ pub(crate) fn process_credentials() -> Result<ThreadCredentials> {
     })
 }
 
+/// Whether the calling thread is at the process identity: not impersonating, and
+/// not a thread that came to life in another identity.
+pub(crate) fn at_process_identity() -> bool {
+    !is_impersonating()
+        && ThreadCredentials::current().is_ok_and(|now| !is_foreign(&now, process_identity(&now)))
+}
+
 /// Gives the calling thread its own fs context (`unshare(CLONE_FS)`: current
 /// directory, root and umask), once; afterwards a `chdir` or `umask` of this thread
 /// reaches no other thread, nor theirs this one.
@@ -299,9 +306,25 @@ fn permitted_level(token: &Token, server: &ThreadCredentials) -> ImpersonationLe
     }
 }
 
-/// The level a thread of this process gets when it impersonates `token`.
+/// The level a thread of this process gets when it impersonates `token`; the
+/// sentinel (the anonymous token's identity) counts as Identification, since it
+/// stands for no one.
 pub(crate) fn level_for(token: &Token) -> Result<ImpersonationLevel> {
-    Ok(permitted_level(token, &process_credentials()?))
+    let level = permitted_level(token, &process_credentials()?);
+    let unix = token.unix();
+    Ok(
+        if unix.uid() == SENTINEL_UID || unix.gid() == SENTINEL_GID {
+            level.min(ImpersonationLevel::Identification)
+        } else {
+            level
+        },
+    )
+}
+
+/// Whether the kernel sees the sentinel: the thread then creates nothing anyone
+/// could use (umask 0777), whatever the level.
+fn is_sentinel(os: &OsIdentity) -> bool {
+    os.uid == SENTINEL_UID || os.gid == SENTINEL_GID
 }
 
 /// What the kernel should see while the thread impersonates `token` at `level`.
@@ -359,7 +382,16 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
                 let now = ThreadCredentials::current()?;
                 let process = process_identity(&now);
                 if is_foreign(&now, process) {
-                    return Err(foreign_error(&now, process));
+                    if token.is_some() {
+                        return Err(foreign_error(&now, process));
+                    }
+                    // RevertToSelf on a thread that came to life in another
+                    // identity: it takes the process identity, or the process ends.
+                    let target = process_target(process, &now);
+                    if let Err(e) = cred::try_restore(&target, &now.os_identity()) {
+                        cred::fatal("reverting a thread created while impersonating", &e);
+                    }
+                    return Ok(None);
                 }
                 now
             }
@@ -375,7 +407,7 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
         let applied = os_identity(&token, level, &server);
         // Below Impersonation level the thread creates nothing anyone could use:
         // umask 0777, on an fs context of its own so that no other thread's changes.
-        let below = level < ImpersonationLevel::Impersonation;
+        let below = level < ImpersonationLevel::Impersonation || is_sentinel(&applied);
         if below {
             unshare_fs_context()?;
         }
@@ -469,8 +501,10 @@ fn put_back_wanted() {
 /// - [`ErrorKind::BadTokenType`] for a primary token.
 /// - [`ErrorKind::InvalidParameter`] for ids the kernel would misread.
 /// - [`ErrorKind::Os`] if the kernel refuses the switch.
+/// - [`ErrorKind::CannotImpersonate`] on a thread created while another
+///   impersonated (see the [module documentation](self)).
 ///
-/// On error the thread is not impersonating and has its own credentials.
+/// On error the thread, and its guards, are as they were.
 ///
 /// [`SetThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-setthreadtoken
 #[doc(alias = "SetThreadToken")]
@@ -480,7 +514,9 @@ pub fn set_thread_token(token: Option<&Token>) -> Result<()> {
 
 /// Ends the calling thread's impersonation ([`RevertToSelf`]): the thread has its
 /// own credentials again, whatever guards are still alive (they restore nothing when
-/// dropped). Not impersonating is not an error.
+/// dropped). Not impersonating is not an error. A thread that came to life in
+/// another identity (made by `std::thread::spawn` from an impersonating thread)
+/// takes the process identity.
 ///
 /// If the credentials cannot be restored and verified the process aborts.
 ///

@@ -361,9 +361,14 @@ fn peer_identity(fd: std::os::fd::BorrowedFd<'_>) -> Result<(PeerIdentity, Optio
         .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERCRED", e))?;
     let groups = crate::sys::socket::peer_groups(fd).map_err(|e| io_err("SO_PEERGROUPS", &e))?;
     let pidfd = crate::sys::socket::peer_pidfd(fd);
+    // Only a client that connected as root can hold privileges: the capabilities
+    // of anyone else are either none or those of a user namespace of its own (or
+    // of a file-capability program it ran after connecting), which count for
+    // nothing here.
     let (permitted, effective) = pidfd
         .as_ref()
-        .and_then(|p| peer_capabilities(p.as_fd()))
+        .filter(|_| cred.uid.is_root())
+        .and_then(|p| peer_capabilities(p.as_fd(), cred.uid.as_raw(), cred.gid.as_raw()))
         .unwrap_or((CapabilitySet::empty(), CapabilitySet::empty()));
     Ok((
         PeerIdentity {
@@ -379,11 +384,22 @@ fn peer_identity(fd: std::os::fd::BorrowedFd<'_>) -> Result<(PeerIdentity, Optio
     ))
 }
 
+/// The most threads of a client whose capabilities are read; a client with more
+/// gets no privileges (reading them all would stall the server).
+const MAX_PEER_THREADS: usize = 256;
+
 /// The permitted and effective capabilities that every thread of the process of
 /// `pidfd` holds (the intersection: never more than the thread that connected), or
-/// `None` if they cannot be read for certain. The pid comes from the pidfd; the
-/// process is checked to be alive after the read, so its pid was not reused.
-fn peer_capabilities(pidfd: std::os::fd::BorrowedFd<'_>) -> Option<(CapabilitySet, CapabilitySet)> {
+/// `None` if they cannot be read for certain: the process must be in the server's
+/// user namespace, every thread must still have the effective uid and gid the
+/// kernel reported at connect (`uid`, `gid`; a set-id program run since would
+/// not), and the process must still be alive after the read (so its pid was not
+/// reused). The pid comes from the pidfd.
+fn peer_capabilities(
+    pidfd: std::os::fd::BorrowedFd<'_>,
+    uid: u32,
+    gid: u32,
+) -> Option<(CapabilitySet, CapabilitySet)> {
     use std::os::fd::AsRawFd;
     let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).ok()?;
     let pid: i32 = info
@@ -401,15 +417,36 @@ fn peer_capabilities(pidfd: std::os::fd::BorrowedFd<'_>) -> Option<(CapabilitySe
             .ok()
             .map(CapabilitySet::from_bits_retain)
     };
+    use std::os::unix::fs::MetadataExt;
+    let ns = |p: &str| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    if ns(&format!("/proc/{pid}/ns/user"))? != ns("/proc/self/ns/user")? {
+        return None;
+    }
+    // The effective id of a "Uid:"/"Gid:" line (real, effective, saved, fs).
+    let effective_id = |status: &str, field: &str| -> Option<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
     let (mut permitted, mut effective) = (CapabilitySet::all(), CapabilitySet::all());
     let mut threads = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let Ok(status) = std::fs::read_to_string(task.ok()?.path().join("status")) else {
             continue; // a thread that ended meanwhile
         };
+        if effective_id(&status, "Uid:")? != uid || effective_id(&status, "Gid:")? != gid {
+            return None;
+        }
         permitted &= hex(&status, "CapPrm:")?;
         effective &= hex(&status, "CapEff:")?;
         threads += 1;
+        if threads > MAX_PEER_THREADS {
+            return None;
+        }
     }
     // Still alive (the pidfd is not readable yet): the pid was not reused.
     let mut fds = [rustix::event::PollFd::new(
@@ -500,12 +537,15 @@ impl ClientInfo {
     ///   from the connection's own uid and gid: the connection's identity (uid, gid,
     ///   groups) with the privileges of the capabilities its process held.
     /// - With dynamic tracking, a message the kernel says came from another uid or
-    ///   gid: never more than the connection proved. A message claiming uid 0 or gid
-    ///   0 from a connection that was not made as them (the kernel attaches a
-    ///   sender's *real* ids by default, and a thread of a root process acting for a
-    ///   user has real uid 0) gets the connection's identity at Identification level
-    ///   at most; any other identity is taken with its gid only, no supplementary
-    ///   groups and no privileges.
+    ///   gid: never more than the connection proved. On a connection made as root
+    ///   it is taken as that identity, with its gid only, no supplementary groups
+    ///   and no privileges (a root client may act for anyone). On any other
+    ///   connection it gets the connection's identity at Identification level at
+    ///   most: the kernel attaches a sender's *real* ids by default (a thread of a
+    ///   root process acting for a user has real uid 0), and a descriptor passed to
+    ///   another process carries that process's ids.
+    /// - An identity of the sentinel uid or gid (4294967294) is never above
+    ///   Identification level.
     /// - At Anonymous level: the anonymous token. The client is not identified.
     /// - With `effective_only`: [`Token::effective_only`].
     ///
@@ -532,12 +572,24 @@ impl ClientInfo {
                 p.effective_capabilities,
             )?;
             (t, level)
-        } else if (uid == 0 && p.uid != 0) || (gid == 0 && p.gid != 0) {
+        } else if p.uid == 0 && uid != 0 && gid != 0 {
+            // A connection made as root may act for anyone: taking another
+            // identity lowers it.
+            (Token::from_ids(uid, gid, &[gid])?, level)
+        } else {
+            // Any other identity than the one the connection proved could be a
+            // raise (another user's, root's): Identification at most.
             let t = Token::from_ids(p.uid, p.gid, &p.groups)?;
             (t, level.min(ImpersonationLevel::Identification))
-        } else {
-            (Token::from_ids(uid, gid, &[gid])?, level)
         };
+        // The sentinel stands for no one: never acted as above Identification.
+        let unix = token.unix();
+        let level =
+            if unix.uid() == crate::cred::SENTINEL_UID || unix.gid() == crate::cred::SENTINEL_GID {
+                level.min(ImpersonationLevel::Identification)
+            } else {
+                level
+            };
         let token = token.duplicate(level, TokenType::Impersonation)?;
         Ok(if self.qos.effective_only {
             token.effective_only()

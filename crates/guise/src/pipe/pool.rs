@@ -34,13 +34,15 @@ type Job = Box<dyn FnOnce() + Send>;
 /// A pool of impersonation worker threads.
 ///
 /// Work for a token the thread will impersonate below Impersonation level
-/// (Identification, Anonymous, or any client of a server without
-/// SeImpersonatePrivilege) runs on workers of its own, which the kernel lets open no
-/// file at all (a Landlock domain that handles every filesystem access and allows
-/// none, set once on each of these threads with `no_new_privs`): Windows opens no
-/// object for a thread at these levels, and here the kernel backs that up, whatever
-/// the closure tries. Where Landlock is not available they fall back to the
-/// sentinel identity alone ([`ImpersonationPool::sandboxed`] says which).
+/// (Identification, Anonymous, the anonymous token, or any client of a server
+/// without SeImpersonatePrivilege) runs on workers of its own, which the kernel lets
+/// open no file (a Landlock domain of ABI 6 that handles every filesystem access
+/// right and allows none, and scopes abstract Unix sockets and signals; set once on
+/// each of these threads, with `no_new_privs`): Windows opens no object for a thread
+/// at these levels, and here the kernel backs that up, whatever the closure tries.
+/// Landlock leaves `stat` and `O_PATH` opens alone, and before its ABI 9 connecting
+/// to a socket file. Where the kernel does not enforce all of this they fall back
+/// to the sentinel identity alone ([`ImpersonationPool::sandboxed`] says which).
 pub struct ImpersonationPool {
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     sandbox_sender: Mutex<Option<mpsc::Sender<Job>>>,
@@ -60,16 +62,17 @@ impl std::fmt::Debug for ImpersonationPool {
 /// Puts the calling thread in a Landlock domain that allows no filesystem access;
 /// whether the kernel enforces it fully.
 fn sandbox_thread() -> bool {
-    use landlock::{ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetStatus};
+    use landlock::{ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetStatus, Scope};
     let status = Ruleset::default()
         .handle_access(AccessFs::from_all(ABI::V6))
+        .and_then(|r| r.scope(Scope::from_all(ABI::V6)))
         .and_then(|r| r.create())
         .and_then(|r| r.restrict_self());
     match status {
         Ok(s) if s.ruleset == RulesetStatus::FullyEnforced => true,
         Ok(s) => {
-            tracing::warn!(status = ?s.ruleset, "Landlock is not fully enforced on a sandboxed impersonation worker");
-            s.ruleset == RulesetStatus::PartiallyEnforced
+            tracing::warn!(status = ?s.ruleset, "Landlock is not fully enforced on a sandboxed impersonation worker: the sentinel identity holds it");
+            false
         }
         Err(e) => {
             tracing::warn!(%e, "no Landlock for the sandboxed impersonation workers: the sentinel identity alone holds them");

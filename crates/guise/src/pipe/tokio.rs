@@ -179,6 +179,7 @@ impl AsyncPipeServer {
                 registry: Arc::clone(&self.registry),
                 id,
                 evict,
+                in_request: false,
             });
         }
     }
@@ -199,7 +200,12 @@ impl AsyncPipeServer {
     fn register(&self, uid: u32) -> Option<(u64, Arc<Notify>)> {
         let mut r = lock(&self.registry);
         let of_uid = r.entries.values().filter(|e| e.uid == uid).count();
-        if of_uid >= self.options.max_connections_per_uid.max(1)
+        if of_uid
+            >= self
+                .options
+                .max_connections_per_uid
+                .min(self.connection_limit())
+                .max(1)
             && !r.evict_oldest_idle(|e| e.uid == uid)
         {
             drop(r);
@@ -277,6 +283,7 @@ pub struct AsyncPipeConnection {
     registry: Shared,
     id: u64,
     evict: Arc<Notify>,
+    in_request: bool,
 }
 
 impl std::fmt::Debug for AsyncPipeConnection {
@@ -356,7 +363,7 @@ impl AsyncPipeConnection {
     /// than the idle timeout. Close the connection then.
     pub async fn read_message(&mut self) -> Result<Option<Vec<u8>>> {
         loop {
-            self.set_idle(true);
+            self.set_idle(!self.in_request);
             let first = tokio::select! {
                 r = within(self.idle_timeout, self.first_byte()) => r,
                 () = self.evict.notified() => {
@@ -407,6 +414,15 @@ impl AsyncPipeConnection {
         within(self.request_timeout, self.stream.write_all(&frame))
             .await
             .map_err(|e| io_err("writing to the client", &e))
+    }
+
+    /// Marks the connection as in the middle of a request that reads further
+    /// messages (the chunks of an upload, say): until it is marked `false` again,
+    /// waiting for a message does not count as idle, and the server never closes
+    /// the connection to make room. The request timeout still applies to each
+    /// frame, and the idle timeout to the wait.
+    pub fn set_in_request(&mut self, in_request: bool) {
+        self.in_request = in_request;
     }
 
     /// What the server knows of the client.

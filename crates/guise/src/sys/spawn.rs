@@ -228,6 +228,12 @@ impl ChildPlan {
     }
 }
 
+/// Whether descriptor number `fd` is open in this process (`F_GETFD`).
+pub(crate) fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: fcntl(F_GETFD) on a number touches no memory; a free number is EBADF.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
 /// Makes `plan` run in the child of `cmd` between `fork` and `exec`.
 pub(crate) fn install(cmd: &mut std::process::Command, plan: ChildPlan) {
     use std::os::unix::process::CommandExt as _;

@@ -565,3 +565,109 @@ fn spawn_blocking_while_impersonating_never_lends_the_client_to_later_tasks() {
     assert_eq!(seen.len(), 10_001);
     assert_eq!(foreign, 0, "{foreign} tasks ran as a foreign uid");
 }
+
+/// Attack: a client in a user namespace of its own holds every capability there,
+/// and `/proc` shows them; they count for nothing on the host, and give no
+/// privilege.
+#[test]
+fn capabilities_of_a_user_namespace_give_no_privilege() {
+    need_root!();
+    let (_d, sock) = socket_dir();
+    let server = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
+    let mut child = Command::new("unshare")
+        .args([
+            "-Ur",
+            "python3",
+            "-c",
+            PY_CLIENT,
+            sock.to_str().unwrap(),
+            "2",
+            "0",
+        ])
+        .spawn()
+        .unwrap();
+    let mut conn = server.accept().unwrap();
+    assert_eq!(conn.read_message().unwrap().unwrap(), b"hello");
+    let token = conn.client().token().unwrap();
+    conn.write_message(b"ok").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        conn.client().peer().uid,
+        0,
+        "root in a namespace of its own"
+    );
+    let names: Vec<Privilege> = token.privileges().iter().map(|p| p.privilege).collect();
+    assert_eq!(
+        names,
+        [Privilege::ChangeNotify],
+        "capabilities of another user namespace are no privilege here"
+    );
+}
+
+/// RevertToSelf on a thread that came to life as the client: it takes the process
+/// identity (Windows gives new threads the process token).
+#[test]
+fn revert_to_self_on_a_thread_created_while_impersonating_takes_the_process_identity() {
+    need_root!();
+    let guard = client(A).impersonate().unwrap();
+    let euid = std::thread::spawn(|| {
+        assert_eq!(rustix::process::geteuid().as_raw(), A);
+        guise::revert_to_self().unwrap();
+        (
+            rustix::process::geteuid().as_raw(),
+            thread_status("CapEff") != "0000000000000000",
+        )
+    })
+    .join()
+    .unwrap();
+    drop(guard);
+    assert_eq!(
+        euid,
+        (0, true),
+        "back at the process identity, capabilities and all"
+    );
+}
+
+/// Attack: a program name looked up on PATH meets a FIFO first; opening it would
+/// block the server for ever. Only regular executable files are taken.
+#[test]
+fn a_fifo_on_path_never_blocks_a_spawn() {
+    need_root!();
+    let dir = tempfile::tempdir().unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.path().join("true"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o777),
+        0,
+    )
+    .unwrap();
+    let mut cmd = Command::new("true");
+    cmd.env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()));
+    let status = cmd
+        .spawn_as_user(&client(A), &SpawnOptions::default())
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(status.success(), "the next entry on PATH ran");
+}
+
+/// A failed exec is reported even when kept descriptors take the low numbers std
+/// would use for its own error pipe.
+#[test]
+fn a_failed_exec_is_reported_with_kept_descriptors() {
+    need_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("bogus");
+    std::fs::write(&bogus, "not a program\n").unwrap();
+    std::fs::set_permissions(&bogus, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (r1, w1) = rustix::pipe::pipe().unwrap();
+    let (r2, w2) = rustix::pipe::pipe().unwrap();
+    drop((w1, w2));
+    let options = SpawnOptions {
+        keep_fds: vec![std::os::fd::AsFd::as_fd(&r1), std::os::fd::AsFd::as_fd(&r2)],
+        ..SpawnOptions::default()
+    };
+    let r = Command::new(&bogus).spawn_as_user(&client(A), &options);
+    assert!(r.is_err(), "an exec that failed was reported as a success");
+}

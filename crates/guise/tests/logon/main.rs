@@ -276,3 +276,57 @@ fn the_account_is_the_one_pam_authenticated() {
         "the token is alice's, whom PAM authenticated"
     );
 }
+
+/// Attack: the last copy of a logon token is dropped on a thread that impersonates
+/// a client; PAM's session modules (pam_exec here) would run their helpers with
+/// real uid 0 and the client's effective uid. The session ends at the process
+/// identity.
+#[test]
+fn a_logon_session_ends_at_the_process_identity_wherever_it_is_dropped() {
+    need_root!();
+    let a = accounts();
+    let log = a.pam_dir.join("ids.log");
+    let script = a.pam_dir.join("log-ids");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$PAM_TYPE $(id -ru) $(id -u)\" >> {}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        a.pam_dir.join("guise-ids"),
+        format!(
+            "auth required pam_unix.so\naccount required pam_unix.so\n\
+             session required pam_exec.so {}\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let options = LogonOptions {
+        service: "guise-ids".into(),
+        config_dir: Some(a.pam_dir.clone()),
+    };
+    let t = logon_user_with(
+        "alice",
+        Password::new(PASSWORD.into()),
+        LogonType::Batch,
+        &options,
+    )
+    .unwrap();
+    Token::from_ids(61001, 61001, &[61001])
+        .unwrap()
+        .run_as(move || drop(t))
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() >= 2 || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(text, "open_session 0 0\nclose_session 0 0\n");
+}

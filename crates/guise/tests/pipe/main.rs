@@ -682,3 +682,106 @@ fn pool_work_below_impersonation_can_open_no_file() {
     );
     assert_eq!(std::fs::read_dir(drop_dir.path()).unwrap().count(), 1);
 }
+
+/// Attack: a user's dynamic-tracking connection carries a message written by
+/// another process (the descriptor passed on, or a set-id helper's write); the
+/// kernel names that writer. It never gets more than the connection proved.
+#[test]
+fn dynamic_tracking_never_takes_another_users_identity_from_a_users_connection() {
+    need_root!();
+    let f = common::files();
+    let (_d, sock) = socket_dir();
+    let server = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
+    let b_path = f.b.clone();
+    let client = std::thread::spawn(move || {
+        let c = as_client(A, move || {
+            PipeClient::connect(
+                &PipeAddr::Path(sock),
+                SecurityQos {
+                    level: ImpersonationLevel::Impersonation,
+                    tracking: ContextTracking::Dynamic,
+                    effective_only: false,
+                },
+            )
+            .unwrap()
+        });
+        // B, another process as far as the kernel can tell, writes on A's socket.
+        std::thread::spawn(move || {
+            use rustix::process::{Gid, Uid};
+            let mut c = c;
+            rustix::thread::set_thread_res_gid(
+                Gid::from_raw(B),
+                Gid::from_raw(B),
+                Gid::from_raw(B),
+            )
+            .unwrap();
+            rustix::thread::set_thread_res_uid(
+                Uid::from_raw(B),
+                Uid::from_raw(B),
+                Uid::from_raw(B),
+            )
+            .unwrap();
+            let body = b_path.to_str().unwrap().as_bytes().to_vec();
+            let mut frame = ((body.len() + 1) as u32).to_le_bytes().to_vec();
+            frame.push(0);
+            frame.extend_from_slice(&body);
+            c.stream_mut().write_all(&frame).unwrap();
+            c.receive().unwrap().unwrap()
+        })
+        .join()
+        .unwrap()
+    });
+    let mut conn = server.accept().unwrap();
+    let msg = conn.read_message().unwrap().unwrap();
+    let token = conn.client().token().unwrap();
+    let reply = {
+        let _g = conn.impersonate_client().unwrap();
+        std::fs::read_to_string(String::from_utf8(msg).unwrap()).unwrap_or_else(|_| "denied".into())
+    };
+    conn.write_message(reply.as_bytes()).unwrap();
+    assert_eq!(String::from_utf8(client.join().unwrap()).unwrap(), "denied");
+    assert_eq!(token.unix().uid(), A, "the connection's identity, not B's");
+    assert_eq!(
+        token.impersonation_level(),
+        Some(ImpersonationLevel::Identification)
+    );
+}
+
+/// Attack: a client whose thread is at the sentinel identity (a guise service
+/// acting for an Identification-level client) asks for Impersonation, to act as the
+/// sentinel with a normal umask and leave files other sentinel threads own.
+#[test]
+fn the_sentinel_identity_is_never_served_above_identification() {
+    need_root!();
+    let (_d, sock) = socket_dir();
+    let server = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
+    let client = std::thread::spawn(move || {
+        Token::from_ids(A, A, &[A])
+            .unwrap()
+            .duplicate(
+                ImpersonationLevel::Identification,
+                guise::TokenType::Impersonation,
+            )
+            .unwrap()
+            .run_as(move || {
+                assert_eq!(rustix::process::geteuid().as_raw(), 0xFFFF_FFFE);
+                let mut c = PipeClient::connect(
+                    &PipeAddr::Path(sock),
+                    qos(ImpersonationLevel::Impersonation),
+                )
+                .unwrap();
+                c.transact(b"hi").unwrap()
+            })
+            .unwrap()
+    });
+    let mut conn = server.accept().unwrap();
+    conn.read_message().unwrap().unwrap();
+    let token = conn.client().token().unwrap();
+    conn.write_message(b"ok").unwrap();
+    client.join().unwrap();
+    assert_eq!(token.unix().uid(), 0xFFFF_FFFE);
+    assert_eq!(
+        token.impersonation_level(),
+        Some(ImpersonationLevel::Identification)
+    );
+}
