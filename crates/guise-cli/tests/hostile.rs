@@ -5,160 +5,18 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::GUISE;
+use common::server::{Server, as_uid, own_file, start, tree};
 use guise::pipe::{PipeAddr, PipeClient, SecurityQos};
 use guise::{ImpersonationLevel, Token};
 
 const A: u32 = 61001;
 const B: u32 = 61002;
 const SERVER_UID: u32 = 61010;
-
-/// A running `guise serve`, killed and reaped on drop.
-struct Server {
-    child: Child,
-    socket: PathBuf,
-    /// Collects the server's log as it comes (a full pipe would stall it).
-    log: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// A field of the server's /proc status, in kB for memory fields.
-    fn status(&self, field: &str) -> u64 {
-        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        common::field(&text, field)
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-
-    /// User plus system CPU time so far, in clock ticks.
-    fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        let f: Vec<&str> = after.split_whitespace().collect();
-        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-    }
-
-    fn signal(&self, sig: rustix::process::Signal) {
-        rustix::process::kill_process(rustix::process::Pid::from_raw(self.pid()).unwrap(), sig)
-            .unwrap();
-    }
-
-    /// Waits for the server to exit; its exit status and how long it took.
-    fn wait_exit(&mut self, limit: Duration) -> Option<Duration> {
-        let t = Instant::now();
-        while t.elapsed() < limit {
-            if self.child.try_wait().unwrap().is_some() {
-                return Some(t.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    /// Stops the server (SIGTERM: requests in flight finish and are logged) and
-    /// returns its log.
-    fn stderr(&mut self) -> String {
-        self.signal(rustix::process::Signal::TERM);
-        if self.wait_exit(Duration::from_secs(5)).is_none() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-        self.log
-            .take()
-            .map(|h| h.join().unwrap())
-            .unwrap_or_default()
-    }
-}
-
-/// A directory anyone may traverse, with `files` (the served root) in it.
-fn tree() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let files = dir.path().join("files");
-    std::fs::create_dir(&files).unwrap();
-    for p in [dir.path(), files.as_path()] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    (dir, files)
-}
-
-fn own_file(path: &Path, owner: u32, mode: u32, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    std::os::unix::fs::chown(path, Some(owner), Some(owner)).unwrap();
-}
-
-/// Starts `guise serve` on `dir/pipe` for `root`: `wrap` goes before the command
-/// (`setpriv ...`, `prlimit ...`), `extra` after it.
-fn start(dir: &Path, root: &Path, wrap: &[&str], extra: &[&str]) -> Server {
-    let socket = dir.join("pipe");
-    let mut cmd = match wrap.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(GUISE);
-            c
-        }
-        None => Command::new(GUISE),
-    };
-    cmd.args(["serve", "--socket"])
-        .arg(&socket)
-        .arg("--root")
-        .arg(root)
-        .args(extra)
-        .env("GUISE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let server = Server {
-        child,
-        socket: socket.clone(),
-        log: Some(log),
-    };
-    for _ in 0..500 {
-        if PipeClient::connect(&PipeAddr::Path(socket.clone()), SecurityQos::default()).is_ok() {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("the server did not start");
-}
-
-/// Runs `guise ARGS` as `uid` (through `guise run`); exit code, stdout, stderr.
-fn as_uid(uid: u32, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(GUISE)
-        .args(["run", "--uid", &uid.to_string(), "--", GUISE])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn cat(server: &Server, uid: u32, level: &str, path: &str) -> (i32, String, String) {
     let s = server.socket.to_str().unwrap();

@@ -3,57 +3,10 @@
 mod common;
 
 use common::GUISE;
+use common::server::{as_uid, start};
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &Path) -> Server {
-    let sock = dir.join("pipe");
-    // Wrapped at once, so that the child is killed and reaped on every path.
-    let server = Server(
-        Command::new(GUISE)
-            .args(["serve", "--socket"])
-            .arg(&sock)
-            .arg("--root")
-            .arg(dir.join("files"))
-            .env("GUISE_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..500 {
-        if sock.exists() {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("the server did not start");
-}
-
-/// Runs a client command as `uid` through `guise run`.
-fn client(uid: u32, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(GUISE)
-        .args(["run", "--uid", &uid.to_string(), "--", GUISE])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use std::process::Command;
 
 #[test]
 fn file_service_runs_as_each_client_and_stays_beneath_its_root() {
@@ -71,7 +24,7 @@ fn file_service_runs_as_each_client_and_stays_beneath_its_root() {
         std::os::unix::fs::chown(&p, Some(uid), Some(uid)).unwrap();
     }
     std::os::unix::fs::symlink("/etc/shadow", files.join("escape")).unwrap();
-    let mut server = start(dir.path());
+    let mut server = start(dir.path(), &files, &[], &[]);
     let sock = dir.path().join("pipe");
     let s = sock.to_str().unwrap();
     let imp = ["--level", "impersonation"];
@@ -79,7 +32,7 @@ fn file_service_runs_as_each_client_and_stays_beneath_its_root() {
         let mut args = vec!["cat", "--socket", s];
         args.extend_from_slice(level);
         args.push(path);
-        client(uid, &args)
+        as_uid(uid, &args)
     };
     assert_eq!(cat(61001, &imp, "61001.txt").1, "owned by 61001");
     let (code, _, err) = cat(61001, &imp, "61002.txt");
@@ -103,14 +56,14 @@ fn file_service_runs_as_each_client_and_stays_beneath_its_root() {
             "{escape}: {err}"
         );
     }
-    let (code, out, _) = client(
+    let (code, out, _) = as_uid(
         61001,
         &["ls", "--socket", s, "--level", "impersonation", ""],
     );
     assert_eq!(code, 0);
     assert_eq!(out, "61001.txt\n61002.txt\nescape\n");
     // Writing needs the client's own right to the directory: root's 0755 says no.
-    let (code, _, err) = client(
+    let (code, _, err) = as_uid(
         61001,
         &[
             "put",
@@ -126,9 +79,7 @@ fn file_service_runs_as_each_client_and_stays_beneath_its_root() {
     assert_eq!(code, 1);
     assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
     // The server logged each request with the client's uid, pid and level.
-    let _ = server.0.kill();
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut server.0.stderr.take().unwrap(), &mut log).unwrap();
+    let log = server.stderr();
     let line = log
         .lines()
         .find(|l| {
