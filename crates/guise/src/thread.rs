@@ -203,17 +203,22 @@ pub fn unshare_fs_context() -> Result<()> {
     Ok(())
 }
 
+/// Brings a foreign thread (now at `now`) to the process identity.
+fn to_process_identity(now: &ThreadCredentials, process: &ThreadCredentials) -> Result<()> {
+    cred::try_restore(&process_target(process, now), &now.os_identity())?;
+    tracing::debug!(
+        uid = now.uid.effective,
+        "a thread created while impersonating takes the process identity"
+    );
+    Ok(())
+}
+
 /// Brings a thread that starts in a foreign identity to the process identity.
 fn start_at_process_identity() -> Result<()> {
     let now = ThreadCredentials::current()?;
     let process = process_identity(&now);
     if is_foreign(&now, process) {
-        let target = process_target(process, &now);
-        cred::try_restore(&target, &now.os_identity())?;
-        tracing::debug!(
-            uid = now.uid.effective,
-            "a thread created while impersonating starts at the process identity"
-        );
+        to_process_identity(&now, process)?;
     }
     Ok(())
 }
@@ -306,25 +311,17 @@ fn permitted_level(token: &Token, server: &ThreadCredentials) -> ImpersonationLe
     }
 }
 
-/// The level a thread of this process gets when it impersonates `token`; the
-/// sentinel (the anonymous token's identity) counts as Identification, since it
-/// stands for no one.
-pub(crate) fn level_for(token: &Token) -> Result<ImpersonationLevel> {
-    let level = permitted_level(token, &process_credentials()?);
+/// The level a thread with credentials `server` gets when it impersonates
+/// `token`; the sentinel (the anonymous token's identity) counts as
+/// Identification, since it stands for no one.
+pub(crate) fn level_for(token: &Token, server: &ThreadCredentials) -> ImpersonationLevel {
+    let level = permitted_level(token, server);
     let unix = token.unix();
-    Ok(
-        if unix.uid() == SENTINEL_UID || unix.gid() == SENTINEL_GID {
-            level.min(ImpersonationLevel::Identification)
-        } else {
-            level
-        },
-    )
-}
-
-/// Whether the kernel sees the sentinel: the thread then creates nothing anyone
-/// could use (umask 0777), whatever the level.
-fn is_sentinel(os: &OsIdentity) -> bool {
-    os.uid == SENTINEL_UID || os.gid == SENTINEL_GID
+    if cred::is_sentinel(unix.uid(), unix.gid()) {
+        level.min(ImpersonationLevel::Identification)
+    } else {
+        level
+    }
 }
 
 /// What the kernel should see while the thread impersonates `token` at `level`.
@@ -387,8 +384,7 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
                     }
                     // RevertToSelf on a thread that came to life in another
                     // identity: it takes the process identity, or the process ends.
-                    let target = process_target(process, &now);
-                    if let Err(e) = cred::try_restore(&target, &now.os_identity()) {
+                    if let Err(e) = to_process_identity(&now, process) {
                         cred::fatal("reverting a thread created while impersonating", &e);
                     }
                     return Ok(None);
@@ -407,7 +403,9 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
         let applied = os_identity(&token, level, &server);
         // Below Impersonation level the thread creates nothing anyone could use:
         // umask 0777, on an fs context of its own so that no other thread's changes.
-        let below = level < ImpersonationLevel::Impersonation || is_sentinel(&applied);
+        // Whenever the kernel sees the sentinel, too, whatever the level.
+        let below = level < ImpersonationLevel::Impersonation
+            || cred::is_sentinel(applied.uid, applied.gid);
         if below {
             unshare_fs_context()?;
         }

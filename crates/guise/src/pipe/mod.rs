@@ -584,12 +584,11 @@ impl ClientInfo {
         };
         // The sentinel stands for no one: never acted as above Identification.
         let unix = token.unix();
-        let level =
-            if unix.uid() == crate::cred::SENTINEL_UID || unix.gid() == crate::cred::SENTINEL_GID {
-                level.min(ImpersonationLevel::Identification)
-            } else {
-                level
-            };
+        let level = if crate::cred::is_sentinel(unix.uid(), unix.gid()) {
+            level.min(ImpersonationLevel::Identification)
+        } else {
+            level
+        };
         let token = token.duplicate(level, TokenType::Impersonation)?;
         Ok(if self.qos.effective_only {
             token.effective_only()

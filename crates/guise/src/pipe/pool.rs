@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::thread::ThreadCredentials;
 use crate::token::Token;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -48,6 +49,9 @@ pub struct ImpersonationPool {
     sandbox_sender: Mutex<Option<mpsc::Sender<Job>>>,
     workers: Vec<JoinHandle<()>>,
     sandboxed: bool,
+    /// The workers' own credentials (the process identity they start at): what
+    /// decides the level a job's token gets, and so which workers run it.
+    identity: ThreadCredentials,
 }
 
 impl std::fmt::Debug for ImpersonationPool {
@@ -95,6 +99,7 @@ impl ImpersonationPool {
                 "start the pool before impersonating: threads inherit their creator's credentials",
             ));
         }
+        let identity = crate::thread::process_credentials()?;
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let mut workers = Vec::new();
@@ -129,6 +134,7 @@ impl ImpersonationPool {
             sandbox_sender: Mutex::new(Some(sandbox_tx)),
             workers,
             sandboxed,
+            identity,
         })
     }
 
@@ -139,14 +145,20 @@ impl ImpersonationPool {
         self.sandboxed
     }
 
-    fn submit(&self, token: &Token, job: Job) -> Result<()> {
-        let sender = if crate::thread::level_for(token)? < crate::ImpersonationLevel::Impersonation
+    /// The queue of the workers a job for `token` runs on: the sandboxed ones if
+    /// the token gets less than Impersonation level there.
+    fn queue_for(&self, token: &Token) -> &Mutex<Option<mpsc::Sender<Job>>> {
+        if crate::thread::level_for(token, &self.identity)
+            < crate::ImpersonationLevel::Impersonation
         {
             &self.sandbox_sender
         } else {
             &self.sender
-        };
-        let sender = sender.lock().unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn submit(&self, queue: &Mutex<Option<mpsc::Sender<Job>>>, job: Job) -> Result<()> {
+        let sender = queue.lock().unwrap_or_else(|p| p.into_inner());
         sender
             .as_ref()
             .and_then(|s| s.send(job).ok())
@@ -165,8 +177,9 @@ impl ImpersonationPool {
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let queue = self.queue_for(&token);
         self.submit(
-            &token.clone(),
+            queue,
             Box::new(move || {
                 let _ = tx.send(run_job(&token, f));
             }),
@@ -187,8 +200,9 @@ impl ImpersonationPool {
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
         let (tx, rx) = mpsc::channel();
+        let queue = self.queue_for(&token);
         self.submit(
-            &token.clone(),
+            queue,
             Box::new(move || {
                 let _ = tx.send(run_job(&token, f));
             }),

@@ -199,6 +199,15 @@ fn the_pam_session_lives_as_long_as_the_token_and_carries_credentials() {
         "a copy still holds the session"
     );
     drop(copy);
+    // The process started from the token has exited and been reaped; the session
+    // keeper lets go of its reference when it sees the exit, so the close may come a
+    // moment after the last token goes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while log_text() != "open_session alice\nclose_session alice\n"
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(log_text(), "open_session alice\nclose_session alice\n");
     // A network logon opens no session and establishes no credentials.
     let n = logon_user_with(

@@ -350,10 +350,18 @@ fn a_child_starts_in_a_session_of_its_own() {
     let (pid, sid, tty) = stat(guise::process::Session::New);
     assert_eq!(sid, pid, "the child leads a new session");
     assert_eq!(tty, 0, "and has no controlling terminal");
-    let ours = rustix::process::getsid(None)
-        .unwrap()
-        .as_raw_nonzero()
-        .get();
+    // Our session as the kernel shows it: 0 when its leader is outside this pid
+    // namespace (getsid(2) then returns 0, which rustix cannot represent).
+    let ours: i32 = {
+        let text = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let f: Vec<&str> = text
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        f[3].parse().unwrap()
+    };
     let (_, sid, _) = stat(guise::process::Session::Inherit);
     assert_eq!(sid, ours, "Inherit keeps the caller's session");
 }
