@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::pam::{self, Pam};
-use crate::token::{LogonType, Token};
+use crate::token::{LogonType, SessionRef, Token};
 
 /// A password, zeroed when dropped.
 pub struct Password(Zeroizing<Vec<u8>>);
@@ -73,18 +73,14 @@ impl Default for LogonOptions {
 }
 
 /// The PAM session behind a logon token.
-pub(crate) struct LogonSession {
+pub(crate) struct PamSession {
     pam: Mutex<Option<Pam>>,
     environment: Vec<(String, String)>,
 }
 
-/// A shared reference to a logon session: tokens compare equal when they share it.
-#[derive(Clone)]
-pub(crate) struct SessionRef(Arc<LogonSession>);
-
-impl SessionRef {
-    pub(crate) fn environment(&self) -> &[(String, String)] {
-        &self.0.environment
+impl crate::token::LogonSession for PamSession {
+    fn environment(&self) -> &[(String, String)] {
+        &self.environment
     }
 }
 
@@ -97,7 +93,7 @@ enum Keep {
     End(Pam),
 }
 
-impl Drop for LogonSession {
+impl Drop for PamSession {
     /// The last token of the logon is gone: the PAM session ends on the keeper
     /// thread, at the process identity, whatever the dropping thread impersonates
     /// (modules such as pam_exec start helpers, which must not get a mix of the
@@ -208,20 +204,6 @@ fn keep(rx: &std::sync::mpsc::Receiver<Keep>) {
     }
 }
 
-impl PartialEq for SessionRef {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for SessionRef {}
-
-impl fmt::Debug for SessionRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("LogonSession")
-    }
-}
-
 /// Logs a user on ([`LogonUser`]) with the `guise` PAM service.
 ///
 /// # Errors
@@ -268,12 +250,12 @@ pub fn logon_user_with(
     // Without SeTcbPrivilege a process may log on only its own account (Windows
     // needs no privilege for LogonUser at all; Linux can give another account's
     // identity only with CAP_SETUID/CAP_SETGID).
-    if crate::token::require_tcb().is_err() {
+    if require_tcb().is_err() {
         let own = crate::thread::process_credentials()?.uid.effective;
         let account = nix::unistd::User::from_name(user)
             .map_err(|e| Error::os(ErrorKind::Os, format!("looking up {user:?}"), e))?;
         if account.is_none_or(|a| a.uid.as_raw() != own) {
-            crate::token::require_tcb()?;
+            require_tcb()?;
         }
     }
     // Authentication reads what only the process may read (/etc/shadow, keytabs):
@@ -346,7 +328,7 @@ fn logon_as_process(
     let account = nix::unistd::User::from_name(&name)
         .map_err(|e| Error::os(ErrorKind::Os, format!("looking up {name:?}"), e))?
         .ok_or_else(logon_failure)?;
-    if crate::token::require_tcb().is_err()
+    if require_tcb().is_err()
         && account.uid.as_raw() != crate::thread::process_credentials()?.uid.effective
     {
         return Err(Error::new(
@@ -354,10 +336,78 @@ fn logon_as_process(
             "PAM logged on another account than the process's own: that requires SeTcbPrivilege",
         ));
     }
-    let session = SessionRef(Arc::new(LogonSession {
+    let session = SessionRef(Arc::new(PamSession {
         pam: Mutex::new(Some(pam)),
         environment,
     }));
     tracing::info!(user, account = %name, ?logon_type, "logon");
     Token::for_logon(&account, logon_type, Some(session), network_credentials)
+}
+
+/// Fails unless the process token holds SeTcbPrivilege (checked on the process
+/// token, never the thread's, as on Windows).
+pub(crate) fn require_tcb() -> Result<()> {
+    let creds = crate::thread::process_credentials()?;
+    if creds
+        .capabilities
+        .permitted
+        .contains(crate::privilege::Privilege::Tcb.capabilities())
+    {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::PrivilegeNotHeld,
+            "building a token for an account requires SeTcbPrivilege (CAP_SETUID and CAP_SETGID) in the process token",
+        ))
+    }
+}
+
+impl Token {
+    /// A token for a Unix account, found by name through NSS, with its supplementary
+    /// groups from `getgrouplist` — an S4U-style logon without a password
+    /// ([`LsaLogonUser`] with `KERB_S4U_LOGON`).
+    ///
+    /// The token gets a fresh logon id, the logon SID and the group of
+    /// `logon_type`. It is a primary token, except for [`LogonType::Network`], which
+    /// yields an impersonation token at Impersonation level, as on Windows.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::PrivilegeNotHeld`] unless the process token holds
+    ///   SeTcbPrivilege (`CAP_SETUID` + `CAP_SETGID` permitted).
+    /// - [`ErrorKind::NoneMapped`] if no account has this name.
+    /// - [`ErrorKind::InvalidParameter`] for a name with a NUL byte or an account
+    ///   whose ids are invalid.
+    /// - [`ErrorKind::Os`] if the account database cannot be read (never a token).
+    ///
+    /// [`LsaLogonUser`]: https://learn.microsoft.com/en-us/windows/win32/api/ntsecapi/nf-ntsecapi-lsalogonuser
+    #[doc(alias = "LsaLogonUser")]
+    pub fn for_user(name: &str, logon_type: LogonType) -> Result<Token> {
+        require_tcb()?;
+        if name.contains('\0') {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "user name contains a NUL byte",
+            ));
+        }
+        let user = nix::unistd::User::from_name(name)
+            .map_err(|e| Error::os(ErrorKind::Os, format!("looking up user {name:?}"), e))?
+            .ok_or_else(|| {
+                Error::new(ErrorKind::NoneMapped, format!("no user is named {name:?}"))
+            })?;
+        Token::for_account(&user, logon_type)
+    }
+
+    /// As [`Token::for_user`], for the account with this uid.
+    ///
+    /// # Errors
+    /// As [`Token::for_user`]; [`ErrorKind::NoneMapped`] if no account has this uid.
+    #[doc(alias = "LsaLogonUser")]
+    pub fn for_uid(uid: u32, logon_type: LogonType) -> Result<Token> {
+        require_tcb()?;
+        crate::cred::validate_ids(uid, 0, &[])?;
+        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .map_err(|e| Error::os(ErrorKind::Os, format!("looking up uid {uid}"), e))?
+            .ok_or_else(|| Error::new(ErrorKind::NoneMapped, format!("no user has uid {uid}")))?;
+        Token::for_account(&user, logon_type)
+    }
 }

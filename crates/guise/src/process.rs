@@ -46,21 +46,7 @@ pub struct SpawnOptions<'a> {
     pub session: Session,
 }
 
-/// The session of a process started as another user.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Session {
-    /// A new session (`setsid`) with no controlling terminal. A terminal the
-    /// caller passes as stdin, stdout or stderr is still open in the child: give it
-    /// a terminal of its own instead (`guise run` relays a fresh pseudo-terminal).
-    #[default]
-    New,
-    /// A new session whose controlling terminal is the terminal open on this
-    /// descriptor of the child (0, 1 or 2): for a pseudo-terminal made for it.
-    NewWithTerminal(i32),
-    /// The caller's session and controlling terminal. The child can then inject
-    /// input into the caller's terminal (`TIOCSTI`) where the kernel allows it.
-    Inherit,
-}
+pub use crate::sys::spawn::Session;
 
 /// Variables that never pass to a process started as another user: glibc's list
 /// of variables it drops for set-id programs, and the prefixes below.

@@ -650,6 +650,23 @@ impl std::fmt::Debug for Impersonation {
 }
 
 impl Token {
+    /// The token of the calling process ([`OpenProcessToken`]): a primary token for
+    /// the process's effective uid, gid and groups, with a privilege for each mapped
+    /// capability set the process holds in its permitted set (enabled when the
+    /// capabilities are also effective).
+    ///
+    /// Called from a thread that impersonates, it still describes the process, not
+    /// the client. Repeated calls return the same token id.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the credentials cannot be read.
+    ///
+    /// [`OpenProcessToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-openprocesstoken
+    #[doc(alias = "OpenProcessToken")]
+    pub fn open_process() -> Result<Token> {
+        Token::for_process(&process_credentials()?)
+    }
+
     /// Makes the calling thread impersonate this token ([`ImpersonateLoggedOnUser`]);
     /// the returned guard reverts. A primary token is first duplicated to an
     /// impersonation token at Impersonation level; an impersonation token is used at

@@ -16,8 +16,8 @@
 
 use std::ffi::CString;
 use std::fmt;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bitflags::bitflags;
 use rustix::thread::CapabilitySet;
@@ -313,7 +313,39 @@ pub struct Token {
     unix: UnixIdentity,
     origin: Origin,
     network_credentials: bool,
-    session: Option<crate::logon::SessionRef>,
+    session: Option<SessionRef>,
+}
+
+/// What a logon leaves on its tokens: the logon's PAM session, open while any
+/// token of the logon (or a process started from one) lives. The `logon` module
+/// implements it; a token only holds it.
+pub(crate) trait LogonSession: Send + Sync {
+    /// The environment the logon's PAM modules set up.
+    fn environment(&self) -> &[(String, String)];
+}
+
+/// A shared reference to a logon session: tokens compare equal when they share it.
+#[derive(Clone)]
+pub(crate) struct SessionRef(pub(crate) Arc<dyn LogonSession>);
+
+impl SessionRef {
+    pub(crate) fn environment(&self) -> &[(String, String)] {
+        self.0.environment()
+    }
+}
+
+impl PartialEq for SessionRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SessionRef {}
+
+impl std::fmt::Debug for SessionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogonSession")
+    }
 }
 
 /// The token id and logon id of the process token, the same for every open.
@@ -464,22 +496,14 @@ impl Token {
         }
     }
 
-    /// The token of the calling process ([`OpenProcessToken`]): a primary token for
-    /// the process's effective uid, gid and groups, with a privilege for each mapped
-    /// capability set the process holds in its permitted set (enabled when the
-    /// capabilities are also effective).
-    ///
-    /// Called from a thread that impersonates, it still describes the process, not
-    /// the client. Repeated calls return the same token id.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Os`] if the credentials cannot be read.
-    ///
-    /// [`OpenProcessToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-openprocesstoken
-    #[doc(alias = "OpenProcessToken")]
-    pub fn open_process() -> Result<Token> {
-        let creds = crate::thread::process_credentials()?;
-        let unix = UnixIdentity::new(creds.uid.effective, creds.gid.effective, creds.groups)?;
+    /// The process token for the process credentials `creds` (see
+    /// [`Token::open_process`]).
+    pub(crate) fn for_process(creds: &crate::cred::ThreadCredentials) -> Result<Token> {
+        let unix = UnixIdentity::new(
+            creds.uid.effective,
+            creds.gid.effective,
+            creds.groups.clone(),
+        )?;
         let caps = creds.capabilities;
         let root = unix.uid == 0;
         let privileges = privileges_from_capabilities(caps.permitted, caps.effective, root);
@@ -494,63 +518,15 @@ impl Token {
         Ok(token)
     }
 
-    /// A token for a Unix account, found by name through NSS, with its supplementary
-    /// groups from `getgrouplist` — an S4U-style logon without a password
-    /// ([`LsaLogonUser`] with `KERB_S4U_LOGON`).
-    ///
-    /// The token gets a fresh logon id, the logon SID and the group of
-    /// `logon_type`. It is a primary token, except for [`LogonType::Network`], which
-    /// yields an impersonation token at Impersonation level, as on Windows.
-    ///
-    /// # Errors
-    /// - [`ErrorKind::PrivilegeNotHeld`] unless the process token holds
-    ///   SeTcbPrivilege (`CAP_SETUID` + `CAP_SETGID` permitted).
-    /// - [`ErrorKind::NoneMapped`] if no account has this name.
-    /// - [`ErrorKind::InvalidParameter`] for a name with a NUL byte or an account
-    ///   whose ids are invalid.
-    /// - [`ErrorKind::Os`] if the account database cannot be read (never a token).
-    ///
-    /// [`LsaLogonUser`]: https://learn.microsoft.com/en-us/windows/win32/api/ntsecapi/nf-ntsecapi-lsalogonuser
-    #[doc(alias = "LsaLogonUser")]
-    pub fn for_user(name: &str, logon_type: LogonType) -> Result<Token> {
-        require_tcb()?;
-        if name.contains('\0') {
-            return Err(Error::new(
-                ErrorKind::InvalidParameter,
-                "user name contains a NUL byte",
-            ));
-        }
-        let user = nix::unistd::User::from_name(name)
-            .map_err(|e| Error::os(ErrorKind::Os, format!("looking up user {name:?}"), e))?
-            .ok_or_else(|| {
-                Error::new(ErrorKind::NoneMapped, format!("no user is named {name:?}"))
-            })?;
-        Self::for_account(&user, logon_type)
-    }
-
-    /// As [`Token::for_user`], for the account with this uid.
-    ///
-    /// # Errors
-    /// As [`Token::for_user`]; [`ErrorKind::NoneMapped`] if no account has this uid.
-    #[doc(alias = "LsaLogonUser")]
-    pub fn for_uid(uid: u32, logon_type: LogonType) -> Result<Token> {
-        require_tcb()?;
-        cred::validate_ids(uid, 0, &[])?;
-        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-            .map_err(|e| Error::os(ErrorKind::Os, format!("looking up uid {uid}"), e))?
-            .ok_or_else(|| Error::new(ErrorKind::NoneMapped, format!("no user has uid {uid}")))?;
-        Self::for_account(&user, logon_type)
-    }
-
-    fn for_account(user: &nix::unistd::User, logon_type: LogonType) -> Result<Token> {
+    pub(crate) fn for_account(user: &nix::unistd::User, logon_type: LogonType) -> Result<Token> {
         Self::for_account_from(user, logon_type, Origin::Account)
     }
 
-    /// A token for an account that this process logged on ([`crate::logon`]).
+    /// A token for an account that this process logged on (`crate::logon`).
     pub(crate) fn for_logon(
         user: &nix::unistd::User,
         logon_type: LogonType,
-        session: Option<crate::logon::SessionRef>,
+        session: Option<SessionRef>,
         network_credentials: bool,
     ) -> Result<Token> {
         let mut t = Self::for_account_from(
@@ -789,7 +765,7 @@ impl Token {
     }
 
     /// The PAM session of the logon the token comes from.
-    pub(crate) fn session(&self) -> Option<&crate::logon::SessionRef> {
+    pub(crate) fn session(&self) -> Option<&SessionRef> {
         self.session.as_ref()
     }
 
@@ -1009,23 +985,5 @@ impl Token {
                     && g.attributes.contains(GroupAttributes::ENABLED)
                     && !g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY)
             }))
-    }
-}
-
-/// Fails unless the process token holds SeTcbPrivilege (checked on the process
-/// token, never the thread's, as on Windows).
-pub(crate) fn require_tcb() -> Result<()> {
-    let creds = crate::thread::process_credentials()?;
-    if creds
-        .capabilities
-        .permitted
-        .contains(Privilege::Tcb.capabilities())
-    {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::PrivilegeNotHeld,
-            "building a token for an account requires SeTcbPrivilege (CAP_SETUID and CAP_SETGID) in the process token",
-        ))
     }
 }

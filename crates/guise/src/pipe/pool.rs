@@ -149,7 +149,7 @@ impl ImpersonationPool {
     /// the token gets less than Impersonation level there.
     fn queue_for(&self, token: &Token) -> &Mutex<Option<mpsc::Sender<Job>>> {
         if crate::thread::level_for(token, &self.identity)
-            < crate::ImpersonationLevel::Impersonation
+            < crate::token::ImpersonationLevel::Impersonation
         {
             &self.sandbox_sender
         } else {

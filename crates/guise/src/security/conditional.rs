@@ -12,7 +12,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::sid::Sid;
 
-use super::sddl;
+use super::alias;
 
 const SIGNATURE: &[u8; 4] = b"artx";
 
@@ -315,7 +315,7 @@ fn print_literal(out: &mut String, l: &Literal, domain: Option<&Sid>) {
         }
         Literal::Sid(s) => {
             out.push_str("SID(");
-            match sddl::sid_alias(s, domain) {
+            match alias::sid_alias(s, domain) {
                 Some(a) => out.push_str(a),
                 None => out.push_str(&s.to_string()),
             }
@@ -715,7 +715,7 @@ impl Parser<'_> {
                 let sid = if text.starts_with("S-") || text.starts_with("s-") {
                     text.parse::<Sid>()?
                 } else {
-                    sddl::alias_sid(&text, self.domain)?
+                    alias::alias_sid(&text, self.domain)?
                 };
                 Ok(Literal::Sid(sid))
             }
@@ -866,7 +866,7 @@ pub fn parse_resource_attribute<'a>(text: &'a str, domain: Option<&Sid>) -> Resu
                 let sid = if s.starts_with("S-") {
                     s.parse::<Sid>()?
                 } else {
-                    sddl::alias_sid(s, domain)?
+                    alias::alias_sid(s, domain)?
                 };
                 let mut body = Vec::new();
                 sid.write_binary(&mut body);
@@ -991,7 +991,7 @@ pub fn resource_attribute_to_string(data: &[u8], domain: Option<&Sid>) -> Result
                     let (sid, _) = Sid::read_binary(body)?;
                     out.push_str("SID(");
                     out.push_str(
-                        &sddl::sid_alias(&sid, domain)
+                        &alias::sid_alias(&sid, domain)
                             .map_or_else(|| sid.to_string(), str::to_owned),
                     );
                     out.push(')');

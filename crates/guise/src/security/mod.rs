@@ -23,6 +23,7 @@
 //! ```
 
 pub mod access;
+mod alias;
 pub mod conditional;
 pub mod descriptor;
 pub mod mask;

@@ -25,7 +25,23 @@ pub(crate) struct ChildPlan {
     /// exec to std.
     pub exec: Option<Exec>,
     /// The child's session.
-    pub session: crate::process::Session,
+    pub session: Session,
+}
+
+/// The session of a process started as another user.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Session {
+    /// A new session (`setsid`) with no controlling terminal. A terminal the
+    /// caller passes as stdin, stdout or stderr is still open in the child: give it
+    /// a terminal of its own instead (`guise run` relays a fresh pseudo-terminal).
+    #[default]
+    New,
+    /// A new session whose controlling terminal is the terminal open on this
+    /// descriptor of the child (0, 1 or 2): for a pseudo-terminal made for it.
+    NewWithTerminal(i32),
+    /// The caller's session and controlling terminal. The child can then inject
+    /// input into the caller's terminal (`TIOCSTI`) where the kernel allows it.
+    Inherit,
 }
 
 /// A program opened by the parent and what `execveat` needs, all made before `fork`.
@@ -122,11 +138,11 @@ impl ChildPlan {
         rthread::set_capabilities(None, self.server_caps)?;
         // 2. Its own session, away from the caller's terminal.
         match self.session {
-            crate::process::Session::Inherit => {}
-            crate::process::Session::New => {
+            Session::Inherit => {}
+            Session::New => {
                 rustix::process::setsid()?;
             }
-            crate::process::Session::NewWithTerminal(fd) => {
+            Session::NewWithTerminal(fd) => {
                 rustix::process::setsid()?;
                 if !(0..=2).contains(&fd) {
                     return Err(io::Error::from_raw_os_error(libc::EBADF));
