@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use guise::pipe::pool::ImpersonationPool;
 use guise::pipe::tokio::{AsyncPipeConnection, AsyncPipeServer};
 use guise::pipe::{
     ClientOptions, ContextTracking, PipeAddr, PipeClient, SecurityQos, ServerOptions,
 };
+use guise::pool::ImpersonationPool;
 use guise::{Error, ErrorKind, ImpersonationLevel};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde_json::{Value, json};

@@ -63,6 +63,9 @@ pub enum ErrorKind {
     PasswordExpired,
     /// The account may not log on now or from here (`ERROR_ACCOUNT_RESTRICTION`).
     AccountRestriction,
+    /// No remote procedure call is active on this thread, or the call a handle names
+    /// has finished (`RPC_S_NO_CALL_ACTIVE`).
+    RpcNoCallActive,
     /// The operating system refused a call that has no closer Win32 equivalent
     /// (`ERROR_GEN_FAILURE`); [`Error::errno`] tells why.
     Os,
@@ -94,6 +97,7 @@ impl ErrorKind {
             ErrorKind::AccountExpired => 1793,
             ErrorKind::PasswordExpired => 1330,
             ErrorKind::AccountRestriction => 1327,
+            ErrorKind::RpcNoCallActive => 1725,
             ErrorKind::Os => 31,
         }
     }
@@ -123,6 +127,7 @@ impl ErrorKind {
             ErrorKind::AccountExpired => "ERROR_ACCOUNT_EXPIRED",
             ErrorKind::PasswordExpired => "ERROR_PASSWORD_EXPIRED",
             ErrorKind::AccountRestriction => "ERROR_ACCOUNT_RESTRICTION",
+            ErrorKind::RpcNoCallActive => "RPC_S_NO_CALL_ACTIVE",
             ErrorKind::Os => "ERROR_GEN_FAILURE",
         }
     }

@@ -38,7 +38,7 @@
 //!   unprivileged sentinel identity; at Identification level its threads keep the
 //!   server's ids with no capabilities and umask 0777 (see [`thread`]). Code that
 //!   opens files for a client must call [`thread::check_open_as_client`] first;
-//!   [`pipe::pool::ImpersonationPool`] runs such work on workers the kernel lets
+//!   [`pool::ImpersonationPool`] runs such work on workers the kernel lets
 //!   open no file (Landlock).
 //! - Threads made by `std::thread::spawn` (or a thread pool) from an impersonating
 //!   thread start with the client's credentials; guise refuses them
@@ -49,9 +49,11 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod error;
 pub mod logon;
 pub mod pipe;
+pub mod pool;
 pub mod privilege;
 pub mod process;
 pub mod security;
@@ -60,6 +62,7 @@ pub mod thread;
 pub mod token;
 
 mod cred;
+mod listener;
 mod sys;
 
 #[doc(hidden)]

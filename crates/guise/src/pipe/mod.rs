@@ -6,6 +6,10 @@
 //! groups) and `SO_PEERPIDFD` where the kernel has it. The pid is informational; the
 //! client is never looked up by pid.
 //!
+//! The pipe is a thin adapter over the client-identity core ([`crate::client`]):
+//! the identity comes from the socket, the quality of service from the first
+//! frame, and each message read counts as read for the core's rules.
+//!
 //! # Wire format
 //! Every frame is a 4-byte little-endian length, a 1-byte kind and the payload
 //! (length counts kind and payload). Kind 0 is a message; kind 1, allowed only as
@@ -13,7 +17,9 @@
 //! ([`SecurityQos`]): 4 bytes `GSQ1`, the level (0 anonymous … 3 delegation), context
 //! tracking (0 static, 1 dynamic), effective-only (0 or 1). A client that sends no
 //! SQOS frame is served at Identification level. A frame larger than the server's
-//! maximum, an unknown kind or a malformed SQOS frame closes the connection.
+//! maximum, an unknown kind or a malformed SQOS frame closes the connection. The
+//! format is written once, apart from its I/O (`wire`), and specified in
+//! `docs/protocol.md`.
 //!
 //! # Levels
 //! The client decides how far the server may act as it; the server can lower that
@@ -28,28 +34,25 @@
 //! since `connect`, the token has that uid and gid with no supplementary groups
 //! (the kernel reports none per message: fewer groups, never more).
 
-pub mod pool;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+mod wire;
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::client::{ClientContext, ContextTracking, PeerIdentity, PeerPolicy, SecurityQos};
 use crate::error::{Error, ErrorKind, Result};
-use crate::privilege::CapabilitySet;
+use crate::listener::io_err;
 use crate::thread::Impersonation;
-use crate::token::{ImpersonationLevel, Token, TokenType};
+use crate::token::ImpersonationLevel;
+use wire::{HEADER, Inbound, KIND_MESSAGE, KIND_SQOS, encode_frame, frame_header};
 
 /// The largest message a server accepts unless it says otherwise (1 MiB).
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
-
-const KIND_MESSAGE: u8 = 0;
-const KIND_SQOS: u8 = 1;
-const SQOS_MAGIC: &[u8; 4] = b"GSQ1";
 
 /// Where a pipe lives: a filesystem path or a Linux abstract socket name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,110 +80,6 @@ impl From<&Path> for PipeAddr {
         PipeAddr::Path(p.to_owned())
     }
 }
-
-/// Context tracking of [`SecurityQos`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum ContextTracking {
-    /// The identity taken at `connect` (`SECURITY_STATIC_TRACKING`).
-    #[default]
-    Static,
-    /// The identity of each message's sender (`SECURITY_DYNAMIC_TRACKING`).
-    Dynamic,
-}
-
-/// The client's security quality of service (`SECURITY_QUALITY_OF_SERVICE`): how
-/// far the server may act as it.
-#[doc(alias = "SECURITY_QUALITY_OF_SERVICE")]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SecurityQos {
-    /// The highest level the server may impersonate the client at.
-    pub level: ImpersonationLevel,
-    /// Static or dynamic context tracking.
-    pub tracking: ContextTracking,
-    /// Whether only the enabled parts of the client's context count
-    /// (`EffectiveOnly`); recorded and reported.
-    pub effective_only: bool,
-}
-
-impl Default for SecurityQos {
-    /// Identification level, static tracking: guise's safe default.
-    fn default() -> Self {
-        SecurityQos {
-            level: ImpersonationLevel::Identification,
-            tracking: ContextTracking::Static,
-            effective_only: false,
-        }
-    }
-}
-
-impl SecurityQos {
-    fn encode(&self) -> [u8; 7] {
-        let level = match self.level {
-            ImpersonationLevel::Anonymous => 0,
-            ImpersonationLevel::Identification => 1,
-            ImpersonationLevel::Impersonation => 2,
-            ImpersonationLevel::Delegation => 3,
-        };
-        [
-            SQOS_MAGIC[0],
-            SQOS_MAGIC[1],
-            SQOS_MAGIC[2],
-            SQOS_MAGIC[3],
-            level,
-            u8::from(self.tracking == ContextTracking::Dynamic),
-            u8::from(self.effective_only),
-        ]
-    }
-
-    fn decode(b: &[u8]) -> Option<SecurityQos> {
-        let [m0, m1, m2, m3, level, tracking, effective] = b.try_into().ok()?;
-        if [m0, m1, m2, m3] != *SQOS_MAGIC || tracking > 1 || effective > 1 {
-            return None;
-        }
-        Some(SecurityQos {
-            level: match level {
-                0 => ImpersonationLevel::Anonymous,
-                1 => ImpersonationLevel::Identification,
-                2 => ImpersonationLevel::Impersonation,
-                3 => ImpersonationLevel::Delegation,
-                _ => return None,
-            },
-            tracking: if tracking == 1 {
-                ContextTracking::Dynamic
-            } else {
-                ContextTracking::Static
-            },
-            effective_only: effective == 1,
-        })
-    }
-}
-
-/// What the kernel says about the client of a connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerIdentity {
-    /// The client's pid at `connect` (informational: pids are reused).
-    pub pid: i32,
-    /// Its effective uid at `connect`.
-    pub uid: u32,
-    /// Its effective gid at `connect`.
-    pub gid: u32,
-    /// Its supplementary groups at `connect`.
-    pub groups: Vec<u32>,
-    /// Whether the kernel gave a pidfd for it (`SO_PEERPIDFD`).
-    pub has_pidfd: bool,
-    /// The capabilities every thread of the client process held in its permitted
-    /// set when it was accepted, read through the pidfd; empty when the kernel gave
-    /// no pidfd or the process had gone. The client's token holds the privileges
-    /// of these capabilities, none invented from its uid.
-    pub permitted_capabilities: CapabilitySet,
-    /// As `permitted_capabilities`, for the effective set: the token's privileges
-    /// of these capabilities are enabled.
-    pub effective_capabilities: CapabilitySet,
-}
-
-/// A policy hook: whether to serve a client. Called once per connection, before
-/// anything is read from it.
-pub type PeerPolicy = Arc<dyn Fn(&PeerIdentity) -> bool + Send + Sync>;
 
 /// Options of a pipe server.
 #[derive(Clone)]
@@ -240,111 +139,14 @@ impl std::fmt::Debug for ServerOptions {
     }
 }
 
-/// A warning logged at most once a second; the ones in between are counted and
-/// reported with the next.
-pub(crate) struct RateLimited {
-    last: std::sync::Mutex<Option<std::time::Instant>>,
-    suppressed: std::sync::atomic::AtomicU64,
-}
-
-impl RateLimited {
-    pub(crate) const fn new() -> Self {
-        RateLimited {
-            last: std::sync::Mutex::new(None),
-            suppressed: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    /// Calls `log` with the number of warnings suppressed since the last one, or
-    /// counts this one if a warning was logged less than a second ago.
-    pub(crate) fn warn(&self, log: impl FnOnce(u64)) {
-        use std::sync::atomic::Ordering;
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let now = std::time::Instant::now();
-        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        *last = Some(now);
-        drop(last);
-        log(self.suppressed.swap(0, Ordering::Relaxed));
-    }
-}
-
-fn io_err(what: &str, e: &io::Error) -> Error {
-    let kind = if e.kind() == io::ErrorKind::PermissionDenied {
-        ErrorKind::AccessDenied
-    } else {
-        ErrorKind::Os
-    };
-    Error::os(kind, what.to_owned(), e)
-}
-
-/// Refuses to take over a path that is not our own stale socket.
-fn check_squatting(path: &Path) -> Result<()> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return Ok(());
-    };
-    let what = path.display();
-    if !meta.file_type().is_socket() {
-        return Err(Error::new(
-            ErrorKind::AccessDenied,
-            format!("{what} exists and is not a socket: refusing to replace it"),
-        ));
-    }
-    if meta.uid() != rustix::process::geteuid().as_raw() {
-        return Err(Error::new(
-            ErrorKind::AccessDenied,
-            format!(
-                "the socket {what} belongs to uid {}: refusing to replace it",
-                meta.uid()
-            ),
-        ));
-    }
-    if UnixStream::connect(path).is_ok() {
-        return Err(Error::new(
-            ErrorKind::AccessDenied,
-            format!("{what} is in use by another server"),
-        ));
-    }
-    std::fs::remove_file(path).map_err(|e| io_err("removing a stale socket", &e))
-}
-
-/// Binds a socket file that has `mode` from the moment it exists: the bind runs on a
-/// short-lived thread with its own fs context whose umask leaves exactly `mode`. No
-/// `chmod` follows, so there is no path lookup another user could redirect (a symlink
-/// swapped in after the bind would make a `chmod` change the mode of its target).
-fn bind_with_mode(sa: &std::os::unix::net::SocketAddr, mode: u32) -> Result<UnixListener> {
-    if mode & !0o777 != 0 {
-        return Err(Error::new(
-            ErrorKind::InvalidParameter,
-            format!("a socket's mode is at most 0777, not {mode:o}"),
-        ));
-    }
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            crate::sys::socket::unshare_fs()
-                .map_err(|e| io_err("a private umask for the bind (unshare(CLONE_FS))", &e))?;
-            rustix::process::umask(rustix::fs::Mode::from_raw_mode(!mode & 0o777));
-            UnixListener::bind_addr(sa).map_err(|e| io_err("binding the pipe", &e))
-        })
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
-}
-
 /// Binds a listening socket for `addr` with the server's checks and mode.
 fn listen(addr: &PipeAddr, options: &ServerOptions) -> Result<UnixListener> {
-    if let PipeAddr::Path(p) = addr {
-        check_squatting(p)?;
-    }
-    let sa = addr
-        .socket_addr()
-        .map_err(|e| Error::os(ErrorKind::InvalidParameter, "the pipe address", &e))?;
     let listener = match addr {
-        PipeAddr::Path(_) => bind_with_mode(&sa, options.mode)?,
+        PipeAddr::Path(p) => crate::listener::bind_path(p, options.mode)?,
         PipeAddr::Abstract(_) => {
+            let sa = addr
+                .socket_addr()
+                .map_err(|e| Error::os(ErrorKind::InvalidParameter, "the pipe address", &e))?;
             UnixListener::bind_addr(&sa).map_err(|e| io_err("binding the pipe", &e))?
         }
     };
@@ -355,265 +157,14 @@ fn listen(addr: &PipeAddr, options: &ServerOptions) -> Result<UnixListener> {
     Ok(listener)
 }
 
-/// Reads the kernel's view of the peer of `fd`.
-fn peer_identity(fd: std::os::fd::BorrowedFd<'_>) -> Result<(PeerIdentity, Option<OwnedFd>)> {
-    let cred = rustix::net::sockopt::socket_peercred(fd)
-        .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERCRED", e))?;
-    let groups = crate::sys::socket::peer_groups(fd).map_err(|e| io_err("SO_PEERGROUPS", &e))?;
-    let pidfd = crate::sys::socket::peer_pidfd(fd);
-    // Only a client that connected as root can hold privileges: the capabilities
-    // of anyone else are either none or those of a user namespace of its own (or
-    // of a file-capability program it ran after connecting), which count for
-    // nothing here.
-    let (permitted, effective) = pidfd
-        .as_ref()
-        .filter(|_| cred.uid.is_root())
-        .and_then(|p| peer_capabilities(p.as_fd(), cred.uid.as_raw(), cred.gid.as_raw()))
-        .unwrap_or((CapabilitySet::empty(), CapabilitySet::empty()));
-    Ok((
-        PeerIdentity {
-            pid: cred.pid.as_raw_nonzero().get(),
-            uid: cred.uid.as_raw(),
-            gid: cred.gid.as_raw(),
-            groups,
-            has_pidfd: pidfd.is_some(),
-            permitted_capabilities: permitted,
-            effective_capabilities: effective,
-        },
-        pidfd,
-    ))
-}
-
-/// The most threads of a client whose capabilities are read; a client with more
-/// gets no privileges (reading them all would stall the server).
-const MAX_PEER_THREADS: usize = 256;
-
-/// The permitted and effective capabilities that every thread of the process of
-/// `pidfd` holds (the intersection: never more than the thread that connected), or
-/// `None` if they cannot be read for certain: the process must be in the server's
-/// user namespace, every thread must still have the effective uid and gid the
-/// kernel reported at connect (`uid`, `gid`; a set-id program run since would
-/// not), and the process must still be alive after the read (so its pid was not
-/// reused). The pid comes from the pidfd.
-fn peer_capabilities(
-    pidfd: std::os::fd::BorrowedFd<'_>,
-    uid: u32,
-    gid: u32,
-) -> Option<(CapabilitySet, CapabilitySet)> {
-    use std::os::fd::AsRawFd;
-    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).ok()?;
-    let pid: i32 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("Pid:"))?
-        .trim()
-        .parse()
-        .ok()?;
-    if pid <= 0 {
-        return None;
-    }
-    let hex = |status: &str, field: &str| -> Option<CapabilitySet> {
-        let v = status.lines().find_map(|l| l.strip_prefix(field))?.trim();
-        u64::from_str_radix(v, 16)
-            .ok()
-            .map(CapabilitySet::from_bits_retain)
-    };
-    use std::os::unix::fs::MetadataExt;
-    let ns = |p: &str| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-    if ns(&format!("/proc/{pid}/ns/user"))? != ns("/proc/self/ns/user")? {
-        return None;
-    }
-    // The effective id of a "Uid:"/"Gid:" line (real, effective, saved, fs).
-    let effective_id = |status: &str, field: &str| -> Option<u32> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    };
-    let (mut permitted, mut effective) = (CapabilitySet::all(), CapabilitySet::all());
-    let mut threads = 0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let Ok(status) = std::fs::read_to_string(task.ok()?.path().join("status")) else {
-            continue; // a thread that ended meanwhile
-        };
-        if effective_id(&status, "Uid:")? != uid || effective_id(&status, "Gid:")? != gid {
-            return None;
-        }
-        permitted &= hex(&status, "CapPrm:")?;
-        effective &= hex(&status, "CapEff:")?;
-        threads += 1;
-        if threads > MAX_PEER_THREADS {
-            return None;
-        }
-    }
-    // Still alive (the pidfd is not readable yet): the pid was not reused.
-    let mut fds = [rustix::event::PollFd::new(
-        &pidfd,
-        rustix::event::PollFlags::IN,
-    )];
-    let alive = rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default()))
-        .is_ok_and(|n| n == 0);
-    (alive && threads > 0).then_some((permitted, effective))
-}
-
-/// What the server knows of a connection's client: the kernel's view of it, its
-/// quality of service, and (once a message was read) its token. Shared by the
-/// blocking and async connections ([`PipeConnection::client`],
-/// [`tokio::AsyncPipeConnection::client`]).
-#[derive(Debug)]
-pub struct ClientInfo {
-    peer: PeerIdentity,
-    qos: SecurityQos,
-    max_level: ImpersonationLevel,
-    /// Set once a message was read: the uid and gid it came from.
-    last_sender: Option<(u32, u32)>,
-    frames: usize,
-}
-
-impl ClientInfo {
-    pub(crate) fn new(peer: PeerIdentity, max_level: ImpersonationLevel) -> Self {
-        ClientInfo {
-            peer,
-            // A client that sends no SQOS is served at Identification level.
-            qos: SecurityQos::default(),
-            max_level,
-            last_sender: None,
-            frames: 0,
-        }
-    }
-
-    /// Takes in a frame; returns the message, or `None` for the SQOS frame.
-    pub(crate) fn frame(
-        &mut self,
-        kind: u8,
-        payload: Vec<u8>,
-        sender: Option<(u32, u32)>,
-    ) -> io::Result<Option<Vec<u8>>> {
-        let first = self.frames == 0;
-        self.frames += 1;
-        match kind {
-            KIND_SQOS if first => {
-                self.qos = SecurityQos::decode(&payload).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "malformed SQOS frame")
-                })?;
-                Ok(None)
-            }
-            KIND_MESSAGE => {
-                self.last_sender = Some(match (self.qos.tracking, sender) {
-                    (ContextTracking::Dynamic, Some(s)) => s,
-                    _ => (self.peer.uid, self.peer.gid),
-                });
-                Ok(Some(payload))
-            }
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "unexpected frame kind",
-            )),
-        }
-    }
-
-    /// The kernel's view of the client at `connect`.
-    pub fn peer(&self) -> &PeerIdentity {
-        &self.peer
-    }
-
-    /// The client's quality of service (Identification if it sent none).
-    pub fn qos(&self) -> SecurityQos {
-        self.qos
-    }
-
-    /// The level the server may impersonate the client at: the client's, lowered to
-    /// the server's maximum.
-    pub fn level(&self) -> ImpersonationLevel {
-        self.qos.level.min(self.max_level)
-    }
-
-    /// The client's token, an impersonation token at [`Self::level`] or lower, for
-    /// impersonation and for access checks of the server's own objects.
-    ///
-    /// - With static tracking, and with dynamic tracking while the last message came
-    ///   from the connection's own uid and gid: the connection's identity (uid, gid,
-    ///   groups) with the privileges of the capabilities its process held.
-    /// - With dynamic tracking, a message the kernel says came from another uid or
-    ///   gid: never more than the connection proved. On a connection made as root
-    ///   it is taken as that identity, with its gid only, no supplementary groups
-    ///   and no privileges (a root client may act for anyone). On any other
-    ///   connection it gets the connection's identity at Identification level at
-    ///   most: the kernel attaches a sender's *real* ids by default (a thread of a
-    ///   root process acting for a user has real uid 0), and a descriptor passed to
-    ///   another process carries that process's ids.
-    /// - An identity of the sentinel uid or gid (4294967294) is never above
-    ///   Identification level.
-    /// - At Anonymous level: the anonymous token. The client is not identified.
-    /// - With `effective_only`: [`Token::effective_only`].
-    ///
-    /// # Errors
-    /// [`ErrorKind::CannotImpersonate`] until a message was read from the client.
-    pub fn token(&self) -> Result<Token> {
-        let (uid, gid) = self.last_sender.ok_or_else(|| {
-            Error::new(
-                ErrorKind::CannotImpersonate,
-                "no message has been read from this client yet",
-            )
-        })?;
-        let level = self.level();
-        if level == ImpersonationLevel::Anonymous {
-            return Token::anonymous().duplicate(level, TokenType::Impersonation);
-        }
-        let p = &self.peer;
-        let (token, level) = if (uid, gid) == (p.uid, p.gid) {
-            let t = Token::from_ids_with_capabilities(
-                uid,
-                gid,
-                &p.groups,
-                p.permitted_capabilities,
-                p.effective_capabilities,
-            )?;
-            (t, level)
-        } else if p.uid == 0 && uid != 0 && gid != 0 {
-            // A connection made as root may act for anyone: taking another
-            // identity lowers it.
-            (Token::from_ids(uid, gid, &[gid])?, level)
-        } else {
-            // Any other identity than the one the connection proved could be a
-            // raise (another user's, root's): Identification at most.
-            let t = Token::from_ids(p.uid, p.gid, &p.groups)?;
-            (t, level.min(ImpersonationLevel::Identification))
-        };
-        // The sentinel stands for no one: never acted as above Identification.
-        let unix = token.unix();
-        let level = if crate::cred::is_sentinel(unix.uid(), unix.gid()) {
-            level.min(ImpersonationLevel::Identification)
-        } else {
-            level
-        };
-        let token = token.duplicate(level, TokenType::Impersonation)?;
-        Ok(if self.qos.effective_only {
-            token.effective_only()
-        } else {
-            token
-        })
-    }
-}
-
-/// A new connection's client: its identity from the kernel, or `None` when the
-/// server's policy refuses it.
+/// A new connection's client context, or `None` when the server's policy refuses
+/// it.
 pub(crate) fn admit(
     fd: std::os::fd::BorrowedFd<'_>,
     options: &ServerOptions,
-) -> Result<Option<ClientInfo>> {
-    // The pidfd served to read the client's capabilities; it is not kept, so that
-    // a connection costs one descriptor.
-    let (peer, _pidfd) = peer_identity(fd)?;
-    if let Some(policy) = &options.policy
-        && !policy(&peer)
-    {
-        tracing::info!(uid = peer.uid, pid = peer.pid, "client refused by policy");
-        return Ok(None);
-    }
-    Ok(Some(ClientInfo::new(peer, options.max_level)))
+) -> Result<Option<ClientContext>> {
+    Ok(crate::client::admit(fd, options.policy.as_ref())?
+        .map(|peer| ClientContext::new(peer, options.max_level)))
 }
 
 /// Reads `buf.len()` bytes, keeping the kernel's credentials of the first bytes.
@@ -677,27 +228,6 @@ fn send_with_effective_creds(stream: &UnixStream, frame: &[u8]) -> io::Result<()
     (&*stream).write_all(&frame[sent..])
 }
 
-/// Writes one frame.
-pub(crate) fn encode_frame(kind: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(5 + payload.len());
-    frame.extend_from_slice(&((payload.len() + 1) as u32).to_le_bytes());
-    frame.push(kind);
-    frame.extend_from_slice(payload);
-    frame
-}
-
-/// Checks a frame header; returns the kind and the payload length.
-pub(crate) fn frame_header(header: &[u8; 5], max: usize) -> io::Result<(u8, usize)> {
-    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-    if len == 0 || len - 1 > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("a frame of {len} bytes exceeds the maximum"),
-        ));
-    }
-    Ok((header[4], len - 1))
-}
-
 /// A pipe server (`CreateNamedPipe`): listens on a path or abstract name.
 #[doc(alias = "CreateNamedPipe")]
 #[derive(Debug)]
@@ -743,6 +273,7 @@ impl PipeServer {
             return Ok(PipeConnection {
                 stream,
                 ctx,
+                inbound: Inbound::default(),
                 max_message: self.options.max_message,
                 idle_timeout: self.options.idle_timeout,
                 request_timeout: self.options.request_timeout,
@@ -768,7 +299,8 @@ impl Drop for PipeServer {
 #[derive(Debug)]
 pub struct PipeConnection {
     stream: UnixStream,
-    ctx: ClientInfo,
+    ctx: ClientContext,
+    inbound: Inbound,
     max_message: usize,
     idle_timeout: Option<Duration>,
     request_timeout: Option<Duration>,
@@ -787,7 +319,7 @@ impl PipeConnection {
     #[doc(alias = "ReadFile")]
     pub fn read_message(&mut self) -> Result<Option<Vec<u8>>> {
         loop {
-            let mut header = [0u8; 5];
+            let mut header = [0u8; HEADER];
             self.stream
                 .set_read_timeout(self.idle_timeout)
                 .map_err(|e| io_err("setting the idle timeout", &e))?;
@@ -813,7 +345,8 @@ impl PipeConnection {
             let (kind, len) = frame_header(&header, self.max_message).map_err(bad)?;
             let mut payload = vec![0u8; len];
             self.stream.read_exact(&mut payload).map_err(bad)?;
-            if let Some(m) = self.ctx.frame(kind, payload, sender).map_err(bad)? {
+            let frame = self.inbound.frame(&mut self.ctx, kind, payload, sender);
+            if let Some(m) = frame.map_err(bad)? {
                 return Ok(Some(m));
             }
         }
@@ -833,19 +366,19 @@ impl PipeConnection {
     }
 
     /// What the server knows of the client.
-    pub fn client(&self) -> &ClientInfo {
+    pub fn client(&self) -> &ClientContext {
         &self.ctx
     }
 
     /// Makes the calling thread impersonate the client
     /// ([`ImpersonateNamedPipeClient`]) until the guard is dropped, at
-    /// [`ClientInfo::level`]. It works after the
+    /// [`ClientContext::level`]. It works after the
     /// client disconnected. Without SeImpersonatePrivilege the thread gets
     /// Identification level (see [`crate::thread`]).
     ///
     /// # Errors
     /// [`ErrorKind::CannotImpersonate`] until a message was read from the client;
-    /// otherwise as [`Token::impersonate`].
+    /// otherwise as [`crate::Token::impersonate`].
     ///
     /// [`ImpersonateNamedPipeClient`]: https://learn.microsoft.com/en-us/windows/win32/api/namedpipeapi/nf-namedpipeapi-impersonatenamedpipeclient
     #[doc(alias = "ImpersonateNamedPipeClient")]
@@ -946,7 +479,7 @@ impl PipeClient {
         };
         client
             .stream
-            .write_all(&encode_frame(KIND_SQOS, &qos.encode()))
+            .write_all(&encode_frame(KIND_SQOS, &wire::encode_qos(&qos)))
             .map_err(|e| io_err("sending the quality of service", &e))?;
         Ok(client)
     }
@@ -973,7 +506,7 @@ impl PipeClient {
     /// # Errors
     /// [`ErrorKind::Os`] for a malformed reply.
     pub fn receive(&mut self) -> Result<Option<Vec<u8>>> {
-        let mut header = [0u8; 5];
+        let mut header = [0u8; HEADER];
         match self.stream.read_exact(&mut header) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),

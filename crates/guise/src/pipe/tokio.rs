@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::sync::Notify;
 
-use super::pool::ImpersonationPool;
-use super::{
-    ClientInfo, KIND_MESSAGE, PipeAddr, RateLimited, ServerOptions, admit, encode_frame,
-    frame_header, io_err, listen,
-};
+use super::wire::{HEADER, Inbound, KIND_MESSAGE, encode_frame, frame_header};
+use super::{ClientContext, PipeAddr, ServerOptions, admit, listen};
 use crate::error::{Error, ErrorKind, Result};
+use crate::listener::{RateLimited, io_err, is_fd_shortage, is_transient};
+use crate::pool::ImpersonationPool;
 
 /// One open connection, as the server's registry sees it.
 struct Entry {
@@ -173,6 +172,7 @@ impl AsyncPipeServer {
             return Ok(AsyncPipeConnection {
                 stream,
                 ctx,
+                inbound: Inbound::default(),
                 max_message: self.options.max_message,
                 idle_timeout: self.options.idle_timeout,
                 request_timeout: self.options.request_timeout,
@@ -244,27 +244,6 @@ impl AsyncPipeServer {
     }
 }
 
-fn is_fd_shortage(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-}
-
-/// Accept errors that pass: the kernel is out of something, or a client left.
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(
-            libc::EMFILE
-                | libc::ENFILE
-                | libc::ENOBUFS
-                | libc::ENOMEM
-                | libc::ECONNABORTED
-                | libc::EINTR
-                | libc::EPROTO
-                | libc::EPERM
-        )
-    )
-}
-
 impl Drop for AsyncPipeServer {
     fn drop(&mut self) {
         if let PipeAddr::Path(p) = &self.addr {
@@ -276,7 +255,8 @@ impl Drop for AsyncPipeServer {
 /// The server side of one client's connection, async.
 pub struct AsyncPipeConnection {
     stream: tokio::net::UnixStream,
-    ctx: ClientInfo,
+    ctx: ClientContext,
+    inbound: Inbound,
     max_message: usize,
     idle_timeout: Option<Duration>,
     request_timeout: Option<Duration>,
@@ -389,7 +369,8 @@ impl AsyncPipeConnection {
             };
             let (max, stream) = (self.max_message, &mut self.stream);
             let (kind, payload) = within(self.request_timeout, async {
-                let mut header = [b0, 0, 0, 0, 0];
+                let mut header = [0u8; HEADER];
+                header[0] = b0;
                 stream.read_exact(&mut header[1..]).await?;
                 let (kind, len) = frame_header(&header, max)?;
                 let mut payload = vec![0u8; len];
@@ -398,7 +379,8 @@ impl AsyncPipeConnection {
             })
             .await
             .map_err(bad)?;
-            if let Some(m) = self.ctx.frame(kind, payload, sender).map_err(bad)? {
+            let frame = self.inbound.frame(&mut self.ctx, kind, payload, sender);
+            if let Some(m) = frame.map_err(bad)? {
                 return Ok(Some(m));
             }
         }
@@ -426,7 +408,7 @@ impl AsyncPipeConnection {
     }
 
     /// What the server knows of the client.
-    pub fn client(&self) -> &ClientInfo {
+    pub fn client(&self) -> &ClientContext {
         &self.ctx
     }
 

@@ -15,6 +15,7 @@ const LAYERS: &[&str] = &[
     "logon",
     "process",
     "security",
+    "listener",
     "client",
     "pool",
     "pipe",

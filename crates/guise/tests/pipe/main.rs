@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::{A, B, can_read};
-use guise::pipe::pool::ImpersonationPool;
 use guise::pipe::tokio::AsyncPipeServer;
 use guise::pipe::{ContextTracking, PipeAddr, PipeClient, PipeServer, SecurityQos, ServerOptions};
+use guise::pool::ImpersonationPool;
 use guise::security::{AccessMask, GenericMapping, access_check, sddl};
 use guise::{ErrorKind, ImpersonationLevel, Token};
 

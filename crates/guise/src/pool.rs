@@ -1,5 +1,5 @@
-//! An impersonation worker pool: async code impersonates by running a synchronous
-//! closure on a dedicated thread.
+//! An impersonation worker pool, for blocking and async callers alike: code
+//! impersonates a client by running a synchronous closure on a dedicated thread.
 //!
 //! Async tasks move between threads at every `.await`, and impersonation belongs to a
 //! thread; an [`Impersonation`](crate::Impersonation) guard is `!Send`, so it cannot
@@ -16,7 +16,11 @@
 //! ```
 //!
 //! Instead, [`ImpersonationPool::run_as`] runs the closure on a worker thread that
-//! impersonates the token, then reverts. The workers are started when the pool is
+//! impersonates the token, then reverts ([`ImpersonationPool::run_as_blocking`]
+//! waits on the calling thread instead; the async form needs no particular
+//! runtime). [`ImpersonationPool::run`] runs a closure that impersonates by itself
+//! (through a transport's ImpersonateClient, say) on a worker, which reverts after
+//! it whatever the closure left. The workers are started when the pool is
 //! made, before any impersonation (new threads inherit their creator's
 //! credentials), and each has its own current directory, root and umask
 //! (`unshare(CLONE_FS)`), so nothing a worker does there reaches other threads. A
@@ -165,29 +169,53 @@ impl ImpersonationPool {
             .ok_or_else(|| Error::new(ErrorKind::Os, "the impersonation pool is shut down"))
     }
 
+    /// Queues `job` for `queue`; its outcome arrives on the returned receiver,
+    /// which any async runtime can await.
+    fn dispatch<R: Send + 'static>(
+        &self,
+        queue: &Mutex<Option<mpsc::Sender<Job>>>,
+        job: impl FnOnce() -> Outcome<R> + Send + 'static,
+    ) -> Result<tokio::sync::oneshot::Receiver<Outcome<R>>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(
+            queue,
+            Box::new(move || {
+                let _ = tx.send(job());
+            }),
+        )?;
+        Ok(rx)
+    }
+
+    /// As [`Self::dispatch`], for a caller that waits on its thread (which may be
+    /// a thread of an async runtime).
+    fn dispatch_blocking<R: Send + 'static>(
+        &self,
+        queue: &Mutex<Option<mpsc::Sender<Job>>>,
+        job: impl FnOnce() -> Outcome<R> + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = mpsc::channel();
+        self.submit(
+            queue,
+            Box::new(move || {
+                let _ = tx.send(job());
+            }),
+        )?;
+        finish(rx.recv().ok())
+    }
+
     /// Runs `f` on a worker that impersonates `token` ([`Token::run_as`]), and
-    /// returns its result. A panic in `f` is resumed in the caller.
+    /// returns its result. A panic in `f` is resumed in the caller. The future
+    /// needs no particular async runtime.
     ///
     /// # Errors
     /// As [`Token::impersonate`]; `f` does not run then.
-    #[cfg(feature = "tokio")]
     pub async fn run_as<R: Send + 'static>(
         &self,
         token: Token,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let queue = self.queue_for(&token);
-        self.submit(
-            queue,
-            Box::new(move || {
-                let _ = tx.send(run_job(&token, f));
-            }),
-        )?;
-        let outcome = rx
-            .await
-            .map_err(|_| Error::new(ErrorKind::Os, "an impersonation worker stopped"))?;
-        finish(outcome)
+        let rx = self.dispatch(self.queue_for(&token), move || run_job(&token, f))?;
+        finish(rx.await.ok())
     }
 
     /// As [`Self::run_as`], waiting on the calling thread.
@@ -199,18 +227,36 @@ impl ImpersonationPool {
         token: Token,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
-        let (tx, rx) = mpsc::channel();
-        let queue = self.queue_for(&token);
-        self.submit(
-            queue,
-            Box::new(move || {
-                let _ = tx.send(run_job(&token, f));
-            }),
-        )?;
-        let outcome = rx
-            .recv()
-            .map_err(|_| Error::new(ErrorKind::Os, "an impersonation worker stopped"))?;
-        finish(outcome)
+        self.dispatch_blocking(self.queue_for(&token), move || run_job(&token, f))
+    }
+
+    /// Runs `f` on a worker at the process identity, and returns its result: for
+    /// work that impersonates by itself (a transport's ImpersonateClient and
+    /// RevertToSelf). Whatever `f` leaves, the worker reverts before its next job.
+    /// The workers that run it are not the sandboxed ones: `f` that impersonates
+    /// below Impersonation level is held by the sentinel identity alone, so it
+    /// should call [`crate::thread::check_open_as_client`] before opening anything.
+    /// A panic in `f` is resumed in the caller.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the pool is shut down.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R> {
+        let rx = self.dispatch(&self.sender, move || Ok(catch_unwind(AssertUnwindSafe(f))))?;
+        finish(rx.await.ok())
+    }
+
+    /// As [`Self::run`], waiting on the calling thread.
+    ///
+    /// # Errors
+    /// As [`Self::run`].
+    pub fn run_blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R> {
+        self.dispatch_blocking(&self.sender, move || Ok(catch_unwind(AssertUnwindSafe(f))))
     }
 }
 
@@ -223,7 +269,10 @@ fn run_job<R>(token: &Token, f: impl FnOnce() -> R) -> Outcome<R> {
     Ok(r)
 }
 
-fn finish<R>(outcome: Outcome<R>) -> Result<R> {
+/// The result of a job, or its panic resumed; `None`: the worker stopped first.
+fn finish<R>(outcome: Option<Outcome<R>>) -> Result<R> {
+    let outcome =
+        outcome.ok_or_else(|| Error::new(ErrorKind::Os, "an impersonation worker stopped"))?;
     match outcome? {
         Ok(r) => Ok(r),
         Err(panic) => std::panic::resume_unwind(panic),

@@ -1,0 +1,365 @@
+//! The client-identity core every transport shares: who the client is (from the
+//! kernel or a bus daemon, never from what the client says), how far it lets the
+//! server act as it (its security quality of service), and the rules that turn
+//! these into the token a server thread impersonates.
+//!
+//! A transport is a thin adapter over this module: it says where the identity
+//! comes from ([`PeerIdentity::of_socket`] for a Unix socket), where the client's
+//! quality of service arrives ([`ClientContext::set_qos`]: a pipe's first frame, a
+//! gRPC call's metadata, a D-Bus method), and when a message was read
+//! ([`ClientContext::message_received`]). The rules are the same for every
+//! transport:
+//!
+//! - **Must read first.** No token until a message of the client was read
+//!   ([`ErrorKind::CannotImpersonate`]), as ImpersonateNamedPipeClient fails before
+//!   the first read.
+//! - **Never raise.** The level is the client's, lowered to the server's maximum;
+//!   a client that says nothing is served at Identification level.
+//! - **Dynamic tracking lowers, never raises.** A message from another identity
+//!   than the connection proved is taken at Identification level at most, unless
+//!   the connection was made as root (which may act for anyone).
+//! - **The sentinel stands for no one.** An identity of uid or gid 4294967294 is
+//!   never above Identification level.
+//! - **Anonymous reveals nothing:** the anonymous token, not the client's.
+//! - **EffectiveOnly** drops the disabled privileges and groups.
+//! - **SeImpersonate.** A server without it gets Identification level when it
+//!   impersonates (applied by [`crate::thread`] at the switch).
+//!
+//! The work itself runs on [`crate::pool::ImpersonationPool`] workers, which
+//! always return to the process identity.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::privilege::CapabilitySet;
+use crate::token::{ImpersonationLevel, Token, TokenType};
+
+/// What the kernel says about the client of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The client's pid at `connect` (informational: pids are reused).
+    pub pid: i32,
+    /// Its effective uid at `connect`.
+    pub uid: u32,
+    /// Its effective gid at `connect`.
+    pub gid: u32,
+    /// Its supplementary groups at `connect`.
+    pub groups: Vec<u32>,
+    /// Whether the kernel gave a pidfd for it (`SO_PEERPIDFD`).
+    pub has_pidfd: bool,
+    /// The capabilities every thread of the client process held in its permitted
+    /// set when it was accepted, read through the pidfd; empty when the kernel gave
+    /// no pidfd or the process had gone. The client's token holds the privileges
+    /// of these capabilities, none invented from its uid.
+    pub permitted_capabilities: CapabilitySet,
+    /// As `permitted_capabilities`, for the effective set: the token's privileges
+    /// of these capabilities are enabled.
+    pub effective_capabilities: CapabilitySet,
+    /// When the server accepted the connection.
+    pub connected_at: SystemTime,
+}
+
+impl PeerIdentity {
+    /// The kernel's view of the peer of a connected Unix socket: `SO_PEERCRED`
+    /// (uid, gid, pid at `connect`), `SO_PEERGROUPS`, and through `SO_PEERPIDFD`
+    /// the capabilities of a client that connected as root (see
+    /// [`PeerIdentity::permitted_capabilities`]). The pidfd is read, not kept, so
+    /// that a connection costs the server one descriptor.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the kernel does not say who the peer is.
+    pub fn of_socket(fd: BorrowedFd<'_>) -> Result<PeerIdentity> {
+        peer_identity(fd)
+    }
+}
+
+/// Reads the kernel's view of the peer of `fd`.
+fn peer_identity(fd: BorrowedFd<'_>) -> Result<PeerIdentity> {
+    let cred = rustix::net::sockopt::socket_peercred(fd)
+        .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERCRED", e))?;
+    let groups = crate::sys::socket::peer_groups(fd)
+        .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERGROUPS", &e))?;
+    let pidfd = crate::sys::socket::peer_pidfd(fd);
+    // Only a client that connected as root can hold privileges: the capabilities
+    // of anyone else are either none or those of a user namespace of its own (or
+    // of a file-capability program it ran after connecting), which count for
+    // nothing here.
+    let (permitted, effective) = pidfd
+        .as_ref()
+        .filter(|_| cred.uid.is_root())
+        .and_then(|p| peer_capabilities(p.as_fd(), cred.uid.as_raw(), cred.gid.as_raw()))
+        .unwrap_or((CapabilitySet::empty(), CapabilitySet::empty()));
+    Ok(PeerIdentity {
+        pid: cred.pid.as_raw_nonzero().get(),
+        uid: cred.uid.as_raw(),
+        gid: cred.gid.as_raw(),
+        groups,
+        has_pidfd: pidfd.is_some(),
+        permitted_capabilities: permitted,
+        effective_capabilities: effective,
+        connected_at: SystemTime::now(),
+    })
+}
+
+/// The most threads of a client whose capabilities are read; a client with more
+/// gets no privileges (reading them all would stall the server).
+const MAX_PEER_THREADS: usize = 256;
+
+/// The permitted and effective capabilities that every thread of the process of
+/// `pidfd` holds (the intersection: never more than the thread that connected), or
+/// `None` if they cannot be read for certain: the process must be in the server's
+/// user namespace, every thread must still have the effective uid and gid the
+/// kernel reported at connect (`uid`, `gid`; a set-id program run since would
+/// not), and the process must still be alive after the read (so its pid was not
+/// reused). The pid comes from the pidfd.
+fn peer_capabilities(
+    pidfd: BorrowedFd<'_>,
+    uid: u32,
+    gid: u32,
+) -> Option<(CapabilitySet, CapabilitySet)> {
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).ok()?;
+    let pid: i32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    if pid <= 0 {
+        return None;
+    }
+    let hex = |status: &str, field: &str| -> Option<CapabilitySet> {
+        let v = status.lines().find_map(|l| l.strip_prefix(field))?.trim();
+        u64::from_str_radix(v, 16)
+            .ok()
+            .map(CapabilitySet::from_bits_retain)
+    };
+    use std::os::unix::fs::MetadataExt;
+    let ns = |p: &str| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    if ns(&format!("/proc/{pid}/ns/user"))? != ns("/proc/self/ns/user")? {
+        return None;
+    }
+    // The effective id of a "Uid:"/"Gid:" line (real, effective, saved, fs).
+    let effective_id = |status: &str, field: &str| -> Option<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let (mut permitted, mut effective) = (CapabilitySet::all(), CapabilitySet::all());
+    let mut threads = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(status) = std::fs::read_to_string(task.ok()?.path().join("status")) else {
+            continue; // a thread that ended meanwhile
+        };
+        if effective_id(&status, "Uid:")? != uid || effective_id(&status, "Gid:")? != gid {
+            return None;
+        }
+        permitted &= hex(&status, "CapPrm:")?;
+        effective &= hex(&status, "CapEff:")?;
+        threads += 1;
+        if threads > MAX_PEER_THREADS {
+            return None;
+        }
+    }
+    // Still alive (the pidfd is not readable yet): the pid was not reused.
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let alive = rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default()))
+        .is_ok_and(|n| n == 0);
+    (alive && threads > 0).then_some((permitted, effective))
+}
+
+/// Context tracking of [`SecurityQos`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ContextTracking {
+    /// The identity taken at `connect` (`SECURITY_STATIC_TRACKING`).
+    #[default]
+    Static,
+    /// The identity of each message's sender (`SECURITY_DYNAMIC_TRACKING`).
+    Dynamic,
+}
+
+/// The client's security quality of service (`SECURITY_QUALITY_OF_SERVICE`): how
+/// far the server may act as it.
+#[doc(alias = "SECURITY_QUALITY_OF_SERVICE")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecurityQos {
+    /// The highest level the server may impersonate the client at.
+    pub level: ImpersonationLevel,
+    /// Static or dynamic context tracking.
+    pub tracking: ContextTracking,
+    /// Whether only the enabled parts of the client's context count
+    /// (`EffectiveOnly`).
+    pub effective_only: bool,
+}
+
+impl Default for SecurityQos {
+    /// Identification level, static tracking: guise's safe default.
+    fn default() -> Self {
+        SecurityQos {
+            level: ImpersonationLevel::Identification,
+            tracking: ContextTracking::Static,
+            effective_only: false,
+        }
+    }
+}
+
+/// What a server knows of one client: the kernel's view of it, its quality of
+/// service, and (once a message was read) the identity the next token is for.
+/// Every transport keeps one per connection (a pipe, a D-Bus caller) or per call
+/// (gRPC, where each call carries its level).
+#[derive(Clone, Debug)]
+pub struct ClientContext {
+    peer: Arc<PeerIdentity>,
+    qos: SecurityQos,
+    max_level: ImpersonationLevel,
+    /// Set once a message was read: the uid and gid it came from.
+    last_sender: Option<(u32, u32)>,
+}
+
+impl ClientContext {
+    /// The context of a client the kernel (or a bus) identified as `peer`, served
+    /// at `max_level` at most. Until [`Self::set_qos`] its quality of service is
+    /// the default (Identification level).
+    pub fn new(peer: impl Into<Arc<PeerIdentity>>, max_level: ImpersonationLevel) -> Self {
+        ClientContext {
+            peer: peer.into(),
+            qos: SecurityQos::default(),
+            max_level,
+            last_sender: None,
+        }
+    }
+
+    /// Records the quality of service the client asked for.
+    pub fn set_qos(&mut self, qos: SecurityQos) {
+        self.qos = qos;
+    }
+
+    /// Records that a message of the client was read; `sender` is the uid and gid
+    /// the kernel attached to it (`SCM_CREDENTIALS`), if any. With dynamic tracking
+    /// the next token follows it (see [`Self::token`]); otherwise the identity of
+    /// the connection stands.
+    pub fn message_received(&mut self, sender: Option<(u32, u32)>) {
+        let p = &self.peer;
+        self.last_sender = Some(match (self.qos.tracking, sender) {
+            (ContextTracking::Dynamic, Some(s)) => s,
+            _ => (p.uid, p.gid),
+        });
+    }
+
+    /// Whether a message of the client was read.
+    pub fn has_received(&self) -> bool {
+        self.last_sender.is_some()
+    }
+
+    /// The kernel's view of the client at `connect`.
+    pub fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    /// The client's quality of service (Identification if it sent none).
+    pub fn qos(&self) -> SecurityQos {
+        self.qos
+    }
+
+    /// The level the server may impersonate the client at: the client's, lowered to
+    /// the server's maximum.
+    pub fn level(&self) -> ImpersonationLevel {
+        self.qos.level.min(self.max_level)
+    }
+
+    /// The client's token, an impersonation token at [`Self::level`] or lower, for
+    /// impersonation and for access checks of the server's own objects.
+    ///
+    /// - With static tracking, and with dynamic tracking while the last message came
+    ///   from the connection's own uid and gid: the connection's identity (uid, gid,
+    ///   groups) with the privileges of the capabilities its process held.
+    /// - With dynamic tracking, a message the kernel says came from another uid or
+    ///   gid: never more than the connection proved. On a connection made as root
+    ///   it is taken as that identity, with its gid only, no supplementary groups
+    ///   and no privileges (a root client may act for anyone). On any other
+    ///   connection it gets the connection's identity at Identification level at
+    ///   most: the kernel attaches a sender's *real* ids by default (a thread of a
+    ///   root process acting for a user has real uid 0), and a descriptor passed to
+    ///   another process carries that process's ids.
+    /// - An identity of the sentinel uid or gid (4294967294) is never above
+    ///   Identification level.
+    /// - At Anonymous level: the anonymous token. The client is not identified.
+    /// - With `effective_only`: [`Token::effective_only`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::CannotImpersonate`] until a message was read from the client.
+    pub fn token(&self) -> Result<Token> {
+        let (uid, gid) = self.last_sender.ok_or_else(|| {
+            Error::new(
+                ErrorKind::CannotImpersonate,
+                "no message has been read from this client yet",
+            )
+        })?;
+        let level = self.level();
+        if level == ImpersonationLevel::Anonymous {
+            return Token::anonymous().duplicate(level, TokenType::Impersonation);
+        }
+        let p = &self.peer;
+        let (token, level) = if (uid, gid) == (p.uid, p.gid) {
+            let t = Token::from_ids_with_capabilities(
+                uid,
+                gid,
+                &p.groups,
+                p.permitted_capabilities,
+                p.effective_capabilities,
+            )?;
+            (t, level)
+        } else if p.uid == 0 && uid != 0 && gid != 0 {
+            // A connection made as root may act for anyone: taking another
+            // identity lowers it.
+            (Token::from_ids(uid, gid, &[gid])?, level)
+        } else {
+            // Any other identity than the one the connection proved could be a
+            // raise (another user's, root's): Identification at most.
+            let t = Token::from_ids(p.uid, p.gid, &p.groups)?;
+            (t, level.min(ImpersonationLevel::Identification))
+        };
+        // The sentinel stands for no one: never acted as above Identification.
+        let unix = token.unix();
+        let level = if crate::cred::is_sentinel(unix.uid(), unix.gid()) {
+            level.min(ImpersonationLevel::Identification)
+        } else {
+            level
+        };
+        let token = token.duplicate(level, TokenType::Impersonation)?;
+        Ok(if self.qos.effective_only {
+            token.effective_only()
+        } else {
+            token
+        })
+    }
+}
+
+/// A policy hook: whether to serve a client. Called once per connection, before
+/// anything is read from it.
+pub type PeerPolicy = Arc<dyn Fn(&PeerIdentity) -> bool + Send + Sync>;
+
+/// A new connection's client on a Unix socket: its identity from the kernel, or
+/// `None` when `policy` refuses it.
+///
+/// # Errors
+/// As [`PeerIdentity::of_socket`].
+pub fn admit(fd: impl AsFd, policy: Option<&PeerPolicy>) -> Result<Option<PeerIdentity>> {
+    let peer = PeerIdentity::of_socket(fd.as_fd())?;
+    if let Some(policy) = policy
+        && !policy(&peer)
+    {
+        tracing::info!(uid = peer.uid, pid = peer.pid, "client refused by policy");
+        return Ok(None);
+    }
+    Ok(Some(peer))
+}
