@@ -10,6 +10,7 @@ guise::forbid_libc_credential_setters!();
 
 mod access_check;
 mod demo;
+mod files;
 mod pty;
 mod run;
 mod sddl;

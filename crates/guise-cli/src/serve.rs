@@ -12,7 +12,7 @@
 //! nothing (`ERROR_BAD_IMPERSONATION_LEVEL`).
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,19 +25,13 @@ use guise::pipe::{
 };
 use guise::pool::ImpersonationPool;
 use guise::{Error, ErrorKind, ImpersonationLevel};
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags};
 use serde_json::{Value, json};
 
-/// The most data in one frame of a read or a write.
-pub const CHUNK: usize = 64 * 1024;
+use crate::files::{self, CHUNK, begin_upload, invalid, open_regular, read_chunk};
+
 /// The largest frame the server takes: a request, or a chunk of a write.
 const MAX_FRAME: usize = CHUNK + 4096;
-/// The most names a `list` reply holds.
-const MAX_LIST_NAMES: usize = 10_000;
-/// The most bytes of names a `list` reply holds.
-const MAX_LIST_BYTES: usize = 512 * 1024;
-/// procfs's `f_type` (`PROC_SUPER_MAGIC`).
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 /// Options of `guise serve`.
 #[derive(clap::Args, Clone, Debug)]
@@ -124,239 +118,11 @@ fn failure(e: &Error) -> Value {
     json!({ "ok": false, "error": e.kind().win32_name(), "message": e.to_string() })
 }
 
-fn os(what: &str, e: rustix::io::Errno) -> Error {
-    use rustix::io::Errno;
-    let kind = match e {
-        Errno::ACCESS | Errno::PERM | Errno::XDEV | Errno::LOOP | Errno::ROFS => {
-            ErrorKind::AccessDenied
-        }
-        Errno::NOENT => ErrorKind::NoneMapped,
-        Errno::NOTDIR | Errno::ISDIR | Errno::NAMETOOLONG | Errno::INVAL | Errno::NXIO => {
-            ErrorKind::InvalidParameter
-        }
-        _ => ErrorKind::Os,
-    };
-    Error::os(kind, what.to_owned(), e)
-}
-
-fn invalid(why: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidParameter, why.into())
-}
-
-/// Opens `path` beneath `dir`: no `..` out, no absolute paths, no symlinks out, no
-/// magic links, never the server's `/proc`. `EAGAIN`, which the kernel returns when
-/// a rename raced the lookup, is retried.
-fn open_beneath(
-    dir: impl AsFd,
-    path: &str,
-    flags: OFlags,
-    mode: Mode,
-    resolve: ResolveFlags,
-) -> std::result::Result<OwnedFd, Error> {
-    let path = if path.is_empty() { "." } else { path };
-    // openat2 refuses O_PATH with any flag but these.
-    let flags = if flags.contains(OFlags::PATH) {
-        flags | OFlags::CLOEXEC
-    } else {
-        flags | OFlags::CLOEXEC | OFlags::NOCTTY
-    };
-    let mut tries = 0;
-    let fd = loop {
-        match rustix::fs::openat2(
-            &dir,
-            path,
-            flags,
-            mode,
-            resolve | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-        ) {
-            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) if tries < 64 => tries += 1,
-            Err(e) => return Err(os(&format!("opening {path:?}"), e)),
-            Ok(fd) => break fd,
-        }
-    };
-    let fs = rustix::fs::fstatfs(&fd).map_err(|e| os("fstatfs", e))?;
-    if fs.f_type as i64 == PROC_SUPER_MAGIC {
-        return Err(Error::new(
-            ErrorKind::AccessDenied,
-            format!("{path:?} is in /proc, which is never served"),
-        ));
-    }
-    Ok(fd)
-}
-
-fn file_type(fd: &OwnedFd) -> std::result::Result<(rustix::fs::FileType, rustix::fs::Stat), Error> {
-    let st = rustix::fs::fstat(fd).map_err(|e| os("stat", e))?;
-    Ok((rustix::fs::FileType::from_raw_mode(st.st_mode), st))
-}
-
-/// Opens a regular file to read, without blocking on a FIFO or a device.
-fn open_regular(root: &OwnedFd, path: &str) -> std::result::Result<(OwnedFd, u64), Error> {
-    let fd = open_beneath(
-        root,
-        path,
-        OFlags::RDONLY | OFlags::NONBLOCK,
-        Mode::empty(),
-        ResolveFlags::empty(),
-    )?;
-    let (kind, st) = file_type(&fd)?;
-    if kind != rustix::fs::FileType::RegularFile {
-        return Err(invalid(format!("{path:?} is not a regular file")));
-    }
-    Ok((fd, st.st_size as u64))
-}
-
-/// A write in progress: a temporary file beside the target, created as the client.
-struct Upload {
-    dir: OwnedFd,
-    temp: String,
-    name: String,
-    file: OwnedFd,
-    mode: u32,
-}
-
-/// Splits a path into its directory and last component, which must be a name.
-fn split(path: &str) -> std::result::Result<(&str, &str), Error> {
-    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-    if name.is_empty() || name == "." || name == ".." {
-        return Err(invalid(format!("{path:?} does not name a file")));
-    }
-    Ok((dir, name))
-}
-
-/// Starts a write of `path`: checks the target (a regular file the client may
-/// write, or none; never a symlink) and creates the temporary file.
-fn begin_upload(
-    root: &OwnedFd,
-    path: &str,
-    mode: Option<u32>,
-) -> std::result::Result<Upload, Error> {
-    let (dir_path, name) = split(path)?;
-    let no_links = ResolveFlags::NO_SYMLINKS;
-    let dir = open_beneath(
-        root,
-        dir_path,
-        OFlags::PATH | OFlags::DIRECTORY,
-        Mode::empty(),
-        no_links,
-    )?;
-    let mut existing_mode = None;
-    match open_beneath(
-        &dir,
-        name,
-        OFlags::PATH | OFlags::NOFOLLOW,
-        Mode::empty(),
-        no_links,
-    ) {
-        Ok(fd) => {
-            let (kind, st) = file_type(&fd)?;
-            if kind != rustix::fs::FileType::RegularFile {
-                return Err(Error::new(
-                    ErrorKind::AccessDenied,
-                    format!("{path:?} is not a regular file (a symlink is never followed)"),
-                ));
-            }
-            // The new file would be the client's: replacing another user's file
-            // (one it may only write to, through its group say) would take it over.
-            let me = rustix::process::geteuid().as_raw();
-            if st.st_uid != me {
-                return Err(Error::new(
-                    ErrorKind::AccessDenied,
-                    format!(
-                        "{path:?} belongs to uid {}: replacing it would make it uid {me}'s",
-                        st.st_uid
-                    ),
-                ));
-            }
-            // Replacing a file needs the right to write it, as writing it in place
-            // would.
-            open_beneath(
-                &dir,
-                name,
-                OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW,
-                Mode::empty(),
-                no_links,
-            )?;
-            existing_mode = Some(st.st_mode & 0o777);
-        }
-        Err(e) if e.kind() == ErrorKind::NoneMapped => {}
-        Err(e) => return Err(e),
-    }
-    let mode = mode.or(existing_mode).unwrap_or(0o600) & 0o777;
-    let mut random = [0u8; 8];
-    rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty())
-        .map_err(|e| os("getrandom", e))?;
-    let temp = format!(
-        ".{name}.guise-{}",
-        random
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    let file = open_beneath(
-        &dir,
-        &temp,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
-        Mode::from_raw_mode(0o600),
-        no_links,
-    )?;
-    Ok(Upload {
-        dir,
-        temp,
-        name: name.to_owned(),
-        file,
-        mode,
-    })
-}
-
-impl Upload {
-    fn write(&self, data: &[u8]) -> std::result::Result<(), Error> {
-        let mut file = std::fs::File::from(
-            self.file
-                .try_clone()
-                .map_err(|e| Error::os(ErrorKind::Os, "dup", &e))?,
-        );
-        file.write_all(data)
-            .map_err(|e| Error::os(ErrorKind::Os, "writing", &e))
-    }
-
-    /// Makes the write whole: mode, fsync, rename over the target.
-    fn finish(&self) -> std::result::Result<(), Error> {
-        rustix::fs::fchmod(&self.file, Mode::from_raw_mode(self.mode))
-            .map_err(|e| os("chmod", e))?;
-        rustix::fs::fsync(&self.file).map_err(|e| os("fsync", e))?;
-        rustix::fs::renameat(&self.dir, &self.temp, &self.dir, &self.name)
-            .map_err(|e| os("replacing the file", e))?;
-        // The rename itself is durable once the directory is (where the client may
-        // read the directory to open it).
-        if let Ok(dir) = open_beneath(
-            &self.dir,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY,
-            Mode::empty(),
-            ResolveFlags::empty(),
-        ) {
-            let _ = rustix::fs::fsync(&dir);
-        }
-        Ok(())
-    }
-
-    fn abandon(&self) {
-        let _ = rustix::fs::unlinkat(&self.dir, &self.temp, rustix::fs::AtFlags::empty());
-    }
-}
-
 /// The requests answered with one reply, run on the calling thread.
 fn simple(root: &OwnedFd, op: &str, path: &str) -> std::result::Result<Value, Error> {
     match op {
         "stat" => {
-            let fd = open_beneath(
-                root,
-                path,
-                OFlags::PATH,
-                Mode::empty(),
-                ResolveFlags::empty(),
-            )?;
-            let st = rustix::fs::fstat(&fd).map_err(|e| os("stat", e))?;
+            let st = files::stat(root, path)?;
             Ok(json!({
                 "uid": st.st_uid, "gid": st.st_gid,
                 "mode": format!("{:o}", st.st_mode & 0o7777),
@@ -365,33 +131,11 @@ fn simple(root: &OwnedFd, op: &str, path: &str) -> std::result::Result<Value, Er
             }))
         }
         "list" => {
-            let fd = open_beneath(
-                root,
-                path,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK,
-                Mode::empty(),
-                ResolveFlags::empty(),
-            )?;
-            let (mut names, mut bytes, mut truncated) = (Vec::new(), 0usize, false);
-            for entry in rustix::fs::Dir::read_from(&fd).map_err(|e| os("listing", e))? {
-                let entry = entry.map_err(|e| os("listing", e))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name == "." || name == ".." {
-                    continue;
-                }
-                // A reply is bounded: a directory of millions of names is cut short.
-                bytes += name.len() + 8;
-                if names.len() >= MAX_LIST_NAMES || bytes > MAX_LIST_BYTES {
-                    truncated = true;
-                    break;
-                }
-                names.push(name);
+            let listing = files::list(root, path)?;
+            if listing.truncated {
+                return Ok(json!({ "names": listing.names, "truncated": true }));
             }
-            names.sort();
-            if truncated {
-                return Ok(json!({ "names": names, "truncated": true }));
-            }
-            Ok(json!(names))
+            Ok(json!(listing.names))
         }
         other => Err(invalid(format!("unknown op {other:?}"))),
     }
@@ -474,17 +218,11 @@ async fn serve_read(
         }
     };
     let (mut pos, mut left) = (offset, length.unwrap_or(u64::MAX));
-    let chunk_at = |fd: &OwnedFd, pos: u64, left: u64| {
-        let mut buf = vec![0u8; left.min(CHUNK as u64) as usize];
-        let n = rustix::io::pread(fd, &mut buf, pos).map_err(|e| os("reading", e))?;
-        buf.truncate(n);
-        Ok::<_, Error>(buf)
-    };
     // The open and the first chunk in one job.
     let root = Arc::clone(&service.root);
     let opened = act(conn, service, move || {
         let (fd, size) = open_regular(&root, &path)?;
-        let first = chunk_at(&fd, pos, left)?;
+        let first = read_chunk(&fd, pos, left)?;
         Ok((fd, size, first))
     })
     .await;
@@ -514,7 +252,7 @@ async fn serve_read(
             break;
         }
         let fd2 = Arc::clone(&fd);
-        match act(conn, service, move || chunk_at(&fd2, pos, left)).await {
+        match act(conn, service, move || read_chunk(&fd2, pos, left)).await {
             Ok(c) => chunk = c,
             Err(e) => {
                 result = Err(e);

@@ -56,6 +56,8 @@ pub mod pipe;
 pub mod pool;
 pub mod privilege;
 pub mod process;
+#[cfg(feature = "rpc")]
+pub mod rpc;
 pub mod security;
 pub mod sid;
 pub mod thread;

@@ -546,6 +546,12 @@ pub fn check_open_as_client() -> Result<()> {
     }
 }
 
+/// The id of the token the calling thread impersonates now, if any: a transport
+/// that records which of its clients a thread impersonates compares it later.
+pub(crate) fn current_token_id() -> Option<crate::token::Luid> {
+    ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.statistics().token_id))
+}
+
 /// Whether the calling thread impersonates.
 pub fn is_impersonating() -> bool {
     ACTIVE.with_borrow(|a| a.is_some())

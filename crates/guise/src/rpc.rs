@@ -1,0 +1,919 @@
+//! RPC: a server thread impersonates the caller of a gRPC call
+//! ([`impersonate_client`], RpcImpersonateClient), then reverts
+//! ([`revert_to_self`], RpcRevertToSelf, or the guard), on tonic servers that
+//! listen on Unix sockets.
+//!
+//! The transport is a thin adapter over the client-identity core
+//! ([`crate::client`]): the identity is the kernel's view of the connection
+//! ([`UnixIncoming`] reads it at `accept`), the level is what the call's metadata
+//! asks for (`guise-impersonation-level: anonymous|identification|impersonation|
+//! delegation`; absent: identification), lowered to the server's maximum and never
+//! raised, and every call counts as a message read. [`RpcLayer`], a tower layer,
+//! attaches each call's context ([`RpcCall`]) to the request:
+//!
+//! ```no_run
+//! # #[cfg(feature = "rpc")]
+//! # async fn serve<S>(service: S) -> guise::Result<()>
+//! # where S: tonic::server::NamedService + Clone + Send + Sync + 'static
+//! #     + tower::Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>, Error = std::convert::Infallible>,
+//! #     S::Future: Send + 'static,
+//! # {
+//! use guise::rpc::{RpcLayer, RpcOptions, UnixIncoming};
+//! let incoming = UnixIncoming::bind("/run/files.sock".as_ref(), RpcOptions::default())?;
+//! tonic::transport::Server::builder()
+//!     .layer(RpcLayer::default())
+//!     .add_service(service)
+//!     .serve_with_incoming(incoming)
+//!     .await
+//!     .map_err(|e| guise::Error::new(guise::ErrorKind::Os, e.to_string()))?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A handler is async and its task moves between threads, so the impersonation
+//! itself happens on an [`ImpersonationPool`] worker: [`RpcCall::run_as_client`]
+//! runs a closure there as the caller, or a closure given to
+//! [`ImpersonationPool::run`] calls [`impersonate_client`] with the call's handle
+//! (any thread may impersonate any active call by its handle, and must then
+//! revert with that handle: [`revert_to_self_ex`], RpcRevertToSelfEx). A thread of
+//! an async runtime never impersonates: [`impersonate_client`] refuses there.
+//!
+//! A call is active from the moment the layer sees it until its response body
+//! ends or is dropped (a client that cancels ends it). A handle of a finished call,
+//! like no call at all, gives [`ErrorKind::RpcNoCallActive`]
+//! (`RPC_S_NO_CALL_ACTIVE`).
+//!
+//! # Hostile clients
+//! [`UnixIncoming`] keeps at most [`RpcOptions::max_connections`] connections (and
+//! [`RpcOptions::max_connections_per_uid`] of one uid): a connection over a limit
+//! is closed at once. A connection with no traffic either way for
+//! [`RpcOptions::idle_timeout`] is closed. The socket file has its mode from the
+//! start and never replaces another's file ([`crate::pipe::PipeServer::bind`]'s
+//! rules).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::client::{ClientContext, PeerIdentity, PeerPolicy, SecurityQos};
+use crate::error::{Error, ErrorKind, Result};
+use crate::listener::{RateLimited, io_err, is_fd_shortage, is_transient};
+use crate::pool::ImpersonationPool;
+use crate::thread::Impersonation;
+use crate::token::{ImpersonationLevel, Luid, Token};
+
+/// The request metadata in which a client says how far the server may act as it.
+pub const LEVEL_METADATA: &str = "guise-impersonation-level";
+
+/// Options of [`UnixIncoming`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RpcOptions {
+    /// The mode of the socket file (default `0o666`: any local user may connect;
+    /// the kernel tells the server who they are).
+    pub mode: u32,
+    /// The most connections kept open (default 4096).
+    pub max_connections: usize,
+    /// The most connections of one uid kept open (default 256).
+    pub max_connections_per_uid: usize,
+    /// How long a connection may go without any traffic before it is closed
+    /// (default five minutes; `None`: for ever).
+    pub idle_timeout: Option<Duration>,
+    /// A hook that may refuse clients, called once per connection.
+    pub policy: Option<PeerPolicy>,
+}
+
+impl Default for RpcOptions {
+    fn default() -> Self {
+        RpcOptions {
+            mode: 0o666,
+            max_connections: 4096,
+            max_connections_per_uid: 256,
+            idle_timeout: Some(Duration::from_secs(300)),
+            policy: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for RpcOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcOptions")
+            .field("mode", &format_args!("{:o}", self.mode))
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_uid", &self.max_connections_per_uid)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("policy", &self.policy.is_some())
+            .finish()
+    }
+}
+
+/// The kernel's view of the client of a connection, as tonic hands it to each
+/// request (`Connected::ConnectInfo`).
+#[derive(Clone, Debug)]
+pub struct RpcPeer(pub Arc<PeerIdentity>);
+
+/// Open connections by uid, shared by the listener and its connections.
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    by_uid: HashMap<u32, usize>,
+}
+
+type SharedCounts = Arc<Mutex<Counts>>;
+
+fn lock(c: &SharedCounts) -> std::sync::MutexGuard<'_, Counts> {
+    c.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A connection's place in the counts, given back when the connection goes.
+struct Slot {
+    counts: SharedCounts,
+    uid: u32,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = lock(&self.counts);
+        c.total -= 1;
+        if let Some(n) = c.by_uid.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                c.by_uid.remove(&self.uid);
+            }
+        }
+    }
+}
+
+static ACCEPT_WARNING: RateLimited = RateLimited::new();
+static FULL_WARNING: RateLimited = RateLimited::new();
+
+/// The connections of a Unix socket, each with the kernel's view of its client: the
+/// incoming stream to give tonic's `Server::serve_with_incoming`.
+pub struct UnixIncoming {
+    listener: tokio::net::UnixListener,
+    options: RpcOptions,
+    counts: SharedCounts,
+    path: Option<PathBuf>,
+    pause: Option<Pin<Box<Sleep>>>,
+}
+
+impl std::fmt::Debug for UnixIncoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixIncoming")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .field("connections", &lock(&self.counts).total)
+            .finish()
+    }
+}
+
+impl UnixIncoming {
+    /// Listens on the socket file `path`, made with [`RpcOptions::mode`] from the
+    /// start. A path that exists must be this user's own stale socket. Call it
+    /// inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AccessDenied`] for a path that may not be taken;
+    /// [`ErrorKind::Os`] if the socket cannot be made.
+    pub fn bind(path: &Path, options: RpcOptions) -> Result<UnixIncoming> {
+        let std = crate::listener::bind_path(path, options.mode)?;
+        let mut incoming = Self::from_listener(std, options)?;
+        incoming.path = Some(path.to_owned());
+        Ok(incoming)
+    }
+
+    /// Serves on a socket that is already listening (one inherited from a service
+    /// manager, say). No socket file is removed when it is dropped.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the socket cannot be used.
+    pub fn from_listener(
+        listener: std::os::unix::net::UnixListener,
+        options: RpcOptions,
+    ) -> Result<UnixIncoming> {
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| io_err("the listener", &e))?;
+        let listener =
+            tokio::net::UnixListener::from_std(listener).map_err(|e| io_err("the listener", &e))?;
+        Ok(UnixIncoming {
+            listener,
+            options,
+            counts: SharedCounts::default(),
+            path: None,
+            pause: None,
+        })
+    }
+
+    /// How many connections are open.
+    pub fn connections(&self) -> usize {
+        lock(&self.counts).total
+    }
+
+    /// Takes a place for a connection of `uid`; `None` over a limit.
+    fn slot(&self, uid: u32) -> Option<Slot> {
+        let mut c = lock(&self.counts);
+        let of_uid = c.by_uid.get(&uid).copied().unwrap_or(0);
+        if c.total >= self.options.max_connections.max(1)
+            || of_uid >= self.options.max_connections_per_uid.max(1)
+        {
+            return None;
+        }
+        c.total += 1;
+        *c.by_uid.entry(uid).or_default() += 1;
+        Some(Slot {
+            counts: Arc::clone(&self.counts),
+            uid,
+        })
+    }
+
+    /// Makes a connection of an accepted stream, or `None` if it is not served.
+    fn admit(&self, stream: tokio::net::UnixStream) -> Option<RpcStream> {
+        use std::os::fd::AsFd;
+        let peer = match crate::client::admit(stream.as_fd(), self.options.policy.as_ref()) {
+            Ok(Some(peer)) => peer,
+            Ok(None) => return None,
+            Err(e) => {
+                ACCEPT_WARNING
+                    .warn(|n| tracing::warn!(%e, suppressed = n, "a client without credentials"));
+                return None;
+            }
+        };
+        let Some(slot) = self.slot(peer.uid) else {
+            FULL_WARNING.warn(|n| {
+                tracing::warn!(
+                    uid = peer.uid,
+                    suppressed = n,
+                    "refusing a client: too many connections"
+                );
+            });
+            return None;
+        };
+        let idle = self.options.idle_timeout;
+        Some(RpcStream {
+            io: stream,
+            peer: RpcPeer(Arc::new(peer)),
+            _slot: slot,
+            idle,
+            last: Instant::now(),
+            timer: None,
+        })
+    }
+}
+
+impl Drop for UnixIncoming {
+    fn drop(&mut self) {
+        if let Some(p) = &self.path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl tokio_stream::Stream for UnixIncoming {
+    type Item = io::Result<RpcStream>;
+
+    /// The next connection served. Errors the kernel reports for a lack of
+    /// resources or a client gone before it was accepted are waited out with a
+    /// short pause and a rate-limited warning; they never end the stream.
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if let Some(pause) = self.pause.as_mut() {
+                ready!(pause.as_mut().poll(cx));
+                self.pause = None;
+            }
+            match ready!(self.listener.poll_accept(cx)) {
+                Ok((stream, _)) => {
+                    if let Some(conn) = self.admit(stream) {
+                        return Poll::Ready(Some(Ok(conn)));
+                    }
+                }
+                Err(e) if is_transient(&e) || is_fd_shortage(&e) => {
+                    ACCEPT_WARNING
+                        .warn(|n| tracing::warn!(%e, suppressed = n, "accept failed; backing off"));
+                    self.pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(100))));
+                }
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+}
+
+/// One client's connection: the socket, the kernel's view of the client, and the
+/// idle clock.
+pub struct RpcStream {
+    io: tokio::net::UnixStream,
+    peer: RpcPeer,
+    _slot: Slot,
+    idle: Option<Duration>,
+    /// The last time bytes moved either way.
+    last: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl std::fmt::Debug for RpcStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcStream")
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl RpcStream {
+    /// The kernel's view of the client.
+    pub fn peer(&self) -> &PeerIdentity {
+        &self.peer.0
+    }
+
+    /// Fails once the connection has moved no bytes for the idle timeout.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let Some(idle) = self.idle else {
+            return Poll::Pending;
+        };
+        let deadline = self.last + idle;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        ready!(timer.as_mut().poll(cx));
+        tracing::debug!(uid = self.peer.0.uid, "closing an idle connection");
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the connection was idle too long",
+        ))
+    }
+}
+
+impl AsyncRead for RpcStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.last = Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.poll_idle(cx).map(Err),
+        }
+    }
+}
+
+impl AsyncWrite for RpcStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = ready!(Pin::new(&mut self.io).poll_write(cx, buf));
+        if matches!(r, Ok(n) if n > 0) {
+            self.last = Instant::now();
+        }
+        Poll::Ready(r)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+impl tonic::transport::server::Connected for RpcStream {
+    type ConnectInfo = RpcPeer;
+
+    fn connect_info(&self) -> RpcPeer {
+        self.peer.clone()
+    }
+}
+
+/// What the server knows of one call.
+#[derive(Debug)]
+struct CallState {
+    id: u64,
+    client: ClientContext,
+    active: AtomicBool,
+}
+
+/// A handle to a call (the binding handle of RpcImpersonateClient, the call handle
+/// of RpcRevertToSelfEx): the caller's context and whether the call is still
+/// active. It can be sent to any thread.
+#[derive(Clone, Debug)]
+pub struct RpcCall(Arc<CallState>);
+
+tokio::task_local! {
+    static CURRENT: RpcCall;
+}
+
+thread_local! {
+    /// The call this thread impersonates, and the id of the token it put on.
+    static IMPERSONATING: Cell<Option<(u64, Luid)>> = const { Cell::new(None) };
+}
+
+fn no_call(why: &str) -> Error {
+    Error::new(ErrorKind::RpcNoCallActive, why.to_owned())
+}
+
+impl RpcCall {
+    /// The call a request belongs to.
+    ///
+    /// # Errors
+    /// [`ErrorKind::RpcNoCallActive`] if the request came through no [`RpcLayer`].
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<RpcCall> {
+        request
+            .extensions()
+            .get::<RpcCall>()
+            .cloned()
+            .ok_or_else(|| {
+                no_call(
+                    "the request carries no call context: serve it through guise::rpc::RpcLayer",
+                )
+            })
+    }
+
+    /// The call the running handler serves (`RpcServerInqCallAttributes` of the
+    /// current call).
+    ///
+    /// # Errors
+    /// [`ErrorKind::RpcNoCallActive`] outside a handler's own future.
+    pub fn current() -> Result<RpcCall> {
+        CURRENT
+            .try_with(RpcCall::clone)
+            .map_err(|_| no_call("no remote procedure call is active here"))
+    }
+
+    /// A number that tells this call from the others of the process.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// Whether the call is still active (its response has not ended).
+    pub fn is_active(&self) -> bool {
+        self.0.active.load(Ordering::Acquire)
+    }
+
+    /// What the server knows of the caller.
+    pub fn client(&self) -> &ClientContext {
+        &self.0.client
+    }
+
+    /// The level the server may impersonate the caller at.
+    pub fn level(&self) -> ImpersonationLevel {
+        self.0.client.level()
+    }
+
+    /// The caller's token at [`Self::level`] (for access checks of the server's
+    /// own objects, or to impersonate).
+    ///
+    /// # Errors
+    /// [`ErrorKind::RpcNoCallActive`] once the call has finished; otherwise as
+    /// [`ClientContext::token`].
+    pub fn token(&self) -> Result<Token> {
+        if !self.is_active() {
+            return Err(no_call("the call has finished"));
+        }
+        self.0.client.token()
+    }
+
+    /// Makes the calling thread impersonate the caller (RpcImpersonateClient with
+    /// this call's handle); see [`impersonate_client`].
+    ///
+    /// # Errors
+    /// As [`impersonate_client`].
+    #[doc(alias = "RpcImpersonateClient")]
+    pub fn impersonate_client(&self) -> Result<RpcImpersonation> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::new(
+                ErrorKind::CannotImpersonate,
+                "a thread of an async runtime never impersonates: run the work on an ImpersonationPool",
+            ));
+        }
+        let token = self.token()?;
+        let guard = token.impersonate()?;
+        let tag = crate::thread::current_token_id().map(|t| (self.0.id, t));
+        IMPERSONATING.set(tag);
+        Ok(RpcImpersonation {
+            guard: Some(guard),
+            call: self.0.id,
+        })
+    }
+
+    /// Runs `f` on a worker of `pool` that impersonates the caller, and returns its
+    /// result: the async form of [`Self::impersonate_client`] for a handler.
+    ///
+    /// # Errors
+    /// [`ErrorKind::RpcNoCallActive`] once the call has finished; otherwise as
+    /// [`ImpersonationPool::run_as`].
+    #[doc(alias = "RpcImpersonateClient")]
+    pub async fn run_as_client<R: Send + 'static>(
+        &self,
+        pool: &ImpersonationPool,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R> {
+        pool.run_as(self.token()?, f).await
+    }
+}
+
+/// Makes the calling thread impersonate the caller of `request`
+/// ([`RpcImpersonateClient`]) until the guard is dropped or
+/// [`revert_to_self`] / [`revert_to_self_ex`] is called. Any thread that is not a
+/// thread of an async runtime may impersonate any active call: a worker of an
+/// [`ImpersonationPool`] given the call's [`RpcCall`] handle, typically. Without
+/// SeImpersonatePrivilege the thread gets Identification level (see
+/// [`crate::thread`]).
+///
+/// # Errors
+/// - [`ErrorKind::RpcNoCallActive`] if the request came through no [`RpcLayer`],
+///   or its call has finished.
+/// - [`ErrorKind::CannotImpersonate`] on a thread of an async runtime (a tokio
+///   worker or blocking thread), whose next task could be another client's.
+/// - As [`Token::impersonate`].
+///
+/// [`RpcImpersonateClient`]: https://learn.microsoft.com/en-us/windows/win32/api/rpcdce/nf-rpcdce-rpcimpersonateclient
+#[doc(alias = "RpcImpersonateClient")]
+pub fn impersonate_client<T>(request: &tonic::Request<T>) -> Result<RpcImpersonation> {
+    RpcCall::of(request)?.impersonate_client()
+}
+
+/// The call this thread impersonates now, if any.
+fn impersonated_call() -> Option<u64> {
+    let (call, token) = IMPERSONATING.get()?;
+    (crate::thread::current_token_id() == Some(token)).then_some(call)
+}
+
+/// Ends the calling thread's impersonation of a caller ([`RpcRevertToSelf`]): the
+/// thread has its own credentials again (as [`crate::thread::revert_to_self`]);
+/// a live [`RpcImpersonation`] guard then restores nothing. If the credentials
+/// cannot be restored the process aborts.
+///
+/// # Errors
+/// [`ErrorKind::RpcNoCallActive`] if the thread impersonates no caller.
+///
+/// [`RpcRevertToSelf`]: https://learn.microsoft.com/en-us/windows/win32/api/rpcdce/nf-rpcdce-rpcreverttoself
+#[doc(alias = "RpcRevertToSelf")]
+pub fn revert_to_self() -> Result<()> {
+    if impersonated_call().is_none() {
+        return Err(no_call("this thread impersonates no caller"));
+    }
+    end_impersonation()
+}
+
+/// Ends the calling thread's impersonation of the caller of `call`
+/// ([`RpcRevertToSelfEx`]): for a thread that impersonated a call other than one it
+/// was dispatched for. As [`revert_to_self`] otherwise.
+///
+/// # Errors
+/// [`ErrorKind::RpcNoCallActive`] if the thread does not impersonate that call.
+///
+/// [`RpcRevertToSelfEx`]: https://learn.microsoft.com/en-us/windows/win32/api/rpcdce/nf-rpcdce-rpcreverttoselfex
+#[doc(alias = "RpcRevertToSelfEx")]
+pub fn revert_to_self_ex(call: &RpcCall) -> Result<()> {
+    if impersonated_call() != Some(call.0.id) {
+        return Err(no_call(
+            "this thread does not impersonate the caller of that call",
+        ));
+    }
+    end_impersonation()
+}
+
+fn end_impersonation() -> Result<()> {
+    IMPERSONATING.set(None);
+    crate::thread::revert_to_self()
+}
+
+/// The calling thread impersonates the caller of a call until this guard is
+/// dropped (RpcRevertToSelf), or [`revert_to_self`] / [`revert_to_self_ex`] ends
+/// it first. Like [`Impersonation`], it cannot leave its thread.
+#[must_use = "the thread reverts as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct RpcImpersonation {
+    guard: Option<Impersonation>,
+    call: u64,
+}
+
+impl RpcImpersonation {
+    /// The level the thread got.
+    pub fn level(&self) -> ImpersonationLevel {
+        self.guard
+            .as_ref()
+            .map_or(ImpersonationLevel::Anonymous, Impersonation::level)
+    }
+
+    /// Ends the impersonation now ([`RpcRevertToSelf`]); the same as dropping the
+    /// guard.
+    ///
+    /// [`RpcRevertToSelf`]: https://learn.microsoft.com/en-us/windows/win32/api/rpcdce/nf-rpcdce-rpcreverttoself
+    #[doc(alias = "RpcRevertToSelf")]
+    pub fn revert(self) {}
+}
+
+impl Drop for RpcImpersonation {
+    fn drop(&mut self) {
+        if IMPERSONATING
+            .get()
+            .is_some_and(|(call, _)| call == self.call)
+        {
+            IMPERSONATING.set(None);
+        }
+        drop(self.guard.take());
+    }
+}
+
+/// The tower layer that attaches each call's context ([`RpcCall`]) to its request;
+/// put it on a tonic server that serves a [`UnixIncoming`]. A call whose caller the
+/// kernel did not identify is refused (`UNAUTHENTICATED`), and one that asks for an
+/// unknown level too (`INVALID_ARGUMENT`).
+#[derive(Clone, Copy, Debug)]
+pub struct RpcLayer {
+    max_level: ImpersonationLevel,
+}
+
+impl Default for RpcLayer {
+    /// Callers may allow up to Delegation.
+    fn default() -> Self {
+        RpcLayer {
+            max_level: ImpersonationLevel::Delegation,
+        }
+    }
+}
+
+impl RpcLayer {
+    /// A layer that impersonates callers at `max_level` at most, whatever they
+    /// allow.
+    pub fn with_max_level(max_level: ImpersonationLevel) -> Self {
+        RpcLayer { max_level }
+    }
+}
+
+impl<S> tower::Layer<S> for RpcLayer {
+    type Service = RpcService<S>;
+
+    fn layer(&self, inner: S) -> RpcService<S> {
+        RpcService {
+            inner,
+            max_level: self.max_level,
+        }
+    }
+}
+
+/// The service [`RpcLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct RpcService<S> {
+    inner: S,
+    max_level: ImpersonationLevel,
+}
+
+static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
+
+/// The level a call's metadata asks for.
+fn requested_level(
+    headers: &http::HeaderMap,
+) -> std::result::Result<ImpersonationLevel, tonic::Status> {
+    let mut values = headers.get_all(LEVEL_METADATA).iter();
+    let Some(value) = values.next() else {
+        return Ok(SecurityQos::default().level);
+    };
+    if values.next().is_some() {
+        return Err(tonic::Status::invalid_argument(format!(
+            "{LEVEL_METADATA} is given more than once"
+        )));
+    }
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            tonic::Status::invalid_argument(format!(
+                "{LEVEL_METADATA} must be anonymous, identification, impersonation or delegation"
+            ))
+        })
+}
+
+impl<S> RpcService<S> {
+    fn call_for<B>(
+        &self,
+        request: &http::Request<B>,
+    ) -> std::result::Result<RpcCall, tonic::Status> {
+        let peer = request.extensions().get::<RpcPeer>().ok_or_else(|| {
+            tonic::Status::unauthenticated(
+                "the caller's identity is unknown: the server must accept through guise::rpc::UnixIncoming",
+            )
+        })?;
+        let level = requested_level(request.headers())?;
+        let mut client = ClientContext::new(Arc::clone(&peer.0), self.max_level);
+        client.set_qos(SecurityQos {
+            level,
+            ..SecurityQos::default()
+        });
+        // The call's request has arrived: it counts as a message read.
+        client.message_received(None);
+        Ok(RpcCall(Arc::new(CallState {
+            id: NEXT_CALL.fetch_add(1, Ordering::Relaxed),
+            client,
+            active: AtomicBool::new(true),
+        })))
+    }
+}
+
+impl<S, B, ResBody> tower::Service<http::Request<B>> for RpcService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<ResBody>>,
+{
+    type Response = http::Response<CallBody<ResBody>>;
+    type Error = S::Error;
+    type Future = CallFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        match self.call_for(&request) {
+            Ok(call) => {
+                request.extensions_mut().insert(call.clone());
+                let active = ActiveCall(call.clone());
+                CallFuture {
+                    inner: CallFutureInner::Call {
+                        future: CURRENT.scope(call, self.inner.call(request)),
+                        active: Some(active),
+                    },
+                }
+            }
+            Err(status) => CallFuture {
+                inner: CallFutureInner::Refused {
+                    response: Some(status.into_http()),
+                },
+            },
+        }
+    }
+}
+
+/// Marks its call finished when dropped.
+#[derive(Debug)]
+struct ActiveCall(RpcCall);
+
+impl Drop for ActiveCall {
+    fn drop(&mut self) {
+        self.0.0.active.store(false, Ordering::Release);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a call served through [`RpcLayer`].
+    pub struct CallFuture<F> {
+        #[pin]
+        inner: CallFutureInner<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = CallFutureProj]
+    enum CallFutureInner<F> {
+        // A call being served, with the call as the task's current call.
+        Call {
+            #[pin]
+            future: tokio::task::futures::TaskLocalFuture<RpcCall, F>,
+            active: Option<ActiveCall>,
+        },
+        // A call refused before it reached the service.
+        Refused { response: Option<http::Response<()>> },
+    }
+}
+
+impl<F, E, B> std::future::Future for CallFuture<F>
+where
+    F: std::future::Future<Output = std::result::Result<http::Response<B>, E>>,
+{
+    type Output = std::result::Result<http::Response<CallBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().inner.project() {
+            CallFutureProj::Call { future, active } => {
+                let response = ready!(future.poll(cx))?;
+                // The call stays active while its response body is sent.
+                let active = active.take();
+                Poll::Ready(Ok(response.map(|body| CallBody {
+                    inner: BodyInner::Call { body, active },
+                })))
+            }
+            CallFutureProj::Refused { response } => {
+                let response = response.take().expect("polled after completion");
+                Poll::Ready(Ok(response.map(|()| CallBody::default())))
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response body of a call served through [`RpcLayer`]: the call is active
+    /// until it ends or is dropped.
+    pub struct CallBody<B> {
+        #[pin]
+        inner: BodyInner<B>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = BodyProj]
+    enum BodyInner<B> {
+        // The service's body.
+        Call {
+            #[pin]
+            body: B,
+            active: Option<ActiveCall>,
+        },
+        // No body (a refused call: its status is in the headers).
+        Empty,
+    }
+}
+
+impl<B> Default for CallBody<B> {
+    fn default() -> Self {
+        CallBody {
+            inner: BodyInner::Empty,
+        }
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for CallBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<http_body::Frame<B::Data>, B::Error>>> {
+        match self.project().inner.project() {
+            BodyProj::Call { body, active } => {
+                let frame = ready!(body.poll_frame(cx));
+                if frame.is_none() {
+                    active.take();
+                }
+                Poll::Ready(frame)
+            }
+            BodyProj::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            BodyInner::Call { body, .. } => body.is_end_stream(),
+            BodyInner::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match &self.inner {
+            BodyInner::Call { body, .. } => body.size_hint(),
+            BodyInner::Empty => http_body::SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// A tonic channel to a gRPC server on the Unix socket `path`, connecting from the
+/// calling thread's identity (the server sees the effective ids of the thread that
+/// connects).
+///
+/// # Errors
+/// [`ErrorKind::Os`] if the server cannot be reached.
+pub async fn connect(path: &Path) -> Result<tonic::transport::Channel> {
+    let path = path.to_owned();
+    tonic::transport::Endpoint::from_static("http://guise.invalid")
+        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
+            let path = path.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(path).await?;
+                Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Os, format!("connecting to the RPC server: {e}")))
+}
+
+/// Asks for `level` in a request's metadata ([`LEVEL_METADATA`]): how far the
+/// server may act as this client.
+pub fn request_level<T>(request: &mut tonic::Request<T>, level: ImpersonationLevel) {
+    let value = tonic::metadata::MetadataValue::from_static(match level {
+        ImpersonationLevel::Anonymous => "anonymous",
+        ImpersonationLevel::Identification => "identification",
+        ImpersonationLevel::Impersonation => "impersonation",
+        ImpersonationLevel::Delegation => "delegation",
+    });
+    request.metadata_mut().insert(LEVEL_METADATA, value);
+}
