@@ -12,6 +12,7 @@ mod access_check;
 mod demo;
 mod files;
 mod pty;
+mod rpc;
 mod run;
 mod sddl;
 mod serve;
@@ -51,6 +52,9 @@ enum Command {
     Stat(serve::ClientArgs),
     /// Write a file through `guise serve`.
     Put(serve::PutArgs),
+    /// The gRPC transport: `guise rpc serve` serves a directory
+    /// (`guise.files.v1.Files`) as each caller; `guise rpc call` calls it.
+    Rpc(rpc::Args),
     /// Show impersonation end to end (root only): two throwaway identities read
     /// files through `guise serve` at each level, and the kernel answers.
     Demo(demo::Args),
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Stat(args) => serve::run_client("stat", &args, &mut out),
         Command::Put(args) => serve::run_put(&args, &mut out),
         Command::Demo(args) => demo::run(&args, &mut out),
+        Command::Rpc(args) => rpc::run(args, &mut out),
         Command::AccessCheck(args) => access_check::run(&args, &mut out).map(|o| match o {
             access_check::Outcome::Allowed => ExitCode::SUCCESS,
             access_check::Outcome::Denied => ExitCode::from(1),

@@ -457,25 +457,25 @@ async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
     }
 }
 
-/// What this server can do, said at start-up.
-fn capabilities_report(impersonate: bool) -> String {
+/// What this server (`name`) can do, said at start-up.
+pub fn capabilities_report(name: &str, impersonate: bool) -> String {
     let creds = guise::ThreadCredentials::current();
     let uid = rustix::process::geteuid().as_raw();
     match creds {
         _ if !impersonate => format!(
-            "guise serve: uid {uid}, --no-impersonation: every request runs as the server (for comparison only)"
+            "{name}: uid {uid}, --no-impersonation: every request runs as the server (for comparison only)"
         ),
         Ok(c) if c.can_change_identity() => format!(
-            "guise serve: uid {uid}, CAP_SETUID and CAP_SETGID held: clients at Impersonation level are served as themselves; below it, nothing is opened for them"
+            "{name}: uid {uid}, CAP_SETUID and CAP_SETGID held: clients at Impersonation level are served as themselves; below it, nothing is opened for them"
         ),
         _ => format!(
-            "guise serve: uid {uid} without CAP_SETUID/CAP_SETGID: only clients of uid {uid} are served as themselves; every other client is held at Identification level and opens nothing (ERROR_BAD_IMPERSONATION_LEVEL)"
+            "{name}: uid {uid} without CAP_SETUID/CAP_SETGID: only clients of uid {uid} are served as themselves; every other client is held at Identification level and opens nothing (ERROR_BAD_IMPERSONATION_LEVEL)"
         ),
     }
 }
 
 /// Raises the soft limit of open files to the hard one: every connection is one.
-fn raise_file_limit() {
+pub fn raise_file_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut lim = getrlimit(Resource::Nofile);
     if lim.current < lim.maximum {
@@ -515,7 +515,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     let server = AsyncPipeServer::bind(PipeAddr::Path(args.socket.clone()), options)?;
     eprintln!(
         "{}; work below Impersonation level runs on workers that {}",
-        capabilities_report(service.impersonate),
+        capabilities_report("guise serve", service.impersonate),
         if service.pool.sandboxed() {
             "the kernel lets open no file (Landlock)"
         } else {
@@ -555,24 +555,27 @@ pub fn run_serve(args: ServeArgs) -> Result<()> {
         .on_thread_start(guise::thread::on_thread_start)
         .enable_all()
         .build()?;
-    let result = rt.block_on(serve(args, async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = int.recv() => {},
-                }
-            }
-            _ => std::future::pending().await,
-        }
-    }));
+    let result = rt.block_on(serve(args, stop_signal()));
     // Work still stuck in a worker does not hold the exit.
     rt.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// Completes on SIGTERM or SIGINT (never, if they cannot be caught).
+pub async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        }
+        _ => std::future::pending().await,
+    }
 }
 
 /// Prints text a server sent, with control characters escaped (`\x1b` and the
