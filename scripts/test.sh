@@ -31,6 +31,10 @@ if scripts/check-setters.sh "$probe/uses-setuid" >/dev/null 2>&1; then
 fi
 rm -rf "$probe"
 
+# The RPC tests include a client written with Python's grpcio (messages from
+# Debian's protoc): nothing of guise in it.
+ensure_debs python3-grpcio python3-protobuf protobuf-compiler
+
 log "tests"
 # A test that needs root and cannot run fails under CI=true; otherwise it is skipped
 # and named here, after the run.
@@ -38,7 +42,7 @@ GUISE_SKIP_LOG=$(mktemp)
 export GUISE_SKIP_LOG
 cargo nextest run --workspace --locked --no-tests=fail
 if [ -s "$GUISE_SKIP_LOG" ]; then
-    log "skipped (needs root): $(sort -u "$GUISE_SKIP_LOG" | wc -l) tests"
+    log "skipped (needs root or a program): $(sort -u "$GUISE_SKIP_LOG" | wc -l) tests"
     sort -u "$GUISE_SKIP_LOG" | sed 's/^/    /' >&2
 fi
 rm -f "$GUISE_SKIP_LOG"

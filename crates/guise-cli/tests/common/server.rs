@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use guise::pipe::{PipeAddr, PipeClient, SecurityQos};
-
 use super::GUISE;
 
 /// A running `guise serve`, killed and reaped on drop.
@@ -102,6 +100,22 @@ pub fn own_file(path: &Path, owner: u32, mode: u32, text: &str) {
 /// Starts `guise serve` on `dir/pipe` for `root`: `wrap` goes before the command
 /// (`setpriv ...`, `prlimit ...`), `extra` after it.
 pub fn start(dir: &Path, root: &Path, wrap: &[&str], extra: &[&str]) -> Server {
+    start_service(&["serve"], dir, root, wrap, extra)
+}
+
+/// Starts `guise rpc serve` on `dir/pipe` for `root`, as [`start`] does.
+pub fn start_rpc(dir: &Path, root: &Path, wrap: &[&str], extra: &[&str]) -> Server {
+    start_service(&["rpc", "serve"], dir, root, wrap, extra)
+}
+
+/// Starts the server of `command` and waits until it accepts connections.
+fn start_service(
+    command: &[&str],
+    dir: &Path,
+    root: &Path,
+    wrap: &[&str],
+    extra: &[&str],
+) -> Server {
     let socket = dir.join("pipe");
     let mut cmd = match wrap.split_first() {
         Some((first, rest)) => {
@@ -111,7 +125,8 @@ pub fn start(dir: &Path, root: &Path, wrap: &[&str], extra: &[&str]) -> Server {
         }
         None => Command::new(GUISE),
     };
-    cmd.args(["serve", "--socket"])
+    cmd.args(command)
+        .arg("--socket")
         .arg(&socket)
         .arg("--root")
         .arg(root)
@@ -132,7 +147,7 @@ pub fn start(dir: &Path, root: &Path, wrap: &[&str], extra: &[&str]) -> Server {
         log: Some(log),
     };
     for _ in 0..500 {
-        if PipeClient::connect(&PipeAddr::Path(socket.clone()), SecurityQos::default()).is_ok() {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
             return server;
         }
         std::thread::sleep(Duration::from_millis(10));

@@ -13,15 +13,25 @@ pub fn in_ci() -> bool {
 /// # Panics
 /// Under CI, when not root.
 pub fn skip_without_root() -> bool {
-    if rustix::process::geteuid().is_root() {
+    skip_unless(rustix::process::geteuid().is_root(), "root")
+}
+
+/// `true` when the calling test must stop because it needs `what` (root, a
+/// program) and `have` says it has not got it: outside CI it is skipped loudly and
+/// logged; under CI it fails.
+///
+/// # Panics
+/// Under CI, when `have` is false.
+pub fn skip_unless(have: bool, what: &str) -> bool {
+    if have {
         return false;
     }
     let name = std::thread::current().name().unwrap_or("a test").to_owned();
     assert!(
         !in_ci(),
-        "{name} needs root and CI is set: a test that cannot run fails"
+        "{name} needs {what} and CI is set: a test that cannot run fails"
     );
-    eprintln!("skipped: needs root ({name})");
+    eprintln!("skipped: needs {what} ({name})");
     if let Some(log) = std::env::var_os("GUISE_SKIP_LOG") {
         use std::io::Write;
         if let Ok(mut f) = std::fs::OpenOptions::new()

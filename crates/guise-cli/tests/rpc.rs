@@ -1,0 +1,781 @@
+//! The gRPC transport: `guise rpc serve` and the `guise::rpc` API, with real tonic
+//! servers and clients over Unix sockets, callers as throwaway uids (and one
+//! client written with Python's grpcio).
+
+mod common;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::GUISE;
+use common::server::{Server, own_file, start_rpc, tree};
+use guise::{ErrorKind, ImpersonationLevel, Token};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request};
+
+mod proto {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("guise.files.v1");
+}
+
+use proto::files_client::FilesClient;
+use proto::{ListRequest, ReadRequest, WhoAmIRequest, WriteChunk};
+
+const A: u32 = 61001;
+const B: u32 = 61002;
+
+/// A tonic channel to `socket` whose connections the server sees as `uid`: each is
+/// made on a thread of its own that impersonates `uid` (the kernel records the
+/// effective ids of the thread that connects).
+async fn channel_as(socket: &Path, uid: u32) -> Channel {
+    let token = Token::from_ids(uid, uid, &[uid]).unwrap();
+    let path = socket.to_owned();
+    Endpoint::from_static("http://guise.invalid")
+        .connect_with_connector(tower::service_fn(move |_: tonic::codegen::http::Uri| {
+            let (token, path) = (token.clone(), path.clone());
+            async move {
+                let std = guise::thread::spawn(move || {
+                    token.run_as(|| std::os::unix::net::UnixStream::connect(&path))
+                })
+                .map_err(io::Error::other)?
+                .join()
+                .map_err(|_| io::Error::other("the connecting thread panicked"))?
+                .map_err(io::Error::other)??;
+                std.set_nonblocking(true)?;
+                Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::from_std(std)?,
+                ))
+            }
+        }))
+        .await
+        .unwrap()
+}
+
+async fn client_as(socket: &Path, uid: u32) -> FilesClient<Channel> {
+    FilesClient::new(channel_as(socket, uid).await)
+}
+
+fn at<T>(message: T, level: Option<&str>) -> Request<T> {
+    let mut r = Request::new(message);
+    if let Some(l) = level {
+        r.metadata_mut()
+            .insert(guise::rpc::LEVEL_METADATA, l.parse().unwrap());
+    }
+    r
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(guise::thread::on_thread_start)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn read_all(
+    client: &mut FilesClient<Channel>,
+    path: &str,
+    level: Option<&str>,
+) -> Result<Vec<u8>, tonic::Status> {
+    let req = ReadRequest {
+        path: path.into(),
+        offset: 0,
+        length: 0,
+    };
+    let mut stream = client.read(at(req, level)).await?.into_inner();
+    let mut data = Vec::new();
+    while let Some(c) = stream.message().await? {
+        data.extend(c.data);
+    }
+    Ok(data)
+}
+
+/// Two callers' files, 0600 each, and a running `guise rpc serve`.
+fn served(extra: &[&str]) -> (tempfile::TempDir, PathBuf, Server) {
+    let (dir, files) = tree();
+    own_file(&files.join("a.txt"), A, 0o600, "a's secret");
+    own_file(&files.join("b.txt"), B, 0o600, "b's secret");
+    // A directory the callers may create files in.
+    std::fs::create_dir(files.join("drop")).unwrap();
+    std::fs::set_permissions(
+        files.join("drop"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    let server = start_rpc(dir.path(), &files, &[], extra);
+    (dir, files, server)
+}
+
+#[test]
+fn level_matrix_over_grpc() {
+    need_root!();
+    let (_dir, files, server) = served(&[]);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut a = client_as(&server.socket, A).await;
+        for (level, name) in [
+            (Some("anonymous"), "anonymous"),
+            (Some("identification"), "identification"),
+            (None, "identification"),
+            (Some("impersonation"), "impersonation"),
+            (Some("delegation"), "delegation"),
+        ] {
+            // WhoAmI works at every level; below Identification it reveals nothing.
+            let id = a
+                .who_am_i(at(WhoAmIRequest {}, level))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(id.level, name, "{level:?}");
+            if name == "anonymous" {
+                assert_eq!((id.uid, id.user_sid.as_str()), (4294967294, "S-1-5-7"));
+                assert!(id.groups.is_empty());
+            } else {
+                assert_eq!(
+                    (id.uid, id.gid, id.user_sid.as_str()),
+                    (A, A, "S-1-22-1-61001")
+                );
+            }
+            let own = read_all(&mut a, "a.txt", level).await;
+            let other = read_all(&mut a, "b.txt", level).await;
+            let write = a
+                .write(at(
+                    tokio_stream::iter([WriteChunk {
+                        path: format!("drop/{name}"),
+                        data: b"written".to_vec(),
+                        mode: 0o600,
+                    }]),
+                    level,
+                ))
+                .await;
+            if matches!(name, "anonymous" | "identification") {
+                // Windows: a thread at these levels opens nothing.
+                for r in [own.map(|_| ()), other.map(|_| ()), write.map(|_| ())] {
+                    let s = r.unwrap_err();
+                    assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+                    assert!(
+                        s.message().contains("ERROR_BAD_IMPERSONATION_LEVEL"),
+                        "{s:?}"
+                    );
+                }
+                assert!(!files.join("drop").join(name).exists());
+            } else {
+                assert_eq!(own.unwrap(), b"a's secret");
+                let s = other.unwrap_err();
+                assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+                assert!(s.message().contains("ERROR_ACCESS_DENIED"), "{s:?}");
+                assert_eq!(write.unwrap().into_inner().written, 7);
+                let meta = std::fs::metadata(files.join("drop").join(name)).unwrap();
+                assert_eq!(
+                    std::os::unix::fs::MetadataExt::uid(&meta),
+                    A,
+                    "the file is the caller's"
+                );
+            }
+        }
+        // A missing file, a listing, a level the caller made up, and metadata that
+        // claims another identity (never read: the kernel says who the caller is).
+        let s = read_all(&mut a, "nope", Some("impersonation"))
+            .await
+            .unwrap_err();
+        assert_eq!(s.code(), Code::NotFound, "{s:?}");
+        let names = a
+            .list(at(
+                ListRequest {
+                    path: String::new(),
+                },
+                Some("impersonation"),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .names;
+        assert_eq!(names, ["a.txt", "b.txt", "drop"]);
+        let s = a
+            .who_am_i(at(WhoAmIRequest {}, Some("root")))
+            .await
+            .unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+        let mut forged = at(WhoAmIRequest {}, Some("impersonation"));
+        forged
+            .metadata_mut()
+            .insert("guise-uid", "0".parse().unwrap());
+        forged
+            .metadata_mut()
+            .insert("x-forwarded-user", "root".parse().unwrap());
+        let id = a.who_am_i(forged).await.unwrap().into_inner();
+        assert_eq!(id.uid, A, "metadata never names the caller");
+    });
+}
+
+#[test]
+fn callers_as_8_identities_over_64_streams_never_see_another_identity() {
+    need_root!();
+    const IDS: u32 = 8;
+    const STREAMS_PER_ID: u32 = 8;
+    const CALLS: u32 = 10_000;
+    let (dir, files) = tree();
+    for i in 0..IDS {
+        let uid = A + i;
+        own_file(
+            &files.join(format!("f{uid}")),
+            uid,
+            0o600,
+            &format!("secret of {uid}"),
+        );
+    }
+    let server = start_rpc(dir.path(), &files, &[], &["--workers", "8"]);
+    let rt = runtime();
+    let per_stream = CALLS.div_ceil(IDS * STREAMS_PER_ID);
+    let (calls, wrong) = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..IDS * STREAMS_PER_ID {
+            let uid = A + i % IDS;
+            let neighbour = A + (i + 1) % IDS;
+            let mut c = client_as(&server.socket, uid).await;
+            tasks.push(tokio::spawn(async move {
+                let (mut calls, mut wrong) = (0u32, Vec::new());
+                let imp = Some("impersonation");
+                for n in 0..per_stream {
+                    let ok = match n % 3 {
+                        0 => c
+                            .who_am_i(at(WhoAmIRequest {}, imp))
+                            .await
+                            .is_ok_and(|r| r.get_ref().uid == uid),
+                        1 => read_all(&mut c, &format!("f{uid}"), imp)
+                            .await
+                            .is_ok_and(|d| d == format!("secret of {uid}").as_bytes()),
+                        _ => read_all(&mut c, &format!("f{neighbour}"), imp)
+                            .await
+                            .is_err_and(|s| s.code() == Code::PermissionDenied),
+                    };
+                    calls += 1;
+                    if !ok {
+                        wrong.push(format!("uid {uid}, call {n}"));
+                    }
+                }
+                (calls, wrong)
+            }));
+        }
+        let (mut calls, mut wrong) = (0, Vec::new());
+        for t in tasks {
+            let (c, w) = t.await.unwrap();
+            calls += c;
+            wrong.extend(w);
+        }
+        (calls, wrong)
+    });
+    assert!(calls >= CALLS, "{calls} calls");
+    assert!(
+        wrong.is_empty(),
+        "{} of {calls} calls were not answered as their caller: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+}
+
+/// The threads of process `pid` whose effective uid is not `uid`.
+fn threads_not_at(pid: i32, uid: u32) -> Vec<String> {
+    let mut odd = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let Ok(status) = std::fs::read_to_string(task.unwrap().path().join("status")) else {
+            continue;
+        };
+        let euid = common::field(&status, "Uid")
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        if euid != uid.to_string() {
+            odd.push(format!("{} euid {euid}", common::field(&status, "Name")));
+        }
+    }
+    odd
+}
+
+#[test]
+fn a_cancelled_call_leaves_no_worker_impersonating() {
+    need_root!();
+    let (dir, files) = tree();
+    // 256 MiB that cost no disk: a read of all of it takes many chunks.
+    let big = files.join("big");
+    own_file(&big, A, 0o600, "");
+    std::fs::File::options()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let mut server = start_rpc(dir.path(), &files, &[], &["--workers", "2"]);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut a = client_as(&server.socket, A).await;
+        let req = ReadRequest {
+            path: "big".into(),
+            offset: 0,
+            length: 0,
+        };
+        let mut stream = a
+            .read(at(req, Some("impersonation")))
+            .await
+            .unwrap()
+            .into_inner();
+        let first = stream.message().await.unwrap().unwrap();
+        assert_eq!(first.data.len(), 64 * 1024);
+        // The client goes away mid-stream.
+        drop(stream);
+        drop(a);
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut odd = threads_not_at(server.pid(), 0);
+    while !odd.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        odd = threads_not_at(server.pid(), 0);
+    }
+    assert!(odd.is_empty(), "threads still impersonating: {odd:?}");
+    // And the read stopped: it did not go on to the end as the caller.
+    let log = server.stderr();
+    let line = log
+        .lines()
+        .find(|l| l.contains("op=\"read\""))
+        .unwrap_or_else(|| panic!("no read logged: {log}"));
+    assert!(line.contains("RPC_S_NO_CALL_ACTIVE"), "{line}");
+    let bytes: u64 = line
+        .split("bytes=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bytes < 256 << 20, "{line}");
+}
+
+/// Attack: one user opens connection after connection and leaves them idle, to keep
+/// everyone else out.
+#[test]
+fn an_idle_flood_of_one_uid_never_keeps_another_out() {
+    need_root!();
+    let (_dir, _files, server) = served(&["--max-connections-per-uid", "8", "--idle-timeout", "2"]);
+    let token = Token::from_ids(A, A, &[A]).unwrap();
+    let socket = server.socket.clone();
+    let flood: Vec<std::os::unix::net::UnixStream> = guise::thread::spawn(move || {
+        token
+            .run_as(|| {
+                (0..50)
+                    .map(|_| std::os::unix::net::UnixStream::connect(&socket).unwrap())
+                    .collect()
+            })
+            .unwrap()
+    })
+    .unwrap()
+    .join()
+    .unwrap();
+    // Past the limit, the server closes A's connections at once.
+    let mut closed = 0;
+    for mut s in flood.iter().skip(8) {
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut b = [0u8; 1];
+        if matches!(io::Read::read(&mut s, &mut b), Ok(0)) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 42, "connections over the per-uid limit are closed");
+    // Another user is served at once.
+    let rt = runtime();
+    rt.block_on(async {
+        let t = Instant::now();
+        let mut b = client_as(&server.socket, B).await;
+        let id = b
+            .who_am_i(at(WhoAmIRequest {}, None))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(id.uid, B);
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    });
+    // And the idle ones go after the idle timeout.
+    let mut s = &flood[0];
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 64];
+    loop {
+        match io::Read::read(&mut s, &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {} // the server's HTTP/2 preface
+            Err(e) => panic!("an idle connection was not closed: {e}"),
+        }
+    }
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+/// A Python grpcio client, with messages from Debian's protoc: nothing of guise in it.
+#[test]
+fn a_python_grpcio_client_is_served_as_its_own_user() {
+    need_root!();
+    let python = "/usr/bin/python3";
+    let have = Command::new(python)
+        .args(["-c", "import grpc, google.protobuf"])
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("protoc")
+            .arg("--version")
+            .status()
+            .is_ok_and(|s| s.success());
+    if common::skip::skip_unless(have, "python3-grpcio and protoc") {
+        return;
+    }
+    let (dir, _files, server) = served(&[]);
+    let gen_dir = dir.path().join("py");
+    std::fs::create_dir(&gen_dir).unwrap();
+    let proto_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let ok = Command::new("protoc")
+        .arg(format!("-I{}", proto_root.display()))
+        .arg(format!("--python_out={}", gen_dir.display()))
+        .arg("guise/files/v1/files.proto")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let script = gen_dir.join("client.py");
+    std::fs::write(
+        &script,
+        r#"
+import sys, grpc
+from guise.files.v1 import files_pb2 as pb
+ch = grpc.insecure_channel("unix:" + sys.argv[1])
+meta = [("guise-impersonation-level", "impersonation")]
+who = ch.unary_unary("/guise.files.v1.Files/WhoAmI",
+    request_serializer=pb.WhoAmIRequest.SerializeToString,
+    response_deserializer=pb.Identity.FromString)
+me = who(pb.WhoAmIRequest(), metadata=meta)
+print("uid", me.uid, me.level, me.user_sid)
+read = ch.unary_stream("/guise.files.v1.Files/Read",
+    request_serializer=pb.ReadRequest.SerializeToString,
+    response_deserializer=pb.Chunk.FromString)
+print("own", b"".join(c.data for c in read(pb.ReadRequest(path="a.txt"), metadata=meta)).decode())
+try:
+    b"".join(c.data for c in read(pb.ReadRequest(path="b.txt"), metadata=meta))
+    print("other read")
+except grpc.RpcError as e:
+    print("other", e.code().name)
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &gen_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // Run as A: the Python process's own uid is what the server sees.
+    let out = Command::new(GUISE)
+        .args(["run", "--uid", &A.to_string(), "--env"])
+        .arg(format!("PYTHONPATH={}", gen_dir.display()))
+        .args(["--", python])
+        .arg(&script)
+        .arg(&server.socket)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "uid 61001 impersonation S-1-22-1-61001",
+            "own a's secret",
+            "other PERMISSION_DENIED"
+        ]
+    );
+}
+
+/// The `guise rpc call` client: its exit status and output.
+#[test]
+fn guise_rpc_call_is_a_client() {
+    need_root!();
+    let (_dir, files, server) = served(&[]);
+    let s = server.socket.to_str().unwrap();
+    let call = |uid: u32, args: &[&str]| {
+        let mut all = vec!["rpc", "call", "--socket", s];
+        all.extend_from_slice(args);
+        common::server::as_uid(uid, &all)
+    };
+    let (code, out, _) = call(A, &["whoami"]);
+    assert_eq!(
+        (code, out.trim()),
+        (
+            0,
+            "uid=61001 gid=61001 groups=61001 level=identification sid=S-1-22-1-61001"
+        )
+    );
+    let (code, out, _) = call(A, &["--level", "impersonation", "read", "a.txt"]);
+    assert_eq!((code, out.as_str()), (0, "a's secret"));
+    let (code, _, err) = call(A, &["read", "a.txt"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("ERROR_BAD_IMPERSONATION_LEVEL"), "{err}");
+    let (code, out, err) = call(
+        A,
+        &[
+            "--level",
+            "impersonation",
+            "write",
+            "drop/n",
+            "--data",
+            "new",
+            "--mode",
+            "640",
+        ],
+    );
+    assert_eq!((code, out.trim()), (0, "3"), "{err}");
+    let meta = std::fs::metadata(files.join("drop/n")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::mode(&meta) & 0o777, 0o640);
+    let (code, out, _) = call(B, &["--level", "impersonation", "ls", "drop"]);
+    assert_eq!((code, out.trim()), (0, "n"));
+    let (code, _, err) = call(B, &["--level", "impersonation", "read", "drop/n"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
+}
+
+/// The Files service for the API tests: WhoAmI runs `check` with the call, the rest
+/// is not implemented.
+struct Probe {
+    pool: Arc<guise::pool::ImpersonationPool>,
+    calls: Arc<Mutex<Vec<guise::rpc::RpcCall>>>,
+    outcome: Arc<Mutex<Vec<String>>>,
+}
+
+type Chunks =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<proto::Chunk, tonic::Status>> + Send>>;
+
+/// The calling thread's effective uid, from the kernel.
+fn thread_euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+#[tonic::async_trait]
+impl proto::files_server::Files for Probe {
+    async fn who_am_i(
+        &self,
+        request: Request<WhoAmIRequest>,
+    ) -> Result<tonic::Response<proto::Identity>, tonic::Status> {
+        let mut said = Vec::new();
+        let call = guise::rpc::RpcCall::of(&request).unwrap();
+        let current = guise::rpc::RpcCall::current().unwrap();
+        said.push(format!(
+            "current is this call: {}",
+            current.id() == call.id()
+        ));
+        // Never on a thread of the runtime.
+        let e = guise::rpc::impersonate_client(&request).unwrap_err();
+        said.push(format!("on a runtime thread: {}", e.kind().win32_name()));
+        // A worker impersonates the call by its handle (RpcImpersonateClient) and
+        // reverts with it (RpcRevertToSelfEx); then no call is active on it.
+        let c = call.clone();
+        let on_worker = self
+            .pool
+            .run(move || {
+                let mut w = Vec::new();
+                let guard = c.impersonate_client().unwrap();
+                w.push(format!("impersonating: {}", thread_euid()));
+                guise::rpc::revert_to_self_ex(&c).unwrap();
+                w.push(format!("after RpcRevertToSelfEx: {}", thread_euid()));
+                drop(guard);
+                w.push(format!(
+                    "RpcRevertToSelf again: {}",
+                    guise::rpc::revert_to_self()
+                        .unwrap_err()
+                        .kind()
+                        .win32_name()
+                ));
+                // RpcRevertToSelf on a thread that impersonates the call.
+                let guard = c.impersonate_client().unwrap();
+                guise::rpc::revert_to_self().unwrap();
+                w.push(format!("after RpcRevertToSelf: {}", thread_euid()));
+                drop(guard);
+                w
+            })
+            .await
+            .unwrap();
+        said.extend(on_worker);
+        self.calls.lock().unwrap().push(call.clone());
+        self.outcome.lock().unwrap().extend(said);
+        Ok(tonic::Response::new(proto::Identity {
+            uid: call.client().peer().uid,
+            ..Default::default()
+        }))
+    }
+
+    type ReadStream = Chunks;
+
+    async fn read(
+        &self,
+        _: Request<ReadRequest>,
+    ) -> Result<tonic::Response<Chunks>, tonic::Status> {
+        Err(tonic::Status::unimplemented("probe"))
+    }
+
+    async fn write(
+        &self,
+        _: Request<tonic::Streaming<WriteChunk>>,
+    ) -> Result<tonic::Response<proto::WriteReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("probe"))
+    }
+
+    async fn list(
+        &self,
+        _: Request<ListRequest>,
+    ) -> Result<tonic::Response<proto::ListReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("probe"))
+    }
+}
+
+#[test]
+fn rpc_no_call_active_and_revert_to_self_ex_from_another_worker() {
+    need_root!();
+    // Outside any call: RPC_S_NO_CALL_ACTIVE.
+    assert_eq!(
+        guise::rpc::revert_to_self().unwrap_err().kind(),
+        ErrorKind::RpcNoCallActive
+    );
+    assert_eq!(
+        guise::rpc::RpcCall::current().unwrap_err().kind(),
+        ErrorKind::RpcNoCallActive
+    );
+    let pool = Arc::new(guise::pool::ImpersonationPool::new(2).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let socket = dir.path().join("rpc");
+    let probe = Probe {
+        pool: Arc::clone(&pool),
+        calls: Arc::default(),
+        outcome: Arc::default(),
+    };
+    let (calls, outcome) = (Arc::clone(&probe.calls), Arc::clone(&probe.outcome));
+    let rt = runtime();
+    rt.block_on(async {
+        let incoming =
+            guise::rpc::UnixIncoming::bind(&socket, guise::rpc::RpcOptions::default()).unwrap();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(guise::rpc::RpcLayer::default())
+                .add_service(proto::files_server::FilesServer::new(probe))
+                .serve_with_incoming(incoming),
+        );
+        let mut a = client_as(&socket, A).await;
+        let id = a
+            .who_am_i(at(WhoAmIRequest {}, Some("impersonation")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(id.uid, A);
+        server.abort();
+    });
+    assert_eq!(
+        *outcome.lock().unwrap(),
+        [
+            "current is this call: true",
+            "on a runtime thread: ERROR_CANNOT_IMPERSONATE",
+            "impersonating: 61001",
+            "after RpcRevertToSelfEx: 0",
+            "RpcRevertToSelf again: RPC_S_NO_CALL_ACTIVE",
+            "after RpcRevertToSelf: 0",
+        ]
+    );
+    // The call has finished: its handle impersonates no more.
+    let call = calls.lock().unwrap()[0].clone();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while call.is_active() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!call.is_active());
+    let e = pool
+        .run_blocking(move || call.impersonate_client().map(|_| ()))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RpcNoCallActive);
+}
+
+/// A server that takes connections without the kernel's view of the caller (a
+/// plain listener instead of UnixIncoming) serves no call: the layer refuses.
+#[test]
+fn a_call_without_the_kernels_identity_is_refused() {
+    need_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("plain");
+    let probe = Probe {
+        pool: Arc::new(guise::pool::ImpersonationPool::new(1).unwrap()),
+        calls: Arc::default(),
+        outcome: Arc::default(),
+    };
+    let outcome = Arc::clone(&probe.outcome);
+    let rt = runtime();
+    rt.block_on(async {
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(guise::rpc::RpcLayer::default())
+                .add_service(proto::files_server::FilesServer::new(probe))
+                .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+        );
+        let mut c = client_as(&socket, 0).await;
+        let s = c
+            .who_am_i(at(WhoAmIRequest {}, Some("impersonation")))
+            .await
+            .unwrap_err();
+        assert_eq!(s.code(), Code::Unauthenticated, "{s:?}");
+        server.abort();
+    });
+    assert!(outcome.lock().unwrap().is_empty(), "the handler never ran");
+}
+
+/// A server lowers a caller's level, never raises it.
+#[test]
+fn the_server_lowers_the_level_never_raises_it() {
+    need_root!();
+    let level_of = |max: ImpersonationLevel, asked: Option<&str>| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let socket = dir.path().join("rpc");
+        let probe = Probe {
+            pool: Arc::new(guise::pool::ImpersonationPool::new(1).unwrap()),
+            calls: Arc::default(),
+            outcome: Arc::default(),
+        };
+        let calls = Arc::clone(&probe.calls);
+        runtime().block_on(async {
+            let incoming =
+                guise::rpc::UnixIncoming::bind(&socket, guise::rpc::RpcOptions::default()).unwrap();
+            let server = tokio::spawn(
+                tonic::transport::Server::builder()
+                    .layer(guise::rpc::RpcLayer::with_max_level(max))
+                    .add_service(proto::files_server::FilesServer::new(probe))
+                    .serve_with_incoming(incoming),
+            );
+            let mut a = client_as(&socket, A).await;
+            a.who_am_i(at(WhoAmIRequest {}, asked)).await.unwrap();
+            server.abort();
+        });
+        let level = calls.lock().unwrap()[0].level();
+        level
+    };
+    use ImpersonationLevel::*;
+    assert_eq!(level_of(Identification, Some("delegation")), Identification);
+    assert_eq!(level_of(Delegation, Some("impersonation")), Impersonation);
+    assert_eq!(level_of(Delegation, None), Identification);
+    assert_eq!(level_of(Impersonation, Some("anonymous")), Anonymous);
+}
