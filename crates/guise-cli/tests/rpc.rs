@@ -770,8 +770,7 @@ fn the_server_lowers_the_level_never_raises_it() {
             a.who_am_i(at(WhoAmIRequest {}, asked)).await.unwrap();
             server.abort();
         });
-        let level = calls.lock().unwrap()[0].level();
-        level
+        calls.lock().unwrap()[0].level()
     };
     use ImpersonationLevel::*;
     assert_eq!(level_of(Identification, Some("delegation")), Identification);
