@@ -778,3 +778,37 @@ fn the_server_lowers_the_level_never_raises_it() {
     assert_eq!(level_of(Delegation, None), Identification);
     assert_eq!(level_of(Impersonation, Some("anonymous")), Anonymous);
 }
+
+/// Reflection is on: a gRPC tool discovers the service without the proto file.
+#[test]
+fn reflection_lists_the_files_service() {
+    need_root!();
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let (_dir, _files, server) = served(&[]);
+    let names = runtime().block_on(async {
+        let mut c = ServerReflectionClient::new(channel_as(&server.socket, B).await);
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut replies = c
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let reply = replies.message().await.unwrap().unwrap();
+        match reply.message_response.unwrap() {
+            MessageResponse::ListServicesResponse(l) => {
+                l.service.into_iter().map(|s| s.name).collect::<Vec<_>>()
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+    assert!(
+        names.contains(&"guise.files.v1.Files".to_owned()),
+        "{names:?}"
+    );
+}
