@@ -35,7 +35,10 @@ pub mod proto {
 }
 
 /// The largest message the service takes: a chunk of a write and its path.
-const MAX_MESSAGE: usize = CHUNK + 8192;
+const MAX_REQUEST: usize = CHUNK + 8192;
+/// The largest message the service sends: a listing (at most 512 KiB of names), an
+/// identity with many groups.
+const MAX_RESPONSE: usize = 1 << 20;
 
 /// `guise rpc`.
 #[derive(clap::Args)]
@@ -77,6 +80,14 @@ pub struct ServeArgs {
     /// Seconds a connection may go without traffic before it is closed.
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
+    /// Seconds a caller may stall a streaming call (the next chunk of a write, or
+    /// taking the next chunk of a read) before it is given up.
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout: u64,
+    /// The most calls of one uid in flight at once; more are refused
+    /// (RESOURCE_EXHAUSTED).
+    #[arg(long, default_value_t = guise::rpc::DEFAULT_MAX_CALLS_PER_UID)]
+    pub max_calls_per_uid: usize,
 }
 
 /// Options of `guise rpc call`.
@@ -165,19 +176,26 @@ struct FilesService {
     pool: Arc<ImpersonationPool>,
     root: Arc<OwnedFd>,
     impersonate: bool,
+    /// How long a caller may stall a streaming call (a write's next chunk, a
+    /// read's next chunk taken).
+    stall: Duration,
 }
 
-/// One call, as the log tells it.
-struct Audit<'a> {
-    call: &'a RpcCall,
+/// One call, as the log tells it: the identity that acts (taken when the call
+/// began), what it asked for, and the outcome.
+struct Audit {
+    uid: u32,
+    gid: u32,
+    level: ImpersonationLevel,
+    client_uid: u32,
+    pid: i32,
     op: &'static str,
     path: String,
 }
 
-impl Audit<'_> {
-    /// Logs the call with the identity that acted and its outcome.
-    fn log<T>(&self, r: &std::result::Result<T, Error>, bytes: u64, impersonate: bool) {
-        let (uid, gid, level) = match self.call.client().token() {
+impl Audit {
+    fn new(call: &RpcCall, impersonate: bool, op: &'static str, path: &str) -> Audit {
+        let (uid, gid, level) = match call.token() {
             Ok(t) if impersonate => (
                 t.unix().uid(),
                 t.unix().gid(),
@@ -190,13 +208,25 @@ impl Audit<'_> {
                 ImpersonationLevel::Impersonation,
             ),
         };
-        let peer = self.call.client().peer();
-        tracing::info!(
+        Audit {
             uid,
             gid,
-            client_uid = peer.uid,
-            pid = peer.pid,
-            %level,
+            level,
+            client_uid: call.peer().uid,
+            pid: call.peer().pid,
+            op,
+            path: path.to_owned(),
+        }
+    }
+
+    /// Logs the call with its outcome.
+    fn log<T>(&self, r: &std::result::Result<T, Error>, bytes: u64) {
+        tracing::info!(
+            uid = self.uid,
+            gid = self.gid,
+            client_uid = self.client_uid,
+            pid = self.pid,
+            level = %self.level,
             op = self.op,
             path = self.path,
             bytes,
@@ -240,6 +270,20 @@ async fn act<R: Send + 'static>(
 type ChunkStream =
     Pin<Box<dyn tokio_stream::Stream<Item = std::result::Result<Chunk, Status>> + Send>>;
 
+/// Waits for `f`, at most `limit`: a caller that stops sending the chunks of a
+/// write, or stops taking those of a read, is given up on.
+async fn within<T>(
+    limit: Duration,
+    f: impl std::future::Future<Output = T>,
+) -> std::result::Result<T, Error> {
+    tokio::time::timeout(limit, f).await.map_err(|_| {
+        Error::new(
+            ErrorKind::RpcNoCallActive,
+            format!("the caller stalled for {} s", limit.as_secs()),
+        )
+    })
+}
+
 #[tonic::async_trait]
 impl Files for FilesService {
     async fn who_am_i(
@@ -247,11 +291,7 @@ impl Files for FilesService {
         request: Request<WhoAmIRequest>,
     ) -> std::result::Result<Response<Identity>, Status> {
         let call = RpcCall::of(&request).map_err(|e| status(&e))?;
-        let audit = Audit {
-            call: &call,
-            op: "whoami",
-            path: String::new(),
-        };
+        let audit = Audit::new(&call, self.impersonate, "whoami", "");
         let identity = async {
             let token = call.token()?;
             // The level a thread really gets for this caller: RpcImpersonateClient on
@@ -267,7 +307,7 @@ impl Files for FilesService {
             Ok::<_, Error>(identity_of(&token, level))
         }
         .await;
-        audit.log(&identity, 0, self.impersonate);
+        audit.log(&identity, 0);
         identity.map(Response::new).map_err(|e| status(&e))
     }
 
@@ -283,26 +323,21 @@ impl Files for FilesService {
             offset,
             length,
         } = request.into_inner();
-        let (pool, impersonate) = (Arc::clone(&self.pool), self.impersonate);
+        let audit = Audit::new(&call, self.impersonate, "read", &path);
+        let (pool, impersonate, stall) = (Arc::clone(&self.pool), self.impersonate, self.stall);
         let (mut pos, mut left) = (offset, if length == 0 { u64::MAX } else { length });
         // The open and the first chunk in one job.
-        let (root, p) = (Arc::clone(&self.root), path.clone());
+        let root = Arc::clone(&self.root);
         let opened = act(&call, &pool, impersonate, move || {
-            let (fd, _) = files::open_regular(&root, &p)?;
+            let (fd, _) = files::open_regular(&root, &path)?;
             let first = files::read_chunk(&fd, pos, left)?;
             Ok((Arc::new(fd), first))
         })
         .await;
-        let audit_path = path.clone();
         let (fd, mut chunk) = match opened {
             Ok(x) => x,
             Err(e) => {
-                Audit {
-                    call: &call,
-                    op: "read",
-                    path,
-                }
-                .log::<()>(&Err(e.clone()), 0, impersonate);
+                audit.log::<()>(&Err(e.clone()), 0);
                 return Err(status(&e));
             }
         };
@@ -313,11 +348,15 @@ impl Files for FilesService {
                 let full = chunk.len() as u64 == left.min(CHUNK as u64);
                 if !chunk.is_empty() {
                     let n = chunk.len() as u64;
-                    if tx.send(Ok(Chunk { data: chunk })).await.is_err() {
-                        break Err(Error::new(
-                            ErrorKind::RpcNoCallActive,
-                            "the caller went away",
-                        ));
+                    match within(stall, tx.send(Ok(Chunk { data: chunk }))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => {
+                            break Err(Error::new(
+                                ErrorKind::RpcNoCallActive,
+                                "the caller went away",
+                            ));
+                        }
+                        Err(e) => break Err(e),
                     }
                     (pos, left, sent) = (pos + n, left - n, sent + n);
                 }
@@ -334,17 +373,12 @@ impl Files for FilesService {
                     Ok(c) if !c.is_empty() => chunk = c,
                     Ok(_) => break Ok(()),
                     Err(e) => {
-                        let _ = tx.send(Err(status(&e))).await;
+                        let _ = tx.try_send(Err(status(&e)));
                         break Err(e);
                     }
                 }
             };
-            Audit {
-                call: &call,
-                op: "read",
-                path: audit_path,
-            }
-            .log(&result, sent, impersonate);
+            audit.log(&result, sent);
         });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
@@ -357,28 +391,23 @@ impl Files for FilesService {
     ) -> std::result::Result<Response<WriteReply>, Status> {
         let call = RpcCall::of(&request).map_err(|e| status(&e))?;
         let mut chunks = request.into_inner();
-        let first = chunks.message().await?.ok_or_else(|| {
-            Status::invalid_argument(
-                "ERROR_INVALID_PARAMETER: a write needs a first chunk with the path",
-            )
-        })?;
+        let first = within(self.stall, chunks.message())
+            .await
+            .map_err(|e| status(&e))??
+            .ok_or_else(|| status(&files::invalid("a write needs a first chunk with the path")))?;
         let path = first.path.clone();
+        let audit = Audit::new(&call, self.impersonate, "write", &path);
         let mode = (first.mode != 0).then_some(first.mode);
         let (pool, impersonate) = (Arc::clone(&self.pool), self.impersonate);
-        let (root, p) = (Arc::clone(&self.root), path.clone());
+        let root = Arc::clone(&self.root);
         let begun = act(&call, &pool, impersonate, move || {
-            files::begin_upload(&root, &p, mode)
+            files::begin_upload(&root, &path, mode)
         })
         .await;
-        let audit = Audit {
-            call: &call,
-            op: "write",
-            path,
-        };
         let upload = match begun {
             Ok(u) => Arc::new(u),
             Err(e) => {
-                audit.log::<()>(&Err(e.clone()), 0, impersonate);
+                audit.log::<()>(&Err(e.clone()), 0);
                 return Err(status(&e));
             }
         };
@@ -395,25 +424,26 @@ impl Files for FilesService {
                 }
                 written += n;
             }
-            match chunks.message().await {
-                Ok(Some(c)) => data = c.data,
-                Ok(None) => {
+            match within(self.stall, chunks.message()).await {
+                Ok(Ok(Some(c))) => data = c.data,
+                Ok(Ok(None)) => {
                     let u = Arc::clone(&upload);
                     break act(&call, &pool, impersonate, move || u.finish()).await;
                 }
-                Err(s) => {
+                Ok(Err(s)) => {
                     break Err(Error::new(
                         ErrorKind::RpcNoCallActive,
                         format!("the caller's stream broke: {}", s.message()),
                     ));
                 }
+                Err(e) => break Err(e),
             }
         };
         if result.is_ok() {
             pending.done();
         }
         drop(pending);
-        audit.log(&result, written, impersonate);
+        audit.log(&result, written);
         result
             .map(|()| Response::new(WriteReply { written }))
             .map_err(|e| status(&e))
@@ -425,17 +455,13 @@ impl Files for FilesService {
     ) -> std::result::Result<Response<ListReply>, Status> {
         let call = RpcCall::of(&request).map_err(|e| status(&e))?;
         let path = request.into_inner().path;
-        let (root, p) = (Arc::clone(&self.root), path.clone());
+        let audit = Audit::new(&call, self.impersonate, "list", &path);
+        let root = Arc::clone(&self.root);
         let listing = act(&call, &self.pool, self.impersonate, move || {
-            files::list(&root, &p)
+            files::list(&root, &path)
         })
         .await;
-        Audit {
-            call: &call,
-            op: "list",
-            path,
-        }
-        .log(&listing, 0, self.impersonate);
+        audit.log(&listing, 0);
         let listing = listing.map_err(|e| status(&e))?;
         let mut response = Response::new(ListReply {
             names: listing.names,
@@ -462,10 +488,12 @@ fn identity_of(token: &Token, level: ImpersonationLevel) -> Identity {
     }
 }
 
-/// An upload not yet made whole: dropped before [`Pending::done`], it removes the
-/// temporary file as the caller (the token taken when the call was active).
+/// An upload not yet made whole: dropped before [`Pending::done`], it has the
+/// temporary file removed as the caller (the token taken when the call was
+/// active), on a worker, without waiting for it.
 struct Pending {
     upload: Option<(Arc<files::Upload>, Arc<ImpersonationPool>, Option<Token>)>,
+    impersonate: bool,
 }
 
 impl Pending {
@@ -478,6 +506,7 @@ impl Pending {
         let token = if impersonate { call.token().ok() } else { None };
         Pending {
             upload: Some((Arc::clone(upload), Arc::clone(pool), token)),
+            impersonate,
         }
     }
 
@@ -492,13 +521,27 @@ impl Drop for Pending {
             return;
         };
         let abandon = move || upload.abandon();
-        let _ = match token {
-            Some(t) => pool.run_as_blocking(t, abandon),
-            None => {
-                abandon();
-                Ok(())
+        match (token, self.impersonate) {
+            // Never as the server what was begun as the caller.
+            (None, true) => tracing::warn!(
+                "a write's temporary file stays: no token to remove it as its caller"
+            ),
+            (Some(t), _) => {
+                // A drop may run on a runtime thread: queue the job, never wait.
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move { pool.run_as(t, abandon).await });
+                } else {
+                    let _ = pool.run_as_blocking(t, abandon);
+                }
             }
-        };
+            (None, false) => {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn_blocking(abandon);
+                } else {
+                    abandon();
+                }
+            }
+        }
     }
 }
 
@@ -522,6 +565,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         pool: Arc::clone(&pool),
         root: Arc::new(root),
         impersonate: !args.no_impersonation,
+        stall: Duration::from_secs(args.request_timeout.max(1)),
     };
     eprintln!(
         "{}; work below Impersonation level runs on workers that {}",
@@ -536,12 +580,12 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "serving gRPC");
-    tonic::transport::Server::builder()
-        .layer(RpcLayer::default())
+    guise::rpc::server()
+        .layer(RpcLayer::default().max_calls_per_uid(args.max_calls_per_uid))
         .add_service(
             FilesServer::new(service)
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
+                .max_decoding_message_size(MAX_REQUEST)
+                .max_encoding_message_size(MAX_RESPONSE),
         )
         .add_service(reflection)
         .serve_with_incoming_shutdown(incoming, stop)
@@ -590,8 +634,8 @@ fn run_call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::ExitC
 async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::ExitCode> {
     let channel = guise::rpc::connect(&args.socket).await?;
     let mut client = FilesClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
+        .max_decoding_message_size(MAX_RESPONSE)
+        .max_encoding_message_size(MAX_REQUEST);
     let level = args.level;
     match &args.op {
         CallOp::Whoami { json } => {

@@ -599,6 +599,15 @@ impl proto::files_server::Files for Probe {
                 guise::rpc::revert_to_self().unwrap();
                 w.push(format!("after RpcRevertToSelf: {}", thread_euid()));
                 drop(guard);
+                // Guards nest: with the inner one gone, the thread still impersonates
+                // the call through the outer one, and RpcRevertToSelf ends it.
+                let outer = c.impersonate_client().unwrap();
+                let inner = c.impersonate_client().unwrap();
+                drop(inner);
+                w.push(format!("nested, inner dropped: {}", thread_euid()));
+                guise::rpc::revert_to_self().unwrap();
+                w.push(format!("after RpcRevertToSelf: {}", thread_euid()));
+                drop(outer);
                 w
             })
             .await
@@ -607,7 +616,7 @@ impl proto::files_server::Files for Probe {
         self.calls.lock().unwrap().push(call.clone());
         self.outcome.lock().unwrap().extend(said);
         Ok(tonic::Response::new(proto::Identity {
-            uid: call.client().peer().uid,
+            uid: call.peer().uid,
             ..Default::default()
         }))
     }
@@ -689,6 +698,8 @@ fn rpc_no_call_active_and_revert_to_self_ex_from_another_worker() {
             "impersonating: 61001",
             "after RpcRevertToSelfEx: 0",
             "RpcRevertToSelf again: RPC_S_NO_CALL_ACTIVE",
+            "after RpcRevertToSelf: 0",
+            "nested, inner dropped: 61001",
             "after RpcRevertToSelf: 0",
         ]
     );
@@ -810,5 +821,108 @@ fn reflection_lists_the_files_service() {
     assert!(
         names.contains(&"guise.files.v1.Files".to_owned()),
         "{names:?}"
+    );
+}
+
+/// Attack: one user keeps many calls in flight (stalled reads), to hold every
+/// worker, descriptor and stream of the server.
+#[test]
+fn one_uids_calls_in_flight_are_capped_and_another_is_still_served() {
+    need_root!();
+    let (dir, files) = tree();
+    let big = files.join("big");
+    own_file(&big, A, 0o600, "");
+    std::fs::File::options()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    own_file(&files.join("b.txt"), B, 0o600, "b's");
+    let server = start_rpc(dir.path(), &files, &[], &["--max-calls-per-uid", "3"]);
+    runtime().block_on(async {
+        let mut a = client_as(&server.socket, A).await;
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let req = ReadRequest {
+                path: "big".into(),
+                offset: 0,
+                length: 0,
+            };
+            // Each read stays in flight: its chunks are never taken.
+            held.push(a.read(at(req, Some("impersonation"))).await.unwrap());
+        }
+        let req = ReadRequest {
+            path: "big".into(),
+            offset: 0,
+            length: 0,
+        };
+        let s = a
+            .read(at(req, Some("impersonation")))
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+        let mut b = client_as(&server.socket, B).await;
+        assert_eq!(
+            read_all(&mut b, "b.txt", Some("impersonation"))
+                .await
+                .unwrap(),
+            b"b's"
+        );
+        // Once A's calls end, A is served again.
+        drop(held);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match a.who_am_i(at(WhoAmIRequest {}, None)).await {
+                Ok(r) => {
+                    assert_eq!(r.into_inner().uid, A);
+                    break;
+                }
+                Err(s) if s.code() == Code::ResourceExhausted && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(s) => panic!("{s:?}"),
+            }
+        }
+    });
+}
+
+/// A client whose process is in a pid namespace the server cannot see: the kernel
+/// reports pid 0, which the server takes as unknown and still serves the client.
+#[test]
+fn a_client_outside_the_servers_pid_namespace_is_served() {
+    need_root!();
+    let (dir, files) = tree();
+    own_file(&files.join("a.txt"), A, 0o600, "a's");
+    let mut server = start_rpc(
+        dir.path(),
+        &files,
+        &["unshare", "--pid", "--fork", "--kill-child=TERM"],
+        &[],
+    );
+    runtime().block_on(async {
+        let mut a = client_as(&server.socket, A).await;
+        assert_eq!(
+            read_all(&mut a, "a.txt", Some("impersonation"))
+                .await
+                .unwrap(),
+            b"a's"
+        );
+    });
+    // Stop the server itself (unshare's child), so that it logs and exits.
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", server.pid())).unwrap();
+    let guise_pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(guise_pid).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let log = server.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("op=\"read\"") && l.contains(" pid=0 ")),
+        "{log}"
     );
 }

@@ -39,7 +39,8 @@ use crate::token::{ImpersonationLevel, Token, TokenType};
 /// What the kernel says about the client of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerIdentity {
-    /// The client's pid at `connect` (informational: pids are reused).
+    /// The client's pid at `connect` (informational: pids are reused); 0 when the
+    /// client is in a pid namespace the server cannot see.
     pub pid: i32,
     /// Its effective uid at `connect`.
     pub uid: u32,
@@ -77,8 +78,8 @@ impl PeerIdentity {
 
 /// Reads the kernel's view of the peer of `fd`.
 fn peer_identity(fd: BorrowedFd<'_>) -> Result<PeerIdentity> {
-    let cred = rustix::net::sockopt::socket_peercred(fd)
-        .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERCRED", e))?;
+    let cred = crate::sys::socket::peer_cred(fd)
+        .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERCRED", &e))?;
     let groups = crate::sys::socket::peer_groups(fd)
         .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERGROUPS", &e))?;
     let pidfd = crate::sys::socket::peer_pidfd(fd);
@@ -88,13 +89,13 @@ fn peer_identity(fd: BorrowedFd<'_>) -> Result<PeerIdentity> {
     // nothing here.
     let (permitted, effective) = pidfd
         .as_ref()
-        .filter(|_| cred.uid.is_root())
-        .and_then(|p| peer_capabilities(p.as_fd(), cred.uid.as_raw(), cred.gid.as_raw()))
+        .filter(|_| cred.uid == 0)
+        .and_then(|p| peer_capabilities(p.as_fd(), cred.uid, cred.gid))
         .unwrap_or((CapabilitySet::empty(), CapabilitySet::empty()));
     Ok(PeerIdentity {
-        pid: cred.pid.as_raw_nonzero().get(),
-        uid: cred.uid.as_raw(),
-        gid: cred.gid.as_raw(),
+        pid: cred.pid,
+        uid: cred.uid,
+        gid: cred.gid,
         groups,
         has_pidfd: pidfd.is_some(),
         permitted_capabilities: permitted,

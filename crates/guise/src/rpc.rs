@@ -20,7 +20,7 @@
 //! # {
 //! use guise::rpc::{RpcLayer, RpcOptions, UnixIncoming};
 //! let incoming = UnixIncoming::bind("/run/files.sock".as_ref(), RpcOptions::default())?;
-//! tonic::transport::Server::builder()
+//! guise::rpc::server()
 //!     .layer(RpcLayer::default())
 //!     .add_service(service)
 //!     .serve_with_incoming(incoming)
@@ -35,8 +35,9 @@
 //! runs a closure there as the caller, or a closure given to
 //! [`ImpersonationPool::run`] calls [`impersonate_client`] with the call's handle
 //! (any thread may impersonate any active call by its handle, and must then
-//! revert with that handle: [`revert_to_self_ex`], RpcRevertToSelfEx). A thread of
-//! an async runtime never impersonates: [`impersonate_client`] refuses there.
+//! revert with that handle: [`revert_to_self_ex`], RpcRevertToSelfEx).
+//! [`impersonate_client`] refuses on a thread of a tokio runtime, whose next task
+//! could be another caller's.
 //!
 //! A call is active from the moment the layer sees it until its response body
 //! ends or is dropped (a client that cancels ends it). A handle of a finished call,
@@ -47,9 +48,11 @@
 //! [`UnixIncoming`] keeps at most [`RpcOptions::max_connections`] connections (and
 //! [`RpcOptions::max_connections_per_uid`] of one uid): a connection over a limit
 //! is closed at once. A connection with no traffic either way for
-//! [`RpcOptions::idle_timeout`] is closed. The socket file has its mode from the
-//! start and never replaces another's file ([`crate::pipe::PipeServer::bind`]'s
-//! rules).
+//! [`RpcOptions::idle_timeout`] is closed (a client that stops reading does not
+//! keep it open). [`RpcLayer`] refuses a call over the caller's uid's share of
+//! calls in flight, and [`server`] limits the streams of a connection. The socket
+//! file has its mode from the start and never replaces another's file
+//! ([`crate::pipe::PipeServer::bind`]'s rules).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -308,7 +311,8 @@ impl tokio_stream::Stream for UnixIncoming {
 }
 
 /// One client's connection: the socket, the kernel's view of the client, and the
-/// idle clock.
+/// idle clock. Reads and writes fail once no byte has moved either way for the
+/// idle timeout, also while a write waits for a client that stopped reading.
 pub struct RpcStream {
     io: tokio::net::UnixStream,
     peer: RpcPeer,
@@ -335,10 +339,10 @@ impl RpcStream {
 
     /// Fails once the connection has moved no bytes for the idle timeout.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        let Some(idle) = self.idle else {
+        // A timeout too large to reckon with is no timeout.
+        let Some(deadline) = self.idle.and_then(|idle| self.last.checked_add(idle)) else {
             return Poll::Pending;
         };
-        let deadline = self.last + idle;
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
@@ -374,20 +378,30 @@ impl AsyncRead for RpcStream {
 }
 
 impl AsyncWrite for RpcStream {
+    /// A write the client does not take (it stopped reading) counts as no
+    /// traffic: after the idle timeout it fails, so a client cannot hold the
+    /// connection open by never reading.
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let r = ready!(Pin::new(&mut self.io).poll_write(cx, buf));
-        if matches!(r, Ok(n) if n > 0) {
-            self.last = Instant::now();
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.last = Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.poll_idle(cx).map(Err),
         }
-        Poll::Ready(r)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        match Pin::new(&mut self.io).poll_flush(cx) {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => self.poll_idle(cx).map(Err),
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -468,9 +482,14 @@ impl RpcCall {
         self.0.active.load(Ordering::Acquire)
     }
 
-    /// What the server knows of the caller.
-    pub fn client(&self) -> &ClientContext {
-        &self.0.client
+    /// The kernel's view of the caller's connection.
+    pub fn peer(&self) -> &PeerIdentity {
+        self.0.client.peer()
+    }
+
+    /// The caller's quality of service (its level as it asked for it).
+    pub fn qos(&self) -> SecurityQos {
+        self.0.client.qos()
     }
 
     /// The level the server may impersonate the caller at.
@@ -507,10 +526,11 @@ impl RpcCall {
         let token = self.token()?;
         let guard = token.impersonate()?;
         let tag = crate::thread::current_token_id().map(|t| (self.0.id, t));
-        IMPERSONATING.set(tag);
+        let previous = IMPERSONATING.replace(tag);
         Ok(RpcImpersonation {
             guard: Some(guard),
-            call: self.0.id,
+            tag,
+            previous,
         })
     }
 
@@ -518,7 +538,8 @@ impl RpcCall {
     /// result: the async form of [`Self::impersonate_client`] for a handler.
     ///
     /// # Errors
-    /// [`ErrorKind::RpcNoCallActive`] once the call has finished; otherwise as
+    /// [`ErrorKind::RpcNoCallActive`] once the call has finished (also when it
+    /// finishes before a worker takes the job up); otherwise as
     /// [`ImpersonationPool::run_as`].
     #[doc(alias = "RpcImpersonateClient")]
     pub async fn run_as_client<R: Send + 'static>(
@@ -526,7 +547,12 @@ impl RpcCall {
         pool: &ImpersonationPool,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
-        pool.run_as(self.token()?, f).await
+        // The call may end while the job waits for a worker: checked again there,
+        // once the worker impersonates, before `f` runs.
+        let call = self.clone();
+        pool.run_as(self.token()?, move || call.is_active().then(f))
+            .await?
+            .ok_or_else(|| no_call("the call finished before a worker took it up"))
     }
 }
 
@@ -604,7 +630,10 @@ fn end_impersonation() -> Result<()> {
 #[derive(Debug)]
 pub struct RpcImpersonation {
     guard: Option<Impersonation>,
-    call: u64,
+    /// The call and token this guard put on the thread.
+    tag: Option<(u64, Luid)>,
+    /// What the thread impersonated before (guards nest).
+    previous: Option<(u64, Luid)>,
 }
 
 impl RpcImpersonation {
@@ -624,31 +653,43 @@ impl RpcImpersonation {
 }
 
 impl Drop for RpcImpersonation {
+    /// Puts back what the thread impersonated before, as the inner guard does for
+    /// the credentials; a guard whose impersonation was already ended (by
+    /// [`revert_to_self`], say) changes nothing.
     fn drop(&mut self) {
-        if IMPERSONATING
-            .get()
-            .is_some_and(|(call, _)| call == self.call)
-        {
-            IMPERSONATING.set(None);
+        if self.tag.is_some() && IMPERSONATING.get() == self.tag {
+            IMPERSONATING.set(self.previous);
         }
         drop(self.guard.take());
     }
 }
 
+/// Calls in flight by uid, shared by a layer and the calls it let through.
+type InFlight = Arc<Mutex<HashMap<u32, usize>>>;
+
 /// The tower layer that attaches each call's context ([`RpcCall`]) to its request;
 /// put it on a tonic server that serves a [`UnixIncoming`]. A call whose caller the
-/// kernel did not identify is refused (`UNAUTHENTICATED`), and one that asks for an
-/// unknown level too (`INVALID_ARGUMENT`).
-#[derive(Clone, Copy, Debug)]
+/// kernel did not identify is refused (`UNAUTHENTICATED`), one that asks for an
+/// unknown level too (`INVALID_ARGUMENT`), and one over the caller's uid's share of
+/// calls in flight (`RESOURCE_EXHAUSTED`).
+#[derive(Clone, Debug)]
 pub struct RpcLayer {
     max_level: ImpersonationLevel,
+    max_calls_per_uid: usize,
+    in_flight: InFlight,
 }
 
+/// The most calls of one uid in flight at once, unless the layer says otherwise.
+pub const DEFAULT_MAX_CALLS_PER_UID: usize = 128;
+
 impl Default for RpcLayer {
-    /// Callers may allow up to Delegation.
+    /// Callers may allow up to Delegation; each uid may have
+    /// [`DEFAULT_MAX_CALLS_PER_UID`] calls in flight.
     fn default() -> Self {
         RpcLayer {
             max_level: ImpersonationLevel::Delegation,
+            max_calls_per_uid: DEFAULT_MAX_CALLS_PER_UID,
+            in_flight: InFlight::default(),
         }
     }
 }
@@ -657,7 +698,18 @@ impl RpcLayer {
     /// A layer that impersonates callers at `max_level` at most, whatever they
     /// allow.
     pub fn with_max_level(max_level: ImpersonationLevel) -> Self {
-        RpcLayer { max_level }
+        RpcLayer {
+            max_level,
+            ..RpcLayer::default()
+        }
+    }
+
+    /// The most calls one uid may have in flight at once (at least 1); a call over
+    /// it is refused with `RESOURCE_EXHAUSTED`, so that no one user holds every
+    /// worker, descriptor or stream.
+    pub fn max_calls_per_uid(mut self, max: usize) -> Self {
+        self.max_calls_per_uid = max.max(1);
+        self
     }
 }
 
@@ -668,6 +720,8 @@ impl<S> tower::Layer<S> for RpcLayer {
         RpcService {
             inner,
             max_level: self.max_level,
+            max_calls_per_uid: self.max_calls_per_uid,
+            in_flight: Arc::clone(&self.in_flight),
         }
     }
 }
@@ -677,6 +731,8 @@ impl<S> tower::Layer<S> for RpcLayer {
 pub struct RpcService<S> {
     inner: S,
     max_level: ImpersonationLevel,
+    max_calls_per_uid: usize,
+    in_flight: InFlight,
 }
 
 static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
@@ -716,6 +772,19 @@ impl<S> RpcService<S> {
             )
         })?;
         let level = requested_level(request.headers())?;
+        {
+            let mut counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            let n = counts.entry(peer.0.uid).or_default();
+            if *n >= self.max_calls_per_uid {
+                return Err(tonic::Status::resource_exhausted(format!(
+                    "uid {} has {} calls in flight, the most a caller may have",
+                    peer.0.uid, n
+                )));
+            }
+            // Counted down by the call's `ActiveCall`, which the caller of this
+            // function makes at once.
+            *n += 1;
+        }
         let mut client = ClientContext::new(Arc::clone(&peer.0), self.max_level);
         client.set_qos(SecurityQos {
             level,
@@ -747,10 +816,16 @@ where
         match self.call_for(&request) {
             Ok(call) => {
                 request.extensions_mut().insert(call.clone());
-                let active = ActiveCall(call.clone());
+                let active = ActiveCall {
+                    call: call.clone(),
+                    in_flight: Arc::clone(&self.in_flight),
+                };
+                // The call is current while the inner services (interceptors
+                // among them) are called and while their future runs.
+                let future = CURRENT.sync_scope(call.clone(), || self.inner.call(request));
                 CallFuture {
                     inner: CallFutureInner::Call {
-                        future: CURRENT.scope(call, self.inner.call(request)),
+                        future: CURRENT.scope(call, future),
                         active: Some(active),
                     },
                 }
@@ -764,13 +839,24 @@ where
     }
 }
 
-/// Marks its call finished when dropped.
+/// Marks its call finished, and no longer in flight, when dropped.
 #[derive(Debug)]
-struct ActiveCall(RpcCall);
+struct ActiveCall {
+    call: RpcCall,
+    in_flight: InFlight,
+}
 
 impl Drop for ActiveCall {
     fn drop(&mut self) {
-        self.0.0.active.store(false, Ordering::Release);
+        self.call.0.active.store(false, Ordering::Release);
+        let uid = self.call.0.client.peer().uid;
+        let mut counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&uid) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&uid);
+            }
+        }
     }
 }
 
@@ -886,6 +972,21 @@ impl<B: http_body::Body> http_body::Body for CallBody<B> {
     }
 }
 
+/// The most concurrent streams (calls) of one connection on [`server`].
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+
+/// A tonic server builder with limits for hostile callers: at most
+/// [`MAX_STREAMS_PER_CONNECTION`] concurrent calls per connection (tonic's own
+/// default sets none) and at most 1024 streams a connection may make the server
+/// reset for errors before it is closed. Add [`RpcLayer`] and the services, then
+/// serve a [`UnixIncoming`].
+pub fn server() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .http2_max_local_error_reset_streams(Some(1024))
+        .http2_max_pending_accept_reset_streams(Some(20))
+}
+
 /// A tonic channel to a gRPC server on the Unix socket `path`, connecting from the
 /// calling thread's identity (the server sees the effective ids of the thread that
 /// connects).
@@ -916,4 +1017,52 @@ pub fn request_level<T>(request: &mut tonic::Request<T>, level: ImpersonationLev
         ImpersonationLevel::Delegation => "delegation",
     });
     request.metadata_mut().insert(LEVEL_METADATA, value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Attack: a client stops reading, so the server's writes wait for ever and it
+    /// never reads again (the idle clock of reads never runs): the connection stays
+    /// open. A write that waits counts as no traffic.
+    #[test]
+    fn a_client_that_stops_reading_cannot_hold_a_connection() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (ours, _theirs) = tokio::net::UnixStream::pair().unwrap();
+            let peer = PeerIdentity::of_socket(std::os::fd::AsFd::as_fd(&ours)).unwrap();
+            let counts = SharedCounts::default();
+            lock(&counts).total = 1;
+            let mut stream = RpcStream {
+                io: ours,
+                peer: RpcPeer(Arc::new(peer)),
+                _slot: Slot {
+                    counts: Arc::clone(&counts),
+                    uid: 0,
+                },
+                idle: Some(Duration::from_millis(200)),
+                last: Instant::now(),
+                timer: None,
+            };
+            let started = std::time::Instant::now();
+            let chunk = vec![0u8; 64 * 1024];
+            let e = loop {
+                if let Err(e) = stream.write_all(&chunk).await {
+                    break e;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the write never gave up"
+                );
+            };
+            assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+            drop(stream);
+            assert_eq!(lock(&counts).total, 0, "the slot is given back");
+        });
+    }
 }

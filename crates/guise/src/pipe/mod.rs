@@ -460,13 +460,14 @@ impl PipeClient {
             Error::os(kind, "connecting to the pipe", e)
         })?;
         if let Some(want) = options.server_uid {
-            let server = sockopt::socket_peercred(&fd).map_err(os("SO_PEERCRED"))?;
-            if server.uid.as_raw() != want {
+            let server = crate::sys::socket::peer_cred(std::os::fd::AsFd::as_fd(&fd))
+                .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERCRED", &e))?;
+            if server.uid != want {
                 return Err(Error::new(
                     ErrorKind::AccessDenied,
                     format!(
                         "the server runs as uid {}, not {want}: refusing to talk to it",
-                        server.uid.as_raw()
+                        server.uid
                     ),
                 ));
             }

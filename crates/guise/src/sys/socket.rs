@@ -3,6 +3,48 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+/// The peer's credentials at `connect` (`SO_PEERCRED`): pid, uid, gid.
+pub(crate) struct PeerCred {
+    /// 0 when the peer is in a pid namespace the caller cannot see.
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// `getsockopt(SO_PEERCRED)`, read into a plain `ucred`: the kernel reports pid 0
+/// for a peer outside the caller's pid namespace, which a non-zero pid type could
+/// not hold.
+pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<PeerCred> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: a `ucred`-sized output buffer, as the option defines; every bit
+    // pattern is a valid `ucred`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if len as usize != std::mem::size_of::<libc::ucred>() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(PeerCred {
+        pid: cred.pid,
+        uid: cred.uid,
+        gid: cred.gid,
+    })
+}
+
 /// `getsockopt(SO_PEERGROUPS)`: the peer's supplementary groups at connect time.
 pub(crate) fn peer_groups(fd: BorrowedFd<'_>) -> io::Result<Vec<u32>> {
     let mut groups: Vec<libc::gid_t> = vec![0; 64];
