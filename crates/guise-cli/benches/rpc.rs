@@ -4,10 +4,6 @@
 //! one after another over one connection. Needs root; run with
 //! `cargo bench -p guise-cli --bench rpc`.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
 use divan::Bencher;
 use guise::Token;
 use tonic::transport::{Channel, Endpoint};
@@ -20,59 +16,12 @@ mod proto {
 use proto::ReadRequest;
 use proto::files_client::FilesClient;
 
-const CALLER: u32 = 61001;
+mod common;
+
+use common::{CLIENT, Server, start};
 
 fn main() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    divan::main();
-}
-
-struct Server {
-    child: Child,
-    _dir: tempfile::TempDir,
-    socket: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(impersonate: bool) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let files = dir.path().join("files");
-    std::fs::create_dir(&files).unwrap();
-    for p in [dir.path(), files.as_path()] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let file = files.join("own.txt");
-    std::fs::write(&file, "x".repeat(256)).unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::os::unix::fs::chown(&file, Some(CALLER), Some(CALLER)).unwrap();
-    let socket = dir.path().join("rpc");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guise"));
-    cmd.args(["rpc", "serve", "--socket"])
-        .arg(&socket)
-        .arg("--root")
-        .arg(&files)
-        .stderr(Stdio::null());
-    if !impersonate {
-        cmd.arg("--no-impersonation");
-    }
-    let server = Server {
-        child: cmd.spawn().unwrap(),
-        _dir: dir,
-        socket,
-    };
-    while std::os::unix::net::UnixStream::connect(&server.socket).is_err() {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    server
+    common::main_as_root(divan::main);
 }
 
 /// A channel whose connection the server sees as the caller: made on a thread that
@@ -83,7 +32,7 @@ async fn channel(server: &Server) -> Channel {
         .connect_with_connector(tower::service_fn(move |_: tonic::codegen::http::Uri| {
             let path = path.clone();
             async move {
-                let token = Token::from_ids(CALLER, CALLER, &[CALLER]).unwrap();
+                let token = Token::from_ids(CLIENT, CLIENT, &[CLIENT]).unwrap();
                 let std = guise::thread::spawn(move || {
                     token.run_as(|| std::os::unix::net::UnixStream::connect(&path))
                 })
@@ -117,7 +66,7 @@ async fn read(client: &mut FilesClient<Channel>) -> Vec<u8> {
 }
 
 fn calls(b: Bencher, impersonate: bool) {
-    let server = start(impersonate);
+    let server = start(&["rpc", "serve"], impersonate);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

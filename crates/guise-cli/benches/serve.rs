@@ -3,67 +3,18 @@
 //! (uid 61001, reading its own 0600 file) sends requests one after another. Needs
 //! root; run with `cargo bench -p guise-cli --bench serve`.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
 use divan::Bencher;
 use guise::pipe::{PipeAddr, PipeClient, SecurityQos};
 use guise::{ImpersonationLevel, Token};
 
-const CLIENT: u32 = 61001;
+mod common;
+
+use common::{CLIENT, start};
 
 fn main() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    divan::main();
-}
-
-struct Server {
-    child: Child,
-    _dir: tempfile::TempDir,
-    socket: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(impersonate: bool) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let files = dir.path().join("files");
-    std::fs::create_dir(&files).unwrap();
-    for p in [dir.path(), files.as_path()] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let file = files.join("own.txt");
-    std::fs::write(&file, "x".repeat(256)).unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::os::unix::fs::chown(&file, Some(CLIENT), Some(CLIENT)).unwrap();
-    let socket = dir.path().join("pipe");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guise"));
-    cmd.args(["serve", "--socket"])
-        .arg(&socket)
-        .arg("--root")
-        .arg(&files)
-        .stderr(Stdio::null());
-    if !impersonate {
-        cmd.arg("--no-impersonation");
-    }
-    let server = Server {
-        child: cmd.spawn().unwrap(),
-        _dir: dir,
-        socket,
-    };
-    while !server.socket.exists() {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    server
+    common::main_as_root(divan::main);
 }
 
 fn connect(socket: &Path) -> PipeClient {
@@ -101,7 +52,7 @@ fn read(client: &mut PipeClient, request: &[u8]) -> Vec<u8> {
 }
 
 fn requests(b: Bencher, impersonate: bool) {
-    let server = start(impersonate);
+    let server = start(&["serve"], impersonate);
     let mut client = connect(&server.socket);
     let request = br#"{"op":"read","path":"own.txt"}"#;
     assert_eq!(read(&mut client, request), vec![b'x'; 256]);

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::GUISE;
-use common::server::{Server, as_uid, own_file, start, tree};
+use common::server::{Server, as_uid, own_file, sparse_file, start, tree};
 use guise::pipe::{PipeAddr, PipeClient, SecurityQos};
 use guise::{ImpersonationLevel, Token};
 
@@ -130,11 +130,7 @@ fn two_thousand_idle_connections_never_keep_a_new_client_out() {
 fn reading_1_gib_of_a_100_gib_sparse_file_keeps_the_server_small() {
     need_root!();
     let (dir, files) = tree();
-    let sparse = files.join("sparse");
-    let f = std::fs::File::create(&sparse).unwrap();
-    f.set_len(100 << 30).unwrap();
-    drop(f);
-    std::os::unix::fs::chown(&sparse, Some(A), Some(A)).unwrap();
+    sparse_file(&files.join("sparse"), A, 100 << 30);
     let server = start(dir.path(), &files, &[], &[]);
     let s = server.socket.to_str().unwrap().to_owned();
     let mut child = Command::new(GUISE)

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::GUISE;
-use common::server::{Server, own_file, start_rpc, tree};
+use common::server::{Server, own_file, sparse_file, start_rpc, tree};
 use guise::{ErrorKind, ImpersonationLevel, Token};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request};
@@ -302,14 +302,7 @@ fn a_cancelled_call_leaves_no_worker_impersonating() {
     need_root!();
     let (dir, files) = tree();
     // 256 MiB that cost no disk: a read of all of it takes many chunks.
-    let big = files.join("big");
-    own_file(&big, A, 0o600, "");
-    std::fs::File::options()
-        .write(true)
-        .open(&big)
-        .unwrap()
-        .set_len(256 << 20)
-        .unwrap();
+    sparse_file(&files.join("big"), A, 256 << 20);
     let mut server = start_rpc(dir.path(), &files, &[], &["--workers", "2"]);
     let rt = runtime();
     rt.block_on(async {
@@ -830,14 +823,7 @@ fn reflection_lists_the_files_service() {
 fn one_uids_calls_in_flight_are_capped_and_another_is_still_served() {
     need_root!();
     let (dir, files) = tree();
-    let big = files.join("big");
-    own_file(&big, A, 0o600, "");
-    std::fs::File::options()
-        .write(true)
-        .open(&big)
-        .unwrap()
-        .set_len(64 << 20)
-        .unwrap();
+    sparse_file(&files.join("big"), A, 64 << 20);
     own_file(&files.join("b.txt"), B, 0o600, "b's");
     let server = start_rpc(dir.path(), &files, &[], &["--max-calls-per-uid", "3"]);
     runtime().block_on(async {

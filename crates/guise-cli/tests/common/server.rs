@@ -97,6 +97,17 @@ pub fn own_file(path: &Path, owner: u32, mode: u32, text: &str) {
     std::os::unix::fs::chown(path, Some(owner), Some(owner)).unwrap();
 }
 
+/// A sparse 0600 file of `size` bytes owned by `owner`: large, but no disk.
+pub fn sparse_file(path: &Path, owner: u32, size: u64) {
+    own_file(path, owner, 0o600, "");
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+}
+
 /// Starts `guise serve` on `dir/pipe` for `root`: `wrap` goes before the command
 /// (`setpriv ...`, `prlimit ...`), `extra` after it.
 pub fn start(dir: &Path, root: &Path, wrap: &[&str], extra: &[&str]) -> Server {
