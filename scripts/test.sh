@@ -34,6 +34,9 @@ rm -rf "$probe"
 # The RPC tests include a client written with Python's grpcio (messages from
 # Debian's protoc): nothing of guise in it.
 ensure_debs python3-grpcio python3-protobuf protobuf-compiler
+# The D-Bus tests start a private dbus-daemon and call it with gdbus, dbus-send and
+# dbus-python.
+ensure_debs dbus-daemon dbus-bin libglib2.0-bin python3-dbus
 
 log "tests"
 # A test that needs root and cannot run fails under CI=true; otherwise it is skipped

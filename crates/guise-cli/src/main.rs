@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 guise::forbid_libc_credential_setters!();
 
 mod access_check;
+mod dbus;
 mod demo;
 mod files;
 mod pty;
@@ -55,6 +56,9 @@ enum Command {
     /// The gRPC transport: `guise rpc serve` serves a directory
     /// (`guise.files.v1.Files`) as each caller; `guise rpc call` calls it.
     Rpc(rpc::Args),
+    /// The D-Bus transport: `guise dbus serve` serves a directory on a bus as
+    /// `org.guise.Files1`; any D-Bus client (busctl, gdbus, dbus-send) calls it.
+    Dbus(dbus::Args),
     /// Show impersonation end to end (root only): two throwaway identities read
     /// files through `guise serve` at each level, and the kernel answers.
     Demo(demo::Args),
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Put(args) => serve::run_put(&args, &mut out),
         Command::Demo(args) => demo::run(&args, &mut out),
         Command::Rpc(args) => rpc::run(args, &mut out),
+        Command::Dbus(args) => dbus::run(args),
         Command::AccessCheck(args) => access_check::run(&args, &mut out).map(|o| match o {
             access_check::Outcome::Allowed => ExitCode::SUCCESS,
             access_check::Outcome::Denied => ExitCode::from(1),

@@ -50,6 +50,8 @@
 #![warn(missing_docs)]
 
 pub mod client;
+#[cfg(feature = "dbus")]
+pub mod dbus;
 pub mod error;
 pub mod logon;
 pub mod pipe;

@@ -1,6 +1,7 @@
 //! Helpers shared by the command-line tests.
 #![allow(dead_code)]
 
+pub mod bus;
 pub mod server;
 #[path = "../../../guise/tests/common/skip.rs"]
 pub mod skip;

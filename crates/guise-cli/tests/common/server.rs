@@ -25,6 +25,15 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// A server already started: its process, socket, and the thread reading its log.
+    pub fn new(child: Child, socket: PathBuf, log: std::thread::JoinHandle<String>) -> Server {
+        Server {
+            child,
+            socket,
+            log: Some(log),
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }

@@ -20,6 +20,7 @@ const LAYERS: &[&str] = &[
     "pool",
     "pipe",
     "rpc",
+    "dbus",
 ];
 
 /// The modules of `security`, lowest first.

@@ -1,0 +1,336 @@
+//! `guise dbus serve`: the example file service over D-Bus (bus name
+//! `org.guise.Files1`, object `/org/guise/Files1`, interface `org.guise.Files1`).
+//! Every method runs as its caller, whose identity the bus daemon gives, at the
+//! level the caller allowed with `SetQualityOfService` (Identification until then),
+//! with the same file rules as `guise serve` ([`crate::files`]). Any D-Bus client
+//! can call it: `busctl`, `gdbus`, `dbus-send`.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use guise::dbus::{DbusCall, DbusClients};
+use guise::pool::ImpersonationPool;
+use guise::{Error, ErrorKind, ImpersonationLevel};
+use rustix::fs::{Mode, OFlags};
+use zbus::fdo;
+use zbus::message::Header;
+
+use crate::files;
+
+/// The bus name, object path and interface of the service.
+pub const NAME: &str = "org.guise.Files1";
+/// The object path of the service.
+pub const PATH: &str = "/org/guise/Files1";
+/// The most a `Read` returns (a D-Bus message holds at most 128 MiB, an array 64).
+const MAX_READ: u64 = 32 << 20;
+
+/// `guise dbus`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: DbusCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum DbusCommand {
+    /// Serve a directory on a D-Bus bus as `org.guise.Files1`; every method runs as
+    /// its caller.
+    Serve(ServeArgs),
+}
+
+/// Options of `guise dbus serve`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// The bus to serve on (a D-Bus address, e.g. `unix:path=/run/bus.sock`);
+    /// without it, the system bus.
+    #[arg(long)]
+    pub address: Option<String>,
+    /// The directory served; methods cannot leave it.
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Impersonation worker threads.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Serve every method as the server, not as the caller (for comparison only).
+    #[arg(long)]
+    pub no_impersonation: bool,
+}
+
+/// Runs `guise dbus`.
+pub fn run(args: Args) -> Result<std::process::ExitCode> {
+    match args.command {
+        DbusCommand::Serve(args) => {
+            run_serve(args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The D-Bus error for an error; its message names the Win32 error.
+fn dbus_error(e: &Error) -> fdo::Error {
+    let message = e.to_string();
+    match e.kind() {
+        ErrorKind::AccessDenied
+        | ErrorKind::PrivilegeNotHeld
+        | ErrorKind::BadImpersonationLevel
+        | ErrorKind::CantOpenAnonymous => fdo::Error::AccessDenied(message),
+        ErrorKind::NoneMapped => fdo::Error::FileNotFound(message),
+        ErrorKind::InvalidParameter => fdo::Error::InvalidArgs(message),
+        _ => fdo::Error::Failed(message),
+    }
+}
+
+/// The service.
+struct Files {
+    clients: Arc<DbusClients>,
+    pool: Arc<ImpersonationPool>,
+    root: Arc<OwnedFd>,
+    impersonate: bool,
+}
+
+impl Files {
+    /// The call of a message, or the D-Bus error that refuses it.
+    async fn call(&self, header: &Header<'_>) -> fdo::Result<DbusCall> {
+        self.clients.call(header).await.map_err(|e| dbus_error(&e))
+    }
+
+    /// A method's work: as the caller on an impersonation worker, which first
+    /// checks that the caller's level lets it open anything; or, with
+    /// `--no-impersonation`, as the server.
+    async fn act<R: Send + 'static>(
+        &self,
+        call: &DbusCall,
+        f: impl FnOnce() -> files::Result<R> + Send + 'static,
+    ) -> files::Result<R> {
+        if self.impersonate {
+            call.run_as_client(&self.pool, move || {
+                guise::thread::check_open_as_client()?;
+                f()
+            })
+            .await?
+        } else {
+            tokio::task::spawn_blocking(f)
+                .await
+                .map_err(|e| Error::new(ErrorKind::Os, format!("a worker failed: {e}")))?
+        }
+    }
+
+    /// Logs a method with the identity that acted, and turns its error into a
+    /// D-Bus error.
+    fn done<T>(
+        &self,
+        call: &DbusCall,
+        op: &str,
+        path: &str,
+        r: files::Result<T>,
+    ) -> fdo::Result<T> {
+        let (uid, gid, level) = match call.token() {
+            Ok(t) if self.impersonate => (
+                t.unix().uid(),
+                t.unix().gid(),
+                t.impersonation_level()
+                    .unwrap_or(ImpersonationLevel::Impersonation),
+            ),
+            _ => (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+                ImpersonationLevel::Impersonation,
+            ),
+        };
+        tracing::info!(
+            uid,
+            gid,
+            client_uid = call.peer().uid,
+            pid = call.peer().pid,
+            %level,
+            op,
+            path,
+            result = match &r {
+                Ok(_) => "ok",
+                Err(e) => e.kind().win32_name(),
+            },
+            "method"
+        );
+        r.map_err(|e| dbus_error(&e))
+    }
+}
+
+#[zbus::interface(name = "org.guise.Files1")]
+impl Files {
+    /// DdeSetQualityOfService: the level the server may act as this caller at, for
+    /// the rest of its connection (anonymous, identification, impersonation,
+    /// delegation). Until it is called: identification.
+    async fn set_quality_of_service(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        level: String,
+    ) -> fdo::Result<()> {
+        let level: ImpersonationLevel = level.parse().map_err(|e: Error| dbus_error(&e))?;
+        self.clients
+            .set_quality_of_service(&header, level)
+            .await
+            .map_err(|e| dbus_error(&e))
+    }
+
+    /// The identity the server acts as for this caller: uid, gid, groups and the
+    /// level a thread really gets.
+    async fn who_am_i(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+    ) -> fdo::Result<(u32, u32, Vec<u32>, String)> {
+        let call = self.call(&header).await?;
+        let identity = async {
+            let token = call.token()?;
+            let level = if self.impersonate {
+                let c = call.clone();
+                self.pool
+                    .run(move || c.impersonate_client().map(|g| g.level()))
+                    .await??
+            } else {
+                ImpersonationLevel::Impersonation
+            };
+            let unix = token.unix();
+            Ok((
+                unix.uid(),
+                unix.gid(),
+                unix.groups().to_vec(),
+                level.to_string(),
+            ))
+        }
+        .await;
+        self.done(&call, "whoami", "", identity)
+    }
+
+    /// The contents of a regular file (at most 32 MiB).
+    async fn read(&self, #[zbus(header)] header: Header<'_>, path: String) -> fdo::Result<Vec<u8>> {
+        let call = self.call(&header).await?;
+        let root = Arc::clone(&self.root);
+        let p = path.clone();
+        let data = self
+            .act(&call, move || {
+                let (fd, size) = files::open_regular(&root, &p)?;
+                if size > MAX_READ {
+                    return Err(files::invalid(format!(
+                        "{p:?} holds {size} bytes; a D-Bus Read returns at most {MAX_READ}"
+                    )));
+                }
+                let mut data = Vec::with_capacity(size as usize);
+                loop {
+                    let chunk = files::read_chunk(
+                        &fd,
+                        data.len() as u64,
+                        MAX_READ + 1 - data.len() as u64,
+                    )?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    data.extend_from_slice(&chunk);
+                    if data.len() as u64 > MAX_READ {
+                        return Err(files::invalid(format!(
+                            "{p:?} grew past {MAX_READ} bytes while it was read"
+                        )));
+                    }
+                }
+                Ok(data)
+            })
+            .await;
+        self.done(&call, "read", &path, data)
+    }
+
+    /// Replaces (or creates) a regular file with `data`, once all of it is on disk;
+    /// `mode` 0 keeps the replaced file's mode (or 0600).
+    async fn write(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        path: String,
+        data: Vec<u8>,
+        mode: u32,
+    ) -> fdo::Result<()> {
+        let call = self.call(&header).await?;
+        let root = Arc::clone(&self.root);
+        let p = path.clone();
+        let mode = (mode != 0).then_some(mode);
+        let written = self
+            .act(&call, move || {
+                let upload = files::begin_upload(&root, &p, mode)?;
+                let r = upload.write(&data).and_then(|()| upload.finish());
+                if r.is_err() {
+                    upload.abandon();
+                }
+                r
+            })
+            .await;
+        self.done(&call, "write", &path, written)
+    }
+
+    /// The names in a directory, sorted (at most 10,000).
+    async fn list(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        path: String,
+    ) -> fdo::Result<Vec<String>> {
+        let call = self.call(&header).await?;
+        let root = Arc::clone(&self.root);
+        let p = path.clone();
+        let names = self
+            .act(&call, move || files::list(&root, &p).map(|l| l.names))
+            .await;
+        self.done(&call, "list", &path, names)
+    }
+}
+
+/// Serves until `stop` completes.
+pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+    // The workers start before anything impersonates.
+    let pool = Arc::new(ImpersonationPool::new(args.workers)?);
+    let root = rustix::fs::open(
+        &args.root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {}", args.root.display()))?;
+    let builder = match &args.address {
+        Some(a) => zbus::connection::Builder::address(a.as_str())?,
+        None => zbus::connection::Builder::system()?,
+    };
+    let connection = builder.build().await.context("connecting to the bus")?;
+    let clients = DbusClients::new(&connection, ImpersonationLevel::Delegation).await?;
+    let files = Files {
+        clients,
+        pool: Arc::clone(&pool),
+        root: Arc::new(root),
+        impersonate: !args.no_impersonation,
+    };
+    connection.object_server().at(PATH, files).await?;
+    connection
+        .request_name(NAME)
+        .await
+        .with_context(|| format!("owning the bus name {NAME} (see contrib/dbus/{NAME}.conf)"))?;
+    eprintln!(
+        "{}; work below Impersonation level runs on workers that {}",
+        crate::serve::capabilities_report("guise dbus serve", !args.no_impersonation),
+        if pool.sandboxed() {
+            "the kernel lets open no file (Landlock)"
+        } else {
+            "only the sentinel identity holds (no Landlock)"
+        }
+    );
+    tracing::info!(name = NAME, root = %args.root.display(), "serving on D-Bus");
+    stop.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Runs `guise dbus serve` until SIGTERM or SIGINT.
+pub fn run_serve(args: ServeArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_start(guise::thread::on_thread_start)
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(serve(args, crate::serve::stop_signal()));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
+}

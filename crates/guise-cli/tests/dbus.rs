@@ -1,0 +1,504 @@
+//! The D-Bus transport: `guise dbus serve` on a private `dbus-daemon`, called as
+//! throwaway users with zbus and with clients nobody here wrote (`gdbus`,
+//! `dbus-send`, dbus-python).
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::GUISE;
+use common::bus::{Bus, FIRST, USERS, accounts, start_bus, start_service};
+use common::server::{own_file, tree};
+use guise::Token;
+
+const A: u32 = FIRST;
+const B: u32 = FIRST + 1;
+
+/// Whether the programs the bus tests use are here (the test command installs
+/// them).
+fn have_bus_tools() -> bool {
+    ["dbus-daemon", "dbus-send", "gdbus"].iter().all(|p| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .any(|dir| dir.join(p).is_file())
+    })
+}
+
+macro_rules! need_bus {
+    () => {
+        need_root!();
+        if common::skip::skip_unless(have_bus_tools(), "dbus-daemon, dbus-send and gdbus") {
+            return;
+        }
+    };
+}
+
+/// A zbus connection to `bus` that the bus daemon sees as `uid`: the socket is
+/// connected on a thread that impersonates `uid` (the kernel records the effective
+/// ids of the thread that connects), and EXTERNAL authentication claims `uid`.
+async fn bus_as(bus: &Bus, uid: u32) -> zbus::Connection {
+    let token = Token::from_ids(uid, uid, &[uid]).unwrap();
+    let path = bus.socket.clone();
+    let std = guise::thread::spawn(move || {
+        token.run_as(|| std::os::unix::net::UnixStream::connect(&path))
+    })
+    .unwrap()
+    .join()
+    .unwrap()
+    .unwrap()
+    .unwrap();
+    std.set_nonblocking(true).unwrap();
+    zbus::connection::Builder::unix_stream(tokio::net::UnixStream::from_std(std).unwrap())
+        .user_id(uid)
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn proxy(conn: &zbus::Connection) -> zbus::Proxy<'static> {
+    zbus::Proxy::new(
+        conn,
+        "org.guise.Files1",
+        "/org/guise/Files1",
+        "org.guise.Files1",
+    )
+    .await
+    .unwrap()
+}
+
+/// The D-Bus error name and message of a failed call.
+fn error_of<T: std::fmt::Debug>(r: zbus::Result<T>) -> (String, String) {
+    match r {
+        Err(zbus::Error::MethodError(name, message, _)) => {
+            (name.to_string(), message.unwrap_or_default())
+        }
+        other => panic!("not a D-Bus error: {other:?}"),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(guise::thread::on_thread_start)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Accounts, a bus, two callers' files and a directory they may create files in,
+/// and the service.
+fn setup(
+    extra: &[&str],
+) -> (
+    tempfile::TempDir,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    Bus,
+    common::server::Server,
+) {
+    let users = accounts();
+    let (dir, files) = tree();
+    own_file(&files.join("a.txt"), A, 0o600, "a's secret");
+    own_file(&files.join("b.txt"), B, 0o600, "b's secret");
+    std::fs::create_dir(files.join("drop")).unwrap();
+    std::fs::set_permissions(
+        files.join("drop"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    let bus = start_bus(dir.path());
+    let server = start_service(&bus, &files, extra);
+    (users, dir, files, bus, server)
+}
+
+type Identity = (u32, u32, Vec<u32>, String);
+
+#[test]
+fn the_level_is_identification_until_set_quality_of_service_and_kept_per_connection() {
+    need_bus!();
+    let (_users, _dir, files, bus, _server) = setup(&[]);
+    runtime().block_on(async {
+        let conn = bus_as(&bus, A).await;
+        let f = proxy(&conn).await;
+        // Without SetQualityOfService: WhoAmI works, Read is denied.
+        let id: Identity = f.call("WhoAmI", &()).await.unwrap();
+        assert_eq!(id, (A, A, vec![A], "identification".into()));
+        let (name, message) = error_of(f.call::<_, _, Vec<u8>>("Read", &("a.txt",)).await);
+        assert_eq!(name, "org.freedesktop.DBus.Error.AccessDenied");
+        assert!(
+            message.contains("ERROR_BAD_IMPERSONATION_LEVEL"),
+            "{message}"
+        );
+        // A level that does not exist.
+        let (name, _) = error_of(f.call::<_, _, ()>("SetQualityOfService", &("root",)).await);
+        assert_eq!(name, "org.freedesktop.DBus.Error.InvalidArgs");
+        // Impersonation: the caller's own 0600 file, not another's.
+        let () = f
+            .call("SetQualityOfService", &("impersonation",))
+            .await
+            .unwrap();
+        let id: Identity = f.call("WhoAmI", &()).await.unwrap();
+        assert_eq!(id.3, "impersonation");
+        let data: Vec<u8> = f.call("Read", &("a.txt",)).await.unwrap();
+        assert_eq!(data, b"a's secret");
+        let (name, message) = error_of(f.call::<_, _, Vec<u8>>("Read", &("b.txt",)).await);
+        assert_eq!(name, "org.freedesktop.DBus.Error.AccessDenied");
+        assert!(message.contains("ERROR_ACCESS_DENIED"), "{message}");
+        let (name, _) = error_of(f.call::<_, _, Vec<u8>>("Read", &("nope",)).await);
+        assert_eq!(name, "org.freedesktop.DBus.Error.FileNotFound");
+        let () = f
+            .call("Write", &("drop/new", b"written".to_vec(), 0o640u32))
+            .await
+            .unwrap();
+        let meta = std::fs::metadata(files.join("drop/new")).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), A);
+        assert_eq!(std::os::unix::fs::MetadataExt::mode(&meta) & 0o777, 0o640);
+        let names: Vec<String> = f.call("List", &("",)).await.unwrap();
+        assert_eq!(names, ["a.txt", "b.txt", "drop"]);
+        // The level belongs to the connection, not to the uid.
+        let other = bus_as(&bus, A).await;
+        let g = proxy(&other).await;
+        let id: Identity = g.call("WhoAmI", &()).await.unwrap();
+        assert_eq!(id.3, "identification");
+        let (name, _) = error_of(g.call::<_, _, Vec<u8>>("Read", &("a.txt",)).await);
+        assert_eq!(name, "org.freedesktop.DBus.Error.AccessDenied");
+        // Anonymous: not identified.
+        let () = g
+            .call("SetQualityOfService", &("anonymous",))
+            .await
+            .unwrap();
+        let id: Identity = g.call("WhoAmI", &()).await.unwrap();
+        assert_eq!(id, (4294967294, 4294967294, vec![], "anonymous".into()));
+    });
+}
+
+#[test]
+fn eight_identities_reading_concurrently_through_the_bus_are_never_served_as_another() {
+    need_bus!();
+    const CALLS: u32 = 5_000;
+    let users = accounts();
+    let (dir, files) = tree();
+    for uid in FIRST..FIRST + USERS {
+        own_file(
+            &files.join(format!("f{uid}")),
+            uid,
+            0o600,
+            &format!("secret of {uid}"),
+        );
+    }
+    let bus = start_bus(dir.path());
+    let _server = start_service(&bus, &files, &["--workers", "8"]);
+    let per_caller = CALLS.div_ceil(USERS * 2);
+    let (calls, wrong) = runtime().block_on(async {
+        let mut tasks = Vec::new();
+        // Two connections of each identity.
+        for i in 0..USERS * 2 {
+            let uid = FIRST + i % USERS;
+            let neighbour = FIRST + (i + 1) % USERS;
+            let conn = bus_as(&bus, uid).await;
+            tasks.push(tokio::spawn(async move {
+                let f = proxy(&conn).await;
+                let () = f
+                    .call("SetQualityOfService", &("impersonation",))
+                    .await
+                    .unwrap();
+                let (mut calls, mut wrong) = (0u32, Vec::new());
+                for n in 0..per_caller {
+                    let ok = if n % 4 == 3 {
+                        f.call::<_, _, Vec<u8>>("Read", &(format!("f{neighbour}"),))
+                            .await
+                            .is_err()
+                    } else {
+                        f.call::<_, _, Vec<u8>>("Read", &(format!("f{uid}"),))
+                            .await
+                            .is_ok_and(|d| d == format!("secret of {uid}").as_bytes())
+                    };
+                    calls += 1;
+                    if !ok {
+                        wrong.push(format!("uid {uid}, call {n}"));
+                    }
+                }
+                drop(conn);
+                (calls, wrong)
+            }));
+        }
+        let (mut calls, mut wrong) = (0, Vec::new());
+        for t in tasks {
+            let (c, w) = t.await.unwrap();
+            calls += c;
+            wrong.extend(w);
+        }
+        (calls, wrong)
+    });
+    drop(users);
+    assert!(calls >= CALLS, "{calls} calls");
+    assert!(
+        wrong.is_empty(),
+        "{} of {calls} calls were not answered as their caller: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+}
+
+/// Runs `PROGRAM ARGS` as `uid` through `guise run`; exit code, stdout, stderr.
+fn run_as(uid: u32, program: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(GUISE)
+        .args(["run", "--uid", &uid.to_string(), "--", program])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// gdbus and dbus-send, as throwaway users: each call is a connection of its own,
+/// so at Identification level.
+#[test]
+fn gdbus_and_dbus_send_are_clients() {
+    need_bus!();
+    let (_users, _dir, _files, bus, _server) = setup(&[]);
+    let address = bus.address();
+    let gdbus = |uid: u32, method: &str, args: &[&str]| {
+        let mut all = vec![
+            "call",
+            "--address",
+            &address,
+            "--dest",
+            "org.guise.Files1",
+            "--object-path",
+            "/org/guise/Files1",
+            "--method",
+        ];
+        let m = format!("org.guise.Files1.{method}");
+        all.push(&m);
+        all.extend_from_slice(args);
+        run_as(uid, "gdbus", &all)
+    };
+    let (code, out, err) = gdbus(A, "WhoAmI", &[]);
+    assert_eq!(
+        (code, out.trim()),
+        (
+            0,
+            "(uint32 61001, uint32 61001, [uint32 61001], 'identification')"
+        ),
+        "{err}"
+    );
+    let (code, out, err) = gdbus(B, "WhoAmI", &[]);
+    assert_eq!(
+        (code, out.trim()),
+        (
+            0,
+            "(uint32 61002, uint32 61002, [uint32 61002], 'identification')"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = gdbus(A, "Read", &["a.txt"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("AccessDenied") && err.contains("ERROR_BAD_IMPERSONATION_LEVEL"),
+        "{err}"
+    );
+    let (code, out, err) = gdbus(A, "List", &["drop"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("ERROR_BAD_IMPERSONATION_LEVEL"), "{err}");
+    let bus_arg = format!("--bus={address}");
+    let (code, out, err) = run_as(
+        B,
+        "dbus-send",
+        &[
+            &bus_arg,
+            "--print-reply",
+            "--dest=org.guise.Files1",
+            "/org/guise/Files1",
+            "org.guise.Files1.WhoAmI",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("uint32 61002") && out.contains("\"identification\""),
+        "{out}"
+    );
+}
+
+/// Attack: a caller claims another identity in its message body (an extra uid
+/// argument, a uid for a level): the identity is the bus daemon's, whatever the
+/// body says.
+#[test]
+fn a_caller_claiming_another_uid_in_its_message_body_changes_nothing() {
+    need_bus!();
+    let (_users, _dir, _files, bus, _server) = setup(&[]);
+    let bus_arg = format!("--bus={}", bus.address());
+    let send = |uid: u32, member: &str, args: &[&str]| {
+        let m = format!("org.guise.Files1.{member}");
+        let mut all = vec![
+            bus_arg.as_str(),
+            "--print-reply",
+            "--dest=org.guise.Files1",
+            "/org/guise/Files1",
+            m.as_str(),
+        ];
+        all.extend_from_slice(args);
+        run_as(uid, "dbus-send", &all)
+    };
+    // B asks for A's file with A's uid beside it, and for its identity with uid 0.
+    // A body that does not match the method's signature is refused before the
+    // method runs.
+    let refused = |err: &str| err.contains("Signature mismatch") || err.contains("InvalidArgs");
+    let (code, out, err) = send(B, "Read", &["string:a.txt", "uint32:61001"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(refused(&err), "{err}");
+    let (code, out, err) = send(B, "WhoAmI", &["uint32:0"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(refused(&err), "{err}");
+    let (code, out, err) = send(
+        B,
+        "SetQualityOfService",
+        &["string:impersonation uid=61001"],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("InvalidArgs"), "{err}");
+    // Through zbus too: B, at Impersonation level, is B.
+    runtime().block_on(async {
+        let conn = bus_as(&bus, B).await;
+        let f = proxy(&conn).await;
+        let () = f
+            .call("SetQualityOfService", &("impersonation",))
+            .await
+            .unwrap();
+        let id: Identity = f.call("WhoAmI", &()).await.unwrap();
+        assert_eq!((id.0, id.1), (B, B));
+        let (name, _) = error_of(f.call::<_, _, Vec<u8>>("Read", &("a.txt",)).await);
+        assert_eq!(name, "org.freedesktop.DBus.Error.AccessDenied");
+    });
+}
+
+/// dbus-python (libdbus), as a throwaway user: SetQualityOfService and Read on one
+/// connection.
+#[test]
+fn a_dbus_python_client_sets_its_level_and_reads_its_own_file() {
+    need_bus!();
+    let python = "/usr/bin/python3";
+    let have = Command::new(python)
+        .args(["-c", "import dbus"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if common::skip::skip_unless(have, "python3-dbus") {
+        return;
+    }
+    let (_users, dir, _files, bus, _server) = setup(&[]);
+    let script = dir.path().join("client.py");
+    std::fs::write(
+        &script,
+        r#"
+import sys, dbus
+bus = dbus.bus.BusConnection(sys.argv[1])
+f = dbus.Interface(bus.get_object("org.guise.Files1", "/org/guise/Files1"), "org.guise.Files1")
+uid, gid, groups, level = f.WhoAmI()
+print("before", int(uid), str(level))
+f.SetQualityOfService("impersonation")
+print("own", bytes(f.Read("a.txt", byte_arrays=True)).decode())
+try:
+    f.Read("b.txt")
+    print("other read")
+except dbus.exceptions.DBusException as e:
+    print("other", e.get_dbus_name())
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let (code, out, err) = run_as(A, python, &[script.to_str().unwrap(), &bus.address()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "before 61001 identification",
+            "own a's secret",
+            "other org.freedesktop.DBus.Error.AccessDenied"
+        ]
+    );
+}
+
+/// The credentials the server caches for a caller are dropped when its unique name
+/// goes; the level was the connection's, so a new connection of the same uid starts
+/// again at Identification level.
+#[test]
+fn a_caller_whose_name_has_gone_is_forgotten() {
+    need_bus!();
+    let users = accounts();
+    let (dir, _files) = tree();
+    let bus = start_bus(dir.path());
+
+    struct Probe(std::sync::Arc<guise::dbus::DbusClients>);
+
+    #[zbus::interface(name = "org.guise.Files1")]
+    impl Probe {
+        async fn set_quality_of_service(
+            &self,
+            #[zbus(header)] header: zbus::message::Header<'_>,
+            level: String,
+        ) -> zbus::fdo::Result<()> {
+            let level = level.parse().unwrap();
+            self.0
+                .set_quality_of_service(&header, level)
+                .await
+                .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))
+        }
+
+        async fn who_am_i(
+            &self,
+            #[zbus(header)] header: zbus::message::Header<'_>,
+        ) -> zbus::fdo::Result<(u32, String)> {
+            let call = self
+                .0
+                .call(&header)
+                .await
+                .map_err(|e| zbus::fdo::Error::AccessDenied(e.to_string()))?;
+            Ok((call.peer().uid, call.level().to_string()))
+        }
+    }
+
+    runtime().block_on(async {
+        let server = zbus::connection::Builder::address(bus.address().as_str())
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        let clients = guise::dbus::DbusClients::new(&server, guise::ImpersonationLevel::Delegation)
+            .await
+            .unwrap();
+        server
+            .object_server()
+            .at("/org/guise/Files1", Probe(std::sync::Arc::clone(&clients)))
+            .await
+            .unwrap();
+        server.request_name("org.guise.Files1").await.unwrap();
+        for round in 0..2 {
+            let conn = bus_as(&bus, A).await;
+            let f = proxy(&conn).await;
+            let (uid, level): (u32, String) = f.call("WhoAmI", &()).await.unwrap();
+            assert_eq!(
+                (uid, level.as_str()),
+                (A, "identification"),
+                "round {round}"
+            );
+            let () = f
+                .call("SetQualityOfService", &("impersonation",))
+                .await
+                .unwrap();
+            let (_, level): (u32, String) = f.call("WhoAmI", &()).await.unwrap();
+            assert_eq!(level, "impersonation");
+            assert_eq!(clients.cached(), 1);
+            drop(f);
+            drop(conn);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while clients.cached() > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(clients.cached(), 0, "the caller's name went: forgotten");
+        }
+    });
+    drop(users);
+}

@@ -1,0 +1,283 @@
+//! DDE on Linux: a server impersonates the caller of a D-Bus method
+//! ([`DbusCall::impersonate_client`], DdeImpersonateClient), with zbus.
+//!
+//! The transport is a thin adapter over the client-identity core
+//! ([`crate::client`]). The caller's identity comes from the bus daemon
+//! (`org.freedesktop.DBus.GetConnectionCredentials` of the message's sender: its
+//! `UnixUserID`, `UnixGroupIDs`, `ProcessID`), which the daemon read from the
+//! kernel when the caller connected; never from the message body. Its level is
+//! what the caller asked for with [`DbusClients::set_quality_of_service`]
+//! (DdeSetQualityOfService, a method the service exposes and the caller calls once
+//! per connection); until then it is Identification. The level is kept per
+//! connection (unique name), not per uid, and lowered to the server's maximum,
+//! never raised.
+//!
+//! Credentials are cached per unique name and dropped when the name goes
+//! (`NameOwnerChanged`); a sender whose name has gone, or whose credentials the bus
+//! does not give, is refused. The bus reports the caller's groups, not which of
+//! them is its primary group: the token's primary group is the account's (from
+//! NSS) when the bus lists it among the caller's groups; otherwise the caller is
+//! served at Identification level at most (the sentinel group stands for it). A
+//! bus that gives no groups at all gets the same treatment. Privileges: none (the
+//! daemon of Debian 12 gives no process descriptor to read capabilities through).
+//!
+//! The work itself runs on an [`ImpersonationPool`] worker, as for gRPC:
+//! [`DbusCall::run_as_client`], or [`DbusCall::impersonate_client`] in a closure
+//! given to [`ImpersonationPool::run`]. A thread of a tokio runtime never
+//! impersonates.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use zbus::message::Header;
+use zbus::names::{BusName, OwnedUniqueName, UniqueName};
+
+use crate::client::{ClientContext, PeerIdentity, SecurityQos};
+use crate::cred::SENTINEL_GID;
+use crate::error::{Error, ErrorKind, Result};
+use crate::pool::ImpersonationPool;
+use crate::privilege::CapabilitySet;
+use crate::thread::Impersonation;
+use crate::token::{ImpersonationLevel, Token};
+
+/// What the server knows of one bus connection.
+#[derive(Debug)]
+struct Entry {
+    peer: Arc<PeerIdentity>,
+    qos: Mutex<SecurityQos>,
+}
+
+/// The callers of a D-Bus service: their identities from the bus daemon, cached per
+/// unique name until the name goes, and the level each connection allowed.
+#[derive(Debug)]
+pub struct DbusClients {
+    dbus: zbus::fdo::DBusProxy<'static>,
+    max_level: ImpersonationLevel,
+    entries: Mutex<HashMap<OwnedUniqueName, Arc<Entry>>>,
+}
+
+impl DbusClients {
+    /// The callers of the service on `connection`, served at `max_level` at most.
+    /// Starts a task (on the current tokio runtime) that forgets a caller when its
+    /// unique name goes.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the bus cannot be asked.
+    pub async fn new(
+        connection: &zbus::Connection,
+        max_level: ImpersonationLevel,
+    ) -> Result<Arc<DbusClients>> {
+        let dbus = zbus::fdo::DBusProxy::new(connection)
+            .await
+            .map_err(|e| bus_error("the bus daemon", &e))?;
+        let mut gone = dbus
+            .receive_name_owner_changed()
+            .await
+            .map_err(|e| bus_error("NameOwnerChanged", &e))?;
+        let clients = Arc::new(DbusClients {
+            dbus,
+            max_level,
+            entries: Mutex::default(),
+        });
+        let weak = Arc::downgrade(&clients);
+        tokio::spawn(async move {
+            use tokio_stream::StreamExt;
+            while let Some(signal) = gone.next().await {
+                let Some(clients) = weak.upgrade() else {
+                    return;
+                };
+                let Ok(args) = signal.args() else { continue };
+                if let (BusName::Unique(name), None) = (args.name(), args.new_owner().as_ref()) {
+                    clients
+                        .lock()
+                        .remove(&OwnedUniqueName::from(name.to_owned()));
+                }
+            }
+        });
+        Ok(clients)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OwnedUniqueName, Arc<Entry>>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many callers are cached.
+    pub fn cached(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The entry of the sender of `header`: cached, or asked of the bus.
+    async fn entry(&self, header: &Header<'_>) -> Result<Arc<Entry>> {
+        let sender = header.sender().ok_or_else(|| {
+            Error::new(
+                ErrorKind::AccessDenied,
+                "a message without a sender is not served",
+            )
+        })?;
+        let key = OwnedUniqueName::from(sender.to_owned());
+        if let Some(e) = self.lock().get(&key) {
+            return Ok(Arc::clone(e));
+        }
+        let peer = self.identity_of(sender).await?;
+        let entry = Arc::new(Entry {
+            peer: Arc::new(peer),
+            qos: Mutex::new(SecurityQos::default()),
+        });
+        Ok(Arc::clone(self.lock().entry(key).or_insert(entry)))
+    }
+
+    /// The identity the bus daemon gives for `sender`.
+    async fn identity_of(&self, sender: &UniqueName<'_>) -> Result<PeerIdentity> {
+        let creds = self
+            .dbus
+            .get_connection_credentials(BusName::Unique(sender.clone()))
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::AccessDenied,
+                    format!("the bus gives no credentials for {sender} (gone?): {e}"),
+                )
+            })?;
+        let uid = creds.unix_user_id().ok_or_else(|| {
+            Error::new(
+                ErrorKind::AccessDenied,
+                format!("the bus gives no uid for {sender}"),
+            )
+        })?;
+        let mut groups = creds.unix_group_ids().cloned().unwrap_or_default();
+        groups.sort_unstable();
+        groups.dedup();
+        let pid = creds
+            .process_id()
+            .map_or(0, |p| i32::try_from(p).unwrap_or(0));
+        let gid = primary_group(uid, &groups).await?;
+        crate::cred::validate_ids(uid, gid, &groups)?;
+        Ok(PeerIdentity {
+            pid,
+            uid,
+            gid,
+            groups,
+            has_pidfd: false,
+            permitted_capabilities: CapabilitySet::empty(),
+            effective_capabilities: CapabilitySet::empty(),
+            connected_at: SystemTime::now(),
+        })
+    }
+
+    /// The call a message belongs to: its sender's identity and level.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AccessDenied`] for a message without a sender, a sender whose
+    /// name has gone or whose credentials the bus does not give;
+    /// [`ErrorKind::Os`] if the account database cannot be read.
+    pub async fn call(&self, header: &Header<'_>) -> Result<DbusCall> {
+        let entry = self.entry(header).await?;
+        let qos = *entry.qos.lock().unwrap_or_else(|p| p.into_inner());
+        let mut client = ClientContext::new(Arc::clone(&entry.peer), self.max_level);
+        client.set_qos(qos);
+        // The method call has arrived: it counts as a message read.
+        client.message_received(None);
+        Ok(DbusCall { client })
+    }
+
+    /// Records the level the sender of `header` allows for the rest of its
+    /// connection ([`DdeSetQualityOfService`]).
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    ///
+    /// [`DdeSetQualityOfService`]: https://learn.microsoft.com/en-us/windows/win32/api/dde/nf-dde-ddesetqualityofservice
+    #[doc(alias = "DdeSetQualityOfService")]
+    pub async fn set_quality_of_service(
+        &self,
+        header: &Header<'_>,
+        level: ImpersonationLevel,
+    ) -> Result<()> {
+        let entry = self.entry(header).await?;
+        let mut qos = entry.qos.lock().unwrap_or_else(|p| p.into_inner());
+        qos.level = level;
+        Ok(())
+    }
+}
+
+/// The primary group of the caller's token: the account's, if the bus lists it
+/// among the caller's groups; else the sentinel group, which holds the caller at
+/// Identification level. A lookup that fails is an error (never a guess).
+async fn primary_group(uid: u32, groups: &[u32]) -> Result<u32> {
+    let lookup = tokio::task::spawn_blocking(move || {
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+    })
+    .await
+    .map_err(|e| Error::new(ErrorKind::Os, format!("looking up uid {uid}: {e}")))?
+    .map_err(|e| Error::os(ErrorKind::Os, format!("looking up uid {uid}"), e))?;
+    Ok(match lookup {
+        Some(user) if groups.contains(&user.gid.as_raw()) => user.gid.as_raw(),
+        _ => SENTINEL_GID,
+    })
+}
+
+fn bus_error(what: &str, e: &zbus::Error) -> Error {
+    Error::new(ErrorKind::Os, format!("{what}: {e}"))
+}
+
+/// One method call: its caller's identity and the level it allowed. It can be sent
+/// to any thread.
+#[derive(Clone, Debug)]
+pub struct DbusCall {
+    client: ClientContext,
+}
+
+impl DbusCall {
+    /// The bus daemon's view of the caller.
+    pub fn peer(&self) -> &PeerIdentity {
+        self.client.peer()
+    }
+
+    /// The level the server may impersonate the caller at.
+    pub fn level(&self) -> ImpersonationLevel {
+        self.client.level()
+    }
+
+    /// The caller's token at [`Self::level`].
+    ///
+    /// # Errors
+    /// As [`ClientContext::token`].
+    pub fn token(&self) -> Result<Token> {
+        self.client.token()
+    }
+
+    /// Makes the calling thread impersonate the caller ([`DdeImpersonateClient`])
+    /// until the guard is dropped. Never on a thread of a tokio runtime: run it on
+    /// an [`ImpersonationPool`] worker.
+    ///
+    /// # Errors
+    /// [`ErrorKind::CannotImpersonate`] on a thread of a tokio runtime; otherwise as
+    /// [`Token::impersonate`].
+    ///
+    /// [`DdeImpersonateClient`]: https://learn.microsoft.com/en-us/windows/win32/api/dde/nf-dde-ddeimpersonateclient
+    #[doc(alias = "DdeImpersonateClient")]
+    pub fn impersonate_client(&self) -> Result<Impersonation> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::new(
+                ErrorKind::CannotImpersonate,
+                "a thread of an async runtime never impersonates: run the work on an ImpersonationPool",
+            ));
+        }
+        self.token()?.impersonate()
+    }
+
+    /// Runs `f` on a worker of `pool` that impersonates the caller
+    /// (DdeImpersonateClient), and returns its result.
+    ///
+    /// # Errors
+    /// As [`ImpersonationPool::run_as`].
+    #[doc(alias = "DdeImpersonateClient")]
+    pub async fn run_as_client<R: Send + 'static>(
+        &self,
+        pool: &ImpersonationPool,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R> {
+        pool.run_as(self.token()?, f).await
+    }
+}
