@@ -102,6 +102,9 @@ struct Wanted {
     /// One entry per live guard, oldest first, with the guard's id.
     guards: Vec<(u64, Token)>,
     next_id: u64,
+    /// Guards that were live when another thread set this thread's token: the
+    /// first of them dropped reverts the thread to its own identity.
+    revert_on_drop: Vec<u64>,
 }
 
 impl Wanted {
@@ -117,6 +120,12 @@ impl Wanted {
 thread_local! {
     static ACTIVE: RefCell<Option<Active>> = const { RefCell::new(None) };
     static WANTED: RefCell<Wanted> = RefCell::new(Wanted::default());
+    /// This thread's record, if other threads may set its token ([`ThreadHandle`]).
+    static REGISTERED: RefCell<Option<std::sync::Arc<Registered>>> = const { RefCell::new(None) };
+    /// How many of other threads' requests this thread's bookkeeping follows.
+    static SEEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Whether [`spawn`] started this thread (only such threads get a handle).
+    static SPAWNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Whether this thread has its own fs context (cwd, root, umask).
     static PRIVATE_FS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -167,6 +176,7 @@ fn foreign_error(now: &ThreadCredentials, process: &ThreadCredentials) -> Error 
 /// own before it impersonated, its current ones if it is not impersonating, or the
 /// recorded process identity if the thread is foreign (see [`spawn`]).
 pub(crate) fn process_credentials() -> Result<ThreadCredentials> {
+    reconcile();
     let saved = ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.server.clone()));
     if let Some(creds) = saved {
         return Ok(creds);
@@ -237,7 +247,10 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    spawn_named(None, f)
+    spawn_named(None, move || {
+        SPAWNED.set(true);
+        f()
+    })
 }
 
 pub(crate) fn spawn_named<F, T>(name: Option<String>, f: F) -> Result<std::thread::JoinHandle<T>>
@@ -371,6 +384,25 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
         let unix = t.unix();
         cred::validate_ids(unix.uid(), unix.gid(), unix.groups())?;
     }
+    // Another thread's SetThreadToken waits while this one changes its own
+    // credentials, and is applied right after; what one did before is taken into
+    // account first (once the thread is marked busy, no other can land).
+    let registered = REGISTERED.with_borrow(Clone::clone);
+    if let Some(r) = &registered {
+        r.slot.enter();
+    }
+    reconcile();
+    let result = install_now(token);
+    if let Some(r) = &registered {
+        *r.current.lock().unwrap_or_else(|p| p.into_inner()) =
+            ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.clone()));
+        r.slot.leave();
+    }
+    result
+}
+
+/// [`install`], the credential change itself.
+fn install_now(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
     ACTIVE.with_borrow_mut(|active| {
         let server = match active.take() {
             // Back to the server first, then on to the new identity.
@@ -438,13 +470,19 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
 /// # Errors
 /// As [`set_thread_token`], for the revert; `f` does not run then.
 pub(crate) fn as_process<R>(f: impl FnOnce() -> R) -> Result<R> {
+    reconcile();
     let wanted = WANTED.with_borrow(Wanted::effective);
     if wanted.is_none() || !is_impersonating() {
         return Ok(f());
     }
     install(None)?;
     let r = f();
-    if let Err(e) = install(wanted) {
+    // What another thread's SetThreadToken put on this thread meanwhile stays.
+    reconcile();
+    let wanted = WANTED.with_borrow(Wanted::effective);
+    if !is_impersonating()
+        && let Err(e) = install(wanted)
+    {
         cred::fatal("restoring the impersonation after work as the process", &e);
     }
     Ok(r)
@@ -452,6 +490,7 @@ pub(crate) fn as_process<R>(f: impl FnOnce() -> R) -> Result<R> {
 
 /// The calling thread's impersonation token, if any, at the level it got.
 fn current_token() -> Option<Token> {
+    reconcile();
     ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.clone()))
 }
 
@@ -549,11 +588,13 @@ pub fn check_open_as_client() -> Result<()> {
 /// The id of the token the calling thread impersonates now, if any: a transport
 /// that records which of its clients a thread impersonates compares it later.
 pub(crate) fn current_token_id() -> Option<crate::token::Luid> {
+    reconcile();
     ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.statistics().token_id))
 }
 
 /// Whether the calling thread impersonates.
 pub fn is_impersonating() -> bool {
+    reconcile();
     ACTIVE.with_borrow(|a| a.is_some())
 }
 
@@ -633,6 +674,22 @@ impl Impersonation {
 
 impl Drop for Impersonation {
     fn drop(&mut self) {
+        reconcile();
+        // A guard that was live when another thread set this thread's token
+        // reverts the thread to its own identity.
+        let revert = WANTED.with_borrow_mut(|w| {
+            let hit = w.revert_on_drop.contains(&self.id);
+            if hit {
+                w.revert_on_drop.clear();
+            }
+            hit
+        });
+        if revert {
+            if let Err(e) = set_base(None) {
+                cred::fatal("reverting after another thread's SetThreadToken", &e);
+            }
+            return;
+        }
         // Only the newest guard's drop changes the thread's credentials.
         let restore = WANTED.with_borrow_mut(|w| {
             let pos = w.guards.iter().position(|(id, _)| *id == self.id)?;
@@ -720,5 +777,284 @@ impl Token {
     pub fn run_as<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
         let _guard = self.impersonate()?;
         Ok(f())
+    }
+}
+
+/// The record of a thread that other threads may set a token on.
+struct Registered {
+    slot: std::sync::Arc<crate::sys::remote::Slot>,
+    /// The thread's own credentials (the process identity) and umask.
+    home: ThreadCredentials,
+    home_umask: u32,
+    /// What the thread impersonates now, for OpenThreadToken from other threads.
+    current: std::sync::Mutex<Option<Token>>,
+    /// What other threads' SetThreadToken requests put on it, by the number the
+    /// thread's applied count has once the request is applied: the token at the
+    /// level it got and the identity the kernel sees (`None`: reverted). Entries
+    /// stay until the thread has taken them into account.
+    remote: std::sync::Mutex<std::collections::BTreeMap<u64, Option<(Token, OsIdentity)>>>,
+    /// One asker at a time.
+    ask: std::sync::Mutex<()>,
+}
+
+/// Marks the thread's record ended when the thread ends.
+struct Farewell(std::sync::Arc<crate::sys::remote::Slot>);
+
+impl Drop for Farewell {
+    fn drop(&mut self) {
+        self.0.gone();
+    }
+}
+
+thread_local! {
+    static FAREWELL: RefCell<Option<Farewell>> = const { RefCell::new(None) };
+}
+
+/// Brings this thread's bookkeeping up to what other threads' SetThreadToken did to
+/// its credentials: the last such token replaces whatever the thread impersonated
+/// (as a SetThreadToken of its own would), and the guards that were live then
+/// revert it to its own identity when the first of them is dropped.
+fn reconcile() {
+    let Some(reg) = REGISTERED.with_borrow(Clone::clone) else {
+        return;
+    };
+    let applied = reg.slot.applied();
+    if applied == SEEN.get() {
+        return;
+    }
+    SEEN.set(applied);
+    let remote = {
+        let mut requests = reg.remote.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(remote) = requests.get(&applied).cloned() else {
+            cred::fatal(
+                "following another thread's SetThreadToken",
+                &Error::new(ErrorKind::Os, format!("no record of request {applied}")),
+            );
+        };
+        requests.retain(|n, _| *n > applied);
+        remote
+    };
+    ACTIVE.with_borrow_mut(|active| {
+        *active = remote.as_ref().map(|(token, applied)| Active {
+            token: token.clone(),
+            server: reg.home.clone(),
+            applied: applied.clone(),
+            umask: below_impersonation(token, applied)
+                .then(|| rustix::fs::Mode::from_raw_mode(reg.home_umask)),
+        });
+    });
+    WANTED.with_borrow_mut(|w| {
+        let live: Vec<u64> = w.guards.drain(..).map(|(id, _)| id).collect();
+        w.revert_on_drop.extend(live);
+        w.base = remote.map(|(token, _)| token);
+    });
+}
+
+/// Whether a thread with `token` on it creates nothing anyone could use (umask
+/// 0777): below Impersonation level, or as the sentinel.
+fn below_impersonation(token: &Token, applied: &OsIdentity) -> bool {
+    token
+        .impersonation_level()
+        .is_some_and(|l| l < ImpersonationLevel::Impersonation)
+        || cred::is_sentinel(applied.uid, applied.gid)
+}
+
+/// A handle to a thread started with [`spawn`], through which other threads set
+/// and read its impersonation token (the thread handle of [`SetThreadToken`] and
+/// [`OpenThreadToken`]). It can be sent to any thread.
+///
+/// [`SetThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-setthreadtoken
+/// [`OpenThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-openthreadtoken
+#[doc(alias = "GetCurrentThread")]
+#[derive(Clone)]
+pub struct ThreadHandle(std::sync::Arc<Registered>);
+
+impl std::fmt::Debug for ThreadHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadHandle")
+            .field("uid", &self.0.home.uid.effective)
+            .finish()
+    }
+}
+
+/// How long SetThreadToken waits for the target thread to take the token up.
+const REMOTE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl ThreadHandle {
+    /// The handle of the calling thread, which must have been started with
+    /// [`spawn`] and must not impersonate. The thread gets an fs context of its own
+    /// (its umask follows its token).
+    ///
+    /// # Errors
+    /// [`ErrorKind::CannotImpersonate`] on a thread [`spawn`] did not start, or one
+    /// that impersonates; [`ErrorKind::Os`] if the kernel refuses the set-up (a
+    /// private fs context, the signal SetThreadToken uses).
+    pub fn current() -> Result<ThreadHandle> {
+        if let Some(reg) = REGISTERED.with_borrow(Clone::clone) {
+            return Ok(ThreadHandle(reg));
+        }
+        if !SPAWNED.get() {
+            return Err(Error::new(
+                ErrorKind::CannotImpersonate,
+                "only a thread started with guise::thread::spawn has a handle for SetThreadToken",
+            ));
+        }
+        if is_impersonating() {
+            return Err(Error::new(
+                ErrorKind::CannotImpersonate,
+                "take the handle before the thread impersonates",
+            ));
+        }
+        unshare_fs_context()?;
+        let home = ThreadCredentials::current()?;
+        let home_umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+        rustix::process::umask(home_umask);
+        let slot = crate::sys::remote::Slot::for_current_thread().map_err(|e| {
+            Error::os(
+                ErrorKind::Os,
+                "the signal of SetThreadToken on other threads",
+                &e,
+            )
+        })?;
+        FAREWELL.with_borrow_mut(|f| *f = Some(Farewell(std::sync::Arc::clone(&slot))));
+        let reg = std::sync::Arc::new(Registered {
+            slot,
+            home,
+            home_umask: home_umask.bits(),
+            current: std::sync::Mutex::new(None),
+            remote: std::sync::Mutex::default(),
+            ask: std::sync::Mutex::new(()),
+        });
+        REGISTERED.with_borrow_mut(|r| *r = Some(std::sync::Arc::clone(&reg)));
+        Ok(ThreadHandle(reg))
+    }
+
+    /// Whether this is the calling thread's handle.
+    fn is_current(&self) -> bool {
+        REGISTERED.with_borrow(|r| {
+            r.as_ref()
+                .is_some_and(|r| std::sync::Arc::ptr_eq(r, &self.0))
+        })
+    }
+
+    /// Sets the thread's impersonation token ([`SetThreadToken`] with this
+    /// thread's handle); `None` reverts it. It takes effect in the thread at once,
+    /// whatever it is doing (a signal whose handler makes only the raw credential
+    /// system calls, verifies them and aborts the process if they did not take;
+    /// during a credential change of the thread's own, right after it). It replaces
+    /// what the thread impersonated; a guard of the thread's that was live then
+    /// reverts the thread to its own identity when dropped. The level the thread
+    /// gets follows the same rules as on the calling thread (see the [module
+    /// documentation](self)).
+    ///
+    /// # Errors
+    /// - [`ErrorKind::BadTokenType`] for a primary token.
+    /// - [`ErrorKind::InvalidParameter`] for ids the kernel would misread, or a
+    ///   thread that has ended.
+    /// - [`ErrorKind::Os`] if the thread did not take the token up in time (it is
+    ///   then unchanged).
+    ///
+    /// [`SetThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-setthreadtoken
+    #[doc(alias = "SetThreadToken")]
+    pub fn set_thread_token(&self, token: Option<&Token>) -> Result<()> {
+        if self.is_current() {
+            return set_thread_token(token);
+        }
+        let reg = &self.0;
+        let home = &reg.home;
+        let wanted = match token {
+            None => None,
+            Some(t) => {
+                if t.token_type() != TokenType::Impersonation {
+                    return Err(Error::new(
+                        ErrorKind::BadTokenType,
+                        "a thread can only impersonate an impersonation token; duplicate a primary token first",
+                    ));
+                }
+                let unix = t.unix();
+                cred::validate_ids(unix.uid(), unix.gid(), unix.groups())?;
+                let level = permitted_level(t, home);
+                let t = match t.impersonation_level() {
+                    Some(w) if w > level => t.with_level(level),
+                    _ => t.clone(),
+                };
+                let applied = os_identity(&t, level, home);
+                Some((t, applied))
+            }
+        };
+        let identity = |os: &OsIdentity, umask: u32| crate::sys::remote::Identity {
+            uid: os.uid,
+            gid: os.gid,
+            groups: os
+                .groups
+                .iter()
+                .map(|&g| rustix::process::Gid::from_raw(g))
+                .collect(),
+            capabilities: rustix::thread::CapabilitySets {
+                effective: os.capabilities & home.capabilities.permitted,
+                ..home.capabilities
+            },
+            umask,
+        };
+        let target = match &wanted {
+            Some((t, applied)) => {
+                let umask = if below_impersonation(t, applied) {
+                    0o777
+                } else {
+                    reg.home_umask
+                };
+                identity(applied, umask)
+            }
+            None => identity(&home.os_identity(), reg.home_umask),
+        };
+        let request =
+            crate::sys::remote::Request::new(identity(&home.os_identity(), reg.home_umask), target);
+        let _one = reg.ask.lock().unwrap_or_else(|p| p.into_inner());
+        // Only requests change the applied count, and askers take turns: this
+        // request, once applied, is number `n`.
+        let n = reg.slot.applied() + 1;
+        reg.remote
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(n, wanted.clone());
+        match reg.slot.request(request, REMOTE_LIMIT) {
+            Ok(()) => {
+                *reg.current.lock().unwrap_or_else(|p| p.into_inner()) = wanted.map(|(t, _)| t);
+                Ok(())
+            }
+            Err(e) => {
+                reg.remote
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&n);
+                let kind = if e.raw_os_error() == Some(libc::ESRCH) {
+                    ErrorKind::InvalidParameter
+                } else {
+                    ErrorKind::Os
+                };
+                Err(Error::os(kind, "SetThreadToken on another thread", &e))
+            }
+        }
+    }
+
+    /// The thread's impersonation token ([`OpenThreadToken`] with this thread's
+    /// handle, checked as the process): the token at the level the thread got.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NoToken`] if the thread does not impersonate.
+    ///
+    /// [`OpenThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-openthreadtoken
+    #[doc(alias = "OpenThreadToken")]
+    pub fn open_thread_token(&self) -> Result<Token> {
+        if self.is_current() {
+            return current_token()
+                .ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"));
+        }
+        self.0
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"))
     }
 }

@@ -4,11 +4,14 @@
 //! - [`spawn`]: the steps a child makes between `fork` and `exec` to take on a
 //!   token's identity (installed with `CommandExt::pre_exec`).
 //! - [`pam`]: a small binding to the system's libpam, in the style of sudo-rs.
+//! - [`remote`]: SetThreadToken on another thread, through a real-time signal
+//!   whose handler makes only the raw credential system calls.
 //! - [`setters`]: the macro that defines the libc credential setters in a binary as
 //!   functions that abort.
 #![allow(unsafe_code)]
 
 pub(crate) mod pam;
+pub(crate) mod remote;
 pub(crate) mod setters;
 pub(crate) mod socket;
 pub(crate) mod spawn;

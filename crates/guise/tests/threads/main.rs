@@ -1,0 +1,292 @@
+//! SetThreadToken and OpenThreadToken on another thread ([`guise::thread::ThreadHandle`]):
+//! the target's kernel credentials change at once, no other thread's do.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{A, B};
+use guise::thread::ThreadHandle;
+use guise::{ErrorKind, ImpersonationLevel, Token, TokenType};
+
+fn client(uid: u32) -> Token {
+    Token::from_ids(uid, uid, &[uid])
+        .unwrap()
+        .duplicate(ImpersonationLevel::Impersonation, TokenType::Impersonation)
+        .unwrap()
+}
+
+/// A field of the status of thread `tid` of this process, as another thread reads
+/// it (`/proc/self/task/TID/status`).
+fn status_of(tid: i32, field: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn tid() -> i32 {
+    rustix::thread::gettid().as_raw_nonzero().get()
+}
+
+/// What a target thread is asked to do, from the test's thread.
+enum Ask {
+    /// Report what it sees of itself.
+    Report(mpsc::Sender<Seen>),
+    /// Impersonate B with a guard, and hold it until the next `Drop`.
+    Guard(mpsc::Sender<()>),
+    /// Drop the guard it holds.
+    Drop(mpsc::Sender<()>),
+    Stop,
+}
+
+/// A thread's own view of itself.
+#[derive(Debug)]
+struct Seen {
+    status_uid: String,
+    impersonating: bool,
+    token_uid: Option<u32>,
+}
+
+/// Starts a thread with `guise::thread::spawn` that hands out its handle and tid,
+/// then does what it is asked.
+fn target() -> (
+    ThreadHandle,
+    i32,
+    mpsc::Sender<Ask>,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::channel::<Ask>();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let join = guise::thread::spawn(move || {
+        let handle = ThreadHandle::current().unwrap();
+        ready_tx.send((handle, tid())).unwrap();
+        let mut guard = None;
+        for ask in rx {
+            match ask {
+                Ask::Report(reply) => {
+                    let text = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+                    let uid = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Uid:"))
+                        .unwrap()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    reply
+                        .send(Seen {
+                            status_uid: uid,
+                            impersonating: guise::thread::is_impersonating(),
+                            token_uid: guise::open_thread_token(true).ok().map(|t| t.unix().uid()),
+                        })
+                        .unwrap();
+                }
+                Ask::Guard(done) => {
+                    guard = Some(client(B).impersonate().unwrap());
+                    done.send(()).unwrap();
+                }
+                Ask::Drop(done) => {
+                    drop(guard.take());
+                    done.send(()).unwrap();
+                }
+                Ask::Stop => break,
+            }
+        }
+    })
+    .unwrap();
+    let (handle, tid) = ready_rx.recv().unwrap();
+    (handle, tid, tx, join)
+}
+
+fn report(tx: &mpsc::Sender<Ask>) -> Seen {
+    let (r, seen) = mpsc::channel();
+    tx.send(Ask::Report(r)).unwrap();
+    seen.recv().unwrap()
+}
+
+#[test]
+fn set_thread_token_on_another_thread_changes_that_thread_at_once_and_no_other() {
+    need_root!();
+    let (handle, target_tid, tx, join) = target();
+    let (_bystander, bystander_tid, btx, bjoin) = target();
+    let me = tid();
+    assert_eq!(status_of(target_tid, "Uid"), "0 0 0 0");
+    let a = client(A);
+    handle.set_thread_token(Some(&a)).unwrap();
+    // At once: read right after the call returns, from this thread.
+    assert_eq!(status_of(target_tid, "Uid"), format!("0 {A} 0 {A}"));
+    assert_eq!(status_of(target_tid, "Gid"), format!("0 {A} 0 {A}"));
+    assert_eq!(status_of(target_tid, "Groups"), A.to_string());
+    assert_eq!(status_of(target_tid, "CapEff"), "0000000000000000");
+    // No other thread.
+    for other in [me, bystander_tid] {
+        assert_eq!(status_of(other, "Uid"), "0 0 0 0", "thread {other}");
+    }
+    // OpenThreadToken from here matches; so does the thread's own view.
+    let t = handle.open_thread_token().unwrap();
+    assert_eq!(
+        (t.unix().uid(), t.impersonation_level()),
+        (A, Some(ImpersonationLevel::Impersonation))
+    );
+    let seen = report(&tx);
+    assert_eq!(seen.status_uid, format!("0 {A} 0 {A}"));
+    assert!(seen.impersonating);
+    assert_eq!(seen.token_uid, Some(A));
+    // None restores it.
+    handle.set_thread_token(None).unwrap();
+    assert_eq!(status_of(target_tid, "Uid"), "0 0 0 0");
+    assert_eq!(status_of(target_tid, "CapEff"), status_of(me, "CapEff"));
+    assert_eq!(
+        handle.open_thread_token().unwrap_err().kind(),
+        ErrorKind::NoToken
+    );
+    let seen = report(&tx);
+    assert_eq!(
+        (seen.status_uid.as_str(), seen.impersonating, seen.token_uid),
+        ("0 0 0 0", false, None)
+    );
+    for t in [&tx, &btx] {
+        t.send(Ask::Stop).unwrap();
+    }
+    join.join().unwrap();
+    bjoin.join().unwrap();
+}
+
+#[test]
+fn a_guard_of_the_target_reverts_it_to_the_process_identity() {
+    need_root!();
+    let (handle, target_tid, tx, join) = target();
+    let (done, wait) = mpsc::channel();
+    tx.send(Ask::Guard(done)).unwrap();
+    wait.recv().unwrap();
+    assert_eq!(status_of(target_tid, "Uid"), format!("0 {B} 0 {B}"));
+    handle.set_thread_token(Some(&client(A))).unwrap();
+    assert_eq!(status_of(target_tid, "Uid"), format!("0 {A} 0 {A}"));
+    // The guard the thread held (for B) no longer puts B back: it reverts the
+    // thread to its own identity.
+    let (done, wait) = mpsc::channel();
+    tx.send(Ask::Drop(done)).unwrap();
+    wait.recv().unwrap();
+    assert_eq!(status_of(target_tid, "Uid"), "0 0 0 0");
+    let seen = report(&tx);
+    assert!(!seen.impersonating);
+    assert_eq!(
+        handle.open_thread_token().unwrap_err().kind(),
+        ErrorKind::NoToken
+    );
+    tx.send(Ask::Stop).unwrap();
+    join.join().unwrap();
+}
+
+#[test]
+fn identification_on_another_thread_is_the_sentinel_with_umask_0777() {
+    need_root!();
+    let (handle, target_tid, tx, join) = target();
+    let umask = status_of(target_tid, "Umask");
+    let id = client(A)
+        .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+        .unwrap();
+    handle.set_thread_token(Some(&id)).unwrap();
+    assert_eq!(status_of(target_tid, "Uid"), "0 4294967294 0 4294967294");
+    assert_eq!(status_of(target_tid, "Groups"), "");
+    assert_eq!(status_of(target_tid, "Umask"), "0777");
+    assert_eq!(
+        handle.open_thread_token().unwrap().impersonation_level(),
+        Some(ImpersonationLevel::Identification)
+    );
+    handle.set_thread_token(None).unwrap();
+    assert_eq!(status_of(target_tid, "Uid"), "0 0 0 0");
+    assert_eq!(
+        status_of(target_tid, "Umask"),
+        umask,
+        "the thread's own umask again"
+    );
+    tx.send(Ask::Stop).unwrap();
+    join.join().unwrap();
+}
+
+#[test]
+fn refusals_name_the_win32_errors() {
+    need_root!();
+    // A primary token: ERROR_BAD_TOKEN_TYPE, and the thread is unchanged.
+    let (handle, target_tid, tx, join) = target();
+    let primary = Token::from_ids(A, A, &[A]).unwrap();
+    assert_eq!(primary.token_type(), TokenType::Primary);
+    let e = handle.set_thread_token(Some(&primary)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadTokenType);
+    assert_eq!(status_of(target_tid, "Uid"), "0 0 0 0");
+    tx.send(Ask::Stop).unwrap();
+    join.join().unwrap();
+    // A thread that has ended.
+    let e = handle.set_thread_token(Some(&client(A))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidParameter, "{e}");
+    // A thread guise did not start has no handle.
+    let e = std::thread::spawn(ThreadHandle::current)
+        .join()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CannotImpersonate);
+}
+
+/// Attack on the mechanism: SetThreadToken from another thread while the target
+/// is in the middle of its own impersonations and reverts. Every request waits for
+/// the target's own change to finish, no credential change is torn (the process
+/// would abort), and the target ends at the identity the last request gave it.
+#[test]
+fn set_thread_token_racing_the_targets_own_switches_never_tears_them() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    need_root!();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let spin = std::sync::Arc::clone(&stop);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (go, wait) = mpsc::channel::<()>();
+    // The target impersonates B and reverts, again and again, until told to stop.
+    let join = guise::thread::spawn(move || {
+        ready_tx
+            .send((ThreadHandle::current().unwrap(), tid()))
+            .unwrap();
+        let b = client(B);
+        let mut rounds = 0u64;
+        while !spin.load(Ordering::SeqCst) {
+            drop(b.impersonate().unwrap());
+            rounds += 1;
+        }
+        // What the thread sees of itself, once the last request has taken effect.
+        wait.recv().unwrap();
+        (
+            rounds,
+            guise::open_thread_token(true).ok().map(|t| t.unix().uid()),
+        )
+    })
+    .unwrap();
+    let (handle, target_tid) = ready_rx.recv().unwrap();
+    let a = client(A);
+    let started = Instant::now();
+    let mut sets = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        handle.set_thread_token(Some(&a)).unwrap();
+        handle.set_thread_token(None).unwrap();
+        sets += 2;
+    }
+    // Stop the target's loop, then give it A: its own guards are then gone.
+    stop.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(50));
+    handle.set_thread_token(Some(&a)).unwrap();
+    assert_eq!(status_of(target_tid, "Uid"), format!("0 {A} 0 {A}"));
+    go.send(()).unwrap();
+    let (rounds, token_uid) = join.join().unwrap();
+    assert!(
+        sets > 100 && rounds > 100,
+        "{sets} requests, {rounds} switches"
+    );
+    assert_eq!(
+        token_uid,
+        Some(A),
+        "the thread's bookkeeping follows the last request"
+    );
+}
