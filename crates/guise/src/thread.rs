@@ -43,6 +43,18 @@
 //! [`ErrorKind::CannotImpersonate`]; processes it starts and the process token it
 //! opens are the process's.
 //!
+//! # Other threads
+//! [`ThreadHandle::set_thread_token`] (SetThreadToken with another thread's handle)
+//! changes the target thread's credentials at once, whatever it is doing, and no
+//! other thread's; `None` reverts it; [`ThreadHandle::open_thread_token`] reads its
+//! token. The target must have been started with [`spawn`] and taken its handle
+//! with [`ThreadHandle::current`]. A real-time signal (`SIGRTMIN+10`) runs a
+//! handler on the target that makes only the raw credential system calls, verifies
+//! them and aborts the process if they did not take; a target in the middle of its
+//! own switch applies the request right after it. What the target impersonated is
+//! replaced, as by a SetThreadToken of its own; a guard it held then reverts it to
+//! its own identity when dropped.
+//!
 //! # Reverting
 //! [`revert_to_self`], and the drop of an [`Impersonation`] guard, restore the
 //! thread's credentials and verify them. If that fails the process aborts: no thread
