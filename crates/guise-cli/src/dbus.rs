@@ -24,8 +24,9 @@ use crate::files;
 pub const NAME: &str = "org.guise.Files1";
 /// The object path of the service.
 pub const PATH: &str = "/org/guise/Files1";
-/// The most a `Read` returns (a D-Bus message holds at most 128 MiB, an array 64).
-const MAX_READ: u64 = 32 << 20;
+/// The most a `Read` returns: well below the 32 MiB a system bus lets a message
+/// carry, since a bus daemon drops a connection that sends a larger one.
+const MAX_READ: u64 = 16 << 20;
 
 /// `guise dbus`.
 #[derive(clap::Args)]
@@ -57,6 +58,10 @@ pub struct ServeArgs {
     /// Serve every method as the server, not as the caller (for comparison only).
     #[arg(long)]
     pub no_impersonation: bool,
+    /// The most calls of one uid in flight at once; more are refused
+    /// (org.freedesktop.DBus.Error.LimitsExceeded).
+    #[arg(long, default_value_t = guise::dbus::DEFAULT_MAX_CALLS_PER_UID)]
+    pub max_calls_per_uid: usize,
 }
 
 /// Runs `guise dbus`.
@@ -79,6 +84,7 @@ fn dbus_error(e: &Error) -> fdo::Error {
         | ErrorKind::CantOpenAnonymous => fdo::Error::AccessDenied(message),
         ErrorKind::NoneMapped => fdo::Error::FileNotFound(message),
         ErrorKind::InvalidParameter => fdo::Error::InvalidArgs(message),
+        ErrorKind::NotEnoughQuota => fdo::Error::LimitsExceeded(message),
         _ => fdo::Error::Failed(message),
     }
 }
@@ -292,12 +298,13 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         Mode::empty(),
     )
     .with_context(|| format!("opening {}", args.root.display()))?;
-    let builder = match &args.address {
-        Some(a) => zbus::connection::Builder::address(a.as_str())?,
-        None => zbus::connection::Builder::system()?,
-    };
-    let connection = builder.build().await.context("connecting to the bus")?;
-    let clients = DbusClients::new(&connection, ImpersonationLevel::Delegation).await?;
+    let connection = connect(args.address.as_deref()).await?;
+    let clients = DbusClients::with_max_calls_per_uid(
+        &connection,
+        ImpersonationLevel::Delegation,
+        args.max_calls_per_uid,
+    )
+    .await?;
     let files = Files {
         clients,
         pool: Arc::clone(&pool),
@@ -319,9 +326,59 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         }
     );
     tracing::info!(name = NAME, root = %args.root.display(), "serving on D-Bus");
-    stop.await;
-    tracing::info!("stopped");
-    Ok(())
+    // A server that lost its bus serves no one: it says so and ends.
+    let dbus = zbus::fdo::DBusProxy::new(&connection).await?;
+    let lost = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            if let Err(e) = dbus.get_id().await {
+                break e;
+            }
+        }
+    };
+    tokio::select! {
+        () = stop => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        e = lost => Err(anyhow::anyhow!("lost the bus: {e}")),
+    }
+}
+
+/// A connection to the bus at `address` (a `unix:path=` address; without one, the
+/// system bus), refused unless the bus daemon is root or this server's own user: a
+/// bus another user runs could claim any caller's identity.
+async fn connect(address: Option<&str>) -> Result<zbus::Connection> {
+    let system;
+    let address = match address {
+        Some(a) => a,
+        None => {
+            system = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
+                .unwrap_or_else(|_| "unix:path=/run/dbus/system_bus_socket".into());
+            &system
+        }
+    };
+    let path = address
+        .strip_prefix("unix:path=")
+        .map(|rest| rest.split(',').next().unwrap_or(rest))
+        .ok_or_else(|| {
+            anyhow::anyhow!("only unix:path= bus addresses are served, not {address:?}")
+        })?;
+    let stream = std::os::unix::net::UnixStream::connect(path)
+        .with_context(|| format!("connecting to the bus at {path}"))?;
+    let daemon = guise::client::PeerIdentity::of_socket(std::os::fd::AsFd::as_fd(&stream))?;
+    let me = rustix::process::geteuid().as_raw();
+    if daemon.uid != 0 && daemon.uid != me {
+        anyhow::bail!(
+            "the bus at {path} is run by uid {}, neither root nor this server's uid {me}: refusing to trust it with callers' identities",
+            daemon.uid
+        );
+    }
+    stream.set_nonblocking(true)?;
+    zbus::connection::Builder::unix_stream(tokio::net::UnixStream::from_std(stream)?)
+        .build()
+        .await
+        .context("connecting to the bus")
 }
 
 /// Runs `guise dbus serve` until SIGTERM or SIGINT.

@@ -502,3 +502,188 @@ fn a_caller_whose_name_has_gone_is_forgotten() {
     });
     drop(users);
 }
+
+/// Attack: a user keeps many calls in flight, to hold every worker or fill the
+/// server's memory with queued calls. Its uid's share is capped; others are served.
+#[test]
+fn one_uids_calls_in_flight_are_capped() {
+    need_bus!();
+    let users = accounts();
+    let (dir, _files) = tree();
+    let bus = start_bus(dir.path());
+
+    struct Holder {
+        clients: std::sync::Arc<guise::dbus::DbusClients>,
+        started: std::sync::Arc<tokio::sync::Semaphore>,
+        release: std::sync::Arc<tokio::sync::Notify>,
+    }
+
+    #[zbus::interface(name = "org.guise.Files1")]
+    impl Holder {
+        /// Holds the call until released.
+        async fn who_am_i(
+            &self,
+            #[zbus(header)] header: zbus::message::Header<'_>,
+        ) -> zbus::fdo::Result<u32> {
+            let call = self
+                .clients
+                .call(&header)
+                .await
+                .map_err(|e| match e.kind() {
+                    guise::ErrorKind::NotEnoughQuota => {
+                        zbus::fdo::Error::LimitsExceeded(e.to_string())
+                    }
+                    _ => zbus::fdo::Error::Failed(e.to_string()),
+                })?;
+            // Waiting for the release before saying it started: no release is missed.
+            let released = self.release.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            self.started.add_permits(1);
+            released.await;
+            Ok(call.peer().uid)
+        }
+    }
+
+    runtime().block_on(async {
+        let server = zbus::connection::Builder::address(bus.address().as_str())
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        let clients = guise::dbus::DbusClients::with_max_calls_per_uid(
+            &server,
+            guise::ImpersonationLevel::Delegation,
+            2,
+        )
+        .await
+        .unwrap();
+        let started = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        let release = std::sync::Arc::new(tokio::sync::Notify::new());
+        server
+            .object_server()
+            .at(
+                "/org/guise/Files1",
+                Holder {
+                    clients,
+                    started: std::sync::Arc::clone(&started),
+                    release: std::sync::Arc::clone(&release),
+                },
+            )
+            .await
+            .unwrap();
+        server.request_name("org.guise.Files1").await.unwrap();
+        let a = bus_as(&bus, A).await;
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let a = a.clone();
+            held.push(tokio::spawn(async move {
+                let f = proxy(&a).await;
+                f.call::<_, _, u32>("WhoAmI", &()).await
+            }));
+        }
+        // Both are in flight: a third of A's is refused, B is still served.
+        tokio::time::timeout(Duration::from_secs(10), started.acquire_many(2))
+            .await
+            .expect("both calls in flight")
+            .unwrap()
+            .forget();
+        let f = proxy(&a).await;
+        let (name, message) = error_of(f.call::<_, _, u32>("WhoAmI", &()).await);
+        assert_eq!(name, "org.freedesktop.DBus.Error.LimitsExceeded");
+        assert!(message.contains("ERROR_NOT_ENOUGH_QUOTA"), "{message}");
+        let b = bus_as(&bus, B).await;
+        let g = proxy(&b).await;
+        let served = tokio::spawn(async move { g.call::<_, _, u32>("WhoAmI", &()).await });
+        started.acquire().await.unwrap().forget();
+        release.notify_waiters();
+        assert_eq!(served.await.unwrap().unwrap(), B);
+        for h in held {
+            assert_eq!(h.await.unwrap().unwrap(), A);
+        }
+        // Once they end, A is served again.
+        let again = tokio::spawn(async move { f.call::<_, _, u32>("WhoAmI", &()).await });
+        started.acquire().await.unwrap().forget();
+        release.notify_waiters();
+        assert_eq!(again.await.unwrap().unwrap(), A);
+    });
+    drop(users);
+}
+
+/// Attack: a user runs a bus of its own and gets a root service pointed at it; the
+/// bus would then say who every caller is. The service refuses a bus run by
+/// another user.
+#[test]
+fn a_bus_another_user_runs_is_not_trusted() {
+    need_bus!();
+    let _users = accounts();
+    let (dir, files) = tree();
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::set_permissions(&theirs, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let socket = theirs.join("bus");
+    let config = theirs.join("bus.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "<busconfig><type>custom</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>\
+             <policy context=\"default\"><allow user=\"*\"/><allow own=\"*\"/>\
+             <allow send_destination=\"*\"/></policy></busconfig>",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new("setpriv")
+        .args([
+            "--reuid",
+            &A.to_string(),
+            "--regid",
+            &A.to_string(),
+            "--clear-groups",
+        ])
+        .arg("dbus-daemon")
+        .arg(format!("--config-file={}", config.display()))
+        .arg("--nofork")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = Command::new(GUISE)
+        .args(["dbus", "serve", "--address"])
+        .arg(format!("unix:path={}", socket.display()))
+        .arg("--root")
+        .arg(&files)
+        .output()
+        .unwrap();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("run by uid 61001"), "{err}");
+}
+
+/// A file larger than a D-Bus reply may be: refused with InvalidArgs, and the
+/// service stays on the bus (a reply over the bus's limit would have the daemon
+/// drop its connection).
+#[test]
+fn a_read_too_large_for_the_bus_is_refused_and_the_service_stays() {
+    need_bus!();
+    let (_users, _dir, files, bus, _server) = setup(&[]);
+    common::server::sparse_file(&files.join("big"), A, 17 << 20);
+    runtime().block_on(async {
+        let conn = bus_as(&bus, A).await;
+        let f = proxy(&conn).await;
+        let () = f
+            .call("SetQualityOfService", &("impersonation",))
+            .await
+            .unwrap();
+        let (name, message) = error_of(f.call::<_, _, Vec<u8>>("Read", &("big",)).await);
+        assert_eq!(name, "org.freedesktop.DBus.Error.InvalidArgs", "{message}");
+        let data: Vec<u8> = f.call("Read", &("a.txt",)).await.unwrap();
+        assert_eq!(data, b"a's secret");
+    });
+}

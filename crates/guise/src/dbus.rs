@@ -21,6 +21,11 @@
 //! bus that gives no groups at all gets the same treatment. Privileges: none (the
 //! daemon of Debian 12 gives no process descriptor to read capabilities through).
 //!
+//! zbus serves method calls concurrently: a call sent right after
+//! `SetQualityOfService`, without waiting for its reply, may still be served at the
+//! earlier level. Each uid may have [`DEFAULT_MAX_CALLS_PER_UID`] calls in flight
+//! (see [`DbusClients::with_max_calls_per_uid`]).
+//!
 //! The work itself runs on an [`ImpersonationPool`] worker, as for gRPC:
 //! [`DbusCall::run_as_client`], or [`DbusCall::impersonate_client`] in a closure
 //! given to [`ImpersonationPool::run`]. A thread of a tokio runtime never
@@ -55,6 +60,34 @@ pub struct DbusClients {
     dbus: zbus::fdo::DBusProxy<'static>,
     max_level: ImpersonationLevel,
     entries: Mutex<HashMap<OwnedUniqueName, Arc<Entry>>>,
+    max_calls_per_uid: usize,
+    in_flight: InFlight,
+}
+
+/// Calls in flight by uid.
+type InFlight = Arc<Mutex<HashMap<u32, usize>>>;
+
+/// The most calls of one uid in flight at once, unless set otherwise.
+pub const DEFAULT_MAX_CALLS_PER_UID: usize = 64;
+
+/// A call's place among its uid's calls in flight, given back when the last copy
+/// of the call goes.
+#[derive(Debug)]
+struct Counted {
+    uid: u32,
+    in_flight: InFlight,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.uid);
+            }
+        }
+    }
 }
 
 impl DbusClients {
@@ -68,6 +101,14 @@ impl DbusClients {
         connection: &zbus::Connection,
         max_level: ImpersonationLevel,
     ) -> Result<Arc<DbusClients>> {
+        Self::build(connection, max_level, DEFAULT_MAX_CALLS_PER_UID).await
+    }
+
+    async fn build(
+        connection: &zbus::Connection,
+        max_level: ImpersonationLevel,
+        max_calls_per_uid: usize,
+    ) -> Result<Arc<DbusClients>> {
         let dbus = zbus::fdo::DBusProxy::new(connection)
             .await
             .map_err(|e| bus_error("the bus daemon", &e))?;
@@ -79,6 +120,8 @@ impl DbusClients {
             dbus,
             max_level,
             entries: Mutex::default(),
+            max_calls_per_uid,
+            in_flight: InFlight::default(),
         });
         let weak = Arc::downgrade(&clients);
         tokio::spawn(async move {
@@ -96,6 +139,20 @@ impl DbusClients {
             }
         });
         Ok(clients)
+    }
+
+    /// The same, with `max` calls of one uid in flight at once (at least 1); a call
+    /// over it is refused with [`ErrorKind::NotEnoughQuota`], so that no one user
+    /// holds every worker or fills the server's memory with queued calls.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub async fn with_max_calls_per_uid(
+        connection: &zbus::Connection,
+        max_level: ImpersonationLevel,
+        max: usize,
+    ) -> Result<Arc<DbusClients>> {
+        Self::build(connection, max_level, max.max(1)).await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OwnedUniqueName, Arc<Entry>>> {
@@ -124,7 +181,22 @@ impl DbusClients {
             peer: Arc::new(peer),
             qos: Mutex::new(SecurityQos::default()),
         });
-        Ok(Arc::clone(self.lock().entry(key).or_insert(entry)))
+        let entry = Arc::clone(self.lock().entry(key.clone()).or_insert(entry));
+        // The name may have gone while it was looked up, before the entry was there
+        // to be forgotten: such a caller is refused, and not remembered.
+        let alive = self
+            .dbus
+            .name_has_owner(BusName::Unique(sender.clone()))
+            .await
+            .unwrap_or(false);
+        if !alive {
+            self.lock().remove(&key);
+            return Err(Error::new(
+                ErrorKind::AccessDenied,
+                format!("{sender} has left the bus"),
+            ));
+        }
+        Ok(entry)
     }
 
     /// The identity the bus daemon gives for `sender`.
@@ -167,18 +239,41 @@ impl DbusClients {
 
     /// The call a message belongs to: its sender's identity and level.
     ///
+    /// The call counts among its uid's calls in flight until the last copy of the
+    /// returned [`DbusCall`] is dropped.
+    ///
     /// # Errors
     /// [`ErrorKind::AccessDenied`] for a message without a sender, a sender whose
     /// name has gone or whose credentials the bus does not give;
+    /// [`ErrorKind::NotEnoughQuota`] over the uid's calls in flight;
     /// [`ErrorKind::Os`] if the account database cannot be read.
     pub async fn call(&self, header: &Header<'_>) -> Result<DbusCall> {
         let entry = self.entry(header).await?;
+        let uid = entry.peer.uid;
+        {
+            let mut counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            let n = counts.entry(uid).or_default();
+            if *n >= self.max_calls_per_uid {
+                return Err(Error::new(
+                    ErrorKind::NotEnoughQuota,
+                    format!("uid {uid} has {n} calls in flight, the most a caller may have"),
+                ));
+            }
+            *n += 1;
+        }
+        let counted = Arc::new(Counted {
+            uid,
+            in_flight: Arc::clone(&self.in_flight),
+        });
         let qos = *entry.qos.lock().unwrap_or_else(|p| p.into_inner());
         let mut client = ClientContext::new(Arc::clone(&entry.peer), self.max_level);
         client.set_qos(qos);
         // The method call has arrived: it counts as a message read.
         client.message_received(None);
-        Ok(DbusCall { client })
+        Ok(DbusCall {
+            client,
+            _counted: counted,
+        })
     }
 
     /// Records the level the sender of `header` allows for the rest of its
@@ -226,6 +321,7 @@ fn bus_error(what: &str, e: &zbus::Error) -> Error {
 #[derive(Clone, Debug)]
 pub struct DbusCall {
     client: ClientContext,
+    _counted: Arc<Counted>,
 }
 
 impl DbusCall {

@@ -63,6 +63,8 @@ pub enum ErrorKind {
     PasswordExpired,
     /// The account may not log on now or from here (`ERROR_ACCOUNT_RESTRICTION`).
     AccountRestriction,
+    /// A caller has as much work in flight as it may have (`ERROR_NOT_ENOUGH_QUOTA`).
+    NotEnoughQuota,
     /// No remote procedure call is active on this thread, or the call a handle names
     /// has finished (`RPC_S_NO_CALL_ACTIVE`).
     RpcNoCallActive,
@@ -97,6 +99,7 @@ impl ErrorKind {
             ErrorKind::AccountExpired => 1793,
             ErrorKind::PasswordExpired => 1330,
             ErrorKind::AccountRestriction => 1327,
+            ErrorKind::NotEnoughQuota => 1816,
             ErrorKind::RpcNoCallActive => 1725,
             ErrorKind::Os => 31,
         }
@@ -127,6 +130,7 @@ impl ErrorKind {
             ErrorKind::AccountExpired => "ERROR_ACCOUNT_EXPIRED",
             ErrorKind::PasswordExpired => "ERROR_PASSWORD_EXPIRED",
             ErrorKind::AccountRestriction => "ERROR_ACCOUNT_RESTRICTION",
+            ErrorKind::NotEnoughQuota => "ERROR_NOT_ENOUGH_QUOTA",
             ErrorKind::RpcNoCallActive => "RPC_S_NO_CALL_ACTIVE",
             ErrorKind::Os => "ERROR_GEN_FAILURE",
         }

@@ -392,6 +392,9 @@ impl CommandExt for std::process::Command {
         token: &Token,
         options: &SpawnOptions<'_>,
     ) -> Result<std::process::Child> {
+        // The plan is made from the thread's credentials: no other thread's
+        // SetThreadToken may change them until the child is forked.
+        let _steady = crate::thread::steady();
         let set_vars = self
             .get_envs()
             .map(|(k, v)| (k.to_owned(), v.map(OsStr::to_owned)))
@@ -407,6 +410,7 @@ impl CommandExt for std::process::Command {
     }
 
     fn spawn_as_process(&mut self) -> Result<std::process::Child> {
+        let _steady = crate::thread::steady();
         crate::sys::spawn::install(self, server_plan()?);
         self.spawn().map_err(spawn_error)
     }
@@ -421,6 +425,7 @@ impl CommandExt for tokio::process::Command {
         token: &Token,
         options: &SpawnOptions<'_>,
     ) -> Result<tokio::process::Child> {
+        let _steady = crate::thread::steady();
         let std = self.as_std();
         let set_vars = std
             .get_envs()
@@ -437,6 +442,7 @@ impl CommandExt for tokio::process::Command {
     }
 
     fn spawn_as_process(&mut self) -> Result<tokio::process::Child> {
+        let _steady = crate::thread::steady();
         crate::sys::spawn::install_tokio(self, server_plan()?);
         self.spawn().map_err(spawn_error)
     }

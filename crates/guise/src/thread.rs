@@ -272,6 +272,17 @@ where
 {
     // Record the process identity from this thread if it is the first.
     process_credentials()?;
+    // A thread whose fs context is its own (its umask follows its token) does not
+    // share it with the threads it starts: they get theirs, with its own umask.
+    let own_fs = PRIVATE_FS.get().then(|| {
+        REGISTERED
+            .with_borrow(|r| r.as_ref().map(|r| r.home_umask))
+            .unwrap_or_else(|| {
+                let m = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+                rustix::process::umask(m);
+                m.bits()
+            })
+    });
     let mut builder = std::thread::Builder::new();
     if let Some(name) = name {
         builder = builder.name(name);
@@ -280,6 +291,12 @@ where
         .spawn(move || {
             if let Err(e) = start_at_process_identity() {
                 panic!("a new thread cannot take the process identity: {e}");
+            }
+            if let Some(umask) = own_fs {
+                if let Err(e) = unshare_fs_context() {
+                    panic!("a new thread cannot have an fs context of its own: {e}");
+                }
+                rustix::process::umask(rustix::fs::Mode::from_raw_mode(umask));
             }
             f()
         })
@@ -396,19 +413,11 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
         let unix = t.unix();
         cred::validate_ids(unix.uid(), unix.gid(), unix.groups())?;
     }
-    // Another thread's SetThreadToken waits while this one changes its own
-    // credentials, and is applied right after; what one did before is taken into
-    // account first (once the thread is marked busy, no other can land).
-    let registered = REGISTERED.with_borrow(Clone::clone);
-    if let Some(r) = &registered {
-        r.slot.enter();
-    }
-    reconcile();
+    let _steady = steady();
     let result = install_now(token);
-    if let Some(r) = &registered {
+    if let Some(r) = REGISTERED.with_borrow(Clone::clone) {
         *r.current.lock().unwrap_or_else(|p| p.into_inner()) =
             ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.clone()));
-        r.slot.leave();
     }
     result
 }
@@ -482,19 +491,16 @@ fn install_now(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
 /// # Errors
 /// As [`set_thread_token`], for the revert; `f` does not run then.
 pub(crate) fn as_process<R>(f: impl FnOnce() -> R) -> Result<R> {
-    reconcile();
+    // No other thread's SetThreadToken lands while `f` runs as the process; it
+    // waits, and is applied after.
+    let _steady = steady();
     let wanted = WANTED.with_borrow(Wanted::effective);
     if wanted.is_none() || !is_impersonating() {
         return Ok(f());
     }
     install(None)?;
     let r = f();
-    // What another thread's SetThreadToken put on this thread meanwhile stays.
-    reconcile();
-    let wanted = WANTED.with_borrow(Wanted::effective);
-    if !is_impersonating()
-        && let Err(e) = install(wanted)
-    {
+    if let Err(e) = install(wanted) {
         cred::fatal("restoring the impersonation after work as the process", &e);
     }
     Ok(r)
@@ -510,6 +516,7 @@ fn current_token() -> Option<Token> {
 /// are left with nothing to restore. On error the thread and its guards are as they
 /// were, as after a failed SetThreadToken on Windows.
 fn set_base(token: Option<Token>) -> Result<()> {
+    let _steady = steady();
     match install(token.clone()) {
         Ok(_) => {
             WANTED.with_borrow_mut(|w| {
@@ -528,6 +535,7 @@ fn set_base(token: Option<Token>) -> Result<()> {
 /// After a failed install: a failed switch leaves the thread on its own
 /// credentials; put back what it impersonated, if anything. Failing that is fatal.
 fn put_back_wanted() {
+    let _steady = steady();
     let wanted = WANTED.with_borrow(Wanted::effective);
     if wanted.is_some()
         && !is_impersonating()
@@ -686,7 +694,7 @@ impl Impersonation {
 
 impl Drop for Impersonation {
     fn drop(&mut self) {
-        reconcile();
+        let _steady = steady();
         // A guard that was live when another thread set this thread's token
         // reverts the thread to its own identity.
         let revert = WANTED.with_borrow_mut(|w| {
@@ -754,6 +762,7 @@ impl Token {
     /// [`ImpersonateLoggedOnUser`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-impersonateloggedonuser
     #[doc(alias = "ImpersonateLoggedOnUser")]
     pub fn impersonate(&self) -> Result<Impersonation> {
+        let _steady = steady();
         let token = match self.token_type() {
             TokenType::Primary => {
                 self.duplicate(ImpersonationLevel::Impersonation, TokenType::Impersonation)?
@@ -822,6 +831,45 @@ thread_local! {
     static FAREWELL: RefCell<Option<Farewell>> = const { RefCell::new(None) };
 }
 
+thread_local! {
+    /// How many [`Steady`] guards the thread holds.
+    static STEADY: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// While alive, no other thread's SetThreadToken changes this thread's credentials:
+/// a request waits, and is applied when the outermost guard goes. Guise holds one
+/// across every read, decision and change of the thread's credentials (and across
+/// what it does as the process, or in preparing a child process), so that none
+/// is torn or decided on stale credentials.
+pub(crate) struct Steady(Option<std::sync::Arc<Registered>>);
+
+/// Holds the calling thread steady (see [`Steady`]) and brings its bookkeeping up
+/// to date first.
+pub(crate) fn steady() -> Steady {
+    let reg = REGISTERED.with_borrow(Clone::clone);
+    if let Some(r) = &reg {
+        if STEADY.get() == 0 {
+            r.slot.enter();
+        }
+        STEADY.set(STEADY.get() + 1);
+    }
+    // Once busy, no request can land: what landed before is taken in now.
+    reconcile();
+    Steady(reg)
+}
+
+impl Drop for Steady {
+    fn drop(&mut self) {
+        if let Some(r) = &self.0 {
+            let depth = STEADY.get() - 1;
+            STEADY.set(depth);
+            if depth == 0 {
+                r.slot.leave();
+            }
+        }
+    }
+}
+
 /// Brings this thread's bookkeeping up to what other threads' SetThreadToken did to
 /// its credentials: the last such token replaces whatever the thread impersonated
 /// (as a SetThreadToken of its own would), and the guards that were live then
@@ -830,13 +878,15 @@ fn reconcile() {
     let Some(reg) = REGISTERED.with_borrow(Clone::clone) else {
         return;
     };
-    let applied = reg.slot.applied();
-    if applied == SEEN.get() {
+    if reg.slot.applied() == SEEN.get() {
         return;
     }
-    SEEN.set(applied);
     let remote = {
         let mut requests = reg.remote.lock().unwrap_or_else(|p| p.into_inner());
+        // Read under the lock: an asker prunes only requests older than the count
+        // it reads under the same lock.
+        let applied = reg.slot.applied();
+        SEEN.set(applied);
         let Some(remote) = requests.get(&applied).cloned() else {
             cred::fatal(
                 "following another thread's SetThreadToken",
@@ -1024,11 +1074,14 @@ impl ThreadHandle {
         let _one = reg.ask.lock().unwrap_or_else(|p| p.into_inner());
         // Only requests change the applied count, and askers take turns: this
         // request, once applied, is number `n`.
-        let n = reg.slot.applied() + 1;
-        reg.remote
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(n, wanted.clone());
+        let n = {
+            let mut requests = reg.remote.lock().unwrap_or_else(|p| p.into_inner());
+            let applied = reg.slot.applied();
+            // Requests the thread has gone past are of no more use.
+            requests.retain(|k, _| *k >= applied);
+            requests.insert(applied + 1, wanted.clone());
+            applied + 1
+        };
         match reg.slot.request(request, REMOTE_LIMIT) {
             Ok(()) => {
                 *reg.current.lock().unwrap_or_else(|p| p.into_inner()) = wanted.map(|(t, _)| t);

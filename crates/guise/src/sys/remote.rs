@@ -177,9 +177,10 @@ impl Slot {
         let ptr = Box::into_raw(req);
         self.request.store(ptr, Ordering::SeqCst);
         self.state.store(REQUESTED, Ordering::SeqCst);
-        // SAFETY: tgkill with this process's pid and a tid of it; a thread that has
-        // ended gives ESRCH (its tid cannot have been reused while `gone` is false:
-        // the thread marks it before it ends).
+        // SAFETY: tgkill with this process's pid and a tid of it. A thread that has
+        // ended gives ESRCH; if its tid was reused by a new thread of this process,
+        // that thread's handler finds no request of its own and the asker times
+        // out, having changed nothing.
         let r = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), self.tid, signal()) };
         let sent = if r == 0 {
             Ok(())

@@ -290,3 +290,42 @@ fn set_thread_token_racing_the_targets_own_switches_never_tears_them() {
         "the thread's bookkeeping follows the last request"
     );
 }
+
+/// A thread started by a thread that has a handle does not share its fs context:
+/// a SetThreadToken at Identification (umask 0777) on the one leaves the other's
+/// umask alone.
+#[test]
+fn threads_started_by_a_target_keep_their_own_umask() {
+    need_root!();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (go, wait) = mpsc::channel::<()>();
+    let join = guise::thread::spawn(move || {
+        let handle = ThreadHandle::current().unwrap();
+        let (child_tx, child_rx) = mpsc::channel();
+        let (stop_child, child_wait) = mpsc::channel::<()>();
+        let child = guise::thread::spawn(move || {
+            child_tx.send(tid()).unwrap();
+            child_wait.recv().unwrap();
+        })
+        .unwrap();
+        ready_tx
+            .send((handle, tid(), child_rx.recv().unwrap()))
+            .unwrap();
+        wait.recv().unwrap();
+        stop_child.send(()).unwrap();
+        child.join().unwrap();
+    })
+    .unwrap();
+    let (handle, target_tid, child_tid) = ready_rx.recv().unwrap();
+    let before = status_of(child_tid, "Umask");
+    assert_ne!(before, "0777");
+    let id = client(A)
+        .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+        .unwrap();
+    handle.set_thread_token(Some(&id)).unwrap();
+    assert_eq!(status_of(target_tid, "Umask"), "0777");
+    assert_eq!(status_of(child_tid, "Umask"), before, "the child's own");
+    handle.set_thread_token(None).unwrap();
+    go.send(()).unwrap();
+    join.join().unwrap();
+}
