@@ -113,6 +113,81 @@ impl ThreadCredentials {
     }
 }
 
+thread_local! {
+    /// How many of this thread's switches and reverts were read back in full.
+    static VERIFIED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Room to read the thread's groups back after a switch, kept between switches.
+    static SCRATCH: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Checks that the calling thread's credentials are exactly these, reading them
+/// back from the kernel (`getresuid`, `getresgid`, `getgroups`, `capget`) without
+/// allocating (after the first time).
+///
+/// # Errors
+/// [`ErrorKind::Os`] naming what differs, or a read that failed.
+pub(crate) fn verify(uid: ResIds, gid: ResIds, groups: &[u32], caps: CapabilitySets) -> Result<()> {
+    // Once a switch and a revert of this thread were read back in full, the kernel
+    // has shown that its credential calls on this thread are real (no filter fakes
+    // their success): from then on the effective uid and gid are read back, two
+    // system calls, and each call's own result does the rest.
+    if VERIFIED.get() >= 2 {
+        let (euid, egid) = (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        );
+        if (euid, egid) != (uid.effective, gid.effective) {
+            VERIFIED.set(0);
+            return Err(Error::new(
+                ErrorKind::Os,
+                format!(
+                    "the kernel has effective uid {euid} and gid {egid}; expected {} and {}",
+                    uid.effective, gid.effective
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    verify_all(uid, gid, groups, caps)?;
+    VERIFIED.set(VERIFIED.get() + 1);
+    Ok(())
+}
+
+/// As [`verify`], reading back every credential.
+fn verify_all(uid: ResIds, gid: ResIds, groups: &[u32], caps: CapabilitySets) -> Result<()> {
+    let u = nix::unistd::getresuid().map_err(|e| Error::os(ErrorKind::Os, "getresuid", e))?;
+    let g = nix::unistd::getresgid().map_err(|e| Error::os(ErrorKind::Os, "getresgid", e))?;
+    let now_caps =
+        rthread::capabilities(None).map_err(|e| Error::os(ErrorKind::Os, "capget", e))?;
+    let same_groups = SCRATCH.with_borrow_mut(|buf| {
+        if buf.len() < groups.len() + 1 {
+            buf.resize(groups.len() + 1, 0);
+        }
+        let n = crate::sys::creds::getgroups_into(buf)
+            .map_err(|e| Error::os(ErrorKind::Os, "getgroups", &e))?;
+        // The kernel keeps groups sorted; so are ours.
+        Ok::<_, Error>(buf[..n] == *groups)
+    })?;
+    let ids = |r: nix::unistd::ResUid| (r.real.as_raw(), r.effective.as_raw(), r.saved.as_raw());
+    let gids = |r: nix::unistd::ResGid| (r.real.as_raw(), r.effective.as_raw(), r.saved.as_raw());
+    if ids(u) != (uid.real, uid.effective, uid.saved)
+        || gids(g) != (gid.real, gid.effective, gid.saved)
+        || !same_groups
+        || now_caps != caps
+    {
+        return Err(Error::new(
+            ErrorKind::Os,
+            format!(
+                "the kernel has uid {:?}, gid {:?}, caps {:?} (groups as expected: {same_groups}); expected uid {uid:?}, gid {gid:?}, groups {groups:?}, caps {caps:?}",
+                ids(u),
+                gids(g),
+                now_caps
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What a thread looks like to the kernel while it impersonates: effective uid and
 /// gid, supplementary groups (sorted, no duplicates), effective capabilities.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,8 +220,9 @@ pub(crate) fn validate_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
     Ok(())
 }
 
-fn to_gids(groups: &[u32]) -> Vec<Gid> {
-    groups.iter().map(|&g| Gid::from_raw(g)).collect()
+/// The same groups as rustix's `Gid`s, without copying: a switch allocates nothing.
+fn to_gids(groups: &[u32]) -> &[Gid] {
+    crate::sys::creds::as_gids(groups)
 }
 
 /// Switches the calling thread from `server` (its current credentials) to `target`,
@@ -177,7 +253,7 @@ fn apply(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
     };
     let from = server.os_identity();
     if target.groups != from.groups {
-        rthread::set_thread_groups(&to_gids(&target.groups)).map_err(os("setgroups"))?;
+        rthread::set_thread_groups(to_gids(&target.groups)).map_err(os("setgroups"))?;
     }
     if target.gid != from.gid {
         rthread::set_thread_res_gid(None, Gid::from_raw(target.gid), None)
@@ -193,26 +269,24 @@ fn apply(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
     };
     rthread::set_capabilities(None, caps).map_err(os("capset"))?;
 
-    let expected = ThreadCredentials {
-        uid: ResIds {
+    verify(
+        ResIds {
             effective: target.uid,
             ..server.uid
         },
-        gid: ResIds {
+        ResIds {
             effective: target.gid,
             ..server.gid
         },
-        groups: target.groups.clone(),
-        capabilities: caps,
-    };
-    let now = ThreadCredentials::current()?;
-    if now != expected {
-        return Err(Error::new(
+        &target.groups,
+        caps,
+    )
+    .map_err(|e| {
+        Error::new(
             ErrorKind::Os,
-            format!("impersonation did not take effect: expected {expected:?}, kernel has {now:?}"),
-        ));
-    }
-    Ok(())
+            format!("impersonation did not take effect: {e}"),
+        )
+    })
 }
 
 /// Restores the calling thread to `server` from `from` (what it is now): uid first
@@ -250,17 +324,11 @@ pub(crate) fn try_restore(server: &ThreadCredentials, from: &OsIdentity) -> Resu
     if from.groups != server.groups {
         step(
             "setgroups",
-            rthread::set_thread_groups(&to_gids(&server.groups)),
+            rthread::set_thread_groups(to_gids(&server.groups)),
         )?;
     }
-    let now = ThreadCredentials::current()?;
-    if now != *server {
-        return Err(Error::new(
-            ErrorKind::Os,
-            format!("revert verification: expected {server:?}, kernel has {now:?}"),
-        ));
-    }
-    Ok(())
+    verify(server.uid, server.gid, &server.groups, server.capabilities)
+        .map_err(|e| Error::new(ErrorKind::Os, format!("revert verification: {e}")))
 }
 
 /// Reports a credential failure that cannot be undone and aborts the process.

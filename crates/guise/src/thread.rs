@@ -73,6 +73,7 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 use crate::cred::{self, OsIdentity, SENTINEL_GID, SENTINEL_UID};
 use crate::error::{Error, ErrorKind, Result};
@@ -84,9 +85,9 @@ pub use crate::cred::{MAX_GROUPS, ResIds, ThreadCredentials};
 /// An impersonating thread's state.
 struct Active {
     /// The thread token, at the level the thread actually got.
-    token: Token,
+    token: Rc<Token>,
     /// The thread's credentials before it impersonated.
-    server: ThreadCredentials,
+    server: Rc<ThreadCredentials>,
     /// What was put on the thread.
     applied: OsIdentity,
     /// The thread's umask before it impersonated below Impersonation level (then
@@ -96,7 +97,7 @@ struct Active {
 
 impl Active {
     /// Puts the thread back on its own credentials (or aborts) and returns them.
-    fn leave(self) -> ThreadCredentials {
+    fn leave(self) -> Rc<ThreadCredentials> {
         cred::restore(&self.server, &self.applied);
         if let Some(mask) = self.umask {
             rustix::process::umask(mask);
@@ -110,9 +111,9 @@ impl Active {
 #[derive(Default)]
 struct Wanted {
     /// Set by [`set_thread_token`]; owned by no guard.
-    base: Option<Token>,
+    base: Option<Rc<Token>>,
     /// One entry per live guard, oldest first, with the guard's id.
-    guards: Vec<(u64, Token)>,
+    guards: Vec<(u64, Rc<Token>)>,
     next_id: u64,
     /// Guards that were live when another thread set this thread's token: the
     /// first of them dropped reverts the thread to its own identity.
@@ -120,7 +121,7 @@ struct Wanted {
 }
 
 impl Wanted {
-    fn effective(&self) -> Option<Token> {
+    fn effective(&self) -> Option<Rc<Token>> {
         self.guards
             .last()
             .map(|(_, t)| t)
@@ -138,6 +139,8 @@ thread_local! {
     static SEEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// Whether [`spawn`] started this thread (only such threads get a handle).
     static SPAWNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The thread's own credentials, once read and checked.
+    static HOME: RefCell<Option<Rc<ThreadCredentials>>> = const { RefCell::new(None) };
     /// Whether this thread has its own fs context (cwd, root, umask).
     static PRIVATE_FS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -191,7 +194,7 @@ pub(crate) fn process_credentials() -> Result<ThreadCredentials> {
     reconcile();
     let saved = ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.server.clone()));
     if let Some(creds) = saved {
-        return Ok(creds);
+        return Ok(ThreadCredentials::clone(&creds));
     }
     let now = ThreadCredentials::current()?;
     let process = process_identity(&now);
@@ -402,7 +405,7 @@ fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredenti
 
 /// Puts `token` on the calling thread (or none), returning the level it got.
 /// On error the thread is not impersonating.
-fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
+fn install(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
     if let Some(t) = &token {
         if t.token_type() != TokenType::Impersonation {
             return Err(Error::new(
@@ -417,40 +420,48 @@ fn install(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
     let result = install_now(token);
     if let Some(r) = REGISTERED.with_borrow(Clone::clone) {
         *r.current.lock().unwrap_or_else(|p| p.into_inner()) =
-            ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.clone()));
+            ACTIVE.with_borrow(|a| a.as_ref().map(|a| Token::clone(&a.token)));
     }
     result
 }
 
 /// [`install`], the credential change itself.
-fn install_now(token: Option<Token>) -> Result<Option<ImpersonationLevel>> {
+fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
     ACTIVE.with_borrow_mut(|active| {
         let server = match active.take() {
             // Back to the server first, then on to the new identity.
             Some(previous) => previous.leave(),
-            None => {
-                let now = ThreadCredentials::current()?;
-                let process = process_identity(&now);
-                if is_foreign(&now, process) {
-                    if token.is_some() {
-                        return Err(foreign_error(&now, process));
+            // The thread's own credentials, read and checked once: guise alone
+            // changes them afterwards, and always puts them back, verified.
+            None => match HOME.with_borrow(Clone::clone) {
+                Some(home) => home,
+                None => {
+                    let now = ThreadCredentials::current()?;
+                    let process = process_identity(&now);
+                    if is_foreign(&now, process) {
+                        if token.is_some() {
+                            return Err(foreign_error(&now, process));
+                        }
+                        // RevertToSelf on a thread that came to life in another
+                        // identity: it takes the process identity, or the process
+                        // ends.
+                        if let Err(e) = to_process_identity(&now, process) {
+                            cred::fatal("reverting a thread created while impersonating", &e);
+                        }
+                        return Ok(None);
                     }
-                    // RevertToSelf on a thread that came to life in another
-                    // identity: it takes the process identity, or the process ends.
-                    if let Err(e) = to_process_identity(&now, process) {
-                        cred::fatal("reverting a thread created while impersonating", &e);
-                    }
-                    return Ok(None);
+                    let now = Rc::new(now);
+                    HOME.with_borrow_mut(|h| *h = Some(Rc::clone(&now)));
+                    now
                 }
-                now
-            }
+            },
         };
         let Some(token) = token else {
             return Ok(None);
         };
         let level = permitted_level(&token, &server);
         let token = match token.impersonation_level() {
-            Some(wanted) if wanted > level => token.with_level(level),
+            Some(wanted) if wanted > level => Rc::new(token.with_level(level)),
             _ => token,
         };
         let applied = os_identity(&token, level, &server);
@@ -509,13 +520,13 @@ pub(crate) fn as_process<R>(f: impl FnOnce() -> R) -> Result<R> {
 /// The calling thread's impersonation token, if any, at the level it got.
 fn current_token() -> Option<Token> {
     reconcile();
-    ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.clone()))
+    ACTIVE.with_borrow(|a| a.as_ref().map(|a| Token::clone(&a.token)))
 }
 
 /// Replaces everything the thread impersonates by `token` (or nothing): live guards
 /// are left with nothing to restore. On error the thread and its guards are as they
 /// were, as after a failed SetThreadToken on Windows.
-fn set_base(token: Option<Token>) -> Result<()> {
+fn set_base(token: Option<Rc<Token>>) -> Result<()> {
     let _steady = steady();
     match install(token.clone()) {
         Ok(_) => {
@@ -566,7 +577,7 @@ fn put_back_wanted() {
 /// [`SetThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-setthreadtoken
 #[doc(alias = "SetThreadToken")]
 pub fn set_thread_token(token: Option<&Token>) -> Result<()> {
-    set_base(token.cloned())
+    set_base(token.map(|t| Rc::new(t.clone())))
 }
 
 /// Ends the calling thread's impersonation ([`RevertToSelf`]): the thread has its
@@ -769,7 +780,8 @@ impl Token {
             }
             TokenType::Impersonation => self.clone(),
         };
-        match install(Some(token.clone())) {
+        let token = Rc::new(token);
+        match install(Some(Rc::clone(&token))) {
             Ok(level) => {
                 let id = WANTED.with_borrow_mut(|w| {
                     w.next_id += 1;
@@ -898,8 +910,8 @@ fn reconcile() {
     };
     ACTIVE.with_borrow_mut(|active| {
         *active = remote.as_ref().map(|(token, applied)| Active {
-            token: token.clone(),
-            server: reg.home.clone(),
+            token: Rc::new(token.clone()),
+            server: Rc::new(reg.home.clone()),
             applied: applied.clone(),
             umask: below_impersonation(token, applied)
                 .then(|| rustix::fs::Mode::from_raw_mode(reg.home_umask)),
@@ -908,7 +920,7 @@ fn reconcile() {
     WANTED.with_borrow_mut(|w| {
         let live: Vec<u64> = w.guards.drain(..).map(|(id, _)| id).collect();
         w.revert_on_drop.extend(live);
-        w.base = remote.map(|(token, _)| token);
+        w.base = remote.map(|(token, _)| Rc::new(token));
     });
 }
 

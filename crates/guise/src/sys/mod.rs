@@ -10,6 +10,7 @@
 //!   functions that abort.
 #![allow(unsafe_code)]
 
+pub(crate) mod creds;
 pub(crate) mod pam;
 pub(crate) mod remote;
 pub(crate) mod setters;
