@@ -303,7 +303,7 @@ fn a_cancelled_call_leaves_no_worker_impersonating() {
     let (dir, files) = tree();
     // 256 MiB that cost no disk: a read of all of it takes many chunks.
     sparse_file(&files.join("big"), A, 256 << 20);
-    let mut server = start_rpc(dir.path(), &files, &[], &["--workers", "2"]);
+    let server = start_rpc(dir.path(), &files, &[], &["--workers", "2"]);
     let rt = runtime();
     rt.block_on(async {
         let mut a = client_as(&server.socket, A).await;
@@ -331,11 +331,9 @@ fn a_cancelled_call_leaves_no_worker_impersonating() {
     }
     assert!(odd.is_empty(), "threads still impersonating: {odd:?}");
     // And the read stopped: it did not go on to the end as the caller.
-    let log = server.stderr();
-    let line = log
-        .lines()
-        .find(|l| l.contains("op=\"read\""))
-        .unwrap_or_else(|| panic!("no read logged: {log}"));
+    let line = server
+        .wait_for_line(Duration::from_secs(10), |l| l.contains("op=\"read\""))
+        .unwrap_or_else(|| panic!("no read logged: {}", server.log_so_far()));
     assert!(line.contains("RPC_S_NO_CALL_ACTIVE"), "{line}");
     let bytes: u64 = line
         .split("bytes=")

@@ -4,7 +4,6 @@
 //! `guise dbus serve` on it.
 #![allow(dead_code)]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -138,22 +137,18 @@ pub fn start_bus(dir: &Path) -> Bus {
 
 /// Starts `guise dbus serve` on `bus` for `root` and waits until it owns its name.
 pub fn start_service(bus: &Bus, root: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(GUISE)
-        .args(["dbus", "serve", "--address", &bus.address(), "--root"])
-        .arg(root)
-        .args(extra)
-        .env("GUISE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let server = Server::new(child, bus.socket.clone(), log);
+    let server = Server::new(
+        Command::new(GUISE)
+            .args(["dbus", "serve", "--address", &bus.address(), "--root"])
+            .arg(root)
+            .args(extra)
+            .env("GUISE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        bus.socket.clone(),
+    );
     for _ in 0..500 {
         let owned = Command::new("dbus-send")
             .arg(format!("--bus={}", bus.address()))

@@ -1,7 +1,6 @@
 //! A `guise serve` started for a test, and clients run as other uids.
 #![allow(dead_code)]
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,8 +12,10 @@ use super::GUISE;
 pub struct Server {
     pub child: Child,
     pub socket: PathBuf,
-    /// Collects the server's log as it comes (a full pipe would stall it).
-    log: Option<std::thread::JoinHandle<String>>,
+    /// The server's log so far, collected as it comes (a full pipe would stall
+    /// it), and the thread that collects it.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Server {
@@ -25,12 +26,44 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// A server already started: its process, socket, and the thread reading its log.
-    pub fn new(child: Child, socket: PathBuf, log: std::thread::JoinHandle<String>) -> Server {
+    /// A server already started (with its stderr piped): its process and socket.
+    pub fn new(mut child: Child, socket: PathBuf) -> Server {
+        let stderr = child.stderr.take().expect("the server's stderr is piped");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&log);
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
         Server {
             child,
             socket,
-            log: Some(log),
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log_so_far(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (at most `limit`) for a line of the log that `pred` accepts.
+    pub fn wait_for_line(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let t = Instant::now();
+        loop {
+            if let Some(l) = self.log_so_far().lines().find(|l| pred(l)) {
+                return Some(l.to_owned());
+            }
+            if t.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -82,10 +115,10 @@ impl Server {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
-        self.log
-            .take()
-            .map(|h| h.join().unwrap())
-            .unwrap_or_default()
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.log_so_far()
     }
 }
 
@@ -154,18 +187,7 @@ fn start_service(
         .env("GUISE_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let server = Server {
-        child,
-        socket: socket.clone(),
-        log: Some(log),
-    };
+    let server = Server::new(cmd.spawn().unwrap(), socket.clone());
     for _ in 0..500 {
         if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
             return server;
