@@ -217,9 +217,25 @@ fn check(
     })
 }
 
+/// How many of a token's SIDs the check keys in place (no allocation); a token
+/// with more is matched the long way for the rest.
+const KEYED: usize = 64;
+
+/// A cheap stand-in for a SID: equal SIDs have equal keys (the converse is checked
+/// in full).
+fn key(sid: &Sid) -> u64 {
+    let subs = sid.sub_authorities();
+    let last = subs.last().copied().unwrap_or(0);
+    u64::from(last) | (subs.len() as u64) << 32 | (sid.authority() & 0xff_ffff) << 40
+}
+
 /// What both implementations share: the preconditions and everything but the walk.
 struct Prepared<'a> {
     token: &'a Token,
+    /// The token's user and groups as keys, in the token's order (user first); how
+    /// many.
+    keys: [u64; KEYED],
+    keyed: usize,
     mapping: &'a GenericMapping,
     max: bool,
     want: AccessMask,
@@ -292,8 +308,18 @@ impl<'a> Prepared<'a> {
         if !max {
             privileged &= want;
         }
+        let mut keys = [0u64; KEYED];
+        let user = token.user();
+        keys[0] = key(&user);
+        let mut keyed = 1;
+        for g in token.groups().iter().take(KEYED - 1) {
+            keys[keyed] = key(&g.sid);
+            keyed += 1;
+        }
         let mut pre = Prepared {
             token,
+            keys,
+            keyed,
             mapping,
             max,
             want,
@@ -338,15 +364,33 @@ impl<'a> Prepared<'a> {
     /// Whether `sid` is in the token: the user, an enabled group, or (for deny ACEs)
     /// a deny-only group.
     fn matches(&self, sid: &Sid, for_deny: bool) -> bool {
-        self.token.user() == *sid
-            || self.token.groups().iter().any(|g| {
-                g.sid == *sid
-                    && if g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY) {
-                        for_deny
-                    } else {
-                        g.attributes.contains(GroupAttributes::ENABLED)
-                    }
-            })
+        let applies = |g: &crate::token::Group| {
+            g.sid == *sid
+                && if g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY) {
+                    for_deny
+                } else {
+                    g.attributes.contains(GroupAttributes::ENABLED)
+                }
+        };
+        let k = key(sid);
+        let groups = self.token.groups();
+        // Keys first: only a SID whose key matches is compared in full.
+        for (i, _) in self.keys[..self.keyed]
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| **x == k)
+        {
+            let hit = if i == 0 {
+                self.token.user() == *sid
+            } else {
+                applies(&groups[i - 1])
+            };
+            if hit {
+                return true;
+            }
+        }
+        // Groups past the keyed ones, the long way.
+        groups.iter().skip(self.keyed - 1).any(applies)
     }
 
     /// If `ace` takes part in the check and matches the token: whether it allows,
