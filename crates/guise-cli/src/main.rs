@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 guise::forbid_libc_credential_setters!();
 
 mod access_check;
+mod bench;
 mod dbus;
 mod demo;
 mod files;
@@ -59,6 +60,9 @@ enum Command {
     /// The D-Bus transport: `guise dbus serve` serves a directory on a bus as
     /// `org.guise.Files1`; any D-Bus client (busctl, gdbus, dbus-send) calls it.
     Dbus(dbus::Args),
+    /// Measure: `guise bench serve` loads `guise serve` with N client processes of
+    /// N identities and reports requests/s and replies of another identity.
+    Bench(bench::Args),
     /// Show impersonation end to end (root only): two throwaway identities read
     /// files through `guise serve` at each level, and the kernel answers.
     Demo(demo::Args),
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args, &mut out),
         Command::Rpc(args) => rpc::run(args, &mut out),
         Command::Dbus(args) => dbus::run(args),
+        Command::Bench(args) => bench::run(args, &mut out),
         Command::AccessCheck(args) => access_check::run(&args, &mut out).map(|o| match o {
             access_check::Outcome::Allowed => ExitCode::SUCCESS,
             access_check::Outcome::Denied => ExitCode::from(1),

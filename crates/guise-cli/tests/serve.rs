@@ -129,3 +129,27 @@ fn demo_shows_the_kernel_deciding() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs root"));
 }
+
+/// The load generator: clients of distinct identities through `guise serve`, every
+/// reply their own.
+#[test]
+fn bench_serve_loads_the_server_and_counts_no_foreign_replies() {
+    need_root!();
+    let (code, out, err) = common::guise(
+        &[
+            "bench",
+            "serve",
+            "--clients",
+            "3",
+            "--seconds",
+            "1",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["clients"], 3);
+    assert_eq!(v["wrong"], 0);
+    assert!(v["requests"].as_u64().unwrap() > 10, "{v}");
+}
