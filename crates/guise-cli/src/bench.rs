@@ -51,6 +51,11 @@ pub struct ServeArgs {
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
+    /// Run ROUNDS rounds, each with impersonation and then without (the same
+    /// clients, a fresh server each time), and report the median of each and the
+    /// ratio of the medians: on a noisy machine, the figure to trust.
+    #[arg(long, value_name = "ROUNDS")]
+    compare: Option<u32>,
 }
 
 /// Options of one client.
@@ -115,12 +120,120 @@ fn client(args: &ClientArgs, out: &mut impl Write) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The load: files, the server, the clients, the sums.
+/// `guise bench serve`: one load, or rounds of both kinds with `--compare`.
 fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
     if !rustix::process::geteuid().is_root() {
         eprintln!("guise bench serve needs root: its clients are throwaway uids");
         return Ok(ExitCode::from(1));
     }
+    let Some(rounds) = args.compare else {
+        let r = load(args, !args.no_impersonation)?;
+        report(args, out, &r)?;
+        return Ok(if r.wrong == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    };
+    let (mut with, mut without, mut wrong) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..rounds.max(1) {
+        let a = load(args, true)?;
+        let b = load(args, false)?;
+        wrong += a.wrong + b.wrong;
+        with.push(a.per_second);
+        without.push(b.per_second);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratios: Vec<f64> = with.iter().zip(&without).map(|(a, b)| a / b).collect();
+    let (w, wo) = (median(&mut with.clone()), median(&mut without.clone()));
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            json!({
+                "clients": args.clients.max(1),
+                "workers": args.workers,
+                "seconds": args.seconds,
+                "rounds": rounds.max(1),
+                "with_impersonation": with,
+                "without": without,
+                "median_with": w.round(),
+                "median_without": wo.round(),
+                "ratio_of_medians": (w / wo * 1000.0).round() / 1000.0,
+                "wrong": wrong,
+            })
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{} clients, {} workers, {} rounds of {} s: median {w:.0} requests/s with impersonation, {wo:.0} without, ratio {:.2} (rounds: {}); {wrong} replies not the client's own",
+            args.clients.max(1),
+            args.workers,
+            rounds.max(1),
+            args.seconds,
+            w / wo,
+            ratios
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )?;
+    }
+    Ok(if wrong == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// What one load measured.
+struct Load {
+    impersonation: bool,
+    requests: u64,
+    per_second: f64,
+    wrong: u64,
+}
+
+fn report(args: &ServeArgs, out: &mut impl Write, r: &Load) -> Result<()> {
+    let clients = args.clients.max(1);
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            json!({
+                "clients": clients,
+                "workers": args.workers,
+                "impersonation": r.impersonation,
+                "seconds": args.seconds,
+                "requests": r.requests,
+                "requests_per_second": r.per_second.round(),
+                "wrong": r.wrong,
+            })
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{clients} clients, {} workers, {}: {} requests in {} s, {:.0} requests/s, {} replies not the client's own",
+            args.workers,
+            if r.impersonation {
+                "impersonation"
+            } else {
+                "no impersonation"
+            },
+            r.requests,
+            args.seconds,
+            r.per_second,
+            r.wrong
+        )?;
+    }
+    Ok(())
+}
+
+/// One load: files, the server (with impersonation or not), the clients, the sums.
+fn load(args: &ServeArgs, impersonation: bool) -> Result<Load> {
     let dir = tempfile::Builder::new().prefix("guise-bench-").tempdir()?;
     let files = dir.path().join("files");
     std::fs::create_dir(&files)?;
@@ -145,7 +258,7 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
         .arg(&files)
         .args(["--workers", &args.workers.to_string()])
         .stderr(Stdio::null());
-    if args.no_impersonation {
+    if !impersonation {
         server.arg("--no-impersonation");
     }
     let mut server = KillOnDrop(server.spawn()?);
@@ -183,39 +296,11 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
         wrong += f.next().context("a client's count")??;
     }
     let _ = server.0.kill();
-    let per_second = requests as f64 / args.seconds.max(1) as f64;
-    if args.json {
-        writeln!(
-            out,
-            "{}",
-            json!({
-                "clients": clients.len(),
-                "workers": args.workers,
-                "impersonation": !args.no_impersonation,
-                "seconds": args.seconds,
-                "requests": requests,
-                "requests_per_second": per_second.round(),
-                "wrong": wrong,
-            })
-        )?;
-    } else {
-        writeln!(
-            out,
-            "{} clients, {} workers, {}: {requests} requests in {} s, {per_second:.0} requests/s, {wrong} replies not the client's own",
-            clients.len(),
-            args.workers,
-            if args.no_impersonation {
-                "no impersonation"
-            } else {
-                "impersonation"
-            },
-            args.seconds
-        )?;
-    }
-    Ok(if wrong == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(Load {
+        impersonation,
+        requests,
+        per_second: requests as f64 / args.seconds.max(1) as f64,
+        wrong,
     })
 }
 

@@ -247,19 +247,89 @@ pub(crate) fn switch(server: &ThreadCredentials, target: &OsIdentity) -> Result<
     result
 }
 
+/// Switches the calling thread from `from`, an identity it impersonates now, straight
+/// to `target`, without reverting in between: back to the server's uid and
+/// capabilities (always allowed, and what the next calls need), then only the
+/// groups and gid that differ, then the uid and capabilities; then verify. Real and
+/// saved ids stay the server's.
+///
+/// On failure the thread is restored to `server` (or the process aborts) and the
+/// error is returned.
+pub(crate) fn switch_from(
+    server: &ThreadCredentials,
+    from: &OsIdentity,
+    target: &OsIdentity,
+) -> Result<()> {
+    validate_ids(target.uid, target.gid, &target.groups)?;
+    let os = |what: &'static str| {
+        move |e| Error::os(ErrorKind::Os, format!("cannot impersonate: {what}"), e)
+    };
+    let result = (|| {
+        if from.uid != server.uid.effective {
+            rthread::set_thread_res_uid(None, Uid::from_raw(server.uid.effective), None)
+                .map_err(os("setresuid back"))?;
+        }
+        rthread::set_capabilities(None, server.capabilities).map_err(os("capset back"))?;
+        if target.groups != from.groups {
+            rthread::set_thread_groups(to_gids(&target.groups)).map_err(os("setgroups"))?;
+        }
+        if target.gid != from.gid {
+            rthread::set_thread_res_gid(None, Gid::from_raw(target.gid), None)
+                .map_err(os("setresgid"))?;
+        }
+        if target.uid != server.uid.effective {
+            rthread::set_thread_res_uid(None, Uid::from_raw(target.uid), None)
+                .map_err(os("setresuid"))?;
+        }
+        let caps = CapabilitySets {
+            effective: target.capabilities & server.capabilities.permitted,
+            ..server.capabilities
+        };
+        rthread::set_capabilities(None, caps).map_err(os("capset"))?;
+        verify(
+            ResIds {
+                effective: target.uid,
+                ..server.uid
+            },
+            ResIds {
+                effective: target.gid,
+                ..server.gid
+            },
+            &target.groups,
+            caps,
+        )
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Os,
+                format!("impersonation did not take effect: {e}"),
+            )
+        })
+    })();
+    if result.is_err() {
+        // The thread may be anywhere between the identities: read where it is.
+        match ThreadCredentials::current() {
+            Ok(now) => restore(server, &now.os_identity()),
+            Err(e) => fatal(
+                "cannot read the thread's credentials after a failed switch",
+                &e,
+            ),
+        }
+    }
+    result
+}
+
 fn apply(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
     let os = |what: &'static str| {
         move |e| Error::os(ErrorKind::Os, format!("cannot impersonate: {what}"), e)
     };
-    let from = server.os_identity();
-    if target.groups != from.groups {
+    if target.groups != server.groups {
         rthread::set_thread_groups(to_gids(&target.groups)).map_err(os("setgroups"))?;
     }
-    if target.gid != from.gid {
+    if target.gid != server.gid.effective {
         rthread::set_thread_res_gid(None, Gid::from_raw(target.gid), None)
             .map_err(os("setresgid"))?;
     }
-    if target.uid != from.uid {
+    if target.uid != server.uid.effective {
         rthread::set_thread_res_uid(None, Uid::from_raw(target.uid), None)
             .map_err(os("setresuid"))?;
     }

@@ -34,7 +34,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::thread::ThreadCredentials;
 use crate::token::Token;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A job: the token its worker impersonates (none: the process identity) and the
+/// work, told whether the worker could.
+struct Job {
+    token: Option<Token>,
+    work: Box<dyn FnOnce(Result<()>) + Send>,
+}
 
 /// A pool of impersonation worker threads.
 ///
@@ -169,20 +174,16 @@ impl ImpersonationPool {
             .ok_or_else(|| Error::new(ErrorKind::Os, "the impersonation pool is shut down"))
     }
 
-    /// Queues `job` for `queue`; its outcome arrives on the returned receiver,
-    /// which any async runtime can await.
+    /// Queues `f` for `queue`, to run as `token` (none: the process identity); its
+    /// outcome arrives on the returned receiver, which any async runtime can await.
     fn dispatch<R: Send + 'static>(
         &self,
         queue: &Mutex<Option<mpsc::Sender<Job>>>,
-        job: impl FnOnce() -> Outcome<R> + Send + 'static,
+        token: Option<Token>,
+        f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<tokio::sync::oneshot::Receiver<Outcome<R>>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(
-            queue,
-            Box::new(move || {
-                let _ = tx.send(job());
-            }),
-        )?;
+        self.submit(queue, job(token, f, move |o| drop(tx.send(o))))?;
         Ok(rx)
     }
 
@@ -191,15 +192,11 @@ impl ImpersonationPool {
     fn dispatch_blocking<R: Send + 'static>(
         &self,
         queue: &Mutex<Option<mpsc::Sender<Job>>>,
-        job: impl FnOnce() -> Outcome<R> + Send + 'static,
+        token: Option<Token>,
+        f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
         let (tx, rx) = mpsc::channel();
-        self.submit(
-            queue,
-            Box::new(move || {
-                let _ = tx.send(job());
-            }),
-        )?;
+        self.submit(queue, job(token, f, move |o| drop(tx.send(o))))?;
         finish(rx.recv().ok())
     }
 
@@ -214,7 +211,8 @@ impl ImpersonationPool {
         token: Token,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
-        let rx = self.dispatch(self.queue_for(&token), move || run_job(&token, f))?;
+        let token = impersonation_token(token)?;
+        let rx = self.dispatch(self.queue_for(&token), Some(token), f)?;
         finish(rx.await.ok())
     }
 
@@ -227,7 +225,8 @@ impl ImpersonationPool {
         token: Token,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
-        self.dispatch_blocking(self.queue_for(&token), move || run_job(&token, f))
+        let token = impersonation_token(token)?;
+        self.dispatch_blocking(self.queue_for(&token), Some(token), f)
     }
 
     /// Runs `f` on a worker at the process identity, and returns its result: for
@@ -244,7 +243,7 @@ impl ImpersonationPool {
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
-        let rx = self.dispatch(&self.sender, move || Ok(catch_unwind(AssertUnwindSafe(f))))?;
+        let rx = self.dispatch(&self.sender, None, f)?;
         finish(rx.await.ok())
     }
 
@@ -256,17 +255,38 @@ impl ImpersonationPool {
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
-        self.dispatch_blocking(&self.sender, move || Ok(catch_unwind(AssertUnwindSafe(f))))
+        self.dispatch_blocking(&self.sender, None, f)
     }
 }
 
 type Outcome<R> = Result<std::thread::Result<R>>;
 
-fn run_job<R>(token: &Token, f: impl FnOnce() -> R) -> Outcome<R> {
-    let guard = token.impersonate()?;
-    let r = catch_unwind(AssertUnwindSafe(f));
-    drop(guard);
-    Ok(r)
+/// The token a worker puts on for `token`: a primary token as an impersonation
+/// token at Impersonation level (as [`Token::impersonate`] takes it).
+fn impersonation_token(token: Token) -> Result<Token> {
+    match token.token_type() {
+        crate::token::TokenType::Primary => token.duplicate(
+            crate::token::ImpersonationLevel::Impersonation,
+            crate::token::TokenType::Impersonation,
+        ),
+        crate::token::TokenType::Impersonation => Ok(token),
+    }
+}
+
+/// A job that runs `f` once its worker impersonates `token` (or is the process),
+/// and hands the outcome to `reply`: `f`'s result or panic, or why the worker could
+/// not impersonate (then `f` does not run).
+fn job<R: Send + 'static>(
+    token: Option<Token>,
+    f: impl FnOnce() -> R + Send + 'static,
+    reply: impl FnOnce(Outcome<R>) + Send + 'static,
+) -> Job {
+    Job {
+        token,
+        work: Box::new(move |ready: Result<()>| {
+            reply(ready.map(|()| catch_unwind(AssertUnwindSafe(f))));
+        }),
+    }
 }
 
 /// The result of a job, or its panic resumed; `None`: the worker stopped first.
@@ -289,18 +309,47 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>, sandbox: Option<mpsc::Sender<bool>>) 
         let _ = ready.send(sandbox_thread());
     }
     loop {
-        let job = {
-            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-            rx.recv()
+        // While work is waiting the worker goes from one job's identity straight
+        // to the next one's (nothing at all for the same identity); it returns to
+        // the process identity before it waits for work.
+        // A queue another worker is waiting on is empty: this one does not wait for
+        // it as a client.
+        let next = match rx.try_lock() {
+            Ok(rx) => rx.try_recv(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().try_recv(),
+            Err(std::sync::TryLockError::WouldBlock) => Err(mpsc::TryRecvError::Empty),
         };
-        let Ok(job) = job else { return };
-        job();
-        // A worker returns to the pool at the process identity, always.
-        if crate::thread::is_impersonating()
-            && let Err(e) = crate::thread::revert_to_self()
-        {
-            crate::cred::fatal("an impersonation worker could not revert", &e);
-        }
+        let job = match next {
+            Ok(job) => job,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                back_to_process();
+                return;
+            }
+            Err(mpsc::TryRecvError::Empty) => {
+                back_to_process();
+                let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                let Ok(job) = job else { return };
+                job
+            }
+        };
+        let ready = match &job.token {
+            // SetThreadToken replaces whatever the last job left on the thread.
+            Some(token) => crate::thread::set_thread_token(Some(token)),
+            None => {
+                back_to_process();
+                Ok(())
+            }
+        };
+        (job.work)(ready);
+    }
+}
+
+/// Puts a worker back on the process identity, or ends the process.
+fn back_to_process() {
+    if crate::thread::is_impersonating()
+        && let Err(e) = crate::thread::revert_to_self()
+    {
+        crate::cred::fatal("an impersonation worker could not revert", &e);
     }
 }
 

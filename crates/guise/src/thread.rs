@@ -428,8 +428,57 @@ fn install(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
 /// [`install`], the credential change itself.
 fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
     ACTIVE.with_borrow_mut(|active| {
+        // From one impersonation straight to another: no revert in between, and
+        // nothing at all if the kernel would see the same identity.
+        if let (Some(token), Some(previous)) = (&token, active.as_ref()) {
+            let server = Rc::clone(&previous.server);
+            let level = permitted_level(token, &server);
+            let token = match token.impersonation_level() {
+                Some(wanted) if wanted > level => Rc::new(token.with_level(level)),
+                _ => Rc::clone(token),
+            };
+            let applied = os_identity(&token, level, &server);
+            let below = level < ImpersonationLevel::Impersonation
+                || cred::is_sentinel(applied.uid, applied.gid);
+            let Some(previous) = active.take() else {
+                unreachable!("checked above")
+            };
+            if below && let Err(e) = unshare_fs_context() {
+                *active = Some(previous);
+                return Err(e);
+            }
+            if applied != previous.applied
+                && let Err(e) = cred::switch_from(&server, &previous.applied, &applied)
+            {
+                // The thread is back on its own credentials.
+                if let Some(mask) = previous.umask {
+                    rustix::process::umask(mask);
+                }
+                return Err(e);
+            }
+            // The umask the thread had before it went below Impersonation level
+            // stays saved while it stays there.
+            let umask = match (previous.umask, below) {
+                (Some(saved), true) => Some(saved),
+                (Some(saved), false) => {
+                    rustix::process::umask(saved);
+                    None
+                }
+                (None, true) => Some(rustix::process::umask(rustix::fs::Mode::from_raw_mode(
+                    0o777,
+                ))),
+                (None, false) => None,
+            };
+            *active = Some(Active {
+                token,
+                server,
+                applied,
+                umask,
+            });
+            return Ok(Some(level));
+        }
         let server = match active.take() {
-            // Back to the server first, then on to the new identity.
+            // Back to the server.
             Some(previous) => previous.leave(),
             // The thread's own credentials, read and checked once: guise alone
             // changes them afterwards, and always puts them back, verified.

@@ -471,3 +471,55 @@ fn a_root_test_fails_under_ci_without_root() {
     assert!(text.contains("needs root and CI is set"), "{text}");
     assert!(text.contains("1 failed"), "{text}");
 }
+
+/// From one impersonation straight to another (no revert in between): every part
+/// of the identity is the new one's, the umask follows the level, and a revert
+/// restores everything, umask included.
+#[test]
+fn switching_straight_between_identities_and_levels() {
+    need_root!();
+    let before = ThreadCredentials::current().unwrap();
+    guise::thread::unshare_fs_context().unwrap();
+    let umask = thread_status("Umask");
+    let with_groups = |uid: u32, groups: &[u32]| {
+        Token::from_ids(uid, uid, groups)
+            .unwrap()
+            .duplicate(ImpersonationLevel::Impersonation, TokenType::Impersonation)
+            .unwrap()
+    };
+    let a = with_groups(A, &[A, 62001, 62002]);
+    let a_id = a
+        .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+        .unwrap();
+    let b = with_groups(B, &[B]);
+    let _g1 = a.impersonate().unwrap();
+    assert_eq!(thread_status("Uid"), format!("0 {A} 0 {A}"));
+    assert_eq!(thread_status("Groups"), format!("{A} 62001 62002"));
+    {
+        // The same identity again: nothing changes.
+        let _same = a.impersonate().unwrap();
+        assert_eq!(thread_status("Groups"), format!("{A} 62001 62002"));
+        // Another identity, straight.
+        let _g2 = b.impersonate().unwrap();
+        assert_eq!(thread_status("Uid"), format!("0 {B} 0 {B}"));
+        assert_eq!(thread_status("Gid"), format!("0 {B} 0 {B}"));
+        assert_eq!(thread_status("Groups"), B.to_string());
+        assert_eq!(thread_status("CapEff"), "0000000000000000");
+        assert_eq!(thread_status("Umask"), umask);
+        {
+            // Below Impersonation: the sentinel, umask 0777.
+            let _g3 = a_id.impersonate().unwrap();
+            assert_eq!(thread_status("Uid"), "0 4294967294 0 4294967294");
+            assert_eq!(thread_status("Groups"), "");
+            assert_eq!(thread_status("Umask"), "0777");
+        }
+        // Back to B, straight: its groups and the umask it had.
+        assert_eq!(thread_status("Uid"), format!("0 {B} 0 {B}"));
+        assert_eq!(thread_status("Groups"), B.to_string());
+        assert_eq!(thread_status("Umask"), umask);
+    }
+    assert_eq!(thread_status("Groups"), format!("{A} 62001 62002"));
+    drop(_g1);
+    assert_eq!(ThreadCredentials::current().unwrap(), before);
+    assert_eq!(thread_status("Umask"), umask);
+}
