@@ -291,8 +291,10 @@ pub fn list(root: &OwnedFd, path: &str) -> Result<Listing> {
 /// Reads at most `left` bytes (and at most one chunk) of `fd` at `pos`; a chunk
 /// shorter than asked for is the end of the file.
 pub fn read_chunk(fd: &OwnedFd, pos: u64, left: u64) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; left.min(CHUNK as u64) as usize];
-    let n = rustix::io::pread(fd, &mut buf, pos).map_err(|e| os("reading", e))?;
-    buf.truncate(n);
+    // Read into the buffer's spare capacity: nothing is zeroed first, and only the
+    // pages the data lands on are touched.
+    let mut buf = Vec::with_capacity(left.min(CHUNK as u64) as usize);
+    rustix::io::pread(fd, rustix::buffer::spare_capacity(&mut buf), pos)
+        .map_err(|e| os("reading", e))?;
     Ok(buf)
 }

@@ -217,13 +217,28 @@ impl Default for SecurityQos {
 /// service, and (once a message was read) the identity the next token is for.
 /// Every transport keeps one per connection (a pipe, a D-Bus caller) or per call
 /// (gRPC, where each call carries its level).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ClientContext {
     peer: Arc<PeerIdentity>,
     qos: SecurityQos,
     max_level: ImpersonationLevel,
     /// Set once a message was read: the uid and gid it came from.
     last_sender: Option<(u32, u32)>,
+    /// The token last made, for the identity and quality of service it was made
+    /// for: made once, not per request.
+    made: std::sync::Mutex<Option<Token>>,
+}
+
+impl Clone for ClientContext {
+    fn clone(&self) -> Self {
+        ClientContext {
+            peer: Arc::clone(&self.peer),
+            qos: self.qos,
+            max_level: self.max_level,
+            last_sender: self.last_sender,
+            made: std::sync::Mutex::new(self.made.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+        }
+    }
 }
 
 impl ClientContext {
@@ -236,11 +251,15 @@ impl ClientContext {
             qos: SecurityQos::default(),
             max_level,
             last_sender: None,
+            made: std::sync::Mutex::new(None),
         }
     }
 
     /// Records the quality of service the client asked for.
     pub fn set_qos(&mut self, qos: SecurityQos) {
+        if qos != self.qos {
+            *self.made.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+        }
         self.qos = qos;
     }
 
@@ -250,10 +269,14 @@ impl ClientContext {
     /// the connection stands.
     pub fn message_received(&mut self, sender: Option<(u32, u32)>) {
         let p = &self.peer;
-        self.last_sender = Some(match (self.qos.tracking, sender) {
+        let sender = Some(match (self.qos.tracking, sender) {
             (ContextTracking::Dynamic, Some(s)) => s,
             _ => (p.uid, p.gid),
         });
+        if sender != self.last_sender {
+            *self.made.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        self.last_sender = sender;
     }
 
     /// Whether a message of the client was read.
@@ -299,6 +322,17 @@ impl ClientContext {
     /// # Errors
     /// [`ErrorKind::CannotImpersonate`] until a message was read from the client.
     pub fn token(&self) -> Result<Token> {
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = made.as_ref() {
+            return Ok(t.clone());
+        }
+        let t = self.make_token()?;
+        *made = Some(t.clone());
+        Ok(t)
+    }
+
+    /// [`Self::token`], made anew.
+    fn make_token(&self) -> Result<Token> {
         let (uid, gid) = self.last_sender.ok_or_else(|| {
             Error::new(
                 ErrorKind::CannotImpersonate,
