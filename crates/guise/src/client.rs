@@ -236,7 +236,9 @@ impl Clone for ClientContext {
             qos: self.qos,
             max_level: self.max_level,
             last_sender: self.last_sender,
-            made: std::sync::Mutex::new(self.made.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+            made: std::sync::Mutex::new(
+                self.made.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            ),
         }
     }
 }
