@@ -316,15 +316,22 @@ impl FromStr for Sid {
             .and_then(number)
             .filter(|a| *a < 1 << 48)
             .ok_or_else(|| bad("identifier authority is not a 48-bit number"))?;
-        let mut subs = Vec::with_capacity(MAX_SUB_AUTHORITIES);
+        // At most one more than a SID may hold, so that too many is an error.
+        let mut subs = [0u32; MAX_SUB_AUTHORITIES + 1];
+        let mut count = 0;
         for p in parts {
             let n = number(p).ok_or_else(|| bad("sub-authority is not a number"))?;
-            subs.push(u32::try_from(n).map_err(|_| bad("sub-authority exceeds 32 bits"))?);
+            if count == subs.len() {
+                return Err(bad("too many sub-authorities"));
+            }
+            subs[count] = u32::try_from(n).map_err(|_| bad("sub-authority exceeds 32 bits"))?;
+            count += 1;
         }
+        let subs = &subs[..count];
         if subs.is_empty() {
             return Err(bad("no sub-authority"));
         }
-        Sid::new(authority, &subs).map_err(|e| bad(e.message()))
+        Sid::new(authority, subs).map_err(|e| bad(e.message()))
     }
 }
 

@@ -92,9 +92,12 @@ const SID_ALIASES: &[(&str, AliasTarget)] = &[
 /// [`ErrorKind::InvalidSid`] for an unknown alias, or a domain-relative one without
 /// `domain`.
 pub fn alias_sid(alias: &str, domain: Option<&Sid>) -> Result<Sid> {
+    // The table is sorted by alias: a binary search, without regard to case.
+    let upper = alias.to_ascii_uppercase();
     let (_, target) = SID_ALIASES
-        .iter()
-        .find(|(a, _)| a.eq_ignore_ascii_case(alias))
+        .binary_search_by(|(a, _)| (*a).cmp(upper.as_str()))
+        .ok()
+        .map(|i| &SID_ALIASES[i])
         .ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidSid,
@@ -132,4 +135,21 @@ pub fn sid_alias(sid: &Sid, domain: Option<&Sid>) -> Option<&'static str> {
         };
         hit.then_some(*alias)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alias_table_is_sorted_for_its_binary_search() {
+        assert!(SID_ALIASES.windows(2).all(|w| w[0].0 < w[1].0));
+        for (alias, _) in SID_ALIASES {
+            let sid = alias_sid(
+                &alias.to_ascii_lowercase(),
+                Some(&Sid::new(5, &[21, 1, 2, 3]).unwrap()),
+            );
+            assert!(sid.is_ok(), "{alias}");
+        }
+    }
 }

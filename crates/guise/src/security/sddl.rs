@@ -311,15 +311,20 @@ fn parse_acl(value: &str, pos: usize, domain: Option<&Sid>) -> Result<(Option<Ac
 
 /// Parses the inside of `( ... )`.
 fn parse_ace(text: &str, pos: usize, domain: Option<&Sid>) -> Result<Ace> {
-    let mut fields: Vec<(usize, &str)> = Vec::with_capacity(7);
+    // At most 7 fields: the seventh (a condition) may hold ';' itself.
+    let mut fields: [(usize, &str); 7] = [(0, ""); 7];
+    let mut count = 0;
     let mut start = 0;
-    for (i, c) in text.char_indices() {
-        if c == ';' && fields.len() < 6 {
-            fields.push((start, &text[start..i]));
+    for (i, c) in text.bytes().enumerate() {
+        if c == b';' && count < 6 {
+            fields[count] = (start, &text[start..i]);
+            count += 1;
             start = i + 1;
         }
     }
-    fields.push((start, &text[start..]));
+    fields[count] = (start, &text[start..]);
+    count += 1;
+    let fields = &fields[..count];
     if fields.len() < 6 {
         return Err(err(
             ErrorKind::InvalidAcl,
