@@ -6,12 +6,11 @@
 //! dbus-send; run with `cargo bench -p guise-cli --bench dbus`.
 
 use divan::Bencher;
-use guise::Token;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::bus::{Bus, FIRST, accounts, start_bus, start_service};
+use common::bus::{FIRST, accounts, bus_as, start_bus, start_service};
 use common::server::{own_file, tree};
 
 fn main() {
@@ -20,27 +19,6 @@ fn main() {
         return;
     }
     divan::main();
-}
-
-/// A zbus connection the bus sees as `uid` (connected on a thread that
-/// impersonates it).
-async fn bus_as(bus: &Bus, uid: u32) -> zbus::Connection {
-    let token = Token::from_ids(uid, uid, &[uid]).unwrap();
-    let path = bus.socket.clone();
-    let std = guise::thread::spawn(move || {
-        token.run_as(|| std::os::unix::net::UnixStream::connect(&path))
-    })
-    .unwrap()
-    .join()
-    .unwrap()
-    .unwrap()
-    .unwrap();
-    std.set_nonblocking(true).unwrap();
-    zbus::connection::Builder::unix_stream(tokio::net::UnixStream::from_std(std).unwrap())
-        .user_id(uid)
-        .build()
-        .await
-        .unwrap()
 }
 
 fn calls(b: Bencher, impersonate: bool) {

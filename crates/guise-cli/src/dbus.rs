@@ -133,19 +133,8 @@ impl Files {
         path: &str,
         r: files::Result<T>,
     ) -> fdo::Result<T> {
-        let (uid, gid, level) = match call.token() {
-            Ok(t) if self.impersonate => (
-                t.unix().uid(),
-                t.unix().gid(),
-                t.impersonation_level()
-                    .unwrap_or(ImpersonationLevel::Impersonation),
-            ),
-            _ => (
-                rustix::process::geteuid().as_raw(),
-                rustix::process::getegid().as_raw(),
-                ImpersonationLevel::Impersonation,
-            ),
-        };
+        let (uid, gid, level) =
+            files::acting_identity(call.token().ok().as_ref(), self.impersonate);
         tracing::info!(
             uid,
             gid,

@@ -298,3 +298,24 @@ pub fn read_chunk(fd: &OwnedFd, pos: u64, left: u64) -> Result<Vec<u8>> {
         .map_err(|e| os("reading", e))?;
     Ok(buf)
 }
+
+/// The identity that acts for a client, for the log: the token's (at the level it
+/// got) when the service impersonates, the server's own otherwise.
+pub fn acting_identity(
+    token: Option<&guise::Token>,
+    impersonate: bool,
+) -> (u32, u32, guise::ImpersonationLevel) {
+    match token {
+        Some(t) if impersonate => (
+            t.unix().uid(),
+            t.unix().gid(),
+            t.impersonation_level()
+                .unwrap_or(guise::ImpersonationLevel::Impersonation),
+        ),
+        _ => (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+            guise::ImpersonationLevel::Impersonation,
+        ),
+    }
+}

@@ -195,19 +195,7 @@ struct Audit {
 
 impl Audit {
     fn new(call: &RpcCall, impersonate: bool, op: &'static str, path: &str) -> Audit {
-        let (uid, gid, level) = match call.token() {
-            Ok(t) if impersonate => (
-                t.unix().uid(),
-                t.unix().gid(),
-                t.impersonation_level()
-                    .unwrap_or(ImpersonationLevel::Impersonation),
-            ),
-            _ => (
-                rustix::process::geteuid().as_raw(),
-                rustix::process::getegid().as_raw(),
-                ImpersonationLevel::Impersonation,
-            ),
-        };
+        let (uid, gid, level) = files::acting_identity(call.token().ok().as_ref(), impersonate);
         Audit {
             uid,
             gid,

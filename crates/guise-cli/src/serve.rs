@@ -416,19 +416,7 @@ async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
         // The identity that acts: after dynamic tracking, at the level it got.
         let acting = conn.client().token().ok();
         let done = request(&mut conn, &service, &msg).await;
-        let (uid, gid, level) = match (&acting, service.impersonate) {
-            (Some(t), true) => (
-                t.unix().uid(),
-                t.unix().gid(),
-                t.impersonation_level()
-                    .unwrap_or(ImpersonationLevel::Impersonation),
-            ),
-            _ => (
-                rustix::process::geteuid().as_raw(),
-                rustix::process::getegid().as_raw(),
-                ImpersonationLevel::Impersonation,
-            ),
-        };
+        let (uid, gid, level) = files::acting_identity(acting.as_ref(), service.impersonate);
         // Logged before the request counts as finished: a stop waits for its line.
         let _finished = Finished(&service.busy);
         match done {

@@ -8,9 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::GUISE;
-use common::bus::{Bus, FIRST, USERS, accounts, start_bus, start_service};
+use common::bus::{Bus, FIRST, USERS, accounts, bus_as, start_bus, start_service};
 use common::server::{own_file, tree};
-use guise::Token;
 
 const A: u32 = FIRST;
 const B: u32 = FIRST + 1;
@@ -31,28 +30,6 @@ macro_rules! need_bus {
             return;
         }
     };
-}
-
-/// A zbus connection to `bus` that the bus daemon sees as `uid`: the socket is
-/// connected on a thread that impersonates `uid` (the kernel records the effective
-/// ids of the thread that connects), and EXTERNAL authentication claims `uid`.
-async fn bus_as(bus: &Bus, uid: u32) -> zbus::Connection {
-    let token = Token::from_ids(uid, uid, &[uid]).unwrap();
-    let path = bus.socket.clone();
-    let std = guise::thread::spawn(move || {
-        token.run_as(|| std::os::unix::net::UnixStream::connect(&path))
-    })
-    .unwrap()
-    .join()
-    .unwrap()
-    .unwrap()
-    .unwrap();
-    std.set_nonblocking(true).unwrap();
-    zbus::connection::Builder::unix_stream(tokio::net::UnixStream::from_std(std).unwrap())
-        .user_id(uid)
-        .build()
-        .await
-        .unwrap()
 }
 
 async fn proxy(conn: &zbus::Connection) -> zbus::Proxy<'static> {

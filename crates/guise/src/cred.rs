@@ -234,17 +234,7 @@ fn to_gids(groups: &[u32]) -> &[Gid] {
 pub(crate) fn switch(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
     validate_ids(target.uid, target.gid, &target.groups)?;
     let result = apply(server, target);
-    if result.is_err() {
-        // The thread may be anywhere between the two identities: read where it is.
-        match ThreadCredentials::current() {
-            Ok(now) => restore(server, &now.os_identity()),
-            Err(e) => fatal(
-                "cannot read the thread's credentials after a failed switch",
-                &e,
-            ),
-        }
-    }
-    result
+    back_on_failure(server, result)
 }
 
 /// Switches the calling thread from `from`, an identity it impersonates now, straight
@@ -277,45 +267,9 @@ pub(crate) fn switch_from(
             rthread::set_thread_res_gid(None, Gid::from_raw(target.gid), None)
                 .map_err(os("setresgid"))?;
         }
-        if target.uid != server.uid.effective {
-            rthread::set_thread_res_uid(None, Uid::from_raw(target.uid), None)
-                .map_err(os("setresuid"))?;
-        }
-        let caps = CapabilitySets {
-            effective: target.capabilities & server.capabilities.permitted,
-            ..server.capabilities
-        };
-        rthread::set_capabilities(None, caps).map_err(os("capset"))?;
-        verify(
-            ResIds {
-                effective: target.uid,
-                ..server.uid
-            },
-            ResIds {
-                effective: target.gid,
-                ..server.gid
-            },
-            &target.groups,
-            caps,
-        )
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Os,
-                format!("impersonation did not take effect: {e}"),
-            )
-        })
+        finish_switch(server, target)
     })();
-    if result.is_err() {
-        // The thread may be anywhere between the identities: read where it is.
-        match ThreadCredentials::current() {
-            Ok(now) => restore(server, &now.os_identity()),
-            Err(e) => fatal(
-                "cannot read the thread's credentials after a failed switch",
-                &e,
-            ),
-        }
-    }
-    result
+    back_on_failure(server, result)
 }
 
 fn apply(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
@@ -329,6 +283,30 @@ fn apply(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
         rthread::set_thread_res_gid(None, Gid::from_raw(target.gid), None)
             .map_err(os("setresgid"))?;
     }
+    finish_switch(server, target)
+}
+
+/// After a switch: if it failed, the thread (which may be anywhere between the
+/// identities) is put back on `server`, or the process aborts.
+fn back_on_failure(server: &ThreadCredentials, result: Result<()>) -> Result<()> {
+    if result.is_err() {
+        match ThreadCredentials::current() {
+            Ok(now) => restore(server, &now.os_identity()),
+            Err(e) => fatal(
+                "cannot read the thread's credentials after a failed switch",
+                &e,
+            ),
+        }
+    }
+    result
+}
+
+/// The end of every switch: the uid, then the capabilities (the token's enabled
+/// privileges that the server holds), then the verification.
+fn finish_switch(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
+    let os = |what: &'static str| {
+        move |e| Error::os(ErrorKind::Os, format!("cannot impersonate: {what}"), e)
+    };
     if target.uid != server.uid.effective {
         rthread::set_thread_res_uid(None, Uid::from_raw(target.uid), None)
             .map_err(os("setresuid"))?;
@@ -338,7 +316,6 @@ fn apply(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
         ..server.capabilities
     };
     rthread::set_capabilities(None, caps).map_err(os("capset"))?;
-
     verify(
         ResIds {
             effective: target.uid,

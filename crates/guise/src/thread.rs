@@ -403,6 +403,36 @@ fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredenti
     }
 }
 
+/// What a thread with credentials `server` puts on for a token.
+struct Target {
+    /// The token at the level the thread gets.
+    token: Rc<Token>,
+    level: ImpersonationLevel,
+    /// What the kernel sees.
+    applied: OsIdentity,
+    /// Whether the thread creates nothing anyone could use (umask 0777, on an fs
+    /// context of its own): below Impersonation level, or as the sentinel whatever
+    /// the level.
+    below: bool,
+}
+
+fn target(token: &Rc<Token>, server: &ThreadCredentials) -> Target {
+    let level = permitted_level(token, server);
+    let token = match token.impersonation_level() {
+        Some(wanted) if wanted > level => Rc::new(token.with_level(level)),
+        _ => Rc::clone(token),
+    };
+    let applied = os_identity(&token, level, server);
+    let below =
+        level < ImpersonationLevel::Impersonation || cred::is_sentinel(applied.uid, applied.gid);
+    Target {
+        token,
+        level,
+        applied,
+        below,
+    }
+}
+
 /// Puts `token` on the calling thread (or none), returning the level it got.
 /// On error the thread is not impersonating.
 fn install(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
@@ -432,14 +462,12 @@ fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
         // nothing at all if the kernel would see the same identity.
         if let (Some(token), Some(previous)) = (&token, active.as_ref()) {
             let server = Rc::clone(&previous.server);
-            let level = permitted_level(token, &server);
-            let token = match token.impersonation_level() {
-                Some(wanted) if wanted > level => Rc::new(token.with_level(level)),
-                _ => Rc::clone(token),
-            };
-            let applied = os_identity(&token, level, &server);
-            let below = level < ImpersonationLevel::Impersonation
-                || cred::is_sentinel(applied.uid, applied.gid);
+            let Target {
+                token,
+                level,
+                applied,
+                below,
+            } = target(token, &server);
             let Some(previous) = active.take() else {
                 unreachable!("checked above")
             };
@@ -508,17 +536,12 @@ fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
         let Some(token) = token else {
             return Ok(None);
         };
-        let level = permitted_level(&token, &server);
-        let token = match token.impersonation_level() {
-            Some(wanted) if wanted > level => Rc::new(token.with_level(level)),
-            _ => token,
-        };
-        let applied = os_identity(&token, level, &server);
-        // Below Impersonation level the thread creates nothing anyone could use:
-        // umask 0777, on an fs context of its own so that no other thread's changes.
-        // Whenever the kernel sees the sentinel, too, whatever the level.
-        let below = level < ImpersonationLevel::Impersonation
-            || cred::is_sentinel(applied.uid, applied.gid);
+        let Target {
+            token,
+            level,
+            applied,
+            below,
+        } = target(&token, &server);
         if below {
             unshare_fs_context()?;
         }

@@ -168,3 +168,25 @@ pub fn start_service(bus: &Bus, root: &Path, extra: &[&str]) -> Server {
     }
     panic!("guise dbus serve did not take its name");
 }
+
+/// A zbus connection to `bus` that the bus daemon sees as `uid`: the socket is
+/// connected on a thread that impersonates `uid` (the kernel records the effective
+/// ids of the thread that connects), and EXTERNAL authentication claims `uid`.
+pub async fn bus_as(bus: &Bus, uid: u32) -> zbus::Connection {
+    let token = guise::Token::from_ids(uid, uid, &[uid]).unwrap();
+    let path = bus.socket.clone();
+    let std = guise::thread::spawn(move || {
+        token.run_as(|| std::os::unix::net::UnixStream::connect(&path))
+    })
+    .unwrap()
+    .join()
+    .unwrap()
+    .unwrap()
+    .unwrap();
+    std.set_nonblocking(true).unwrap();
+    zbus::connection::Builder::unix_stream(tokio::net::UnixStream::from_std(std).unwrap())
+        .user_id(uid)
+        .build()
+        .await
+        .unwrap()
+}
