@@ -31,6 +31,21 @@ enum BenchCommand {
     /// One client of the load (started by `guise bench serve`, as its uid).
     #[command(hide = true)]
     Client(ClientArgs),
+    /// The memory of `guise serve` with many idle connections of many identities:
+    /// its resident size empty, then with N connections (each of its own uid) that
+    /// each made one request and stay open.
+    Memory(MemoryArgs),
+}
+
+/// Options of `guise bench memory`.
+#[derive(clap::Args)]
+pub struct MemoryArgs {
+    /// Connections, each of its own uid (62000, 62001, ...).
+    #[arg(long, default_value_t = 1000)]
+    connections: u32,
+    /// Print one JSON line instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of `guise bench serve`.
@@ -80,6 +95,7 @@ pub fn run(args: Args, out: &mut impl Write) -> Result<ExitCode> {
     match args.command {
         BenchCommand::Serve(a) => serve(&a, out),
         BenchCommand::Client(a) => client(&a, out),
+        BenchCommand::Memory(a) => memory(&a, out),
     }
 }
 
@@ -302,6 +318,99 @@ fn load(args: &ServeArgs, impersonation: bool) -> Result<Load> {
         per_second: requests as f64 / args.seconds.max(1) as f64,
         wrong,
     })
+}
+
+/// The resident size of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .context("VmRSS")
+}
+
+/// `guise bench memory`: the server's resident size, empty and with many idle
+/// connections of many identities, each of which made a request (so the server
+/// holds a token for each).
+fn memory(args: &MemoryArgs, out: &mut impl Write) -> Result<ExitCode> {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("guise bench memory needs root: its clients are throwaway uids");
+        return Ok(ExitCode::from(1));
+    }
+    // One descriptor per connection here, and as many in the server.
+    crate::serve::raise_file_limit();
+    let dir = tempfile::Builder::new().prefix("guise-bench-").tempdir()?;
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files)?;
+    for p in [dir.path(), files.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let socket = dir.path().join("pipe");
+    let mut server = Command::new(std::env::current_exe()?);
+    server
+        .args(["serve", "--socket"])
+        .arg(&socket)
+        .arg("--root")
+        .arg(&files)
+        .stderr(Stdio::null());
+    let server = KillOnDrop(server.spawn()?);
+    let started = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let empty = rss_kib(server.0.id())?;
+    let qos = SecurityQos {
+        level: ImpersonationLevel::Impersonation,
+        ..SecurityQos::default()
+    };
+    let request = json!({ "op": "list", "path": "" }).to_string();
+    let mut connections = Vec::new();
+    for i in 0..args.connections {
+        let uid = 62000 + i;
+        let token = Token::from_ids(uid, uid, &[uid])?;
+        let path = socket.clone();
+        let request = request.clone();
+        // Connected and served as `uid`, on a thread that impersonates it.
+        let pipe = guise::thread::spawn(move || {
+            token.run_as(|| -> guise::Result<PipeClient> {
+                let mut pipe = PipeClient::connect(&PipeAddr::Path(path), qos)?;
+                pipe.transact(request.as_bytes())?;
+                Ok(pipe)
+            })
+        })?
+        .join()
+        .map_err(|_| anyhow::anyhow!("a client thread panicked"))???;
+        connections.push(pipe);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let loaded = rss_kib(server.0.id())?;
+    let n = connections.len().max(1) as u64;
+    let per = (loaded.saturating_sub(empty) * 1024) / n;
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            json!({
+                "connections": connections.len(),
+                "rss_empty_kib": empty,
+                "rss_loaded_kib": loaded,
+                "bytes_per_connection": per,
+            })
+        )?;
+    } else {
+        writeln!(
+            out,
+            "guise serve: {empty} KiB empty, {loaded} KiB with {} idle connections of as many identities (each served once): {per} bytes each",
+            connections.len()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A child process killed and reaped when dropped.

@@ -153,3 +153,17 @@ fn bench_serve_loads_the_server_and_counts_no_foreign_replies() {
     assert_eq!(v["wrong"], 0);
     assert!(v["requests"].as_u64().unwrap() > 10, "{v}");
 }
+
+/// The memory measurement: idle connections of distinct identities, each served
+/// once, cost the server a bounded few KiB each.
+#[test]
+fn bench_memory_measures_idle_connections_of_many_identities() {
+    need_root!();
+    let (code, out, err) =
+        common::guise(&["bench", "memory", "--connections", "100", "--json"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["connections"], 100);
+    let per = v["bytes_per_connection"].as_u64().unwrap();
+    assert!(per < 64 * 1024, "{v}");
+}
