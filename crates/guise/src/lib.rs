@@ -64,6 +64,8 @@ pub mod security;
 pub mod sid;
 pub mod thread;
 pub mod token;
+#[cfg(feature = "uring")]
+pub mod uring;
 
 mod cred;
 mod listener;

@@ -369,6 +369,15 @@ pub(crate) fn level_for(token: &Token, server: &ThreadCredentials) -> Impersonat
     }
 }
 
+/// The level the calling thread would get for `token` and what the kernel would
+/// see then: for code that acts as a client without switching (io_uring
+/// personalities), keyed by what the kernel sees.
+pub(crate) fn identity_for(token: &Token) -> Result<(ImpersonationLevel, OsIdentity)> {
+    let server = process_credentials()?;
+    let level = level_for(token, &server);
+    Ok((level, os_identity(token, level, &server)))
+}
+
 /// What the kernel should see while the thread impersonates `token` at `level`.
 fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredentials) -> OsIdentity {
     if level >= ImpersonationLevel::Impersonation {

@@ -6,6 +6,7 @@
 //! - [`pam`]: a small binding to the system's libpam, in the style of sudo-rs.
 //! - [`remote`]: SetThreadToken on another thread, through a real-time signal
 //!   whose handler makes only the raw credential system calls.
+//! - [`uring`]: opens through io_uring with a registered personality.
 //! - [`setters`]: the macro that defines the libc credential setters in a binary as
 //!   functions that abort.
 #![allow(unsafe_code)]
@@ -16,3 +17,5 @@ pub(crate) mod remote;
 pub(crate) mod setters;
 pub(crate) mod socket;
 pub(crate) mod spawn;
+#[cfg(feature = "uring")]
+pub(crate) mod uring;

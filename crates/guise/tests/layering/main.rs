@@ -16,6 +16,7 @@ const LAYERS: &[&str] = &[
     "process",
     "security",
     "listener",
+    "uring",
     "client",
     "pool",
     "pipe",

@@ -1,0 +1,183 @@
+//! Opening a file as a client without switching the calling thread's credentials:
+//! io_uring personalities (`IORING_REGISTER_PERSONALITY`).
+//!
+//! [`open_as`] opens a path with `openat2` as the kernel would for a thread that
+//! impersonates the token: the first time for an identity, the calling thread
+//! impersonates the token for a moment and registers its credentials with its
+//! ring as a personality; afterwards the open is submitted with that personality
+//! and the thread's own credentials never change. Each thread keeps its own ring
+//! and at most [`PERSONALITIES`] personalities, the least recently used given up
+//! first. What is opened is the same as through [`crate::Token::run_as`]: an
+//! identity below Impersonation level opens nothing
+//! ([`ErrorKind::BadImpersonationLevel`]), and where io_uring is unavailable
+//! (`kernel.io_uring_disabled`, a seccomp filter, an old kernel) or turned off
+//! ([`set_enabled`], `GUISE_IO_URING=off`) the thread switches instead.
+//!
+//! Only the open needs the client's credentials: what is then done with the
+//! descriptor (read, getdents, fstat) is the same for anyone who holds it.
+
+use std::cell::RefCell;
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use crate::cred::OsIdentity;
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::uring::Ring;
+use crate::token::{ImpersonationLevel, Token};
+
+/// The most personalities a thread's ring keeps.
+pub const PERSONALITIES: usize = 64;
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+static REGISTERED: AtomicU64 = AtomicU64::new(0);
+
+/// Turns the io_uring path on or off for the whole process (off: every open
+/// switches the thread). It is on unless `GUISE_IO_URING=off` says otherwise.
+pub fn set_enabled(enabled: bool) {
+    ENABLED.store(enabled, Ordering::SeqCst);
+}
+
+fn enabled() -> bool {
+    static FROM_ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    ENABLED.load(Ordering::SeqCst)
+        && *FROM_ENV.get_or_init(|| std::env::var("GUISE_IO_URING").map_or(true, |v| v != "off"))
+}
+
+/// How many personalities the process has registered so far (each is one
+/// credential switch and back).
+pub fn personalities_registered() -> u64 {
+    REGISTERED.load(Ordering::Relaxed)
+}
+
+/// A thread's ring and the personalities it keeps.
+struct Personalities {
+    ring: Ring,
+    entries: Vec<(OsIdentity, u16, u64)>,
+    tick: u64,
+}
+
+thread_local! {
+    /// `None` until first use; `Some(None)` where io_uring is unavailable.
+    static RING: RefCell<Option<Option<Personalities>>> = const { RefCell::new(None) };
+}
+
+/// Whether the calling thread opens through io_uring (its ring could be made, and
+/// the path is on).
+pub fn available() -> bool {
+    enabled()
+        && RING.with_borrow_mut(|r| {
+            r.get_or_insert_with(|| {
+                Ring::new().ok().map(|ring| Personalities {
+                    ring,
+                    entries: Vec::new(),
+                    tick: 0,
+                })
+            })
+            .is_some()
+        })
+}
+
+/// Opens `path` beneath `dirfd` (`openat2` with `flags`, `mode` and `resolve`) as
+/// a thread impersonating `token` would, without switching the calling thread's
+/// credentials where io_uring allows (see the [module documentation](self)).
+///
+/// # Errors
+/// - [`ErrorKind::BadImpersonationLevel`] if the token would be impersonated below
+///   Impersonation level (Windows opens nothing then).
+/// - [`ErrorKind::InvalidParameter`] for a path with a NUL byte.
+/// - The open's own error: [`ErrorKind::AccessDenied`] for `EACCES`/`EPERM`,
+///   [`ErrorKind::Os`] otherwise (with the errno).
+/// - As [`Token::run_as`] where the thread switches.
+pub fn open_as(
+    token: &Token,
+    dirfd: impl AsFd,
+    path: &str,
+    flags: OFlags,
+    mode: Mode,
+    resolve: ResolveFlags,
+) -> Result<OwnedFd> {
+    let (level, identity) = crate::thread::identity_for(token)?;
+    if level < ImpersonationLevel::Impersonation {
+        return Err(Error::new(
+            ErrorKind::BadImpersonationLevel,
+            format!("the token is impersonated at {level} level: it may not open objects"),
+        ));
+    }
+    let open_err = |e: std::io::Error| {
+        let kind = match e.raw_os_error() {
+            Some(libc::EACCES | libc::EPERM) => ErrorKind::AccessDenied,
+            _ => ErrorKind::Os,
+        };
+        Error::os(kind, format!("opening {path:?}"), &e)
+    };
+    if !available() {
+        return token.run_as(|| {
+            rustix::fs::openat2(&dirfd, path, flags, mode, resolve).map_err(|e| open_err(e.into()))
+        })?;
+    }
+    let cpath = CString::new(path)
+        .map_err(|_| Error::new(ErrorKind::InvalidParameter, "a path with a NUL byte"))?;
+    let id = personality(token, &identity)?;
+    RING.with_borrow_mut(|r| {
+        let Some(Some(p)) = r.as_mut() else {
+            unreachable!("available() made the ring")
+        };
+        p.ring
+            .openat2(
+                id,
+                dirfd.as_fd(),
+                &cpath,
+                u64::from(flags.bits()),
+                u64::from(mode.bits()),
+                resolve.bits(),
+            )
+            .map_err(open_err)
+    })
+}
+
+/// The calling thread's personality for `identity`, registered now (as `token`)
+/// if it has none, giving up the least recently used one if it has too many.
+fn personality(token: &Token, identity: &OsIdentity) -> Result<u16> {
+    let found = RING.with_borrow_mut(|r| {
+        let Some(Some(p)) = r.as_mut() else {
+            return None;
+        };
+        p.tick += 1;
+        let tick = p.tick;
+        p.entries
+            .iter_mut()
+            .find(|(i, _, _)| i == identity)
+            .map(|(_, id, used)| {
+                *used = tick;
+                *id
+            })
+    });
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    // The thread is the client for a moment, to lend the ring its credentials.
+    let id = token.run_as(|| {
+        RING.with_borrow(|r| match r.as_ref() {
+            Some(Some(p)) => p.ring.register_personality(),
+            _ => Err(std::io::Error::from_raw_os_error(libc::ENOSYS)),
+        })
+    })?;
+    let id = id.map_err(|e| Error::os(ErrorKind::Os, "IORING_REGISTER_PERSONALITY", &e))?;
+    REGISTERED.fetch_add(1, Ordering::Relaxed);
+    RING.with_borrow_mut(|r| {
+        let Some(Some(p)) = r.as_mut() else { return };
+        if p.entries.len() >= PERSONALITIES
+            && let Some(oldest) = (0..p.entries.len()).min_by_key(|&i| p.entries[i].2)
+        {
+            let (_, old, _) = p.entries.swap_remove(oldest);
+            if let Err(e) = p.ring.unregister_personality(old) {
+                tracing::warn!(%e, "cannot give an io_uring personality up");
+            }
+        }
+        p.entries.push((identity.clone(), id, p.tick));
+    });
+    Ok(id)
+}

@@ -1,0 +1,110 @@
+//! Opening files as a client through io_uring personalities: the same answers as a
+//! thread that impersonates, without the thread's credentials changing; and the
+//! same answers with the path turned off.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::{A, B, files};
+use guise::{ErrorKind, ImpersonationLevel, Token, TokenType};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+fn client(uid: u32) -> Token {
+    Token::from_ids(uid, uid, &[uid])
+        .unwrap()
+        .duplicate(ImpersonationLevel::Impersonation, TokenType::Impersonation)
+        .unwrap()
+}
+
+/// Opens `path` (absolute) for reading as `token`; the kind of error, if any.
+fn open(token: &Token, path: &std::path::Path) -> Result<(), ErrorKind> {
+    let dir = rustix::fs::open(
+        path.parent().unwrap(),
+        OFlags::PATH | OFlags::DIRECTORY,
+        Mode::empty(),
+    )
+    .unwrap();
+    guise::uring::open_as(
+        token,
+        &dir,
+        path.file_name().unwrap().to_str().unwrap(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH,
+    )
+    .map(drop)
+    .map_err(|e| e.kind())
+}
+
+/// The scenario, run with the io_uring path on and off: every answer the kernel's,
+/// as the client; the calling thread never changes credentials on the io_uring path
+/// once the personality exists.
+fn scenario(uring: bool) {
+    guise::uring::set_enabled(uring);
+    let f = files();
+    let (a, b) = (client(A), client(B));
+    assert_eq!(open(&a, &f.a), Ok(()), "A reads its own file");
+    assert_eq!(open(&a, &f.b), Err(ErrorKind::AccessDenied), "not B's");
+    assert_eq!(open(&b, &f.b), Ok(()));
+    assert_eq!(open(&b, &f.a), Err(ErrorKind::AccessDenied));
+    assert_eq!(open(&a, &f.root_only), Err(ErrorKind::AccessDenied));
+    let id = a
+        .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+        .unwrap();
+    assert_eq!(open(&id, &f.a), Err(ErrorKind::BadImpersonationLevel));
+    // The thread itself is the server throughout.
+    assert_eq!(common::thread_status("Uid"), "0 0 0 0");
+    assert!(!guise::thread::is_impersonating());
+}
+
+#[test]
+fn io_uring_personalities_open_as_the_client() {
+    need_root!();
+    let on = guise::uring::available();
+    if common::skip::skip_unless(on, "io_uring") {
+        return;
+    }
+    let before = guise::uring::personalities_registered();
+    scenario(true);
+    let registered = guise::uring::personalities_registered() - before;
+    assert_eq!(registered, 2, "one personality for A and one for B");
+    // Again: no new personality, no switch.
+    scenario(true);
+    assert_eq!(guise::uring::personalities_registered() - before, 2);
+}
+
+#[test]
+fn the_same_answers_with_io_uring_off() {
+    need_root!();
+    let before = guise::uring::personalities_registered();
+    scenario(false);
+    assert_eq!(
+        guise::uring::personalities_registered(),
+        before,
+        "no personality"
+    );
+}
+
+/// More identities than a thread keeps personalities: the least recently used is
+/// given up, and every open still answers as its own client.
+#[test]
+fn personalities_beyond_the_limit_are_given_up_and_answers_stay_right() {
+    need_root!();
+    if common::skip::skip_unless(guise::uring::available(), "io_uring") {
+        return;
+    }
+    let f = files();
+    let n = guise::uring::PERSONALITIES as u32 + 8;
+    for round in 0..2 {
+        for i in 0..n {
+            let uid = 63000 + i;
+            let t = client(uid);
+            assert_eq!(
+                open(&t, &f.a),
+                Err(ErrorKind::AccessDenied),
+                "{uid} round {round}"
+            );
+        }
+        assert_eq!(open(&client(A), &f.a), Ok(()));
+    }
+}
