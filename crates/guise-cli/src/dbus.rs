@@ -271,7 +271,9 @@ impl Files {
         let root = Arc::clone(&self.root);
         let p = path.clone();
         let names = self
-            .act(&call, move || files::list(&root, &p).map(|l| l.names))
+            .act(&call, move || {
+                files::list(files::Opener::Thread, &root, &p).map(|l| l.names)
+            })
             .await;
         self.done(&call, "list", &path, names)
     }

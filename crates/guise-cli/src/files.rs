@@ -45,7 +45,29 @@ pub fn invalid(why: impl Into<String>) -> Error {
 /// Opens `path` beneath `dir`: no `..` out, no absolute paths, no symlinks out, no
 /// magic links, never the server's `/proc`. `EAGAIN`, which the kernel returns when
 /// a rename raced the lookup, is retried.
+/// Whose credentials an open uses.
+#[derive(Clone, Copy)]
+pub enum Opener<'a> {
+    /// The calling thread's: it impersonates the client (or is the server).
+    Thread,
+    /// The client's, through an io_uring personality, without switching the
+    /// thread (`guise::uring`).
+    As(&'a guise::Token),
+}
+
 pub fn open_beneath(
+    dir: impl AsFd,
+    path: &str,
+    flags: OFlags,
+    mode: Mode,
+    resolve: ResolveFlags,
+) -> Result<OwnedFd> {
+    open_beneath_by(Opener::Thread, dir, path, flags, mode, resolve)
+}
+
+/// As [`open_beneath`], with the credentials `by` says.
+pub fn open_beneath_by(
+    by: Opener<'_>,
     dir: impl AsFd,
     path: &str,
     flags: OFlags,
@@ -60,14 +82,26 @@ pub fn open_beneath(
         flags | OFlags::CLOEXEC | OFlags::NOCTTY
     };
     let mut tries = 0;
+    let resolve = resolve | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
     let fd = loop {
-        match rustix::fs::openat2(
-            &dir,
-            path,
-            flags,
-            mode,
-            resolve | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-        ) {
+        let r = match by {
+            Opener::Thread => rustix::fs::openat2(&dir, path, flags, mode, resolve),
+            Opener::As(token) => {
+                match guise::uring::open_as(token, &dir, path, flags, mode, resolve) {
+                    Ok(fd) => Ok(fd),
+                    // The kernel's answer, to be read as the thread's would be.
+                    Err(e)
+                        if e.errno().is_some() && e.kind() != ErrorKind::BadImpersonationLevel =>
+                    {
+                        Err(rustix::io::Errno::from_raw_os_error(
+                            e.errno().unwrap_or(libc_eio()),
+                        ))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        match r {
             Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) if tries < 64 => tries += 1,
             Err(e) => return Err(os(&format!("opening {path:?}"), e)),
             Ok(fd) => break fd,
@@ -83,6 +117,11 @@ pub fn open_beneath(
     Ok(fd)
 }
 
+/// `EIO`, for an error that says it has an errno and has none.
+fn libc_eio() -> i32 {
+    rustix::io::Errno::IO.raw_os_error()
+}
+
 fn file_type(fd: &OwnedFd) -> Result<(rustix::fs::FileType, rustix::fs::Stat)> {
     let st = rustix::fs::fstat(fd).map_err(|e| os("stat", e))?;
     Ok((rustix::fs::FileType::from_raw_mode(st.st_mode), st))
@@ -90,7 +129,13 @@ fn file_type(fd: &OwnedFd) -> Result<(rustix::fs::FileType, rustix::fs::Stat)> {
 
 /// Opens a regular file to read, without blocking on a FIFO or a device.
 pub fn open_regular(root: &OwnedFd, path: &str) -> Result<(OwnedFd, u64)> {
-    let fd = open_beneath(
+    open_regular_by(Opener::Thread, root, path)
+}
+
+/// As [`open_regular`], with the credentials `by` says.
+pub fn open_regular_by(by: Opener<'_>, root: &OwnedFd, path: &str) -> Result<(OwnedFd, u64)> {
+    let fd = open_beneath_by(
+        by,
         root,
         path,
         OFlags::RDONLY | OFlags::NONBLOCK,
@@ -241,8 +286,9 @@ impl Upload {
 }
 
 /// The status of `path` (never following a last symlink out of the root).
-pub fn stat(root: &OwnedFd, path: &str) -> Result<rustix::fs::Stat> {
-    let fd = open_beneath(
+pub fn stat(by: Opener<'_>, root: &OwnedFd, path: &str) -> Result<rustix::fs::Stat> {
+    let fd = open_beneath_by(
+        by,
         root,
         path,
         OFlags::PATH,
@@ -261,8 +307,9 @@ pub struct Listing {
 }
 
 /// Lists the directory `path`.
-pub fn list(root: &OwnedFd, path: &str) -> Result<Listing> {
-    let fd = open_beneath(
+pub fn list(by: Opener<'_>, root: &OwnedFd, path: &str) -> Result<Listing> {
+    let fd = open_beneath_by(
+        by,
         root,
         path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK,

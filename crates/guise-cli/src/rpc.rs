@@ -446,7 +446,7 @@ impl Files for FilesService {
         let audit = Audit::new(&call, self.impersonate, "list", &path);
         let root = Arc::clone(&self.root);
         let listing = act(&call, &self.pool, self.impersonate, move || {
-            files::list(&root, &path)
+            files::list(files::Opener::Thread, &root, &path)
         })
         .await;
         audit.log(&listing, 0);

@@ -28,10 +28,19 @@ use guise::{Error, ErrorKind, ImpersonationLevel};
 use rustix::fs::{Mode, OFlags};
 use serde_json::{Value, json};
 
-use crate::files::{self, CHUNK, begin_upload, invalid, open_regular, read_chunk};
+use crate::files::{self, CHUNK, Opener, begin_upload, invalid, open_regular_by, read_chunk};
 
 /// The largest frame the server takes: a request, or a chunk of a write.
 const MAX_FRAME: usize = CHUNK + 4096;
+
+/// On or off.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
 
 /// Options of `guise serve`.
 #[derive(clap::Args, Clone, Debug)]
@@ -48,6 +57,12 @@ pub struct ServeArgs {
     /// Serve every request as the server, not as the client (for comparison only).
     #[arg(long)]
     pub no_impersonation: bool,
+    /// Open files for reads, listings and stats as the client through io_uring
+    /// personalities, without switching a worker (`on`, where the kernel has
+    /// io_uring), or always by switching the worker's credentials (`off`). Writes
+    /// always switch.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub io_uring: Switch,
     /// The most connections kept open; a new client over it closes the one idle
     /// the longest.
     #[arg(long, default_value_t = 4096)]
@@ -71,6 +86,7 @@ impl ServeArgs {
             root,
             workers: 8,
             no_impersonation: false,
+            io_uring: Switch::On,
             max_connections: 4096,
             max_connections_per_uid: 1024,
             idle_timeout: 300,
@@ -119,10 +135,15 @@ fn failure(e: &Error) -> Value {
 }
 
 /// The requests answered with one reply, run on the calling thread.
-fn simple(root: &OwnedFd, op: &str, path: &str) -> std::result::Result<Value, Error> {
+fn simple(
+    by: Opener<'_>,
+    root: &OwnedFd,
+    op: &str,
+    path: &str,
+) -> std::result::Result<Value, Error> {
     match op {
         "stat" => {
-            let st = files::stat(root, path)?;
+            let st = files::stat(by, root, path)?;
             Ok(json!({
                 "uid": st.st_uid, "gid": st.st_gid,
                 "mode": format!("{:o}", st.st_mode & 0o7777),
@@ -131,7 +152,7 @@ fn simple(root: &OwnedFd, op: &str, path: &str) -> std::result::Result<Value, Er
             }))
         }
         "list" => {
-            let listing = files::list(root, path)?;
+            let listing = files::list(by, root, path)?;
             if listing.truncated {
                 return Ok(json!({ "names": listing.names, "truncated": true }));
             }
@@ -146,6 +167,9 @@ struct Service {
     pool: ImpersonationPool,
     root: Arc<OwnedFd>,
     impersonate: bool,
+    /// Opens as the client through io_uring personalities, without switching a
+    /// worker (`--io-uring on`).
+    uring: bool,
     /// Requests being served now.
     busy: AtomicUsize,
 }
@@ -168,6 +192,37 @@ async fn act<R: Send + 'static>(
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| Error::new(ErrorKind::Os, format!("a worker failed: {e}")))?
+    }
+}
+
+/// A request's work that opens as the client, given whose credentials to open
+/// with: with `--io-uring on`, on a worker that stays the server while each open
+/// goes through the client's io_uring personality; otherwise as [`act`].
+async fn act_open<R: Send + 'static>(
+    conn: &AsyncPipeConnection,
+    service: &Service,
+    f: impl FnOnce(Opener<'_>) -> std::result::Result<R, Error> + Send + 'static,
+) -> std::result::Result<R, Error> {
+    if service.impersonate && service.uring {
+        let token = conn.client().token()?;
+        service.pool.run(move || f(Opener::As(&token))).await?
+    } else {
+        act(conn, service, move || f(Opener::Thread)).await
+    }
+}
+
+/// A request's work on a descriptor already open (which any holder may use
+/// alike): with `--io-uring on`, on a worker that stays the server; otherwise as
+/// [`act`].
+async fn act_fd<R: Send + 'static>(
+    conn: &AsyncPipeConnection,
+    service: &Service,
+    f: impl FnOnce() -> std::result::Result<R, Error> + Send + 'static,
+) -> std::result::Result<R, Error> {
+    if service.impersonate && service.uring {
+        service.pool.run(f).await?
+    } else {
+        act(conn, service, f).await
     }
 }
 
@@ -220,8 +275,8 @@ async fn serve_read(
     let (mut pos, mut left) = (offset, length.unwrap_or(u64::MAX));
     // The open and the first chunk in one job.
     let root = Arc::clone(&service.root);
-    let opened = act(conn, service, move || {
-        let (fd, size) = open_regular(&root, &path)?;
+    let opened = act_open(conn, service, move |by| {
+        let (fd, size) = open_regular_by(by, &root, &path)?;
         let first = read_chunk(&fd, pos, left)?;
         Ok((fd, size, first))
     })
@@ -252,7 +307,7 @@ async fn serve_read(
             break;
         }
         let fd2 = Arc::clone(&fd);
-        match act(conn, service, move || read_chunk(&fd2, pos, left)).await {
+        match act_fd(conn, service, move || read_chunk(&fd2, pos, left)).await {
             Ok(c) => chunk = c,
             Err(e) => {
                 result = Err(e);
@@ -383,7 +438,7 @@ async fn request(
         "write" => serve_write(conn, service, &req, path.clone()).await?,
         _ => {
             let (root, op2, path2) = (Arc::clone(&service.root), op.clone(), path.clone());
-            let r = act(conn, service, move || simple(&root, &op2, &path2)).await;
+            let r = act_open(conn, service, move |by| simple(by, &root, &op2, &path2)).await;
             let outcome = Outcome::of(&r, 0);
             conn.write_message(answer(r).to_string().as_bytes()).await?;
             outcome
@@ -490,6 +545,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         pool,
         root: Arc::new(root),
         impersonate: !args.no_impersonation,
+        uring: args.io_uring == Switch::On && guise::uring::available(),
         busy: AtomicUsize::new(0),
     });
     let options = ServerOptions {
@@ -502,12 +558,17 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     };
     let server = AsyncPipeServer::bind(PipeAddr::Path(args.socket.clone()), options)?;
     eprintln!(
-        "{}; work below Impersonation level runs on workers that {}",
+        "{}; work below Impersonation level runs on workers that {}; {}",
         capabilities_report("guise serve", service.impersonate),
         if service.pool.sandboxed() {
             "the kernel lets open no file (Landlock)"
         } else {
             "only the sentinel identity holds (no Landlock)"
+        },
+        if service.uring {
+            "reads open as the client through io_uring personalities"
+        } else {
+            "every open switches a worker to the client"
         }
     );
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "serving");

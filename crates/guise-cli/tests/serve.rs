@@ -11,6 +11,14 @@ use std::process::Command;
 #[test]
 fn file_service_runs_as_each_client_and_stays_beneath_its_root() {
     need_root!();
+    // Both ways of opening as the client: io_uring personalities, and switching
+    // the worker.
+    for io_uring in ["on", "off"] {
+        file_service_scenario(io_uring);
+    }
+}
+
+fn file_service_scenario(io_uring: &str) {
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("files");
     std::fs::create_dir(&files).unwrap();
@@ -24,7 +32,7 @@ fn file_service_runs_as_each_client_and_stays_beneath_its_root() {
         std::os::unix::fs::chown(&p, Some(uid), Some(uid)).unwrap();
     }
     std::os::unix::fs::symlink("/etc/shadow", files.join("escape")).unwrap();
-    let mut server = start(dir.path(), &files, &[], &[]);
+    let mut server = start(dir.path(), &files, &[], &["--io-uring", io_uring]);
     let sock = dir.path().join("pipe");
     let s = sock.to_str().unwrap();
     let imp = ["--level", "impersonation"];
