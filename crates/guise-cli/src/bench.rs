@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Serve every request as the server (the baseline).
     #[arg(long)]
     no_impersonation: bool,
+    /// The server's `--io-uring`: open as the client through io_uring
+    /// personalities, or by switching workers.
+    #[arg(long, value_enum, default_value_t = crate::serve::Switch::On)]
+    io_uring: crate::serve::Switch,
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -273,6 +277,13 @@ fn load(args: &ServeArgs, impersonation: bool) -> Result<Load> {
         .arg("--root")
         .arg(&files)
         .args(["--workers", &args.workers.to_string()])
+        .args([
+            "--io-uring",
+            match args.io_uring {
+                crate::serve::Switch::On => "on",
+                crate::serve::Switch::Off => "off",
+            },
+        ])
         .stderr(Stdio::null());
     if !impersonation {
         server.arg("--no-impersonation");
