@@ -67,9 +67,18 @@ pub struct ServeArgs {
     /// personalities, or by switching workers.
     #[arg(long, value_enum, default_value_t = crate::serve::Switch::On)]
     io_uring: crate::serve::Switch,
+    /// The impersonating server serves one request at a time behind one lock, as
+    /// one that switches the whole process with setresuid must (a baseline).
+    #[arg(long)]
+    process_lock: bool,
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
+    /// Measure every way of serving (without impersonation; switching workers;
+    /// io_uring personalities; one request at a time behind a lock) for 1, 2, 4,
+    /// 8 and 16 clients, and draw requests/s against clients into this SVG file.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
     /// Run ROUNDS rounds, each with impersonation and then without (the same
     /// clients, a fresh server each time), and report the median of each and the
     /// ratio of the medians: on a noisy machine, the figure to trust.
@@ -146,6 +155,9 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
         eprintln!("guise bench serve needs root: its clients are throwaway uids");
         return Ok(ExitCode::from(1));
     }
+    if let Some(file) = &args.plot {
+        return plot(args, file, out);
+    }
     let Some(rounds) = args.compare else {
         let r = load(args, !args.no_impersonation)?;
         report(args, out, &r)?;
@@ -202,6 +214,129 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
                 .join(" ")
         )?;
     }
+    Ok(if wrong == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A way of serving, as `guise bench serve --plot` draws it.
+struct Way {
+    name: &'static str,
+    impersonation: bool,
+    io_uring: crate::serve::Switch,
+    process_lock: bool,
+}
+
+/// `--plot`: every way of serving, for 1 to 16 clients, one load each, drawn.
+fn plot(args: &ServeArgs, file: &std::path::Path, out: &mut impl Write) -> Result<ExitCode> {
+    use crate::serve::Switch;
+    use plotters::prelude::*;
+    let ways = [
+        Way {
+            name: "no impersonation",
+            impersonation: false,
+            io_uring: Switch::Off,
+            process_lock: false,
+        },
+        Way {
+            name: "switching workers",
+            impersonation: true,
+            io_uring: Switch::Off,
+            process_lock: false,
+        },
+        Way {
+            name: "io_uring personalities",
+            impersonation: true,
+            io_uring: Switch::On,
+            process_lock: false,
+        },
+        Way {
+            name: "one at a time behind a lock",
+            impersonation: true,
+            io_uring: Switch::Off,
+            process_lock: true,
+        },
+    ];
+    let clients = [1u32, 2, 4, 8, 16];
+    let mut series = Vec::new();
+    let mut wrong = 0;
+    for way in &ways {
+        let mut points = Vec::new();
+        for &n in &clients {
+            let a = ServeArgs {
+                clients: n,
+                seconds: args.seconds,
+                workers: args.workers,
+                no_impersonation: !way.impersonation,
+                io_uring: way.io_uring,
+                process_lock: way.process_lock,
+                json: false,
+                plot: None,
+                compare: None,
+            };
+            let r = load(&a, way.impersonation)?;
+            wrong += r.wrong;
+            writeln!(
+                out,
+                "{}, {n} clients: {:.0} requests/s",
+                way.name, r.per_second
+            )?;
+            points.push((n, r.per_second));
+        }
+        series.push((way.name, points));
+    }
+    let top = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, r)| *r))
+        .fold(0.0f64, f64::max)
+        * 1.1;
+    let root = SVGBackend::new(file, (800, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "guise serve: requests/s against clients (each its own uid), {} workers, 2 cores",
+                args.workers
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0u32..17u32, 0f64..top.max(1.0))?;
+    chart
+        .configure_mesh()
+        .x_desc("clients")
+        .y_desc("requests/s")
+        .draw()?;
+    let colors = [BLACK, BLUE, GREEN, RED];
+    for ((name, points), color) in series.iter().zip(colors) {
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart.draw_series(
+            points
+                .iter()
+                .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()?;
+    root.present()?;
+    writeln!(
+        out,
+        "drawn into {}; {wrong} replies not the client's own",
+        file.display()
+    )?;
     Ok(if wrong == 0 {
         ExitCode::SUCCESS
     } else {
@@ -287,6 +422,8 @@ fn load(args: &ServeArgs, impersonation: bool) -> Result<Load> {
         .stderr(Stdio::null());
     if !impersonation {
         server.arg("--no-impersonation");
+    } else if args.process_lock {
+        server.arg("--process-lock");
     }
     let mut server = KillOnDrop(server.spawn()?);
     let started = Instant::now();

@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// always switch.
     #[arg(long, value_enum, default_value_t = Switch::On)]
     pub io_uring: Switch,
+    /// Serve one request at a time behind one lock, as a server that switches the
+    /// whole process with setresuid must (for comparison only).
+    #[arg(long, hide = true)]
+    pub process_lock: bool,
     /// The most connections kept open; a new client over it closes the one idle
     /// the longest.
     #[arg(long, default_value_t = 4096)]
@@ -87,6 +91,7 @@ impl ServeArgs {
             workers: 8,
             no_impersonation: false,
             io_uring: Switch::On,
+            process_lock: false,
             max_connections: 4096,
             max_connections_per_uid: 1024,
             idle_timeout: 300,
@@ -170,6 +175,8 @@ struct Service {
     /// Opens as the client through io_uring personalities, without switching a
     /// worker (`--io-uring on`).
     uring: bool,
+    /// One request at a time behind this lock (`--process-lock`, a baseline).
+    process_lock: Option<Arc<std::sync::Mutex<()>>>,
     /// Requests being served now.
     busy: AtomicUsize,
 }
@@ -182,7 +189,21 @@ async fn act<R: Send + 'static>(
     service: &Service,
     f: impl FnOnce() -> std::result::Result<R, Error> + Send + 'static,
 ) -> std::result::Result<R, Error> {
-    if service.impersonate {
+    if let (true, Some(lock)) = (service.impersonate, &service.process_lock) {
+        // The baseline of a server that switches the whole process: one request
+        // at a time, behind one lock.
+        let (token, lock) = (conn.client().token()?, Arc::clone(lock));
+        service
+            .pool
+            .run(move || {
+                let _one_at_a_time = lock.lock().unwrap_or_else(|p| p.into_inner());
+                token.run_as(|| {
+                    guise::thread::check_open_as_client()?;
+                    f()
+                })?
+            })
+            .await?
+    } else if service.impersonate {
         conn.run_as_client(&service.pool, move || {
             guise::thread::check_open_as_client()?;
             f()
@@ -545,7 +566,10 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         pool,
         root: Arc::new(root),
         impersonate: !args.no_impersonation,
-        uring: args.io_uring == Switch::On && guise::uring::available(),
+        uring: args.io_uring == Switch::On && !args.process_lock && guise::uring::available(),
+        process_lock: args
+            .process_lock
+            .then(|| Arc::new(std::sync::Mutex::new(()))),
         busy: AtomicUsize::new(0),
     });
     let options = ServerOptions {

@@ -160,6 +160,24 @@ fn bench_serve_loads_the_server_and_counts_no_foreign_replies() {
     assert_eq!(v["clients"], 3);
     assert_eq!(v["wrong"], 0);
     assert!(v["requests"].as_u64().unwrap() > 10, "{v}");
+    // The baselines: switching workers (no io_uring), and one request at a time
+    // behind a lock.
+    for extra in [&["--io-uring", "off"][..], &["--process-lock"]] {
+        let mut args = vec![
+            "bench",
+            "serve",
+            "--clients",
+            "2",
+            "--seconds",
+            "1",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = common::guise(&args, "");
+        assert_eq!(code, 0, "{extra:?}: {out}{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["wrong"], 0, "{extra:?}");
+    }
 }
 
 /// The memory measurement: idle connections of distinct identities, each served
