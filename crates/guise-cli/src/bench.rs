@@ -161,11 +161,7 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
     let Some(rounds) = args.compare else {
         let r = load(args, !args.no_impersonation)?;
         report(args, out, &r)?;
-        return Ok(if r.wrong == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        });
+        return Ok(verdict(r.wrong));
     };
     let (mut with, mut without, mut wrong) = (Vec::new(), Vec::new(), 0);
     for _ in 0..rounds.max(1) {
@@ -214,11 +210,7 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
                 .join(" ")
         )?;
     }
-    Ok(if wrong == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(verdict(wrong))
 }
 
 /// A way of serving, as `guise bench serve --plot` draws it.
@@ -337,11 +329,7 @@ fn plot(args: &ServeArgs, file: &std::path::Path, out: &mut impl Write) -> Resul
         "drawn into {}; {wrong} replies not the client's own",
         file.display()
     )?;
-    Ok(if wrong == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(verdict(wrong))
 }
 
 /// What one load measured.
@@ -389,12 +377,7 @@ fn report(args: &ServeArgs, out: &mut impl Write, r: &Load) -> Result<()> {
 
 /// One load: files, the server (with impersonation or not), the clients, the sums.
 fn load(args: &ServeArgs, impersonation: bool) -> Result<Load> {
-    let dir = tempfile::Builder::new().prefix("guise-bench-").tempdir()?;
-    let files = dir.path().join("files");
-    std::fs::create_dir(&files)?;
-    for p in [dir.path(), files.as_path()] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))?;
-    }
+    let (dir, files) = tree()?;
     let clients: Vec<u32> = (0..args.clients.max(1)).map(|i| FIRST + i).collect();
     for &uid in &clients {
         let p = files.join(format!("f{uid}"));
@@ -405,35 +388,22 @@ fn load(args: &ServeArgs, impersonation: bool) -> Result<Load> {
     }
     let socket = dir.path().join("pipe");
     let exe = std::env::current_exe()?;
-    let mut server = Command::new(&exe);
-    server
-        .args(["serve", "--socket"])
-        .arg(&socket)
-        .arg("--root")
-        .arg(&files)
-        .args(["--workers", &args.workers.to_string()])
-        .args([
-            "--io-uring",
-            match args.io_uring {
-                crate::serve::Switch::On => "on",
-                crate::serve::Switch::Off => "off",
-            },
-        ])
-        .stderr(Stdio::null());
+    let workers = args.workers.to_string();
+    let mut extra = vec![
+        "--workers",
+        &workers,
+        "--io-uring",
+        match args.io_uring {
+            crate::serve::Switch::On => "on",
+            crate::serve::Switch::Off => "off",
+        },
+    ];
     if !impersonation {
-        server.arg("--no-impersonation");
+        extra.push("--no-impersonation");
     } else if args.process_lock {
-        server.arg("--process-lock");
+        extra.push("--process-lock");
     }
-    let mut server = KillOnDrop(server.spawn()?);
-    let started = Instant::now();
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(10),
-            "the server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut server = start_server(&socket, &files, &extra)?;
     let mut children = Vec::new();
     for &uid in &clients {
         let token = Token::from_ids(uid, uid, &[uid])?;
@@ -488,29 +458,9 @@ fn memory(args: &MemoryArgs, out: &mut impl Write) -> Result<ExitCode> {
     }
     // One descriptor per connection here, and as many in the server.
     crate::serve::raise_file_limit();
-    let dir = tempfile::Builder::new().prefix("guise-bench-").tempdir()?;
-    let files = dir.path().join("files");
-    std::fs::create_dir(&files)?;
-    for p in [dir.path(), files.as_path()] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))?;
-    }
+    let (dir, files) = tree()?;
     let socket = dir.path().join("pipe");
-    let mut server = Command::new(std::env::current_exe()?);
-    server
-        .args(["serve", "--socket"])
-        .arg(&socket)
-        .arg("--root")
-        .arg(&files)
-        .stderr(Stdio::null());
-    let server = KillOnDrop(server.spawn()?);
-    let started = Instant::now();
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(10),
-            "the server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let server = start_server(&socket, &files, &[])?;
     std::thread::sleep(Duration::from_millis(200));
     let empty = rss_kib(server.0.id())?;
     let qos = SecurityQos {
@@ -559,6 +509,52 @@ fn memory(args: &MemoryArgs, out: &mut impl Write) -> Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The exit status of a load: success only if every reply was the client's own.
+fn verdict(wrong: u64) -> ExitCode {
+    if wrong == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// A directory anyone may traverse, with `files` (the served root) in it.
+fn tree() -> Result<(tempfile::TempDir, PathBuf)> {
+    let dir = tempfile::Builder::new().prefix("guise-bench-").tempdir()?;
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files)?;
+    for p in [dir.path(), files.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok((dir, files))
+}
+
+/// Starts this binary's `guise serve` on `socket` for `files`, with `extra`
+/// options, and waits until it accepts connections.
+fn start_server(
+    socket: &std::path::Path,
+    files: &std::path::Path,
+    extra: &[&str],
+) -> Result<KillOnDrop> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["serve", "--socket"])
+        .arg(socket)
+        .arg("--root")
+        .arg(files)
+        .args(extra)
+        .stderr(Stdio::null());
+    let server = KillOnDrop(cmd.spawn()?);
+    let started = Instant::now();
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(server)
 }
 
 /// A child process killed and reaped when dropped.
