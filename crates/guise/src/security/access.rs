@@ -207,7 +207,15 @@ fn check(
     options: AccessCheckOptions,
     walk: impl FnOnce(&Prepared<'_>, &Acl) -> AccessMask,
 ) -> Result<AccessCheck> {
-    let pre = match Prepared::new(sd, token, desired, mapping, options)? {
+    // The token's SIDs as keys, on the stack (no allocation).
+    let mut keys = [0u64; KEYED];
+    keys[0] = key(&token.user());
+    let mut keyed = 1;
+    for g in token.groups().iter().take(KEYED - 1) {
+        keys[keyed] = key(&g.sid);
+        keyed += 1;
+    }
+    let pre = match Prepared::new(sd, token, &keys[..keyed], desired, mapping, options)? {
         Ok(pre) => pre,
         Err(early) => return Ok(early),
     };
@@ -219,7 +227,7 @@ fn check(
 
 /// How many of a token's SIDs the check keys in place (no allocation); a token
 /// with more is matched the long way for the rest.
-const KEYED: usize = 64;
+const KEYED: usize = 32;
 
 /// A cheap stand-in for a SID: equal SIDs have equal keys (the converse is checked
 /// in full).
@@ -232,10 +240,9 @@ fn key(sid: &Sid) -> u64 {
 /// What both implementations share: the preconditions and everything but the walk.
 struct Prepared<'a> {
     token: &'a Token,
-    /// The token's user and groups as keys, in the token's order (user first); how
-    /// many.
-    keys: [u64; KEYED],
-    keyed: usize,
+    /// The token's user and groups as keys, in the token's order (user first), as
+    /// many as [`KEYED`].
+    keys: &'a [u64],
     mapping: &'a GenericMapping,
     max: bool,
     want: AccessMask,
@@ -253,6 +260,7 @@ impl<'a> Prepared<'a> {
     fn new(
         sd: &SecurityDescriptor,
         token: &'a Token,
+        keys: &'a [u64],
         desired: AccessMask,
         mapping: &'a GenericMapping,
         options: AccessCheckOptions,
@@ -308,18 +316,9 @@ impl<'a> Prepared<'a> {
         if !max {
             privileged &= want;
         }
-        let mut keys = [0u64; KEYED];
-        let user = token.user();
-        keys[0] = key(&user);
-        let mut keyed = 1;
-        for g in token.groups().iter().take(KEYED - 1) {
-            keys[keyed] = key(&g.sid);
-            keyed += 1;
-        }
         let mut pre = Prepared {
             token,
             keys,
-            keyed,
             mapping,
             max,
             want,
@@ -374,12 +373,12 @@ impl<'a> Prepared<'a> {
         };
         let k = key(sid);
         let groups = self.token.groups();
-        // Keys first: only a SID whose key matches is compared in full.
-        for (i, _) in self.keys[..self.keyed]
-            .iter()
-            .enumerate()
-            .filter(|(_, x)| **x == k)
-        {
+        // Keys first: only a SID whose key matches is compared in full (most ACEs
+        // name someone else, and a scan of the keys says so quickly).
+        if !self.keys.contains(&k) && groups.len() < self.keys.len() {
+            return false;
+        }
+        for (i, _) in self.keys.iter().enumerate().filter(|(_, x)| **x == k) {
             let hit = if i == 0 {
                 self.token.user() == *sid
             } else {
@@ -390,7 +389,7 @@ impl<'a> Prepared<'a> {
             }
         }
         // Groups past the keyed ones, the long way.
-        groups.iter().skip(self.keyed - 1).any(applies)
+        groups.iter().skip(self.keys.len() - 1).any(applies)
     }
 
     /// If `ace` takes part in the check and matches the token: whether it allows,
