@@ -92,10 +92,11 @@ const SID_ALIASES: &[(&str, AliasTarget)] = &[
 /// [`ErrorKind::InvalidSid`] for an unknown alias, or a domain-relative one without
 /// `domain`.
 pub fn alias_sid(alias: &str, domain: Option<&Sid>) -> Result<Sid> {
-    // The table is sorted by alias: a binary search, without regard to case.
-    let upper = alias.to_ascii_uppercase();
+    // The table is sorted by alias: a binary search, without regard to case (and
+    // without an upper-case copy).
+    let upper = alias.bytes().map(|b| b.to_ascii_uppercase());
     let (_, target) = SID_ALIASES
-        .binary_search_by(|(a, _)| (*a).cmp(upper.as_str()))
+        .binary_search_by(|(a, _)| a.bytes().cmp(upper.clone()))
         .ok()
         .map(|i| &SID_ALIASES[i])
         .ok_or_else(|| {

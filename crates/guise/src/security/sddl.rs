@@ -277,7 +277,7 @@ fn parse_acl(value: &str, pos: usize, domain: Option<&Sid>) -> Result<(Option<Ac
         let mut depth = 0usize;
         let mut quoted = false;
         let mut close = None;
-        for (j, &c) in b.iter().enumerate().skip(i) {
+        for (j, &c) in b[i..].iter().enumerate().map(|(k, c)| (i + k, c)) {
             match c {
                 b'"' => quoted = !quoted,
                 b'(' if !quoted => depth += 1,
