@@ -293,15 +293,28 @@ impl FromStr for Sid {
     /// [`ConvertStringSidToSid`]: https://learn.microsoft.com/en-us/windows/win32/api/sddl/nf-sddl-convertstringsidtosidw
     fn from_str(s: &str) -> Result<Sid> {
         let bad = |why: &str| Error::new(ErrorKind::InvalidSid, format!("SID {s:?}: {why}"));
+        // A number: decimal, or hex after `0x`; `None` for anything else, or one
+        // that does not fit 64 bits. Read byte by byte: a parse is on the hot path
+        // of SDDL.
         let number = |p: &str| -> Option<u64> {
-            match p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
-                Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                    u64::from_str_radix(hex, 16).ok()
-                }
-                Some(_) => None,
-                None if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok(),
-                None => None,
+            let (digits, radix) = match p.as_bytes() {
+                [b'0', b'x' | b'X', hex @ ..] => (hex, 16u64),
+                digits => (digits, 10u64),
+            };
+            if digits.is_empty() {
+                return None;
             }
+            let mut n: u64 = 0;
+            for &b in digits {
+                let d = match b {
+                    b'0'..=b'9' => u64::from(b - b'0'),
+                    b'a'..=b'f' if radix == 16 => u64::from(b - b'a' + 10),
+                    b'A'..=b'F' if radix == 16 => u64::from(b - b'A' + 10),
+                    _ => return None,
+                };
+                n = n.checked_mul(radix)?.checked_add(d)?;
+            }
+            Some(n)
         };
         let rest = s
             .strip_prefix("S-")
