@@ -31,10 +31,73 @@ enum BenchCommand {
     /// One client of the load (started by `guise bench serve`, as its uid).
     #[command(hide = true)]
     Client(ClientArgs),
+    /// One read, for `guise serve --process-per-request` (started as the client):
+    /// prints the file's size on a line, then the data.
+    #[command(hide = true)]
+    ReadOne(ReadOneArgs),
     /// The memory of `guise serve` with many idle connections of many identities:
     /// its resident size empty, then with N connections (each of its own uid) that
     /// each made one request and stay open.
     Memory(MemoryArgs),
+}
+
+/// Options of `guise bench read-one`.
+#[derive(clap::Args)]
+pub struct ReadOneArgs {
+    #[arg(long)]
+    root: PathBuf,
+    #[arg(long)]
+    path: String,
+    #[arg(long)]
+    offset: u64,
+    /// 0: to the end.
+    #[arg(long)]
+    length: u64,
+}
+
+/// `guise bench read-one`: the read of `guise serve`'s process-per-request
+/// baseline, as this process (the client).
+fn read_one(args: &ReadOneArgs, out: &mut impl Write) -> Result<ExitCode> {
+    use rustix::fs::{Mode, OFlags};
+    let run = || -> crate::files::Result<(u64, Vec<u8>)> {
+        let root = rustix::fs::open(
+            &args.root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| crate::files::os("the served directory", e))?;
+        let (fd, size) = crate::files::open_regular(&root, &args.path)?;
+        let (mut pos, mut left) = (
+            args.offset,
+            if args.length == 0 {
+                u64::MAX
+            } else {
+                args.length
+            },
+        );
+        let mut data = Vec::new();
+        loop {
+            let chunk = crate::files::read_chunk(&fd, pos, left)?;
+            let n = chunk.len() as u64;
+            data.extend_from_slice(&chunk);
+            if n == 0 || n < left.min(crate::files::CHUNK as u64) {
+                break;
+            }
+            (pos, left) = (pos + n, left - n);
+        }
+        Ok((size, data))
+    };
+    match run() {
+        Ok((size, data)) => {
+            writeln!(out, "{size}")?;
+            out.write_all(&data)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// Options of `guise bench memory`.
@@ -71,6 +134,10 @@ pub struct ServeArgs {
     /// one that switches the whole process with setresuid must (a baseline).
     #[arg(long)]
     process_lock: bool,
+    /// The impersonating server serves each read in a process of its own started
+    /// as the client (a baseline).
+    #[arg(long)]
+    process_per_request: bool,
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -109,6 +176,7 @@ pub fn run(args: Args, out: &mut impl Write) -> Result<ExitCode> {
         BenchCommand::Serve(a) => serve(&a, out),
         BenchCommand::Client(a) => client(&a, out),
         BenchCommand::Memory(a) => memory(&a, out),
+        BenchCommand::ReadOne(a) => read_one(&a, out),
     }
 }
 
@@ -219,6 +287,7 @@ struct Way {
     impersonation: bool,
     io_uring: crate::serve::Switch,
     process_lock: bool,
+    process_per_request: bool,
 }
 
 /// `--plot`: every way of serving, for 1 to 16 clients, one load each, drawn.
@@ -231,24 +300,35 @@ fn plot(args: &ServeArgs, file: &std::path::Path, out: &mut impl Write) -> Resul
             impersonation: false,
             io_uring: Switch::Off,
             process_lock: false,
+            process_per_request: false,
         },
         Way {
             name: "switching workers",
             impersonation: true,
             io_uring: Switch::Off,
             process_lock: false,
+            process_per_request: false,
         },
         Way {
             name: "io_uring personalities",
             impersonation: true,
             io_uring: Switch::On,
             process_lock: false,
+            process_per_request: false,
         },
         Way {
             name: "one at a time behind a lock",
             impersonation: true,
             io_uring: Switch::Off,
             process_lock: true,
+            process_per_request: false,
+        },
+        Way {
+            name: "a process per request",
+            impersonation: true,
+            io_uring: Switch::Off,
+            process_lock: false,
+            process_per_request: true,
         },
     ];
     let clients = [1u32, 2, 4, 8, 16];
@@ -264,6 +344,7 @@ fn plot(args: &ServeArgs, file: &std::path::Path, out: &mut impl Write) -> Resul
                 no_impersonation: !way.impersonation,
                 io_uring: way.io_uring,
                 process_lock: way.process_lock,
+                process_per_request: way.process_per_request,
                 json: false,
                 plot: None,
                 compare: None,
@@ -303,7 +384,7 @@ fn plot(args: &ServeArgs, file: &std::path::Path, out: &mut impl Write) -> Resul
         .x_desc("clients")
         .y_desc("requests/s")
         .draw()?;
-    let colors = [BLACK, BLUE, GREEN, RED];
+    let colors = [BLACK, BLUE, GREEN, RED, MAGENTA];
     for ((name, points), color) in series.iter().zip(colors) {
         chart
             .draw_series(LineSeries::new(
@@ -402,6 +483,8 @@ fn load(args: &ServeArgs, impersonation: bool) -> Result<Load> {
         extra.push("--no-impersonation");
     } else if args.process_lock {
         extra.push("--process-lock");
+    } else if args.process_per_request {
+        extra.push("--process-per-request");
     }
     let mut server = start_server(&socket, &files, &extra)?;
     let mut children = Vec::new();

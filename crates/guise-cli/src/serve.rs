@@ -67,6 +67,11 @@ pub struct ServeArgs {
     /// whole process with setresuid must (for comparison only).
     #[arg(long, hide = true)]
     pub process_lock: bool,
+    /// Serve each read in a process of its own started as the client (fork, the
+    /// client's ids, exec, serve, exit), as an inetd-style server does (for
+    /// comparison only).
+    #[arg(long, hide = true)]
+    pub process_per_request: bool,
     /// The most connections kept open; a new client over it closes the one idle
     /// the longest.
     #[arg(long, default_value_t = 4096)]
@@ -92,6 +97,7 @@ impl ServeArgs {
             no_impersonation: false,
             io_uring: Switch::On,
             process_lock: false,
+            process_per_request: false,
             max_connections: 4096,
             max_connections_per_uid: 1024,
             idle_timeout: 300,
@@ -177,6 +183,9 @@ struct Service {
     uring: bool,
     /// One request at a time behind this lock (`--process-lock`, a baseline).
     process_lock: Option<Arc<std::sync::Mutex<()>>>,
+    /// Each read in a process of its own (`--process-per-request`, a baseline),
+    /// given the served directory's path.
+    process_per_request: Option<PathBuf>,
     /// Requests being served now.
     busy: AtomicUsize,
 }
@@ -293,6 +302,9 @@ async fn serve_read(
             return Ok(Outcome::of::<()>(&Err(e), 0));
         }
     };
+    if let (true, Some(root)) = (service.impersonate, &service.process_per_request) {
+        return read_in_a_process(conn, root, &path, offset, length.unwrap_or(0)).await;
+    }
     let (mut pos, mut left) = (offset, length.unwrap_or(u64::MAX));
     // The open and the first chunk in one job.
     let root = Arc::clone(&service.root);
@@ -343,6 +355,91 @@ async fn serve_read(
     };
     conn.write_message(trailer.to_string().as_bytes()).await?;
     Ok(Outcome::of(&result, sent))
+}
+
+/// A read served by a process of its own, started as the client (the
+/// `--process-per-request` baseline): `guise bench read-one` prints the size and
+/// the data, or the error.
+async fn read_in_a_process(
+    conn: &mut AsyncPipeConnection,
+    root: &std::path::Path,
+    path: &str,
+    offset: u64,
+    length: u64,
+) -> Result<Outcome> {
+    let run = async {
+        let token = conn.client().token()?;
+        if token.impersonation_level() < Some(ImpersonationLevel::Impersonation) {
+            return Err(Error::new(
+                ErrorKind::BadImpersonationLevel,
+                "below Impersonation level nothing is opened as the client",
+            ));
+        }
+        let primary =
+            token.duplicate(ImpersonationLevel::Impersonation, guise::TokenType::Primary)?;
+        let exe =
+            std::env::current_exe().map_err(|e| Error::os(ErrorKind::Os, "the program", &e))?;
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.args(["bench", "read-one", "--root"])
+            .arg(root)
+            .args([
+                "--path",
+                path,
+                "--offset",
+                &offset.to_string(),
+                "--length",
+                &length.to_string(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = guise::CommandExt::spawn_as_user(
+            &mut cmd,
+            &primary,
+            &guise::process::SpawnOptions::default(),
+        )?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| Error::os(ErrorKind::Os, "waiting for the process", &e))?;
+        if !out.status.success() {
+            let text = String::from_utf8_lossy(&out.stderr);
+            let kind = if text.contains("ERROR_ACCESS_DENIED") {
+                ErrorKind::AccessDenied
+            } else if text.contains("ERROR_NONE_MAPPED") {
+                ErrorKind::NoneMapped
+            } else {
+                ErrorKind::InvalidParameter
+            };
+            return Err(Error::new(kind, text.trim().to_owned()));
+        }
+        let split = out.stdout.iter().position(|&b| b == b'\n').unwrap_or(0);
+        let size: u64 = std::str::from_utf8(&out.stdout[..split])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        Ok((size, out.stdout[split + 1..].to_vec()))
+    };
+    let (size, data) = match run.await {
+        Ok(x) => x,
+        Err(e) => {
+            conn.write_message(failure(&e).to_string().as_bytes())
+                .await?;
+            return Ok(Outcome::of::<()>(&Err(e), 0));
+        }
+    };
+    conn.write_message(json!({ "ok": true, "size": size }).to_string().as_bytes())
+        .await?;
+    for chunk in data.chunks(CHUNK) {
+        conn.write_message(chunk).await?;
+    }
+    conn.write_message(&[]).await?;
+    conn.write_message(
+        json!({ "ok": true, "data": data.len() })
+            .to_string()
+            .as_bytes(),
+    )
+    .await?;
+    Ok(Outcome::of::<()>(&Ok(()), data.len() as u64))
 }
 
 async fn serve_write(
@@ -570,6 +667,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         process_lock: args
             .process_lock
             .then(|| Arc::new(std::sync::Mutex::new(()))),
+        process_per_request: args.process_per_request.then(|| args.root.clone()),
         busy: AtomicUsize::new(0),
     });
     let options = ServerOptions {

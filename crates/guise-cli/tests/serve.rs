@@ -162,7 +162,11 @@ fn bench_serve_loads_the_server_and_counts_no_foreign_replies() {
     assert!(v["requests"].as_u64().unwrap() > 10, "{v}");
     // The baselines: switching workers (no io_uring), and one request at a time
     // behind a lock.
-    for extra in [&["--io-uring", "off"][..], &["--process-lock"]] {
+    for extra in [
+        &["--io-uring", "off"][..],
+        &["--process-lock"],
+        &["--process-per-request"],
+    ] {
         let mut args = vec![
             "bench",
             "serve",
