@@ -148,6 +148,16 @@ impl Sid {
         &self.sub[..usize::from(self.count)]
     }
 
+    /// A cheap stand-in for the SID in membership tests: equal SIDs have equal keys
+    /// (the converse must be checked in full).
+    pub(crate) fn key(&self) -> u64 {
+        let last = match self.count {
+            0 => 0,
+            n => self.sub.get(usize::from(n - 1)).copied().unwrap_or(0),
+        };
+        u64::from(last) | u64::from(self.count) << 32 | (self.authority & 0xff_ffff) << 40
+    }
+
     /// The last sub-authority (the RID), if any.
     pub fn rid(&self) -> Option<u32> {
         self.sub_authorities().last().copied()

@@ -314,6 +314,83 @@ pub struct Token {
     origin: Origin,
     network_credentials: bool,
     session: Option<SessionRef>,
+    /// The user and groups, indexed for membership tests; made from `user` and
+    /// `groups` whenever they are set (see [`SidIndex::of`]).
+    index: SidIndex,
+}
+
+/// A token's user and groups as AccessCheck asks about them, many times per check:
+/// "does an allow (or deny) ACE for this SID apply to the token?" Built once with
+/// the token, so a check computes nothing per token and allocates nothing.
+///
+/// A 256-bit filter of the SIDs' keys answers "no" for most ACEs (they name someone
+/// else) in a few instructions; a key that passes is looked up among the entries,
+/// and only an entry with the same key is compared in full.
+#[derive(Clone, Default, PartialEq, Eq)]
+struct SidIndex {
+    filter: [u64; 4],
+    entries: Box<[IndexEntry]>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct IndexEntry {
+    key: u64,
+    sid: Sid,
+    /// An allow ACE applies: the user, or an enabled group that is not deny-only.
+    allow: bool,
+    /// A deny ACE applies: the user, an enabled group or a deny-only group.
+    deny: bool,
+}
+
+impl SidIndex {
+    fn of(user: &Sid, groups: &[Group]) -> SidIndex {
+        let mut index = SidIndex::default();
+        let user = IndexEntry {
+            key: user.key(),
+            sid: *user,
+            allow: true,
+            deny: true,
+        };
+        let groups = groups.iter().filter_map(|g| {
+            let deny_only = g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY);
+            let enabled = g.attributes.contains(GroupAttributes::ENABLED);
+            (enabled || deny_only).then(|| IndexEntry {
+                key: g.sid.key(),
+                sid: g.sid,
+                allow: enabled && !deny_only,
+                deny: true,
+            })
+        });
+        let entries: Vec<IndexEntry> = std::iter::once(user).chain(groups).collect();
+        for e in &entries {
+            let bit = Self::bit(e.key);
+            index.filter[bit / 64] |= 1 << (bit % 64);
+        }
+        index.entries = entries.into_boxed_slice();
+        index
+    }
+
+    fn bit(key: u64) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
+    }
+
+    #[inline]
+    fn holds(&self, sid: &Sid, for_deny: bool) -> bool {
+        let key = sid.key();
+        let bit = Self::bit(key);
+        if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+            return false;
+        }
+        self.entries
+            .iter()
+            .any(|e| e.key == key && (if for_deny { e.deny } else { e.allow }) && e.sid == *sid)
+    }
+}
+
+impl fmt::Debug for SidIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SidIndex({} SIDs)", self.entries.len())
+    }
 }
 
 /// What a logon leaves on its tokens: the logon's PAM session, open while any
@@ -493,7 +570,9 @@ impl Token {
             origin,
             network_credentials: false,
             session: None,
+            index: SidIndex::default(),
         }
+        .indexed()
     }
 
     /// The process token for the process credentials `creds` (see
@@ -641,7 +720,9 @@ impl Token {
             origin: Origin::Anonymous,
             network_credentials: false,
             session: None,
+            index: SidIndex::default(),
         }
+        .indexed()
     }
 
     /// A token made of SIDs and privileges alone, for access checks of a server's
@@ -694,7 +775,9 @@ impl Token {
             origin: Origin::Synthetic,
             network_credentials: false,
             session: None,
+            index: SidIndex::default(),
         }
+        .indexed()
     }
 
     /// The user SID (`TokenUser`).
@@ -853,7 +936,7 @@ impl Token {
                 || g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY)
         });
         t.statistics.token_id = Luid::allocate();
-        t
+        t.indexed()
     }
 
     /// Whether the client this token stands for holds `privileges`, enabled
@@ -900,6 +983,20 @@ impl Token {
             level,
             ..self.clone()
         }
+    }
+
+    /// The token with its [`SidIndex`] made from its user and groups.
+    fn indexed(mut self) -> Token {
+        self.index = SidIndex::of(&self.user, &self.groups);
+        self
+    }
+
+    /// Whether an ACE for `sid` applies to this token: `sid` is its user or an
+    /// enabled group, or, for a deny ACE (`for_deny`), also a deny-only group. What
+    /// AccessCheck asks of every ACE; no allocation, no work per token.
+    #[inline]
+    pub(crate) fn holds(&self, sid: &Sid, for_deny: bool) -> bool {
+        self.index.holds(sid, for_deny)
     }
 
     pub(crate) fn origin(&self) -> Origin {
@@ -979,11 +1076,6 @@ impl Token {
     #[doc(alias = "CheckTokenMembership")]
     pub fn check_membership(&self, sid: &Sid) -> Result<bool> {
         self.require_identification("a membership check")?;
-        Ok(self.user == *sid
-            || self.groups.iter().any(|g| {
-                g.sid == *sid
-                    && g.attributes.contains(GroupAttributes::ENABLED)
-                    && !g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY)
-            }))
+        Ok(self.holds(sid, false))
     }
 }

@@ -37,12 +37,12 @@
 //! Object ACEs apply like plain ACEs when they name no object type and are skipped
 //! when they do (no object type list is checked).
 
-use super::descriptor::{Ace, AceFlags, Acl, SecurityDescriptor};
+use super::descriptor::{Ace, AceFlags, AceType, Acl, SecurityDescriptor};
 use super::mask::{AccessMask, GenericMapping};
 use crate::error::{Error, ErrorKind, Result};
 use crate::privilege::Privilege;
 use crate::sid::Sid;
-use crate::token::{GroupAttributes, ImpersonationLevel, Token, TokenType};
+use crate::token::{ImpersonationLevel, Token, TokenType};
 
 /// Options of [`access_check_with`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -152,10 +152,9 @@ pub fn access_check_with(
             if open.is_empty() {
                 break;
             }
-            let Some((allow, rights)) = pre.applies(ace) else {
+            let Some((allow, decided)) = pre.applies(ace, open) else {
                 continue;
             };
-            let decided = rights & open;
             if allow {
                 granted |= decided;
             }
@@ -186,8 +185,8 @@ pub fn reference_access_check(
             let by_privilege_or_owner =
                 pre.privileged.contains(bit) || pre.owner_implicit().contains(bit);
             let first_decider = dacl.aces.iter().find_map(|ace| {
-                let (allow, rights) = pre.applies(ace)?;
-                rights.contains(bit).then_some(allow)
+                let (allow, _) = pre.applies(ace, bit)?;
+                Some(allow)
             });
             if by_privilege_or_owner || first_decider == Some(true) {
                 granted |= bit;
@@ -207,15 +206,7 @@ fn check(
     options: AccessCheckOptions,
     walk: impl FnOnce(&Prepared<'_>, &Acl) -> AccessMask,
 ) -> Result<AccessCheck> {
-    // The token's SIDs as keys, on the stack (no allocation).
-    let mut keys = [0u64; KEYED];
-    keys[0] = key(&token.user());
-    let mut keyed = 1;
-    for g in token.groups().iter().take(KEYED - 1) {
-        keys[keyed] = key(&g.sid);
-        keyed += 1;
-    }
-    let pre = match Prepared::new(sd, token, &keys[..keyed], desired, mapping, options)? {
+    let pre = match Prepared::new(sd, token, desired, mapping, options)? {
         Ok(pre) => pre,
         Err(early) => return Ok(early),
     };
@@ -225,30 +216,15 @@ fn check(
     })
 }
 
-/// How many of a token's SIDs the check keys in place (no allocation); a token
-/// with more is matched the long way for the rest.
-const KEYED: usize = 32;
-
-/// A cheap stand-in for a SID: equal SIDs have equal keys (the converse is checked
-/// in full).
-fn key(sid: &Sid) -> u64 {
-    let subs = sid.sub_authorities();
-    let last = subs.last().copied().unwrap_or(0);
-    u64::from(last) | (subs.len() as u64) << 32 | (sid.authority() & 0xff_ffff) << 40
-}
-
 /// What both implementations share: the preconditions and everything but the walk.
 struct Prepared<'a> {
     token: &'a Token,
-    /// The token's user and groups as keys, in the token's order (user first), as
-    /// many as [`KEYED`].
-    keys: &'a [u64],
     mapping: &'a GenericMapping,
     max: bool,
     want: AccessMask,
     privileged: AccessMask,
     /// The descriptor's owner.
-    owner: Option<Sid>,
+    owner: &'a Sid,
     /// Whether the token is the owner (its user or an enabled group).
     is_owner: bool,
     /// Whether the DACL has an OWNER RIGHTS ACE that applies to this object.
@@ -258,9 +234,8 @@ struct Prepared<'a> {
 impl<'a> Prepared<'a> {
     /// The checked inputs, or the result when it is known before the DACL is read.
     fn new(
-        sd: &SecurityDescriptor,
+        sd: &'a SecurityDescriptor,
         token: &'a Token,
-        keys: &'a [u64],
         desired: AccessMask,
         mapping: &'a GenericMapping,
         options: AccessCheckOptions,
@@ -283,12 +258,12 @@ impl<'a> Prepared<'a> {
                 format!("the desired access {desired} holds generic rights: map them first"),
             ));
         }
-        if sd.owner.is_none() || sd.group.is_none() {
+        let (Some(owner), Some(_)) = (&sd.owner, &sd.group) else {
             return Err(Error::new(
                 ErrorKind::InvalidSecurityDescriptor,
                 "AccessCheck needs a security descriptor with an owner and a group",
             ));
-        }
+        };
         let max = desired.contains(AccessMask::MAXIMUM_ALLOWED);
         let want = desired - AccessMask::MAXIMUM_ALLOWED;
         let ass = AccessMask::ACCESS_SYSTEM_SECURITY;
@@ -318,21 +293,22 @@ impl<'a> Prepared<'a> {
         }
         let mut pre = Prepared {
             token,
-            keys,
             mapping,
             max,
             want,
             privileged,
-            owner: sd.owner,
+            owner,
             is_owner: false,
             has_owner_rights: false,
         };
-        pre.is_owner = sd.owner.is_some_and(|o| pre.matches(&o, false));
-        pre.has_owner_rights = sd.dacl.as_ref().is_some_and(|d| {
-            d.aces
-                .iter()
-                .any(|a| a.sid == Sid::OWNER_RIGHTS && !a.flags.contains(AceFlags::INHERIT_ONLY))
-        });
+        pre.is_owner = token.holds(owner, false);
+        // Only an owner's implicit rights depend on OWNER RIGHTS ACEs.
+        pre.has_owner_rights = pre.is_owner
+            && sd.dacl.as_ref().is_some_and(|d| {
+                d.aces.iter().any(|a| {
+                    a.sid == Sid::OWNER_RIGHTS && !a.flags.contains(AceFlags::INHERIT_ONLY)
+                })
+            });
         Ok(Ok(pre))
     }
 
@@ -360,68 +336,30 @@ impl<'a> Prepared<'a> {
         }
     }
 
-    /// Whether `sid` is in the token: the user, an enabled group, or (for deny ACEs)
-    /// a deny-only group.
-    fn matches(&self, sid: &Sid, for_deny: bool) -> bool {
-        let applies = |g: &crate::token::Group| {
-            g.sid == *sid
-                && if g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY) {
-                    for_deny
-                } else {
-                    g.attributes.contains(GroupAttributes::ENABLED)
-                }
-        };
-        let k = key(sid);
-        let groups = self.token.groups();
-        // Keys first: only a SID whose key matches is compared in full (most ACEs
-        // name someone else, and a scan of the keys says so quickly).
-        if !self.keys.contains(&k) && groups.len() < self.keys.len() {
-            return false;
-        }
-        for (i, _) in self.keys.iter().enumerate().filter(|(_, x)| **x == k) {
-            let hit = if i == 0 {
-                self.token.user() == *sid
-            } else {
-                applies(&groups[i - 1])
-            };
-            if hit {
-                return true;
-            }
-        }
-        // Groups past the keyed ones, the long way.
-        groups.iter().skip(self.keys.len() - 1).any(applies)
-    }
-
-    /// If `ace` takes part in the check and matches the token: whether it allows,
-    /// and the rights it names (mapped).
-    fn applies(&self, ace: &Ace) -> Option<(bool, AccessMask)> {
+    /// If `ace` takes part in the check, names one of the rights in `open` and
+    /// matches the token: whether it allows, and the rights of `open` it names
+    /// (mapped). The rights are looked at before the SID: an ACE that can decide
+    /// nothing still open costs no lookup.
+    #[inline(always)]
+    fn applies(&self, ace: &Ace, open: AccessMask) -> Option<(bool, AccessMask)> {
         if ace.flags.contains(AceFlags::INHERIT_ONLY) {
             return None;
         }
-        let t = ace.ace_type;
-        let allow = t.is_allow();
-        if !allow && !t.is_deny() {
-            return None;
-        }
-        if t.is_object() && ace.object_type.is_some() {
-            return None;
-        }
-        if allow && t.is_conditional() {
+        let allow = takes_part(ace.ace_type, ace.object_type.is_none())?;
+        let rights = self.mapping.map(ace.mask)
+            & open
+            & !(AccessMask::ACCESS_SYSTEM_SECURITY | AccessMask::MAXIMUM_ALLOWED);
+        if rights.is_empty() {
             return None;
         }
         // An OWNER RIGHTS ACE stands for the owner: matched as the ACE's kind is, so
         // a deny also reaches an owner held only as a deny-only group.
         let hit = if ace.sid == Sid::OWNER_RIGHTS {
-            self.owner.is_some_and(|o| self.matches(&o, !allow))
+            self.token.holds(self.owner, !allow)
         } else {
-            self.matches(&ace.sid, !allow)
+            self.token.holds(&ace.sid, !allow)
         };
-        if !hit {
-            return None;
-        }
-        let rights = self.mapping.map(ace.mask)
-            - (AccessMask::ACCESS_SYSTEM_SECURITY | AccessMask::MAXIMUM_ALLOWED);
-        Some((allow, rights))
+        hit.then_some((allow, rights))
     }
 
     fn finish(&self, granted: AccessMask) -> AccessCheck {
@@ -447,6 +385,21 @@ impl<'a> Prepared<'a> {
     }
 }
 
+/// Whether an ACE of `ace_type` takes part in AccessCheck, and if so whether it
+/// allows: allow and deny ACEs do; an object ACE only when it names no object type
+/// (`plain`); an allow callback ACE never grants (its condition is not read) and a
+/// deny callback ACE always denies.
+#[inline(always)]
+fn takes_part(ace_type: AceType, plain: bool) -> Option<bool> {
+    match ace_type {
+        AceType::AccessAllowed => Some(true),
+        AceType::AccessAllowedObject if plain => Some(true),
+        AceType::AccessDenied | AceType::AccessDeniedCallback => Some(false),
+        AceType::AccessDeniedObject | AceType::AccessDeniedCallbackObject if plain => Some(false),
+        _ => None,
+    }
+}
+
 /// Whether a token may act on an object ([`AccessCheck`]), for callers that hold the
 /// token of the thread: the calling thread's impersonation token is used.
 ///
@@ -463,4 +416,23 @@ pub fn access_check_thread(
 ) -> Result<AccessCheck> {
     let token = crate::thread::open_thread_token(true)?;
     access_check(sd, &token, desired, mapping)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ACE types that take part, as the type's predicates define them.
+    #[test]
+    fn takes_part_agrees_with_the_ace_type_predicates() {
+        for t in AceType::all() {
+            for plain in [true, false] {
+                let by_predicates = (t.is_allow() || t.is_deny())
+                    .then_some(t.is_allow())
+                    .filter(|_| !t.is_object() || plain)
+                    .filter(|&allow| !(allow && t.is_conditional()));
+                assert_eq!(takes_part(t, plain), by_predicates, "{t:?}, plain: {plain}");
+            }
+        }
+    }
 }

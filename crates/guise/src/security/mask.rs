@@ -159,7 +159,11 @@ impl GenericMapping {
     ///
     /// [`MapGenericMask`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-mapgenericmask
     #[doc(alias = "MapGenericMask")]
+    #[inline]
     pub fn map(&self, mask: AccessMask) -> AccessMask {
+        if !mask.intersects(AccessMask::GENERIC_MASK) {
+            return mask;
+        }
         let mut out = mask - AccessMask::GENERIC_MASK;
         for (generic, specific) in [
             (AccessMask::GENERIC_READ, self.read),

@@ -368,3 +368,82 @@ proptest! {
         prop_assert!(no_more(&before, &after), "{:?} -> {:?}", before, after);
     }
 }
+
+/// SIDs whose cheap keys collide (same authority, count and last sub-authority)
+/// and SIDs that differ only there, to try the token's membership index.
+fn colliding_sid() -> impl Strategy<Value = Sid> {
+    prop_oneof![
+        (1u32..4, 0u32..3).prop_map(|(d, r)| Sid::new(5, &[21, d, 7, 500 + r]).unwrap()),
+        (0u32..3).prop_map(|r| Sid::new(5, &[21, 9, 500 + r]).unwrap()),
+        (0u32..3).prop_map(|r| Sid::unix_user(500 + r)),
+        (0u32..3).prop_map(|r| Sid::unix_group(500 + r)),
+        (0u32..3).prop_map(|r| Sid::new(22, &[2, 500 + r]).unwrap()),
+        Just(Sid::EVERYONE),
+    ]
+}
+
+fn group_attributes() -> impl Strategy<Value = GroupAttributes> {
+    prop::sample::select(vec![
+        GroupAttributes::DEFAULT,
+        GroupAttributes::empty(),
+        GroupAttributes::USE_FOR_DENY_ONLY,
+        GroupAttributes::USE_FOR_DENY_ONLY | GroupAttributes::ENABLED,
+        GroupAttributes::ENABLED,
+    ])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The token's membership index answers as a scan of its user and groups does,
+    /// with many groups and SIDs whose keys collide: CheckTokenMembership (user or
+    /// enabled, not deny-only), and AccessCheck's allow and deny ACEs (deny ACEs
+    /// also reach deny-only groups).
+    #[test]
+    fn membership_index_agrees_with_a_scan(
+        user in colliding_sid(),
+        groups in prop::collection::vec((colliding_sid(), group_attributes()), 0..80),
+        probe in colliding_sid(),
+    ) {
+        let token = Token::from_sids(
+            user,
+            groups.iter().map(|&(sid, attributes)| Group { sid, attributes }),
+            [],
+        );
+        let enabled = |a: GroupAttributes| {
+            a.contains(GroupAttributes::ENABLED) && !a.contains(GroupAttributes::USE_FOR_DENY_ONLY)
+        };
+        let member = user == probe || groups.iter().any(|&(s, a)| s == probe && enabled(a));
+        let deny_member = member
+            || groups
+                .iter()
+                .any(|&(s, a)| s == probe && a.contains(GroupAttributes::USE_FOR_DENY_ONLY));
+        prop_assert_eq!(token.check_membership(&probe).unwrap(), member);
+
+        let check = |ace_type| {
+            let sd = SecurityDescriptor {
+                owner: Some(Sid::ADMINISTRATORS),
+                group: Some(Sid::ADMINISTRATORS),
+                dacl: Some(Acl::new(vec![
+                    Ace::new(ace_type, AceFlags::empty(), AccessMask::from_raw(1), probe),
+                    Ace::new(AceType::AccessAllowed, AceFlags::empty(), AccessMask::from_raw(1), Sid::EVERYONE),
+                ])),
+                ..SecurityDescriptor::default()
+            }
+            .normalized();
+            access_check_with(
+                &sd,
+                &token,
+                AccessMask::from_raw(1),
+                &GenericMapping::FILE,
+                AccessCheckOptions::default(),
+            )
+            .unwrap()
+            .is_allowed()
+        };
+        let everyone = user == Sid::EVERYONE
+            || groups.iter().any(|&(s, a)| s == Sid::EVERYONE && enabled(a));
+        prop_assert_eq!(check(AceType::AccessAllowed), member || everyone);
+        prop_assert_eq!(check(AceType::AccessDenied), !deny_member && everyone);
+    }
+}
