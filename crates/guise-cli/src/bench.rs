@@ -138,6 +138,10 @@ pub struct ServeArgs {
     /// as the client (a baseline).
     #[arg(long)]
     process_per_request: bool,
+    /// The impersonating server is one thread that forks a child for each read,
+    /// which takes on the client's ids, serves and exits (a baseline).
+    #[arg(long)]
+    fork_per_request: bool,
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -288,6 +292,7 @@ struct Way {
     io_uring: crate::serve::Switch,
     process_lock: bool,
     process_per_request: bool,
+    fork_per_request: bool,
 }
 
 /// `--plot`: every way of serving, for 1 to 16 clients, one load each, drawn.
@@ -301,6 +306,7 @@ fn plot(args: &ServeArgs, file: &std::path::Path, out: &mut impl Write) -> Resul
             io_uring: Switch::Off,
             process_lock: false,
             process_per_request: false,
+            fork_per_request: false,
         },
         Way {
             name: "switching workers",
@@ -308,6 +314,7 @@ fn plot(args: &ServeArgs, file: &std::path::Path, out: &mut impl Write) -> Resul
             io_uring: Switch::Off,
             process_lock: false,
             process_per_request: false,
+            fork_per_request: false,
         },
         Way {
             name: "io_uring personalities",
@@ -315,6 +322,7 @@ fn plot(args: &ServeArgs, file: &std::path::Path, out: &mut impl Write) -> Resul
             io_uring: Switch::On,
             process_lock: false,
             process_per_request: false,
+            fork_per_request: false,
         },
         Way {
             name: "one at a time behind a lock",
@@ -322,6 +330,15 @@ fn plot(args: &ServeArgs, file: &std::path::Path, out: &mut impl Write) -> Resul
             io_uring: Switch::Off,
             process_lock: true,
             process_per_request: false,
+            fork_per_request: false,
+        },
+        Way {
+            name: "a fork per request",
+            impersonation: true,
+            io_uring: Switch::Off,
+            process_lock: false,
+            process_per_request: false,
+            fork_per_request: true,
         },
         Way {
             name: "a process per request",
@@ -329,6 +346,7 @@ fn plot(args: &ServeArgs, file: &std::path::Path, out: &mut impl Write) -> Resul
             io_uring: Switch::Off,
             process_lock: false,
             process_per_request: true,
+            fork_per_request: false,
         },
     ];
     let clients = [1u32, 2, 4, 8, 16];
@@ -345,6 +363,7 @@ fn plot(args: &ServeArgs, file: &std::path::Path, out: &mut impl Write) -> Resul
                 io_uring: way.io_uring,
                 process_lock: way.process_lock,
                 process_per_request: way.process_per_request,
+                fork_per_request: way.fork_per_request,
                 json: false,
                 plot: None,
                 compare: None,
@@ -485,6 +504,8 @@ fn load(args: &ServeArgs, impersonation: bool) -> Result<Load> {
         extra.push("--process-lock");
     } else if args.process_per_request {
         extra.push("--process-per-request");
+    } else if args.fork_per_request {
+        extra.push("--fork-per-request");
     }
     let mut server = start_server(&socket, &files, &extra)?;
     let mut children = Vec::new();

@@ -13,6 +13,7 @@ mod bench;
 mod dbus;
 mod demo;
 mod files;
+mod forkserve;
 mod pty;
 mod rpc;
 mod run;

@@ -72,6 +72,11 @@ pub struct ServeArgs {
     /// comparison only).
     #[arg(long, hide = true)]
     pub process_per_request: bool,
+    /// Serve from one thread that forks a child for each read, which takes on the
+    /// client's ids, serves and exits (no exec), as a classic fork-per-request
+    /// server does (for comparison only).
+    #[arg(long, hide = true)]
+    pub fork_per_request: bool,
     /// The most connections kept open; a new client over it closes the one idle
     /// the longest.
     #[arg(long, default_value_t = 4096)]
@@ -98,6 +103,7 @@ impl ServeArgs {
             io_uring: Switch::On,
             process_lock: false,
             process_per_request: false,
+            fork_per_request: false,
             max_connections: 4096,
             max_connections_per_uid: 1024,
             idle_timeout: 300,
@@ -141,7 +147,7 @@ fn answer(r: std::result::Result<Value, Error>) -> Value {
     }
 }
 
-fn failure(e: &Error) -> Value {
+pub(crate) fn failure(e: &Error) -> Value {
     json!({ "ok": false, "error": e.kind().win32_name(), "message": e.to_string() })
 }
 
@@ -647,6 +653,18 @@ pub fn raise_file_limit() {
     }
 }
 
+/// The pipe server's limits, from the command line.
+pub(crate) fn server_options(args: &ServeArgs) -> ServerOptions {
+    ServerOptions {
+        max_message: MAX_FRAME,
+        max_connections: args.max_connections,
+        max_connections_per_uid: args.max_connections_per_uid,
+        idle_timeout: Some(Duration::from_secs(args.idle_timeout.max(1))),
+        request_timeout: Some(Duration::from_secs(args.request_timeout.max(1))),
+        ..ServerOptions::default()
+    }
+}
+
 /// Serves until `stop` completes; then stops accepting and gives the requests in
 /// flight a few seconds to finish.
 pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -> Result<()> {
@@ -670,14 +688,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         process_per_request: args.process_per_request.then(|| args.root.clone()),
         busy: AtomicUsize::new(0),
     });
-    let options = ServerOptions {
-        max_message: MAX_FRAME,
-        max_connections: args.max_connections,
-        max_connections_per_uid: args.max_connections_per_uid,
-        idle_timeout: Some(Duration::from_secs(args.idle_timeout.max(1))),
-        request_timeout: Some(Duration::from_secs(args.request_timeout.max(1))),
-        ..ServerOptions::default()
-    };
+    let options = server_options(&args);
     let server = AsyncPipeServer::bind(PipeAddr::Path(args.socket.clone()), options)?;
     eprintln!(
         "{}; work below Impersonation level runs on workers that {}; {}",
@@ -722,6 +733,10 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
 
 /// Runs `guise serve` until SIGTERM or SIGINT.
 pub fn run_serve(args: ServeArgs) -> Result<()> {
+    if args.fork_per_request && !args.no_impersonation {
+        // Before any other thread exists: only a process of one thread may fork.
+        return crate::forkserve::run(&args);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .on_thread_start(guise::thread::on_thread_start)
         .enable_all()

@@ -102,6 +102,54 @@ fn file_service_scenario(io_uring: &str) {
     );
 }
 
+/// The fork-per-request baseline serves each read from a child that is the client:
+/// the kernel decides, as in `guise serve`.
+#[test]
+fn fork_per_request_server_serves_each_read_as_the_client() {
+    need_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    for p in [dir.path(), files.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for uid in [61001u32, 61002] {
+        let p = files.join(format!("{uid}.txt"));
+        std::fs::write(&p, format!("owned by {uid}")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&p, Some(uid), Some(uid)).unwrap();
+    }
+    let _server = start(dir.path(), &files, &[], &["--fork-per-request"]);
+    let sock = dir.path().join("pipe");
+    let s = sock.to_str().unwrap();
+    let cat = |uid: u32, level: &str, path: &str| {
+        as_uid(uid, &["cat", "--socket", s, "--level", level, path])
+    };
+    for _ in 0..3 {
+        assert_eq!(cat(61001, "impersonation", "61001.txt").1, "owned by 61001");
+        assert_eq!(cat(61002, "impersonation", "61002.txt").1, "owned by 61002");
+    }
+    let (code, _, err) = cat(61001, "impersonation", "61002.txt");
+    assert_eq!(code, 1);
+    assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
+    let (code, _, err) = cat(61001, "identification", "61001.txt");
+    assert_eq!(code, 1);
+    assert!(err.contains("ERROR_BAD_IMPERSONATION_LEVEL"), "{err}");
+    let (code, _, err) = cat(61001, "impersonation", "../../../../etc/shadow");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("ERROR_ACCESS_DENIED") || err.contains("ERROR_NONE_MAPPED"),
+        "{err}"
+    );
+    // Reads only.
+    let (code, _, err) = as_uid(
+        61001,
+        &["ls", "--socket", s, "--level", "impersonation", ""],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("reads only"), "{err}");
+}
+
 #[test]
 fn demo_shows_the_kernel_deciding() {
     need_root!();
@@ -166,6 +214,7 @@ fn bench_serve_loads_the_server_and_counts_no_foreign_replies() {
         &["--io-uring", "off"][..],
         &["--process-lock"],
         &["--process-per-request"],
+        &["--fork-per-request"],
     ] {
         let mut args = vec![
             "bench",

@@ -226,15 +226,12 @@ struct Prepared {
     _copies: Vec<OwnedFd>,
 }
 
-fn prepare(
-    cmd: &std::process::Command,
-    set_vars: Vec<(OsString, Option<OsString>)>,
-    token: &Token,
-    options: &SpawnOptions<'_>,
-) -> Result<Prepared> {
-    let program = cmd.get_program();
+/// The plan of a child that becomes `token`'s user, after the checks
+/// CreateProcessAsUser makes: a primary token, and the privilege to assign it
+/// unless it is the process's own identity.
+fn plan_for(token: &Token, session: Session) -> Result<ChildPlan> {
     let mut plan = server_plan()?;
-    plan.session = options.session;
+    plan.session = session;
     let server = crate::thread::process_credentials()?;
     let unix = token.unix();
     // Its own identity a process may give a child without any privilege.
@@ -254,6 +251,83 @@ fn prepare(
             "a process needs a primary token; duplicate the impersonation token to a primary one first",
         ));
     }
+    crate::cred::validate_ids(unix.uid(), unix.gid(), unix.groups())?;
+    // The groups the child has when it comes to set them: the forking thread's.
+    let child_groups = crate::cred::ThreadCredentials::current()?.groups;
+    plan.target = Some(ChildTarget {
+        uid: Uid::from_raw(unix.uid()),
+        gid: Gid::from_raw(unix.gid()),
+        set_groups: unix.groups() != child_groups.as_slice(),
+        groups: unix.groups().iter().map(|&g| Gid::from_raw(g)).collect(),
+        caps: token.enabled_capabilities(),
+    });
+    Ok(plan)
+}
+
+/// Which side of [`fork_as_user`] the caller is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forked {
+    /// The parent, with the child's pid: wait for it (`waitpid`) to reap it.
+    Parent {
+        /// The child's process id.
+        pid: u32,
+    },
+    /// The child, which is now the token's user.
+    Child,
+}
+
+/// Forks the calling process and makes the child the token's user, without a new
+/// program: the fork-per-request server of Unix tradition (fork, take on the
+/// client's identity, serve, exit), with the identity taken as
+/// [`CommandExt::spawn_as_user`] takes it. The child has the token's real,
+/// effective and saved uid and gid and its groups, no capability (a child of uid 0
+/// keeps those of the token's enabled privileges), and a session of its own; it
+/// cannot return to the server's identity. A child that cannot take on the
+/// identity completely aborts at once: it never runs as the server.
+///
+/// The process must have one thread, the caller: a child forked from a process of
+/// several threads could inherit locks that other threads held (of the allocator,
+/// of stdio), so such a fork is refused. The child keeps the parent's memory and
+/// every descriptor: close in it what the client's identity must not hold, and end
+/// it with [`std::process::exit`].
+///
+/// # Errors
+/// - [`ErrorKind::InvalidParameter`] when the process has more than one thread.
+/// - [`ErrorKind::BadTokenType`] for a token that is not primary (duplicate it).
+/// - [`ErrorKind::PrivilegeNotHeld`] without CAP_SETUID and CAP_SETGID, unless the
+///   token is the process's own identity.
+/// - [`ErrorKind::Os`] when `fork` fails.
+#[doc(alias = "fork")]
+#[doc(alias = "CreateProcessAsUser")]
+pub fn fork_as_user(token: &Token) -> Result<Forked> {
+    let _steady = crate::thread::steady();
+    let plan = plan_for(token, Session::New)?;
+    match crate::sys::fork::fork_single_threaded() {
+        Ok(crate::sys::fork::Side::Parent(pid)) => Ok(Forked::Parent { pid }),
+        Ok(crate::sys::fork::Side::Child) => {
+            if plan.apply().is_err() {
+                // Fail closed: this process is not the token's user.
+                std::process::abort();
+            }
+            Ok(Forked::Child)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(Error::new(
+            ErrorKind::InvalidParameter,
+            format!("cannot fork: {e}"),
+        )),
+        Err(e) => Err(Error::os(ErrorKind::Os, "cannot fork", &e)),
+    }
+}
+
+fn prepare(
+    cmd: &std::process::Command,
+    set_vars: Vec<(OsString, Option<OsString>)>,
+    token: &Token,
+    options: &SpawnOptions<'_>,
+) -> Result<Prepared> {
+    let program = cmd.get_program();
+    let mut plan = plan_for(token, options.session)?;
+    let unix = token.unix();
     if program.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidParameter,
@@ -271,7 +345,6 @@ fn prepare(
             ));
         }
     }
-    crate::cred::validate_ids(unix.uid(), unix.gid(), unix.groups())?;
     let account = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(unix.uid()))
         .ok()
         .flatten();
@@ -337,8 +410,6 @@ fn prepare(
             }
         }
     }
-    // The groups the child has when it comes to set them: the forking thread's.
-    let child_groups = crate::cred::ThreadCredentials::current()?.groups;
     // The program is found and opened as the process (CreateProcessAsUser opens the
     // image in the caller's context), whatever the token's user could reach; the
     // child runs that very file.
@@ -366,13 +437,6 @@ fn prepare(
         })
         .collect::<Result<Vec<_>>>()?;
     plan.exec = Some(crate::sys::spawn::Exec::new(program_fd, script, argv, envp));
-    plan.target = Some(ChildTarget {
-        uid: Uid::from_raw(unix.uid()),
-        gid: Gid::from_raw(unix.gid()),
-        set_groups: unix.groups() != child_groups.as_slice(),
-        groups: unix.groups().iter().map(|&g| Gid::from_raw(g)).collect(),
-        caps: token.enabled_capabilities(),
-    });
     Ok(Prepared {
         plan,
         env,

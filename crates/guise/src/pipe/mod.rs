@@ -287,6 +287,14 @@ impl PipeServer {
     }
 }
 
+impl AsFd for PipeServer {
+    /// The listening socket, to wait for clients with `poll` (readable: a client
+    /// is waiting for [`PipeServer::accept`]).
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+}
+
 impl Drop for PipeServer {
     fn drop(&mut self) {
         if let PipeAddr::Path(p) = &self.addr {
@@ -384,6 +392,15 @@ impl PipeConnection {
     #[doc(alias = "ImpersonateNamedPipeClient")]
     pub fn impersonate_client(&self) -> Result<Impersonation> {
         self.ctx.token()?.impersonate()
+    }
+}
+
+impl AsFd for PipeConnection {
+    /// The connection's socket, to wait for requests with `poll` (readable: a
+    /// message, or the client's close, is waiting for
+    /// [`PipeConnection::read_message`]).
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! - [`spawn`]: the steps a child makes between `fork` and `exec` to take on a
 //!   token's identity (installed with `CommandExt::pre_exec`).
+//! - [`fork`]: `fork` of a process of one thread.
 //! - [`pam`]: a small binding to the system's libpam, in the style of sudo-rs.
 //! - [`remote`]: SetThreadToken on another thread, through a real-time signal
 //!   whose handler makes only the raw credential system calls.
@@ -12,6 +13,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod creds;
+pub(crate) mod fork;
 pub(crate) mod pam;
 pub(crate) mod remote;
 pub(crate) mod setters;

@@ -365,3 +365,28 @@ fn a_child_starts_in_a_session_of_its_own() {
     let (_, sid, _) = stat(guise::process::Session::Inherit);
     assert_eq!(sid, ours, "Inherit keeps the caller's session");
 }
+
+/// A fork of a process of several threads could leave the child with locks that
+/// other threads held: refused, and no child is made. (The test harness runs this
+/// test on a thread of its own, so the process has at least two.)
+#[test]
+fn fork_as_user_refuses_a_process_of_several_threads() {
+    need_root!();
+    let token = Token::from_ids(A, A, &[A]).unwrap();
+    let before = std::fs::read_dir("/proc/self/task").unwrap().count();
+    assert!(before > 1);
+    let e = guise::process::fork_as_user(&token).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidParameter, "{e}");
+    assert!(e.to_string().contains("threads"), "{e}");
+    // An impersonation token is refused as CreateProcessAsUser refuses it.
+    let imp = token
+        .duplicate(
+            guise::ImpersonationLevel::Impersonation,
+            guise::TokenType::Impersonation,
+        )
+        .unwrap();
+    assert_eq!(
+        guise::process::fork_as_user(&imp).unwrap_err().kind(),
+        ErrorKind::BadTokenType
+    );
+}
