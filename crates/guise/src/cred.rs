@@ -107,7 +107,7 @@ impl ThreadCredentials {
         OsIdentity {
             uid: self.uid.effective,
             gid: self.gid.effective,
-            groups: self.groups.clone(),
+            groups: self.groups.as_slice().into(),
             capabilities: self.capabilities.effective,
         }
     }
@@ -124,14 +124,27 @@ thread_local! {
 /// back from the kernel (`getresuid`, `getresgid`, `getgroups`, `capget`) without
 /// allocating (after the first time).
 ///
+/// Once a switch and a revert of this thread were read back in full, the kernel
+/// has shown that its credential calls on this thread are real (no filter fakes
+/// their success): from then on each call's own result counts, and one read shows
+/// that the uid change took effect. `uid_shown` says that read was made already:
+/// the effective capabilities, which the kernel itself empties when the effective
+/// uid leaves 0 and fills when it comes back (see [`caps_after_uid`]), were read
+/// and were as expected. Otherwise the effective uid and gid are read back.
+///
 /// # Errors
 /// [`ErrorKind::Os`] naming what differs, or a read that failed.
-pub(crate) fn verify(uid: ResIds, gid: ResIds, groups: &[u32], caps: CapabilitySets) -> Result<()> {
-    // Once a switch and a revert of this thread were read back in full, the kernel
-    // has shown that its credential calls on this thread are real (no filter fakes
-    // their success): from then on the effective uid and gid are read back, two
-    // system calls, and each call's own result does the rest.
+pub(crate) fn verify(
+    uid: ResIds,
+    gid: ResIds,
+    groups: &[u32],
+    caps: CapabilitySets,
+    uid_shown: bool,
+) -> Result<()> {
     if VERIFIED.get() >= 2 {
+        if uid_shown {
+            return Ok(());
+        }
         let (euid, egid) = (
             rustix::process::geteuid().as_raw(),
             rustix::process::getegid().as_raw(),
@@ -194,7 +207,7 @@ fn verify_all(uid: ResIds, gid: ResIds, groups: &[u32], caps: CapabilitySets) ->
 pub(crate) struct OsIdentity {
     pub uid: u32,
     pub gid: u32,
-    pub groups: Vec<u32>,
+    pub groups: std::sync::Arc<[u32]>,
     pub capabilities: CapabilitySet,
 }
 
@@ -259,7 +272,8 @@ pub(crate) fn switch_from(
             rthread::set_thread_res_uid(None, Uid::from_raw(server.uid.effective), None)
                 .map_err(os("setresuid back"))?;
         }
-        rthread::set_capabilities(None, server.capabilities).map_err(os("capset back"))?;
+        caps_after_uid(server, from.uid, server.uid.effective, server.capabilities)
+            .map_err(os("capset back"))?;
         if target.groups != from.groups {
             rthread::set_thread_groups(to_gids(&target.groups)).map_err(os("setgroups"))?;
         }
@@ -276,7 +290,7 @@ fn apply(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
     let os = |what: &'static str| {
         move |e| Error::os(ErrorKind::Os, format!("cannot impersonate: {what}"), e)
     };
-    if target.groups != server.groups {
+    if target.groups[..] != server.groups[..] {
         rthread::set_thread_groups(to_gids(&target.groups)).map_err(os("setgroups"))?;
     }
     if target.gid != server.gid.effective {
@@ -315,7 +329,10 @@ fn finish_switch(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> 
         effective: target.capabilities & server.capabilities.permitted,
         ..server.capabilities
     };
-    rthread::set_capabilities(None, caps).map_err(os("capset"))?;
+    // From the server's uid, or (switching straight from another identity) from
+    // the server's uid again after the step back.
+    let uid_shown =
+        caps_after_uid(server, server.uid.effective, target.uid, caps).map_err(os("capset"))?;
     verify(
         ResIds {
             effective: target.uid,
@@ -327,6 +344,7 @@ fn finish_switch(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> 
         },
         &target.groups,
         caps,
+        uid_shown,
     )
     .map_err(|e| {
         Error::new(
@@ -334,6 +352,48 @@ fn finish_switch(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> 
             format!("impersonation did not take effect: {e}"),
         )
     })
+}
+
+/// Gives the calling thread the capabilities `want` after its effective uid went
+/// from `from_uid` to `to_uid` (the server's real and saved uids unchanged).
+/// Returns whether the capabilities read back show that the uid change took
+/// effect.
+///
+/// The kernel itself adjusts the effective set when the effective uid leaves or
+/// reaches 0 (unless `SECBIT_NO_SETUID_FIXUP` is set): leaving 0 empties it,
+/// reaching 0 makes it the permitted set. Where that is exactly `want`, and this
+/// thread's switches were already read back in full ([`verify`]), the
+/// capabilities are read (`capget`, cheaper than `capset`) instead of set: seeing
+/// the set the kernel's adjustment gives, where before the change it was another,
+/// is a real check that the uid changed. If they are not `want` (the securebits
+/// changed), they are set, and the next switches are read back in full again.
+fn caps_after_uid(
+    server: &ThreadCredentials,
+    from_uid: u32,
+    to_uid: u32,
+    want: CapabilitySets,
+) -> rustix::io::Result<bool> {
+    let have = server.capabilities;
+    let kernel_gives = match (from_uid == 0, to_uid == 0) {
+        (true, false) => CapabilitySets {
+            effective: CapabilitySet::empty(),
+            ..have
+        },
+        (false, true) => CapabilitySets {
+            effective: have.permitted,
+            ..have
+        },
+        _ => return rthread::set_capabilities(None, want).map(|()| false),
+    };
+    // The adjustment shows only if it changes something.
+    let shows = !have.permitted.is_empty();
+    if VERIFIED.get() >= 2 && kernel_gives == want && shows {
+        if rthread::capabilities(None)? == want {
+            return Ok(true);
+        }
+        VERIFIED.set(0);
+    }
+    rthread::set_capabilities(None, want).map(|()| false)
 }
 
 /// Restores the calling thread to `server` from `from` (what it is now): uid first
@@ -358,24 +418,28 @@ pub(crate) fn try_restore(server: &ThreadCredentials, from: &OsIdentity) -> Resu
             rthread::set_thread_res_uid(None, Uid::from_raw(server.uid.effective), None),
         )?;
     }
-    step(
-        "capset",
-        rthread::set_capabilities(None, server.capabilities),
-    )?;
+    let uid_shown = caps_after_uid(server, from.uid, server.uid.effective, server.capabilities)
+        .map_err(|e| Error::os(ErrorKind::Os, "revert: capset", e))?;
     if from.gid != server.gid.effective {
         step(
             "setresgid",
             rthread::set_thread_res_gid(None, Gid::from_raw(server.gid.effective), None),
         )?;
     }
-    if from.groups != server.groups {
+    if from.groups[..] != server.groups[..] {
         step(
             "setgroups",
             rthread::set_thread_groups(to_gids(&server.groups)),
         )?;
     }
-    verify(server.uid, server.gid, &server.groups, server.capabilities)
-        .map_err(|e| Error::new(ErrorKind::Os, format!("revert verification: {e}")))
+    verify(
+        server.uid,
+        server.gid,
+        &server.groups,
+        server.capabilities,
+        uid_shown,
+    )
+    .map_err(|e| Error::new(ErrorKind::Os, format!("revert verification: {e}")))
 }
 
 /// Reports a credential failure that cannot be undone and aborts the process.

@@ -392,7 +392,7 @@ fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredenti
         return OsIdentity {
             uid: unix.uid(),
             gid: unix.gid(),
-            groups: unix.groups().to_vec(),
+            groups: std::sync::Arc::clone(unix.shared_groups()),
             capabilities: token.enabled_capabilities() & server.capabilities.permitted,
         };
     }
@@ -401,7 +401,7 @@ fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredenti
         OsIdentity {
             uid: SENTINEL_UID,
             gid: SENTINEL_GID,
-            groups: Vec::new(),
+            groups: std::sync::Arc::from([]),
             capabilities: CapabilitySet::empty(),
         }
     } else {

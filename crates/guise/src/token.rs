@@ -238,7 +238,8 @@ pub struct TokenStatistics {
 pub struct UnixIdentity {
     uid: u32,
     gid: u32,
-    groups: Vec<u32>,
+    /// Shared with what the kernel is told while a thread impersonates.
+    groups: Arc<[u32]>,
 }
 
 impl UnixIdentity {
@@ -252,7 +253,11 @@ impl UnixIdentity {
         cred::validate_ids(uid, gid, &groups)?;
         groups.sort_unstable();
         groups.dedup();
-        Ok(UnixIdentity { uid, gid, groups })
+        Ok(UnixIdentity {
+            uid,
+            gid,
+            groups: groups.into(),
+        })
     }
 
     /// The uid.
@@ -267,6 +272,11 @@ impl UnixIdentity {
 
     /// The supplementary groups, sorted.
     pub fn groups(&self) -> &[u32] {
+        &self.groups
+    }
+
+    /// The supplementary groups, shared: for what a thread tells the kernel.
+    pub(crate) fn shared_groups(&self) -> &Arc<[u32]> {
         &self.groups
     }
 
@@ -299,8 +309,22 @@ pub(crate) enum Origin {
 /// An access token: see the [module documentation](self).
 #[doc(alias = "HANDLE")]
 #[doc(alias = "TOKEN_INFORMATION_CLASS")]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Token {
+    /// Shared between clones until one is changed: a clone (each impersonation
+    /// keeps one) copies no group or privilege.
+    d: Arc<TokenData>,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.d.fmt(f)
+    }
+}
+
+/// What a [`Token`] holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct TokenData {
     user: Sid,
     groups: Vec<Group>,
     privileges: Vec<TokenPrivilege>,
@@ -521,6 +545,15 @@ fn identity_groups(unix: &UnixIdentity, logon: Option<(LogonType, Luid)>) -> Vec
 }
 
 impl Token {
+    fn from_data(d: TokenData) -> Token {
+        Token { d: Arc::new(d) }
+    }
+
+    /// The token's data to change, copied first if another clone shares it.
+    fn data_mut(&mut self) -> &mut TokenData {
+        Arc::make_mut(&mut self.d)
+    }
+
     fn for_identity(
         unix: UnixIdentity,
         logon: Option<(LogonType, Luid)>,
@@ -539,7 +572,7 @@ impl Token {
             }
             _ => (TokenType::Primary, ImpersonationLevel::Impersonation),
         };
-        Token {
+        Token::from_data(TokenData {
             user: unix.user_sid(),
             groups: identity_groups(&unix, logon),
             privileges: match origin {
@@ -571,7 +604,7 @@ impl Token {
             network_credentials: false,
             session: None,
             index: SidIndex::default(),
-        }
+        })
         .indexed()
     }
 
@@ -588,8 +621,8 @@ impl Token {
         let privileges = privileges_from_capabilities(caps.permitted, caps.effective, root);
         let (token_id, logon_id) = process_luids();
         let mut token = Token::for_identity(unix, None, Origin::Process, "guise");
-        token.privileges = privileges;
-        token.statistics = TokenStatistics {
+        token.data_mut().privileges = privileges;
+        token.data_mut().statistics = TokenStatistics {
             token_id,
             authentication_id: if root { Luid::SYSTEM } else { logon_id },
             modified_id: token_id,
@@ -615,8 +648,8 @@ impl Token {
                 pid: std::process::id(),
             },
         )?;
-        t.session = session;
-        t.network_credentials = network_credentials;
+        t.data_mut().session = session;
+        t.data_mut().network_credentials = network_credentials;
         Ok(t)
     }
 
@@ -682,7 +715,8 @@ impl Token {
         effective: CapabilitySet,
     ) -> Result<Token> {
         let mut token = Token::from_ids(uid, gid, groups)?;
-        token.privileges = privileges_from_capabilities(permitted, effective & permitted, false);
+        token.data_mut().privileges =
+            privileges_from_capabilities(permitted, effective & permitted, false);
         Ok(token)
     }
 
@@ -699,10 +733,10 @@ impl Token {
         let unix = UnixIdentity {
             uid: SENTINEL_UID,
             gid: SENTINEL_GID,
-            groups: Vec::new(),
+            groups: Arc::from([]),
         };
         let token_id = Luid::allocate();
-        Token {
+        Token::from_data(TokenData {
             user: Sid::ANONYMOUS,
             groups: Vec::new(),
             privileges: identity_privileges(SENTINEL_UID),
@@ -721,7 +755,7 @@ impl Token {
             network_credentials: false,
             session: None,
             index: SidIndex::default(),
-        }
+        })
         .indexed()
     }
 
@@ -753,7 +787,7 @@ impl Token {
         privileges.sort_by_key(|p| p.privilege);
         privileges.dedup_by_key(|p| p.privilege);
         let token_id = Luid::allocate();
-        Token {
+        Token::from_data(TokenData {
             user,
             groups: groups.into_iter().collect(),
             privileges,
@@ -770,98 +804,99 @@ impl Token {
             unix: UnixIdentity {
                 uid: SENTINEL_UID,
                 gid: SENTINEL_GID,
-                groups: Vec::new(),
+                groups: Arc::from([]),
             },
             origin: Origin::Synthetic,
             network_credentials: false,
             session: None,
             index: SidIndex::default(),
-        }
+        })
         .indexed()
     }
 
     /// The user SID (`TokenUser`).
     pub fn user(&self) -> Sid {
-        self.user
+        self.d.user
     }
 
     /// The groups with their attributes (`TokenGroups`).
     pub fn groups(&self) -> &[Group] {
-        &self.groups
+        &self.d.groups
     }
 
     /// The privileges with their state (`TokenPrivileges`).
     pub fn privileges(&self) -> &[TokenPrivilege] {
-        &self.privileges
+        &self.d.privileges
     }
 
     /// The default owner of objects this token creates (`TokenOwner`).
     pub fn owner(&self) -> Sid {
-        self.owner
+        self.d.owner
     }
 
     /// The primary group (`TokenPrimaryGroup`).
     pub fn primary_group(&self) -> Sid {
-        self.primary_group
+        self.d.primary_group
     }
 
     /// Primary or impersonation (`TokenType`).
     pub fn token_type(&self) -> TokenType {
-        self.token_type
+        self.d.token_type
     }
 
     /// The impersonation level (`TokenImpersonationLevel`); `None` for a primary
     /// token, for which Windows reports `ERROR_INVALID_PARAMETER`.
     pub fn impersonation_level(&self) -> Option<ImpersonationLevel> {
-        match self.token_type {
+        match self.d.token_type {
             TokenType::Primary => None,
-            TokenType::Impersonation => Some(self.level),
+            TokenType::Impersonation => Some(self.d.level),
         }
     }
 
     /// The statistics (`TokenStatistics`).
     pub fn statistics(&self) -> TokenStatistics {
-        self.statistics
+        self.d.statistics
     }
 
     /// The name of the token's source (`TokenSource`).
     pub fn source(&self) -> &'static str {
-        self.source
+        self.d.source
     }
 
     /// The Unix identity the token stands for.
     pub fn unix(&self) -> &UnixIdentity {
-        &self.unix
+        &self.d.unix
     }
 
     /// Whether the token carries credentials that reach other machines (SPEC §6). A
     /// token built from an IPC peer's ids never does; a process started from it may
     /// not have access to the network services that need them.
     pub fn has_network_credentials(&self) -> bool {
-        self.network_credentials
+        self.d.network_credentials
     }
 
     /// The environment the logon's PAM modules set up (e.g. `KRB5CCNAME`), for a
     /// token from [`crate::logon::logon_user`]; empty otherwise.
     pub fn logon_environment(&self) -> &[(String, String)] {
-        self.session.as_ref().map_or(&[], |s| s.environment())
+        self.d.session.as_ref().map_or(&[], |s| s.environment())
     }
 
     /// The PAM session of the logon the token comes from.
     pub(crate) fn session(&self) -> Option<&SessionRef> {
-        self.session.as_ref()
+        self.d.session.as_ref()
     }
 
     /// Whether the token holds `privilege`, enabled or not.
     pub fn has_privilege(&self, privilege: Privilege) -> bool {
-        self.privileges.iter().any(|p| p.privilege == privilege)
+        self.d.privileges.iter().any(|p| p.privilege == privilege)
     }
 
     /// Whether the token holds `privilege` and it is enabled, whatever its type and
     /// level (`GetTokenInformation(TokenPrivileges)`). To check a client's
     /// privilege the way Windows does, use [`Token::privilege_check`].
     pub fn is_privilege_enabled(&self, privilege: Privilege) -> bool {
-        self.privileges
+        self.d
+            .privileges
             .iter()
             .any(|p| p.privilege == privilege && p.enabled)
     }
@@ -869,7 +904,8 @@ impl Token {
     /// The Linux capabilities of the enabled privileges.
     pub fn enabled_capabilities(&self) -> CapabilitySet {
         crate::privilege::capabilities_of(
-            self.privileges
+            self.d
+                .privileges
                 .iter()
                 .filter(|p| p.enabled)
                 .map(|p| p.privilege),
@@ -889,23 +925,23 @@ impl Token {
     #[doc(alias = "DuplicateTokenEx")]
     #[doc(alias = "DuplicateToken")]
     pub fn duplicate(&self, level: ImpersonationLevel, token_type: TokenType) -> Result<Token> {
-        if self.token_type == TokenType::Impersonation {
+        if self.d.token_type == TokenType::Impersonation {
             match token_type {
-                TokenType::Primary if self.level < ImpersonationLevel::Impersonation => {
+                TokenType::Primary if self.d.level < ImpersonationLevel::Impersonation => {
                     return Err(Error::new(
                         ErrorKind::BadImpersonationLevel,
                         format!(
                             "an impersonation token at {} level cannot become a primary token",
-                            self.level
+                            self.d.level
                         ),
                     ));
                 }
-                TokenType::Impersonation if level > self.level => {
+                TokenType::Impersonation if level > self.d.level => {
                     return Err(Error::new(
                         ErrorKind::BadImpersonationLevel,
                         format!(
                             "cannot raise an impersonation token from {} to {} level",
-                            self.level, level
+                            self.d.level, level
                         ),
                     ));
                 }
@@ -913,12 +949,12 @@ impl Token {
             }
         }
         let mut dup = self.clone();
-        dup.token_type = token_type;
-        dup.level = match token_type {
+        dup.data_mut().token_type = token_type;
+        dup.data_mut().level = match token_type {
             TokenType::Primary => ImpersonationLevel::Impersonation,
             TokenType::Impersonation => level,
         };
-        dup.statistics.token_id = Luid::allocate();
+        dup.data_mut().statistics.token_id = Luid::allocate();
         Ok(dup)
     }
 
@@ -930,12 +966,12 @@ impl Token {
     #[doc(alias = "EffectiveOnly")]
     pub fn effective_only(&self) -> Token {
         let mut t = self.clone();
-        t.privileges.retain(|p| p.enabled);
-        t.groups.retain(|g| {
+        t.data_mut().privileges.retain(|p| p.enabled);
+        t.data_mut().groups.retain(|g| {
             g.attributes.contains(GroupAttributes::ENABLED)
                 || g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY)
         });
-        t.statistics.token_id = Luid::allocate();
+        t.data_mut().statistics.token_id = Luid::allocate();
         t.indexed()
     }
 
@@ -961,13 +997,13 @@ impl Token {
 
     /// Fails unless this is an impersonation token at Identification level or above.
     fn require_identification(&self, what: &str) -> Result<()> {
-        if self.token_type == TokenType::Primary {
+        if self.d.token_type == TokenType::Primary {
             return Err(Error::new(
                 ErrorKind::NoImpersonationToken,
                 format!("{what} needs an impersonation token"),
             ));
         }
-        if self.level < ImpersonationLevel::Identification {
+        if self.d.level < ImpersonationLevel::Identification {
             return Err(Error::new(
                 ErrorKind::BadImpersonationLevel,
                 format!("{what} needs Identification level or above"),
@@ -979,15 +1015,16 @@ impl Token {
     /// The same token at a lower level, keeping its statistics: what a thread gets
     /// when it may not impersonate at the token's own level.
     pub(crate) fn with_level(&self, level: ImpersonationLevel) -> Token {
-        Token {
+        Token::from_data(TokenData {
             level,
-            ..self.clone()
-        }
+            ..(*self.d).clone()
+        })
     }
 
     /// The token with its [`SidIndex`] made from its user and groups.
     fn indexed(mut self) -> Token {
-        self.index = SidIndex::of(&self.user, &self.groups);
+        let index = SidIndex::of(&self.d.user, &self.d.groups);
+        self.data_mut().index = index;
         self
     }
 
@@ -996,11 +1033,11 @@ impl Token {
     /// AccessCheck asks of every ACE; no allocation, no work per token.
     #[inline]
     pub(crate) fn holds(&self, sid: &Sid, for_deny: bool) -> bool {
-        self.index.holds(sid, for_deny)
+        self.d.index.holds(sid, for_deny)
     }
 
     pub(crate) fn origin(&self) -> Origin {
-        self.origin
+        self.d.origin
     }
 
     /// Enables, disables or removes privileges the token holds
@@ -1037,20 +1074,23 @@ impl Token {
         let mut previous = Vec::with_capacity(changes.len());
         for &(privilege, change) in changes {
             let slot = self
+                .d
                 .privileges
                 .iter()
                 .position(|p| p.privilege == privilege);
-            previous.push((privilege, slot.map(|i| self.privileges[i].enabled)));
+            previous.push((privilege, slot.map(|i| self.d.privileges[i].enabled)));
             match (slot, change) {
-                (Some(i), PrivilegeChange::Enable) => self.privileges[i].enabled = true,
-                (Some(i), PrivilegeChange::Disable) => self.privileges[i].enabled = false,
+                (Some(i), PrivilegeChange::Enable) => self.data_mut().privileges[i].enabled = true,
+                (Some(i), PrivilegeChange::Disable) => {
+                    self.data_mut().privileges[i].enabled = false
+                }
                 (Some(i), PrivilegeChange::Remove) => {
-                    self.privileges.remove(i);
+                    self.data_mut().privileges.remove(i);
                 }
                 (None, _) => {}
             }
         }
-        self.statistics.modified_id = Luid::allocate();
+        self.data_mut().statistics.modified_id = Luid::allocate();
         Ok(previous)
     }
 
@@ -1058,10 +1098,10 @@ impl Token {
     /// `DisableAllPrivileges`).
     #[doc(alias = "AdjustTokenPrivileges")]
     pub fn disable_all_privileges(&mut self) {
-        for p in &mut self.privileges {
+        for p in &mut self.data_mut().privileges {
             p.enabled = false;
         }
-        self.statistics.modified_id = Luid::allocate();
+        self.data_mut().statistics.modified_id = Luid::allocate();
     }
 
     /// Whether `sid` is the token's user or one of its enabled groups

@@ -523,3 +523,44 @@ fn switching_straight_between_identities_and_levels() {
     assert_eq!(ThreadCredentials::current().unwrap(), before);
     assert_eq!(thread_status("Umask"), umask);
 }
+
+/// Attack: once a thread's switches are checked by reading the capabilities back
+/// (the kernel empties the effective set when the uid leaves 0), code of the
+/// process sets `SECBIT_NO_SETUID_FIXUP` on the thread, so that a uid change no
+/// longer drops root's capabilities: the client's thread would keep
+/// CAP_DAC_OVERRIDE. guise sees it and drops them itself, then checks in full.
+#[test]
+fn attack_setuid_fixup_turned_off_keeps_no_capabilities_while_impersonating() {
+    need_root!();
+    let f = files();
+    std::thread::spawn(move || {
+        let token = client(A);
+        let home = ThreadCredentials::current().unwrap();
+        // Enough switches for the read-back of capabilities to stand for the check.
+        for _ in 0..4 {
+            let _g = token.impersonate().unwrap();
+            assert_eq!(thread_status("CapEff"), "0000000000000000");
+        }
+        rthread::set_capabilities_secure_bits(rthread::CapabilitiesSecureBits::NO_SETUID_FIXUP)
+            .unwrap();
+        for round in 0..4 {
+            {
+                let _g = token.impersonate().unwrap();
+                assert_eq!(thread_status("CapEff"), "0000000000000000", "round {round}");
+                assert!(
+                    !can_read(&f.root_only),
+                    "round {round}: root's capabilities kept"
+                );
+                assert!(!can_read(&f.b), "round {round}");
+                assert!(can_read(&f.a), "round {round}");
+            }
+            assert_eq!(ThreadCredentials::current().unwrap(), home, "round {round}");
+            assert!(
+                can_read(&f.root_only),
+                "round {round}: the server after revert"
+            );
+        }
+    })
+    .join()
+    .unwrap();
+}
