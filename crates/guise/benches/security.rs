@@ -80,7 +80,7 @@ fn access_check_reference(b: Bencher, n: usize) {
     });
 }
 
-#[divan::bench(args = ACES)]
+#[divan::bench(args = ACES, sample_size = 64)]
 fn sddl_parse(b: Bencher, n: usize) {
     let text = descriptor(n);
     b.counter(BytesCount::of_str(&text)).bench_local(|| {
@@ -89,7 +89,7 @@ fn sddl_parse(b: Bencher, n: usize) {
     });
 }
 
-#[divan::bench(args = ACES)]
+#[divan::bench(args = ACES, sample_size = 64)]
 fn binary_parse(b: Bencher, n: usize) {
     let bin = sddl::parse(&descriptor(n), None)
         .unwrap()

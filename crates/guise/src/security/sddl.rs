@@ -261,7 +261,10 @@ fn parse_acl(value: &str, pos: usize, domain: Option<&Sid>) -> Result<(Option<Ac
         flags |= flag;
         i += len;
     }
-    let mut aces = Vec::new();
+    // Room for every ACE at once (an ACE opens with '('; conditions open more),
+    // within what a 64 KiB ACL can hold, so no hostile text reserves more.
+    let opening = b[i..].iter().filter(|&&c| c == b'(').count();
+    let mut aces = Vec::with_capacity(opening.min(u16::MAX as usize / 16));
     while i < b.len() {
         if is_space(b[i]) {
             i += 1;
