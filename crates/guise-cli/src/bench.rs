@@ -146,8 +146,9 @@ pub struct ServeArgs {
     #[arg(long)]
     json: bool,
     /// Measure every way of serving (without impersonation; switching workers;
-    /// io_uring personalities; one request at a time behind a lock) for 1, 2, 4,
-    /// 8 and 16 clients, and draw requests/s against clients into this SVG file.
+    /// io_uring personalities; one request at a time behind a lock; a process per
+    /// request; a fork per request) for 1, 2, 4, 8 and 16 clients, and draw
+    /// requests/s against clients into this SVG file.
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
     /// Run ROUNDS rounds, each with impersonation and then without (the same
