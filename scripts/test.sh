@@ -34,6 +34,8 @@ rm -rf "$probe"
 # The RPC tests include a client written with Python's grpcio (messages from
 # Debian's protoc): nothing of guise in it.
 ensure_debs python3-grpcio python3-protobuf protobuf-compiler
+# The io_uring fallback is tested under a seccomp filter set by python3-seccomp.
+ensure_debs python3-seccomp
 # The D-Bus tests start a private dbus-daemon and call it with gdbus, dbus-send and
 # dbus-python.
 ensure_debs dbus-daemon dbus-bin libglib2.0-bin python3-dbus
@@ -49,6 +51,9 @@ if [ -s "$GUISE_SKIP_LOG" ]; then
     sort -u "$GUISE_SKIP_LOG" | sed 's/^/    /' >&2
 fi
 rm -f "$GUISE_SKIP_LOG"
+log "the named-pipe scenarios again with io_uring forced off"
+GUISE_IO_URING=off cargo nextest run --locked --no-tests=fail \
+    -p guise --test pipe -p guise-cli --test serve --test hostile
 cargo test --workspace --doc --locked --quiet
 
 log "fuzz targets (short run)"

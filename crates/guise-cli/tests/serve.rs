@@ -14,11 +14,37 @@ fn file_service_runs_as_each_client_and_stays_beneath_its_root() {
     // Both ways of opening as the client: io_uring personalities, and switching
     // the worker.
     for io_uring in ["on", "off"] {
-        file_service_scenario(io_uring);
+        file_service_scenario(io_uring, &[]);
     }
+    // And io_uring asked for but unavailable, as a seccomp filter (systemd's
+    // SystemCallFilter, a container runtime's profile) or `kernel.io_uring_disabled`
+    // makes it: io_uring_setup fails, and every open switches, with the same answers.
+    let python = "/usr/bin/python3";
+    let have = std::process::Command::new(python)
+        .args(["-c", "import seccomp"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if common::skip::skip_unless(have, "python3-seccomp") {
+        return;
+    }
+    file_service_scenario("on", &[python, "-c", NO_IO_URING]);
 }
 
-fn file_service_scenario(io_uring: &str) {
+/// Runs the program named by its arguments with a seccomp filter that fails
+/// io_uring_setup with ENOSYS.
+const NO_IO_URING: &str = "
+import errno, os, sys, seccomp
+f = seccomp.SyscallFilter(seccomp.ALLOW)
+f.add_rule(seccomp.ERRNO(errno.ENOSYS), 'io_uring_setup')
+f.load()
+os.execv(sys.argv[1], sys.argv[1:])
+";
+
+fn file_service_scenario(io_uring: &str, wrap: &[&str]) {
+    // `GUISE_IO_URING=off` turns io_uring off whatever the flag says.
+    let uring = io_uring == "on"
+        && wrap.is_empty()
+        && std::env::var("GUISE_IO_URING").map_or(true, |v| v != "off");
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("files");
     std::fs::create_dir(&files).unwrap();
@@ -32,7 +58,7 @@ fn file_service_scenario(io_uring: &str) {
         std::os::unix::fs::chown(&p, Some(uid), Some(uid)).unwrap();
     }
     std::os::unix::fs::symlink("/etc/shadow", files.join("escape")).unwrap();
-    let mut server = start(dir.path(), &files, &[], &["--io-uring", io_uring]);
+    let mut server = start(dir.path(), &files, wrap, &["--io-uring", io_uring]);
     let sock = dir.path().join("pipe");
     let s = sock.to_str().unwrap();
     let imp = ["--level", "impersonation"];
@@ -88,6 +114,15 @@ fn file_service_scenario(io_uring: &str) {
     assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
     // The server logged each request with the client's uid, pid and level.
     let log = server.stderr();
+    let way = if uring {
+        "reads open as the client through io_uring personalities"
+    } else {
+        "every open switches a worker to the client"
+    };
+    assert!(
+        log.contains(way),
+        "{io_uring} {wrap:?}: not \"{way}\" in\n{log}"
+    );
     let line = log
         .lines()
         .find(|l| {
