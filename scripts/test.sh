@@ -36,6 +36,8 @@ rm -rf "$probe"
 ensure_debs python3-grpcio python3-protobuf protobuf-compiler
 # The io_uring fallback is tested under a seccomp filter set by python3-seccomp.
 ensure_debs python3-seccomp
+# systemd-socket-activate and systemd-analyze (the systemd tests; no systemd runs).
+ensure_debs systemd
 # The D-Bus tests start a private dbus-daemon and call it with gdbus, dbus-send and
 # dbus-python.
 ensure_debs dbus-daemon dbus-bin libglib2.0-bin python3-dbus

@@ -36,7 +36,10 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         Mode::empty(),
     )
     .with_context(|| format!("opening {}", args.root.display()))?;
-    let server = PipeServer::bind(PipeAddr::Path(args.socket.clone()), server_options(args))?;
+    let Some(socket) = &args.socket else {
+        anyhow::bail!("--fork-per-request needs --socket");
+    };
+    let server = PipeServer::bind(PipeAddr::Path(socket.clone()), server_options(args))?;
     eprintln!(
         "{}; each read is served by a child forked for it, which takes on the client's ids (fork-per-request, for comparison only)",
         capabilities_report("guise serve", true)

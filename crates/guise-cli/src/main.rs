@@ -19,6 +19,7 @@ mod rpc;
 mod run;
 mod sddl;
 mod serve;
+mod service;
 mod whoami;
 
 /// guise: the Windows impersonation model for Linux services.

@@ -59,9 +59,15 @@ enum RpcCommand {
 /// Options of `guise rpc serve`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServeArgs {
-    /// The socket to listen on (mode 0666: any local user may connect).
+    /// The socket to listen on (mode 0666: any local user may connect). Under
+    /// systemd socket activation the socket comes from systemd (`LISTEN_FDS`), and
+    /// this, if given, must be its path.
     #[arg(long)]
-    pub socket: PathBuf,
+    pub socket: Option<PathBuf>,
+    /// The socket to serve of several that systemd passed (its
+    /// `FileDescriptorName=`).
+    #[arg(long, value_name = "NAME")]
+    pub socket_name: Option<String>,
     /// The directory served; calls cannot leave it.
     #[arg(long)]
     pub root: PathBuf,
@@ -548,7 +554,12 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     options.max_connections = args.max_connections;
     options.max_connections_per_uid = args.max_connections_per_uid;
     options.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
-    let incoming = UnixIncoming::bind(&args.socket, options)?;
+    let (inherited, socket) =
+        crate::service::listener(args.socket.as_deref(), args.socket_name.as_deref())?;
+    let incoming = match inherited {
+        Some(listener) => UnixIncoming::from_listener(listener, options)?,
+        None => UnixIncoming::bind(&socket, options)?,
+    };
     let service = FilesService {
         pool: Arc::clone(&pool),
         root: Arc::new(root),
@@ -567,7 +578,17 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "serving gRPC");
+    tracing::info!(socket = %socket.display(), root = %args.root.display(), "serving gRPC");
+    crate::service::ready(&format!(
+        "serving {} over gRPC on {}",
+        args.root.display(),
+        socket.display()
+    ));
+    crate::service::spawn_watchdog();
+    let stop = async {
+        stop.await;
+        crate::service::stopping("stopping");
+    };
     guise::rpc::server()
         .layer(RpcLayer::default().max_calls_per_uid(args.max_calls_per_uid))
         .add_service(

@@ -45,9 +45,14 @@ pub enum Switch {
 /// Options of `guise serve`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServeArgs {
-    /// The socket to listen on.
+    /// The socket to listen on. Under systemd socket activation the socket comes
+    /// from systemd (`LISTEN_FDS`), and this, if given, must be its path.
     #[arg(long)]
-    pub socket: PathBuf,
+    pub socket: Option<PathBuf>,
+    /// The socket to serve of several that systemd passed (its
+    /// `FileDescriptorName=`).
+    #[arg(long, value_name = "NAME")]
+    pub socket_name: Option<String>,
     /// The directory served; requests cannot leave it.
     #[arg(long)]
     pub root: PathBuf,
@@ -96,7 +101,8 @@ impl ServeArgs {
     /// The defaults of the command line, for `socket` and `root`.
     pub fn new(socket: PathBuf, root: PathBuf) -> ServeArgs {
         ServeArgs {
-            socket,
+            socket: Some(socket),
+            socket_name: None,
             root,
             workers: 8,
             no_impersonation: false,
@@ -689,7 +695,14 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         busy: AtomicUsize::new(0),
     });
     let options = server_options(&args);
-    let server = AsyncPipeServer::bind(PipeAddr::Path(args.socket.clone()), options)?;
+    let (inherited, socket) =
+        crate::service::listener(args.socket.as_deref(), args.socket_name.as_deref())?;
+    let server = match inherited {
+        Some(listener) => {
+            AsyncPipeServer::from_listener(listener, PipeAddr::Path(socket.clone()), options)?
+        }
+        None => AsyncPipeServer::bind(PipeAddr::Path(socket.clone()), options)?,
+    };
     eprintln!(
         "{}; work below Impersonation level runs on workers that {}; {}",
         capabilities_report("guise serve", service.impersonate),
@@ -704,7 +717,13 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
             "every open switches a worker to the client"
         }
     );
-    tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "serving");
+    tracing::info!(socket = %socket.display(), root = %args.root.display(), "serving");
+    crate::service::ready(&format!(
+        "serving {} on {}",
+        args.root.display(),
+        socket.display()
+    ));
+    crate::service::spawn_watchdog();
     let accept = async {
         loop {
             match server.accept().await {
@@ -722,6 +741,10 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         () = accept => {},
         () = stop => {},
     }
+    crate::service::stopping(&format!(
+        "stopping: {} requests in flight",
+        service.busy.load(Ordering::SeqCst)
+    ));
     drop(server);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while service.busy.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {

@@ -62,6 +62,8 @@ pub mod process;
 pub mod rpc;
 pub mod security;
 pub mod sid;
+#[cfg(feature = "systemd")]
+pub mod systemd;
 pub mod thread;
 pub mod token;
 #[cfg(feature = "uring")]

@@ -73,6 +73,8 @@ pub struct AsyncPipeServer {
     options: ServerOptions,
     addr: PipeAddr,
     registry: Shared,
+    /// Whether the server made the socket file, and so removes it when dropped.
+    owns_path: bool,
 }
 
 impl std::fmt::Debug for AsyncPipeServer {
@@ -96,12 +98,14 @@ impl AsyncPipeServer {
     /// As [`super::PipeServer::bind`].
     pub fn bind(addr: PipeAddr, options: ServerOptions) -> Result<AsyncPipeServer> {
         let std = listen(&addr, &options)?;
-        Self::from_listener(std, addr, options)
+        let mut server = Self::from_listener(std, addr, options)?;
+        server.owns_path = true;
+        Ok(server)
     }
 
     /// Serves on a socket that is already listening (for example one inherited from
-    /// a service manager). `addr` says where it lives; the server removes a socket
-    /// file there when dropped.
+    /// a service manager, see `guise::systemd`). `addr` says where it lives; the
+    /// socket file stays when the server is dropped (its maker removes it).
     ///
     /// # Errors
     /// [`ErrorKind::Os`] if the socket cannot be used.
@@ -122,6 +126,7 @@ impl AsyncPipeServer {
             options,
             addr,
             registry: Shared::default(),
+            owns_path: false,
         })
     }
 
@@ -246,7 +251,7 @@ impl AsyncPipeServer {
 
 impl Drop for AsyncPipeServer {
     fn drop(&mut self) {
-        if let PipeAddr::Path(p) = &self.addr {
+        if let (PipeAddr::Path(p), true) = (&self.addr, self.owns_path) {
             let _ = std::fs::remove_file(p);
         }
     }

@@ -3,6 +3,7 @@
 //!
 //! - [`spawn`]: the steps a child makes between `fork` and `exec` to take on a
 //!   token's identity (installed with `CommandExt::pre_exec`).
+//! - [`activation`]: taking over the descriptors systemd passed.
 //! - [`fork`]: `fork` of a process of one thread.
 //! - [`pam`]: a small binding to the system's libpam, in the style of sudo-rs.
 //! - [`remote`]: SetThreadToken on another thread, through a real-time signal
@@ -12,6 +13,8 @@
 //!   functions that abort.
 #![allow(unsafe_code)]
 
+#[cfg(feature = "systemd")]
+pub(crate) mod activation;
 pub(crate) mod creds;
 pub(crate) mod fork;
 pub(crate) mod pam;

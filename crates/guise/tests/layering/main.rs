@@ -22,6 +22,7 @@ const LAYERS: &[&str] = &[
     "pipe",
     "rpc",
     "dbus",
+    "systemd",
 ];
 
 /// The modules of `security`, lowest first.
