@@ -135,7 +135,13 @@ impl Files {
     ) -> fdo::Result<T> {
         let (uid, gid, level) =
             files::acting_identity(call.token().ok().as_ref(), self.impersonate);
+        let result = match &r {
+            Ok(_) => "ok",
+            Err(e) => e.kind().win32_name(),
+        };
         tracing::info!(
+            target: "guise::audit",
+            event = "method",
             uid,
             gid,
             client_uid = call.peer().uid,
@@ -143,10 +149,9 @@ impl Files {
             %level,
             op,
             path,
-            result = match &r {
-                Ok(_) => "ok",
-                Err(e) => e.kind().win32_name(),
-            },
+            access = files::access_of(op),
+            missing = (result == "ERROR_ACCESS_DENIED").then(|| files::access_of(op)),
+            result,
             "method"
         );
         r.map_err(|e| dbus_error(&e))

@@ -38,6 +38,18 @@ pub fn os(what: &str, e: rustix::io::Errno) -> Error {
     Error::os(kind, what.to_owned(), e)
 }
 
+/// The right an operation asks of its file or directory, by its Win32 name: what
+/// a denial says was missing.
+pub fn access_of(op: &str) -> &'static str {
+    match op {
+        "read" => "FILE_READ_DATA",
+        "write" => "FILE_WRITE_DATA",
+        "list" => "FILE_LIST_DIRECTORY",
+        "stat" => "FILE_READ_ATTRIBUTES",
+        _ => "",
+    }
+}
+
 pub fn invalid(why: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidParameter, why.into())
 }

@@ -26,8 +26,73 @@ mod whoami;
 #[derive(Parser)]
 #[command(name = "guise", version, about)]
 struct Cli {
+    /// How log and audit events are written to stderr: text for people, JSON
+    /// lines, or structured fields to the systemd journal (GUISE_* fields;
+    /// text if there is no journal). Which events: GUISE_LOG (a tracing filter;
+    /// `info` for the audit trail of a service, `guise::audit=debug` for every
+    /// impersonation and revert).
+    #[arg(long, global = true, value_enum, env = "GUISE_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How events are written (`--log`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// Lines of text on stderr.
+    Text,
+    /// One JSON object per line on stderr, the event's fields at the top level.
+    Json,
+    /// Structured entries in the systemd journal.
+    Journald,
+}
+
+/// Starts writing events as `format` says, filtered by `GUISE_LOG` (default
+/// `warn`).
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("GUISE_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    };
+    let text = || {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(filter())
+    };
+    let registry = tracing_subscriber::registry();
+    match format {
+        LogFormat::Text => registry.with(text()).init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter()),
+            )
+            .init(),
+        LogFormat::Journald => match tracing_journald::layer() {
+            Ok(journal) => registry
+                .with(
+                    journal
+                        .with_syslog_identifier("guise".to_owned())
+                        .with_field_prefix(Some("GUISE".to_owned()))
+                        .with_filter(filter()),
+                )
+                .init(),
+            Err(e) => {
+                registry.with(text()).init();
+                tracing::warn!(%e, "no systemd journal: logging as text");
+            }
+        },
+    }
 }
 
 #[derive(Subcommand)]
@@ -71,15 +136,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GUISE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log);
     let mut out = std::io::stdout().lock();
     let result: Result<ExitCode> = match cli.command {
         Command::Whoami(args) => whoami::run(&args, &mut out).map(|()| ExitCode::SUCCESS),

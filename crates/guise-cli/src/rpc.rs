@@ -215,7 +215,13 @@ impl Audit {
 
     /// Logs the call with its outcome.
     fn log<T>(&self, r: &std::result::Result<T, Error>, bytes: u64) {
+        let result = match r {
+            Ok(_) => "ok",
+            Err(e) => e.kind().win32_name(),
+        };
         tracing::info!(
+            target: "guise::audit",
+            event = "call",
             uid = self.uid,
             gid = self.gid,
             client_uid = self.client_uid,
@@ -223,11 +229,10 @@ impl Audit {
             level = %self.level,
             op = self.op,
             path = self.path,
+            access = files::access_of(self.op),
+            missing = (result == "ERROR_ACCESS_DENIED").then(|| files::access_of(self.op)),
             bytes,
-            result = match r {
-                Ok(_) => "ok",
-                Err(e) => e.kind().win32_name(),
-            },
+            result,
             "call"
         );
     }

@@ -157,6 +157,30 @@ pub(crate) fn failure(e: &Error) -> Value {
     json!({ "ok": false, "error": e.kind().win32_name(), "message": e.to_string() })
 }
 
+/// A denial that names the identity that acted and the right it lacked
+/// (`ERROR_ACCESS_DENIED: ... uid 61001 at Impersonation level lacks
+/// FILE_READ_DATA`); any other error as it is.
+fn name_denial(e: Error, conn: &AsyncPipeConnection, service: &Service, op: &str) -> Error {
+    if e.kind() != ErrorKind::AccessDenied {
+        return e;
+    }
+    let token = conn.client().token().ok();
+    let (uid, gid, level) = files::acting_identity(token.as_ref(), service.impersonate);
+    let message = format!(
+        "{}: uid {uid} (gid {gid}) at {level} level lacks {}",
+        e.message(),
+        files::access_of(op)
+    );
+    match e.errno() {
+        Some(n) => Error::os(
+            ErrorKind::AccessDenied,
+            message,
+            rustix::io::Errno::from_raw_os_error(n),
+        ),
+        None => Error::new(ErrorKind::AccessDenied, message),
+    }
+}
+
 /// The requests answered with one reply, run on the calling thread.
 fn simple(
     by: Opener<'_>,
@@ -329,6 +353,7 @@ async fn serve_read(
     let (fd, size, mut chunk) = match opened {
         Ok(x) => x,
         Err(e) => {
+            let e = name_denial(e, conn, service, "read");
             conn.write_message(failure(&e).to_string().as_bytes())
                 .await?;
             return Ok(Outcome::of::<()>(&Err(e), 0));
@@ -478,6 +503,7 @@ async fn serve_write(
     let upload = match begun {
         Ok(u) => Arc::new(u),
         Err(e) => {
+            let e = name_denial(e, conn, service, "write");
             conn.write_message(failure(&e).to_string().as_bytes())
                 .await?;
             return Ok(Outcome::of::<()>(&Err(e), 0));
@@ -568,7 +594,9 @@ async fn request(
         "write" => serve_write(conn, service, &req, path.clone()).await?,
         _ => {
             let (root, op2, path2) = (Arc::clone(&service.root), op.clone(), path.clone());
-            let r = act_open(conn, service, move |by| simple(by, &root, &op2, &path2)).await;
+            let r = act_open(conn, service, move |by| simple(by, &root, &op2, &path2))
+                .await
+                .map_err(|e| name_denial(e, conn, service, &op));
             let outcome = Outcome::of(&r, 0);
             conn.write_message(answer(r).to_string().as_bytes()).await?;
             outcome
@@ -607,11 +635,15 @@ async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
         match done {
             Ok((outcome, op, path)) => {
                 tracing::info!(
+                    target: "guise::audit",
+                    event = "request",
                     uid,
                     gid,
                     client_uid = conn.client().peer().uid,
                     pid,
                     %level,
+                    access = files::access_of(&op),
+                    missing = (outcome.result == "ERROR_ACCESS_DENIED").then(|| files::access_of(&op)),
                     op,
                     path,
                     bytes = outcome.bytes,

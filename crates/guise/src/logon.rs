@@ -260,7 +260,20 @@ pub fn logon_user_with(
     }
     // Authentication reads what only the process may read (/etc/shadow, keytabs):
     // it runs as the process, whatever the calling thread impersonates.
-    crate::thread::as_process(|| logon_as_process(user, password, logon_type, options))?
+    let result =
+        crate::thread::as_process(|| logon_as_process(user, password, logon_type, options))?;
+    if let Err(e) = &result {
+        tracing::info!(
+            target: "guise::audit",
+            event = "logon",
+            user,
+            ?logon_type,
+            result = e.kind().win32_name(),
+            error = %e,
+            "logon refused"
+        );
+    }
+    result
 }
 
 fn logon_as_process(
@@ -340,7 +353,17 @@ fn logon_as_process(
         pam: Mutex::new(Some(pam)),
         environment,
     }));
-    tracing::info!(user, account = %name, ?logon_type, "logon");
+    tracing::info!(
+        target: "guise::audit",
+        event = "logon",
+        acting_uid = crate::thread::process_credentials().map_or(u32::MAX, |c| c.uid.effective),
+        user,
+        account = %name,
+        uid = account.uid.as_raw(),
+        ?logon_type,
+        result = "ok",
+        "logon"
+    );
     Token::for_logon(&account, logon_type, Some(session), network_credentials)
 }
 

@@ -319,6 +319,21 @@ pub fn fork_as_user(token: &Token) -> Result<Forked> {
     }
 }
 
+/// The audit event of a process started as `token`'s user.
+fn audit_spawn(program: &OsStr, token: &Token, pid: u32) {
+    tracing::info!(
+        target: "guise::audit",
+        event = "spawn",
+        acting_uid = crate::thread::process_credentials().map_or(u32::MAX, |c| c.uid.effective),
+        user = %token.user(),
+        uid = token.unix().uid(),
+        gid = token.unix().gid(),
+        program = %program.to_string_lossy(),
+        pid,
+        "process started as a user"
+    );
+}
+
 fn prepare(
     cmd: &std::process::Command,
     set_vars: Vec<(OsString, Option<OsString>)>,
@@ -467,6 +482,7 @@ impl CommandExt for std::process::Command {
         self.env_clear().envs(p.env.iter().map(|(k, v)| (k, v)));
         crate::sys::spawn::install(self, p.plan);
         let child = self.spawn().map_err(spawn_error)?;
+        audit_spawn(self.get_program(), token, child.id());
         if let Some(session) = token.session() {
             crate::logon::keep_session_while_running(child.id(), session.clone());
         }
@@ -499,6 +515,7 @@ impl CommandExt for tokio::process::Command {
         self.env_clear().envs(p.env.iter().map(|(k, v)| (k, v)));
         crate::sys::spawn::install_tokio(self, p.plan);
         let child = self.spawn().map_err(spawn_error)?;
+        audit_spawn(self.as_std().get_program(), token, child.id().unwrap_or(0));
         if let (Some(session), Some(pid)) = (token.session(), child.id()) {
             crate::logon::keep_session_while_running(pid, session.clone());
         }

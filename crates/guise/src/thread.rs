@@ -99,6 +99,14 @@ impl Active {
     /// Puts the thread back on its own credentials (or aborts) and returns them.
     fn leave(self) -> Rc<ThreadCredentials> {
         cred::restore(&self.server, &self.applied);
+        tracing::debug!(
+            target: "guise::audit",
+            event = "revert",
+            acting_uid = self.server.uid.effective,
+            user = %self.token.user(),
+            uid = self.applied.uid,
+            "thread reverts"
+        );
         if let Some(mask) = self.umask {
             rustix::process::umask(mask);
         }
@@ -557,6 +565,9 @@ fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
         cred::switch(&server, &applied)?;
         let umask = below.then(|| rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o777)));
         tracing::debug!(
+            target: "guise::audit",
+            event = "impersonate",
+            acting_uid = server.uid.effective,
             user = %token.user(),
             uid = applied.uid,
             gid = applied.gid,
