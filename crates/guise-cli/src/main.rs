@@ -109,7 +109,8 @@ enum Command {
     AccessCheck(access_check::Args),
     /// Run a program as another user, like Windows `runas`: logged on through PAM
     /// with --password-stdin, or (root only) from the account database or raw ids.
-    /// The exit status is the program's.
+    /// The exit status is the program's; else 125 for guise's own error, 126 when
+    /// the program cannot be executed, 127 when it is not found (as env and sudo).
     Run(run::Args),
     /// Serve a directory over a named pipe; every request runs as its client.
     Serve(serve::ServeArgs),
@@ -133,10 +134,76 @@ enum Command {
     /// Show impersonation end to end (root only): two throwaway identities read
     /// files through `guise serve` at each level, and the kernel answers.
     Demo(demo::Args),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish,
+    /// powershell): `guise completions bash > /usr/share/bash-completion/completions/guise`.
+    Completions(CompletionsArgs),
+    /// Write the manual pages (guise.1 and one per command) into a directory, or
+    /// print guise.1.
+    Man(ManArgs),
+}
+
+/// Options of `guise completions`.
+#[derive(clap::Args)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+/// Options of `guise man`.
+#[derive(clap::Args)]
+struct ManArgs {
+    /// Write guise.1, guise-serve.1, ... here (else print guise.1).
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<std::path::PathBuf>,
+}
+
+/// Prints the completion script of `args.shell`.
+fn completions(args: &CompletionsArgs, out: &mut impl Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(args.shell, &mut cmd, "guise", out);
+}
+
+/// Writes the manual pages: guise.1 and one per command, `guise-serve.1`,
+/// `guise-rpc-serve.1`, ...
+fn man(args: &ManArgs, out: &mut impl Write) -> Result<()> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = &args.out_dir else {
+        clap_mangen::Man::new(cmd).render(out)?;
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir)?;
+    fn write_pages(cmd: clap::Command, name: String, dir: &std::path::Path) -> Result<()> {
+        let cmd = cmd.name(name.clone()).bin_name(name.replace('-', " "));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+        std::fs::write(dir.join(format!("{name}.1")), page)?;
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let sub_name = format!("{name}-{}", sub.get_name());
+            write_pages(sub.clone(), sub_name, dir)?;
+        }
+        Ok(())
+    }
+    write_pages(cmd, "guise".to_owned(), dir)
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `guise run`'s own errors are 125, as env's are: the program's exit
+            // statuses keep every other meaning.
+            let run = std::env::args()
+                .skip(1)
+                .take_while(|a| a != "--")
+                .any(|a| a == "run");
+            if run && e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::from(run::EXIT_GUISE);
+            }
+            e.exit()
+        }
+    };
     init_logging(cli.log);
     let mut out = std::io::stdout().lock();
     let result: Result<ExitCode> = match cli.command {
@@ -149,6 +216,11 @@ fn main() -> ExitCode {
         Command::Stat(args) => serve::run_client("stat", &args, &mut out),
         Command::Put(args) => serve::run_put(&args, &mut out),
         Command::Demo(args) => demo::run(&args, &mut out),
+        Command::Completions(args) => {
+            completions(&args, &mut out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man(args) => man(&args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Rpc(args) => rpc::run(args, &mut out),
         Command::Dbus(args) => dbus::run(args),
         Command::Bench(args) => bench::run(args, &mut out),

@@ -104,7 +104,7 @@ pub struct CallArgs {
     socket: PathBuf,
     /// How far the server may act as this client: anonymous, identification
     /// (guise's default), impersonation or delegation.
-    #[arg(long, default_value = "identification")]
+    #[arg(long, default_value = "identification", value_parser = crate::serve::level_parser())]
     level: ImpersonationLevel,
     /// Seconds the whole call may take.
     #[arg(long, default_value_t = 30)]

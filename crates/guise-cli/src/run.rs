@@ -105,7 +105,7 @@ fn spawn_and_wait(mut cmd: Command, token: &Token) -> Result<std::process::ExitS
     let ttys = stdio.map(rustix::termios::isatty);
     let Some(first) = ttys.iter().position(|&t| t) else {
         let options = SpawnOptions::default();
-        return Ok(cmd.spawn_as_user(token, &options)?.wait()?);
+        return Ok(cmd.spawn_as_user(token, &options).map_err(Exec)?.wait()?);
     };
     let pty = crate::pty::Pty::open(stdio[first], token.unix().uid())?;
     let slave = || -> Result<Stdio> { Ok(Stdio::from(pty.slave.try_clone()?)) };
@@ -122,7 +122,7 @@ fn spawn_and_wait(mut cmd: Command, token: &Token) -> Result<std::process::ExitS
         session: Session::NewWithTerminal(first as i32),
         ..SpawnOptions::default()
     };
-    let mut child = cmd.spawn_as_user(token, &options)?;
+    let mut child = cmd.spawn_as_user(token, &options).map_err(Exec)?;
     // Only the program holds its side now.
     drop(cmd);
     let crate::pty::Pty { master, slave } = pty;
@@ -149,8 +149,69 @@ fn spawn_and_wait(mut cmd: Command, token: &Token) -> Result<std::process::ExitS
     Ok(child.wait()?)
 }
 
-/// Runs `guise run`; the exit status is the program's (128 + N for signal N).
-pub fn run(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
+/// The program could not be started: the exit status says why, as env's and
+/// sudo's do.
+#[derive(Debug)]
+struct Exec(guise::Error);
+
+impl std::fmt::Display for Exec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Exec {}
+
+/// `guise run`'s own error.
+pub const EXIT_GUISE: u8 = 125;
+/// The program was found but cannot be executed.
+pub const EXIT_CANNOT_EXECUTE: u8 = 126;
+/// The program was not found.
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+/// The exit status for an error of `guise run`: 127 when the program was not
+/// found, 126 when it cannot be executed, 125 for anything else (guise's own).
+fn exit_status_of(e: &anyhow::Error) -> u8 {
+    let Some(Exec(err)) = e.downcast_ref::<Exec>() else {
+        return EXIT_GUISE;
+    };
+    use rustix::io::Errno;
+    let is = |e: &Errno| err.errno() == Some(e.raw_os_error());
+    if is(&Errno::NOENT) {
+        return EXIT_NOT_FOUND;
+    }
+    let cannot = [
+        Errno::ACCESS,
+        Errno::PERM,
+        Errno::NOEXEC,
+        Errno::ISDIR,
+        Errno::NOTDIR,
+        Errno::LOOP,
+        Errno::TXTBSY,
+        Errno::TOOBIG,
+        Errno::NAMETOOLONG,
+    ];
+    if cannot.iter().any(is) || err.kind() == guise::ErrorKind::AccessDenied {
+        EXIT_CANNOT_EXECUTE
+    } else {
+        EXIT_GUISE
+    }
+}
+
+/// Runs `guise run`. The exit status is the program's (128 + N for signal N);
+/// else 127 when the program was not found, 126 when it cannot be executed, and
+/// 125 for guise's own errors (as env and sudo do), with the error on stderr.
+pub fn run(args: &Args, out: &mut impl Write) -> Result<ExitCode> {
+    match run_program(args, out) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("guise: {e:#}");
+            Ok(ExitCode::from(exit_status_of(&e)))
+        }
+    }
+}
+
+fn run_program(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
     let kind = logon_type(&args.logon);
     let token = match (&args.user, args.uid) {
         (Some(user), None) if args.password_stdin => {

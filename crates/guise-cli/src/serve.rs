@@ -118,6 +118,21 @@ impl ServeArgs {
     }
 }
 
+/// Parses an impersonation level, offering the four names to completion.
+pub fn level_parser() -> impl clap::builder::TypedValueParser<Value = ImpersonationLevel> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new([
+        "anonymous",
+        "identification",
+        "impersonation",
+        "delegation",
+    ])
+    .map(|s| {
+        s.parse::<ImpersonationLevel>()
+            .unwrap_or(ImpersonationLevel::Identification)
+    })
+}
+
 /// Options of the clients.
 #[derive(clap::Args, Clone)]
 pub struct ClientArgs {
@@ -126,7 +141,7 @@ pub struct ClientArgs {
     socket: PathBuf,
     /// How far the server may act as this client: anonymous, identification
     /// (guise's default), impersonation or delegation.
-    #[arg(long, default_value = "identification")]
+    #[arg(long, default_value = "identification", value_parser = crate::serve::level_parser())]
     level: ImpersonationLevel,
     /// Context tracking: static (the identity at connect) or dynamic (each
     /// message carries this process's effective uid and gid).

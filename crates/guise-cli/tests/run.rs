@@ -57,10 +57,10 @@ fn run_as_a_uid() {
         &["--uid", "61001", "--env", "LD_PRELOAD=/x.so", "--", "true"],
         "",
     );
-    assert_eq!(code, 2);
+    assert_eq!(code, 125);
     assert!(err.contains("LD_PRELOAD"), "{err}");
     let (code, _, err) = guise_run(&["--uid", "4294967295", "--", "true"], "");
-    assert_eq!(code, 2);
+    assert_eq!(code, 125);
     assert!(err.contains("ERROR_INVALID_PARAMETER"), "{err}");
 }
 
@@ -101,7 +101,7 @@ fn run_with_a_password_through_pam() {
         ],
         "wrong\n",
     );
-    assert_eq!(code, 2);
+    assert_eq!(code, 125);
     assert!(err.contains("ERROR_LOGON_FAILURE"), "{err}");
     // Without a password, root builds the token from NSS.
     let (code, out, _) = guise_run(
@@ -226,6 +226,85 @@ fn a_pam_configuration_others_may_write_is_refused() {
         ],
         "anything\n",
     );
-    assert_eq!(code, 2);
+    assert_eq!(code, 125, "guise's own error");
     assert!(err.contains("writable by no one else"), "{err}");
+}
+
+/// Exit statuses as env's and sudo's: the program's own; 127 not found; 126 found
+/// but not executable (by the user, or not a program at all); 125 guise's own error.
+#[test]
+fn exit_statuses_say_not_found_cannot_execute_and_guise_errors() {
+    need_root!();
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A script only root may execute: 61001 may not.
+    let roots = dir.path().join("roots-only");
+    std::fs::write(&roots, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&roots, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let data = dir.path().join("data");
+    std::fs::write(&data, "not a program").unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let as_user = |program: &str| guise_run(&["--uid", "61001", "--", program], "");
+    assert_eq!(
+        guise_run(&["--uid", "61001", "--", "sh", "-c", "exit 7"], "").0,
+        7
+    );
+    let (code, _, err) = as_user("/no/such/program");
+    assert_eq!(code, 127, "{err}");
+    let (code, _, err) = as_user("no-such-program-on-path");
+    assert_eq!(code, 127, "{err}");
+    let (code, _, err) = as_user(roots.to_str().unwrap());
+    assert_eq!(code, 126, "{err}");
+    let (code, _, err) = as_user(data.to_str().unwrap());
+    assert_eq!(code, 126, "{err}");
+    let (code, _, err) = as_user(dir.path().to_str().unwrap());
+    assert_eq!(code, 126, "a directory: {err}");
+    // guise's own errors: a uid the kernel would misread, a usage error.
+    let (code, _, err) = guise_run(&["--uid", "4294967295", "--", "true"], "");
+    assert_eq!(code, 125, "{err}");
+    let (code, _, err) = guise_run(&["--no-such-option", "--", "true"], "");
+    assert_eq!(code, 125, "{err}");
+}
+
+#[test]
+fn completions_and_manual_pages_generate() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, script, err) = common::guise(&["completions", shell], "");
+        assert_eq!(code, 0, "{shell}: {err}");
+        for word in ["serve", "run", "level", "impersonation"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    // bash takes the script: `guise` then completes.
+    let bash = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "source <({} completions bash) && complete -p guise",
+                common::GUISE
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(bash.status.success(), "{bash:?}");
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("guise"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let (code, _, err) = common::guise(&["man", "--out-dir", out], "");
+    assert_eq!(code, 0, "{err}");
+    for page in [
+        "guise.1",
+        "guise-run.1",
+        "guise-serve.1",
+        "guise-rpc-serve.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{page}: {text:.80}"
+        );
+    }
+    let run = std::fs::read_to_string(dir.path().join("guise-run.1")).unwrap();
+    assert!(run.contains("127"), "the exit statuses are in the manual");
 }
