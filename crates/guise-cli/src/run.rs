@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
-use guise::logon::{LogonOptions, logon_user_with};
+use guise::logon::{LogonOptions, logon_user_s4u, logon_user_with};
 use guise::process::{Session, SpawnOptions};
 use guise::{CommandExt, ImpersonationLevel, LogonType, Password, Token, TokenType};
 
@@ -213,18 +213,36 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<ExitCode> {
 
 fn run_program(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
     let kind = logon_type(&args.logon);
+    let pam_options = || -> Result<LogonOptions> {
+        let mut options = LogonOptions::default();
+        options.service = args.pam_service.clone();
+        options.config_dir = match &args.pam_config_dir {
+            Some(dir) => Some(trusted_pam_dir(dir, &args.pam_service)?),
+            None => None,
+        };
+        // As su and sudo do: who asks, and from where (this machine).
+        let caller = rustix::process::getuid();
+        options.remote_user = Some(
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(caller.as_raw()))
+                .ok()
+                .flatten()
+                .map_or_else(|| caller.as_raw().to_string(), |u| u.name),
+        );
+        options.remote_host = Some(
+            rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
+        );
+        Ok(options)
+    };
     let token = match (&args.user, args.uid) {
         (Some(user), None) if args.password_stdin => {
-            let options = LogonOptions {
-                service: args.pam_service.clone(),
-                config_dir: match &args.pam_config_dir {
-                    Some(dir) => Some(trusted_pam_dir(dir, &args.pam_service)?),
-                    None => None,
-                },
-            };
-            logon_user_with(user, password_from_stdin()?, kind, &options)?
+            logon_user_with(user, password_from_stdin()?, kind, &pam_options()?)?
         }
-        (Some(user), None) => Token::for_user(user, kind)?,
+        // Root without a password: PAM's account and session management still
+        // run, without authentication, as runuser does.
+        (Some(user), None) => logon_user_s4u(user, kind, &pam_options()?)?,
         (None, Some(uid)) => {
             let gid = args.gid.unwrap_or(uid);
             let mut groups = args.groups.clone();

@@ -308,3 +308,160 @@ fn completions_and_manual_pages_generate() {
     let run = std::fs::read_to_string(dir.path().join("guise-run.1")).unwrap();
     assert!(run.contains("127"), "the exit statuses are in the manual");
 }
+
+/// A PAM configuration directory as guise accepts one (root's, 0755), with
+/// `service` holding `stack`; and a root-only script for pam_exec that appends
+/// what PAM tells it to `log`.
+fn pam_dir(service: &str, stack: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.path().join("pam.log");
+    let script = dir.path().join("record");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$PAM_TYPE user=$PAM_USER ruser=$PAM_RUSER rhost=$PAM_RHOST\" >> {}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let conf = dir.path().join(service);
+    std::fs::write(&conf, stack.replace("RECORD", script.to_str().unwrap())).unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    (dir, log)
+}
+
+/// A directory down is not a wrong password: with pam_krb5 and a realm whose KDC
+/// does not answer, the logon fails with ERROR_NO_LOGON_SERVERS.
+#[test]
+fn an_unreachable_authentication_service_is_reported_as_such_not_as_a_wrong_password() {
+    need_root!();
+    let module = std::path::Path::new("/lib/x86_64-linux-gnu/security/pam_krb5.so");
+    if common::skip::skip_unless(module.exists(), "pam_krb5 (libpam-krb5)") {
+        return;
+    }
+    let _accounts = accounts::accounts();
+    let (dir, _) = pam_dir(
+        "krb",
+        "auth required pam_krb5.so\naccount required pam_unix.so\nsession required pam_unix.so\n",
+    );
+    let krb5_conf = dir.path().join("krb5.conf");
+    // Port 9 (discard) on loopback: nothing answers there.
+    std::fs::write(
+        &krb5_conf,
+        "[libdefaults]\n default_realm = DOWN.TEST\n dns_lookup_kdc = false\n \
+         dns_lookup_realm = false\n kdc_timeout = 1000\n max_retries = 1\n\
+         [realms]\n DOWN.TEST = {\n  kdc = 127.0.0.1:9\n }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::GUISE)
+        .args([
+            "run",
+            "--user",
+            "alice",
+            "--password-stdin",
+            "--pam-service",
+            "krb",
+        ])
+        .arg("--pam-config-dir")
+        .arg(dir.path())
+        .args(["--", "true"])
+        .env("KRB5_CONFIG", &krb5_conf)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"any password\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("ERROR_NO_LOGON_SERVERS"), "{err}");
+    assert!(
+        !err.contains("ERROR_LOGON_FAILURE"),
+        "reported as a wrong password: {err}"
+    );
+}
+
+/// PAM learns who asks and from where (PAM_RUSER, PAM_RHOST), as with su and sudo.
+#[test]
+fn pam_is_told_the_requesting_user_and_host() {
+    need_root!();
+    let a = accounts::accounts();
+    let (dir, log) = pam_dir(
+        "told",
+        "auth required pam_unix.so\nauth required pam_exec.so RECORD\naccount required pam_unix.so\n\
+         session required pam_unix.so\n",
+    );
+    let (code, _, err) = guise_run(
+        &[
+            "--user",
+            "alice",
+            "--password-stdin",
+            "--pam-service",
+            "told",
+            "--pam-config-dir",
+            dir.path().to_str().unwrap(),
+            "--",
+            "true",
+        ],
+        &format!("{}\n", accounts::PASSWORD),
+    );
+    drop(a);
+    let seen = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(code, 0, "{err}; PAM saw: {seen}");
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        seen.contains(&format!("auth user=alice ruser=root rhost={host}")),
+        "{seen}"
+    );
+}
+
+/// Root runs a program as a user without a password, as runuser does: no
+/// authentication, but account management (an expired account is refused) and a
+/// session.
+#[test]
+fn root_without_a_password_still_goes_through_account_and_session_management() {
+    need_root!();
+    let _accounts = accounts::accounts();
+    let (dir, log) = pam_dir(
+        "nopw",
+        "auth optional pam_exec.so RECORD\nauth required pam_permit.so\naccount required pam_unix.so\naccount required pam_exec.so RECORD\n\
+         session required pam_exec.so RECORD\n",
+    );
+    let run = |user: &str| {
+        guise_run(
+            &[
+                "--user",
+                user,
+                "--pam-service",
+                "nopw",
+                "--pam-config-dir",
+                dir.path().to_str().unwrap(),
+                "--",
+                "id",
+                "-un",
+            ],
+            "",
+        )
+    };
+    let (code, out, err) = run("alice");
+    assert_eq!((code, out.as_str()), (0, "alice\n"), "{err}");
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(seen.contains("account user=alice"), "{seen}");
+    assert!(seen.contains("open_session user=alice"), "{seen}");
+    assert!(!seen.contains("auth "), "authenticated: {seen}");
+    // carol's account has expired: account management refuses her.
+    let (code, _, err) = run("carol");
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("ERROR_ACCOUNT_EXPIRED"), "{err}");
+}

@@ -63,6 +63,13 @@ pub enum ErrorKind {
     PasswordExpired,
     /// The account may not log on now or from here (`ERROR_ACCOUNT_RESTRICTION`).
     AccountRestriction,
+    /// The authentication service cannot be reached or cannot answer (a directory
+    /// or KDC down: PAM's `PAM_AUTHINFO_UNAVAIL`), so nothing could be checked
+    /// (`ERROR_NO_LOGON_SERVERS`). Not a wrong password.
+    NoLogonServers,
+    /// The account is locked out after too many failed logons
+    /// (`ERROR_ACCOUNT_LOCKED_OUT`).
+    AccountLockedOut,
     /// A caller has as much work in flight as it may have (`ERROR_NOT_ENOUGH_QUOTA`).
     NotEnoughQuota,
     /// No remote procedure call is active on this thread, or the call a handle names
@@ -99,6 +106,8 @@ impl ErrorKind {
             ErrorKind::AccountExpired => 1793,
             ErrorKind::PasswordExpired => 1330,
             ErrorKind::AccountRestriction => 1327,
+            ErrorKind::NoLogonServers => 1311,
+            ErrorKind::AccountLockedOut => 1909,
             ErrorKind::NotEnoughQuota => 1816,
             ErrorKind::RpcNoCallActive => 1725,
             ErrorKind::Os => 31,
@@ -130,6 +139,8 @@ impl ErrorKind {
             ErrorKind::AccountExpired => "ERROR_ACCOUNT_EXPIRED",
             ErrorKind::PasswordExpired => "ERROR_PASSWORD_EXPIRED",
             ErrorKind::AccountRestriction => "ERROR_ACCOUNT_RESTRICTION",
+            ErrorKind::NoLogonServers => "ERROR_NO_LOGON_SERVERS",
+            ErrorKind::AccountLockedOut => "ERROR_ACCOUNT_LOCKED_OUT",
             ErrorKind::NotEnoughQuota => "ERROR_NOT_ENOUGH_QUOTA",
             ErrorKind::RpcNoCallActive => "RPC_S_NO_CALL_ACTIVE",
             ErrorKind::Os => "ERROR_GEN_FAILURE",

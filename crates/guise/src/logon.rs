@@ -56,11 +56,35 @@ impl fmt::Debug for Password {
 
 /// Options of [`logon_user_with`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct LogonOptions {
     /// The PAM service name (`/etc/pam.d/<service>`); `guise` by default.
     pub service: String,
     /// A directory to read the PAM configuration from instead of `/etc/pam.d`.
     pub config_dir: Option<PathBuf>,
+    /// The host the request comes from, for PAM (`PAM_RHOST`): modules log it and
+    /// may decide by it (pam_access). Local logons name this machine.
+    pub remote_host: Option<String>,
+    /// The user who asks for the logon, for PAM (`PAM_RUSER`), as `su` and `sudo`
+    /// set it.
+    pub remote_user: Option<String>,
+}
+
+impl LogonOptions {
+    /// The options for PAM service `service`, the rest as [`Default`] has them.
+    pub fn new(service: impl Into<String>) -> LogonOptions {
+        LogonOptions {
+            service: service.into(),
+            ..LogonOptions::default()
+        }
+    }
+
+    /// The same, reading the PAM configuration from `dir`.
+    #[must_use]
+    pub fn with_config_dir(mut self, dir: impl Into<PathBuf>) -> LogonOptions {
+        self.config_dir = Some(dir.into());
+        self
+    }
 }
 
 impl Default for LogonOptions {
@@ -68,6 +92,8 @@ impl Default for LogonOptions {
         LogonOptions {
             service: "guise".into(),
             config_dir: None,
+            remote_host: None,
+            remote_user: None,
         }
     }
 }
@@ -235,7 +261,11 @@ fn logon_failure() -> Error {
 /// - [`ErrorKind::LogonFailure`] for a wrong password or an unknown user (the same
 ///   text for both), after PAM's delay.
 /// - [`ErrorKind::AccountExpired`], [`ErrorKind::PasswordExpired`],
-///   [`ErrorKind::AccountRestriction`] when account management refuses.
+///   [`ErrorKind::AccountRestriction`] when account management refuses;
+///   [`ErrorKind::AccountLockedOut`] after too many tries.
+/// - [`ErrorKind::NoLogonServers`] when the authentication service (a directory,
+///   a KDC) cannot be reached: nothing was checked, and it is not reported as a
+///   wrong password.
 /// - [`ErrorKind::InvalidParameter`] for a name or service with a NUL byte.
 /// - [`ErrorKind::Os`] when PAM cannot be used at all.
 ///
@@ -261,7 +291,7 @@ pub fn logon_user_with(
     // Authentication reads what only the process may read (/etc/shadow, keytabs):
     // it runs as the process, whatever the calling thread impersonates.
     let result =
-        crate::thread::as_process(|| logon_as_process(user, password, logon_type, options))?;
+        crate::thread::as_process(|| logon_as_process(user, Some(password), logon_type, options))?;
     if let Err(e) = &result {
         tracing::info!(
             target: "guise::audit",
@@ -276,12 +306,45 @@ pub fn logon_user_with(
     result
 }
 
+/// Logs a user on without a password, as `runuser` does for root: PAM's account
+/// management, credentials and session for the user, but no authentication
+/// ([`LsaLogonUser`] with an S4U logon, which Windows gives to SeTcbPrivilege
+/// holders). The token is a logon token, with its PAM session, as
+/// [`logon_user_with`] gives.
+///
+/// # Errors
+/// - [`ErrorKind::PrivilegeNotHeld`] unless the process token holds
+///   SeTcbPrivilege.
+/// - As [`logon_user_with`] for what account and session management refuse.
+///
+/// [`LsaLogonUser`]: https://learn.microsoft.com/en-us/windows/win32/api/ntsecapi/nf-ntsecapi-lsalogonuser
+#[doc(alias = "LsaLogonUser")]
+pub fn logon_user_s4u(user: &str, logon_type: LogonType, options: &LogonOptions) -> Result<Token> {
+    require_tcb()?;
+    let result = crate::thread::as_process(|| logon_as_process(user, None, logon_type, options))?;
+    if let Err(e) = &result {
+        tracing::info!(
+            target: "guise::audit",
+            event = "logon",
+            user,
+            ?logon_type,
+            password = false,
+            result = e.kind().win32_name(),
+            error = %e,
+            "logon refused"
+        );
+    }
+    result
+}
+
 fn logon_as_process(
     user: &str,
-    password: Password,
+    password: Option<Password>,
     logon_type: LogonType,
     options: &LogonOptions,
 ) -> Result<Token> {
+    let authenticate = password.is_some();
+    let password = password.map_or_else(|| Zeroizing::new(Vec::new()), |p| p.0);
     let nul = |what: &str| {
         Error::new(
             ErrorKind::InvalidParameter,
@@ -290,20 +353,40 @@ fn logon_as_process(
     };
     let c_user = CString::new(user).map_err(|_| nul("user name"))?;
     let c_service = CString::new(options.service.as_str()).map_err(|_| nul("service name"))?;
-    let mut pam = Pam::start(
-        &c_service,
-        &c_user,
-        password.0,
-        options.config_dir.as_deref(),
-    )
-    .map_err(|code| Error::new(ErrorKind::Os, format!("cannot start PAM (error {code})")))?;
+    let mut pam = Pam::start(&c_service, &c_user, password, options.config_dir.as_deref())
+        .map_err(|code| Error::new(ErrorKind::Os, format!("cannot start PAM (error {code})")))?;
+    for (item, value, what) in [
+        (pam::PAM_RHOST, &options.remote_host, "remote host"),
+        (pam::PAM_RUSER, &options.remote_user, "remote user"),
+    ] {
+        if let Some(value) = value {
+            let c = CString::new(value.as_str()).map_err(|_| nul(what))?;
+            pam.set_item(item, &c).map_err(|code| {
+                Error::new(
+                    ErrorKind::Os,
+                    format!("cannot give PAM the {what}: {}", pam.strerror(code)),
+                )
+            })?;
+        }
+    }
     let refused = |pam: &Pam, code| -> Error {
         match code {
-            pam::PAM_AUTH_ERR | pam::PAM_USER_UNKNOWN | pam::PAM_MAXTRIES => logon_failure(),
+            pam::PAM_AUTH_ERR | pam::PAM_USER_UNKNOWN => logon_failure(),
+            pam::PAM_MAXTRIES => Error::new(
+                ErrorKind::AccountLockedOut,
+                "the account is locked out after too many failed logons",
+            ),
+            pam::PAM_AUTHINFO_UNAVAIL | pam::PAM_CRED_UNAVAIL => Error::new(
+                ErrorKind::NoLogonServers,
+                format!(
+                    "the authentication service cannot be reached, so nothing was checked: {}",
+                    pam.strerror(code)
+                ),
+            ),
             pam::PAM_ACCT_EXPIRED => {
                 Error::new(ErrorKind::AccountExpired, "the account has expired")
             }
-            pam::PAM_NEW_AUTHTOK_REQD => Error::new(
+            pam::PAM_NEW_AUTHTOK_REQD | pam::PAM_AUTHTOK_EXPIRED => Error::new(
                 ErrorKind::PasswordExpired,
                 "the password has expired and must be changed",
             ),
@@ -316,7 +399,9 @@ fn logon_as_process(
             ),
         }
     };
-    pam.authenticate().map_err(|c| refused(&pam, c))?;
+    if authenticate {
+        pam.authenticate().map_err(|c| refused(&pam, c))?;
+    }
     pam.account().map_err(|c| refused(&pam, c))?;
     let with_session = matches!(
         logon_type,

@@ -53,6 +53,7 @@ unsafe extern "C" {
     fn pam_strerror(pamh: *mut PamHandle, errnum: c_int) -> *const c_char;
     fn pam_getenvlist(pamh: *mut PamHandle) -> *mut *mut c_char;
     fn pam_get_item(pamh: *const PamHandle, item_type: c_int, item: *mut *const c_void) -> c_int;
+    fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
 }
 
 const PAM_USER: c_int = 2;
@@ -74,6 +75,13 @@ pub(crate) const PAM_USER_UNKNOWN: c_int = 10;
 pub(crate) const PAM_MAXTRIES: c_int = 11;
 pub(crate) const PAM_NEW_AUTHTOK_REQD: c_int = 12;
 pub(crate) const PAM_ACCT_EXPIRED: c_int = 13;
+pub(crate) const PAM_AUTHINFO_UNAVAIL: c_int = 9;
+pub(crate) const PAM_CRED_UNAVAIL: c_int = 15;
+pub(crate) const PAM_AUTHTOK_EXPIRED: c_int = 27;
+/// The item of the remote host name.
+pub(crate) const PAM_RHOST: c_int = 4;
+/// The item of the remote (requesting) user name.
+pub(crate) const PAM_RUSER: c_int = 8;
 
 /// What the conversation answers with.
 struct Answers {
@@ -286,6 +294,14 @@ impl Pam {
             }
             Some(CStr::from_ptr(item.cast()).to_string_lossy().into_owned())
         }
+    }
+
+    /// `pam_set_item` of a string item (`PAM_RHOST`, `PAM_RUSER`).
+    pub(crate) fn set_item(&mut self, item: c_int, value: &CStr) -> Result<(), c_int> {
+        // SAFETY: the handle is live; PAM copies the NUL-terminated string, which
+        // is valid for the call.
+        let r = unsafe { pam_set_item(self.handle, item, value.as_ptr().cast()) };
+        if r == PAM_SUCCESS { Ok(()) } else { Err(r) }
     }
 
     /// PAM's text for an error code.

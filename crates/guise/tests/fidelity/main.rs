@@ -371,10 +371,7 @@ fn the_pam_session_stays_open_while_a_process_of_the_logon_runs() {
         ),
     )
     .unwrap();
-    let options = guise::logon::LogonOptions {
-        service: "guise-log".into(),
-        config_dir: Some(a.pam_dir.clone()),
-    };
+    let options = guise::logon::LogonOptions::new("guise-log").with_config_dir(a.pam_dir.clone());
     let token = guise::logon::logon_user_with(
         "alice",
         guise::Password::new(accounts::PASSWORD.into()),
@@ -454,10 +451,7 @@ fn ones_own_identity_needs_no_capabilities() {
         ErrorKind::PrivilegeNotHeld,
         "another user's token still needs SeAssignPrimaryToken"
     );
-    let options = guise::logon::LogonOptions {
-        service: "guise".into(),
-        config_dir: Some(a.pam_dir.clone()),
-    };
+    let options = guise::logon::LogonOptions::new("guise").with_config_dir(a.pam_dir.clone());
     let logon = |user: &str| {
         guise::logon::logon_user_with(
             user,

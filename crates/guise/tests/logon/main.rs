@@ -15,10 +15,7 @@ use guise::logon::{LogonOptions, logon_user_with};
 use guise::{ErrorKind, ImpersonationLevel, LogonType, Password, Sid, Token, TokenType};
 
 fn logon(a: &Accounts, user: &str, password: &str, t: LogonType) -> guise::Result<Token> {
-    let options = LogonOptions {
-        service: "guise".into(),
-        config_dir: Some(a.pam_dir.clone()),
-    };
+    let options = LogonOptions::new("guise").with_config_dir(a.pam_dir.clone());
     logon_user_with(user, Password::new(password.into()), t, &options)
 }
 
@@ -164,10 +161,7 @@ fn the_pam_session_lives_as_long_as_the_token_and_carries_credentials() {
         ),
     )
     .unwrap();
-    let options = LogonOptions {
-        service: "guise-full".into(),
-        config_dir: Some(a.pam_dir.clone()),
-    };
+    let options = LogonOptions::new("guise-full").with_config_dir(a.pam_dir.clone());
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     let t = logon_user_with(
         "alice",
@@ -268,10 +262,7 @@ fn the_account_is_the_one_pam_authenticated() {
         ),
     )
     .unwrap();
-    let options = LogonOptions {
-        service: "guise-map".into(),
-        config_dir: Some(a.pam_dir.clone()),
-    };
+    let options = LogonOptions::new("guise-map").with_config_dir(a.pam_dir.clone());
     let t = logon_user_with(
         "alias",
         Password::new(PASSWORD.into()),
@@ -314,10 +305,7 @@ fn a_logon_session_ends_at_the_process_identity_wherever_it_is_dropped() {
         ),
     )
     .unwrap();
-    let options = LogonOptions {
-        service: "guise-ids".into(),
-        config_dir: Some(a.pam_dir.clone()),
-    };
+    let options = LogonOptions::new("guise-ids").with_config_dir(a.pam_dir.clone());
     let t = logon_user_with(
         "alice",
         Password::new(PASSWORD.into()),
