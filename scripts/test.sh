@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
+log "cargo package (each crate as it would be published, built from its package)"
+cargo package --workspace --locked --quiet
+
 log "release build and the libc credential setter check"
 cargo build --workspace --release --locked --quiet
 scripts/check-setters.sh target/release/guise

@@ -424,7 +424,7 @@ fn a_python_grpcio_client_is_served_as_its_own_user() {
     let (dir, _files, server) = served(&[]);
     let gen_dir = dir.path().join("py");
     std::fs::create_dir(&gen_dir).unwrap();
-    let proto_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let proto_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
     let ok = Command::new("protoc")
         .arg(format!("-I{}", proto_root.display()))
         .arg(format!("--python_out={}", gen_dir.display()))
