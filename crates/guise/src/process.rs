@@ -85,6 +85,11 @@ pub trait CommandExt {
     /// Starts the program as the token's user ([`CreateProcessAsUser`]). See the
     /// [module documentation](self) for what the child gets.
     ///
+    /// The command is neither consumed nor changed, as with std's `spawn`: it can
+    /// be spawned again, as another token's user, as the process
+    /// ([`CommandExt::spawn_as_process`]) or plainly, and each child gets its own
+    /// spawn's identity.
+    ///
     /// # Errors
     /// - [`ErrorKind::PrivilegeNotHeld`] unless the process token holds
     ///   SeAssignPrimaryTokenPrivilege (`CAP_SETUID` + `CAP_SETGID` permitted).
@@ -220,7 +225,6 @@ fn cstring(s: &OsStr) -> Result<std::ffi::CString> {
 /// Everything `spawn_as_user` prepares before `fork`.
 struct Prepared {
     plan: ChildPlan,
-    env: Vec<(OsString, OsString)>,
     /// Copies of the kept descriptors, above the numbers they take in the child;
     /// closed when the spawn is over.
     _copies: Vec<OwnedFd>,
@@ -454,7 +458,6 @@ fn prepare(
     plan.exec = Some(crate::sys::spawn::Exec::new(program_fd, script, argv, envp));
     Ok(Prepared {
         plan,
-        env,
         _copies: copies,
     })
 }
@@ -479,9 +482,10 @@ impl CommandExt for std::process::Command {
             .map(|(k, v)| (k.to_owned(), v.map(OsStr::to_owned)))
             .collect();
         let p = prepare(self, set_vars, token, options)?;
-        self.env_clear().envs(p.env.iter().map(|(k, v)| (k, v)));
-        crate::sys::spawn::install(self, p.plan);
-        let child = self.spawn().map_err(spawn_error)?;
+        // The command is left as it was configured (its environment too: the
+        // child's is built into the plan), so it can be spawned again.
+        crate::sys::spawn::install(self);
+        let child = crate::sys::spawn::spawning(&p.plan, || self.spawn()).map_err(spawn_error)?;
         audit_spawn(self.get_program(), token, child.id());
         if let Some(session) = token.session() {
             crate::logon::keep_session_while_running(child.id(), session.clone());
@@ -491,8 +495,9 @@ impl CommandExt for std::process::Command {
 
     fn spawn_as_process(&mut self) -> Result<std::process::Child> {
         let _steady = crate::thread::steady();
-        crate::sys::spawn::install(self, server_plan()?);
-        self.spawn().map_err(spawn_error)
+        let plan = server_plan()?;
+        crate::sys::spawn::install(self);
+        crate::sys::spawn::spawning(&plan, || self.spawn()).map_err(spawn_error)
     }
 }
 
@@ -512,9 +517,8 @@ impl CommandExt for tokio::process::Command {
             .map(|(k, v)| (k.to_owned(), v.map(OsStr::to_owned)))
             .collect();
         let p = prepare(std, set_vars, token, options)?;
-        self.env_clear().envs(p.env.iter().map(|(k, v)| (k, v)));
-        crate::sys::spawn::install_tokio(self, p.plan);
-        let child = self.spawn().map_err(spawn_error)?;
+        crate::sys::spawn::install_tokio(self);
+        let child = crate::sys::spawn::spawning(&p.plan, || self.spawn()).map_err(spawn_error)?;
         audit_spawn(self.as_std().get_program(), token, child.id().unwrap_or(0));
         if let (Some(session), Some(pid)) = (token.session(), child.id()) {
             crate::logon::keep_session_while_running(pid, session.clone());
@@ -524,7 +528,8 @@ impl CommandExt for tokio::process::Command {
 
     fn spawn_as_process(&mut self) -> Result<tokio::process::Child> {
         let _steady = crate::thread::steady();
-        crate::sys::spawn::install_tokio(self, server_plan()?);
-        self.spawn().map_err(spawn_error)
+        let plan = server_plan()?;
+        crate::sys::spawn::install_tokio(self);
+        crate::sys::spawn::spawning(&plan, || self.spawn()).map_err(spawn_error)
     }
 }

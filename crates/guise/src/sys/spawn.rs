@@ -250,17 +250,53 @@ pub(crate) fn fd_is_open(fd: RawFd) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
-/// Makes `plan` run in the child of `cmd` between `fork` and `exec`.
-pub(crate) fn install(cmd: &mut std::process::Command, plan: ChildPlan) {
+thread_local! {
+    /// The plan of the spawn this thread is making now, for the hooks of its
+    /// commands; null between spawns. The child of a `fork` has a copy of the
+    /// thread's memory, where the pointer stays valid.
+    static CURRENT: std::cell::Cell<*const ChildPlan> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// The hook every command gets: in the child, the plan of the spawn being made
+/// (set by [`spawning`]); with none (a plain `spawn` of the same command later),
+/// nothing. A command keeps its hooks, so a second spawn of it, as another user or
+/// as itself, follows its own plan, never the first one's.
+fn hook() -> io::Result<()> {
+    let plan = CURRENT.get();
+    if plan.is_null() {
+        return Ok(());
+    }
+    // SAFETY: the pointer was set by `spawning` on this thread in the parent to a
+    // plan that outlives the spawn; the child is a copy of that memory, and reads
+    // the plan while nothing else runs in it.
+    unsafe { (*plan).apply() }
+}
+
+/// Runs `spawn` (which forks `cmd`'s child on this thread) with `plan` as what the
+/// child does between `fork` and `exec`.
+pub(crate) fn spawning<T>(plan: &ChildPlan, spawn: impl FnOnce() -> T) -> T {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            CURRENT.set(std::ptr::null());
+        }
+    }
+    CURRENT.set(plan);
+    let _clear = Clear;
+    spawn()
+}
+
+/// Gives `cmd` the hook that runs the plan of each spawn (see [`spawning`]).
+pub(crate) fn install(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt as _;
-    // SAFETY: the closure runs in the forked child and makes only raw system calls
+    // SAFETY: the hook runs in the forked child and makes only raw system calls
     // on data prepared before the fork: no allocation, no locks.
-    unsafe { cmd.pre_exec(move || plan.apply()) };
+    unsafe { cmd.pre_exec(hook) };
 }
 
 /// As [`install`], for tokio's command.
 #[cfg(feature = "tokio")]
-pub(crate) fn install_tokio(cmd: &mut tokio::process::Command, plan: ChildPlan) {
+pub(crate) fn install_tokio(cmd: &mut tokio::process::Command) {
     // SAFETY: as in `install`.
-    unsafe { cmd.pre_exec(move || plan.apply()) };
+    unsafe { cmd.pre_exec(hook) };
 }

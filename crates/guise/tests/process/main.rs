@@ -390,3 +390,55 @@ fn fork_as_user_refuses_a_process_of_several_threads() {
         ErrorKind::BadTokenType
     );
 }
+
+/// Attack: a server keeps one `Command` and spawns it for client A, then for
+/// client B. The command is not changed by a spawn, so B's child is B's, never A's;
+/// spawned as the process or plainly afterwards, it is the process's.
+#[test]
+fn attack_a_reused_command_never_starts_the_second_child_as_the_first_user() {
+    need_root!();
+    let a = Token::from_ids(A, A, &[A]).unwrap();
+    let b = Token::from_ids(common::B, common::B, &[common::B]).unwrap();
+    let mut cmd = Command::new("id");
+    cmd.args(["-u"])
+        .env("GREETING", "hello")
+        .stdout(Stdio::piped());
+    let uid_of = |child: std::process::Child| {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let options = SpawnOptions::default();
+    assert_eq!(
+        uid_of(cmd.spawn_as_user(&a, &options).unwrap()),
+        A.to_string()
+    );
+    assert_eq!(
+        uid_of(cmd.spawn_as_user(&b, &options).unwrap()),
+        common::B.to_string()
+    );
+    assert_eq!(uid_of(cmd.spawn_as_process().unwrap()), "0");
+    assert_eq!(uid_of(cmd.spawn().unwrap()), "0");
+    assert_eq!(
+        uid_of(cmd.spawn_as_user(&a, &options).unwrap()),
+        A.to_string()
+    );
+    // What was set on the command is still there, for every spawn.
+    let vars: Vec<_> = cmd.get_envs().collect();
+    assert_eq!(vars.len(), 1, "{vars:?}");
+    let mut env = Command::new("sh");
+    env.args(["-c", "echo $GREETING $USER"])
+        .env("GREETING", "hello")
+        .stdout(Stdio::piped());
+    for (token, user) in [(&a, A), (&b, common::B)] {
+        let out = env
+            .spawn_as_user(token, &options)
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap().trim(),
+            format!("hello {user}")
+        );
+    }
+}
