@@ -40,6 +40,9 @@ pub struct Args {
     /// Read JSON lines on stdin and write one JSON result line for each.
     #[arg(long, conflicts_with_all = ["sddl", "desired", "user", "token_json"])]
     batch: bool,
+    /// Print the result as one JSON object (as --batch writes them).
+    #[arg(long)]
+    json: bool,
 }
 
 /// The exit status of a check: 0 allowed, 1 denied.
@@ -135,7 +138,59 @@ fn desired_of(v: &Value) -> Result<AccessMask, Error> {
     }
 }
 
-fn result_json(r: &AccessCheck) -> Value {
+/// The Win32 names of the rights in `mask`, the object-specific ones by the
+/// mapping's object type (`file`, `key`; others by number).
+fn right_names(mask: AccessMask, mapping: &str) -> Vec<String> {
+    const STANDARD: [(u32, &str); 6] = [
+        (0x0001_0000, "DELETE"),
+        (0x0002_0000, "READ_CONTROL"),
+        (0x0004_0000, "WRITE_DAC"),
+        (0x0008_0000, "WRITE_OWNER"),
+        (0x0010_0000, "SYNCHRONIZE"),
+        (0x0100_0000, "ACCESS_SYSTEM_SECURITY"),
+    ];
+    const FILE: [(u32, &str); 9] = [
+        (0x0001, "FILE_READ_DATA"),
+        (0x0002, "FILE_WRITE_DATA"),
+        (0x0004, "FILE_APPEND_DATA"),
+        (0x0008, "FILE_READ_EA"),
+        (0x0010, "FILE_WRITE_EA"),
+        (0x0020, "FILE_EXECUTE"),
+        (0x0040, "FILE_DELETE_CHILD"),
+        (0x0080, "FILE_READ_ATTRIBUTES"),
+        (0x0100, "FILE_WRITE_ATTRIBUTES"),
+    ];
+    const KEY: [(u32, &str); 6] = [
+        (0x0001, "KEY_QUERY_VALUE"),
+        (0x0002, "KEY_SET_VALUE"),
+        (0x0004, "KEY_CREATE_SUB_KEY"),
+        (0x0008, "KEY_ENUMERATE_SUB_KEYS"),
+        (0x0010, "KEY_NOTIFY"),
+        (0x0020, "KEY_CREATE_LINK"),
+    ];
+    let specific: &[(u32, &str)] = match mapping {
+        "file" => &FILE,
+        "key" => &KEY,
+        _ => &[],
+    };
+    let bits = mask.bits();
+    let mut named = 0;
+    let mut names: Vec<String> = specific
+        .iter()
+        .chain(STANDARD.iter())
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(bit, name)| {
+            named |= bit;
+            (*name).to_owned()
+        })
+        .collect();
+    if bits & !named != 0 {
+        names.push(format!("0x{:x}", bits & !named));
+    }
+    names
+}
+
+fn result_json(r: &AccessCheck, mapping: &str) -> Value {
     match r.denial {
         None => json!({ "granted": r.granted.to_string(), "allowed": true }),
         Some(d) => json!({
@@ -143,6 +198,7 @@ fn result_json(r: &AccessCheck) -> Value {
             "allowed": false,
             "reason": d.reason.win32_name(),
             "missing": d.missing.to_string(),
+            "missing_rights": right_names(d.missing, mapping),
         }),
     }
 }
@@ -221,8 +277,12 @@ pub fn batch(input: impl BufRead, out: &mut impl Write, domain: Option<&Sid>) ->
         line.clear();
         input.read_line(&mut line)?;
         let text = line.trim_end_matches(['\n', '\r']);
+        let mapping = serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|v| v.get("mapping").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
         let answer = match check_line(text, domain, &mut cache) {
-            Ok(r) => result_json(&r),
+            Ok(r) => result_json(&r, &mapping),
             Err(e) => error_json(&e),
         };
         serde_json::to_writer(&mut *out, &answer)?;
@@ -264,6 +324,14 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
         backup_semantics: args.backup_semantics,
     };
     let r = access_check_with(&sd, &token, desired, &mapping, options)?;
+    if args.json {
+        writeln!(out, "{}", result_json(&r, &args.mapping))?;
+        return Ok(if r.denial.is_none() {
+            Outcome::Allowed
+        } else {
+            Outcome::Denied
+        });
+    }
     let names = |m: AccessMask| {
         let n = sddl::rights_to_string(m);
         if n.is_empty() {
@@ -280,9 +348,10 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
         Some(d) => {
             writeln!(
                 out,
-                "denied ({}): missing {}",
+                "denied ({}): missing {} [{}]",
                 d.reason.win32_name(),
-                names(d.missing)
+                names(d.missing),
+                right_names(d.missing, &args.mapping).join(", ")
             )?;
             Ok(Outcome::Denied)
         }

@@ -117,9 +117,9 @@ enum Command {
     /// Read a file through `guise serve`.
     Cat(serve::CatArgs),
     /// List a directory through `guise serve`.
-    Ls(serve::ClientArgs),
+    Ls(serve::QueryArgs),
     /// Show a file's owner, mode, size and type through `guise serve`.
-    Stat(serve::ClientArgs),
+    Stat(serve::QueryArgs),
     /// Write a file through `guise serve`.
     Put(serve::PutArgs),
     /// The gRPC transport: `guise rpc serve` serves a directory

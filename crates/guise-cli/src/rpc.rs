@@ -148,6 +148,9 @@ enum CallOp {
         /// The path, relative to the served directory.
         #[arg(default_value = "")]
         path: String,
+        /// Print `{"names": [...], "truncated": bool}`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -720,7 +723,7 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
                 Err(s) => return Ok(refused(&s)),
             }
         }
-        CallOp::Ls { path } => {
+        CallOp::Ls { path, json } => {
             let reply = match client
                 .list(request(ListRequest { path: path.clone() }, level))
                 .await
@@ -730,6 +733,14 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
             };
             let truncated = reply.metadata().get("guise-truncated").is_some();
             let names = reply.into_inner().names;
+            if *json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({ "names": names, "truncated": truncated })
+                )?;
+                return Ok(std::process::ExitCode::SUCCESS);
+            }
             for n in &names {
                 writeln!(out, "{}", crate::serve::escape(n, false))?;
             }

@@ -21,6 +21,10 @@ pub struct Args {
     /// Read the descriptor in binary form, as hex, instead of SDDL.
     #[arg(long)]
     from_binary: bool,
+    /// Print one JSON object: the canonical SDDL, the binary form, owner, group,
+    /// control and each ACE.
+    #[arg(long, conflicts_with_all = ["binary", "explain"])]
+    json: bool,
     /// The security descriptor, as SDDL (or hex with --from-binary).
     descriptor: String,
 }
@@ -34,6 +38,10 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
     } else {
         sddl::parse(&args.descriptor, domain)?
     };
+    if args.json {
+        writeln!(out, "{}", to_json(&sd, domain)?)?;
+        return Ok(());
+    }
     if args.binary {
         let bin = sd.to_self_relative()?;
         let hex: String = bin.iter().map(|b| format!("{b:02x}")).collect();
@@ -60,6 +68,39 @@ fn hex_decode(s: &str) -> Result<Vec<u8>> {
                 .with_context(|| format!("{:?} at position {i} is not hex", &s[i..i + 2]))
         })
         .collect()
+}
+
+/// The descriptor as one JSON object: its canonical SDDL, its binary form (hex),
+/// owner, group, control flags and each ACL's entries.
+fn to_json(sd: &SecurityDescriptor, domain: Option<&Sid>) -> Result<serde_json::Value> {
+    use serde_json::json;
+    let acl = |a: &Option<guise::security::Acl>| {
+        a.as_ref().map(|a| {
+            a.aces
+                .iter()
+                .map(|ace| {
+                    json!({
+                        "type": format!("{:?}", ace.ace_type),
+                        "flags": format!("{:?}", ace.flags),
+                        "mask": ace.mask.to_string(),
+                        "rights": sddl::rights_to_string(ace.mask),
+                        "sid": ace.sid.to_string(),
+                        "trustee": trustee(&ace.sid, domain),
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let bin = sd.to_self_relative()?;
+    Ok(json!({
+        "sddl": sddl::to_string(sd, domain)?,
+        "binary": bin.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "owner": sd.owner.map(|s| s.to_string()),
+        "group": sd.group.map(|s| s.to_string()),
+        "control": format!("{:?}", sd.control),
+        "dacl": acl(&sd.dacl),
+        "sacl": acl(&sd.sacl),
+    }))
 }
 
 /// The name of a trustee: its alias and account name where known.

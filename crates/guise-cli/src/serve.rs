@@ -895,11 +895,24 @@ fn refused(reply: &Value) -> std::process::ExitCode {
 }
 
 /// Runs `guise ls` or `guise stat`: prints the data, or the error (exit 1).
+/// Options of `guise ls` and `guise stat`.
+#[derive(clap::Args, Clone)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Print the server's answer as one JSON object: `{"ok": true, "data": ...}`,
+    /// or `{"ok": false, "error": ..., "message": ...}` (exit status 1).
+    #[arg(long)]
+    json: bool,
+}
+
 pub fn run_client(
     op: &str,
-    args: &ClientArgs,
+    args: &QueryArgs,
     out: &mut impl Write,
 ) -> Result<std::process::ExitCode> {
+    let json = args.json;
+    let args = &args.client;
     let mut client = connect(args)?;
     client.send(
         json!({ "op": op, "path": args.path })
@@ -907,6 +920,14 @@ pub fn run_client(
             .as_bytes(),
     )?;
     let reply = receive_json(&mut client)?;
+    if json {
+        writeln!(out, "{reply}")?;
+        return Ok(if reply["ok"] == true {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::from(1)
+        });
+    }
     if reply["ok"] != true {
         return Ok(refused(&reply));
     }

@@ -90,3 +90,60 @@ fn a_process_started_as_a_user_is_an_audit_event() {
     );
     assert!(spawn["pid"].as_u64().unwrap() > 0, "{spawn}");
 }
+
+#[test]
+fn ls_and_stat_print_the_servers_answer_as_json_with_json() {
+    need_root!();
+    let (dir, files) = tree();
+    own_file(&files.join("mine.txt"), 61001, 0o600, "61001's own");
+    let server = start(dir.path(), &files, &[], &[]);
+    let s = server.socket.to_str().unwrap().to_owned();
+    let (code, out, err) = as_uid(
+        61001,
+        &[
+            "ls",
+            "--json",
+            "--socket",
+            &s,
+            "--level",
+            "impersonation",
+            "",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["data"].to_string().contains("mine.txt"), "{v}");
+    let (code, out, err) = as_uid(
+        61001,
+        &[
+            "stat",
+            "--json",
+            "--socket",
+            &s,
+            "--level",
+            "impersonation",
+            "mine.txt",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    // A refusal is JSON too, with the Win32 error, and exit status 1.
+    let (code, out, _) = as_uid(
+        61002,
+        &[
+            "stat",
+            "--json",
+            "--socket",
+            &s,
+            "--level",
+            "identification",
+            "mine.txt",
+        ],
+    );
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v["error"].as_str().unwrap().starts_with("ERROR_"), "{v}");
+}

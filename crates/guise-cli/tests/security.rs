@@ -219,3 +219,56 @@ fn batch_answers_every_line_in_order() {
     assert_eq!(lines[8]["allowed"], true);
     assert_eq!(lines[8]["granted"], "0x120089");
 }
+
+#[test]
+fn sddl_and_access_check_print_json_with_json() {
+    let (code, out, err) = guise_(&[
+        "sddl",
+        "--json",
+        "O:BAG:SYD:(A;;FR;;;WD)(D;;FW;;;S-1-5-21-1-2-3-1001)",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        v["sddl"],
+        "O:BAG:SYD:(A;;FR;;;WD)(D;;FW;;;S-1-5-21-1-2-3-1001)"
+    );
+    assert_eq!(v["owner"], "S-1-5-32-544");
+    assert_eq!(v["dacl"][0]["rights"], "FR");
+    assert_eq!(v["dacl"][1]["type"], "AccessDenied");
+    assert!(v["binary"].as_str().unwrap().starts_with("0100"));
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token.json");
+    std::fs::write(
+        &token,
+        r#"{"user":"S-1-5-21-1-2-3-1001","groups":["S-1-1-0"]}"#,
+    )
+    .unwrap();
+    let check = |desired: &str| {
+        guise_(&[
+            "access-check",
+            "--json",
+            "--sddl",
+            "O:BAG:SYD:(D;;0x2;;;S-1-5-21-1-2-3-1001)(A;;FA;;;WD)",
+            "--desired",
+            desired,
+            "--mapping",
+            "file",
+            "--token-json",
+            token.to_str().unwrap(),
+        ])
+    };
+    let (code, out, err) = check("FR");
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["allowed"], true, "{v}");
+    let (code, out, _) = check("FW");
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["allowed"], false, "{v}");
+    assert_eq!(
+        v["missing_rights"],
+        serde_json::json!(["FILE_WRITE_DATA"]),
+        "a denial names what is missing: {v}"
+    );
+}
