@@ -254,11 +254,13 @@ fn check_line(
             ));
         }
     };
-    let options = AccessCheckOptions {
-        backup_semantics: v
+    let options = {
+        let mut o = AccessCheckOptions::default();
+        o.backup_semantics = v
             .get("backup_semantics")
             .and_then(Value::as_bool)
-            .unwrap_or(false),
+            .unwrap_or(false);
+        o
     };
     access_check_with(&sd, &token, desired, &mapping, options)
 }
@@ -320,8 +322,10 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
         _ => bail!("give --user NAME or --token-json FILE"),
     };
     let mapping = mapping_named(&args.mapping)?;
-    let options = AccessCheckOptions {
-        backup_semantics: args.backup_semantics,
+    let options = {
+        let mut o = AccessCheckOptions::default();
+        o.backup_semantics = args.backup_semantics;
+        o
     };
     let r = access_check_with(&sd, &token, desired, &mapping, options)?;
     if args.json {

@@ -35,7 +35,7 @@ pub fn os(what: &str, e: rustix::io::Errno) -> Error {
         }
         _ => ErrorKind::Os,
     };
-    Error::os(kind, what.to_owned(), e)
+    Error::os(kind, what.to_owned(), e.raw_os_error())
 }
 
 /// The right an operation asks of its file or directory, by its Win32 name: what

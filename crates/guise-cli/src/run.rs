@@ -118,9 +118,10 @@ fn spawn_and_wait(mut cmd: Command, token: &Token) -> Result<std::process::ExitS
     if ttys[2] {
         cmd.stderr(slave()?);
     }
-    let options = SpawnOptions {
-        session: Session::NewWithTerminal(first as i32),
-        ..SpawnOptions::default()
+    let options = {
+        let mut o = SpawnOptions::default();
+        o.session = Session::NewWithTerminal(first as i32);
+        o
     };
     let mut child = cmd.spawn_as_user(token, &options).map_err(Exec)?;
     // Only the program holds its side now.

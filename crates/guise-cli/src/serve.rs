@@ -187,11 +187,7 @@ fn name_denial(e: Error, conn: &AsyncPipeConnection, service: &Service, op: &str
         files::access_of(op)
     );
     match e.errno() {
-        Some(n) => Error::os(
-            ErrorKind::AccessDenied,
-            message,
-            rustix::io::Errno::from_raw_os_error(n),
-        ),
+        Some(n) => Error::os(ErrorKind::AccessDenied, message, n),
         None => Error::new(ErrorKind::AccessDenied, message),
     }
 }
@@ -708,13 +704,14 @@ pub fn raise_file_limit() {
 
 /// The pipe server's limits, from the command line.
 pub(crate) fn server_options(args: &ServeArgs) -> ServerOptions {
-    ServerOptions {
-        max_message: MAX_FRAME,
-        max_connections: args.max_connections,
-        max_connections_per_uid: args.max_connections_per_uid,
-        idle_timeout: Some(Duration::from_secs(args.idle_timeout.max(1))),
-        request_timeout: Some(Duration::from_secs(args.request_timeout.max(1))),
-        ..ServerOptions::default()
+    {
+        let mut o = ServerOptions::default();
+        o.max_message = MAX_FRAME;
+        o.max_connections = args.max_connections;
+        o.max_connections_per_uid = args.max_connections_per_uid;
+        o.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
+        o.request_timeout = Some(Duration::from_secs(args.request_timeout.max(1)));
+        o
     }
 }
 
@@ -866,9 +863,11 @@ fn connect(args: &ClientArgs) -> Result<PipeClient> {
         },
         effective_only: args.effective_only,
     };
-    let options = ClientOptions {
-        timeout: Some(Duration::from_secs(args.timeout.max(1))),
-        server_uid: args.server_uid,
+    let options = {
+        let mut o = ClientOptions::default();
+        o.timeout = Some(Duration::from_secs(args.timeout.max(1)));
+        o.server_uid = args.server_uid;
+        o
     };
     Ok(PipeClient::connect_with(
         &PipeAddr::Path(args.socket.clone()),

@@ -79,9 +79,9 @@ impl PeerIdentity {
 /// Reads the kernel's view of the peer of `fd`.
 fn peer_identity(fd: BorrowedFd<'_>) -> Result<PeerIdentity> {
     let cred = crate::sys::socket::peer_cred(fd)
-        .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERCRED", &e))?;
+        .map_err(|e| Error::sys(ErrorKind::Os, "SO_PEERCRED", &e))?;
     let groups = crate::sys::socket::peer_groups(fd)
-        .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERGROUPS", &e))?;
+        .map_err(|e| Error::sys(ErrorKind::Os, "SO_PEERGROUPS", &e))?;
     let pidfd = crate::sys::socket::peer_pidfd(fd);
     // Only a client that connected as root can hold privileges: the capabilities
     // of anyone else are either none or those of a user namespace of its own (or

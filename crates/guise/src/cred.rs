@@ -10,7 +10,7 @@
 use rustix::process::{Gid, Uid};
 use rustix::thread::{self as rthread, CapabilitySet, CapabilitySets};
 
-use crate::error::{Error, ErrorKind, OsErrno, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The largest supplementary group list the kernel accepts (`NGROUPS_MAX`).
 pub const MAX_GROUPS: usize = 65536;
@@ -62,8 +62,8 @@ impl ThreadCredentials {
     /// # Errors
     /// [`ErrorKind::Os`] if the kernel refuses one of the reads.
     pub fn current() -> Result<ThreadCredentials> {
-        fn os<E: Into<OsErrno>>(what: &'static str) -> impl Fn(E) -> Error {
-            move |e| Error::os(ErrorKind::Os, what, e)
+        fn os<E: crate::error::SysErrno>(what: &'static str) -> impl Fn(E) -> Error {
+            move |e| Error::sys(ErrorKind::Os, what, e)
         }
         let u = nix::unistd::getresuid().map_err(os("getresuid"))?;
         let g = nix::unistd::getresgid().map_err(os("getresgid"))?;
@@ -168,16 +168,16 @@ pub(crate) fn verify(
 
 /// As [`verify`], reading back every credential.
 fn verify_all(uid: ResIds, gid: ResIds, groups: &[u32], caps: CapabilitySets) -> Result<()> {
-    let u = nix::unistd::getresuid().map_err(|e| Error::os(ErrorKind::Os, "getresuid", e))?;
-    let g = nix::unistd::getresgid().map_err(|e| Error::os(ErrorKind::Os, "getresgid", e))?;
+    let u = nix::unistd::getresuid().map_err(|e| Error::sys(ErrorKind::Os, "getresuid", e))?;
+    let g = nix::unistd::getresgid().map_err(|e| Error::sys(ErrorKind::Os, "getresgid", e))?;
     let now_caps =
-        rthread::capabilities(None).map_err(|e| Error::os(ErrorKind::Os, "capget", e))?;
+        rthread::capabilities(None).map_err(|e| Error::sys(ErrorKind::Os, "capget", e))?;
     let same_groups = SCRATCH.with_borrow_mut(|buf| {
         if buf.len() < groups.len() + 1 {
             buf.resize(groups.len() + 1, 0);
         }
         let n = crate::sys::creds::getgroups_into(buf)
-            .map_err(|e| Error::os(ErrorKind::Os, "getgroups", &e))?;
+            .map_err(|e| Error::sys(ErrorKind::Os, "getgroups", &e))?;
         // The kernel keeps groups sorted; so are ours.
         Ok::<_, Error>(buf[..n] == *groups)
     })?;
@@ -265,7 +265,7 @@ pub(crate) fn switch_from(
 ) -> Result<()> {
     validate_ids(target.uid, target.gid, &target.groups)?;
     let os = |what: &'static str| {
-        move |e| Error::os(ErrorKind::Os, format!("cannot impersonate: {what}"), e)
+        move |e| Error::sys(ErrorKind::Os, format!("cannot impersonate: {what}"), e)
     };
     let result = (|| {
         if from.uid != server.uid.effective {
@@ -288,7 +288,7 @@ pub(crate) fn switch_from(
 
 fn apply(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
     let os = |what: &'static str| {
-        move |e| Error::os(ErrorKind::Os, format!("cannot impersonate: {what}"), e)
+        move |e| Error::sys(ErrorKind::Os, format!("cannot impersonate: {what}"), e)
     };
     if target.groups[..] != server.groups[..] {
         rthread::set_thread_groups(to_gids(&target.groups)).map_err(os("setgroups"))?;
@@ -319,7 +319,7 @@ fn back_on_failure(server: &ThreadCredentials, result: Result<()>) -> Result<()>
 /// privileges that the server holds), then the verification.
 fn finish_switch(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> {
     let os = |what: &'static str| {
-        move |e| Error::os(ErrorKind::Os, format!("cannot impersonate: {what}"), e)
+        move |e| Error::sys(ErrorKind::Os, format!("cannot impersonate: {what}"), e)
     };
     if target.uid != server.uid.effective {
         rthread::set_thread_res_uid(None, Uid::from_raw(target.uid), None)
@@ -410,7 +410,7 @@ pub(crate) fn restore(server: &ThreadCredentials, from: &OsIdentity) {
 /// must reach the process identity before it runs anything, and may end instead.
 pub(crate) fn try_restore(server: &ThreadCredentials, from: &OsIdentity) -> Result<()> {
     let step = |what: &'static str, r: rustix::io::Result<()>| {
-        r.map_err(|e| Error::os(ErrorKind::Os, format!("revert: {what}"), e))
+        r.map_err(|e| Error::sys(ErrorKind::Os, format!("revert: {what}"), e))
     };
     if from.uid != server.uid.effective {
         step(
@@ -419,7 +419,7 @@ pub(crate) fn try_restore(server: &ThreadCredentials, from: &OsIdentity) -> Resu
         )?;
     }
     let uid_shown = caps_after_uid(server, from.uid, server.uid.effective, server.capabilities)
-        .map_err(|e| Error::os(ErrorKind::Os, "revert: capset", e))?;
+        .map_err(|e| Error::sys(ErrorKind::Os, "revert: capset", e))?;
     if from.gid != server.gid.effective {
         step(
             "setresgid",

@@ -305,7 +305,7 @@ async fn primary_group(uid: u32, groups: &[u32]) -> Result<u32> {
     })
     .await
     .map_err(|e| Error::new(ErrorKind::Os, format!("looking up uid {uid}: {e}")))?
-    .map_err(|e| Error::os(ErrorKind::Os, format!("looking up uid {uid}"), e))?;
+    .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up uid {uid}"), e))?;
     Ok(match lookup {
         Some(user) if groups.contains(&user.gid.as_raw()) => user.gid.as_raw(),
         _ => SENTINEL_GID,

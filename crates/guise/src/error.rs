@@ -167,7 +167,8 @@ impl Error {
         }
     }
 
-    /// A new error of `kind` caused by an OS error.
+    /// A new error of `kind` caused by an OS error: an `errno` number or a
+    /// `std::io::Error`.
     pub fn os(
         kind: ErrorKind,
         message: impl Into<Cow<'static, str>>,
@@ -177,6 +178,19 @@ impl Error {
             kind,
             message: message.into(),
             errno: Some(errno.into().0),
+        }
+    }
+
+    /// As [`Error::os`], from the error types of the crates guise calls.
+    pub(crate) fn sys(
+        kind: ErrorKind,
+        message: impl Into<Cow<'static, str>>,
+        errno: impl SysErrno,
+    ) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            errno: Some(errno.raw()),
         }
     }
 
@@ -201,19 +215,13 @@ impl Error {
     }
 }
 
-/// A raw OS error number; converts from the error types of the crates guise calls.
+/// A raw OS error number (`errno`), from a number or a `std::io::Error`.
 #[derive(Clone, Copy, Debug)]
 pub struct OsErrno(pub i32);
 
-impl From<rustix::io::Errno> for OsErrno {
-    fn from(e: rustix::io::Errno) -> Self {
-        OsErrno(e.raw_os_error())
-    }
-}
-
-impl From<nix::errno::Errno> for OsErrno {
-    fn from(e: nix::errno::Errno) -> Self {
-        OsErrno(e as i32)
+impl From<i32> for OsErrno {
+    fn from(n: i32) -> Self {
+        OsErrno(n)
     }
 }
 
@@ -221,6 +229,77 @@ impl From<&std::io::Error> for OsErrno {
     fn from(e: &std::io::Error) -> Self {
         // An io::Error without an OS code (a custom one) is reported as EIO.
         OsErrno(e.raw_os_error().unwrap_or(5))
+    }
+}
+
+impl From<std::io::Error> for OsErrno {
+    fn from(e: std::io::Error) -> Self {
+        OsErrno::from(&e)
+    }
+}
+
+/// The error numbers of the crates guise calls (rustix, nix), for
+/// [`Error::sys`]; not part of the public API.
+pub(crate) trait SysErrno {
+    fn raw(self) -> i32;
+}
+
+impl SysErrno for rustix::io::Errno {
+    fn raw(self) -> i32 {
+        self.raw_os_error()
+    }
+}
+
+impl SysErrno for nix::errno::Errno {
+    fn raw(self) -> i32 {
+        self as i32
+    }
+}
+
+impl SysErrno for &std::io::Error {
+    fn raw(self) -> i32 {
+        OsErrno::from(self).0
+    }
+}
+
+impl SysErrno for i32 {
+    fn raw(self) -> i32 {
+        self
+    }
+}
+
+impl From<Error> for std::io::Error {
+    /// The `std::io::Error` of the same OS error where there is one, of the
+    /// nearest kind otherwise; the guise error (its Win32 name and message) stays
+    /// its source.
+    fn from(e: Error) -> std::io::Error {
+        use std::io::ErrorKind as Io;
+        let kind = match e.kind {
+            ErrorKind::AccessDenied
+            | ErrorKind::PrivilegeNotHeld
+            | ErrorKind::BadImpersonationLevel
+            | ErrorKind::CannotImpersonate
+            | ErrorKind::LogonFailure
+            | ErrorKind::AccountExpired
+            | ErrorKind::PasswordExpired
+            | ErrorKind::AccountRestriction
+            | ErrorKind::AccountLockedOut => Io::PermissionDenied,
+            ErrorKind::NoneMapped => Io::NotFound,
+            ErrorKind::InvalidParameter
+            | ErrorKind::InvalidSid
+            | ErrorKind::InvalidAcl
+            | ErrorKind::InvalidSecurityDescriptor
+            | ErrorKind::InvalidDatatype
+            | ErrorKind::UnknownRevision
+            | ErrorKind::GenericNotMapped => Io::InvalidInput,
+            ErrorKind::NotEnoughQuota => Io::QuotaExceeded,
+            ErrorKind::NoLogonServers => Io::HostUnreachable,
+            _ => match e.errno {
+                Some(n) => std::io::Error::from_raw_os_error(n).kind(),
+                None => Io::Other,
+            },
+        };
+        std::io::Error::new(kind, e)
     }
 }
 
@@ -252,8 +331,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_guise_error_becomes_an_io_error_of_the_nearest_kind_and_keeps_its_text() {
+        let denied: std::io::Error = Error::new(ErrorKind::AccessDenied, "no").into();
+        assert_eq!(denied.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(
+            denied.to_string().contains("ERROR_ACCESS_DENIED"),
+            "{denied}"
+        );
+        let gone: std::io::Error = Error::os(ErrorKind::Os, "reading", 2).into();
+        assert_eq!(gone.kind(), std::io::ErrorKind::NotFound);
+        let source = std::error::Error::source(&gone).map(ToString::to_string);
+        assert!(source.as_ref().is_none_or(|s| s.contains("reading")), "{source:?}");
+        assert!(gone.to_string().contains("reading"), "{gone}");
+        let down: std::io::Error = Error::new(ErrorKind::NoLogonServers, "kdc").into();
+        assert_eq!(down.kind(), std::io::ErrorKind::HostUnreachable);
+    }
+
+    #[test]
     fn display_names_the_win32_error_and_errno() {
-        let e = Error::os(ErrorKind::Os, "setgroups", rustix::io::Errno::PERM);
+        let e = Error::sys(ErrorKind::Os, "setgroups", rustix::io::Errno::PERM);
         let text = e.to_string();
         assert!(text.starts_with("setgroups: "), "{text}");
         assert!(text.ends_with("[ERROR_GEN_FAILURE]"), "{text}");

@@ -46,7 +46,7 @@ pub(crate) fn io_err(what: &str, e: &io::Error) -> Error {
     } else {
         ErrorKind::Os
     };
-    Error::os(kind, what.to_owned(), e)
+    Error::sys(kind, what.to_owned(), e)
 }
 
 /// Refuses to take over a path that is not our own stale socket.
@@ -111,7 +111,7 @@ fn bind_with_mode(sa: &std::os::unix::net::SocketAddr, mode: u32) -> Result<Unix
 pub(crate) fn bind_path(path: &Path, mode: u32) -> Result<UnixListener> {
     check_squatting(path)?;
     let sa = std::os::unix::net::SocketAddr::from_pathname(path)
-        .map_err(|e| Error::os(ErrorKind::InvalidParameter, "the socket path", &e))?;
+        .map_err(|e| Error::sys(ErrorKind::InvalidParameter, "the socket path", &e))?;
     bind_with_mode(&sa, mode)
 }
 

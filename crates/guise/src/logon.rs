@@ -283,7 +283,7 @@ pub fn logon_user_with(
     if require_tcb().is_err() {
         let own = crate::thread::process_credentials()?.uid.effective;
         let account = nix::unistd::User::from_name(user)
-            .map_err(|e| Error::os(ErrorKind::Os, format!("looking up {user:?}"), e))?;
+            .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up {user:?}"), e))?;
         if account.is_none_or(|a| a.uid.as_raw() != own) {
             require_tcb()?;
         }
@@ -424,7 +424,7 @@ fn logon_as_process(
         )
     })?;
     let account = nix::unistd::User::from_name(&name)
-        .map_err(|e| Error::os(ErrorKind::Os, format!("looking up {name:?}"), e))?
+        .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up {name:?}"), e))?
         .ok_or_else(logon_failure)?;
     if require_tcb().is_err()
         && account.uid.as_raw() != crate::thread::process_credentials()?.uid.effective
@@ -498,7 +498,7 @@ impl Token {
             ));
         }
         let user = nix::unistd::User::from_name(name)
-            .map_err(|e| Error::os(ErrorKind::Os, format!("looking up user {name:?}"), e))?
+            .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up user {name:?}"), e))?
             .ok_or_else(|| {
                 Error::new(ErrorKind::NoneMapped, format!("no user is named {name:?}"))
             })?;
@@ -514,7 +514,7 @@ impl Token {
         require_tcb()?;
         crate::cred::validate_ids(uid, 0, &[])?;
         let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-            .map_err(|e| Error::os(ErrorKind::Os, format!("looking up uid {uid}"), e))?
+            .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up uid {uid}"), e))?
             .ok_or_else(|| Error::new(ErrorKind::NoneMapped, format!("no user has uid {uid}")))?;
         Token::for_account(&user, logon_type)
     }

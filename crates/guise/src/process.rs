@@ -36,6 +36,7 @@ use crate::token::{Token, TokenType};
 
 /// Options of [`CommandExt::spawn_as_user`].
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct SpawnOptions<'a> {
     /// Descriptors the child keeps besides stdin, stdout and stderr, in order: they
     /// are numbered 3, 4, ... in the child.
@@ -151,7 +152,7 @@ fn open_program(
 ) -> Result<(OwnedFd, bool)> {
     use std::os::unix::ffi::OsStrExt;
     let not_found = || {
-        Error::os(
+        Error::sys(
             ErrorKind::Os,
             format!("cannot find the program {:?}", program.to_string_lossy()),
             &std::io::Error::from_raw_os_error(libc::ENOENT),
@@ -177,7 +178,7 @@ fn open_program(
                 continue;
             }
         };
-        let st = rustix::fs::fstat(&fd).map_err(|e| Error::os(ErrorKind::Os, "fstat", e))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| Error::sys(ErrorKind::Os, "fstat", e))?;
         if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile
             || st.st_mode & 0o111 == 0
         {
@@ -197,7 +198,7 @@ fn open_program(
     }
     match last {
         None | Some(rustix::io::Errno::NOENT) | Some(rustix::io::Errno::NOTDIR) => Err(not_found()),
-        Some(e) => Err(Error::os(
+        Some(e) => Err(Error::sys(
             if e == rustix::io::Errno::ACCESS {
                 ErrorKind::AccessDenied
             } else {
@@ -319,7 +320,7 @@ pub fn fork_as_user(token: &Token) -> Result<Forked> {
             ErrorKind::InvalidParameter,
             format!("cannot fork: {e}"),
         )),
-        Err(e) => Err(Error::os(ErrorKind::Os, "cannot fork", &e)),
+        Err(e) => Err(Error::sys(ErrorKind::Os, "cannot fork", &e)),
     }
 }
 
@@ -406,7 +407,7 @@ fn prepare(
     let above = 3 + options.keep_fds.len() as u32;
     for fd in &options.keep_fds {
         let copy = rustix::io::fcntl_dupfd_cloexec(fd, above as _).map_err(|e| {
-            Error::os(
+            Error::sys(
                 ErrorKind::InvalidParameter,
                 "a descriptor to keep is not open",
                 e,
@@ -420,7 +421,7 @@ fn prepare(
     // of them and be overwritten in the child.
     if !options.keep_fds.is_empty() {
         let null = rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| Error::os(ErrorKind::Os, "/dev/null", e))?;
+            .map_err(|e| Error::sys(ErrorKind::Os, "/dev/null", e))?;
         for n in 3..above as i32 {
             if !crate::sys::spawn::fd_is_open(n)
                 && let Ok(hold) = rustix::io::fcntl_dupfd_cloexec(&null, n)
@@ -441,7 +442,7 @@ fn prepare(
         crate::thread::as_process(|| open_program(program, cmd.get_current_dir(), &search))??;
     // Above the numbers the kept descriptors take in the child.
     let program_fd = rustix::io::fcntl_dupfd_cloexec(&program_fd, above as _)
-        .map_err(|e| Error::os(ErrorKind::Os, "the program's descriptor", e))?;
+        .map_err(|e| Error::sys(ErrorKind::Os, "the program's descriptor", e))?;
     let mut argv = vec![cstring(program)?];
     for a in cmd.get_args() {
         argv.push(cstring(a)?);
@@ -463,7 +464,7 @@ fn prepare(
 }
 
 fn spawn_error(e: std::io::Error) -> Error {
-    Error::os(ErrorKind::Os, "cannot start the process", &e)
+    Error::sys(ErrorKind::Os, "cannot start the process", &e)
 }
 
 impl CommandExt for std::process::Command {

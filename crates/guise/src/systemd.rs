@@ -145,7 +145,7 @@ pub fn notify(notices: &[Notice]) -> Result<()> {
         })
         .collect();
     sd_notify::notify(&states)
-        .map_err(|e| Error::os(ErrorKind::Os, "notifying the service manager", &e))
+        .map_err(|e| Error::sys(ErrorKind::Os, "notifying the service manager", &e))
 }
 
 /// How often the service manager expects [`Notice::Watchdog`]

@@ -231,7 +231,7 @@ pub fn unshare_fs_context() -> Result<()> {
         return Ok(());
     }
     crate::sys::socket::unshare_fs()
-        .map_err(|e| Error::os(ErrorKind::Os, "unshare(CLONE_FS)", &e))?;
+        .map_err(|e| Error::sys(ErrorKind::Os, "unshare(CLONE_FS)", &e))?;
     PRIVATE_FS.set(true);
     Ok(())
 }
@@ -311,7 +311,7 @@ where
             }
             f()
         })
-        .map_err(|e| Error::os(ErrorKind::Os, "starting a thread", &e))
+        .map_err(|e| Error::sys(ErrorKind::Os, "starting a thread", &e))
 }
 
 /// For thread pools guise does not create (tokio's `Builder::on_thread_start`, a
@@ -1076,7 +1076,7 @@ impl ThreadHandle {
         let home_umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
         rustix::process::umask(home_umask);
         let slot = crate::sys::remote::Slot::for_current_thread().map_err(|e| {
-            Error::os(
+            Error::sys(
                 ErrorKind::Os,
                 "the signal of SetThreadToken on other threads",
                 &e,
@@ -1201,7 +1201,7 @@ impl ThreadHandle {
                 } else {
                     ErrorKind::Os
                 };
-                Err(Error::os(kind, "SetThreadToken on another thread", &e))
+                Err(Error::sys(kind, "SetThreadToken on another thread", &e))
             }
         }
     }

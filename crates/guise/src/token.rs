@@ -662,7 +662,7 @@ impl Token {
             Error::new(ErrorKind::InvalidParameter, "user name contains a NUL byte")
         })?;
         let groups = nix::unistd::getgrouplist(&name, user.gid).map_err(|e| {
-            Error::os(
+            Error::sys(
                 ErrorKind::Os,
                 format!("reading the groups of {:?}", user.name),
                 e,

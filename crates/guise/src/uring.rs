@@ -111,7 +111,7 @@ pub fn open_as(
             Some(libc::EACCES | libc::EPERM) => ErrorKind::AccessDenied,
             _ => ErrorKind::Os,
         };
-        Error::os(kind, format!("opening {path:?}"), &e)
+        Error::sys(kind, format!("opening {path:?}"), &e)
     };
     if !available() {
         return token.run_as(|| {
@@ -165,7 +165,7 @@ fn personality(token: &Token, identity: &OsIdentity) -> Result<u16> {
             _ => Err(std::io::Error::from_raw_os_error(libc::ENOSYS)),
         })
     })?;
-    let id = id.map_err(|e| Error::os(ErrorKind::Os, "IORING_REGISTER_PERSONALITY", &e))?;
+    let id = id.map_err(|e| Error::sys(ErrorKind::Os, "IORING_REGISTER_PERSONALITY", &e))?;
     REGISTERED.fetch_add(1, Ordering::Relaxed);
     RING.with_borrow_mut(|r| {
         let Some(Some(p)) = r.as_mut() else { return };

@@ -83,6 +83,7 @@ impl From<&Path> for PipeAddr {
 
 /// Options of a pipe server.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ServerOptions {
     /// The largest message accepted; a larger frame closes the connection.
     pub max_message: usize,
@@ -146,14 +147,14 @@ fn listen(addr: &PipeAddr, options: &ServerOptions) -> Result<UnixListener> {
         PipeAddr::Abstract(_) => {
             let sa = addr
                 .socket_addr()
-                .map_err(|e| Error::os(ErrorKind::InvalidParameter, "the pipe address", &e))?;
+                .map_err(|e| Error::sys(ErrorKind::InvalidParameter, "the pipe address", &e))?;
             UnixListener::bind_addr(&sa).map_err(|e| io_err("binding the pipe", &e))?
         }
     };
     // Accepted sockets inherit SO_PASSCRED: each message then carries its sender's
     // credentials, for dynamic tracking.
     rustix::net::sockopt::set_socket_passcred(&listener, true)
-        .map_err(|e| Error::os(ErrorKind::Os, "SO_PASSCRED", e))?;
+        .map_err(|e| Error::sys(ErrorKind::Os, "SO_PASSCRED", e))?;
     Ok(listener)
 }
 
@@ -343,7 +344,7 @@ impl PipeConnection {
                 .set_read_timeout(self.request_timeout)
                 .map_err(|e| io_err("setting the request timeout", &e))?;
             let bad = |e: io::Error| {
-                Error::os(
+                Error::sys(
                     ErrorKind::InvalidParameter,
                     "a malformed frame from the client",
                     &e,
@@ -406,6 +407,7 @@ impl AsFd for PipeConnection {
 
 /// Options of [`PipeClient::connect_with`].
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct ClientOptions {
     /// How long connecting, each send and each receive may take; `None`: for ever.
     pub timeout: Option<Duration>,
@@ -449,7 +451,7 @@ impl PipeClient {
         options: &ClientOptions,
     ) -> Result<PipeClient> {
         use rustix::net::{AddressFamily, SocketAddrUnix, SocketType, sockopt};
-        let os = |what: &'static str| move |e| Error::os(ErrorKind::Os, what, e);
+        let os = |what: &'static str| move |e| Error::sys(ErrorKind::Os, what, e);
         let fd = rustix::net::socket_with(
             AddressFamily::UNIX,
             SocketType::STREAM,
@@ -468,17 +470,17 @@ impl PipeClient {
             PipeAddr::Path(p) => SocketAddrUnix::new(p.as_path()),
             PipeAddr::Abstract(n) => SocketAddrUnix::new_abstract_name(n.as_bytes()),
         }
-        .map_err(|e| Error::os(ErrorKind::InvalidParameter, "the pipe address", e))?;
+        .map_err(|e| Error::sys(ErrorKind::InvalidParameter, "the pipe address", e))?;
         rustix::net::connect(&fd, &sa).map_err(|e| {
             let kind = match e {
                 rustix::io::Errno::ACCESS | rustix::io::Errno::PERM => ErrorKind::AccessDenied,
                 _ => ErrorKind::Os,
             };
-            Error::os(kind, "connecting to the pipe", e)
+            Error::sys(kind, "connecting to the pipe", e)
         })?;
         if let Some(want) = options.server_uid {
             let server = crate::sys::socket::peer_cred(std::os::fd::AsFd::as_fd(&fd))
-                .map_err(|e| Error::os(ErrorKind::Os, "SO_PEERCRED", &e))?;
+                .map_err(|e| Error::sys(ErrorKind::Os, "SO_PEERCRED", &e))?;
             if server.uid != want {
                 return Err(Error::new(
                     ErrorKind::AccessDenied,

@@ -115,7 +115,7 @@ impl AsyncPipeServer {
         options: ServerOptions,
     ) -> Result<AsyncPipeServer> {
         rustix::net::sockopt::set_socket_passcred(&listener, true)
-            .map_err(|e| Error::os(ErrorKind::Os, "SO_PASSCRED", e))?;
+            .map_err(|e| Error::sys(ErrorKind::Os, "SO_PASSCRED", e))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| io_err("the listener", &e))?;
@@ -366,7 +366,7 @@ impl AsyncPipeConnection {
                 Err(e) => return Err(io_err("reading from the client", &e)),
             };
             let bad = |e: io::Error| {
-                Error::os(
+                Error::sys(
                     ErrorKind::InvalidParameter,
                     "a malformed or unfinished frame from the client",
                     &e,

@@ -46,6 +46,7 @@ use crate::token::{ImpersonationLevel, Token, TokenType};
 
 /// Options of [`access_check_with`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AccessCheckOptions {
     /// Let SeBackupPrivilege and SeRestorePrivilege grant access, as a file opened
     /// with `FILE_FLAG_BACKUP_SEMANTICS`.
@@ -165,10 +166,12 @@ pub fn access_check_with(
 }
 
 /// The same check made the straightforward way: each right on its own, walking the
-/// whole DACL for it. It exists to test [`access_check_with`] against.
+/// whole DACL for it. It exists to test [`access_check_with`] against (property
+/// tests, fuzzing, benchmarks), and is not part of the API.
 ///
 /// # Errors
 /// As [`access_check`].
+#[doc(hidden)]
 pub fn reference_access_check(
     sd: &SecurityDescriptor,
     token: &Token,

@@ -658,9 +658,10 @@ fn a_failed_exec_is_reported_with_kept_descriptors() {
     let (r1, w1) = rustix::pipe::pipe().unwrap();
     let (r2, w2) = rustix::pipe::pipe().unwrap();
     drop((w1, w2));
-    let options = SpawnOptions {
-        keep_fds: vec![std::os::fd::AsFd::as_fd(&r1), std::os::fd::AsFd::as_fd(&r2)],
-        ..SpawnOptions::default()
+    let options = {
+        let mut o = SpawnOptions::default();
+        o.keep_fds = vec![std::os::fd::AsFd::as_fd(&r1), std::os::fd::AsFd::as_fd(&r2)];
+        o
     };
     let r = Command::new(&bogus).spawn_as_user(&client(A), &options);
     assert!(r.is_err(), "an exec that failed was reported as a success");

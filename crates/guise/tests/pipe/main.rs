@@ -202,9 +202,10 @@ fn dynamic_tracking_follows_each_message() {
 fn bad_clients_are_dropped_and_others_still_served() {
     need_root!();
     let (_d, sock) = socket_dir();
-    let options = ServerOptions {
-        max_message: 1024,
-        ..ServerOptions::default()
+    let options = {
+        let mut o = ServerOptions::default();
+        o.max_message = 1024;
+        o
     };
     let server = PipeServer::bind(PipeAddr::Path(sock.clone()), options).unwrap();
     let handle = std::thread::spawn(move || {
@@ -289,13 +290,11 @@ fn squatting_is_refused() {
     drop(s);
     // The policy hook refuses a client.
     let refuse_a: guise::pipe::PeerPolicy = Arc::new(|p| p.uid != A);
-    let server = PipeServer::bind(
-        PipeAddr::Path(sock.clone()),
-        ServerOptions {
-            policy: Some(refuse_a),
-            ..ServerOptions::default()
-        },
-    )
+    let server = PipeServer::bind(PipeAddr::Path(sock.clone()), {
+        let mut o = ServerOptions::default();
+        o.policy = Some(refuse_a);
+        o
+    })
     .unwrap();
     let s2 = sock.clone();
     let refused = std::thread::spawn(move || {

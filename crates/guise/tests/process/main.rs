@@ -113,13 +113,11 @@ fn only_stdio_and_passed_descriptors_stay_open() {
     let mut cmd = Command::new("python3");
     cmd.args(["-c", &script]).stdout(Stdio::piped());
     let child = cmd
-        .spawn_as_user(
-            &token,
-            &SpawnOptions {
-                keep_fds: vec![r.as_fd()],
-                ..SpawnOptions::default()
-            },
-        )
+        .spawn_as_user(&token, &{
+            let mut o = SpawnOptions::default();
+            o.keep_fds = vec![r.as_fd()];
+            o
+        })
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -321,13 +319,11 @@ fn a_child_starts_in_a_session_of_its_own() {
         let mut cmd = Command::new("cat");
         cmd.arg("/proc/self/stat").stdout(Stdio::piped());
         let out = cmd
-            .spawn_as_user(
-                &token,
-                &SpawnOptions {
-                    session,
-                    ..SpawnOptions::default()
-                },
-            )
+            .spawn_as_user(&token, &{
+                let mut o = SpawnOptions::default();
+                o.session = session;
+                o
+            })
             .unwrap()
             .wait_with_output()
             .unwrap();

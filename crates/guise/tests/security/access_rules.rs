@@ -166,8 +166,10 @@ fn privileges_grant_before_the_dacl() {
     let backup = token(USER, &[enabled(Sid::EVERYONE)], &[Privilege::Backup]);
     let restore = token(USER, &[enabled(Sid::EVERYONE)], &[Privilege::Restore]);
     let fm = GenericMapping::FILE;
-    let with = AccessCheckOptions {
-        backup_semantics: true,
+    let with = {
+        let mut o = AccessCheckOptions::default();
+        o.backup_semantics = true;
+        o
     };
     let d = sd(deny_all);
     let read = AccessMask::FILE_GENERIC_READ;

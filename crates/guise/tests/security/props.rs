@@ -270,7 +270,11 @@ fn checkable() -> impl Strategy<Value = SecurityDescriptor> {
 }
 
 fn options() -> impl Strategy<Value = AccessCheckOptions> {
-    any::<bool>().prop_map(|backup_semantics| AccessCheckOptions { backup_semantics })
+    any::<bool>().prop_map(|backup_semantics| {
+        let mut o = AccessCheckOptions::default();
+        o.backup_semantics = backup_semantics;
+        o
+    })
 }
 
 /// Whether `after` grants nothing that `before` did not.
