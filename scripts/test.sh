@@ -63,5 +63,20 @@ GUISE_IO_URING=off cargo nextest run --locked --no-tests=fail \
     -p guise --test pipe -p guise-cli --test serve --test hostile
 cargo test --workspace --doc --locked --quiet
 
+log "the examples, each a Win32 function of the model, run"
+run_example() {
+    local name=$1 expect=$2 out
+    out=$(cargo run -q --locked -p guise --example "$name" 2>&1) || die "example $name failed: $out"
+    grep -q -- "$expect" <<<"$out" || die "example $name did not say \"$expect\": $out"
+}
+run_example named_pipe_server "the client was told"
+run_example duplicate_token "ERROR_BAD_IMPERSONATION_LEVEL"
+run_example create_process_as_user "the program exited"
+run_example access_check "denied (ERROR_ACCESS_DENIED)"
+run_example set_thread_token "the worker's token"
+out=$(echo "not the password" | cargo run -q --locked -p guise --example logon_user -- no-such-user-here 2>&1) \
+    && die "example logon_user logged on a user that does not exist"
+grep -q "ERROR_LOGON_FAILURE" <<<"$out" || die "example logon_user: $out"
+
 log "fuzz targets (short run)"
 scripts/fuzz.sh "${GUISE_FUZZ_SECONDS:-20}"

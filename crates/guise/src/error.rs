@@ -341,7 +341,10 @@ mod tests {
         let gone: std::io::Error = Error::os(ErrorKind::Os, "reading", 2).into();
         assert_eq!(gone.kind(), std::io::ErrorKind::NotFound);
         let source = std::error::Error::source(&gone).map(ToString::to_string);
-        assert!(source.as_ref().is_none_or(|s| s.contains("reading")), "{source:?}");
+        assert!(
+            source.as_ref().is_none_or(|s| s.contains("reading")),
+            "{source:?}"
+        );
         assert!(gone.to_string().contains("reading"), "{gone}");
         let down: std::io::Error = Error::new(ErrorKind::NoLogonServers, "kdc").into();
         assert_eq!(down.kind(), std::io::ErrorKind::HostUnreachable);
