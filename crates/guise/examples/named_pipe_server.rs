@@ -30,8 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             None
         };
-        let mut qos = SecurityQos::default();
-        qos.level = ImpersonationLevel::Impersonation;
+        let qos = SecurityQos {
+            level: ImpersonationLevel::Impersonation,
+            ..SecurityQos::default()
+        };
         let mut pipe = PipeClient::connect(&addr, qos)?;
         pipe.transact(b"who am I to you?")
     })?;
