@@ -34,6 +34,17 @@ if scripts/check-setters.sh "$probe/uses-setuid" >/dev/null 2>&1; then
 fi
 rm -rf "$probe"
 
+log "the install script, staged (DESTDIR)"
+stage=$(mktemp -d)
+DESTDIR=$stage bash scripts/install.sh --no-build 2>/dev/null
+for f in usr/local/bin/guise usr/local/share/man/man1/guise.1 usr/local/share/man/man1/guise-run.1 \
+    usr/share/bash-completion/completions/guise usr/share/zsh/vendor-completions/_guise \
+    usr/share/fish/vendor_completions.d/guise.fish etc/systemd/system/guise-serve.socket \
+    etc/systemd/system/guise-serve.service etc/pam.d/guise etc/dbus-1/system.d/org.guise.Files1.conf; do
+    [ -s "$stage/$f" ] || die "install.sh did not install $f"
+done
+rm -rf "$stage"
+
 # The RPC tests include a client written with Python's grpcio (messages from
 # Debian's protoc): nothing of guise in it.
 ensure_debs python3-grpcio python3-protobuf protobuf-compiler

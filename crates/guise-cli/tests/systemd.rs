@@ -186,3 +186,48 @@ fn notify_socket_sees_ready_watchdog_then_stopping() {
     assert!(first("WATCHDOG=1") < first("STOPPING=1"));
     let _ = server.stderr();
 }
+
+/// The shipped units are valid (`systemd-analyze verify`) and expose little
+/// (`systemd-analyze security`, offline: at most 2.0 of 10).
+#[test]
+fn the_shipped_units_verify_and_expose_little() {
+    if common::skip::skip_unless(have("systemd-analyze"), "systemd-analyze") {
+        return;
+    }
+    let contrib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/systemd");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&contrib).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // The units name the installed binary; here, the one under test.
+        let text = text
+            .replace("/usr/local/bin/guise", GUISE)
+            .replace("Documentation=man:guise(1)\n", "");
+        std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    for service in ["guise-serve", "guise-rpc"] {
+        let unit = |kind: &str| dir.path().join(format!("{service}.{kind}"));
+        let verify = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(unit("socket"))
+            .arg(unit("service"))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&verify.stderr);
+        assert!(
+            verify.status.success() && said.trim().is_empty(),
+            "{service}: {said}"
+        );
+        let security = Command::new("systemd-analyze")
+            .args(["security", "--offline=yes", "--threshold=20"])
+            .arg(unit("service"))
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&security.stdout);
+        assert!(
+            security.status.success(),
+            "{service} exposes more than 2.0:\n{report}"
+        );
+        assert!(report.contains("Overall exposure level"), "{report}");
+    }
+}

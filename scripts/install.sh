@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs guise where the system expects each part:
+#   the binary            $PREFIX/bin/guise                      (PREFIX=/usr/local)
+#   manual pages          $PREFIX/share/man/man1/guise*.1
+#   completions           bash, zsh and fish vendor directories under /usr/share
+#   systemd units         /etc/systemd/system/guise-{serve,rpc}.{socket,service}
+#   the PAM service       /etc/pam.d/guise        (kept if it exists; --force replaces)
+#   the D-Bus policy      /etc/dbus-1/system.d/org.guise.Files1.conf
+# DESTDIR=DIR stages everything under DIR (for packaging). --no-build installs the
+# binary already built (target/release/guise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+
+build=1
+force=0
+for arg in "$@"; do
+    case $arg in
+        --no-build) build=0 ;;
+        --force) force=1 ;;
+        *) die "unknown option $arg (--no-build, --force)" ;;
+    esac
+done
+prefix=${PREFIX:-/usr/local}
+dest=${DESTDIR:-}
+
+if [ "$build" = 1 ]; then
+    log "building the release binary"
+    cargo build --release --locked -p guise-cli
+fi
+bin=target/release/guise
+[ -x "$bin" ] || die "$bin is not built (run without --no-build)"
+
+put() { # put MODE SOURCE TARGET
+    install -D -m "$1" "$2" "$dest$3"
+    printf '  %s\n' "$dest$3" >&2
+}
+
+log "installing into ${dest:-/}"
+put 0755 "$bin" "$prefix/bin/guise"
+pages=$(mktemp -d)
+trap 'rm -rf "$pages"' EXIT
+"$bin" man --out-dir "$pages"
+for page in "$pages"/*.1; do
+    put 0644 "$page" "$prefix/share/man/man1/$(basename "$page")"
+done
+"$bin" completions bash > "$pages/guise.bash"
+"$bin" completions zsh > "$pages/_guise"
+"$bin" completions fish > "$pages/guise.fish"
+put 0644 "$pages/guise.bash" /usr/share/bash-completion/completions/guise
+put 0644 "$pages/_guise" /usr/share/zsh/vendor-completions/_guise
+put 0644 "$pages/guise.fish" /usr/share/fish/vendor_completions.d/guise.fish
+for unit in contrib/systemd/*; do
+    # The units name the binary where it was installed.
+    sed "s#/usr/local/bin/guise#$prefix/bin/guise#" "$unit" > "$pages/$(basename "$unit")"
+    put 0644 "$pages/$(basename "$unit")" "/etc/systemd/system/$(basename "$unit")"
+done
+if [ -e "$dest/etc/pam.d/guise" ] && [ "$force" = 0 ]; then
+    log "keeping the existing $dest/etc/pam.d/guise (--force replaces it)"
+else
+    put 0644 contrib/pam.d/guise /etc/pam.d/guise
+fi
+put 0644 contrib/dbus/org.guise.Files1.conf /etc/dbus-1/system.d/org.guise.Files1.conf
+sed "s#/usr/local/bin/guise#$prefix/bin/guise#" contrib/dbus/org.guise.Files1.service > "$pages/org.guise.Files1.service"
+put 0644 "$pages/org.guise.Files1.service" /usr/share/dbus-1/system-services/org.guise.Files1.service
+if [ -z "$dest" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    log "enable the services with: systemctl enable --now guise-serve.socket guise-rpc.socket"
+fi
+log "installed"
