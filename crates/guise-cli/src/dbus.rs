@@ -194,8 +194,8 @@ impl Files {
             };
             let unix = token.unix();
             Ok((
-                unix.uid(),
-                unix.gid(),
+                unix.uid().as_raw(),
+                unix.gid().as_raw(),
                 unix.groups().to_vec(),
                 level.to_string(),
             ))

@@ -366,8 +366,8 @@ pub fn acting_identity(
 ) -> (u32, u32, guise::ImpersonationLevel) {
     match token {
         Some(t) if impersonate => (
-            t.unix().uid(),
-            t.unix().gid(),
+            t.unix().uid().as_raw(),
+            t.unix().gid().as_raw(),
             t.impersonation_level()
                 .unwrap_or(guise::ImpersonationLevel::Impersonation),
         ),

@@ -482,8 +482,8 @@ impl Files for FilesService {
 fn identity_of(token: &Token, level: ImpersonationLevel) -> Identity {
     let unix = token.unix();
     Identity {
-        uid: unix.uid(),
-        gid: unix.gid(),
+        uid: unix.uid().as_raw(),
+        gid: unix.gid().as_raw(),
         groups: unix.groups().to_vec(),
         level: level.to_string(),
         user_sid: token.user().to_string(),

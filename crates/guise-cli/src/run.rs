@@ -107,7 +107,7 @@ fn spawn_and_wait(mut cmd: Command, token: &Token) -> Result<std::process::ExitS
         let options = SpawnOptions::default();
         return Ok(cmd.spawn_as_user(token, &options).map_err(Exec)?.wait()?);
     };
-    let pty = crate::pty::Pty::open(stdio[first], token.unix().uid())?;
+    let pty = crate::pty::Pty::open(stdio[first], token.unix().uid().as_raw())?;
     let slave = || -> Result<Stdio> { Ok(Stdio::from(pty.slave.try_clone()?)) };
     if ttys[0] {
         cmd.stdin(slave()?);

@@ -367,7 +367,7 @@ impl ClientContext {
         };
         // The sentinel stands for no one: never acted as above Identification.
         let unix = token.unix();
-        let level = if crate::cred::is_sentinel(unix.uid(), unix.gid()) {
+        let level = if crate::cred::is_sentinel(unix.uid().as_raw(), unix.gid().as_raw()) {
             level.min(ImpersonationLevel::Identification)
         } else {
             level

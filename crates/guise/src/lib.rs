@@ -53,6 +53,7 @@ pub mod client;
 #[cfg(feature = "dbus")]
 pub mod dbus;
 pub mod error;
+pub mod id;
 pub mod logon;
 pub mod pipe;
 pub mod pool;
@@ -82,6 +83,7 @@ pub use sys::setters::sys_setter_called;
 struct ReadmeExamples;
 
 pub use error::{Error, ErrorKind, Result};
+pub use id::{Gid, Uid};
 pub use logon::{Password, logon_user};
 pub use privilege::Privilege;
 pub use process::CommandExt;

@@ -510,7 +510,8 @@ impl Token {
     /// # Errors
     /// As [`Token::for_user`]; [`ErrorKind::NoneMapped`] if no account has this uid.
     #[doc(alias = "LsaLogonUser")]
-    pub fn for_uid(uid: u32, logon_type: LogonType) -> Result<Token> {
+    pub fn for_uid(uid: impl Into<crate::id::Uid>, logon_type: LogonType) -> Result<Token> {
+        let uid = uid.into().as_raw();
         require_tcb()?;
         crate::cred::validate_ids(uid, 0, &[])?;
         let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))

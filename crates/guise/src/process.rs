@@ -240,8 +240,8 @@ fn plan_for(token: &Token, session: Session) -> Result<ChildPlan> {
     let server = crate::thread::process_credentials()?;
     let unix = token.unix();
     // Its own identity a process may give a child without any privilege.
-    let own = unix.uid() == server.uid.effective
-        && unix.gid() == server.gid.effective
+    let own = unix.uid().as_raw() == server.uid.effective
+        && unix.gid().as_raw() == server.gid.effective
         && unix.groups() == server.groups.as_slice();
     let setid = Privilege::AssignPrimaryToken.capabilities();
     if !own && !plan.server_caps.permitted.contains(setid) {
@@ -256,12 +256,12 @@ fn plan_for(token: &Token, session: Session) -> Result<ChildPlan> {
             "a process needs a primary token; duplicate the impersonation token to a primary one first",
         ));
     }
-    crate::cred::validate_ids(unix.uid(), unix.gid(), unix.groups())?;
+    crate::cred::validate_ids(unix.uid().as_raw(), unix.gid().as_raw(), unix.groups())?;
     // The groups the child has when it comes to set them: the forking thread's.
     let child_groups = crate::cred::ThreadCredentials::current()?.groups;
     plan.target = Some(ChildTarget {
-        uid: Uid::from_raw(unix.uid()),
-        gid: Gid::from_raw(unix.gid()),
+        uid: Uid::from_raw(unix.uid().as_raw()),
+        gid: Gid::from_raw(unix.gid().as_raw()),
         set_groups: unix.groups() != child_groups.as_slice(),
         groups: unix.groups().iter().map(|&g| Gid::from_raw(g)).collect(),
         caps: token.enabled_capabilities(),
@@ -331,8 +331,8 @@ fn audit_spawn(program: &OsStr, token: &Token, pid: u32) {
         event = "spawn",
         acting_uid = crate::thread::process_credentials().map_or(u32::MAX, |c| c.uid.effective),
         user = %token.user(),
-        uid = token.unix().uid(),
-        gid = token.unix().gid(),
+        uid = token.unix().uid().as_raw(),
+        gid = token.unix().gid().as_raw(),
         program = %program.to_string_lossy(),
         pid,
         "process started as a user"
@@ -365,19 +365,19 @@ fn prepare(
             ));
         }
     }
-    let account = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(unix.uid()))
+    let account = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(unix.uid().as_raw()))
         .ok()
         .flatten();
     let name = account
         .as_ref()
-        .map_or_else(|| unix.uid().to_string(), |a| a.name.clone());
+        .map_or_else(|| unix.uid().as_raw().to_string(), |a| a.name.clone());
     let home = account
         .as_ref()
         .map_or_else(|| "/".into(), |a| a.dir.clone().into_os_string());
     let shell = account
         .as_ref()
         .map_or_else(|| "/bin/sh".into(), |a| a.shell.clone().into_os_string());
-    let path = if unix.uid() == 0 {
+    let path = if unix.uid().as_raw() == 0 {
         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     } else {
         "/usr/local/bin:/usr/bin:/bin"

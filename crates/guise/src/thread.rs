@@ -346,12 +346,12 @@ fn permitted_level(token: &Token, server: &ThreadCredentials) -> ImpersonationLe
     // gid, and no group the token lacks (it then acts with the groups it has, fewer
     // than or as many as the token's: setgroups would need CAP_SETGID).
     let unix = token.unix();
-    let own_identity = unix.uid() == server.uid.effective
-        && unix.gid() == server.gid.effective
+    let own_identity = unix.uid().as_raw() == server.uid.effective
+        && unix.gid().as_raw() == server.gid.effective
         && server
             .groups
             .iter()
-            .all(|g| *g == unix.gid() || unix.groups().binary_search(g).is_ok())
+            .all(|g| *g == unix.gid().as_raw() || unix.groups().binary_search(g).is_ok())
         && token.origin() != Origin::Anonymous;
     // Windows also lets a process impersonate its own LogonUser's tokens without
     // the privilege; on Linux another account's ids need CAP_SETUID/CAP_SETGID
@@ -370,7 +370,7 @@ fn permitted_level(token: &Token, server: &ThreadCredentials) -> ImpersonationLe
 pub(crate) fn level_for(token: &Token, server: &ThreadCredentials) -> ImpersonationLevel {
     let level = permitted_level(token, server);
     let unix = token.unix();
-    if cred::is_sentinel(unix.uid(), unix.gid()) {
+    if cred::is_sentinel(unix.uid().as_raw(), unix.gid().as_raw()) {
         level.min(ImpersonationLevel::Identification)
     } else {
         level
@@ -398,8 +398,8 @@ fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredenti
             };
         }
         return OsIdentity {
-            uid: unix.uid(),
-            gid: unix.gid(),
+            uid: unix.uid().as_raw(),
+            gid: unix.gid().as_raw(),
             groups: std::sync::Arc::clone(unix.shared_groups()),
             capabilities: token.enabled_capabilities() & server.capabilities.permitted,
         };
@@ -461,7 +461,7 @@ fn install(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
             ));
         }
         let unix = t.unix();
-        cred::validate_ids(unix.uid(), unix.gid(), unix.groups())?;
+        cred::validate_ids(unix.uid().as_raw(), unix.gid().as_raw(), unix.groups())?;
     }
     let _steady = steady();
     let result = install_now(token);
@@ -1138,7 +1138,7 @@ impl ThreadHandle {
                     ));
                 }
                 let unix = t.unix();
-                cred::validate_ids(unix.uid(), unix.gid(), unix.groups())?;
+                cred::validate_ids(unix.uid().as_raw(), unix.gid().as_raw(), unix.groups())?;
                 let level = permitted_level(t, home);
                 let t = match t.impersonation_level() {
                     Some(w) if w > level => t.with_level(level),

@@ -24,6 +24,7 @@ use rustix::thread::CapabilitySet;
 
 use crate::cred::{self, SENTINEL_GID, SENTINEL_UID};
 use crate::error::{Error, ErrorKind, Result};
+use crate::id::{Gid, Uid};
 use crate::privilege::Privilege;
 use crate::sid::Sid;
 
@@ -248,7 +249,12 @@ impl UnixIdentity {
     /// # Errors
     /// [`ErrorKind::InvalidParameter`] for a uid, gid or group of `u32::MAX` (`-1`
     /// means "unchanged" to the kernel) or more than 65536 groups.
-    pub fn new(uid: u32, gid: u32, groups: impl IntoIterator<Item = u32>) -> Result<Self> {
+    pub fn new(
+        uid: impl Into<Uid>,
+        gid: impl Into<Gid>,
+        groups: impl IntoIterator<Item = u32>,
+    ) -> Result<Self> {
+        let (uid, gid) = (uid.into().as_raw(), gid.into().as_raw());
         let mut groups: Vec<u32> = groups.into_iter().collect();
         cred::validate_ids(uid, gid, &groups)?;
         groups.sort_unstable();
@@ -261,13 +267,13 @@ impl UnixIdentity {
     }
 
     /// The uid.
-    pub fn uid(&self) -> u32 {
-        self.uid
+    pub fn uid(&self) -> Uid {
+        Uid::from_raw(self.uid)
     }
 
     /// The primary gid.
-    pub fn gid(&self) -> u32 {
-        self.gid
+    pub fn gid(&self) -> Gid {
+        Gid::from_raw(self.gid)
     }
 
     /// The supplementary groups, sorted.
@@ -694,7 +700,7 @@ impl Token {
     /// # Errors
     /// [`ErrorKind::InvalidParameter`] for a uid, gid or group of `u32::MAX`, or
     /// more than 65536 groups.
-    pub fn from_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<Token> {
+    pub fn from_ids(uid: impl Into<Uid>, gid: impl Into<Gid>, groups: &[u32]) -> Result<Token> {
         let unix = UnixIdentity::new(uid, gid, groups.iter().copied())?;
         Ok(Token::for_identity(unix, None, Origin::Peer, "guise"))
     }
@@ -708,8 +714,8 @@ impl Token {
     /// # Errors
     /// As [`Token::from_ids`].
     pub fn from_ids_with_capabilities(
-        uid: u32,
-        gid: u32,
+        uid: impl Into<Uid>,
+        gid: impl Into<Gid>,
         groups: &[u32],
         permitted: CapabilitySet,
         effective: CapabilitySet,

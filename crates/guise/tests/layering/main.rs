@@ -6,6 +6,7 @@ use std::path::Path;
 /// The modules of the library, lowest first. A module may use only those before it.
 const LAYERS: &[&str] = &[
     "error",
+    "id",
     "sys",
     "cred",
     "sid",

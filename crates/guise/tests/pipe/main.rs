@@ -184,7 +184,7 @@ fn dynamic_tracking_follows_each_message() {
     let mut seen = Vec::new();
     while let Some(m) = conn.read_message().unwrap() {
         let t = conn.client().token().unwrap();
-        seen.push((String::from_utf8(m).unwrap(), t.unix().uid()));
+        seen.push((String::from_utf8(m).unwrap(), t.unix().uid().as_raw()));
         conn.write_message(b"ok").unwrap();
     }
     client.join().unwrap();
@@ -613,7 +613,7 @@ fn dynamic_tracking_never_serves_a_user_connection_as_root() {
         let token = conn.client().token().unwrap();
         let guard = conn.impersonate_client().unwrap();
         let reply = std::fs::read_to_string(&path).unwrap_or_else(|_| "denied".into());
-        seen.push((token.unix().uid(), guard.level()));
+        seen.push((token.unix().uid().as_raw(), guard.level()));
         drop(guard);
         conn.write_message(reply.as_bytes()).unwrap();
     }

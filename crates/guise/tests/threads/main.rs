@@ -82,7 +82,9 @@ fn target() -> (
                         .send(Seen {
                             status_uid: uid,
                             impersonating: guise::thread::is_impersonating(),
-                            token_uid: guise::open_thread_token(true).ok().map(|t| t.unix().uid()),
+                            token_uid: guise::open_thread_token(true)
+                                .ok()
+                                .map(|t| t.unix().uid().as_raw()),
                         })
                         .unwrap();
                 }
@@ -130,7 +132,7 @@ fn set_thread_token_on_another_thread_changes_that_thread_at_once_and_no_other()
     // OpenThreadToken from here matches; so does the thread's own view.
     let t = handle.open_thread_token().unwrap();
     assert_eq!(
-        (t.unix().uid(), t.impersonation_level()),
+        (t.unix().uid().as_raw(), t.impersonation_level()),
         (A, Some(ImpersonationLevel::Impersonation))
     );
     let seen = report(&tx);
@@ -260,7 +262,9 @@ fn set_thread_token_racing_the_targets_own_switches_never_tears_them() {
         wait.recv().unwrap();
         (
             rounds,
-            guise::open_thread_token(true).ok().map(|t| t.unix().uid()),
+            guise::open_thread_token(true)
+                .ok()
+                .map(|t| t.unix().uid().as_raw()),
         )
     })
     .unwrap();
