@@ -22,7 +22,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 log "cargo package (each crate as it would be published, built from its package)"
 # Cargo keeps what it unpacked of an earlier packaging of the same version: drop it,
 # or guise-cli would be checked against an older guise.
-rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/guise-* "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/-*/guise-*
+rm -rf target/package "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/guise-* "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/-*/guise-*
 cargo package --workspace --locked --quiet
 
 log "release build and the libc credential setter check"
