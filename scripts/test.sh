@@ -20,10 +20,11 @@ log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 log "cargo package (each crate as it would be published, built from its package)"
-# Cargo keeps what it unpacked of an earlier packaging of the same version: drop it,
-# or guise-cli would be checked against an older guise.
-rm -rf target/package "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/guise-* "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/-*/guise-*
-cargo package --workspace --locked --quiet
+# Cargo keeps what it unpacked and built of an earlier packaging of the same
+# version, as if a registry's crate could not change: start from nothing, or
+# guise-cli would be checked against an older guise.
+rm -rf target/package target/package-check "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/guise-* "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/-*/guise-*
+cargo package --workspace --locked --quiet --target-dir target/package-check
 
 log "release build and the libc credential setter check"
 cargo build --workspace --release --locked --quiet
