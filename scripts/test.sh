@@ -54,8 +54,9 @@ rm -rf "$stage"
 ensure_debs python3-grpcio python3-protobuf protobuf-compiler
 # The io_uring fallback is tested under a seccomp filter set by python3-seccomp.
 ensure_debs python3-seccomp
-# pam_krb5: a logon whose KDC is unreachable is reported as such.
-ensure_debs libpam-krb5
+# pam_krb5: a logon whose KDC is unreachable is reported as such. MIT Kerberos: the
+# Kerberos tests start a throwaway realm of their own on loopback.
+ensure_debs libpam-krb5 krb5-kdc krb5-admin-server krb5-user
 # systemd-socket-activate and systemd-analyze (the systemd tests; no systemd runs).
 ensure_debs systemd
 # The D-Bus tests start a private dbus-daemon and call it with gdbus, dbus-send and

@@ -550,6 +550,26 @@ fn identity_groups(unix: &UnixIdentity, logon: Option<(LogonType, Luid)>) -> Vec
     groups
 }
 
+/// Whether the process has Kerberos credentials of its own for `uid`: the cache
+/// `KRB5CCNAME` names (else the default, `/tmp/krb5cc_<uid>`) exists. A file or
+/// directory cache must belong to `uid`; a kernel keyring or KCM cache counts when
+/// named; a memory cache is the process's own and never came from a logon.
+fn kerberos_cache_of(uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let name = std::env::var("KRB5CCNAME").unwrap_or_else(|_| format!("FILE:/tmp/krb5cc_{uid}"));
+    let (kind, rest) = match name.split_once(':') {
+        Some((kind, rest)) if !kind.contains('/') => (kind, rest),
+        _ => ("FILE", name.as_str()),
+    };
+    match kind {
+        "FILE" | "DIR" => {
+            std::fs::metadata(rest.trim_start_matches(':')).is_ok_and(|m| m.uid() == uid)
+        }
+        "KEYRING" | "KCM" | "API" => true,
+        _ => false,
+    }
+}
+
 impl Token {
     fn from_data(d: TokenData) -> Token {
         Token { d: Arc::new(d) }
@@ -626,8 +646,10 @@ impl Token {
         let root = unix.uid == 0;
         let privileges = privileges_from_capabilities(caps.permitted, caps.effective, root);
         let (token_id, logon_id) = process_luids();
+        let uid = unix.uid;
         let mut token = Token::for_identity(unix, None, Origin::Process, "guise");
         token.data_mut().privileges = privileges;
+        token.data_mut().network_credentials = kerberos_cache_of(uid);
         token.data_mut().statistics = TokenStatistics {
             token_id,
             authentication_id: if root { Luid::SYSTEM } else { logon_id },
@@ -876,7 +898,10 @@ impl Token {
 
     /// Whether the token carries credentials that reach other machines (SPEC §6). A
     /// token built from an IPC peer's ids never does; a process started from it may
-    /// not have access to the network services that need them.
+    /// not have access to the network services that need them. A logon token has
+    /// them when the PAM stack obtained a Kerberos ticket (`KRB5CCNAME` in its
+    /// environment); the process token, when the process has a Kerberos cache of its
+    /// uid (the one `KRB5CCNAME` names, else `/tmp/krb5cc_<uid>`).
     pub fn has_network_credentials(&self) -> bool {
         self.d.network_credentials
     }

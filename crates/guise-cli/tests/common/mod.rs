@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod bus;
+pub mod kdc;
 pub mod server;
 #[path = "../../../guise/tests/common/skip.rs"]
 pub mod skip;
