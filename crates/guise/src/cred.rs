@@ -201,6 +201,24 @@ fn verify_all(uid: ResIds, gid: ResIds, groups: &[u32], caps: CapabilitySets) ->
     Ok(())
 }
 
+/// Prepares a thread whose own credentials are `server` for switching: a server
+/// none of whose real and saved uids is 0 (a service account holding
+/// `CAP_SETUID`/`CAP_SETGID`) keeps its capabilities when it comes back from
+/// impersonating uid 0 (`PR_SET_KEEPCAPS`, a per-thread flag): otherwise the kernel
+/// would drop its permitted set as every uid of the thread leaves 0, and the
+/// revert could not restore it.
+///
+/// # Errors
+/// [`ErrorKind::Os`] if the flag cannot be set: the thread must not impersonate
+/// then.
+pub(crate) fn prepare_thread(server: &ThreadCredentials) -> Result<()> {
+    if server.uid.real != 0 && server.uid.saved != 0 && !server.capabilities.permitted.is_empty() {
+        rthread::set_keep_capabilities(true)
+            .map_err(|e| Error::sys(ErrorKind::Os, "PR_SET_KEEPCAPS", e))?;
+    }
+    Ok(())
+}
+
 /// What a thread looks like to the kernel while it impersonates: effective uid and
 /// gid, supplementary groups (sorted, no duplicates), effective capabilities.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -272,8 +290,14 @@ pub(crate) fn switch_from(
             rthread::set_thread_res_uid(None, Uid::from_raw(server.uid.effective), None)
                 .map_err(os("setresuid back"))?;
         }
-        caps_after_uid(server, from.uid, server.uid.effective, server.capabilities)
-            .map_err(os("capset back"))?;
+        caps_after_uid(
+            server,
+            from.uid,
+            server.uid.effective,
+            from.capabilities & server.capabilities.permitted,
+            server.capabilities,
+        )
+        .map_err(os("capset back"))?;
         if target.groups != from.groups {
             rthread::set_thread_groups(to_gids(&target.groups)).map_err(os("setgroups"))?;
         }
@@ -331,8 +355,14 @@ fn finish_switch(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> 
     };
     // From the server's uid, or (switching straight from another identity) from
     // the server's uid again after the step back.
-    let uid_shown =
-        caps_after_uid(server, server.uid.effective, target.uid, caps).map_err(os("capset"))?;
+    let uid_shown = caps_after_uid(
+        server,
+        server.uid.effective,
+        target.uid,
+        server.capabilities.effective,
+        caps,
+    )
+    .map_err(os("capset"))?;
     verify(
         ResIds {
             effective: target.uid,
@@ -371,6 +401,7 @@ fn caps_after_uid(
     server: &ThreadCredentials,
     from_uid: u32,
     to_uid: u32,
+    before: CapabilitySet,
     want: CapabilitySets,
 ) -> rustix::io::Result<bool> {
     let have = server.capabilities;
@@ -385,8 +416,9 @@ fn caps_after_uid(
         },
         _ => return rthread::set_capabilities(None, want).map(|()| false),
     };
-    // The adjustment shows only if it changes something.
-    let shows = !have.permitted.is_empty();
+    // The adjustment shows only if it changes the effective set the thread had
+    // before (`before`): then reading it back is a real check of the uid change.
+    let shows = kernel_gives.effective != before;
     if VERIFIED.get() >= 2 && kernel_gives == want && shows {
         if rthread::capabilities(None)? == want {
             return Ok(true);
@@ -418,8 +450,14 @@ pub(crate) fn try_restore(server: &ThreadCredentials, from: &OsIdentity) -> Resu
             rthread::set_thread_res_uid(None, Uid::from_raw(server.uid.effective), None),
         )?;
     }
-    let uid_shown = caps_after_uid(server, from.uid, server.uid.effective, server.capabilities)
-        .map_err(|e| Error::sys(ErrorKind::Os, "revert: capset", e))?;
+    let uid_shown = caps_after_uid(
+        server,
+        from.uid,
+        server.uid.effective,
+        from.capabilities & server.capabilities.permitted,
+        server.capabilities,
+    )
+    .map_err(|e| Error::sys(ErrorKind::Os, "revert: capset", e))?;
     if from.gid != server.gid.effective {
         step(
             "setresgid",

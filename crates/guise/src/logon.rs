@@ -379,7 +379,7 @@ fn logon_as_process(
             pam::PAM_AUTHINFO_UNAVAIL | pam::PAM_CRED_UNAVAIL => Error::new(
                 ErrorKind::NoLogonServers,
                 format!(
-                    "the authentication service cannot be reached, so nothing was checked: {}",
+                    "the authentication service cannot be reached or gave no credentials: {}",
                     pam.strerror(code)
                 ),
             ),
@@ -446,6 +446,7 @@ fn logon_as_process(
         account = %name,
         uid = account.uid.as_raw(),
         ?logon_type,
+        authenticated = authenticate,
         result = "ok",
         "logon"
     );

@@ -35,6 +35,9 @@ pub struct ListenFd {
 /// # Errors
 /// [`ErrorKind::InvalidParameter`] when the variables are malformed.
 pub fn listen_fds() -> Result<Vec<ListenFd>> {
+    if !crate::sys::activation::claim() {
+        return Ok(Vec::new());
+    }
     let named: Vec<(i32, Option<String>)> = match sd_notify::listen_fds_with_names() {
         Ok(fds) => fds.map(|(fd, name)| (fd, Some(name))).collect(),
         Err(_) => sd_notify::listen_fds()

@@ -544,6 +544,7 @@ fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
                         }
                         return Ok(None);
                     }
+                    cred::prepare_thread(&now)?;
                     let now = Rc::new(now);
                     HOME.with_borrow_mut(|h| *h = Some(Rc::clone(&now)));
                     now
@@ -1073,6 +1074,7 @@ impl ThreadHandle {
         }
         unshare_fs_context()?;
         let home = ThreadCredentials::current()?;
+        cred::prepare_thread(&home)?;
         let home_umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
         rustix::process::umask(home_umask);
         let slot = crate::sys::remote::Slot::for_current_thread().map_err(|e| {

@@ -117,6 +117,15 @@ extern "C" fn conversation(
         // SAFETY: appdata is the `Answers` that `Pam::start` passed, alive for the
         // whole PAM transaction.
         let answers = unsafe { &*appdata.cast::<Answers>() };
+        // Without a password (a logon that does not authenticate), a module that
+        // asks for one gets no answer at all, not an empty one.
+        let asks_password = (0..n).any(|i| {
+            // SAFETY: Linux-PAM passes `msg` as an array of n pointers to messages.
+            unsafe { (**msg.add(i)).msg_style == PAM_PROMPT_ECHO_OFF }
+        });
+        if asks_password && answers.password.is_empty() {
+            return PAM_CONV_ERR;
+        }
         // SAFETY: calloc of n responses, zeroed (NULL resp, retcode 0), or NULL.
         let out =
             unsafe { libc::calloc(n, std::mem::size_of::<PamResponse>()) }.cast::<PamResponse>();

@@ -266,6 +266,8 @@ fn hook() -> io::Result<()> {
     if plan.is_null() {
         return Ok(());
     }
+    // The command's later hooks (one per earlier spawn of it) find nothing to do.
+    CURRENT.set(std::ptr::null());
     // SAFETY: the pointer was set by `spawning` on this thread in the parent to a
     // plan that outlives the spawn; the child is a copy of that memory, and reads
     // the plan while nothing else runs in it.

@@ -564,3 +564,61 @@ fn attack_setuid_fixup_turned_off_keeps_no_capabilities_while_impersonating() {
     .join()
     .unwrap();
 }
+
+/// Attack: a root client connects to a server that runs as a service account
+/// holding CAP_SETUID and CAP_SETGID (no uid of it is 0). Impersonating uid 0 and
+/// reverting makes every uid of the thread leave 0, where the kernel drops the
+/// permitted capabilities: the revert could not restore them and the process would
+/// abort. The server keeps its capabilities and goes on serving.
+#[test]
+fn attack_a_root_client_never_takes_down_a_server_without_uid_0() {
+    need_root!();
+    std::thread::spawn(|| {
+        use rustix::process::{Gid as RGid, Uid as RUid};
+        // This thread becomes the server: uid and gid 999, with the two
+        // capabilities impersonation needs, before anything of guise runs.
+        let both = CapabilitySet::SETUID | CapabilitySet::SETGID;
+        rthread::set_keep_capabilities(true).unwrap();
+        rthread::set_thread_groups(&[RGid::from_raw(999)]).unwrap();
+        rthread::set_thread_res_gid(
+            Some(RGid::from_raw(999)),
+            Some(RGid::from_raw(999)),
+            Some(RGid::from_raw(999)),
+        )
+        .unwrap();
+        rthread::set_thread_res_uid(
+            Some(RUid::from_raw(999)),
+            Some(RUid::from_raw(999)),
+            Some(RUid::from_raw(999)),
+        )
+        .unwrap();
+        rthread::set_keep_capabilities(false).unwrap();
+        rthread::set_capabilities(
+            None,
+            rthread::CapabilitySets {
+                effective: both,
+                permitted: both,
+                inheritable: CapabilitySet::empty(),
+            },
+        )
+        .unwrap();
+        let home = ThreadCredentials::current().unwrap();
+        assert_eq!(home.uid.real, 999);
+        let root = Token::from_ids(0, 0, &[0]).unwrap();
+        for round in 0..3 {
+            {
+                let g = root.impersonate().unwrap();
+                assert_eq!(g.level(), ImpersonationLevel::Impersonation);
+                assert_eq!(thread_status("Uid"), "999 0 999 0", "round {round}");
+            }
+            assert_eq!(ThreadCredentials::current().unwrap(), home, "round {round}");
+            // And the next client is served.
+            let a = client(A).impersonate().unwrap();
+            assert_eq!(thread_status("Uid"), format!("999 {A} 999 {A}"));
+            drop(a);
+            assert_eq!(ThreadCredentials::current().unwrap(), home);
+        }
+    })
+    .join()
+    .unwrap();
+}
