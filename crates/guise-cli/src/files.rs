@@ -364,14 +364,14 @@ pub fn acting_identity(
     token: Option<&guise::Token>,
     impersonate: bool,
 ) -> (u32, u32, guise::ImpersonationLevel) {
-    match token {
-        Some(t) if impersonate => (
-            t.unix().uid().as_raw(),
-            t.unix().gid().as_raw(),
-            t.impersonation_level()
-                .unwrap_or(guise::ImpersonationLevel::Impersonation),
-        ),
-        _ => (
+    // The level and ids the worker really gets (lowered where the server may not
+    // impersonate at the token's level; the sentinel below Impersonation).
+    let acted = token
+        .filter(|_| impersonate)
+        .and_then(|t| guise::thread::acting_identity(t).ok());
+    match acted {
+        Some((level, uid, gid)) => (uid.as_raw(), gid.as_raw(), level),
+        None => (
             rustix::process::geteuid().as_raw(),
             rustix::process::getegid().as_raw(),
             guise::ImpersonationLevel::Impersonation,

@@ -29,6 +29,19 @@ fn json_audit_lines_carry_who_acted_level_path_access_and_result() {
         )
     };
     assert_eq!(read("mine.txt").1, "61001's own");
+    // At Identification level the worker acts as the sentinel, which the trail says.
+    let (code, _, _) = as_uid(
+        61001,
+        &[
+            "cat",
+            "--socket",
+            &s,
+            "--level",
+            "identification",
+            "mine.txt",
+        ],
+    );
+    assert_eq!(code, 1);
     let (code, _, err) = read("theirs.txt");
     assert_eq!(code, 1);
     // The client is told which right was missing, and for whom.
@@ -41,7 +54,7 @@ fn json_audit_lines_carry_who_acted_level_path_access_and_result() {
     let all = events(&log);
     let request = |path: &str| {
         all.iter()
-            .find(|e| e["event"] == "request" && e["path"] == path)
+            .find(|e| e["event"] == "request" && e["path"] == path && e["level"] == "impersonation")
             .unwrap_or_else(|| panic!("no request event for {path} in\n{log}"))
             .clone()
     };
@@ -54,6 +67,15 @@ fn json_audit_lines_carry_who_acted_level_path_access_and_result() {
     assert_eq!(ok["access"], "FILE_READ_DATA", "{ok}");
     assert_eq!(ok["result"], "ok", "{ok}");
     assert!(ok.get("missing").is_none_or(Value::is_null), "{ok}");
+    let below = all
+        .iter()
+        .find(|e| {
+            e["event"] == "request" && e["path"] == "mine.txt" && e["level"] == "identification"
+        })
+        .unwrap_or_else(|| panic!("no identification request in\n{log}"));
+    assert_eq!(below["uid"], 4294967294u32, "the sentinel acted: {below}");
+    assert_eq!(below["client_uid"], 61001, "{below}");
+    assert_eq!(below["result"], "ERROR_BAD_IMPERSONATION_LEVEL", "{below}");
     let denied = request("theirs.txt");
     assert_eq!(denied["uid"], 61001, "{denied}");
     assert_eq!(denied["result"], "ERROR_ACCESS_DENIED", "{denied}");

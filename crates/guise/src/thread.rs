@@ -386,6 +386,22 @@ pub(crate) fn identity_for(token: &Token) -> Result<(ImpersonationLevel, OsIdent
     Ok((level, os_identity(token, level, &server)))
 }
 
+/// Who a thread of this process acts as while it impersonates `token`: the level
+/// it gets (lower than the token's where the process may not impersonate at the
+/// token's level) and the uid and gid the kernel sees then (the sentinel's below
+/// Impersonation level). For audit trails: the identity that really acted.
+///
+/// # Errors
+/// [`ErrorKind::Os`] if the process's credentials cannot be read.
+pub fn acting_identity(token: &Token) -> Result<(ImpersonationLevel, crate::Uid, crate::Gid)> {
+    let (level, os) = identity_for(token)?;
+    Ok((
+        level,
+        crate::Uid::from_raw(os.uid),
+        crate::Gid::from_raw(os.gid),
+    ))
+}
+
 /// What the kernel should see while the thread impersonates `token` at `level`.
 fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredentials) -> OsIdentity {
     if level >= ImpersonationLevel::Impersonation {
