@@ -393,12 +393,14 @@ pub(crate) fn identity_for(token: &Token) -> Result<(ImpersonationLevel, OsIdent
 ///
 /// # Errors
 /// [`ErrorKind::Os`] if the process's credentials cannot be read.
-pub fn acting_identity(token: &Token) -> Result<(ImpersonationLevel, crate::Uid, crate::Gid)> {
+pub fn acting_identity(
+    token: &Token,
+) -> Result<(ImpersonationLevel, crate::id::Uid, crate::id::Gid)> {
     let (level, os) = identity_for(token)?;
     Ok((
         level,
-        crate::Uid::from_raw(os.uid),
-        crate::Gid::from_raw(os.gid),
+        crate::id::Uid::from_raw(os.uid),
+        crate::id::Gid::from_raw(os.gid),
     ))
 }
 
