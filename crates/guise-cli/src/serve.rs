@@ -704,15 +704,13 @@ pub fn raise_file_limit() {
 
 /// The pipe server's limits, from the command line.
 pub(crate) fn server_options(args: &ServeArgs) -> ServerOptions {
-    {
-        let mut o = ServerOptions::default();
-        o.max_message = MAX_FRAME;
-        o.max_connections = args.max_connections;
-        o.max_connections_per_uid = args.max_connections_per_uid;
-        o.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
-        o.request_timeout = Some(Duration::from_secs(args.request_timeout.max(1)));
-        o
-    }
+    let mut o = ServerOptions::default();
+    o.max_message = MAX_FRAME;
+    o.max_connections = args.max_connections;
+    o.max_connections_per_uid = args.max_connections_per_uid;
+    o.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
+    o.request_timeout = Some(Duration::from_secs(args.request_timeout.max(1)));
+    o
 }
 
 /// Serves until `stop` completes; then stops accepting and gives the requests in

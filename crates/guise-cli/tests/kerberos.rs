@@ -8,8 +8,6 @@
 mod accounts;
 mod common;
 
-use std::process::{Command, Stdio};
-
 use common::kdc::{self, Realm};
 
 fn pam_krb5() -> bool {
@@ -28,39 +26,12 @@ macro_rules! need_realm {
     };
 }
 
-/// A PAM configuration directory as guise accepts one, with `service` = `stack`.
-fn pam_dir(service: &str, stack: &str) -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(dir.path().join(service), stack).unwrap();
-    dir
-}
-
 /// Runs `guise ARGS` with the realm's configuration, `stdin`, and `env`.
 fn guise(realm: &Realm, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (i32, String, String) {
-    use std::io::Write;
-    let mut child = Command::new(common::GUISE)
-        .args(args)
-        .env("KRB5_CONFIG", realm.krb5_conf())
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let conf = realm.krb5_conf();
+    let mut all: Vec<(&str, &std::ffi::OsStr)> = vec![("KRB5_CONFIG", conf.as_os_str())];
+    all.extend(env.iter().map(|&(k, v)| (k, std::ffi::OsStr::new(v))));
+    common::guise_with_env(args, stdin, &all)
 }
 
 #[test]
@@ -69,7 +40,7 @@ fn a_process_started_from_a_kerberos_logon_shows_the_users_ticket() {
     let a = accounts::accounts();
     let realm = Realm::start();
     realm.add_user("alice", accounts::PASSWORD);
-    let pam = pam_dir(
+    let (pam, _) = common::pam_dir(
         "krb5",
         "auth required pam_krb5.so minimum_uid=1000\naccount required pam_unix.so\n\
          session required pam_unix.so\n",

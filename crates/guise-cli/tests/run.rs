@@ -309,30 +309,6 @@ fn completions_and_manual_pages_generate() {
     assert!(run.contains("127"), "the exit statuses are in the manual");
 }
 
-/// A PAM configuration directory as guise accepts one (root's, 0755), with
-/// `service` holding `stack`; and a root-only script for pam_exec that appends
-/// what PAM tells it to `log`.
-fn pam_dir(service: &str, stack: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let log = dir.path().join("pam.log");
-    let script = dir.path().join("record");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho \"$PAM_TYPE user=$PAM_USER ruser=$PAM_RUSER rhost=$PAM_RHOST\" >> {}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let conf = dir.path().join(service);
-    std::fs::write(&conf, stack.replace("RECORD", script.to_str().unwrap())).unwrap();
-    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
-    (dir, log)
-}
-
 /// A directory down is not a wrong password: with pam_krb5 and a realm whose KDC
 /// does not answer, the logon fails with ERROR_NO_LOGON_SERVERS.
 #[test]
@@ -343,7 +319,7 @@ fn an_unreachable_authentication_service_is_reported_as_such_not_as_a_wrong_pass
         return;
     }
     let _accounts = accounts::accounts();
-    let (dir, _) = pam_dir(
+    let (dir, _) = common::pam_dir(
         "krb",
         "auth required pam_krb5.so\naccount required pam_unix.so\nsession required pam_unix.so\n",
     );
@@ -356,31 +332,23 @@ fn an_unreachable_authentication_service_is_reported_as_such_not_as_a_wrong_pass
          [realms]\n DOWN.TEST = {\n  kdc = 127.0.0.1:9\n }\n",
     )
     .unwrap();
-    let out = std::process::Command::new(common::GUISE)
-        .args([
+    let (code, _, err) = common::guise_with_env(
+        &[
             "run",
             "--user",
             "alice",
             "--password-stdin",
             "--pam-service",
             "krb",
-        ])
-        .arg("--pam-config-dir")
-        .arg(dir.path())
-        .args(["--", "true"])
-        .env("KRB5_CONFIG", &krb5_conf)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"any password\n")?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(125), "{err}");
+            "--pam-config-dir",
+            dir.path().to_str().unwrap(),
+            "--",
+            "true",
+        ],
+        "any password\n",
+        &[("KRB5_CONFIG", krb5_conf.as_os_str())],
+    );
+    assert_eq!(code, 125, "{err}");
     assert!(err.contains("ERROR_NO_LOGON_SERVERS"), "{err}");
     assert!(
         !err.contains("ERROR_LOGON_FAILURE"),
@@ -393,7 +361,7 @@ fn an_unreachable_authentication_service_is_reported_as_such_not_as_a_wrong_pass
 fn pam_is_told_the_requesting_user_and_host() {
     need_root!();
     let a = accounts::accounts();
-    let (dir, log) = pam_dir(
+    let (dir, log) = common::pam_dir(
         "told",
         "auth required pam_unix.so\nauth required pam_exec.so RECORD\naccount required pam_unix.so\n\
          session required pam_unix.so\n",
@@ -433,7 +401,7 @@ fn pam_is_told_the_requesting_user_and_host() {
 fn root_without_a_password_still_goes_through_account_and_session_management() {
     need_root!();
     let _accounts = accounts::accounts();
-    let (dir, log) = pam_dir(
+    let (dir, log) = common::pam_dir(
         "nopw",
         "auth optional pam_exec.so RECORD\nauth required pam_permit.so\naccount required pam_unix.so\naccount required pam_exec.so RECORD\n\
          session required pam_exec.so RECORD\n",

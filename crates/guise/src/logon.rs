@@ -290,20 +290,7 @@ pub fn logon_user_with(
     }
     // Authentication reads what only the process may read (/etc/shadow, keytabs):
     // it runs as the process, whatever the calling thread impersonates.
-    let result =
-        crate::thread::as_process(|| logon_as_process(user, Some(password), logon_type, options))?;
-    if let Err(e) = &result {
-        tracing::info!(
-            target: "guise::audit",
-            event = "logon",
-            user,
-            ?logon_type,
-            result = e.kind().win32_name(),
-            error = %e,
-            "logon refused"
-        );
-    }
-    result
+    crate::thread::as_process(|| logon_as_process(user, Some(password), logon_type, options))?
 }
 
 /// Logs a user on without a password, as `runuser` does for root: PAM's account
@@ -321,14 +308,27 @@ pub fn logon_user_with(
 #[doc(alias = "LsaLogonUser")]
 pub fn logon_user_s4u(user: &str, logon_type: LogonType, options: &LogonOptions) -> Result<Token> {
     require_tcb()?;
-    let result = crate::thread::as_process(|| logon_as_process(user, None, logon_type, options))?;
+    crate::thread::as_process(|| logon_as_process(user, None, logon_type, options))?
+}
+
+/// The PAM logon of [`logon_user_with`] (with a password) and [`logon_user_s4u`]
+/// (without), on a thread at the process identity; a refusal is an audit event
+/// (success is one in [`pam_logon`]).
+fn logon_as_process(
+    user: &str,
+    password: Option<Password>,
+    logon_type: LogonType,
+    options: &LogonOptions,
+) -> Result<Token> {
+    let authenticate = password.is_some();
+    let result = pam_logon(user, password, logon_type, options);
     if let Err(e) = &result {
         tracing::info!(
             target: "guise::audit",
             event = "logon",
             user,
             ?logon_type,
-            password = false,
+            authenticated = authenticate,
             result = e.kind().win32_name(),
             error = %e,
             "logon refused"
@@ -337,7 +337,7 @@ pub fn logon_user_s4u(user: &str, logon_type: LogonType, options: &LogonOptions)
     result
 }
 
-fn logon_as_process(
+fn pam_logon(
     user: &str,
     password: Option<Password>,
     logon_type: LogonType,

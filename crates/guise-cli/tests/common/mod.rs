@@ -19,8 +19,18 @@ pub fn is_root() -> bool {
 
 /// Runs `guise ARGS` with `stdin`; returns the exit code, stdout and stderr.
 pub fn guise(args: &[&str], stdin: &str) -> (i32, String, String) {
+    guise_with_env(args, stdin, &[])
+}
+
+/// As [`guise`], with `env` added to guise's environment.
+pub fn guise_with_env(
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (i32, String, String) {
     let mut child = Command::new(GUISE)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -48,4 +58,28 @@ pub fn field(status: &str, name: &str) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A PAM configuration directory as `guise run --pam-config-dir` accepts one
+/// (root's, 0755), with `service` holding `stack`, and the file where `RECORD` in
+/// the stack, a root-only script for pam_exec, appends what PAM tells it.
+pub fn pam_dir(service: &str, stack: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.path().join("pam.log");
+    let script = dir.path().join("record");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$PAM_TYPE user=$PAM_USER ruser=$PAM_RUSER rhost=$PAM_RHOST\" >> {}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let conf = dir.path().join(service);
+    std::fs::write(&conf, stack.replace("RECORD", script.to_str().unwrap())).unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    (dir, log)
 }
