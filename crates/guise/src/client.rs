@@ -22,6 +22,10 @@
 //!   never above Identification level.
 //! - **Anonymous reveals nothing:** the anonymous token, not the client's.
 //! - **EffectiveOnly** drops the disabled privileges and groups.
+//! - **Network clients** ([`PeerIdentity::network`]) get their account's
+//!   identity from NSS with the NETWORK logon SID and no privileges; Delegation
+//!   level only with the credentials they delegated, which the token then
+//!   carries ([`Token::credential_cache`]).
 //! - **SeImpersonate.** A server without it gets Identification level when it
 //!   impersonates (applied by [`crate::thread`] at the switch).
 //!
@@ -34,7 +38,7 @@ use std::time::SystemTime;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::privilege::CapabilitySet;
-use crate::token::{ImpersonationLevel, Token, TokenType};
+use crate::token::{CredentialCache, ImpersonationLevel, Token, TokenType};
 
 /// What the kernel says about the client of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +64,27 @@ pub struct PeerIdentity {
     pub effective_capabilities: CapabilitySet,
     /// When the server accepted the connection.
     pub connected_at: SystemTime,
+    /// For a client that authenticated over the network rather than a local
+    /// process: who it proved to be. The ids and groups above are then its local
+    /// account's, from NSS; `pid` is 0 and it has no capabilities.
+    pub network: Option<NetworkClient>,
+}
+
+/// A client that authenticated over the network (a Kerberos client of
+/// [`crate::kerberos`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkClient {
+    /// The principal the client proved to be (`alice@EXAMPLE.COM`).
+    pub principal: String,
+    /// The local account the principal maps to by the system's rules (krb5
+    /// `auth_to_local`).
+    pub account: String,
+    /// The service principal the client authenticated to.
+    pub service: String,
+    /// The address the client connected from.
+    pub address: std::net::SocketAddr,
+    /// The credentials the client delegated (forwarded), if it did.
+    pub delegated: Option<CredentialCache>,
 }
 
 impl PeerIdentity {
@@ -101,6 +126,7 @@ fn peer_identity(fd: BorrowedFd<'_>) -> Result<PeerIdentity> {
         permitted_capabilities: permitted,
         effective_capabilities: effective,
         connected_at: SystemTime::now(),
+        network: None,
     })
 }
 
@@ -346,7 +372,24 @@ impl ClientContext {
             return Token::anonymous().duplicate(level, TokenType::Impersonation);
         }
         let p = &self.peer;
-        let (token, level) = if (uid, gid) == (p.uid, p.gid) {
+        let (token, level) = if let Some(net) = &p.network {
+            // A network client: its account's identity, with the NETWORK logon
+            // SID. Its delegated credentials come with the token only at
+            // Delegation level; without them it is never above Impersonation.
+            let cache = net
+                .delegated
+                .clone()
+                .filter(|_| level == ImpersonationLevel::Delegation);
+            let level = if cache.is_some() {
+                level
+            } else {
+                level.min(ImpersonationLevel::Impersonation)
+            };
+            (
+                Token::for_network_client(p.uid, p.gid, &p.groups, cache)?,
+                level,
+            )
+        } else if (uid, gid) == (p.uid, p.gid) {
             let t = Token::from_ids_with_capabilities(
                 uid,
                 gid,

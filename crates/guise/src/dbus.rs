@@ -234,6 +234,7 @@ impl DbusClients {
             permitted_capabilities: CapabilitySet::empty(),
             effective_capabilities: CapabilitySet::empty(),
             connected_at: SystemTime::now(),
+            network: None,
         })
     }
 

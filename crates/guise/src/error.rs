@@ -72,6 +72,14 @@ pub enum ErrorKind {
     AccountLockedOut,
     /// A caller has as much work in flight as it may have (`ERROR_NOT_ENOUGH_QUOTA`).
     NotEnoughQuota,
+    /// The user has no account here: a Kerberos principal that maps to no local
+    /// account (`ERROR_NO_SUCH_USER`).
+    NoSuchUser,
+    /// There are no credentials to authenticate with: no Kerberos ticket in the
+    /// cache, or a thread that impersonates a network client that delegated
+    /// nothing (`ERROR_NO_SUCH_LOGON_SESSION`, what Windows gives the second hop
+    /// without delegation).
+    NoSuchLogonSession,
     /// No remote procedure call is active on this thread, or the call a handle names
     /// has finished (`RPC_S_NO_CALL_ACTIVE`).
     RpcNoCallActive,
@@ -109,6 +117,8 @@ impl ErrorKind {
             ErrorKind::NoLogonServers => 1311,
             ErrorKind::AccountLockedOut => 1909,
             ErrorKind::NotEnoughQuota => 1816,
+            ErrorKind::NoSuchUser => 1317,
+            ErrorKind::NoSuchLogonSession => 1312,
             ErrorKind::RpcNoCallActive => 1725,
             ErrorKind::Os => 31,
         }
@@ -142,6 +152,8 @@ impl ErrorKind {
             ErrorKind::NoLogonServers => "ERROR_NO_LOGON_SERVERS",
             ErrorKind::AccountLockedOut => "ERROR_ACCOUNT_LOCKED_OUT",
             ErrorKind::NotEnoughQuota => "ERROR_NOT_ENOUGH_QUOTA",
+            ErrorKind::NoSuchUser => "ERROR_NO_SUCH_USER",
+            ErrorKind::NoSuchLogonSession => "ERROR_NO_SUCH_LOGON_SESSION",
             ErrorKind::RpcNoCallActive => "RPC_S_NO_CALL_ACTIVE",
             ErrorKind::Os => "ERROR_GEN_FAILURE",
         }

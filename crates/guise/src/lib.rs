@@ -54,6 +54,8 @@ pub mod client;
 pub mod dbus;
 pub mod error;
 pub mod id;
+#[cfg(feature = "kerberos")]
+pub mod kerberos;
 pub mod logon;
 pub mod pipe;
 pub mod pool;

@@ -8,8 +8,10 @@
 //! included, so `exec` gives it no more). It cannot regain the server's identity.
 //! Only stdin, stdout, stderr and the descriptors passed in [`SpawnOptions`] stay
 //! open. The environment is built, never inherited: `HOME`, `USER`, `LOGNAME`,
-//! `SHELL`, `PATH` for the user, the environment PAM set up for a logon, then the
-//! variables set on the command; variables that steer the dynamic loader or libc
+//! `SHELL`, `PATH` for the user, the environment PAM set up for a logon,
+//! `KRB5CCNAME` for the token's own credential cache
+//! ([`crate::token::Token::credential_cache`]; without one, the child has no
+//! network credentials of the server's), then the variables set on the command; variables that steer the dynamic loader or libc
 //! (`LD_*`, `GCONV_PATH`, `GLIBC_TUNABLES`, ... — glibc's list for set-id programs)
 //! are refused.
 //!
@@ -397,6 +399,10 @@ fn prepare(
         if is_safe_env_var(OsStr::new(k)) {
             set(k.into(), v.into());
         }
+    }
+    // The token's network credentials, and never the server's own cache.
+    if let Some(cache) = token.credential_cache() {
+        set("KRB5CCNAME".into(), cache.name().into());
     }
     for (k, v) in set_vars {
         if let Some(v) = v {

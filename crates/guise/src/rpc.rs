@@ -156,6 +156,23 @@ impl Drop for Slot {
     }
 }
 
+/// Takes a place for a connection of `uid` in `counts`; `None` over a limit of
+/// `options`.
+fn take_slot(counts: &SharedCounts, options: &RpcOptions, uid: u32) -> Option<Slot> {
+    let mut c = lock(counts);
+    let of_uid = c.by_uid.get(&uid).copied().unwrap_or(0);
+    if c.total >= options.max_connections.max(1) || of_uid >= options.max_connections_per_uid.max(1)
+    {
+        return None;
+    }
+    c.total += 1;
+    *c.by_uid.entry(uid).or_default() += 1;
+    Some(Slot {
+        counts: Arc::clone(counts),
+        uid,
+    })
+}
+
 static ACCEPT_WARNING: RateLimited = RateLimited::new();
 static FULL_WARNING: RateLimited = RateLimited::new();
 
@@ -224,19 +241,7 @@ impl UnixIncoming {
 
     /// Takes a place for a connection of `uid`; `None` over a limit.
     fn slot(&self, uid: u32) -> Option<Slot> {
-        let mut c = lock(&self.counts);
-        let of_uid = c.by_uid.get(&uid).copied().unwrap_or(0);
-        if c.total >= self.options.max_connections.max(1)
-            || of_uid >= self.options.max_connections_per_uid.max(1)
-        {
-            return None;
-        }
-        c.total += 1;
-        *c.by_uid.entry(uid).or_default() += 1;
-        Some(Slot {
-            counts: Arc::clone(&self.counts),
-            uid,
-        })
+        take_slot(&self.counts, &self.options, uid)
     }
 
     /// Makes a connection of an accepted stream, or `None` if it is not served.
@@ -310,11 +315,196 @@ impl tokio_stream::Stream for UnixIncoming {
     }
 }
 
+/// The most Kerberos handshakes in progress at once on a [`KerberosIncoming`]; a
+/// connection over it is closed at once (unauthenticated clients cannot hold more).
+#[cfg(feature = "kerberos")]
+pub const MAX_HANDSHAKES: usize = 64;
+
+/// A Kerberos-authenticated connection from the network.
+#[cfg(feature = "kerberos")]
+pub type KerberosStream = RpcStream<crate::kerberos::GssStream<tokio::net::TcpStream>>;
+
+/// The connections of a TCP socket, each authenticated with Kerberos
+/// ([`crate::kerberos::Acceptor`]) before tonic sees a byte of it: the incoming
+/// stream to give tonic's `Server::serve_with_incoming` for remote clients.
+///
+/// Handshakes run on tasks of their own, at most [`MAX_HANDSHAKES`] at once, each
+/// within [`crate::kerberos::KerberosOptions::handshake_timeout`]. An
+/// authenticated client is then held to [`RpcOptions`]' limits by its local uid,
+/// its [`RpcOptions::policy`] and idle timeout, as on a Unix socket.
+#[cfg(feature = "kerberos")]
+pub struct KerberosIncoming {
+    connections: tokio::sync::mpsc::Receiver<KerberosStream>,
+    local: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[cfg(feature = "kerberos")]
+impl std::fmt::Debug for KerberosIncoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KerberosIncoming")
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+#[cfg(feature = "kerberos")]
+impl KerberosIncoming {
+    /// Listens on `address` (`host:port`) and authenticates each connection with
+    /// `acceptor`. Call it inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the address cannot be listened on.
+    pub async fn bind(
+        address: &str,
+        acceptor: crate::kerberos::Acceptor,
+        options: RpcOptions,
+    ) -> Result<KerberosIncoming> {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| io_err(&format!("listening on {address}"), &e))?;
+        Self::from_tokio(listener, acceptor, options)
+    }
+
+    /// Serves a TCP socket that is already listening (one inherited from a
+    /// service manager, say). Call it inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] if the socket cannot be used.
+    pub fn from_listener(
+        listener: std::net::TcpListener,
+        acceptor: crate::kerberos::Acceptor,
+        options: RpcOptions,
+    ) -> Result<KerberosIncoming> {
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| io_err("the listener", &e))?;
+        let listener =
+            tokio::net::TcpListener::from_std(listener).map_err(|e| io_err("the listener", &e))?;
+        Self::from_tokio(listener, acceptor, options)
+    }
+
+    fn from_tokio(
+        listener: tokio::net::TcpListener,
+        acceptor: crate::kerberos::Acceptor,
+        options: RpcOptions,
+    ) -> Result<KerberosIncoming> {
+        let local = listener
+            .local_addr()
+            .map_err(|e| io_err("the listener's address", &e))?;
+        let (tx, connections) = tokio::sync::mpsc::channel(MAX_HANDSHAKES);
+        let task = tokio::spawn(authenticate_connections(
+            listener,
+            Arc::new(acceptor),
+            options,
+            tx,
+        ));
+        Ok(KerberosIncoming {
+            connections,
+            local,
+            task,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.local
+    }
+}
+
+#[cfg(feature = "kerberos")]
+impl Drop for KerberosIncoming {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(feature = "kerberos")]
+impl tokio_stream::Stream for KerberosIncoming {
+    type Item = io::Result<KerberosStream>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.connections.poll_recv(cx).map(|c| c.map(Ok))
+    }
+}
+
+#[cfg(feature = "kerberos")]
+static HANDSHAKE_WARNING: RateLimited = RateLimited::new();
+
+/// Accepts TCP connections for ever, authenticating each on a task of its own,
+/// and sends those served to `tx`.
+#[cfg(feature = "kerberos")]
+async fn authenticate_connections(
+    listener: tokio::net::TcpListener,
+    acceptor: Arc<crate::kerberos::Acceptor>,
+    options: RpcOptions,
+    tx: tokio::sync::mpsc::Sender<KerberosStream>,
+) {
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let counts = SharedCounts::default();
+    loop {
+        let (stream, address) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                ACCEPT_WARNING
+                    .warn(|n| tracing::warn!(%e, suppressed = n, "accept failed; backing off"));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
+            HANDSHAKE_WARNING.warn(|n| {
+                tracing::warn!(%address, suppressed = n, "refusing a client: too many handshakes");
+            });
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (acceptor, options, counts, tx) = (
+            Arc::clone(&acceptor),
+            options.clone(),
+            Arc::clone(&counts),
+            tx.clone(),
+        );
+        tokio::spawn(async move {
+            let Ok((io, peer)) = acceptor.accept(stream, address).await else {
+                return;
+            };
+            drop(permit);
+            if let Some(policy) = &options.policy
+                && !policy(&peer)
+            {
+                tracing::info!(uid = peer.uid, %address, "client refused by policy");
+                return;
+            }
+            let Some(slot) = take_slot(&counts, &options, peer.uid) else {
+                FULL_WARNING.warn(|n| {
+                    tracing::warn!(
+                        uid = peer.uid,
+                        suppressed = n,
+                        "refusing a client: too many connections"
+                    );
+                });
+                return;
+            };
+            let _ = tx
+                .send(RpcStream {
+                    io,
+                    peer: RpcPeer(Arc::new(peer)),
+                    _slot: slot,
+                    idle: options.idle_timeout,
+                    last: Instant::now(),
+                    timer: None,
+                })
+                .await;
+        });
+    }
+}
+
 /// One client's connection: the socket, the kernel's view of the client, and the
 /// idle clock. Reads and writes fail once no byte has moved either way for the
 /// idle timeout, also while a write waits for a client that stopped reading.
-pub struct RpcStream {
-    io: tokio::net::UnixStream,
+pub struct RpcStream<S = tokio::net::UnixStream> {
+    io: S,
     peer: RpcPeer,
     _slot: Slot,
     idle: Option<Duration>,
@@ -323,7 +513,7 @@ pub struct RpcStream {
     timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl std::fmt::Debug for RpcStream {
+impl<S> std::fmt::Debug for RpcStream<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RpcStream")
             .field("peer", &self.peer)
@@ -331,8 +521,9 @@ impl std::fmt::Debug for RpcStream {
     }
 }
 
-impl RpcStream {
-    /// The kernel's view of the client.
+impl<S> RpcStream<S> {
+    /// Who the client is: the kernel's view of a local client, or what a network
+    /// client proved ([`PeerIdentity::network`]).
     pub fn peer(&self) -> &PeerIdentity {
         &self.peer.0
     }
@@ -358,7 +549,7 @@ impl RpcStream {
     }
 }
 
-impl AsyncRead for RpcStream {
+impl<S: AsyncRead + Unpin> AsyncRead for RpcStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -377,7 +568,7 @@ impl AsyncRead for RpcStream {
     }
 }
 
-impl AsyncWrite for RpcStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for RpcStream<S> {
     /// A write the client does not take (it stopped reading) counts as no
     /// traffic: after the idle timeout it fails, so a client cannot hold the
     /// connection open by never reading.
@@ -409,7 +600,7 @@ impl AsyncWrite for RpcStream {
     }
 }
 
-impl tonic::transport::server::Connected for RpcStream {
+impl<S> tonic::transport::server::Connected for RpcStream<S> {
     type ConnectInfo = RpcPeer;
 
     fn connect_info(&self) -> RpcPeer {
@@ -1001,6 +1192,39 @@ pub async fn connect(path: &Path) -> Result<tonic::transport::Channel> {
             async move {
                 let stream = tokio::net::UnixStream::connect(path).await?;
                 Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Os, format!("connecting to the RPC server: {e}")))
+}
+
+/// A tonic channel to a gRPC server that authenticates with Kerberos, at
+/// `address` (`host:port`): the connection is made and authenticated now, with
+/// `initiator` (started on the thread whose credentials it is to use), and the
+/// channel uses it alone; it does not reconnect.
+///
+/// # Errors
+/// [`ErrorKind::Os`] if the server cannot be reached; otherwise as
+/// [`crate::kerberos::Initiator::connect`] (a refusal carries the server's
+/// reason).
+#[cfg(feature = "kerberos")]
+pub async fn connect_kerberos(
+    address: &str,
+    initiator: crate::kerberos::Initiator,
+) -> Result<tonic::transport::Channel> {
+    let tcp = tokio::net::TcpStream::connect(address)
+        .await
+        .map_err(|e| io_err(&format!("connecting to {address}"), &e))?;
+    let _ = tcp.set_nodelay(true);
+    let stream = initiator.connect(tcp).await?;
+    let stream = Arc::new(Mutex::new(Some(stream)));
+    tonic::transport::Endpoint::from_static("http://guise.invalid")
+        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
+            let stream = stream.lock().unwrap_or_else(|p| p.into_inner()).take();
+            async move {
+                stream.map(hyper_util::rt::TokioIo::new).ok_or_else(|| {
+                    io::Error::other("a Kerberos channel does not reconnect: authenticate again")
+                })
             }
         }))
         .await

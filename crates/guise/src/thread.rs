@@ -483,11 +483,78 @@ fn install(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
     }
     let _steady = steady();
     let result = install_now(token);
+    #[cfg(feature = "kerberos")]
+    gss_cache_follows();
     if let Some(r) = REGISTERED.with_borrow(Clone::clone) {
         *r.current.lock().unwrap_or_else(|p| p.into_inner()) =
             ACTIVE.with_borrow(|a| a.as_ref().map(|a| Token::clone(&a.token)));
     }
     result
+}
+
+#[cfg(feature = "kerberos")]
+thread_local! {
+    /// The GSSAPI default credential cache the calling thread was given, if any
+    /// (`None`: the process's default).
+    static GSS_CACHE: std::cell::RefCell<Option<std::ffi::CString>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The cache named for a thread that impersonates a network client without
+/// credentials: it cannot exist (nothing can be made in `/proc`), so a Kerberos
+/// call fails, and says why, rather than go out with the server's credentials or
+/// with a cache the client has on this machine.
+#[cfg(feature = "kerberos")]
+pub const NO_DELEGATED_CREDENTIALS: &str = "FILE:/proc/guise-no-delegated-credentials";
+
+/// Whether the calling thread impersonates a network client that delegated no
+/// credentials (its GSSAPI default cache is [`NO_DELEGATED_CREDENTIALS`]).
+#[cfg(feature = "kerberos")]
+pub(crate) fn without_delegated_credentials() -> bool {
+    GSS_CACHE.with_borrow(|c| {
+        c.as_ref()
+            .is_some_and(|c| c.as_bytes() == NO_DELEGATED_CREDENTIALS.as_bytes())
+    })
+}
+
+/// Makes the thread's GSSAPI default credential cache follow what it
+/// impersonates: the token's own cache at Impersonation level or above; none for a
+/// network client that delegated nothing; the process's default otherwise.
+/// Without Kerberos in use nothing is called. A cache that cannot be set aborts
+/// the process, as a credential that cannot be restored does.
+#[cfg(feature = "kerberos")]
+fn gss_cache_follows() {
+    let wanted: Option<std::ffi::CString> = ACTIVE.with_borrow(|a| {
+        let a = a.as_ref()?;
+        match a.token.credential_cache() {
+            Some(cache)
+                if a.token
+                    .impersonation_level()
+                    .unwrap_or(ImpersonationLevel::Impersonation)
+                    >= ImpersonationLevel::Impersonation =>
+            {
+                Some(cache.c_name().to_owned())
+            }
+            _ if a.token.is_network_client_without_credentials()
+                || a.token.credential_cache().is_some() =>
+            {
+                std::ffi::CString::new(NO_DELEGATED_CREDENTIALS).ok()
+            }
+            _ => None,
+        }
+    });
+    GSS_CACHE.with_borrow_mut(|current| {
+        if *current == wanted {
+            return;
+        }
+        if let Err(e) = crate::sys::gss::set_thread_ccache(wanted.as_deref()) {
+            cred::fatal(
+                "setting the thread's Kerberos credential cache",
+                &Error::new(ErrorKind::Os, e.to_string()),
+            );
+        }
+        *current = wanted;
+    });
 }
 
 /// [`install`], the credential change itself.

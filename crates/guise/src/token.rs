@@ -343,6 +343,9 @@ struct TokenData {
     unix: UnixIdentity,
     origin: Origin,
     network_credentials: bool,
+    /// The Kerberos credential cache of the token's own (a logon's, a delegating
+    /// client's).
+    credential_cache: Option<CredentialCache>,
     session: Option<SessionRef>,
     /// The user and groups, indexed for membership tests; made from `user` and
     /// `groups` whenever they are set (see [`SidIndex::of`]).
@@ -452,6 +455,95 @@ impl Eq for SessionRef {}
 impl std::fmt::Debug for SessionRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LogonSession")
+    }
+}
+
+/// A Kerberos credential cache that belongs to a token: its network credentials
+/// (SPEC §6). A process started from the token gets it as `KRB5CCNAME`, and a
+/// thread that impersonates the token at Impersonation level or above has it as
+/// its GSSAPI default (see [`crate::thread`]), so that outgoing Kerberos calls go
+/// out as the token's user.
+///
+/// A logon's cache is the one the PAM stack made (pam_krb5, pam_sss), which the
+/// PAM session removes when it closes. A cache guise made for a client's delegated
+/// credentials is removed, with its private directory, when the last token that
+/// holds it is dropped.
+#[derive(Clone)]
+pub struct CredentialCache(Arc<CacheInner>);
+
+struct CacheInner {
+    /// `TYPE:residual`, as `KRB5CCNAME` takes it.
+    name: String,
+    /// The same, for C.
+    c_name: CString,
+    /// A directory of guise's own to remove with the cache.
+    remove: Option<std::path::PathBuf>,
+}
+
+impl Drop for CacheInner {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.remove
+            && let Err(e) = std::fs::remove_dir_all(dir)
+        {
+            tracing::warn!(dir = %dir.display(), %e, "cannot remove a credential cache");
+        }
+    }
+}
+
+impl CredentialCache {
+    /// A cache by its name (`FILE:/tmp/krb5cc_1000_Ab12`, `KEYRING:persistent:1000`,
+    /// `KCM:1000`, …), which something else made and removes.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidParameter`] for a name with a NUL byte.
+    pub fn named(name: &str) -> Result<CredentialCache> {
+        Self::make(name, None)
+    }
+
+    /// A cache that guise made in `dir`, a directory of its own, removed with it
+    /// when the last token that holds the cache is dropped.
+    pub(crate) fn owned(name: &str, dir: std::path::PathBuf) -> Result<CredentialCache> {
+        Self::make(name, Some(dir))
+    }
+
+    fn make(name: &str, remove: Option<std::path::PathBuf>) -> Result<CredentialCache> {
+        let c_name = CString::new(name).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidParameter,
+                "a credential cache name contains a NUL byte",
+            )
+        })?;
+        Ok(CredentialCache(Arc::new(CacheInner {
+            name: name.to_owned(),
+            c_name,
+            remove,
+        })))
+    }
+
+    /// The cache's name, as `KRB5CCNAME` takes it.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The cache's name for C.
+    pub(crate) fn c_name(&self) -> &std::ffi::CStr {
+        &self.0.c_name
+    }
+}
+
+impl PartialEq for CredentialCache {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for CredentialCache {}
+
+impl fmt::Debug for CredentialCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CredentialCache")
+            .field(&self.0.name)
+            .finish()
     }
 }
 
@@ -628,6 +720,7 @@ impl Token {
             unix,
             origin,
             network_credentials: false,
+            credential_cache: None,
             session: None,
             index: SidIndex::default(),
         })
@@ -678,6 +771,40 @@ impl Token {
         )?;
         t.data_mut().session = session;
         t.data_mut().network_credentials = network_credentials;
+        t.data_mut().credential_cache = t
+            .logon_environment()
+            .iter()
+            .find(|(k, _)| k == "KRB5CCNAME")
+            .and_then(|(_, v)| CredentialCache::named(v).ok());
+        Ok(t)
+    }
+
+    /// The token of a client that authenticated over the network (a Kerberos
+    /// client of [`crate::kerberos`]): its account's ids and groups as NSS gave
+    /// them (so directories work unchanged), the NETWORK logon SID, no
+    /// privileges, and the client's delegated credentials, if it forwarded them.
+    /// An impersonation token at Delegation level with them, at Impersonation
+    /// level without.
+    ///
+    /// # Errors
+    /// As [`Token::from_ids`].
+    pub(crate) fn for_network_client(
+        uid: u32,
+        gid: u32,
+        groups: &[u32],
+        delegated: Option<CredentialCache>,
+    ) -> Result<Token> {
+        let unix = UnixIdentity::new(uid, gid, groups.iter().copied())?;
+        let mut t = Token::for_identity(
+            unix,
+            Some((LogonType::Network, Luid::allocate())),
+            Origin::Peer,
+            "kerberos",
+        );
+        if delegated.is_some() {
+            t.data_mut().level = ImpersonationLevel::Delegation;
+        }
+        t.data_mut().credential_cache = delegated;
         Ok(t)
     }
 
@@ -781,6 +908,7 @@ impl Token {
             unix,
             origin: Origin::Anonymous,
             network_credentials: false,
+            credential_cache: None,
             session: None,
             index: SidIndex::default(),
         })
@@ -836,6 +964,7 @@ impl Token {
             },
             origin: Origin::Synthetic,
             network_credentials: false,
+            credential_cache: None,
             session: None,
             index: SidIndex::default(),
         })
@@ -903,7 +1032,21 @@ impl Token {
     /// environment); the process token, when the process has a Kerberos cache of its
     /// uid (the one `KRB5CCNAME` names, else `/tmp/krb5cc_<uid>`).
     pub fn has_network_credentials(&self) -> bool {
-        self.d.network_credentials
+        self.d.network_credentials || self.d.credential_cache.is_some()
+    }
+
+    /// Whether the token is a network client's that carries no credentials of its
+    /// own (it did not delegate, or the token is below Delegation level).
+    pub(crate) fn is_network_client_without_credentials(&self) -> bool {
+        self.d.origin == Origin::Peer
+            && self.d.credential_cache.is_none()
+            && self.d.groups.iter().any(|g| g.sid == Sid::NETWORK)
+    }
+
+    /// The token's own Kerberos credential cache: the one a logon's PAM stack
+    /// made, or a client's delegated credentials (see [`CredentialCache`]).
+    pub fn credential_cache(&self) -> Option<&CredentialCache> {
+        self.d.credential_cache.as_ref()
     }
 
     /// The environment the logon's PAM modules set up (e.g. `KRB5CCNAME`), for a
@@ -986,6 +1129,11 @@ impl Token {
             TokenType::Impersonation => level,
         };
         dup.data_mut().statistics.token_id = Luid::allocate();
+        // A network client's credentials were delegated: below Delegation level
+        // the token no longer carries them.
+        if self.d.origin == Origin::Peer && dup.d.level < ImpersonationLevel::Delegation {
+            dup.data_mut().credential_cache = None;
+        }
         Ok(dup)
     }
 

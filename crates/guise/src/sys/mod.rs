@@ -9,6 +9,7 @@
 //! - [`remote`]: SetThreadToken on another thread, through a real-time signal
 //!   whose handler makes only the raw credential system calls.
 //! - [`uring`]: opens through io_uring with a registered personality.
+//! - [`gss`]: the GSSAPI calls of MIT krb5 that `libgssapi` does not wrap.
 //! - [`setters`]: the macro that defines the libc credential setters in a binary as
 //!   functions that abort.
 #![allow(unsafe_code)]
@@ -17,6 +18,8 @@
 pub(crate) mod activation;
 pub(crate) mod creds;
 pub(crate) mod fork;
+#[cfg(feature = "kerberos")]
+pub(crate) mod gss;
 pub(crate) mod pam;
 pub(crate) mod remote;
 pub(crate) mod setters;

@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "listener",
     "uring",
     "client",
+    "kerberos",
     "pool",
     "pipe",
     "rpc",

@@ -1,0 +1,892 @@
+//! Kerberos: clients on other machines, authenticated with GSSAPI on MIT krb5
+//! (through `libgssapi`), their delegated credentials, and the network
+//! credentials of tokens.
+//!
+//! - [`Acceptor`] authenticates a connection as a service whose keys are in a
+//!   keytab. The client's principal maps to a local account by the system's own
+//!   rules (`gss_localname`: krb5's `auth_to_local` and `aname_to_localname`), and
+//!   the account's ids and groups come from NSS, so LDAP or SSSD directories work
+//!   unchanged. The client core ([`crate::client`]) makes its token, with the
+//!   NETWORK logon SID. Authentication is mutual: the client knows it talks to the
+//!   service it named. A replayed authenticator is refused by the krb5 replay
+//!   cache, and every frame after the handshake is sealed (encrypted and
+//!   integrity-protected) and numbered, so none can be replayed, dropped or
+//!   reordered unnoticed.
+//! - [`Initiator`] is the client. It authenticates with the calling thread's
+//!   default credentials: the process's `KRB5CCNAME`, or, on a thread that
+//!   impersonates a token with a credential cache, that cache (see
+//!   [`crate::thread`]). With delegation it forwards the client's ticket-granting
+//!   ticket.
+//! - A client that delegated gets a credential cache of its own on the server
+//!   ([`crate::token::CredentialCache`]): a private directory, owned by the
+//!   client's account, removed when the last token holding it is dropped. The
+//!   client's token carries it at Delegation level only.
+//!
+//! # Wire format
+//! The client first sends the eight bytes `GUISEGS1`. Then each side sends frames:
+//! a kind byte, a 32-bit big-endian length, and that many bytes.
+//!
+//! | kind | from | body |
+//! |---|---|---|
+//! | 1 | both | a GSSAPI context token |
+//! | 2 | server | why the client is refused (UTF-8); the server then closes |
+//! | 3 | server | accepted: the acceptor's last context token (may be empty) |
+//! | 4 | both | data: `gss_wrap` (sealed) of a 64-bit big-endian frame number, counted from 0 in each direction, and at most 16 KiB of the stream |
+//!
+//! A handshake token is at most 64 KiB; the handshake must end within
+//! [`KerberosOptions::handshake_timeout`]. After kind 3 both sides speak HTTP/2
+//! (gRPC) inside data frames.
+
+use std::ffi::CString;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, SystemTime};
+
+use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext, ServerCtx};
+use libgssapi::credential::{Cred, CredUsage};
+use libgssapi::error::{Error as GssError, MajorFlags};
+use libgssapi::name::Name;
+use libgssapi::oid::{GSS_MECH_KRB5, GSS_NT_HOSTBASED_SERVICE, GSS_NT_KRB5_PRINCIPAL};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use crate::client::{NetworkClient, PeerIdentity};
+use crate::error::{Error, ErrorKind, Result};
+use crate::privilege::CapabilitySet;
+use crate::token::CredentialCache;
+
+/// The bytes a client sends first.
+pub const MAGIC: &[u8; 8] = b"GUISEGS1";
+const TOKEN: u8 = 1;
+const REFUSED: u8 = 2;
+const ACCEPTED: u8 = 3;
+const DATA: u8 = 4;
+/// The largest handshake token either side accepts.
+pub const MAX_HANDSHAKE_TOKEN: usize = 64 * 1024;
+/// The most stream bytes one data frame carries.
+const MAX_PLAINTEXT: usize = 16 * 1024;
+/// The largest data frame accepted: a sealed `MAX_PLAINTEXT` and its number, with
+/// room for the token's header, padding and checksum.
+const MAX_DATA_FRAME: usize = MAX_PLAINTEXT + 8 + 1024;
+/// The longest refusal message read or sent.
+const MAX_REFUSAL: usize = 4096;
+
+/// The flags a guise context needs: mutual authentication, replay and sequence
+/// detection, confidentiality and integrity.
+fn required_flags() -> CtxFlags {
+    CtxFlags::GSS_C_MUTUAL_FLAG
+        | CtxFlags::GSS_C_REPLAY_FLAG
+        | CtxFlags::GSS_C_SEQUENCE_FLAG
+        | CtxFlags::GSS_C_CONF_FLAG
+        | CtxFlags::GSS_C_INTEG_FLAG
+}
+
+/// Options of an [`Acceptor`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct KerberosOptions {
+    /// How long a client may take to authenticate (default 10 s); a connection
+    /// that has not by then is closed.
+    pub handshake_timeout: Duration,
+    /// Where the private directories of delegated credential caches are made
+    /// (default: the temporary directory, `TMPDIR` or `/tmp`).
+    pub cache_dir: PathBuf,
+    /// Whether a principal that maps to root (uid 0) is served (default: no; such a
+    /// client is refused).
+    pub allow_root: bool,
+}
+
+impl Default for KerberosOptions {
+    fn default() -> Self {
+        KerberosOptions {
+            handshake_timeout: Duration::from_secs(10),
+            cache_dir: std::env::temp_dir(),
+            allow_root: false,
+        }
+    }
+}
+
+fn gss_error(kind: ErrorKind, what: &str, e: &GssError) -> Error {
+    Error::new(kind, format!("{what}: {e}"))
+}
+
+fn io_error(what: &str, e: &io::Error) -> Error {
+    Error::os(
+        ErrorKind::Os,
+        format!("{what}: {e}"),
+        e.raw_os_error().unwrap_or(0),
+    )
+}
+
+fn refused(kind: ErrorKind, message: impl Into<String>) -> Error {
+    Error::new(kind, message.into())
+}
+
+/// The display form of a GSSAPI name.
+fn display(name: &Name) -> std::result::Result<String, GssError> {
+    Ok(String::from_utf8_lossy(&name.display_name()?).into_owned())
+}
+
+/// Writes one frame and flushes it.
+async fn write_frame<S: AsyncWrite + Unpin>(io: &mut S, kind: u8, body: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(body.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a frame too large"))?;
+    let mut frame = Vec::with_capacity(5 + body.len());
+    frame.push(kind);
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(body);
+    io.write_all(&frame).await?;
+    io.flush().await
+}
+
+/// Reads one frame whose body is at most `max` bytes.
+async fn read_frame<S: AsyncRead + Unpin>(io: &mut S, max: usize) -> io::Result<(u8, Vec<u8>)> {
+    let mut head = [0u8; 5];
+    io.read_exact(&mut head).await?;
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a frame of {len} bytes, over the limit of {max}"),
+        ));
+    }
+    let mut body = vec![0; len];
+    io.read_exact(&mut body).await?;
+    Ok((head[0], body))
+}
+
+/// Runs blocking GSSAPI or NSS work off the async threads.
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Os, format!("a Kerberos task failed: {e}")))
+}
+
+/// A service's Kerberos keys: authenticates clients ([`Acceptor::accept`]).
+#[derive(Clone)]
+pub struct Acceptor {
+    cred: Cred,
+    principal: Option<String>,
+    options: KerberosOptions,
+}
+
+impl std::fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("principal", &self.principal)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Acceptor {
+    /// The service's keys from `keytab` (read once, now): those of `principal`
+    /// (`service/host@REALM`) only, or of any principal in the keytab. The
+    /// process-wide `KRB5_KTNAME` is neither read nor set.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NoSuchLogonSession`] if the keytab holds no usable key (for
+    /// `principal`); [`ErrorKind::InvalidParameter`] for a name with a NUL byte.
+    #[doc(alias = "AcquireCredentialsHandle")]
+    pub fn from_keytab(
+        keytab: &Path,
+        principal: Option<&str>,
+        options: KerberosOptions,
+    ) -> Result<Acceptor> {
+        let nul = || Error::new(ErrorKind::InvalidParameter, "a name contains a NUL byte");
+        // A keytab the process cannot read says so, not "no key".
+        std::fs::File::open(keytab)
+            .map_err(|e| io_error(&format!("opening the keytab {}", keytab.display()), &e))?;
+        let kt = CString::new(format!("FILE:{}", keytab.display())).map_err(|_| nul())?;
+        let p = principal
+            .map(|p| CString::new(p).map_err(|_| nul()))
+            .transpose()?;
+        let cred = crate::sys::gss::acquire_acceptor(&kt, p.as_deref()).map_err(|e| {
+            gss_error(
+                ErrorKind::NoSuchLogonSession,
+                &format!(
+                    "no key of {} in the keytab {}",
+                    principal.unwrap_or("any principal"),
+                    keytab.display()
+                ),
+                &e,
+            )
+        })?;
+        Ok(Acceptor {
+            cred,
+            principal: principal.map(str::to_owned),
+            options,
+        })
+    }
+
+    /// Authenticates the client of `io`, which connected from `address`: the
+    /// GSSAPI handshake, then the mapping of its principal to a local account.
+    /// Returns the sealed stream and the client's identity, for
+    /// [`crate::client::ClientContext`]. A refused client is told why (an
+    /// authenticated one in full; an unauthenticated one only that
+    /// authentication failed) before the connection is closed.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::LogonFailure`] for a client that did not authenticate (no
+    ///   GSSAPI handshake, a bad or replayed token, a ticket for another service),
+    ///   or did not in time.
+    /// - [`ErrorKind::NoSuchUser`] for a principal that maps to no local account.
+    /// - [`ErrorKind::AccessDenied`] for a principal that maps to root, unless
+    ///   [`KerberosOptions::allow_root`].
+    /// - [`ErrorKind::Os`] if the connection fails.
+    #[doc(alias = "AcceptSecurityContext")]
+    pub async fn accept<S>(
+        &self,
+        mut io: S,
+        address: SocketAddr,
+    ) -> Result<(GssStream<S>, PeerIdentity)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let result = tokio::time::timeout(
+            self.options.handshake_timeout,
+            self.handshake(&mut io, address),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(refused(
+                ErrorKind::LogonFailure,
+                "the client did not authenticate in time",
+            ))
+        });
+        match result {
+            Ok((ctx, peer)) => Ok((GssStream::new(io, Box::new(ctx)), peer)),
+            Err(e) => {
+                let told = match e.kind() {
+                    ErrorKind::NoSuchUser | ErrorKind::AccessDenied => e.to_string(),
+                    _ => "Kerberos authentication failed".to_owned(),
+                };
+                let told = &told.as_bytes()[..told.len().min(MAX_REFUSAL)];
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    write_frame(&mut io, REFUSED, told),
+                )
+                .await;
+                tracing::info!(
+                    target: "guise::audit",
+                    event = "network-logon",
+                    %address,
+                    result = e.kind().win32_name(),
+                    error = %e,
+                    "network client refused"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    async fn handshake<S>(
+        &self,
+        io: &mut S,
+        address: SocketAddr,
+    ) -> Result<(ServerCtx, PeerIdentity)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let failure = |why: String| refused(ErrorKind::LogonFailure, why);
+        let mut magic = [0u8; 8];
+        io.read_exact(&mut magic)
+            .await
+            .map_err(|e| failure(format!("reading the client's greeting: {e}")))?;
+        if &magic != MAGIC {
+            return Err(failure(
+                "not a guise Kerberos client: the connection must start with a GSSAPI handshake"
+                    .into(),
+            ));
+        }
+        let mut ctx = ServerCtx::new(Some(self.cred.clone()));
+        let last = loop {
+            let (kind, body) = read_frame(io, MAX_HANDSHAKE_TOKEN)
+                .await
+                .map_err(|e| failure(format!("reading a handshake frame: {e}")))?;
+            if kind != TOKEN {
+                return Err(failure(format!("a frame of kind {kind} in the handshake")));
+            }
+            let (back, stepped) = blocking(move || {
+                let r = ctx.step(&body, None).map(|t| t.map(|b| b.to_vec()));
+                (ctx, r)
+            })
+            .await?;
+            ctx = back;
+            let out = stepped.map_err(|e| failure(format!("GSSAPI refused the client: {e}")))?;
+            if ctx.is_complete() {
+                break out.unwrap_or_default();
+            }
+            let out = out.ok_or_else(|| failure("the handshake stalled".into()))?;
+            write_frame(io, TOKEN, &out)
+                .await
+                .map_err(|e| failure(format!("sending a handshake token: {e}")))?;
+        };
+        let flags = ctx
+            .flags()
+            .map_err(|e| gss_error(ErrorKind::LogonFailure, "the context's flags", &e))?;
+        if !flags.contains(required_flags()) {
+            return Err(failure(format!(
+                "the client did not ask for mutual authentication, replay and sequence \
+                 detection, confidentiality and integrity (it asked for {flags:?})"
+            )));
+        }
+        let source = ctx
+            .source_name()
+            .map_err(|e| gss_error(ErrorKind::LogonFailure, "the client's name", &e))?;
+        let principal = display(&source)
+            .map_err(|e| gss_error(ErrorKind::LogonFailure, "the client's name", &e))?;
+        let service = ctx
+            .target_name()
+            .and_then(|n| display(&n))
+            .map_err(|e| gss_error(ErrorKind::LogonFailure, "the service's name", &e))?;
+        let account = source
+            .local_name(Some(GSS_MECH_KRB5))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|_| {
+                refused(
+                    ErrorKind::NoSuchUser,
+                    format!("the principal {principal} maps to no local account (auth_to_local)"),
+                )
+            })?;
+        let delegated = if flags.contains(CtxFlags::GSS_C_DELEG_FLAG) {
+            ctx.take_delegated_cred()
+        } else {
+            None
+        };
+        let options = self.options.clone();
+        let client = NetworkClient {
+            principal,
+            account,
+            service,
+            address,
+            delegated: None,
+        };
+        let peer = blocking(move || identify(client, delegated, &options)).await??;
+        write_frame(io, ACCEPTED, &last)
+            .await
+            .map_err(|e| io_error("accepting the client", &e))?;
+        let net = peer.network.as_ref();
+        tracing::info!(
+            target: "guise::audit",
+            event = "network-logon",
+            %address,
+            principal = net.map_or("", |n| n.principal.as_str()),
+            account = net.map_or("", |n| n.account.as_str()),
+            uid = peer.uid,
+            delegated = net.is_some_and(|n| n.delegated.is_some()),
+            result = "ok",
+            "network client authenticated"
+        );
+        Ok((ctx, peer))
+    }
+}
+
+/// The local account of an authenticated client, from NSS, and its delegated
+/// credentials in a cache of its own.
+fn identify(
+    mut client: NetworkClient,
+    delegated: Option<Cred>,
+    options: &KerberosOptions,
+) -> Result<PeerIdentity> {
+    let user = nix::unistd::User::from_name(&client.account)
+        .map_err(|e| {
+            Error::os(
+                ErrorKind::Os,
+                format!("looking up the account {:?}", client.account),
+                e as i32,
+            )
+        })?
+        .ok_or_else(|| {
+            refused(
+                ErrorKind::NoSuchUser,
+                format!(
+                    "the principal {} maps to {:?}, which has no account here",
+                    client.principal, client.account
+                ),
+            )
+        })?;
+    if user.uid.is_root() && !options.allow_root {
+        return Err(refused(
+            ErrorKind::AccessDenied,
+            format!(
+                "the principal {} maps to root: a remote root client is refused",
+                client.principal
+            ),
+        ));
+    }
+    let name = CString::new(user.name.as_str()).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidParameter,
+            "an account name with a NUL byte",
+        )
+    })?;
+    let groups: Vec<u32> = nix::unistd::getgrouplist(&name, user.gid)
+        .map_err(|e| {
+            Error::os(
+                ErrorKind::Os,
+                format!("reading the groups of {:?}", user.name),
+                e as i32,
+            )
+        })?
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
+    let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+    crate::cred::validate_ids(uid, gid, &groups)?;
+    if let Some(cred) = delegated {
+        client.delegated = Some(store_delegated(&cred, uid, gid, &options.cache_dir)?);
+    }
+    Ok(PeerIdentity {
+        pid: 0,
+        uid,
+        gid,
+        groups,
+        has_pidfd: false,
+        permitted_capabilities: CapabilitySet::empty(),
+        effective_capabilities: CapabilitySet::empty(),
+        connected_at: SystemTime::now(),
+        network: Some(client),
+    })
+}
+
+/// Stores delegated credentials in a new cache in a private directory under
+/// `base`, both then given to the client's account (its impersonating threads and
+/// its processes read the cache as that account).
+fn store_delegated(cred: &Cred, uid: u32, gid: u32, base: &Path) -> Result<CredentialCache> {
+    let dir = tempfile::Builder::new()
+        .prefix("guise-krb5cc-")
+        .tempdir_in(base)
+        .map_err(|e| {
+            io_error(
+                &format!("making a credential cache in {}", base.display()),
+                &e,
+            )
+        })?;
+    let file = dir.path().join("ccache");
+    let name = format!("FILE:{}", file.display());
+    cred.store_into(&name, true, false, CredUsage::Initiate, None)
+        .map_err(|e| gss_error(ErrorKind::Os, "storing the delegated credentials", &e))?;
+    let owner = |p: &Path| {
+        rustix::fs::chown(
+            p,
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+        )
+        .map_err(|e| {
+            Error::sys(
+                ErrorKind::Os,
+                "giving the delegated credentials to the client",
+                e,
+            )
+        })
+    };
+    owner(&file)?;
+    owner(dir.path())?;
+    CredentialCache::owned(&name, dir.keep())
+}
+
+/// The client side of the handshake: a context started on the calling thread
+/// with its default credentials ([`Initiator::start`]), finished on a connection
+/// ([`Initiator::connect`]).
+pub struct Initiator {
+    ctx: ClientCtx,
+    first: Vec<u8>,
+    delegate: bool,
+}
+
+impl std::fmt::Debug for Initiator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Initiator")
+            .field("delegate", &self.delegate)
+            .finish()
+    }
+}
+
+/// Whether a GSSAPI error means there were no credentials to authenticate with.
+fn no_credentials(e: &GssError) -> bool {
+    e.major.contains(MajorFlags::GSS_S_NO_CRED)
+        || e.to_string().contains("No credentials")
+        || e.to_string().contains("No Kerberos credentials")
+}
+
+impl Initiator {
+    /// Starts authenticating to `target` on the calling thread, with its default
+    /// credentials: the process's credential cache, or while the thread
+    /// impersonates a token with one, the token's (see [`crate::thread`]); this
+    /// asks the KDC for a ticket to the service. `target` is a host-based service
+    /// name (`guise@files.example.com`) or a principal (`guise/files.example.com`,
+    /// `guise/files.example.com@EXAMPLE.COM`). With `delegate`, the client's
+    /// ticket-granting ticket is forwarded (if it is forwardable).
+    ///
+    /// # Errors
+    /// - [`ErrorKind::NoSuchLogonSession`] without credentials: no ticket in the
+    ///   cache, or a thread that impersonates a network client that delegated
+    ///   nothing.
+    /// - [`ErrorKind::LogonFailure`] if the KDC gives no ticket for `target`.
+    #[doc(alias = "InitializeSecurityContext")]
+    pub fn start(target: &str, delegate: bool) -> Result<Initiator> {
+        let kind = if target.contains('/') {
+            GSS_NT_KRB5_PRINCIPAL
+        } else {
+            GSS_NT_HOSTBASED_SERVICE
+        };
+        let name = Name::new(target.as_bytes(), Some(kind))
+            .map_err(|e| gss_error(ErrorKind::InvalidParameter, "the service name", &e))?;
+        let mut flags = required_flags();
+        if delegate {
+            flags |= CtxFlags::GSS_C_DELEG_FLAG;
+        }
+        let mut ctx = ClientCtx::new(None, name, flags, Some(GSS_MECH_KRB5));
+        let first = match ctx.step(None, None) {
+            Ok(Some(token)) => token.to_vec(),
+            Ok(None) => {
+                return Err(Error::new(
+                    ErrorKind::LogonFailure,
+                    "GSSAPI gave no token to authenticate with",
+                ));
+            }
+            Err(e) if crate::thread::without_delegated_credentials() => {
+                return Err(gss_error(
+                    ErrorKind::NoSuchLogonSession,
+                    "this thread impersonates a network client that delegated no credentials \
+                     (Impersonation level, or no forwarded ticket)",
+                    &e,
+                ));
+            }
+            Err(e) if no_credentials(&e) => {
+                return Err(gss_error(
+                    ErrorKind::NoSuchLogonSession,
+                    "no Kerberos credentials to authenticate with (kinit first)",
+                    &e,
+                ));
+            }
+            Err(e) => {
+                return Err(gss_error(
+                    ErrorKind::LogonFailure,
+                    &format!("cannot authenticate to {target}"),
+                    &e,
+                ));
+            }
+        };
+        Ok(Initiator {
+            ctx,
+            first,
+            delegate,
+        })
+    }
+
+    /// Finishes the handshake on `io`, a connection to the service: the service
+    /// proves who it is (mutual authentication) and accepts or refuses the
+    /// client. Returns the sealed stream.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::LogonFailure`] if the service is not the one named, or the
+    ///   handshake fails.
+    /// - What the service refused the client with ([`ErrorKind::AccessDenied`],
+    ///   with its reason).
+    /// - [`ErrorKind::Os`] if the connection fails.
+    pub async fn connect<S>(mut self, mut io: S) -> Result<GssStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let fail = |what: &str, e: io::Error| io_error(what, &e);
+        let mut hello = MAGIC.to_vec();
+        hello.push(TOKEN);
+        hello.extend_from_slice(&(self.first.len() as u32).to_be_bytes());
+        hello.extend_from_slice(&self.first);
+        io.write_all(&hello)
+            .await
+            .map_err(|e| fail("sending the handshake", e))?;
+        io.flush()
+            .await
+            .map_err(|e| fail("sending the handshake", e))?;
+        loop {
+            let (kind, body) = read_frame(&mut io, MAX_HANDSHAKE_TOKEN)
+                .await
+                .map_err(|e| fail("reading the service's answer", e))?;
+            match kind {
+                REFUSED => {
+                    let why =
+                        String::from_utf8_lossy(&body[..body.len().min(MAX_REFUSAL)]).into_owned();
+                    return Err(Error::new(
+                        ErrorKind::AccessDenied,
+                        format!("the service refused the client: {why}"),
+                    ));
+                }
+                TOKEN | ACCEPTED => {
+                    let out = if body.is_empty() && self.ctx.is_complete() {
+                        None
+                    } else {
+                        self.ctx.step(Some(&body), None).map_err(|e| {
+                            gss_error(
+                                ErrorKind::LogonFailure,
+                                "the service did not prove who it is",
+                                &e,
+                            )
+                        })?
+                    };
+                    if kind == ACCEPTED {
+                        if !self.ctx.is_complete() {
+                            return Err(Error::new(
+                                ErrorKind::LogonFailure,
+                                "the service accepted before the handshake ended",
+                            ));
+                        }
+                        break;
+                    }
+                    let out = out.ok_or_else(|| {
+                        Error::new(ErrorKind::LogonFailure, "the handshake stalled")
+                    })?;
+                    write_frame(&mut io, TOKEN, &out)
+                        .await
+                        .map_err(|e| fail("sending a handshake token", e))?;
+                }
+                other => {
+                    return Err(Error::new(
+                        ErrorKind::LogonFailure,
+                        format!("a frame of kind {other} in the handshake"),
+                    ));
+                }
+            }
+        }
+        let flags = self
+            .ctx
+            .flags()
+            .map_err(|e| gss_error(ErrorKind::LogonFailure, "the context's flags", &e))?;
+        if !flags.contains(required_flags()) {
+            return Err(Error::new(
+                ErrorKind::LogonFailure,
+                format!("the context lacks mutual authentication or protection: {flags:?}"),
+            ));
+        }
+        if self.delegate && !flags.contains(CtxFlags::GSS_C_DELEG_FLAG) {
+            tracing::warn!(
+                "nothing was delegated: the ticket-granting ticket is not forwardable (kinit -f)"
+            );
+        }
+        Ok(GssStream::new(io, Box::new(self.ctx)))
+    }
+
+    /// Whether the context will forward the client's credentials (known once it
+    /// is established; until then, whether it was asked to).
+    pub fn delegates(&self) -> bool {
+        self.ctx
+            .flags()
+            .map_or(self.delegate, |f| f.contains(CtxFlags::GSS_C_DELEG_FLAG))
+    }
+}
+
+/// A connection whose every frame is sealed with the GSSAPI context of its
+/// handshake (encrypted, integrity-protected and numbered): see the
+/// [wire format](self#wire-format). A frame that fails to unseal, or comes out of
+/// order, is an error; the connection is then unusable.
+pub struct GssStream<S> {
+    io: S,
+    ctx: Box<dyn SecurityContext + Send>,
+    /// Bytes read that do not make a whole frame yet.
+    raw: Vec<u8>,
+    /// Unsealed bytes not yet read, from `plain_pos`.
+    plain: Vec<u8>,
+    plain_pos: usize,
+    recv_seq: u64,
+    /// A sealed frame not yet written, from `out_pos`.
+    out: Vec<u8>,
+    out_pos: usize,
+    send_seq: u64,
+    /// Set once a frame failed: the stream is then dead.
+    broken: bool,
+}
+
+impl<S> std::fmt::Debug for GssStream<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GssStream")
+            .field("sent", &self.send_seq)
+            .field("received", &self.recv_seq)
+            .finish()
+    }
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+impl<S> GssStream<S> {
+    fn new(io: S, ctx: Box<dyn SecurityContext + Send>) -> Self {
+        GssStream {
+            io,
+            ctx,
+            raw: Vec::new(),
+            plain: Vec::new(),
+            plain_pos: 0,
+            recv_seq: 0,
+            out: Vec::new(),
+            out_pos: 0,
+            send_seq: 0,
+            broken: false,
+        }
+    }
+
+    /// The connection underneath.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// Unseals the whole frame at the start of `raw`, if there is one.
+    fn open_frame(&mut self) -> io::Result<bool> {
+        if self.raw.len() < 5 {
+            return Ok(false);
+        }
+        if self.raw[0] != DATA {
+            return Err(invalid(format!(
+                "a frame of kind {} after the handshake",
+                self.raw[0]
+            )));
+        }
+        let len = u32::from_be_bytes([self.raw[1], self.raw[2], self.raw[3], self.raw[4]]) as usize;
+        if len > MAX_DATA_FRAME {
+            return Err(invalid(format!(
+                "a data frame of {len} bytes, over the limit of {MAX_DATA_FRAME}"
+            )));
+        }
+        if self.raw.len() < 5 + len {
+            return Ok(false);
+        }
+        let plain = self
+            .ctx
+            .unwrap(&self.raw[5..5 + len])
+            .map_err(|e| invalid(format!("a frame that does not unseal: {e}")))?;
+        self.raw.drain(..5 + len);
+        let (number, data) = plain
+            .split_first_chunk::<8>()
+            .ok_or_else(|| invalid("a data frame without its number".into()))?;
+        let number = u64::from_be_bytes(*number);
+        if number != self.recv_seq {
+            return Err(invalid(format!(
+                "data frame {number} where {} was due: replayed, dropped or reordered",
+                self.recv_seq
+            )));
+        }
+        self.recv_seq += 1;
+        self.plain.clear();
+        self.plain.extend_from_slice(data);
+        self.plain_pos = 0;
+        Ok(true)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> GssStream<S> {
+    /// Writes out the sealed frame waiting in `out`.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.out_pos < self.out.len() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_pos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out_pos += n;
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn broken() -> io::Error {
+    invalid("the sealed stream failed earlier".into())
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for GssStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.broken {
+            return Poll::Ready(Err(broken()));
+        }
+        loop {
+            if this.plain_pos < this.plain.len() {
+                let n = buf.remaining().min(this.plain.len() - this.plain_pos);
+                buf.put_slice(&this.plain[this.plain_pos..this.plain_pos + n]);
+                this.plain_pos += n;
+                return Poll::Ready(Ok(()));
+            }
+            match this.open_frame() {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    this.broken = true;
+                    return Poll::Ready(Err(e));
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            let mut rb = ReadBuf::new(&mut chunk);
+            ready!(Pin::new(&mut this.io).poll_read(cx, &mut rb))?;
+            if rb.filled().is_empty() {
+                if this.raw.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                this.broken = true;
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection ended inside a frame",
+                )));
+            }
+            this.raw.extend_from_slice(rb.filled());
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for GssStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.broken {
+            return Poll::Ready(Err(broken()));
+        }
+        ready!(this.poll_drain(cx))?;
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let n = buf.len().min(MAX_PLAINTEXT);
+        let mut message = Vec::with_capacity(8 + n);
+        message.extend_from_slice(&this.send_seq.to_be_bytes());
+        message.extend_from_slice(&buf[..n]);
+        let sealed = match this.ctx.wrap(true, &message) {
+            Ok(s) => s,
+            Err(e) => {
+                this.broken = true;
+                return Poll::Ready(Err(io::Error::other(format!("sealing a frame: {e}"))));
+            }
+        };
+        this.send_seq += 1;
+        this.out.push(DATA);
+        this.out
+            .extend_from_slice(&(sealed.len() as u32).to_be_bytes());
+        this.out.extend_from_slice(&sealed);
+        // The bytes are taken; what the socket does not take now goes out on the
+        // next write or flush.
+        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
