@@ -29,8 +29,9 @@ ensure_debs() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Build tools: a C toolchain for crates with C parts, nm for the binary check.
-ensure_debs gcc libc6-dev binutils pkg-config libpam0g-dev python3
+# Build tools: a C toolchain for crates with C parts, nm for the binary check; MIT
+# Kerberos' GSSAPI headers and libclang for the GSSAPI binding (bindgen).
+ensure_debs gcc libc6-dev binutils pkg-config libpam0g-dev python3 libkrb5-dev libclang-dev
 
 ensure_rust_components() {
     for c in rustfmt clippy; do

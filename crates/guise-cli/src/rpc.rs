@@ -1,6 +1,7 @@
 //! `guise rpc serve`: the example file service over gRPC (`guise.files.v1.Files`,
-//! `proto/guise/files/v1/files.proto`) on a Unix socket. Every call runs as its
-//! caller, at the level the caller allows in its metadata, with the same file rules
+//! `proto/guise/files/v1/files.proto`) on a Unix socket, and on TCP for clients
+//! that authenticate with Kerberos (`--listen tcp://HOST:PORT --keytab FILE`).
+//! Every call runs as its caller, at the level the caller allows in its metadata, with the same file rules
 //! as `guise serve` ([`crate::files`]); reflection is on, so any gRPC tool can
 //! discover the service. `guise rpc call` is its client.
 
@@ -22,7 +23,8 @@ use crate::files::{self, CHUNK};
 use proto::files_client::FilesClient;
 use proto::files_server::{Files, FilesServer};
 use proto::{
-    Chunk, Identity, ListReply, ListRequest, ReadRequest, WhoAmIRequest, WriteChunk, WriteReply,
+    Chunk, Identity, ListReply, ListRequest, ReadRequest, WhoAmIRequest, WhoAmIThereRequest,
+    WriteChunk, WriteReply,
 };
 
 /// The messages and service of `proto/guise/files/v1/files.proto`.
@@ -49,8 +51,8 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum RpcCommand {
-    /// Serve a directory over gRPC (`guise.files.v1.Files`) on a Unix socket; every
-    /// call runs as its caller.
+    /// Serve a directory over gRPC (`guise.files.v1.Files`) on a Unix socket, or on
+    /// TCP to Kerberos clients; every call runs as its caller.
     Serve(ServeArgs),
     /// Call `guise rpc serve`.
     Call(CallArgs),
@@ -68,6 +70,17 @@ pub struct ServeArgs {
     /// `FileDescriptorName=`).
     #[arg(long, value_name = "NAME")]
     pub socket_name: Option<String>,
+    /// Also (or only, without --socket) listen on TCP, `tcp://HOST:PORT`, for
+    /// clients that authenticate with Kerberos (GSSAPI); any other is refused.
+    #[arg(long, value_name = "tcp://HOST:PORT", requires = "keytab")]
+    pub listen: Option<String>,
+    /// The keytab with the service's keys (for --listen).
+    #[arg(long, value_name = "FILE")]
+    pub keytab: Option<PathBuf>,
+    /// The service principal clients must authenticate to (default: any whose key
+    /// is in the keytab), such as `guise/files.example.com@EXAMPLE.COM`.
+    #[arg(long, value_name = "PRINCIPAL", requires = "keytab")]
+    pub principal: Option<String>,
     /// The directory served; calls cannot leave it.
     #[arg(long)]
     pub root: PathBuf,
@@ -100,12 +113,28 @@ pub struct ServeArgs {
 #[derive(clap::Args)]
 pub struct CallArgs {
     /// The server's socket.
-    #[arg(long)]
-    socket: PathBuf,
+    #[arg(long, required_unless_present = "connect", conflicts_with = "connect")]
+    socket: Option<PathBuf>,
+    /// A server on TCP, `tcp://HOST:PORT` (with --kerberos).
+    #[arg(long, value_name = "tcp://HOST:PORT", requires = "kerberos")]
+    connect: Option<String>,
+    /// Authenticate with Kerberos (GSSAPI), with the ticket in the credential cache
+    /// (`kinit` first); the server proves who it is too.
+    #[arg(long, requires = "connect")]
+    kerberos: bool,
+    /// Permit Delegation: forward the ticket-granting ticket, so the server can act
+    /// as this client on other machines (asks for delegation level unless --level
+    /// says otherwise).
+    #[arg(long, requires = "kerberos")]
+    delegate: bool,
+    /// The service principal to authenticate to (default: `guise@HOST`).
+    #[arg(long, value_name = "PRINCIPAL", requires = "kerberos")]
+    principal: Option<String>,
     /// How far the server may act as this client: anonymous, identification
-    /// (guise's default), impersonation or delegation.
-    #[arg(long, default_value = "identification", value_parser = crate::serve::level_parser())]
-    level: ImpersonationLevel,
+    /// (guise's default; delegation with --delegate), impersonation or
+    /// delegation.
+    #[arg(long, value_parser = crate::serve::level_parser())]
+    level: Option<ImpersonationLevel>,
     /// Seconds the whole call may take.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -117,6 +146,15 @@ pub struct CallArgs {
 enum CallOp {
     /// The identity the server acts as for this client.
     Whoami {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The identity another server (tcp://HOST:PORT) sees when this server calls
+    /// it as this client: what Delegation reaches.
+    WhoamiThere {
+        /// The other server, `tcp://HOST:PORT` (Kerberos service `guise@HOST`).
+        target: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -171,9 +209,10 @@ fn status(e: &Error) -> Status {
     match e.kind() {
         ErrorKind::AccessDenied | ErrorKind::PrivilegeNotHeld => Status::permission_denied(message),
         ErrorKind::NoneMapped => Status::not_found(message),
-        ErrorKind::BadImpersonationLevel | ErrorKind::CantOpenAnonymous => {
-            Status::failed_precondition(message)
-        }
+        ErrorKind::BadImpersonationLevel
+        | ErrorKind::CantOpenAnonymous
+        | ErrorKind::NoSuchLogonSession => Status::failed_precondition(message),
+        ErrorKind::NoSuchUser | ErrorKind::LogonFailure => Status::unauthenticated(message),
         ErrorKind::InvalidParameter => Status::invalid_argument(message),
         ErrorKind::RpcNoCallActive => Status::cancelled(message),
         _ => Status::internal(message),
@@ -181,6 +220,7 @@ fn status(e: &Error) -> Status {
 }
 
 /// The service: the served root, the workers, and whether calls run as callers.
+#[derive(Clone)]
 struct FilesService {
     pool: Arc<ImpersonationPool>,
     root: Arc<OwnedFd>,
@@ -306,11 +346,58 @@ impl Files for FilesService {
             } else {
                 ImpersonationLevel::Impersonation
             };
-            Ok::<_, Error>(identity_of(&token, level))
+            Ok::<_, Error>(identity_of(&call, &token, level))
         }
         .await;
         audit.log(&identity, 0);
         identity.map(Response::new).map_err(|e| status(&e))
+    }
+
+    async fn who_am_i_there(
+        &self,
+        request: Request<WhoAmIThereRequest>,
+    ) -> std::result::Result<Response<Identity>, Status> {
+        let call = RpcCall::of(&request).map_err(|e| status(&e))?;
+        let target = request.into_inner().target;
+        let audit = Audit::new(&call, self.impersonate, "whoami-there", &target);
+        let there = async {
+            let (host, address) = tcp_target(&target).map_err(|e| {
+                Error::new(ErrorKind::InvalidParameter, format!("the target: {e}"))
+            })?;
+            let service = format!("guise@{host}");
+            // The context starts on a worker that impersonates the caller: its
+            // Kerberos credentials are the ones the caller delegated, or none.
+            let initiator = if self.impersonate {
+                call.run_as_client(&self.pool, move || {
+                    guise::kerberos::Initiator::start(&service, false)
+                })
+                .await??
+            } else {
+                tokio::task::spawn_blocking(move || {
+                    guise::kerberos::Initiator::start(&service, false)
+                })
+                .await
+                .map_err(|e| Error::new(ErrorKind::Os, format!("a worker failed: {e}")))??
+            };
+            let channel = guise::rpc::connect_kerberos(&address, initiator).await?;
+            let mut client = FilesClient::new(channel).max_decoding_message_size(MAX_RESPONSE);
+            client
+                .who_am_i(self::request(
+                    WhoAmIRequest {},
+                    ImpersonationLevel::Impersonation,
+                ))
+                .await
+                .map(Response::into_inner)
+                .map_err(|s| {
+                    Error::new(
+                        ErrorKind::AccessDenied,
+                        format!("{target} refused: {}", s.message()),
+                    )
+                })
+        }
+        .await;
+        audit.log(&there, 0);
+        there.map(Response::new).map_err(|e| status(&e))
     }
 
     type ReadStream = ChunkStream;
@@ -478,8 +565,9 @@ impl Files for FilesService {
     }
 }
 
-/// What WhoAmI answers for `token` at `level`.
-fn identity_of(token: &Token, level: ImpersonationLevel) -> Identity {
+/// What WhoAmI answers for the caller of `call`, whose token is `token`, at
+/// `level`.
+fn identity_of(call: &RpcCall, token: &Token, level: ImpersonationLevel) -> Identity {
     let unix = token.unix();
     Identity {
         uid: unix.uid().as_raw(),
@@ -487,7 +575,30 @@ fn identity_of(token: &Token, level: ImpersonationLevel) -> Identity {
         groups: unix.groups().to_vec(),
         level: level.to_string(),
         user_sid: token.user().to_string(),
+        principal: call
+            .peer()
+            .network
+            .as_ref()
+            .map_or_else(String::new, |n| n.principal.clone()),
+        network_credentials: token.has_network_credentials(),
     }
+}
+
+/// The host and `host:port` of a `tcp://HOST:PORT` address.
+fn tcp_target(target: &str) -> Result<(String, String)> {
+    let address = target
+        .strip_prefix("tcp://")
+        .ok_or_else(|| anyhow::anyhow!("{target:?} is not tcp://HOST:PORT"))?;
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("{target:?} has no port"))?;
+    port.parse::<u16>()
+        .map_err(|_| anyhow::anyhow!("{target:?} has no valid port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        anyhow::bail!("{target:?} has no host");
+    }
+    Ok((host.to_owned(), address.to_owned()))
 }
 
 /// An upload not yet made whole: dropped before [`Pending::done`], it has the
@@ -547,7 +658,8 @@ impl Drop for Pending {
     }
 }
 
-/// Serves until `stop` completes.
+/// Serves until `stop` completes: on the Unix socket (unless only --listen is
+/// given), and on TCP for Kerberos clients with --listen.
 pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -> Result<()> {
     crate::serve::raise_file_limit();
     // The workers start before anything impersonates.
@@ -562,11 +674,35 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     options.max_connections = args.max_connections;
     options.max_connections_per_uid = args.max_connections_per_uid;
     options.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
-    let (inherited, socket) =
-        crate::service::listener(args.socket.as_deref(), args.socket_name.as_deref())?;
-    let incoming = match inherited {
-        Some(listener) => UnixIncoming::from_listener(listener, options)?,
-        None => UnixIncoming::bind(&socket, options)?,
+    let tcp_only = args.listen.is_some()
+        && args.socket.is_none()
+        && std::env::var_os("LISTEN_FDS").is_none();
+    let (unix, socket) = if tcp_only {
+        (None, None)
+    } else {
+        let (inherited, socket) =
+            crate::service::listener(args.socket.as_deref(), args.socket_name.as_deref())?;
+        let incoming = match inherited {
+            Some(listener) => UnixIncoming::from_listener(listener, options.clone())?,
+            None => UnixIncoming::bind(&socket, options.clone())?,
+        };
+        (Some(incoming), Some(socket))
+    };
+    let tcp = match &args.listen {
+        Some(listen) => {
+            let (_, address) = tcp_target(listen).context("--listen")?;
+            let keytab = args
+                .keytab
+                .as_deref()
+                .context("--listen needs --keytab")?;
+            let acceptor = guise::kerberos::Acceptor::from_keytab(
+                keytab,
+                args.principal.as_deref(),
+                guise::kerberos::KerberosOptions::default(),
+            )?;
+            Some(guise::rpc::KerberosIncoming::bind(&address, acceptor, options).await?)
+        }
+        None => None,
     };
     let service = FilesService {
         pool: Arc::clone(&pool),
@@ -583,30 +719,68 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
             "only the sentinel identity holds (no Landlock)"
         }
     );
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    tracing::info!(socket = %socket.display(), root = %args.root.display(), "serving gRPC");
+    let mut places = Vec::new();
+    if let Some(socket) = &socket {
+        places.push(socket.display().to_string());
+    }
+    if let Some(tcp) = &tcp {
+        places.push(format!("tcp://{} (Kerberos)", tcp.local_addr()));
+    }
+    let places = places.join(" and ");
+    tracing::info!(on = %places, root = %args.root.display(), "serving gRPC");
     crate::service::ready(&format!(
-        "serving {} over gRPC on {}",
-        args.root.display(),
-        socket.display()
+        "serving {} over gRPC on {places}",
+        args.root.display()
     ));
     crate::service::spawn_watchdog();
-    let stop = async {
+    let (stopped, stopping) = tokio::sync::watch::channel(false);
+    let on_stop = async move {
         stop.await;
         crate::service::stopping("stopping");
+        let _ = stopped.send(true);
+        Ok::<_, anyhow::Error>(())
     };
-    guise::rpc::server()
-        .layer(RpcLayer::default().max_calls_per_uid(args.max_calls_per_uid))
-        .add_service(
-            FilesServer::new(service)
-                .max_decoding_message_size(MAX_REQUEST)
-                .max_encoding_message_size(MAX_RESPONSE),
-        )
-        .add_service(reflection)
-        .serve_with_incoming_shutdown(incoming, stop)
-        .await?;
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    // One layer for both listeners: a uid's calls in flight count across them.
+    let layer = RpcLayer::default().max_calls_per_uid(args.max_calls_per_uid);
+    let router = || -> Result<tonic::transport::server::Router<_>> {
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        Ok(guise::rpc::server()
+            .layer(layer.clone())
+            .add_service(
+                FilesServer::new(service.clone())
+                    .max_decoding_message_size(MAX_REQUEST)
+                    .max_encoding_message_size(MAX_RESPONSE),
+            )
+            .add_service(reflection))
+    };
+    let on_unix = async {
+        match unix {
+            Some(incoming) => {
+                router()?
+                    .serve_with_incoming_shutdown(incoming, until_stopped(stopping.clone()))
+                    .await?;
+            }
+            None => {}
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    let on_tcp = async {
+        match tcp {
+            Some(incoming) => {
+                router()?
+                    .serve_with_incoming_shutdown(incoming, until_stopped(stopping.clone()))
+                    .await?;
+            }
+            None => {}
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    tokio::try_join!(on_unix, on_tcp, on_stop)?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -649,35 +823,50 @@ fn run_call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::ExitC
 }
 
 async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::ExitCode> {
-    let channel = guise::rpc::connect(&args.socket).await?;
+    let channel = match (&args.socket, &args.connect) {
+        (Some(socket), _) => guise::rpc::connect(socket).await?,
+        (None, Some(connect)) => {
+            let (host, address) = tcp_target(connect).context("--connect")?;
+            let service = args
+                .principal
+                .clone()
+                .unwrap_or_else(|| format!("guise@{host}"));
+            let delegate = args.delegate;
+            // The context starts with this process's credential cache; asking the
+            // KDC for a ticket blocks.
+            let initiator = tokio::task::spawn_blocking(move || {
+                guise::kerberos::Initiator::start(&service, delegate)
+            })
+            .await??;
+            guise::rpc::connect_kerberos(&address, initiator).await?
+        }
+        (None, None) => anyhow::bail!("--socket or --connect is needed"),
+    };
     let mut client = FilesClient::new(channel)
         .max_decoding_message_size(MAX_RESPONSE)
         .max_encoding_message_size(MAX_REQUEST);
-    let level = args.level;
+    let level = args.level.unwrap_or(if args.delegate {
+        ImpersonationLevel::Delegation
+    } else {
+        ImpersonationLevel::Identification
+    });
     match &args.op {
         CallOp::Whoami { json } => {
             let id = match client.who_am_i(request(WhoAmIRequest {}, level)).await {
                 Ok(r) => r.into_inner(),
                 Err(s) => return Ok(refused(&s)),
             };
-            if *json {
-                let v = serde_json::json!({
-                    "uid": id.uid, "gid": id.gid, "groups": id.groups,
-                    "level": id.level, "user_sid": id.user_sid,
-                });
-                writeln!(out, "{v}")?;
-            } else {
-                let groups: Vec<String> = id.groups.iter().map(u32::to_string).collect();
-                writeln!(
-                    out,
-                    "uid={} gid={} groups={} level={} sid={}",
-                    id.uid,
-                    id.gid,
-                    groups.join(","),
-                    crate::serve::escape(&id.level, false),
-                    crate::serve::escape(&id.user_sid, false)
-                )?;
-            }
+            print_identity(out, &id, *json)?;
+        }
+        CallOp::WhoamiThere { target, json } => {
+            let req = WhoAmIThereRequest {
+                target: target.clone(),
+            };
+            let id = match client.who_am_i_there(request(req, level)).await {
+                Ok(r) => r.into_inner(),
+                Err(s) => return Ok(refused(&s)),
+            };
+            print_identity(out, &id, *json)?;
         }
         CallOp::Read {
             path,
@@ -753,6 +942,39 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Prints what WhoAmI answered, as JSON or a line.
+fn print_identity(out: &mut impl Write, id: &Identity, json: bool) -> Result<()> {
+    if json {
+        let v = serde_json::json!({
+            "uid": id.uid, "gid": id.gid, "groups": id.groups,
+            "level": id.level, "user_sid": id.user_sid,
+            "principal": id.principal, "network_credentials": id.network_credentials,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        let groups: Vec<String> = id.groups.iter().map(u32::to_string).collect();
+        write!(
+            out,
+            "uid={} gid={} groups={} level={} sid={}",
+            id.uid,
+            id.gid,
+            groups.join(","),
+            crate::serve::escape(&id.level, false),
+            crate::serve::escape(&id.user_sid, false)
+        )?;
+        if !id.principal.is_empty() {
+            write!(
+                out,
+                " principal={} network_credentials={}",
+                crate::serve::escape(&id.principal, false),
+                id.network_credentials
+            )?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// The chunks of a write: the path and mode in the first, the data from `data` or

@@ -134,3 +134,259 @@ fn a_process_from_a_token_without_a_logon_has_no_ticket() {
     let whoami: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(whoami["network_credentials"], false, "{whoami}");
 }
+
+// ---------------------------------------------------------------------------
+// Remote clients: `guise rpc serve --listen tcp://… --keytab …` and
+// `guise rpc call --connect tcp://… --kerberos`.
+
+/// The service principal of the test servers (host-based `guise@localhost`).
+const SERVICE: &str = "guise/localhost@GUISE.TEST";
+
+/// A realm with alice and bob (local accounts), erin (no local account), the
+/// service's keytab, and a served tree: alice's and bob's 0600 files.
+struct Remote {
+    realm: Realm,
+    keytab: std::path::PathBuf,
+    root: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    _tree: tempfile::TempDir,
+    _accounts: accounts::Accounts,
+}
+
+impl Remote {
+    fn start() -> Remote {
+        let accounts = accounts::accounts();
+        let realm = Realm::start();
+        for user in ["alice", "bob", "erin"] {
+            realm.add_user(user, accounts::PASSWORD);
+        }
+        let keytab = realm.add_service(SERVICE);
+        let (tree, root) = common::server::tree();
+        common::server::own_file(&root.join("alice.txt"), 61201, 0o600, "alice's secret\n");
+        common::server::own_file(&root.join("bob.txt"), 61202, 0o600, "bob's secret\n");
+        let dir = tempfile::tempdir().unwrap();
+        Remote {
+            realm,
+            keytab,
+            root,
+            dir,
+            _tree: tree,
+            _accounts: accounts,
+        }
+    }
+
+    /// A credential cache with `user`'s ticket-granting ticket (kinit with the
+    /// password), owned by root (the client runs as root: only the ticket counts).
+    fn kinit(&self, user: &str) -> String {
+        let cache = self.dir.path().join(format!("{user}.cc"));
+        self.realm.kinit(user, accounts::PASSWORD, &cache, 0);
+        format!("FILE:{}", cache.display())
+    }
+
+    /// Starts `guise rpc serve` on TCP alone; returns it and its port.
+    fn serve(&self, extra: &[&str]) -> (common::server::Server, u16) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(common::GUISE)
+            .args(["rpc", "serve", "--listen"])
+            .arg(format!("tcp://127.0.0.1:{port}"))
+            .arg("--keytab")
+            .arg(&self.keytab)
+            .args(["--principal", SERVICE, "--root"])
+            .arg(&self.root)
+            .args(extra)
+            .env("KRB5_CONFIG", self.realm.krb5_conf())
+            .env("GUISE_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let server = common::server::Server::new(child, self.dir.path().join("none"));
+        let t = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(10),
+                "the server did not start: {}",
+                server.log_so_far()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        (server, port)
+    }
+
+    /// Runs `guise rpc call --connect tcp://localhost:PORT --kerberos ARGS` with
+    /// the credential cache `cache`.
+    fn call(&self, port: u16, cache: &str, args: &[&str]) -> (i32, String, String) {
+        let target = format!("tcp://localhost:{port}");
+        let all = [&["rpc", "call", "--connect", &target, "--kerberos"][..], args].concat();
+        guise(&self.realm, &all, "", &[("KRB5CCNAME", cache)])
+    }
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+}
+
+#[test]
+fn a_remote_kerberos_client_reads_its_own_file_and_not_another_users() {
+    need_realm!();
+    let r = Remote::start();
+    let (server, port) = r.serve(&[]);
+    let alice = r.kinit("alice");
+    let imp = ["--level", "impersonation"];
+    let (code, out, err) = r.call(port, &alice, &[&imp[..], &["whoami", "--json"]].concat());
+    assert_eq!(code, 0, "{err}\n{}", server.log_so_far());
+    let id = json(&out);
+    assert_eq!(id["uid"], 61201, "{id}");
+    assert_eq!(id["principal"], format!("alice@{}", kdc::REALM), "{id}");
+    assert_eq!(id["level"], "impersonation", "{id}");
+    assert_eq!(id["network_credentials"], false, "nothing was delegated: {id}");
+    assert!(
+        id["groups"].as_array().unwrap().contains(&61300.into()),
+        "the groups come from NSS: {id}"
+    );
+    // The server thread is alice: her 0600 file, not bob's.
+    let (code, out, err) = r.call(port, &alice, &[&imp[..], &["read", "alice.txt"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "alice's secret\n");
+    assert!(
+        server
+            .wait_for_line(std::time::Duration::from_secs(10), |l| l
+                .contains("event=\"call\"")
+                && l.contains("uid=61201")
+                && l.contains("op=\"read\""))
+            .is_some(),
+        "the call is audited as alice: {}",
+        server.log_so_far()
+    );
+    let (code, out, err) = r.call(port, &alice, &[&imp[..], &["read", "bob.txt"]].concat());
+    assert_ne!(code, 0, "alice read bob's file: {out}");
+    assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
+    // Bob, from his own ticket, gets his.
+    let bob = r.kinit("bob");
+    let (code, out, err) = r.call(port, &bob, &[&imp[..], &["read", "bob.txt"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "bob's secret\n");
+}
+
+#[test]
+fn a_remote_client_without_a_ticket_is_refused() {
+    need_realm!();
+    let r = Remote::start();
+    let (server, port) = r.serve(&[]);
+    let empty = format!("FILE:{}", r.dir.path().join("empty.cc").display());
+    let (code, out, err) = r.call(port, &empty, &["--level", "impersonation", "read", "alice.txt"]);
+    assert_ne!(code, 0, "served without a ticket: {out}");
+    assert!(!out.contains("secret"), "{out}");
+    assert!(
+        err.contains("ERROR_NO_SUCH_LOGON_SESSION") && err.contains("kinit"),
+        "{err}"
+    );
+    // Nothing reached the service as anyone.
+    assert!(!server.log_so_far().contains("event=\"call\""), "{}", server.log_so_far());
+}
+
+#[test]
+fn a_principal_without_a_local_account_is_refused_with_a_clear_error() {
+    need_realm!();
+    let r = Remote::start();
+    let (server, port) = r.serve(&[]);
+    let erin = r.kinit("erin");
+    let (code, out, err) = r.call(port, &erin, &["--level", "impersonation", "whoami"]);
+    assert_ne!(code, 0, "served erin: {out}");
+    assert!(
+        err.contains(&format!("erin@{}", kdc::REALM)) && err.contains("no account here"),
+        "{err}"
+    );
+    assert!(err.contains("ERROR_NO_SUCH_USER"), "{err}");
+    let log = server.log_so_far();
+    assert!(log.contains("network client refused"), "{log}");
+}
+
+/// Attack: a client that speaks plain gRPC (HTTP/2, no Kerberos) to the TCP port
+/// would be served as whoever the server guessed. It gets a refusal frame and the
+/// connection closes; the service never sees a call.
+#[test]
+fn attack_a_plain_grpc_client_on_tcp_is_refused() {
+    use std::io::{Read, Write};
+    need_realm!();
+    let r = Remote::start();
+    let (server, port) = r.serve(&[]);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let mut reply = Vec::new();
+    // The server closes once it has refused; what came before the close counts.
+    let _ = s.read_to_end(&mut reply);
+    assert_eq!(reply.first(), Some(&2), "not a refusal: {reply:?}");
+    let text = String::from_utf8_lossy(&reply[5..]);
+    assert!(text.contains("authentication failed"), "{text}");
+    drop(s);
+    assert!(
+        server
+            .wait_for_line(std::time::Duration::from_secs(10), |l| l
+                .contains("not a guise Kerberos client"))
+            .is_some(),
+        "{}",
+        server.log_so_far()
+    );
+    assert!(!server.log_so_far().contains("event=\"call\""));
+}
+
+/// Three tiers: alice → service A (impersonating alice) → service B. With
+/// Delegation (a forwarded ticket) B sees alice; at Impersonation level, or
+/// without a forwarded ticket, A has no credentials of alice's and B never sees
+/// her: A's outgoing call fails with ERROR_NO_SUCH_LOGON_SESSION.
+#[test]
+fn three_tiers_delegation_reaches_the_third_tier_and_impersonation_does_not() {
+    need_realm!();
+    let r = Remote::start();
+    let (a, port_a) = r.serve(&[]);
+    let (b, port_b) = r.serve(&[]);
+    let alice = r.kinit("alice");
+    let there = format!("tcp://localhost:{port_b}");
+    let (code, out, err) = r.call(
+        port_a,
+        &alice,
+        &["--delegate", "whoami-there", &there, "--json"],
+    );
+    assert_eq!(code, 0, "{err}\nA: {}\nB: {}", a.log_so_far(), b.log_so_far());
+    let id = json(&out);
+    assert_eq!(id["uid"], 61201, "B saw: {id}");
+    assert_eq!(id["principal"], format!("alice@{}", kdc::REALM), "{id}");
+    // A holds alice's delegated credentials while it serves her.
+    let (code, out, err) = r.call(port_a, &alice, &["--delegate", "whoami", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let id = json(&out);
+    assert_eq!(id["level"], "delegation", "{id}");
+    assert_eq!(id["network_credentials"], true, "{id}");
+    let b_log_before = b.log_so_far().matches("alice@").count();
+    for args in [
+        // Impersonation level: the ticket is forwarded, but the level forbids its use.
+        &["--delegate", "--level", "impersonation"][..],
+        // Delegation asked for, but nothing forwarded.
+        &["--level", "delegation"][..],
+        // Neither.
+        &["--level", "impersonation"][..],
+    ] {
+        let (code, out, err) = r.call(
+            port_a,
+            &alice,
+            &[args, &["whoami-there", &there, "--json"]].concat(),
+        );
+        assert_ne!(code, 0, "{args:?}: B answered {out}");
+        assert!(!out.contains("61201"), "{args:?}: {out}");
+        assert!(err.contains("ERROR_NO_SUCH_LOGON_SESSION"), "{args:?}: {err}");
+    }
+    assert_eq!(
+        b.log_so_far().matches("alice@").count(),
+        b_log_before,
+        "B saw alice without delegation: {}",
+        b.log_so_far()
+    );
+}

@@ -612,6 +612,13 @@ impl proto::files_server::Files for Probe {
         }))
     }
 
+    async fn who_am_i_there(
+        &self,
+        _: Request<proto::WhoAmIThereRequest>,
+    ) -> Result<tonic::Response<proto::Identity>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not probed"))
+    }
+
     type ReadStream = Chunks;
 
     async fn read(

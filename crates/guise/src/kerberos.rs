@@ -264,10 +264,22 @@ impl Acceptor {
                     _ => "Kerberos authentication failed".to_owned(),
                 };
                 let told = &told.as_bytes()[..told.len().min(MAX_REFUSAL)];
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    write_frame(&mut io, REFUSED, told),
-                )
+                // The refusal, then the end of what the server sends; what the
+                // client still sends is read and dropped for a moment, so that
+                // closing with unread bytes (a reset) does not destroy the refusal.
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    write_frame(&mut io, REFUSED, told).await?;
+                    io.shutdown().await?;
+                    let mut sink = [0u8; 4096];
+                    let mut left: usize = 64 * 1024;
+                    while left > 0 {
+                        match io.read(&mut sink).await? {
+                            0 => break,
+                            n => left = left.saturating_sub(n),
+                        }
+                    }
+                    Ok::<_, io::Error>(())
+                })
                 .await;
                 tracing::info!(
                     target: "guise::audit",

@@ -57,12 +57,16 @@ impl Realm {
     pub fn start() -> Realm {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
+        // krb5.conf is read by every client, also by server threads that
+        // impersonate one: the directory is open to all (the database and keytabs
+        // in it are not).
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let port = free_port();
         std::fs::write(
             d.join("krb5.conf"),
             format!(
                 "[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = false\n \
-                 dns_lookup_realm = false\n rdns = false\n udp_preference_limit = 1\n \
+                 dns_lookup_realm = false\n rdns = false\n dns_canonicalize_hostname = false\n udp_preference_limit = 1\n \
                  forwardable = true\n\
                  [realms]\n {REALM} = {{\n  kdc = 127.0.0.1:{port}\n }}\n\
                  [domain_realm]\n localhost = {REALM}\n .localhost = {REALM}\n"
@@ -157,5 +161,29 @@ impl Realm {
         self.kadmin(&format!("addprinc -randkey {name}"));
         self.kadmin(&format!("ktadd -k {} {name}", keytab.display()));
         keytab
+    }
+
+    /// Gets a ticket-granting ticket for `principal` with `password` into the cache
+    /// file `cache` (forwardable, so it can be delegated), with `kinit`; the cache
+    /// is then given to `owner`.
+    pub fn kinit(&self, principal: &str, password: &str, cache: &Path, owner: u32) {
+        let mut child = Command::new(which("kinit").unwrap())
+            .args(["-f", "-c"])
+            .arg(format!("FILE:{}", cache.display()))
+            .arg(principal)
+            .env("KRB5_CONFIG", self.krb5_conf())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(
+            child.stdin.as_mut().unwrap(),
+            format!("{password}\n").as_bytes(),
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "kinit {principal}: {out:?}");
+        std::os::unix::fs::chown(cache, Some(owner), Some(owner)).unwrap();
     }
 }
