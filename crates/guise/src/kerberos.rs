@@ -470,6 +470,7 @@ fn identify(
 fn store_delegated(cred: &Cred, uid: u32, gid: u32, base: &Path) -> Result<CredentialCache> {
     let dir = tempfile::Builder::new()
         .prefix("guise-krb5cc-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir_in(base)
         .map_err(|e| {
             io_error(

@@ -1129,9 +1129,13 @@ impl Token {
             TokenType::Impersonation => level,
         };
         dup.data_mut().statistics.token_id = Luid::allocate();
-        // A network client's credentials were delegated: below Delegation level
-        // the token no longer carries them.
-        if self.d.origin == Origin::Peer && dup.d.level < ImpersonationLevel::Delegation {
+        // A network client's credentials were delegated: an impersonation token
+        // below Delegation level no longer carries them (a primary token made of
+        // a Delegation-level one does: its processes act as the client).
+        if self.d.origin == Origin::Peer
+            && token_type == TokenType::Impersonation
+            && level < ImpersonationLevel::Delegation
+        {
             dup.data_mut().credential_cache = None;
         }
         Ok(dup)

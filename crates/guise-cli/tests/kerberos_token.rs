@@ -1,0 +1,176 @@
+//! The token of a remote Kerberos client, through the library on a real realm: a
+//! client that delegated gives a token whose processes and impersonating threads
+//! reach the network as the client; one that did not gives a token with no
+//! credentials at all, and guise says so. A test binary of its own: it sets the
+//! process's `KRB5CCNAME` and `KRB5_CONFIG`.
+
+#[path = "../../guise/tests/common/accounts.rs"]
+#[allow(dead_code)]
+mod accounts;
+mod common;
+
+use std::process::Stdio;
+use std::sync::Arc;
+
+use common::kdc::{self, Realm};
+use guise::client::{ClientContext, SecurityQos};
+use guise::kerberos::{Acceptor, Initiator, KerberosOptions};
+use guise::process::{CommandExt, SpawnOptions};
+use guise::{ErrorKind, ImpersonationLevel, Sid, Token, TokenType};
+
+const SERVICE: &str = "guise/localhost@GUISE.TEST";
+
+/// Authenticates once over loopback TCP, with or without delegation; returns the
+/// client's token at Delegation level (what the client allowed).
+fn client_token(rt: &tokio::runtime::Runtime, acceptor: &Acceptor, delegate: bool) -> Token {
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = async {
+            let (tcp, from) = listener.accept().await.unwrap();
+            acceptor.accept(tcp, from).await.unwrap()
+        };
+        let client = async {
+            let initiator =
+                tokio::task::spawn_blocking(move || Initiator::start("guise@localhost", delegate))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+            initiator.connect(tcp).await.unwrap()
+        };
+        let ((_, peer), _) = tokio::join!(server, client);
+        let net = peer.network.clone().expect("a network client");
+        assert_eq!(net.principal, format!("alice@{}", kdc::REALM));
+        assert_eq!(net.account, "alice");
+        assert_eq!(net.delegated.is_some(), delegate, "{net:?}");
+        assert_eq!(peer.uid, 61201);
+        let mut ctx = ClientContext::new(Arc::new(peer), ImpersonationLevel::Delegation);
+        let mut qos = SecurityQos::default();
+        qos.level = ImpersonationLevel::Delegation;
+        ctx.set_qos(qos);
+        ctx.message_received(None);
+        ctx.token().unwrap()
+    })
+}
+
+/// `klist` started from `token` (as a primary token): exit code and output.
+fn klist_from(token: &Token) -> (i32, String) {
+    let primary = token
+        .duplicate(ImpersonationLevel::Impersonation, TokenType::Primary)
+        .unwrap();
+    let child = std::process::Command::new(kdc::which("klist").unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn_as_user(&primary, &SpawnOptions::default())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
+    need_root!();
+    if common::skip::skip_unless(
+        kdc::available(),
+        "MIT Kerberos (krb5-kdc, krb5-admin-server, krb5-user)",
+    ) {
+        return;
+    }
+    let _accounts = accounts::accounts();
+    let realm = Realm::start();
+    realm.add_user("alice", accounts::PASSWORD);
+    let keytab = realm.add_service(SERVICE);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("alice.cc");
+    realm.kinit("alice", accounts::PASSWORD, &cache, 0);
+    // SAFETY: set before any other thread of this test binary (it has one test)
+    // reads the environment.
+    unsafe {
+        std::env::set_var("KRB5_CONFIG", realm.krb5_conf());
+        std::env::set_var("KRB5CCNAME", format!("FILE:{}", cache.display()));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(guise::thread::on_thread_start)
+        .enable_all()
+        .build()
+        .unwrap();
+    let acceptor =
+        Acceptor::from_keytab(&keytab, Some(SERVICE), KerberosOptions::default()).unwrap();
+
+    // Delegated: the token is at Delegation level with a cache of alice's own.
+    let token = client_token(&rt, &acceptor, true);
+    assert!(
+        token.groups().iter().any(|g| g.sid == Sid::NETWORK),
+        "a network logon: {token:?}"
+    );
+    assert_eq!(
+        token.impersonation_level(),
+        Some(ImpersonationLevel::Delegation)
+    );
+    assert!(token.has_network_credentials());
+    let name = token.credential_cache().unwrap().name().to_owned();
+    let file = std::path::PathBuf::from(name.strip_prefix("FILE:").unwrap());
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&file).unwrap();
+        assert_eq!((m.uid(), m.mode() & 0o777), (61201, 0o600), "{file:?}");
+        let d = std::fs::metadata(file.parent().unwrap()).unwrap();
+        assert_eq!((d.uid(), d.mode() & 0o777), (61201, 0o700));
+    }
+    let (code, out) = klist_from(&token);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("Default principal: alice@{}", kdc::REALM)), "{out}");
+    assert!(out.contains(&format!("krbtgt/{0}@{0}", kdc::REALM)), "{out}");
+    // A thread that impersonates it authenticates as alice, with her ticket.
+    let started = token
+        .run_as(|| Initiator::start("guise@localhost", false).map(|_| ()))
+        .unwrap();
+    assert_eq!(started, Ok(()));
+    // Lowered to Impersonation level, the token no longer carries the ticket.
+    let lowered = token
+        .duplicate(ImpersonationLevel::Impersonation, TokenType::Impersonation)
+        .unwrap();
+    assert!(!lowered.has_network_credentials());
+    let e = lowered
+        .run_as(|| Initiator::start("guise@localhost", false).map(|_| ()))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoSuchLogonSession, "{e}");
+    // Back as the process, the thread has the process's own credentials again.
+    assert!(Initiator::start("guise@localhost", false).is_ok());
+    drop((token, lowered));
+    assert!(
+        !file.parent().unwrap().exists(),
+        "the delegated cache outlived its tokens"
+    );
+
+    // Not delegated: no credentials at all, and guise says so.
+    let token = client_token(&rt, &acceptor, false);
+    assert_eq!(
+        token.impersonation_level(),
+        Some(ImpersonationLevel::Impersonation),
+        "no Delegation level without delegated credentials"
+    );
+    assert!(!token.has_network_credentials());
+    assert!(token.credential_cache().is_none());
+    let (code, out) = klist_from(&token);
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("alice@"), "{out}");
+    // Its thread cannot fall back on the server's credentials (the process has
+    // alice's ticket in KRB5CCNAME here) or a cache alice has on this machine.
+    let e = token
+        .run_as(|| Initiator::start("guise@localhost", false).map(|_| ()))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoSuchLogonSession, "{e}");
+    assert!(e.to_string().contains("delegated no credentials"), "{e}");
+}
