@@ -81,6 +81,9 @@ pub struct ServeArgs {
     /// is in the keytab), such as `guise/files.example.com@EXAMPLE.COM`.
     #[arg(long, value_name = "PRINCIPAL", requires = "keytab")]
     pub principal: Option<String>,
+    /// Seconds a TCP client may take to authenticate before it is disconnected.
+    #[arg(long, default_value_t = 10)]
+    pub handshake_timeout: u64,
     /// The directory served; calls cannot leave it.
     #[arg(long)]
     pub root: PathBuf,
@@ -698,7 +701,11 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
             let acceptor = guise::kerberos::Acceptor::from_keytab(
                 keytab,
                 args.principal.as_deref(),
-                guise::kerberos::KerberosOptions::default(),
+                {
+                    let mut k = guise::kerberos::KerberosOptions::default();
+                    k.handshake_timeout = Duration::from_secs(args.handshake_timeout.max(1));
+                    k
+                },
             )?;
             Some(guise::rpc::KerberosIncoming::bind(&address, acceptor, options).await?)
         }

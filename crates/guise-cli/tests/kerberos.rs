@@ -178,7 +178,7 @@ impl Remote {
     /// A credential cache with `user`'s ticket-granting ticket (kinit with the
     /// password), owned by root (the client runs as root: only the ticket counts).
     fn kinit(&self, user: &str) -> String {
-        let cache = self.dir.path().join(format!("{user}.cc"));
+        let cache = self.dir.path().join(format!("{}.cc", user.replace('/', "_")));
         self.realm.kinit(user, accounts::PASSWORD, &cache, 0);
         format!("FILE:{}", cache.display())
     }
@@ -388,5 +388,92 @@ fn three_tiers_delegation_reaches_the_third_tier_and_impersonation_does_not() {
         b_log_before,
         "B saw alice without delegation: {}",
         b.log_so_far()
+    );
+}
+
+/// Attack: principals that look like a local user but are not that user's own:
+/// `root@REALM` (a remote root) and `alice/admin@REALM` (another principal than
+/// alice's). Neither is served as root or alice.
+#[test]
+fn attack_root_and_instance_principals_are_not_served_as_the_local_user() {
+    need_realm!();
+    let r = Remote::start();
+    r.realm.add_user("root", accounts::PASSWORD);
+    r.realm.add_user("alice/admin", accounts::PASSWORD);
+    let (server, port) = r.serve(&[]);
+    let imp = ["--level", "impersonation", "whoami", "--json"];
+    let root = r.kinit("root");
+    let (code, out, err) = r.call(port, &root, &imp);
+    assert_ne!(code, 0, "served a remote root: {out}");
+    assert!(err.contains("ERROR_ACCESS_DENIED") && err.contains("remote root"), "{err}");
+    let admin = r.kinit("alice/admin");
+    let (code, out, err) = r.call(port, &admin, &imp);
+    assert_ne!(code, 0, "alice/admin was served: {out}");
+    assert!(err.contains("ERROR_NO_SUCH_USER"), "{err}");
+    assert!(!server.log_so_far().contains("event=\"call\""), "{}", server.log_so_far());
+}
+
+/// Attack: one host opens more idle connections than the server will
+/// authenticate at once, so no one else can log on. Its handshakes are limited per
+/// address: alice, from another address, is still served.
+#[test]
+fn attack_idle_connections_from_one_host_do_not_lock_out_others() {
+    need_realm!();
+    let r = Remote::start();
+    let (server, port) = r.serve(&["--handshake-timeout", "60"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let idle: Vec<tokio::net::TcpStream> = rt.block_on(async {
+        let mut idle = Vec::new();
+        for _ in 0..80 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            idle.push(socket.connect(([127, 0, 0, 1], port).into()).await.unwrap());
+        }
+        idle
+    });
+    assert!(
+        server
+            .wait_for_line(std::time::Duration::from_secs(10), |l| l
+                .contains("too many handshakes from its address"))
+            .is_some(),
+        "{}",
+        server.log_so_far()
+    );
+    let alice = r.kinit("alice");
+    let (code, out, err) = r.call(port, &alice, &["--level", "impersonation", "whoami", "--json"]);
+    assert_eq!(code, 0, "{err}\n{}", server.log_so_far());
+    assert_eq!(json(&out)["uid"], 61201);
+    drop(idle);
+}
+
+/// Attack: a connection that never authenticates holds a place for ever. It is
+/// told so and closed after the handshake timeout.
+#[test]
+fn attack_an_idle_unauthenticated_connection_is_closed() {
+    use std::io::Read;
+    need_realm!();
+    let r = Remote::start();
+    let (server, port) = r.serve(&["--handshake-timeout", "1"]);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "the connection stayed open"
+    );
+    assert_eq!(reply.first(), Some(&2), "not a refusal: {reply:?}");
+    assert!(
+        server
+            .wait_for_line(std::time::Duration::from_secs(10), |l| l
+                .contains("did not authenticate in time"))
+            .is_some(),
+        "{}",
+        server.log_so_far()
     );
 }

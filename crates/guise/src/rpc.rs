@@ -320,6 +320,50 @@ impl tokio_stream::Stream for UnixIncoming {
 #[cfg(feature = "kerberos")]
 pub const MAX_HANDSHAKES: usize = 64;
 
+/// The most Kerberos handshakes in progress at once from one network address:
+/// one host's idle connections cannot take every place of [`MAX_HANDSHAKES`].
+#[cfg(feature = "kerberos")]
+pub const MAX_HANDSHAKES_PER_ADDRESS: usize = 8;
+
+/// A handshake's place among those of its address, given back when it ends.
+#[cfg(feature = "kerberos")]
+struct AddressSlot {
+    by_address: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+    address: std::net::IpAddr,
+}
+
+#[cfg(feature = "kerberos")]
+impl AddressSlot {
+    fn take(
+        by_address: &Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+        address: std::net::IpAddr,
+    ) -> Option<AddressSlot> {
+        let mut m = by_address.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(address).or_default();
+        if *n >= MAX_HANDSHAKES_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            by_address: Arc::clone(by_address),
+            address,
+        })
+    }
+}
+
+#[cfg(feature = "kerberos")]
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut m = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.address);
+            }
+        }
+    }
+}
+
 /// A Kerberos-authenticated connection from the network.
 #[cfg(feature = "kerberos")]
 pub type KerberosStream = RpcStream<crate::kerberos::GssStream<tokio::net::TcpStream>>;
@@ -328,8 +372,8 @@ pub type KerberosStream = RpcStream<crate::kerberos::GssStream<tokio::net::TcpSt
 /// ([`crate::kerberos::Acceptor`]) before tonic sees a byte of it: the incoming
 /// stream to give tonic's `Server::serve_with_incoming` for remote clients.
 ///
-/// Handshakes run on tasks of their own, at most [`MAX_HANDSHAKES`] at once, each
-/// within [`crate::kerberos::KerberosOptions::handshake_timeout`]. An
+/// Handshakes run on tasks of their own, at most [`MAX_HANDSHAKES`] at once and
+/// [`MAX_HANDSHAKES_PER_ADDRESS`] from one address, each within [`crate::kerberos::KerberosOptions::handshake_timeout`]. An
 /// authenticated client is then held to [`RpcOptions`]' limits by its local uid,
 /// its [`RpcOptions::policy`] and idle timeout, as on a Unix socket.
 #[cfg(feature = "kerberos")]
@@ -441,6 +485,7 @@ async fn authenticate_connections(
     tx: tokio::sync::mpsc::Sender<KerberosStream>,
 ) {
     let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let by_address = Arc::default();
     let counts = SharedCounts::default();
     loop {
         let (stream, address) = match listener.accept().await {
@@ -451,6 +496,16 @@ async fn authenticate_connections(
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
+        };
+        let Some(of_address) = AddressSlot::take(&by_address, address.ip()) else {
+            HANDSHAKE_WARNING.warn(|n| {
+                tracing::warn!(
+                    %address,
+                    suppressed = n,
+                    "refusing a client: too many handshakes from its address"
+                );
+            });
+            continue;
         };
         let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
             HANDSHAKE_WARNING.warn(|n| {
@@ -469,7 +524,7 @@ async fn authenticate_connections(
             let Ok((io, peer)) = acceptor.accept(stream, address).await else {
                 return;
             };
-            drop(permit);
+            drop((permit, of_address));
             if let Some(policy) = &options.policy
                 && !policy(&peer)
             {
