@@ -364,9 +364,8 @@ impl Files for FilesService {
         let target = request.into_inner().target;
         let audit = Audit::new(&call, self.impersonate, "whoami-there", &target);
         let there = async {
-            let (host, address) = tcp_target(&target).map_err(|e| {
-                Error::new(ErrorKind::InvalidParameter, format!("the target: {e}"))
-            })?;
+            let (host, address) = tcp_target(&target)
+                .map_err(|e| Error::new(ErrorKind::InvalidParameter, format!("the target: {e}")))?;
             let service = format!("guise@{host}");
             // The context starts on a worker that impersonates the caller: its
             // Kerberos credentials are the ones the caller delegated, or none.
@@ -677,9 +676,8 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     options.max_connections = args.max_connections;
     options.max_connections_per_uid = args.max_connections_per_uid;
     options.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
-    let tcp_only = args.listen.is_some()
-        && args.socket.is_none()
-        && std::env::var_os("LISTEN_FDS").is_none();
+    let tcp_only =
+        args.listen.is_some() && args.socket.is_none() && std::env::var_os("LISTEN_FDS").is_none();
     let (unix, socket) = if tcp_only {
         (None, None)
     } else {
@@ -694,19 +692,13 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     let tcp = match &args.listen {
         Some(listen) => {
             let (_, address) = tcp_target(listen).context("--listen")?;
-            let keytab = args
-                .keytab
-                .as_deref()
-                .context("--listen needs --keytab")?;
-            let acceptor = guise::kerberos::Acceptor::from_keytab(
-                keytab,
-                args.principal.as_deref(),
-                {
+            let keytab = args.keytab.as_deref().context("--listen needs --keytab")?;
+            let acceptor =
+                guise::kerberos::Acceptor::from_keytab(keytab, args.principal.as_deref(), {
                     let mut k = guise::kerberos::KerberosOptions::default();
                     k.handshake_timeout = Duration::from_secs(args.handshake_timeout.max(1));
                     k
-                },
-            )?;
+                })?;
             Some(guise::rpc::KerberosIncoming::bind(&address, acceptor, options).await?)
         }
         None => None,

@@ -178,7 +178,10 @@ impl Remote {
     /// A credential cache with `user`'s ticket-granting ticket (kinit with the
     /// password), owned by root (the client runs as root: only the ticket counts).
     fn kinit(&self, user: &str) -> String {
-        let cache = self.dir.path().join(format!("{}.cc", user.replace('/', "_")));
+        let cache = self
+            .dir
+            .path()
+            .join(format!("{}.cc", user.replace('/', "_")));
         self.realm.kinit(user, accounts::PASSWORD, &cache, 0);
         format!("FILE:{}", cache.display())
     }
@@ -221,7 +224,11 @@ impl Remote {
     /// the credential cache `cache`.
     fn call(&self, port: u16, cache: &str, args: &[&str]) -> (i32, String, String) {
         let target = format!("tcp://localhost:{port}");
-        let all = [&["rpc", "call", "--connect", &target, "--kerberos"][..], args].concat();
+        let all = [
+            &["rpc", "call", "--connect", &target, "--kerberos"][..],
+            args,
+        ]
+        .concat();
         guise(&self.realm, &all, "", &[("KRB5CCNAME", cache)])
     }
 }
@@ -243,7 +250,10 @@ fn a_remote_kerberos_client_reads_its_own_file_and_not_another_users() {
     assert_eq!(id["uid"], 61201, "{id}");
     assert_eq!(id["principal"], format!("alice@{}", kdc::REALM), "{id}");
     assert_eq!(id["level"], "impersonation", "{id}");
-    assert_eq!(id["network_credentials"], false, "nothing was delegated: {id}");
+    assert_eq!(
+        id["network_credentials"], false,
+        "nothing was delegated: {id}"
+    );
     assert!(
         id["groups"].as_array().unwrap().contains(&61300.into()),
         "the groups come from NSS: {id}"
@@ -278,7 +288,11 @@ fn a_remote_client_without_a_ticket_is_refused() {
     let r = Remote::start();
     let (server, port) = r.serve(&[]);
     let empty = format!("FILE:{}", r.dir.path().join("empty.cc").display());
-    let (code, out, err) = r.call(port, &empty, &["--level", "impersonation", "read", "alice.txt"]);
+    let (code, out, err) = r.call(
+        port,
+        &empty,
+        &["--level", "impersonation", "read", "alice.txt"],
+    );
     assert_ne!(code, 0, "served without a ticket: {out}");
     assert!(!out.contains("secret"), "{out}");
     assert!(
@@ -286,7 +300,11 @@ fn a_remote_client_without_a_ticket_is_refused() {
         "{err}"
     );
     // Nothing reached the service as anyone.
-    assert!(!server.log_so_far().contains("event=\"call\""), "{}", server.log_so_far());
+    assert!(
+        !server.log_so_far().contains("event=\"call\""),
+        "{}",
+        server.log_so_far()
+    );
 }
 
 #[test]
@@ -355,7 +373,13 @@ fn three_tiers_delegation_reaches_the_third_tier_and_impersonation_does_not() {
         &alice,
         &["--delegate", "whoami-there", &there, "--json"],
     );
-    assert_eq!(code, 0, "{err}\nA: {}\nB: {}", a.log_so_far(), b.log_so_far());
+    assert_eq!(
+        code,
+        0,
+        "{err}\nA: {}\nB: {}",
+        a.log_so_far(),
+        b.log_so_far()
+    );
     let id = json(&out);
     assert_eq!(id["uid"], 61201, "B saw: {id}");
     assert_eq!(id["principal"], format!("alice@{}", kdc::REALM), "{id}");
@@ -381,7 +405,10 @@ fn three_tiers_delegation_reaches_the_third_tier_and_impersonation_does_not() {
         );
         assert_ne!(code, 0, "{args:?}: B answered {out}");
         assert!(!out.contains("61201"), "{args:?}: {out}");
-        assert!(err.contains("ERROR_NO_SUCH_LOGON_SESSION"), "{args:?}: {err}");
+        assert!(
+            err.contains("ERROR_NO_SUCH_LOGON_SESSION"),
+            "{args:?}: {err}"
+        );
     }
     assert_eq!(
         b.log_so_far().matches("alice@").count(),
@@ -405,12 +432,19 @@ fn attack_root_and_instance_principals_are_not_served_as_the_local_user() {
     let root = r.kinit("root");
     let (code, out, err) = r.call(port, &root, &imp);
     assert_ne!(code, 0, "served a remote root: {out}");
-    assert!(err.contains("ERROR_ACCESS_DENIED") && err.contains("remote root"), "{err}");
+    assert!(
+        err.contains("ERROR_ACCESS_DENIED") && err.contains("remote root"),
+        "{err}"
+    );
     let admin = r.kinit("alice/admin");
     let (code, out, err) = r.call(port, &admin, &imp);
     assert_ne!(code, 0, "alice/admin was served: {out}");
     assert!(err.contains("ERROR_NO_SUCH_USER"), "{err}");
-    assert!(!server.log_so_far().contains("event=\"call\""), "{}", server.log_so_far());
+    assert!(
+        !server.log_so_far().contains("event=\"call\""),
+        "{}",
+        server.log_so_far()
+    );
 }
 
 /// Attack: one host opens more idle connections than the server will
@@ -443,7 +477,11 @@ fn attack_idle_connections_from_one_host_do_not_lock_out_others() {
         server.log_so_far()
     );
     let alice = r.kinit("alice");
-    let (code, out, err) = r.call(port, &alice, &["--level", "impersonation", "whoami", "--json"]);
+    let (code, out, err) = r.call(
+        port,
+        &alice,
+        &["--level", "impersonation", "whoami", "--json"],
+    );
     assert_eq!(code, 0, "{err}\n{}", server.log_so_far());
     assert_eq!(json(&out)["uid"], 61201);
     drop(idle);

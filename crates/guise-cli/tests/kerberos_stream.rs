@@ -11,8 +11,8 @@ mod common;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use common::kdc::{self, Realm};
-use guise::kerberos::{Acceptor, GssStream, Initiator, KerberosOptions};
 use guise::ErrorKind;
+use guise::kerberos::{Acceptor, GssStream, Initiator, KerberosOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 const SERVICE: &str = "guise/localhost@GUISE.TEST";
@@ -56,8 +56,7 @@ fn shared() -> Option<&'static Shared> {
                 .build()
                 .unwrap();
             let acceptor =
-                Acceptor::from_keytab(&keytab, Some(SERVICE), KerberosOptions::default())
-                    .unwrap();
+                Acceptor::from_keytab(&keytab, Some(SERVICE), KerberosOptions::default()).unwrap();
             Some(Shared {
                 _realm: realm,
                 _accounts: accounts,
@@ -95,6 +94,7 @@ macro_rules! need_shared {
 /// sends it twice, or flips one bit of it.
 #[derive(Clone, Copy)]
 enum Mitm {
+    Pass,
     Replay,
     Flip,
 }
@@ -131,6 +131,7 @@ async fn forward_client(
         if head[0] == 4 && !done {
             done = true;
             match mitm {
+                Mitm::Pass => {}
                 Mitm::Replay => {
                     let _ = to.write_all(&frame).await;
                 }
@@ -151,9 +152,10 @@ async fn forward_client(
 async fn through_mitm(
     s: &Shared,
     mitm: Mitm,
+    delegate: bool,
 ) -> (
     GssStream<DuplexStream>,
-    GssStream<DuplexStream>,
+    (GssStream<DuplexStream>, guise::client::PeerIdentity),
     Arc<Mutex<Vec<u8>>>,
 ) {
     let (client_end, middle_client) = tokio::io::duplex(1 << 16);
@@ -165,10 +167,11 @@ async fn through_mitm(
     tokio::spawn(async move {
         let _ = tokio::io::copy(&mut ms_read, &mut mc_write).await;
     });
-    let initiator = tokio::task::spawn_blocking(|| Initiator::start("guise@localhost", false))
-        .await
-        .unwrap()
-        .unwrap();
+    let initiator =
+        tokio::task::spawn_blocking(move || Initiator::start("guise@localhost", delegate))
+            .await
+            .unwrap()
+            .unwrap();
     let address = "192.0.2.1:1".parse().unwrap();
     let (server, client) = tokio::join!(
         s.acceptor.accept(server_end, address),
@@ -176,7 +179,7 @@ async fn through_mitm(
     );
     let (server, peer) = server.unwrap();
     assert_eq!(peer.uid, 61201);
-    (client.unwrap(), server, record)
+    (client.unwrap(), (server, peer), record)
 }
 
 /// Attack: a man in the middle sends a sealed frame of the client's a second
@@ -186,7 +189,7 @@ async fn through_mitm(
 fn attack_a_replayed_data_frame_is_refused() {
     let s = need_shared!();
     run(s, async move {
-        let (mut client, mut server, _) = through_mitm(s, Mitm::Replay).await;
+        let (mut client, (mut server, _), _) = through_mitm(s, Mitm::Replay, false).await;
         client.write_all(b"pay bob 100").await.unwrap();
         client.flush().await.unwrap();
         let mut got = [0u8; 11];
@@ -197,7 +200,10 @@ fn attack_a_replayed_data_frame_is_refused() {
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}");
         // GSSAPI's own sequence check sees it first; guise's frame number would.
         let text = e.to_string();
-        assert!(text.contains("duplicate") || text.contains("replayed"), "{e}");
+        assert!(
+            text.contains("duplicate") || text.contains("replayed"),
+            "{e}"
+        );
     });
 }
 
@@ -207,7 +213,7 @@ fn attack_a_replayed_data_frame_is_refused() {
 fn attack_a_changed_data_frame_is_refused() {
     let s = need_shared!();
     run(s, async move {
-        let (mut client, mut server, _) = through_mitm(s, Mitm::Flip).await;
+        let (mut client, (mut server, _), _) = through_mitm(s, Mitm::Flip, false).await;
         client.write_all(b"pay bob 100").await.unwrap();
         client.flush().await.unwrap();
         let mut got = [0u8; 11];
@@ -224,7 +230,7 @@ fn attack_a_changed_data_frame_is_refused() {
 fn attack_a_replayed_authenticator_is_refused() {
     let s = need_shared!();
     run(s, async move {
-        let (mut client, mut server, record) = through_mitm(s, Mitm::Replay).await;
+        let (mut client, (mut server, _), record) = through_mitm(s, Mitm::Replay, false).await;
         // A real exchange first, so the handshake was accepted once.
         client.write_all(b"hello").await.unwrap();
         client.flush().await.unwrap();
@@ -245,5 +251,34 @@ fn attack_a_replayed_authenticator_is_refused() {
         let mut reply = Vec::new();
         let _ = attacker.read_to_end(&mut reply).await;
         assert_eq!(reply.first(), Some(&2), "not a refusal: {reply:?}");
+    });
+}
+
+/// Attack: alice owns the private directory of her delegated credentials (her
+/// impersonating threads read them as her), so she can put a symlink there to a
+/// directory of root's. Removing the cache with its last token must remove the
+/// link, never what it points to.
+#[test]
+fn attack_a_symlink_in_a_delegated_cache_directory_is_not_followed() {
+    let s = need_shared!();
+    run(s, async move {
+        let (_client, (_server, peer), _) = through_mitm(s, Mitm::Pass, true).await;
+        let cache = peer.network.as_ref().unwrap().delegated.clone().unwrap();
+        let file = std::path::PathBuf::from(cache.name().strip_prefix("FILE:").unwrap());
+        let dir = file.parent().unwrap().to_owned();
+        let precious = tempfile::tempdir().unwrap();
+        std::fs::write(precious.path().join("keep"), "root's").unwrap();
+        // As alice: a thread that impersonates her makes the link.
+        let token = guise::Token::from_ids(61201, 61201, &[61201]).unwrap();
+        token
+            .run_as(|| std::os::unix::fs::symlink(precious.path(), dir.join("link")))
+            .unwrap()
+            .unwrap();
+        drop((cache, peer));
+        assert!(!dir.exists(), "the cache directory stays");
+        assert_eq!(
+            std::fs::read_to_string(precious.path().join("keep")).unwrap(),
+            "root's"
+        );
     });
 }

@@ -1,8 +1,10 @@
-//! The token of a remote Kerberos client, through the library on a real realm: a
-//! client that delegated gives a token whose processes and impersonating threads
-//! reach the network as the client; one that did not gives a token with no
-//! credentials at all, and guise says so. A test binary of its own: it sets the
-//! process's `KRB5CCNAME` and `KRB5_CONFIG`.
+//! The network credentials of tokens, through the library on a real realm. A
+//! thread that impersonates alice's LogonUser token (pam_krb5) authenticates with
+//! the ticket PAM got for her, though the process has none. A remote client that
+//! delegated gives a token whose processes and impersonating threads reach the
+//! network as the client; one that did not gives a token with no credentials at
+//! all, and guise says so. A test binary of its own: it sets the process's
+//! `KRB5_CONFIG` and `KRB5CCNAME`.
 
 #[path = "../../guise/tests/common/accounts.rs"]
 #[allow(dead_code)]
@@ -15,14 +17,22 @@ use std::sync::Arc;
 use common::kdc::{self, Realm};
 use guise::client::{ClientContext, SecurityQos};
 use guise::kerberos::{Acceptor, Initiator, KerberosOptions};
+use guise::logon::LogonOptions;
 use guise::process::{CommandExt, SpawnOptions};
-use guise::{ErrorKind, ImpersonationLevel, Sid, Token, TokenType};
+use guise::{ErrorKind, ImpersonationLevel, LogonType, Password, Sid, Token, TokenType};
 
 const SERVICE: &str = "guise/localhost@GUISE.TEST";
 
-/// Authenticates once over loopback TCP, with or without delegation; returns the
+/// Authenticates once over loopback TCP as the user of `logon` (a thread that
+/// impersonates it starts the context), with or without delegation; returns the
 /// client's token at Delegation level (what the client allowed).
-fn client_token(rt: &tokio::runtime::Runtime, acceptor: &Acceptor, delegate: bool) -> Token {
+fn client_token(
+    rt: &tokio::runtime::Runtime,
+    acceptor: &Acceptor,
+    logon: &Token,
+    delegate: bool,
+) -> Token {
+    let logon = logon.clone();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -31,11 +41,13 @@ fn client_token(rt: &tokio::runtime::Runtime, acceptor: &Acceptor, delegate: boo
             acceptor.accept(tcp, from).await.unwrap()
         };
         let client = async {
-            let initiator =
-                tokio::task::spawn_blocking(move || Initiator::start("guise@localhost", delegate))
-                    .await
-                    .unwrap()
-                    .unwrap();
+            let initiator = tokio::task::spawn_blocking(move || {
+                logon.run_as(|| Initiator::start("guise@localhost", delegate))
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
             let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
             initiator.connect(tcp).await.unwrap()
         };
@@ -79,8 +91,9 @@ fn klist_from(token: &Token) -> (i32, String) {
 fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
     need_root!();
     if common::skip::skip_unless(
-        kdc::available(),
-        "MIT Kerberos (krb5-kdc, krb5-admin-server, krb5-user)",
+        kdc::available()
+            && std::path::Path::new("/lib/x86_64-linux-gnu/security/pam_krb5.so").exists(),
+        "MIT Kerberos (krb5-kdc, krb5-admin-server, krb5-user) and libpam-krb5",
     ) {
         return;
     }
@@ -88,15 +101,36 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
     let realm = Realm::start();
     realm.add_user("alice", accounts::PASSWORD);
     let keytab = realm.add_service(SERVICE);
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("alice.cc");
-    realm.kinit("alice", accounts::PASSWORD, &cache, 0);
     // SAFETY: set before any other thread of this test binary (it has one test)
-    // reads the environment.
+    // reads the environment. The process has no Kerberos credentials of its own.
     unsafe {
         std::env::set_var("KRB5_CONFIG", realm.krb5_conf());
-        std::env::set_var("KRB5CCNAME", format!("FILE:{}", cache.display()));
+        std::env::set_var("KRB5CCNAME", "FILE:/nonexistent/the-servers-own-cache");
     }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (pam, _) = common::pam_dir(
+        "krb5",
+        "auth required pam_krb5.so minimum_uid=1000\naccount required pam_unix.so\n\
+         session required pam_unix.so\n",
+    );
+    let logon = guise::logon::logon_user_with(
+        "alice",
+        Password::from_bytes(accounts::PASSWORD.as_bytes().to_vec()),
+        LogonType::Interactive,
+        &LogonOptions::new("krb5").with_config_dir(pam.path()),
+    )
+    .unwrap();
+    assert!(logon.has_network_credentials());
+    assert!(logon.credential_cache().is_some(), "{logon:?}");
+    // As the process, no ticket: a clear error.
+    let e = Initiator::start("guise@localhost", false).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoSuchLogonSession, "{e}");
+    assert!(e.to_string().contains("kinit"), "{e}");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .on_thread_start(guise::thread::on_thread_start)
@@ -107,7 +141,7 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
         Acceptor::from_keytab(&keytab, Some(SERVICE), KerberosOptions::default()).unwrap();
 
     // Delegated: the token is at Delegation level with a cache of alice's own.
-    let token = client_token(&rt, &acceptor, true);
+    let token = client_token(&rt, &acceptor, &logon, true);
     assert!(
         token.groups().iter().any(|g| g.sid == Sid::NETWORK),
         "a network logon: {token:?}"
@@ -128,8 +162,14 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
     }
     let (code, out) = klist_from(&token);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains(&format!("Default principal: alice@{}", kdc::REALM)), "{out}");
-    assert!(out.contains(&format!("krbtgt/{0}@{0}", kdc::REALM)), "{out}");
+    assert!(
+        out.contains(&format!("Default principal: alice@{}", kdc::REALM)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("krbtgt/{0}@{0}", kdc::REALM)),
+        "{out}"
+    );
     // A thread that impersonates it authenticates as alice, with her ticket.
     let started = token
         .run_as(|| Initiator::start("guise@localhost", false).map(|_| ()))
@@ -145,8 +185,9 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
         .unwrap()
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoSuchLogonSession, "{e}");
-    // Back as the process, the thread has the process's own credentials again.
-    assert!(Initiator::start("guise@localhost", false).is_ok());
+    // Back as the process, the thread has the process's own (none) again.
+    let e = Initiator::start("guise@localhost", false).unwrap_err();
+    assert!(e.to_string().contains("kinit"), "{e}");
     drop((token, lowered));
     assert!(
         !file.parent().unwrap().exists(),
@@ -154,7 +195,7 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
     );
 
     // Not delegated: no credentials at all, and guise says so.
-    let token = client_token(&rt, &acceptor, false);
+    let token = client_token(&rt, &acceptor, &logon, false);
     assert_eq!(
         token.impersonation_level(),
         Some(ImpersonationLevel::Impersonation),
@@ -162,11 +203,28 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
     );
     assert!(!token.has_network_credentials());
     assert!(token.credential_cache().is_none());
+    // Not even the cache alice's uid has on this machine by default.
+    let own = std::path::Path::new("/tmp/krb5cc_61201");
+    realm.kinit("alice", accounts::PASSWORD, own, 61201);
     let (code, out) = klist_from(&token);
+    let _ = std::fs::remove_file(own);
     assert_ne!(code, 0, "{out}");
     assert!(!out.contains("alice@"), "{out}");
-    // Its thread cannot fall back on the server's credentials (the process has
-    // alice's ticket in KRB5CCNAME here) or a cache alice has on this machine.
+    assert!(out.contains("guise-no-delegated-credentials"), "{out}");
+    // Its thread cannot fall back on the process's default cache, which here
+    // holds a ticket of alice's that a thread of her uid may read (a server's own
+    // credentials, in a deployment).
+    let default = dir.path().join("process.cc");
+    realm.kinit("alice", accounts::PASSWORD, &default, 61201);
+    // SAFETY: as above.
+    unsafe { std::env::set_var("KRB5CCNAME", format!("FILE:{}", default.display())) };
+    assert!(
+        guise::Token::from_ids(61201, 61201, &[61201])
+            .unwrap()
+            .run_as(|| Initiator::start("guise@localhost", false).is_ok())
+            .unwrap(),
+        "the process's default cache is usable (the check below can fail)"
+    );
     let e = token
         .run_as(|| Initiator::start("guise@localhost", false).map(|_| ()))
         .unwrap()

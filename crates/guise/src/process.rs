@@ -10,9 +10,10 @@
 //! open. The environment is built, never inherited: `HOME`, `USER`, `LOGNAME`,
 //! `SHELL`, `PATH` for the user, the environment PAM set up for a logon,
 //! `KRB5CCNAME` for the token's own credential cache
-//! ([`crate::token::Token::credential_cache`]; without one, the child has no
-//! network credentials of the server's), then the variables set on the command; variables that steer the dynamic loader or libc
-//! (`LD_*`, `GCONV_PATH`, `GLIBC_TUNABLES`, ... — glibc's list for set-id programs)
+//! ([`crate::token::Token::credential_cache`]; a remote client's token without
+//! one names [`crate::token::NO_DELEGATED_CREDENTIALS`]), then the variables set
+//! on the command; variables that steer the dynamic loader or libc (`LD_*`,
+//! `GCONV_PATH`, `GLIBC_TUNABLES`, ... — glibc's list for set-id programs)
 //! are refused.
 //!
 //! # Platform
@@ -403,6 +404,13 @@ fn prepare(
     // The token's network credentials, and never the server's own cache.
     if let Some(cache) = token.credential_cache() {
         set("KRB5CCNAME".into(), cache.name().into());
+    } else if token.is_network_client_without_credentials() {
+        // Not even a cache the client's uid has on this machine: a network logon
+        // that delegated nothing has no credentials.
+        set(
+            "KRB5CCNAME".into(),
+            crate::token::NO_DELEGATED_CREDENTIALS.into(),
+        );
     }
     for (k, v) in set_vars {
         if let Some(v) = v {

@@ -500,20 +500,14 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-/// The cache named for a thread that impersonates a network client without
-/// credentials: it cannot exist (nothing can be made in `/proc`), so a Kerberos
-/// call fails, and says why, rather than go out with the server's credentials or
-/// with a cache the client has on this machine.
-#[cfg(feature = "kerberos")]
-pub const NO_DELEGATED_CREDENTIALS: &str = "FILE:/proc/guise-no-delegated-credentials";
-
 /// Whether the calling thread impersonates a network client that delegated no
-/// credentials (its GSSAPI default cache is [`NO_DELEGATED_CREDENTIALS`]).
+/// credentials (its GSSAPI default cache is
+/// [`crate::token::NO_DELEGATED_CREDENTIALS`]).
 #[cfg(feature = "kerberos")]
 pub(crate) fn without_delegated_credentials() -> bool {
     GSS_CACHE.with_borrow(|c| {
         c.as_ref()
-            .is_some_and(|c| c.as_bytes() == NO_DELEGATED_CREDENTIALS.as_bytes())
+            .is_some_and(|c| c.as_bytes() == crate::token::NO_DELEGATED_CREDENTIALS.as_bytes())
     })
 }
 
@@ -538,7 +532,7 @@ fn gss_cache_follows() {
             _ if a.token.is_network_client_without_credentials()
                 || a.token.credential_cache().is_some() =>
             {
-                std::ffi::CString::new(NO_DELEGATED_CREDENTIALS).ok()
+                std::ffi::CString::new(crate::token::NO_DELEGATED_CREDENTIALS).ok()
             }
             _ => None,
         }

@@ -458,6 +458,13 @@ impl std::fmt::Debug for SessionRef {
     }
 }
 
+/// The credential cache named for a network client that delegated nothing: for
+/// a thread that impersonates its token and for a process started from it. It
+/// cannot exist (nothing can be made in `/proc`), so a Kerberos call fails and
+/// says why, rather than go out with the server's credentials or a cache the
+/// client's uid has on this machine.
+pub const NO_DELEGATED_CREDENTIALS: &str = "FILE:/proc/guise-no-delegated-credentials";
+
 /// A Kerberos credential cache that belongs to a token: its network credentials
 /// (SPEC §6). A process started from the token gets it as `KRB5CCNAME`, and a
 /// thread that impersonates the token at Impersonation level or above has it as
