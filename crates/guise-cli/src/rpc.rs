@@ -758,24 +758,18 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
             .add_service(reflection))
     };
     let on_unix = async {
-        match unix {
-            Some(incoming) => {
-                router()?
-                    .serve_with_incoming_shutdown(incoming, until_stopped(stopping.clone()))
-                    .await?;
-            }
-            None => {}
+        if let Some(incoming) = unix {
+            router()?
+                .serve_with_incoming_shutdown(incoming, until_stopped(stopping.clone()))
+                .await?;
         }
         Ok::<_, anyhow::Error>(())
     };
     let on_tcp = async {
-        match tcp {
-            Some(incoming) => {
-                router()?
-                    .serve_with_incoming_shutdown(incoming, until_stopped(stopping.clone()))
-                    .await?;
-            }
-            None => {}
+        if let Some(incoming) = tcp {
+            router()?
+                .serve_with_incoming_shutdown(incoming, until_stopped(stopping.clone()))
+                .await?;
         }
         Ok::<_, anyhow::Error>(())
     };

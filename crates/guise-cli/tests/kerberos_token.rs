@@ -58,9 +58,10 @@ fn client_token(
         assert_eq!(net.delegated.is_some(), delegate, "{net:?}");
         assert_eq!(peer.uid, 61201);
         let mut ctx = ClientContext::new(Arc::new(peer), ImpersonationLevel::Delegation);
-        let mut qos = SecurityQos::default();
-        qos.level = ImpersonationLevel::Delegation;
-        ctx.set_qos(qos);
+        ctx.set_qos(SecurityQos {
+            level: ImpersonationLevel::Delegation,
+            ..SecurityQos::default()
+        });
         ctx.message_received(None);
         ctx.token().unwrap()
     })
