@@ -282,3 +282,40 @@ fn attack_a_symlink_in_a_delegated_cache_directory_is_not_followed() {
         );
     });
 }
+
+/// Attack: garbage where a context token belongs, and a frame that claims 4 GiB
+/// (to make the server allocate it). Both are refused at once, without reading or
+/// allocating more than the limit.
+#[test]
+fn attack_garbage_and_oversized_handshake_frames_are_refused() {
+    let s = need_shared!();
+    run(s, async move {
+        for frame in [
+            [&[1u8, 0, 0, 0, 5][..], b"hello"].concat(),
+            vec![1u8, 0xff, 0xff, 0xff, 0xff],
+            vec![4u8, 0, 0, 0, 1, 0],
+        ] {
+            let (mut attacker, server_end) = tokio::io::duplex(1 << 16);
+            let acceptor = s.acceptor.clone();
+            let accepting = tokio::spawn(async move {
+                let address = "192.0.2.3:1".parse().unwrap();
+                acceptor.accept(server_end, address).await.map(|(_, p)| p)
+            });
+            attacker.write_all(guise::kerberos::MAGIC).await.unwrap();
+            attacker.write_all(&frame).await.unwrap();
+            let e = tokio::time::timeout(std::time::Duration::from_secs(5), accepting)
+                .await
+                .expect("the server waited for more")
+                .unwrap()
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::LogonFailure, "{frame:?}: {e}");
+            let mut reply = Vec::new();
+            let _ = attacker.read_to_end(&mut reply).await;
+            assert_eq!(
+                reply.first(),
+                Some(&2),
+                "{frame:?}: not a refusal: {reply:?}"
+            );
+        }
+    });
+}

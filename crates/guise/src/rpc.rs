@@ -1,7 +1,9 @@
 //! RPC: a server thread impersonates the caller of a gRPC call
 //! ([`impersonate_client`], RpcImpersonateClient), then reverts
 //! ([`revert_to_self`], RpcRevertToSelf, or the guard), on tonic servers that
-//! listen on Unix sockets.
+//! listen on Unix sockets, or on TCP for clients that authenticate with Kerberos
+//! (`KerberosIncoming` and `connect_kerberos`, with the `kerberos` feature: see
+//! `crate::kerberos`).
 //!
 //! The transport is a thin adapter over the client-identity core
 //! ([`crate::client`]): the identity is the kernel's view of the connection
