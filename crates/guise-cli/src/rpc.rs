@@ -367,27 +367,37 @@ impl Files for FilesService {
             let (host, address) = tcp_target(&target)
                 .map_err(|e| Error::new(ErrorKind::InvalidParameter, format!("the target: {e}")))?;
             let service = format!("guise@{host}");
+            // Never with the server's own credentials for a caller.
+            if !self.impersonate {
+                return Err(Error::new(
+                    ErrorKind::NoSuchLogonSession,
+                    "this server does not impersonate its callers (--no-impersonation): \
+                     it has no credentials of theirs",
+                ));
+            }
             // The context starts on a worker that impersonates the caller: its
             // Kerberos credentials are the ones the caller delegated, or none.
-            let initiator = if self.impersonate {
-                call.run_as_client(&self.pool, move || {
+            let initiator = call
+                .run_as_client(&self.pool, move || {
                     guise::kerberos::Initiator::start(&service, false)
                 })
-                .await??
-            } else {
-                tokio::task::spawn_blocking(move || {
-                    guise::kerberos::Initiator::start(&service, false)
-                })
-                .await
-                .map_err(|e| Error::new(ErrorKind::Os, format!("a worker failed: {e}")))??
-            };
-            let channel = guise::rpc::connect_kerberos(&address, initiator).await?;
+                .await??;
+            let channel = tokio::time::timeout(
+                self.stall,
+                guise::rpc::connect_kerberos(&address, initiator),
+            )
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::NoLogonServers,
+                    format!("{target} did not answer within {} s", self.stall.as_secs()),
+                )
+            })??;
             let mut client = FilesClient::new(channel).max_decoding_message_size(MAX_RESPONSE);
+            let mut outgoing = self::request(WhoAmIRequest {}, ImpersonationLevel::Impersonation);
+            outgoing.set_timeout(self.stall);
             client
-                .who_am_i(self::request(
-                    WhoAmIRequest {},
-                    ImpersonationLevel::Impersonation,
-                ))
+                .who_am_i(outgoing)
                 .await
                 .map(Response::into_inner)
                 .map_err(|s| {

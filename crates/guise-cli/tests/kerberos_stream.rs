@@ -42,6 +42,12 @@ fn shared() -> Option<&'static Shared> {
             let dir = tempfile::tempdir().unwrap();
             let cache = dir.path().join("alice.cc");
             realm.kinit("alice", accounts::PASSWORD, &cache, 0);
+            // The process's cache is one any thread could reach, as a kernel
+            // keyring or KCM cache may be: a thread that impersonates a client
+            // must still not use it.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(&cache, PermissionsExt::from_mode(0o644)).unwrap();
             // SAFETY: set once, before the runtime's threads exist; the tests of
             // this binary read these only through krb5, after this.
             unsafe {
@@ -75,6 +81,19 @@ fn run(s: &'static Shared, f: impl std::future::Future<Output = ()> + Send + 'st
     if let Err(e) = s.rt.block_on(s.rt.spawn(f)) {
         std::panic::resume_unwind(e.into_panic());
     }
+}
+
+/// Whether `dir` is removed within a few seconds (a thread of its own removes
+/// delegated caches).
+fn gone(dir: &std::path::Path) -> bool {
+    let t = std::time::Instant::now();
+    while dir.exists() {
+        if t.elapsed() > std::time::Duration::from_secs(5) {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    true
 }
 
 macro_rules! need_shared {
@@ -275,7 +294,7 @@ fn attack_a_symlink_in_a_delegated_cache_directory_is_not_followed() {
             .unwrap()
             .unwrap();
         drop((cache, peer));
-        assert!(!dir.exists(), "the cache directory stays");
+        assert!(gone(&dir), "the cache directory stays");
         assert_eq!(
             std::fs::read_to_string(precious.path().join("keep")).unwrap(),
             "root's"
@@ -317,5 +336,52 @@ fn attack_garbage_and_oversized_handshake_frames_are_refused() {
                 "{frame:?}: not a refusal: {reply:?}"
             );
         }
+    });
+}
+
+/// Attack: a client hangs up mid-call, so the last token holding its delegated
+/// credentials is dropped on a worker that already impersonates someone else
+/// (who may not remove another user's directory). The credentials must not stay
+/// on disk: the directory is removed at the process identity all the same.
+#[test]
+fn attack_a_delegated_cache_dropped_on_another_users_thread_is_still_removed() {
+    let s = need_shared!();
+    run(s, async move {
+        let (_client, (_server, peer), _) = through_mitm(s, Mitm::Pass, true).await;
+        let cache = peer.network.as_ref().unwrap().delegated.clone().unwrap();
+        let dir = std::path::PathBuf::from(cache.name().strip_prefix("FILE:").unwrap())
+            .parent()
+            .unwrap()
+            .to_owned();
+        drop(peer);
+        let bob = guise::Token::from_ids(61202, 61202, &[61202]).unwrap();
+        bob.run_as(move || drop(cache)).unwrap();
+        assert!(gone(&dir), "alice's delegated credentials stay on disk");
+    });
+}
+
+/// Attack: a local client (a pipe's, say) whose server thread makes a Kerberos
+/// call while impersonating it would have it go out with the server's own
+/// credentials (the process's default cache). A thread that impersonates a token
+/// without credentials of its own has none.
+#[test]
+fn attack_a_local_clients_thread_cannot_use_the_servers_kerberos_credentials() {
+    let s = need_shared!();
+    run(s, async move {
+        let server =
+            tokio::task::spawn_blocking(|| Initiator::start("guise@localhost", false).map(|_| ()));
+        assert!(
+            server.await.unwrap().is_ok(),
+            "the server's own cache works"
+        );
+        let bob = guise::Token::from_ids(61202, 61202, &[61202]).unwrap();
+        let e = tokio::task::spawn_blocking(move || {
+            bob.run_as(|| Initiator::start("guise@localhost", false).map(|_| ()))
+                .unwrap()
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NoSuchLogonSession, "{e}");
     });
 }

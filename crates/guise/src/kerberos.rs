@@ -157,11 +157,28 @@ async fn read_frame<S: AsyncRead + Unpin>(io: &mut S, max: usize) -> io::Result<
     Ok((head[0], body))
 }
 
-/// Runs blocking GSSAPI or NSS work off the async threads.
+/// The most blocking GSSAPI or NSS jobs of handshakes at once. A job outlives a
+/// handshake that timed out (a blocking call cannot be cancelled): this bounds
+/// the threads that stalled directories or KDCs can hold.
+const MAX_BLOCKING: usize = 64;
+
+/// Runs blocking GSSAPI or NSS work off the async threads, at most
+/// [`MAX_BLOCKING`] at once.
 async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R> {
-    tokio::task::spawn_blocking(f)
+    static JOBS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    let jobs = JOBS.get_or_init(|| std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_BLOCKING)));
+    let permit = std::sync::Arc::clone(jobs)
+        .acquire_owned()
         .await
-        .map_err(|e| Error::new(ErrorKind::Os, format!("a Kerberos task failed: {e}")))
+        .map_err(|e| Error::new(ErrorKind::Os, format!("a Kerberos task failed: {e}")))?;
+    tokio::task::spawn_blocking(move || {
+        let r = f();
+        drop(permit);
+        r
+    })
+    .await
+    .map_err(|e| Error::new(ErrorKind::Os, format!("a Kerberos task failed: {e}")))
 }
 
 /// A service's Kerberos keys: authenticates clients ([`Acceptor::accept`]).
@@ -214,6 +231,8 @@ impl Acceptor {
                 &e,
             )
         })?;
+        // Started now, from a thread that Landlock does not confine.
+        remover()?;
         Ok(Acceptor {
             cred,
             principal: principal.map(str::to_owned),
@@ -239,15 +258,35 @@ impl Acceptor {
     #[doc(alias = "AcceptSecurityContext")]
     pub async fn accept<S>(
         &self,
-        mut io: S,
+        io: S,
         address: SocketAddr,
     ) -> Result<(GssStream<S>, PeerIdentity)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        self.accept_with(io, address, |_| Ok(()))
+            .await
+            .map(|(stream, peer, ())| (stream, peer))
+    }
+
+    /// As [`Acceptor::accept`], and `admit` decides whether the authenticated
+    /// client is served, before it is told it was accepted: an error of `admit`
+    /// is a refusal the client is told in full (a policy, a connection limit).
+    ///
+    /// # Errors
+    /// As [`Acceptor::accept`], and what `admit` returns.
+    pub async fn accept_with<S, T>(
+        &self,
+        mut io: S,
+        address: SocketAddr,
+        admit: impl FnOnce(&PeerIdentity) -> Result<T>,
+    ) -> Result<(GssStream<S>, PeerIdentity, T)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let result = tokio::time::timeout(
             self.options.handshake_timeout,
-            self.handshake(&mut io, address),
+            self.handshake(&mut io, address, admit),
         )
         .await
         .unwrap_or_else(|_| {
@@ -257,10 +296,12 @@ impl Acceptor {
             ))
         });
         match result {
-            Ok((ctx, peer)) => Ok((GssStream::new(io, Box::new(ctx)), peer)),
+            Ok((ctx, peer, admitted)) => Ok((GssStream::new(io, Box::new(ctx)), peer, admitted)),
             Err(e) => {
                 let told = match e.kind() {
-                    ErrorKind::NoSuchUser | ErrorKind::AccessDenied => e.to_string(),
+                    ErrorKind::NoSuchUser | ErrorKind::AccessDenied | ErrorKind::NotEnoughQuota => {
+                        e.to_string()
+                    }
                     _ => "Kerberos authentication failed".to_owned(),
                 };
                 let told = &told.as_bytes()[..told.len().min(MAX_REFUSAL)];
@@ -294,11 +335,12 @@ impl Acceptor {
         }
     }
 
-    async fn handshake<S>(
+    async fn handshake<S, T>(
         &self,
         io: &mut S,
         address: SocketAddr,
-    ) -> Result<(ServerCtx, PeerIdentity)>
+        admit: impl FnOnce(&PeerIdentity) -> Result<T>,
+    ) -> Result<(ServerCtx, PeerIdentity, T)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -345,6 +387,17 @@ impl Acceptor {
                  detection, confidentiality and integrity (it asked for {flags:?})"
             )));
         }
+        if flags.contains(CtxFlags::GSS_C_ANON_FLAG) {
+            return Err(failure("an anonymous client".into()));
+        }
+        let mechanism = ctx
+            .mechanism()
+            .map_err(|e| gss_error(ErrorKind::LogonFailure, "the context's mechanism", &e))?;
+        if mechanism != GSS_MECH_KRB5 {
+            return Err(failure(format!(
+                "a context of mechanism {mechanism}, not krb5"
+            )));
+        }
         let source = ctx
             .source_name()
             .map_err(|e| gss_error(ErrorKind::LogonFailure, "the client's name", &e))?;
@@ -368,6 +421,20 @@ impl Acceptor {
         } else {
             None
         };
+        // Delegated credentials must be the client's own.
+        let delegated = match delegated {
+            Some(cred) => {
+                let of = cred.name().and_then(|n| display(&n)).ok();
+                if of.as_deref() != Some(principal.as_str()) {
+                    return Err(failure(format!(
+                        "{principal} delegated credentials of {}",
+                        of.as_deref().unwrap_or("no one")
+                    )));
+                }
+                Some(cred)
+            }
+            None => None,
+        };
         let options = self.options.clone();
         let client = NetworkClient {
             principal,
@@ -377,6 +444,7 @@ impl Acceptor {
             delegated: None,
         };
         let peer = blocking(move || identify(client, delegated, &options)).await??;
+        let admitted = admit(&peer)?;
         write_frame(io, ACCEPTED, &last)
             .await
             .map_err(|e| io_error("accepting the client", &e))?;
@@ -392,7 +460,7 @@ impl Acceptor {
             result = "ok",
             "network client authenticated"
         );
-        Ok((ctx, peer))
+        Ok((ctx, peer, admitted))
     }
 }
 
@@ -498,7 +566,27 @@ fn store_delegated(cred: &Cred, uid: u32, gid: u32, base: &Path) -> Result<Crede
     };
     owner(&file)?;
     owner(dir.path())?;
-    CredentialCache::owned(&name, dir.keep())
+    let remover = remover()?;
+    CredentialCache::owned(&name, dir.keep(), remover)
+}
+
+/// The thread that removes the directories of delegated credential caches, at the
+/// process identity (see [`crate::token::Remover`]); started once.
+fn remover() -> Result<crate::token::Remover> {
+    static REMOVER: std::sync::OnceLock<crate::token::Remover> = std::sync::OnceLock::new();
+    if let Some(tx) = REMOVER.get() {
+        return Ok(tx.clone());
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
+    crate::thread::spawn(move || {
+        for dir in rx {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), %e, "cannot remove a credential cache");
+            }
+        }
+    })?;
+    // Of two threads started at once, the one whose sender is not kept ends.
+    Ok(REMOVER.get_or_init(|| tx).clone())
 }
 
 /// The client side of the handshake: a context started on the calling thread
@@ -553,7 +641,8 @@ impl Initiator {
             flags |= CtxFlags::GSS_C_DELEG_FLAG;
         }
         let mut ctx = ClientCtx::new(None, name, flags, Some(GSS_MECH_KRB5));
-        let first = match ctx.step(None, None) {
+        // The thread's credentials are those of what it impersonates now.
+        let first = match crate::thread::with_gss_cache(|| ctx.step(None, None)) {
             Ok(Some(token)) => token.to_vec(),
             Ok(None) => {
                 return Err(Error::new(
@@ -564,8 +653,9 @@ impl Initiator {
             Err(e) if crate::thread::without_delegated_credentials() => {
                 return Err(gss_error(
                     ErrorKind::NoSuchLogonSession,
-                    "this thread impersonates a network client that delegated no credentials \
-                     (Impersonation level, or no forwarded ticket)",
+                    "this thread impersonates a client whose token carries no credentials \
+                     (a network client that delegated nothing or is below Delegation level, \
+                     or a local client)",
                     &e,
                 ));
             }
@@ -606,6 +696,15 @@ impl Initiator {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let fail = |what: &str, e: io::Error| io_error(what, &e);
+        if self.first.len() > MAX_HANDSHAKE_TOKEN {
+            return Err(Error::new(
+                ErrorKind::LogonFailure,
+                format!(
+                    "a first token of {} bytes, over the limit of {MAX_HANDSHAKE_TOKEN}",
+                    self.first.len()
+                ),
+            ));
+        }
         let mut hello = MAGIC.to_vec();
         hello.push(TOKEN);
         hello.extend_from_slice(&(self.first.len() as u32).to_be_bytes());
@@ -791,14 +890,20 @@ impl<S> GssStream<S> {
 }
 
 impl<S: AsyncWrite + Unpin> GssStream<S> {
-    /// Writes out the sealed frame waiting in `out`.
+    /// Writes out the sealed frame waiting in `out`; an error breaks the stream.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.out_pos < self.out.len() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_pos..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            let n = match ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_pos..])) {
+                Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+                other => other,
+            };
+            match n {
+                Ok(n) => self.out_pos += n,
+                Err(e) => {
+                    self.broken = true;
+                    return Poll::Ready(Err(e));
+                }
             }
-            self.out_pos += n;
         }
         self.out.clear();
         self.out_pos = 0;
@@ -883,16 +988,21 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for GssStream<S> {
         this.out
             .extend_from_slice(&(sealed.len() as u32).to_be_bytes());
         this.out.extend_from_slice(&sealed);
-        // The bytes are taken; what the socket does not take now goes out on the
+        // The bytes are taken (a write that fails later fails the stream, never
+        // has them sent twice): what the socket does not take now goes out on the
         // next write or flush.
         if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
-            return Poll::Ready(Err(e));
+            this.broken = true;
+            tracing::debug!(%e, "a sealed frame could not be sent");
         }
         Poll::Ready(Ok(n))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.broken {
+            return Poll::Ready(Err(broken()));
+        }
         ready!(this.poll_drain(cx))?;
         Pin::new(&mut this.io).poll_flush(cx)
     }

@@ -322,10 +322,24 @@ impl tokio_stream::Stream for UnixIncoming {
 #[cfg(feature = "kerberos")]
 pub const MAX_HANDSHAKES: usize = 64;
 
-/// The most Kerberos handshakes in progress at once from one network address:
-/// one host's idle connections cannot take every place of [`MAX_HANDSHAKES`].
+/// The most Kerberos handshakes in progress at once from one network address (an
+/// IPv4 address or an IPv6 /64): one host's idle connections cannot take every
+/// place of [`MAX_HANDSHAKES`].
 #[cfg(feature = "kerberos")]
 pub const MAX_HANDSHAKES_PER_ADDRESS: usize = 8;
+
+/// What counts as one address for [`MAX_HANDSHAKES_PER_ADDRESS`]: an IPv4
+/// address, or an IPv6 /64 (one host commonly has all of one).
+#[cfg(feature = "kerberos")]
+fn address_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.into(),
+            None => std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1)).into(),
+        },
+        v4 => v4,
+    }
+}
 
 /// A handshake's place among those of its address, given back when it ends.
 #[cfg(feature = "kerberos")]
@@ -499,7 +513,7 @@ async fn authenticate_connections(
                 continue;
             }
         };
-        let Some(of_address) = AddressSlot::take(&by_address, address.ip()) else {
+        let Some(of_address) = AddressSlot::take(&by_address, address_key(address.ip())) else {
             HANDSHAKE_WARNING.warn(|n| {
                 tracing::warn!(
                     %address,
@@ -523,26 +537,33 @@ async fn authenticate_connections(
             tx.clone(),
         );
         tokio::spawn(async move {
-            let Ok((io, peer)) = acceptor.accept(stream, address).await else {
+            let admit = |peer: &PeerIdentity| {
+                if let Some(policy) = &options.policy
+                    && !policy(peer)
+                {
+                    return Err(Error::new(
+                        ErrorKind::AccessDenied,
+                        "the server's policy refuses this client",
+                    ));
+                }
+                take_slot(&counts, &options, peer.uid).ok_or_else(|| {
+                    FULL_WARNING.warn(|n| {
+                        tracing::warn!(
+                            uid = peer.uid,
+                            suppressed = n,
+                            "refusing a client: too many connections"
+                        );
+                    });
+                    Error::new(
+                        ErrorKind::NotEnoughQuota,
+                        "too many connections of this account",
+                    )
+                })
+            };
+            let Ok((io, peer, slot)) = acceptor.accept_with(stream, address, admit).await else {
                 return;
             };
             drop((permit, of_address));
-            if let Some(policy) = &options.policy
-                && !policy(&peer)
-            {
-                tracing::info!(uid = peer.uid, %address, "client refused by policy");
-                return;
-            }
-            let Some(slot) = take_slot(&counts, &options, peer.uid) else {
-                FULL_WARNING.warn(|n| {
-                    tracing::warn!(
-                        uid = peer.uid,
-                        suppressed = n,
-                        "refusing a client: too many connections"
-                    );
-                });
-                return;
-            };
             let _ = tx
                 .send(RpcStream {
                     io,

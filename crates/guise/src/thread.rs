@@ -500,9 +500,18 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-/// Whether the calling thread impersonates a network client that delegated no
-/// credentials (its GSSAPI default cache is
-/// [`crate::token::NO_DELEGATED_CREDENTIALS`]).
+/// Brings the calling thread's GSSAPI default credential cache in line with what
+/// it impersonates now (also after another thread's SetThreadToken on it), and
+/// holds the thread steady while `f` runs: for code that starts a Kerberos call.
+#[cfg(feature = "kerberos")]
+pub(crate) fn with_gss_cache<R>(f: impl FnOnce() -> R) -> R {
+    let _steady = steady();
+    gss_cache_follows();
+    f()
+}
+
+/// Whether the calling thread impersonates a token that carries no credentials
+/// (its GSSAPI default cache is [`crate::token::NO_DELEGATED_CREDENTIALS`]).
 #[cfg(feature = "kerberos")]
 pub(crate) fn without_delegated_credentials() -> bool {
     GSS_CACHE.with_borrow(|c| {
@@ -512,30 +521,25 @@ pub(crate) fn without_delegated_credentials() -> bool {
 }
 
 /// Makes the thread's GSSAPI default credential cache follow what it
-/// impersonates: the token's own cache at Impersonation level or above; none for a
-/// network client that delegated nothing; the process's default otherwise.
-/// Without Kerberos in use nothing is called. A cache that cannot be set aborts
-/// the process, as a credential that cannot be restored does.
+/// impersonates: the token's own cache at Impersonation level or above, and
+/// otherwise none at all ([`crate::token::NO_DELEGATED_CREDENTIALS`]), so that a
+/// thread acting for a client never authenticates with the server's credentials
+/// (the process's default cache) nor with a cache the client's uid has on this
+/// machine. Not impersonating: the process's default. A cache that cannot be set
+/// aborts the process, as a credential that cannot be restored does.
 #[cfg(feature = "kerberos")]
 fn gss_cache_follows() {
     let wanted: Option<std::ffi::CString> = ACTIVE.with_borrow(|a| {
         let a = a.as_ref()?;
-        match a.token.credential_cache() {
-            Some(cache)
-                if a.token
-                    .impersonation_level()
-                    .unwrap_or(ImpersonationLevel::Impersonation)
-                    >= ImpersonationLevel::Impersonation =>
-            {
-                Some(cache.c_name().to_owned())
-            }
-            _ if a.token.is_network_client_without_credentials()
-                || a.token.credential_cache().is_some() =>
-            {
-                std::ffi::CString::new(crate::token::NO_DELEGATED_CREDENTIALS).ok()
-            }
-            _ => None,
-        }
+        let level = a
+            .token
+            .impersonation_level()
+            .unwrap_or(ImpersonationLevel::Impersonation);
+        Some(match a.token.credential_cache() {
+            Some(cache) if level >= ImpersonationLevel::Impersonation => cache.c_name().to_owned(),
+            _ => std::ffi::CString::new(crate::token::NO_DELEGATED_CREDENTIALS)
+                .expect("the name has no NUL byte"),
+        })
     });
     GSS_CACHE.with_borrow_mut(|current| {
         if *current == wanted {
@@ -1094,6 +1098,8 @@ fn reconcile() {
         w.revert_on_drop.extend(live);
         w.base = remote.map(|(token, _)| Rc::new(token));
     });
+    #[cfg(feature = "kerberos")]
+    gss_cache_follows();
 }
 
 /// Whether a thread with `token` on it creates nothing anyone could use (umask

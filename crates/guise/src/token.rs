@@ -458,11 +458,13 @@ impl std::fmt::Debug for SessionRef {
     }
 }
 
-/// The credential cache named for a network client that delegated nothing: for
-/// a thread that impersonates its token and for a process started from it. It
-/// cannot exist (nothing can be made in `/proc`), so a Kerberos call fails and
-/// says why, rather than go out with the server's credentials or a cache the
-/// client's uid has on this machine.
+/// The credential cache named where a token carries no credentials: the GSSAPI
+/// default of a thread that impersonates a token without a cache of its own (a
+/// local client's, a network client's that delegated nothing, any below
+/// Impersonation level), and `KRB5CCNAME` of a process started from a network
+/// client's token without one. It cannot exist (nothing can be made in `/proc`),
+/// so a Kerberos call fails and says why, rather than go out with the server's
+/// credentials or with a cache the client's uid has on this machine.
 pub const NO_DELEGATED_CREDENTIALS: &str = "FILE:/proc/guise-no-delegated-credentials";
 
 /// A Kerberos credential cache that belongs to a token: its network credentials
@@ -483,14 +485,21 @@ struct CacheInner {
     name: String,
     /// The same, for C.
     c_name: CString,
-    /// A directory of guise's own to remove with the cache.
-    remove: Option<std::path::PathBuf>,
+    /// A directory of guise's own to remove with the cache, and the thread that
+    /// removes it.
+    remove: Option<(std::path::PathBuf, Remover)>,
 }
+
+/// Where the directories of owned caches go to be removed: a thread at the
+/// process identity. The last token that holds a cache may be dropped on a thread
+/// that impersonates someone else, or that Landlock confines, which could not.
+pub(crate) type Remover = std::sync::mpsc::Sender<std::path::PathBuf>;
 
 impl Drop for CacheInner {
     fn drop(&mut self) {
-        if let Some(dir) = &self.remove
-            && let Err(e) = std::fs::remove_dir_all(dir)
+        if let Some((dir, remover)) = self.remove.take()
+            && let Err(std::sync::mpsc::SendError(dir)) = remover.send(dir)
+            && let Err(e) = std::fs::remove_dir_all(&dir)
         {
             tracing::warn!(dir = %dir.display(), %e, "cannot remove a credential cache");
         }
@@ -507,13 +516,17 @@ impl CredentialCache {
         Self::make(name, None)
     }
 
-    /// A cache that guise made in `dir`, a directory of its own, removed with it
-    /// when the last token that holds the cache is dropped.
-    pub(crate) fn owned(name: &str, dir: std::path::PathBuf) -> Result<CredentialCache> {
-        Self::make(name, Some(dir))
+    /// A cache that guise made in `dir`, a directory of its own, which `remover`
+    /// removes when the last token that holds the cache is dropped.
+    pub(crate) fn owned(
+        name: &str,
+        dir: std::path::PathBuf,
+        remover: Remover,
+    ) -> Result<CredentialCache> {
+        Self::make(name, Some((dir, remover)))
     }
 
-    fn make(name: &str, remove: Option<std::path::PathBuf>) -> Result<CredentialCache> {
+    fn make(name: &str, remove: Option<(std::path::PathBuf, Remover)>) -> Result<CredentialCache> {
         let c_name = CString::new(name).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidParameter,

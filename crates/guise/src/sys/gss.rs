@@ -68,16 +68,28 @@ pub(crate) fn acquire_acceptor(keytab: &CStr, principal: Option<&CStr>) -> Resul
         elements: &mut element,
     };
     let mut cred: g::gss_cred_id_t = ptr::null_mut();
-    // SAFETY: `name` is null (any principal) or the name imported above; `store`
-    // points to `element`, whose strings live for the call; `cred` is an out
-    // pointer whose ownership passes to `Cred` below; the mechanism set and time
-    // outputs are not asked for (null).
+    // The krb5 mechanism alone: not IAKERB (whose acceptor relays KDC traffic
+    // for unauthenticated clients) nor SPNEGO.
+    let krb5: &'static [u8] = &libgssapi::oid::GSS_MECH_KRB5;
+    let mut mech = g::gss_OID_desc {
+        length: krb5.len() as g::OM_uint32,
+        elements: krb5.as_ptr() as *mut _,
+    };
+    let mut mechs = g::gss_OID_set_desc {
+        count: 1,
+        elements: &mut mech,
+    };
+    // SAFETY: `name` is null (any principal) or the name imported above; `mechs`
+    // points to `mech`, which points to a static OID's bytes, all only read and
+    // alive for the call; `store` points to `element`, whose strings live for the
+    // call; `cred` is an out pointer whose ownership passes to `Cred` below; the
+    // actual mechanisms and time are not asked for (null).
     let major = unsafe {
         g::gss_acquire_cred_from(
             &mut minor,
             name,
             g::_GSS_C_INDEFINITE,
-            ptr::null_mut(),
+            &mut mechs,
             g::GSS_C_ACCEPT as g::gss_cred_usage_t,
             &store,
             &mut cred,
