@@ -141,12 +141,18 @@ fn a_process_from_a_token_without_a_logon_has_no_ticket() {
 
 /// The service principal of the test servers (host-based `guise@localhost`).
 const SERVICE: &str = "guise/localhost@GUISE.TEST";
+/// The service principal of a second tier, at 127.0.0.1 (`guise@127.0.0.1`).
+const SECOND: &str = "guise/127.0.0.1@GUISE.TEST";
+/// The service principal of another second tier, at 127.0.0.2.
+const THIRD: &str = "guise/127.0.0.2@GUISE.TEST";
 
 /// A realm with alice and bob (local accounts), erin (no local account), the
 /// service's keytab, and a served tree: alice's and bob's 0600 files.
 struct Remote {
     realm: Realm,
     keytab: std::path::PathBuf,
+    second: std::path::PathBuf,
+    third: std::path::PathBuf,
     root: std::path::PathBuf,
     dir: tempfile::TempDir,
     _tree: tempfile::TempDir,
@@ -155,12 +161,18 @@ struct Remote {
 
 impl Remote {
     fn start() -> Remote {
+        Self::start_in(Realm::start())
+    }
+
+    /// As [`Remote::start`], in `realm` (an LDAP realm, say).
+    fn start_in(realm: Realm) -> Remote {
         let accounts = accounts::accounts();
-        let realm = Realm::start();
         for user in ["alice", "bob", "erin"] {
             realm.add_user(user, accounts::PASSWORD);
         }
         let keytab = realm.add_service(SERVICE);
+        let second = realm.add_service(SECOND);
+        let third = realm.add_service(THIRD);
         let (tree, root) = common::server::tree();
         common::server::own_file(&root.join("alice.txt"), 61201, 0o600, "alice's secret\n");
         common::server::own_file(&root.join("bob.txt"), 61202, 0o600, "bob's secret\n");
@@ -168,6 +180,8 @@ impl Remote {
         Remote {
             realm,
             keytab,
+            second,
+            third,
             root,
             dir,
             _tree: tree,
@@ -186,19 +200,32 @@ impl Remote {
         format!("FILE:{}", cache.display())
     }
 
-    /// Starts `guise rpc serve` on TCP alone; returns it and its port.
+    /// Starts `guise rpc serve` on TCP alone as [`SERVICE`] on 127.0.0.1;
+    /// returns it and its port.
     fn serve(&self, extra: &[&str]) -> (common::server::Server, u16) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        self.serve_as(&self.keytab, SERVICE, "127.0.0.1", extra)
+    }
+
+    /// Starts `guise rpc serve` on TCP alone as `principal` (whose keys are in
+    /// `keytab`) on `host`; returns it and its port.
+    fn serve_as(
+        &self,
+        keytab: &std::path::Path,
+        principal: &str,
+        host: &str,
+        extra: &[&str],
+    ) -> (common::server::Server, u16) {
+        let port = std::net::TcpListener::bind((host, 0))
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let child = std::process::Command::new(common::GUISE)
             .args(["rpc", "serve", "--listen"])
-            .arg(format!("tcp://127.0.0.1:{port}"))
+            .arg(format!("tcp://{host}:{port}"))
             .arg("--keytab")
-            .arg(&self.keytab)
-            .args(["--principal", SERVICE, "--root"])
+            .arg(keytab)
+            .args(["--principal", principal, "--root"])
             .arg(&self.root)
             .args(extra)
             .env("KRB5_CONFIG", self.realm.krb5_conf())
@@ -209,7 +236,7 @@ impl Remote {
             .unwrap();
         let server = common::server::Server::new(child, self.dir.path().join("none"));
         let t = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((host, port)).is_err() {
             assert!(
                 t.elapsed() < std::time::Duration::from_secs(10),
                 "the server did not start: {}",
@@ -356,18 +383,20 @@ fn attack_a_plain_grpc_client_on_tcp_is_refused() {
     assert!(!server.log_so_far().contains("event=\"call\""));
 }
 
-/// Three tiers: alice → service A (impersonating alice) → service B. With
-/// Delegation (a forwarded ticket) B sees alice; at Impersonation level, or
-/// without a forwarded ticket, A has no credentials of alice's and B never sees
-/// her: A's outgoing call fails with ERROR_NO_SUCH_LOGON_SESSION.
+/// Three tiers: alice → service A (impersonating alice) → service B, another
+/// service. With Delegation (a forwarded ticket) B sees alice; at Impersonation
+/// level A has no credentials of alice's (ERROR_NO_SUCH_LOGON_SESSION), and at
+/// Delegation level without a forwarded ticket A has only what constrained
+/// delegation gives, which this realm's KDC (db2) never allows: B never sees
+/// alice.
 #[test]
 fn three_tiers_delegation_reaches_the_third_tier_and_impersonation_does_not() {
     need_realm!();
     let r = Remote::start();
     let (a, port_a) = r.serve(&[]);
-    let (b, port_b) = r.serve(&[]);
+    let (b, port_b) = r.serve_as(&r.second, SECOND, "127.0.0.1", &[]);
     let alice = r.kinit("alice");
-    let there = format!("tcp://localhost:{port_b}");
+    let there = format!("tcp://127.0.0.1:{port_b}");
     let (code, out, err) = r.call(
         port_a,
         &alice,
@@ -390,13 +419,20 @@ fn three_tiers_delegation_reaches_the_third_tier_and_impersonation_does_not() {
     assert_eq!(id["level"], "delegation", "{id}");
     assert_eq!(id["network_credentials"], true, "{id}");
     let b_log_before = b.log_so_far().matches("alice@").count();
-    for args in [
+    for (args, why) in [
         // Impersonation level: the ticket is forwarded, but the level forbids its use.
-        &["--delegate", "--level", "impersonation"][..],
-        // Delegation asked for, but nothing forwarded.
-        &["--level", "delegation"][..],
+        (
+            &["--delegate", "--level", "impersonation"][..],
+            "ERROR_NO_SUCH_LOGON_SESSION",
+        ),
         // Neither.
-        &["--level", "impersonation"][..],
+        (
+            &["--level", "impersonation"][..],
+            "ERROR_NO_SUCH_LOGON_SESSION",
+        ),
+        // Delegation allowed, nothing forwarded: constrained delegation, which
+        // this KDC refuses.
+        (&["--level", "delegation"][..], "ERROR_LOGON_FAILURE"),
     ] {
         let (code, out, err) = r.call(
             port_a,
@@ -405,16 +441,71 @@ fn three_tiers_delegation_reaches_the_third_tier_and_impersonation_does_not() {
         );
         assert_ne!(code, 0, "{args:?}: B answered {out}");
         assert!(!out.contains("61201"), "{args:?}: {out}");
-        assert!(
-            err.contains("ERROR_NO_SUCH_LOGON_SESSION"),
-            "{args:?}: {err}"
-        );
+        assert!(err.contains(why), "{args:?}: {err}");
     }
     assert_eq!(
         b.log_so_far().matches("alice@").count(),
         b_log_before,
         "B saw alice without delegation: {}",
         b.log_so_far()
+    );
+}
+
+/// Constrained delegation (S4U2Proxy), in a realm whose KDC keeps its database
+/// in LDAP and lets A delegate to B only: alice allows Delegation but forwards
+/// nothing; A reaches B as alice, and C, which the KDC does not allow, never
+/// sees her. At Impersonation level A reaches no one.
+#[test]
+fn constrained_delegation_reaches_only_the_services_the_kdc_allows() {
+    need_root!();
+    if common::skip::skip_unless(
+        kdc::ldap_available(),
+        "MIT Kerberos with its LDAP module and OpenLDAP (krb5-kdc-ldap, slapd, ldap-utils)",
+    ) {
+        return;
+    }
+    let r = Remote::start_in(Realm::start_ldap());
+    r.realm.allow_delegation(SERVICE, SECOND);
+    let (a, port_a) = r.serve(&[]);
+    let (b, port_b) = r.serve_as(&r.second, SECOND, "127.0.0.1", &[]);
+    let (c, port_c) = r.serve_as(&r.third, THIRD, "127.0.0.2", &[]);
+    let alice = r.kinit("alice");
+    let to_b = format!("tcp://127.0.0.1:{port_b}");
+    let to_c = format!("tcp://127.0.0.2:{port_c}");
+    let delegation = ["--level", "delegation"];
+    let (code, out, err) = r.call(
+        port_a,
+        &alice,
+        &[&delegation[..], &["whoami-there", &to_b, "--json"]].concat(),
+    );
+    assert_eq!(
+        code,
+        0,
+        "{err}\nA: {}\nB: {}",
+        a.log_so_far(),
+        b.log_so_far()
+    );
+    let id = json(&out);
+    assert_eq!(id["uid"], 61201, "B saw: {id}");
+    assert_eq!(id["principal"], format!("alice@{}", kdc::REALM), "{id}");
+    let (code, out, err) = r.call(
+        port_a,
+        &alice,
+        &[&delegation[..], &["whoami-there", &to_c, "--json"]].concat(),
+    );
+    assert_ne!(code, 0, "C answered {out}");
+    assert!(err.contains("ERROR_LOGON_FAILURE"), "{err}");
+    let (code, out, err) = r.call(
+        port_a,
+        &alice,
+        &["--level", "impersonation", "whoami-there", &to_b, "--json"],
+    );
+    assert_ne!(code, 0, "B answered at Impersonation level: {out}");
+    assert!(err.contains("ERROR_NO_SUCH_LOGON_SESSION"), "{err}");
+    assert!(
+        !c.log_so_far().contains("alice@"),
+        "C saw alice: {}",
+        c.log_so_far()
     );
 }
 

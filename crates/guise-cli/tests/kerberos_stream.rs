@@ -17,6 +17,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 const SERVICE: &str = "guise/localhost@GUISE.TEST";
 
+/// The realm's processes, stopped at exit by [`stop_realm`].
+static PIDS: [std::sync::atomic::AtomicI32; 2] = [
+    std::sync::atomic::AtomicI32::new(0),
+    std::sync::atomic::AtomicI32::new(0),
+];
+
+extern "C" fn stop_realm() {
+    for pid in &PIDS {
+        let pid = pid.load(std::sync::atomic::Ordering::Relaxed);
+        if pid > 0 {
+            // SAFETY: kill(2) with a pid this process started; nothing else.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 /// One realm, alice's ticket and the service's keys for every test here.
 struct Shared {
     _realm: Realm,
@@ -37,6 +53,13 @@ fn shared() -> Option<&'static Shared> {
         .get_or_init(|| {
             let accounts = accounts::accounts();
             let realm = Realm::start();
+            // The realm lives in a static, never dropped: its KDC stops at exit.
+            for (i, pid) in realm.pids().into_iter().enumerate().take(PIDS.len()) {
+                PIDS[i].store(pid as i32, std::sync::atomic::Ordering::Relaxed);
+            }
+            // SAFETY: registers a function that only reads atomics and sends
+            // signals, safe to run at exit.
+            unsafe { libc::atexit(stop_realm) };
             realm.add_user("alice", accounts::PASSWORD);
             let keytab = realm.add_service(SERVICE);
             let dir = tempfile::tempdir().unwrap();

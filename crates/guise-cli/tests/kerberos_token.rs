@@ -11,21 +11,16 @@
 mod accounts;
 mod common;
 
-use std::process::Stdio;
-use std::sync::Arc;
-
 use common::kdc::{self, Realm};
-use guise::client::{ClientContext, SecurityQos};
 use guise::kerberos::{Acceptor, Initiator, KerberosOptions};
 use guise::logon::LogonOptions;
-use guise::process::{CommandExt, SpawnOptions};
 use guise::{ErrorKind, ImpersonationLevel, LogonType, Password, Sid, Token, TokenType};
 
 const SERVICE: &str = "guise/localhost@GUISE.TEST";
 
-/// Authenticates once over loopback TCP as the user of `logon` (a thread that
-/// impersonates it starts the context), with or without delegation; returns the
-/// client's token at Delegation level (what the client allowed).
+/// Authenticates once as the user of `logon` (a thread that impersonates it
+/// starts the context), with or without delegation; returns the client's token at
+/// Delegation level (what the client allowed).
 fn client_token(
     rt: &tokio::runtime::Runtime,
     acceptor: &Acceptor,
@@ -33,59 +28,15 @@ fn client_token(
     delegate: bool,
 ) -> Token {
     let logon = logon.clone();
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let server = async {
-            let (tcp, from) = listener.accept().await.unwrap();
-            acceptor.accept(tcp, from).await.unwrap()
-        };
-        let client = async {
-            let initiator = tokio::task::spawn_blocking(move || {
-                logon.run_as(|| Initiator::start("guise@localhost", delegate))
-            })
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-            let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
-            initiator.connect(tcp).await.unwrap()
-        };
-        let ((_, peer), _) = tokio::join!(server, client);
-        let net = peer.network.clone().expect("a network client");
-        assert_eq!(net.principal, format!("alice@{}", kdc::REALM));
-        assert_eq!(net.account, "alice");
-        assert_eq!(net.delegated.is_some(), delegate, "{net:?}");
-        assert_eq!(peer.uid, 61201);
-        let mut ctx = ClientContext::new(Arc::new(peer), ImpersonationLevel::Delegation);
-        ctx.set_qos(SecurityQos {
-            level: ImpersonationLevel::Delegation,
-            ..SecurityQos::default()
-        });
-        ctx.message_received(None);
-        ctx.token().unwrap()
-    })
-}
-
-/// `klist` started from `token` (as a primary token): exit code and output.
-fn klist_from(token: &Token) -> (i32, String) {
-    let primary = token
-        .duplicate(ImpersonationLevel::Impersonation, TokenType::Primary)
-        .unwrap();
-    let child = std::process::Command::new(kdc::which("klist").unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn_as_user(&primary, &SpawnOptions::default())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let peer = kdc::network_client(rt, acceptor, move || {
+        logon.run_as(|| Initiator::start("guise@localhost", delegate))?
+    });
+    let net = peer.network.clone().expect("a network client");
+    assert_eq!(net.principal, format!("alice@{}", kdc::REALM));
+    assert_eq!(net.account, "alice");
+    assert_eq!(net.delegated.is_some(), delegate, "{net:?}");
+    assert_eq!(peer.uid, 61201);
+    kdc::token_at(peer, ImpersonationLevel::Delegation)
 }
 
 /// Whether `dir` is removed within a few seconds (a thread of its own removes
@@ -174,7 +125,7 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
         let d = std::fs::metadata(file.parent().unwrap()).unwrap();
         assert_eq!((d.uid(), d.mode() & 0o777), (61201, 0o700));
     }
-    let (code, out) = klist_from(&token);
+    let (code, out) = kdc::klist_from(&token);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("Default principal: alice@{}", kdc::REALM)),
@@ -208,7 +159,10 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
         "the delegated cache outlived its tokens"
     );
 
-    // Not delegated: no credentials at all, and guise says so.
+    // Not delegated, to a service that cannot initiate (no constrained
+    // delegation: it was given no principal): no credentials at all, and guise
+    // says so.
+    let acceptor = Acceptor::from_keytab(&keytab, None, KerberosOptions::default()).unwrap();
     let token = client_token(&rt, &acceptor, &logon, false);
     assert_eq!(
         token.impersonation_level(),
@@ -220,7 +174,7 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
     // Not even the cache alice's uid has on this machine by default.
     let own = std::path::Path::new("/tmp/krb5cc_61201");
     realm.kinit("alice", accounts::PASSWORD, own, 61201);
-    let (code, out) = klist_from(&token);
+    let (code, out) = kdc::klist_from(&token);
     let _ = std::fs::remove_file(own);
     assert_ne!(code, 0, "{out}");
     assert!(!out.contains("alice@"), "{out}");

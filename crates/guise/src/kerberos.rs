@@ -55,7 +55,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use crate::client::{NetworkClient, PeerIdentity};
 use crate::error::{Error, ErrorKind, Result};
 use crate::privilege::CapabilitySet;
-use crate::token::CredentialCache;
+use crate::token::{CredentialCache, Removal};
 
 /// The bytes a client sends first.
 pub const MAGIC: &[u8; 8] = b"GUISEGS1";
@@ -220,7 +220,7 @@ impl Acceptor {
         let p = principal
             .map(|p| CString::new(p).map_err(|_| nul()))
             .transpose()?;
-        let cred = crate::sys::gss::acquire_acceptor(&kt, p.as_deref()).map_err(|e| {
+        let no_key = |e: &GssError| {
             gss_error(
                 ErrorKind::NoSuchLogonSession,
                 &format!(
@@ -228,9 +228,26 @@ impl Acceptor {
                     principal.unwrap_or("any principal"),
                     keytab.display()
                 ),
-                &e,
+                e,
             )
-        })?;
+        };
+        // Usable to initiate too, as the service itself (its ticket-granting
+        // ticket from the same keys, in a memory cache of this acceptor's), so
+        // that a client's forwardable ticket gives S4U2Proxy credentials for
+        // constrained delegation where the KDC allows it. A service name is
+        // needed for that; without one, or where it fails, accepting only.
+        let own = CString::new(format!("MEMORY:guise-service-{}", unique())).map_err(|_| nul())?;
+        let both = p
+            .as_deref()
+            .map(|p| crate::sys::gss::acquire_service(&kt, Some(p), Some(&own)));
+        let cred = match both {
+            Some(Ok(cred)) => cred,
+            Some(Err(e)) => {
+                tracing::info!(%e, "the service cannot initiate: no constrained delegation");
+                crate::sys::gss::acquire_service(&kt, p.as_deref(), None).map_err(|e| no_key(&e))?
+            }
+            None => crate::sys::gss::acquire_service(&kt, None, None).map_err(|e| no_key(&e))?,
+        };
         // Started now, from a thread that Landlock does not confine.
         remover()?;
         Ok(Acceptor {
@@ -532,10 +549,37 @@ fn identify(
     })
 }
 
-/// Stores delegated credentials in a new cache in a private directory under
-/// `base`, both then given to the client's account (its impersonating threads and
-/// its processes read the cache as that account).
+/// A number no other call of this process gets.
+fn unique() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// Stores delegated credentials in a cache of their own.
+///
+/// - A forwarded ticket-granting ticket (the client's own) goes to a new file
+///   cache in a private directory under `base`, both then given to the client's
+///   account: its impersonating threads and its processes read the cache as it.
+/// - S4U2Proxy credentials (constrained delegation) hold the service's own
+///   ticket-granting ticket beside the client's evidence ticket: they go to a
+///   memory cache, which threads of this process use whatever they impersonate
+///   and which never reaches the client or its processes.
 fn store_delegated(cred: &Cred, uid: u32, gid: u32, base: &Path) -> Result<CredentialCache> {
+    let store_error =
+        |e: &GssError| gss_error(ErrorKind::Os, "storing the delegated credentials", e);
+    let constrained = cred.proxy().ok().flatten().is_some();
+    if constrained {
+        let name = format!("MEMORY:guise-s4u-{}", unique());
+        cred.store_into(&name, true, false, CredUsage::Initiate, None)
+            .map_err(|e| store_error(&e))?;
+        let c_name = CString::new(name.as_str())
+            .map_err(|_| Error::new(ErrorKind::InvalidParameter, "a cache name with a NUL"))?;
+        return CredentialCache::owned(&name, Removal::Memory(c_name), remover()?);
+    }
     let dir = tempfile::Builder::new()
         .prefix("guise-krb5cc-")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
@@ -549,7 +593,7 @@ fn store_delegated(cred: &Cred, uid: u32, gid: u32, base: &Path) -> Result<Crede
     let file = dir.path().join("ccache");
     let name = format!("FILE:{}", file.display());
     cred.store_into(&name, true, false, CredUsage::Initiate, None)
-        .map_err(|e| gss_error(ErrorKind::Os, "storing the delegated credentials", &e))?;
+        .map_err(|e| store_error(&e))?;
     let owner = |p: &Path| {
         rustix::fs::chown(
             p,
@@ -567,22 +611,21 @@ fn store_delegated(cred: &Cred, uid: u32, gid: u32, base: &Path) -> Result<Crede
     owner(&file)?;
     owner(dir.path())?;
     let remover = remover()?;
-    CredentialCache::owned(&name, dir.keep(), remover)
+    CredentialCache::owned(&name, Removal::Dir(dir.keep()), remover)
 }
 
-/// The thread that removes the directories of delegated credential caches, at the
-/// process identity (see [`crate::token::Remover`]); started once.
+/// The thread that removes what delegated credential caches leave (directories,
+/// memory caches), at the process identity (see [`crate::token::Remover`]);
+/// started once.
 fn remover() -> Result<crate::token::Remover> {
     static REMOVER: std::sync::OnceLock<crate::token::Remover> = std::sync::OnceLock::new();
     if let Some(tx) = REMOVER.get() {
         return Ok(tx.clone());
     }
-    let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
+    let (tx, rx) = std::sync::mpsc::channel::<Removal>();
     crate::thread::spawn(move || {
-        for dir in rx {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!(dir = %dir.display(), %e, "cannot remove a credential cache");
-            }
+        for removal in rx {
+            removal.run();
         }
     })?;
     // Of two threads started at once, the one whose sender is not kept ends.

@@ -11,7 +11,8 @@
 //! `SHELL`, `PATH` for the user, the environment PAM set up for a logon,
 //! `KRB5CCNAME` for the token's own credential cache
 //! ([`crate::token::Token::credential_cache`]; a remote client's token without
-//! one names [`crate::token::NO_DELEGATED_CREDENTIALS`]), then the variables set
+//! one, or with one that never leaves the process, names
+//! [`crate::token::NO_DELEGATED_CREDENTIALS`]), then the variables set
 //! on the command; variables that steer the dynamic loader or libc (`LD_*`,
 //! `GCONV_PATH`, `GLIBC_TUNABLES`, ... — glibc's list for set-id programs)
 //! are refused.
@@ -402,9 +403,9 @@ fn prepare(
         }
     }
     // The token's network credentials, and never the server's own cache.
-    if let Some(cache) = token.credential_cache() {
+    if let Some(cache) = token.credential_cache().filter(|c| c.reaches_processes()) {
         set("KRB5CCNAME".into(), cache.name().into());
-    } else if token.is_network_client_without_credentials() {
+    } else if token.credential_cache().is_some() || token.is_network_client_without_credentials() {
         // Not even a cache the client's uid has on this machine: a network logon
         // that delegated nothing has no credentials.
         set(

@@ -485,23 +485,52 @@ struct CacheInner {
     name: String,
     /// The same, for C.
     c_name: CString,
-    /// A directory of guise's own to remove with the cache, and the thread that
+    /// What guise made for the cache, to remove with it, and the thread that
     /// removes it.
-    remove: Option<(std::path::PathBuf, Remover)>,
+    remove: Option<(Removal, Remover)>,
 }
 
-/// Where the directories of owned caches go to be removed: a thread at the
-/// process identity. The last token that holds a cache may be dropped on a thread
-/// that impersonates someone else, or that Landlock confines, which could not.
-pub(crate) type Remover = std::sync::mpsc::Sender<std::path::PathBuf>;
+/// What guise removes when the last token holding a cache it made is dropped.
+#[derive(Debug)]
+pub(crate) enum Removal {
+    /// A private directory with a file cache in it.
+    Dir(std::path::PathBuf),
+    /// A memory cache (`MEMORY:…`), destroyed.
+    Memory(CString),
+}
+
+/// Where what guise made for caches goes to be removed: a thread at the process
+/// identity. The last token that holds a cache may be dropped on a thread that
+/// impersonates someone else, or that Landlock confines, which could not.
+pub(crate) type Remover = std::sync::mpsc::Sender<Removal>;
+
+impl Removal {
+    /// Removes it now, on the calling thread.
+    pub(crate) fn run(self) {
+        match self {
+            Removal::Dir(dir) => {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), %e, "cannot remove a credential cache");
+                }
+            }
+            #[cfg(feature = "kerberos")]
+            Removal::Memory(name) => {
+                if let Err(code) = crate::sys::gss::destroy_ccache(&name) {
+                    tracing::warn!(?name, code, "cannot destroy a credential cache");
+                }
+            }
+            #[cfg(not(feature = "kerberos"))]
+            Removal::Memory(_) => {}
+        }
+    }
+}
 
 impl Drop for CacheInner {
     fn drop(&mut self) {
-        if let Some((dir, remover)) = self.remove.take()
-            && let Err(std::sync::mpsc::SendError(dir)) = remover.send(dir)
-            && let Err(e) = std::fs::remove_dir_all(&dir)
+        if let Some((removal, remover)) = self.remove.take()
+            && let Err(std::sync::mpsc::SendError(removal)) = remover.send(removal)
         {
-            tracing::warn!(dir = %dir.display(), %e, "cannot remove a credential cache");
+            removal.run();
         }
     }
 }
@@ -516,17 +545,20 @@ impl CredentialCache {
         Self::make(name, None)
     }
 
-    /// A cache that guise made in `dir`, a directory of its own, which `remover`
-    /// removes when the last token that holds the cache is dropped.
-    pub(crate) fn owned(
-        name: &str,
-        dir: std::path::PathBuf,
-        remover: Remover,
-    ) -> Result<CredentialCache> {
-        Self::make(name, Some((dir, remover)))
+    /// A cache that guise made (in a directory of its own, or in memory), which
+    /// `remover` removes when the last token that holds the cache is dropped.
+    pub(crate) fn owned(name: &str, removal: Removal, remover: Remover) -> Result<CredentialCache> {
+        Self::make(name, Some((removal, remover)))
     }
 
-    fn make(name: &str, remove: Option<(std::path::PathBuf, Remover)>) -> Result<CredentialCache> {
+    /// Whether a process started from the token can use the cache: a memory
+    /// cache (constrained delegation's, which holds the service's own ticket)
+    /// never leaves the process.
+    pub fn reaches_processes(&self) -> bool {
+        !self.0.name.starts_with("MEMORY:")
+    }
+
+    fn make(name: &str, remove: Option<(Removal, Remover)>) -> Result<CredentialCache> {
         let c_name = CString::new(name).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidParameter,
