@@ -83,7 +83,9 @@ pub struct NetworkClient {
     pub service: String,
     /// The address the client connected from.
     pub address: std::net::SocketAddr,
-    /// The credentials the client delegated (forwarded), if it did.
+    /// The credentials the client delegated: its forwarded ticket-granting
+    /// ticket, or S4U2Proxy credentials (constrained delegation) that the service
+    /// got for its forwardable ticket; none otherwise.
     pub delegated: Option<CredentialCache>,
 }
 

@@ -18,9 +18,11 @@
 //!   [`crate::thread`]). With delegation it forwards the client's ticket-granting
 //!   ticket.
 //! - A client that delegated gets a credential cache of its own on the server
-//!   ([`crate::token::CredentialCache`]): a private directory, owned by the
-//!   client's account, removed when the last token holding it is dropped. The
-//!   client's token carries it at Delegation level only.
+//!   ([`crate::token::CredentialCache`]): for a forwarded ticket, a private
+//!   directory owned by the client's account; for constrained delegation
+//!   (S4U2Proxy credentials, which hold the service's own ticket), a memory cache
+//!   of the server process. Either goes when the last token holding it is
+//!   dropped; the client's token carries it at Delegation level only.
 //!
 //! # Wire format
 //! The client first sends the eight bytes `GUISEGS1`. Then each side sends frames:
@@ -199,9 +201,13 @@ impl std::fmt::Debug for Acceptor {
 }
 
 impl Acceptor {
-    /// The service's keys from `keytab` (read once, now): those of `principal`
-    /// (`service/host@REALM`) only, or of any principal in the keytab. The
-    /// process-wide `KRB5_KTNAME` is neither read nor set.
+    /// The service's keys from `keytab` (checked now; krb5 reads the file again
+    /// at each handshake): those of `principal` (`service/host@REALM`) only, or
+    /// of any principal in the keytab. The process-wide `KRB5_KTNAME` is neither
+    /// read nor set. With `principal`, the service can also initiate as itself
+    /// (its ticket-granting ticket, from the same keys, in a memory cache of its
+    /// own), so that a client's forwardable ticket gives it S4U2Proxy credentials
+    /// for constrained delegation, where the KDC allows it.
     ///
     /// # Errors
     /// [`ErrorKind::NoSuchLogonSession`] if the keytab holds no usable key (for

@@ -1081,8 +1081,11 @@ impl Token {
     /// token built from an IPC peer's ids never does; a process started from it may
     /// not have access to the network services that need them. A logon token has
     /// them when the PAM stack obtained a Kerberos ticket (`KRB5CCNAME` in its
-    /// environment); the process token, when the process has a Kerberos cache of its
-    /// uid (the one `KRB5CCNAME` names, else `/tmp/krb5cc_<uid>`).
+    /// environment); a remote Kerberos client's token, at Delegation level, when
+    /// the client forwarded its ticket or the service got constrained-delegation
+    /// credentials for it ([`Token::credential_cache`]); the process token, when
+    /// the process has a Kerberos cache of its uid (the one `KRB5CCNAME` names,
+    /// else `/tmp/krb5cc_<uid>`).
     pub fn has_network_credentials(&self) -> bool {
         self.d.network_credentials || self.d.credential_cache.is_some()
     }
