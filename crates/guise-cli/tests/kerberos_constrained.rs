@@ -48,12 +48,7 @@ fn attack_constrained_delegation_never_gives_the_client_the_services_ticket() {
         std::env::set_var("KRB5_CONFIG", realm.krb5_conf());
         std::env::set_var("KRB5CCNAME", format!("FILE:{}", cache.display()));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .on_thread_start(guise::thread::on_thread_start)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = kdc::runtime();
     let caches = tempfile::tempdir().unwrap();
     let mut options = KerberosOptions::default();
     options.cache_dir = caches.path().to_owned();

@@ -78,12 +78,7 @@ fn shared() -> Option<&'static Shared> {
                 std::env::set_var("KRB5CCNAME", format!("FILE:{}", cache.display()));
             }
             // Built on this thread, so its threads see the test accounts.
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .on_thread_start(guise::thread::on_thread_start)
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = kdc::runtime();
             let acceptor =
                 Acceptor::from_keytab(&keytab, Some(SERVICE), KerberosOptions::default()).unwrap();
             Some(Shared {
@@ -104,19 +99,6 @@ fn run(s: &'static Shared, f: impl std::future::Future<Output = ()> + Send + 'st
     if let Err(e) = s.rt.block_on(s.rt.spawn(f)) {
         std::panic::resume_unwind(e.into_panic());
     }
-}
-
-/// Whether `dir` is removed within a few seconds (a thread of its own removes
-/// delegated caches).
-fn gone(dir: &std::path::Path) -> bool {
-    let t = std::time::Instant::now();
-    while dir.exists() {
-        if t.elapsed() > std::time::Duration::from_secs(5) {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    true
 }
 
 macro_rules! need_shared {
@@ -317,7 +299,7 @@ fn attack_a_symlink_in_a_delegated_cache_directory_is_not_followed() {
             .unwrap()
             .unwrap();
         drop((cache, peer));
-        assert!(gone(&dir), "the cache directory stays");
+        assert!(kdc::gone(&dir), "the cache directory stays");
         assert_eq!(
             std::fs::read_to_string(precious.path().join("keep")).unwrap(),
             "root's"
@@ -379,7 +361,10 @@ fn attack_a_delegated_cache_dropped_on_another_users_thread_is_still_removed() {
         drop(peer);
         let bob = guise::Token::from_ids(61202, 61202, &[61202]).unwrap();
         bob.run_as(move || drop(cache)).unwrap();
-        assert!(gone(&dir), "alice's delegated credentials stay on disk");
+        assert!(
+            kdc::gone(&dir),
+            "alice's delegated credentials stay on disk"
+        );
     });
 }
 

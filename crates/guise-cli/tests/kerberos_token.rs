@@ -39,19 +39,6 @@ fn client_token(
     kdc::token_at(peer, ImpersonationLevel::Delegation)
 }
 
-/// Whether `dir` is removed within a few seconds (a thread of its own removes
-/// delegated caches).
-fn gone(dir: &std::path::Path) -> bool {
-    let t = std::time::Instant::now();
-    while dir.exists() {
-        if t.elapsed() > std::time::Duration::from_secs(5) {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    true
-}
-
 #[test]
 fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
     need_root!();
@@ -96,12 +83,7 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
     let e = Initiator::start("guise@localhost", false).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoSuchLogonSession, "{e}");
     assert!(e.to_string().contains("kinit"), "{e}");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .on_thread_start(guise::thread::on_thread_start)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = kdc::runtime();
     let acceptor =
         Acceptor::from_keytab(&keytab, Some(SERVICE), KerberosOptions::default()).unwrap();
 
@@ -155,7 +137,7 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
     assert!(e.to_string().contains("kinit"), "{e}");
     drop((token, lowered));
     assert!(
-        gone(file.parent().unwrap()),
+        kdc::gone(file.parent().unwrap()),
         "the delegated cache outlived its tokens"
     );
 

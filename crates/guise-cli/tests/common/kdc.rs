@@ -168,30 +168,14 @@ impl Realm {
                     .output()
                     .unwrap();
                 assert!(out.status.success(), "kdb5_ldap_util create: {out:?}");
-                let mut stash = realm_cmd("kdb5_ldap_util")
-                    .args([
-                        "-D",
-                        LDAP_ADMIN,
-                        "-w",
-                        LDAP_PASSWORD,
-                        "-H",
-                        &url,
-                        "stashsrvpw",
-                        "-f",
-                    ])
-                    .arg(d.join("service.stash"))
-                    .arg(LDAP_ADMIN)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                std::io::Write::write_all(
-                    stash.stdin.as_mut().unwrap(),
-                    format!("{LDAP_PASSWORD}\n{LDAP_PASSWORD}\n").as_bytes(),
+                with_stdin(
+                    realm_cmd("kdb5_ldap_util")
+                        .args(["-D", LDAP_ADMIN, "-w", LDAP_PASSWORD, "-H", &url])
+                        .args(["stashsrvpw", "-f"])
+                        .arg(d.join("service.stash"))
+                        .arg(LDAP_ADMIN),
+                    &format!("{LDAP_PASSWORD}\n{LDAP_PASSWORD}\n"),
                 )
-                .unwrap();
-                stash.wait_with_output().unwrap()
             }
         };
         assert!(
@@ -284,22 +268,14 @@ impl Realm {
     /// file `cache` (forwardable, so it can be delegated), with `kinit`; the cache
     /// is then given to `owner`.
     pub fn kinit(&self, principal: &str, password: &str, cache: &Path, owner: u32) {
-        let mut child = Command::new(which("kinit").unwrap())
-            .args(["-f", "-c"])
-            .arg(format!("FILE:{}", cache.display()))
-            .arg(principal)
-            .env("KRB5_CONFIG", self.krb5_conf())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(
-            child.stdin.as_mut().unwrap(),
-            format!("{password}\n").as_bytes(),
-        )
-        .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = with_stdin(
+            Command::new(which("kinit").unwrap())
+                .args(["-f", "-c"])
+                .arg(format!("FILE:{}", cache.display()))
+                .arg(principal)
+                .env("KRB5_CONFIG", self.krb5_conf()),
+            &format!("{password}\n"),
+        );
         assert!(out.status.success(), "kinit {principal}: {out:?}");
         std::os::unix::fs::chown(cache, Some(owner), Some(owner)).unwrap();
     }
@@ -308,8 +284,8 @@ impl Realm {
 /// Runs `program` (ldapadd, ldapmodify) as the directory's administrator with
 /// `ldif` on stdin.
 fn ldap_tool(program: &str, port: u16, ldif: &str) {
-    let mut child = Command::new(which(program).unwrap())
-        .args([
+    let out = with_stdin(
+        Command::new(which(program).unwrap()).args([
             "-x",
             "-H",
             &format!("ldap://127.0.0.1:{port}"),
@@ -317,14 +293,9 @@ fn ldap_tool(program: &str, port: u16, ldif: &str) {
             LDAP_ADMIN,
             "-w",
             LDAP_PASSWORD,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), ldif.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+        ]),
+        ldif,
+    );
     assert!(out.status.success(), "{program}: {out:?}");
 }
 
@@ -439,4 +410,40 @@ pub fn klist_from(token: &guise::Token) -> (i32, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// Runs `cmd` with `input` on its stdin; its output.
+fn with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Whether `dir` is removed within a few seconds (a thread of its own removes
+/// delegated caches).
+pub fn gone(dir: &Path) -> bool {
+    let t = Instant::now();
+    while dir.exists() {
+        if t.elapsed() > Duration::from_secs(5) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// A tokio runtime for a server in the test process: its threads start at the
+/// process identity.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(guise::thread::on_thread_start)
+        .enable_all()
+        .build()
+        .unwrap()
 }
