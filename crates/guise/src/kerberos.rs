@@ -189,6 +189,18 @@ pub struct Acceptor {
     cred: Cred,
     principal: Option<String>,
     options: KerberosOptions,
+    /// The memory cache of the service's own ticket, destroyed with the last
+    /// clone (after the credentials that use it).
+    _own: Option<std::sync::Arc<ServiceCache>>,
+}
+
+/// A memory cache of the service's own, destroyed when dropped.
+struct ServiceCache(CString);
+
+impl Drop for ServiceCache {
+    fn drop(&mut self) {
+        Removal::Memory(std::mem::take(&mut self.0)).run();
+    }
 }
 
 impl std::fmt::Debug for Acceptor {
@@ -246,13 +258,20 @@ impl Acceptor {
         let both = p
             .as_deref()
             .map(|p| crate::sys::gss::acquire_service(&kt, Some(p), Some(&own)));
-        let cred = match both {
-            Some(Ok(cred)) => cred,
+        let own = std::sync::Arc::new(ServiceCache(own));
+        let (cred, own) = match both {
+            Some(Ok(cred)) => (cred, Some(own)),
             Some(Err(e)) => {
-                tracing::info!(%e, "the service cannot initiate: no constrained delegation");
-                crate::sys::gss::acquire_service(&kt, p.as_deref(), None).map_err(|e| no_key(&e))?
+                tracing::warn!(%e, "the service cannot initiate: no constrained delegation");
+                let cred = crate::sys::gss::acquire_service(&kt, p.as_deref(), None)
+                    .map_err(|e| no_key(&e))?;
+                (cred, None)
             }
-            None => crate::sys::gss::acquire_service(&kt, None, None).map_err(|e| no_key(&e))?,
+            None => {
+                let cred =
+                    crate::sys::gss::acquire_service(&kt, None, None).map_err(|e| no_key(&e))?;
+                (cred, None)
+            }
         };
         // Started now, from a thread that Landlock does not confine.
         remover()?;
@@ -260,6 +279,7 @@ impl Acceptor {
             cred,
             principal: principal.map(str::to_owned),
             options,
+            _own: own,
         })
     }
 
@@ -466,8 +486,19 @@ impl Acceptor {
             address,
             delegated: None,
         };
-        let peer = blocking(move || identify(client, delegated, &options)).await??;
+        let mut peer = {
+            let options = options.clone();
+            blocking(move || identify(client, &options)).await??
+        };
         let admitted = admit(&peer)?;
+        // Stored only for a client that is served.
+        if let Some(cred) = delegated {
+            let (uid, gid, base) = (peer.uid, peer.gid, options.cache_dir.clone());
+            let cache = blocking(move || store_delegated(&cred, uid, gid, &base)).await??;
+            if let Some(net) = peer.network.as_mut() {
+                net.delegated = Some(cache);
+            }
+        }
         write_frame(io, ACCEPTED, &last)
             .await
             .map_err(|e| io_error("accepting the client", &e))?;
@@ -487,13 +518,8 @@ impl Acceptor {
     }
 }
 
-/// The local account of an authenticated client, from NSS, and its delegated
-/// credentials in a cache of its own.
-fn identify(
-    mut client: NetworkClient,
-    delegated: Option<Cred>,
-    options: &KerberosOptions,
-) -> Result<PeerIdentity> {
+/// The local account of an authenticated client, from NSS.
+fn identify(client: NetworkClient, options: &KerberosOptions) -> Result<PeerIdentity> {
     let user = nix::unistd::User::from_name(&client.account)
         .map_err(|e| {
             Error::os(
@@ -539,9 +565,6 @@ fn identify(
         .collect();
     let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
     crate::cred::validate_ids(uid, gid, &groups)?;
-    if let Some(cred) = delegated {
-        client.delegated = Some(store_delegated(&cred, uid, gid, &options.cache_dir)?);
-    }
     Ok(PeerIdentity {
         pid: 0,
         uid,
@@ -555,14 +578,16 @@ fn identify(
     })
 }
 
-/// A number no other call of this process gets.
+/// A name no other call of this process gets, and no one can guess: a counter
+/// and a keyed hash of it (a process-wide random key).
 fn unique() -> String {
+    use std::hash::BuildHasher;
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    )
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let secret = KEY.get_or_init(Default::default).hash_one(n);
+    format!("{n}-{secret:016x}")
 }
 
 /// Stores delegated credentials in a cache of their own.
@@ -577,13 +602,17 @@ fn unique() -> String {
 fn store_delegated(cred: &Cred, uid: u32, gid: u32, base: &Path) -> Result<CredentialCache> {
     let store_error =
         |e: &GssError| gss_error(ErrorKind::Os, "storing the delegated credentials", e);
-    let constrained = cred.proxy().ok().flatten().is_some();
+    // Where krb5 cannot say, the credentials are taken for S4U2Proxy ones: they
+    // then stay in memory rather than go to a file the client owns.
+    let constrained = !matches!(cred.proxy(), Ok(None));
     if constrained {
         let name = format!("MEMORY:guise-s4u-{}", unique());
-        cred.store_into(&name, true, false, CredUsage::Initiate, None)
-            .map_err(|e| store_error(&e))?;
         let c_name = CString::new(name.as_str())
             .map_err(|_| Error::new(ErrorKind::InvalidParameter, "a cache name with a NUL"))?;
+        if let Err(e) = cred.store_into(&name, true, false, CredUsage::Initiate, None) {
+            Removal::Memory(c_name).run();
+            return Err(store_error(&e));
+        }
         return CredentialCache::owned(&name, Removal::Memory(c_name), remover()?);
     }
     let dir = tempfile::Builder::new()

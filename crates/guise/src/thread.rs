@@ -521,8 +521,8 @@ pub(crate) fn without_delegated_credentials() -> bool {
 }
 
 /// Makes the thread's GSSAPI default credential cache follow what it
-/// impersonates: the token's own cache at Impersonation level or above, and
-/// otherwise none at all ([`crate::token::NO_DELEGATED_CREDENTIALS`]), so that a
+/// impersonates: the token's own cache at Impersonation level or above; the
+/// process's default for a copy of the process token; and otherwise none at all ([`crate::token::NO_DELEGATED_CREDENTIALS`]), so that a
 /// thread acting for a client never authenticates with the server's credentials
 /// (the process's default cache) nor with a cache the client's uid has on this
 /// machine. Not impersonating: the process's default. A cache that cannot be set
@@ -531,6 +531,10 @@ pub(crate) fn without_delegated_credentials() -> bool {
 fn gss_cache_follows() {
     let wanted: Option<std::ffi::CString> = ACTIVE.with_borrow(|a| {
         let a = a.as_ref()?;
+        // A copy of the process's own token: the process's own credentials.
+        if a.token.origin() == Origin::Process {
+            return None;
+        }
         let level = a
             .token
             .impersonation_level()

@@ -540,8 +540,22 @@ impl CredentialCache {
     /// `KCM:1000`, …), which something else made and removes.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidParameter`] for a name with a NUL byte.
+    /// [`ErrorKind::InvalidParameter`] for a name with a NUL byte, and for any
+    /// type but `FILE`, `DIR`, `KEYRING` and `KCM`: a memory cache is the server
+    /// process's own (its service ticket, other clients' delegated credentials),
+    /// and a name from elsewhere (a logon's PAM environment, which a user may be
+    /// able to set) must never make a thread use one.
     pub fn named(name: &str) -> Result<CredentialCache> {
+        let kind = match name.split_once(':') {
+            Some((kind, _)) if !kind.contains('/') => kind,
+            _ => "FILE",
+        };
+        if !matches!(kind, "FILE" | "DIR" | "KEYRING" | "KCM") {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                format!("a credential cache of type {kind:?} cannot belong to a token"),
+            ));
+        }
         Self::make(name, None)
     }
 

@@ -186,3 +186,35 @@ fn membership_checks_need_an_impersonation_token_at_identification() {
     assert!(ident.check_membership(&Sid::unix_group(61003)).unwrap());
     assert!(!ident.check_membership(&Sid::ADMINISTRATORS).unwrap());
 }
+
+/// Attack: a logon's PAM environment (which `pam_env` with `user_readenv` lets a
+/// user write) names `KRB5CCNAME=MEMORY:guise-s4u-…`, the server's memory cache of
+/// another client's delegated credentials, or of its own ticket; a thread that
+/// impersonates the logon would use it. Only file, directory, keyring and KCM
+/// caches can belong to a token by name.
+#[cfg(feature = "kerberos")]
+#[test]
+fn attack_a_memory_cache_named_from_outside_never_belongs_to_a_token() {
+    use guise::token::CredentialCache;
+    for name in [
+        "MEMORY:guise-service-1-0",
+        "MEMORY:guise-s4u-3-00ff",
+        "MSLSA:",
+        "API:x",
+    ] {
+        assert_eq!(
+            CredentialCache::named(name).unwrap_err().kind(),
+            ErrorKind::InvalidParameter,
+            "{name}"
+        );
+    }
+    for name in [
+        "FILE:/tmp/krb5cc_1000_Ab12",
+        "/tmp/krb5cc_1000",
+        "DIR::/run/user/1000/krb5cc/tkt",
+        "KEYRING:persistent:1000",
+        "KCM:1000",
+    ] {
+        assert_eq!(CredentialCache::named(name).unwrap().name(), name);
+    }
+}
