@@ -270,6 +270,9 @@ fn run_program(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
         cmd.env(k, v);
     }
     let status = spawn_and_wait(cmd, &token)?;
+    // The logon's PAM session ends now, before the process does.
+    drop(token);
+    guise::logon::end_finished_sessions();
     Ok(
         match (
             status.code(),

@@ -104,11 +104,11 @@ fn run_with_a_password_through_pam() {
     assert_eq!(code, 125);
     assert!(err.contains("ERROR_LOGON_FAILURE"), "{err}");
     // Without a password, root builds the token from NSS.
-    let (code, out, _) = guise_run(
+    let (code, out, err) = guise_run(
         &["--user", "alice", "--logon", "batch", "--", "id", "-u"],
         "",
     );
-    assert_eq!((code, out.trim()), (0, "61201"));
+    assert_eq!((code, out.trim()), (0, "61201"), "{err}");
 }
 
 /// The caller's terminal, as a Python driver sees it: `sh` in a pseudo-terminal

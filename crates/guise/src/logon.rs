@@ -117,6 +117,8 @@ enum Keep {
     /// End a PAM transaction (close the session, delete the credentials) at the
     /// process identity.
     End(Pam),
+    /// End the sessions of processes that have exited, then say so.
+    Flush(std::sync::mpsc::Sender<()>),
 }
 
 impl Drop for PamSession {
@@ -188,45 +190,74 @@ pub(crate) fn keep_session_while_running(pid: u32, session: SessionRef) {
 /// The keeper: holds each session until its process's pidfd says it exited, and
 /// ends PAM transactions it is handed.
 fn keep(rx: &std::sync::mpsc::Receiver<Keep>) {
-    use rustix::event::{PollFd, PollFlags, Timespec};
     let mut kept: Vec<(std::os::fd::OwnedFd, SessionRef)> = Vec::new();
-    let take = |job: Keep, kept: &mut Vec<_>| match job {
+    let mut flushes: Vec<std::sync::mpsc::Sender<()>> = Vec::new();
+    let take = |job: Keep, kept: &mut Vec<_>, flushes: &mut Vec<_>| match job {
         Keep::While(fd, session) => kept.push((fd, session)),
         Keep::End(pam) => drop(pam),
+        Keep::Flush(done) => flushes.push(done),
     };
     loop {
-        if kept.is_empty() {
+        if kept.is_empty() && flushes.is_empty() {
             match rx.recv() {
-                Ok(job) => take(job, &mut kept),
+                Ok(job) => take(job, &mut kept, &mut flushes),
                 Err(_) => return,
             }
         }
         for job in rx.try_iter() {
-            take(job, &mut kept);
+            take(job, &mut kept, &mut flushes);
         }
-        if kept.is_empty() {
-            continue;
+        if !flushes.is_empty() {
+            end_exited(&mut kept, rustix::event::Timespec::default());
+            for done in flushes.drain(..) {
+                let _ = done.send(());
+            }
         }
-        let mut fds: Vec<PollFd<'_>> = kept
-            .iter()
-            .map(|(fd, _)| PollFd::new(fd, PollFlags::IN))
-            .collect();
-        let timeout = Timespec {
-            tv_sec: 1,
-            tv_nsec: 0,
-        };
-        if rustix::event::poll(&mut fds, Some(&timeout)).is_err() {
-            continue;
-        }
-        let exited: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
-        drop(fds);
-        // A session dropped here may end its PAM transaction: this thread is at the
-        // process identity.
-        let mut i = 0;
-        kept.retain(|_| {
-            i += 1;
-            !exited[i - 1]
-        });
+        end_exited(
+            &mut kept,
+            rustix::event::Timespec {
+                tv_sec: 1,
+                tv_nsec: 0,
+            },
+        );
+    }
+}
+
+/// Waits up to `timeout` for a process of `kept` to exit, and drops the sessions
+/// of those that have (ending their PAM transactions where no token holds them:
+/// this thread is at the process identity).
+fn end_exited(
+    kept: &mut Vec<(std::os::fd::OwnedFd, SessionRef)>,
+    timeout: rustix::event::Timespec,
+) {
+    use rustix::event::{PollFd, PollFlags};
+    if kept.is_empty() {
+        return;
+    }
+    let mut fds: Vec<PollFd<'_>> = kept
+        .iter()
+        .map(|(fd, _)| PollFd::new(fd, PollFlags::IN))
+        .collect();
+    if rustix::event::poll(&mut fds, Some(&timeout)).is_err() {
+        return;
+    }
+    let exited: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+    drop(fds);
+    let mut i = 0;
+    kept.retain(|_| {
+        i += 1;
+        !exited[i - 1]
+    });
+}
+
+/// Ends, before returning, the PAM sessions of logons whose processes have
+/// exited and of which no token is left (their modules run on a thread of
+/// guise's own). Call it before the process exits, once the tokens are dropped,
+/// so that no PAM module still runs while the process's libraries are torn down.
+pub fn end_finished_sessions() {
+    let (done, wait) = std::sync::mpsc::channel();
+    if keeper_send(Keep::Flush(done)).is_ok() {
+        let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
     }
 }
 
