@@ -161,6 +161,15 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
     assert_ne!(code, 0, "{out}");
     assert!(!out.contains("alice@"), "{out}");
     assert!(out.contains("guise-no-delegated-credentials"), "{out}");
+    // guise says so from inside that process too.
+    let (code, out) = kdc::run_from(
+        &token,
+        std::path::Path::new(common::GUISE),
+        &["whoami", "--all", "--json"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let whoami: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(whoami["network_credentials"], false, "{whoami}");
     // Its thread cannot fall back on the process's default cache, which here
     // holds a ticket of alice's (a server's own credentials, in a deployment).
     let default = dir.path().join("process.cc");

@@ -389,6 +389,12 @@ pub fn token_at(
 
 /// `klist` started from `token` (as a primary token): exit code and output.
 pub fn klist_from(token: &guise::Token) -> (i32, String) {
+    run_from(token, &which("klist").unwrap(), &[])
+}
+
+/// `program ARGS` started from `token` (as a primary token): exit code and
+/// output (stdout, then stderr).
+pub fn run_from(token: &guise::Token, program: &Path, args: &[&str]) -> (i32, String) {
     use guise::process::CommandExt;
     let primary = token
         .duplicate(
@@ -396,7 +402,8 @@ pub fn klist_from(token: &guise::Token) -> (i32, String) {
             guise::TokenType::Primary,
         )
         .unwrap();
-    let child = Command::new(which("klist").unwrap())
+    let child = Command::new(program)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn_as_user(&primary, &guise::process::SpawnOptions::default())
