@@ -117,6 +117,14 @@ fn a_remote_clients_token_carries_its_delegated_ticket_and_nothing_without() {
         out.contains(&format!("krbtgt/{0}@{0}", kdc::REALM)),
         "{out}"
     );
+    let (code, out) = kdc::run_from(
+        &token,
+        std::path::Path::new(common::GUISE),
+        &["whoami", "--all", "--json"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let whoami: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(whoami["network_credentials"], true, "{whoami}");
     // A thread that impersonates it authenticates as alice, with her ticket.
     let started = token
         .run_as(|| Initiator::start("guise@localhost", false).map(|_| ()))
