@@ -7,9 +7,9 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::GUISE;
 use common::bus::{Bus, FIRST, USERS, accounts, bus_as, start_bus, start_service};
 use common::server::{own_file, tree};
+use common::{GUISE, runtime};
 
 const A: u32 = FIRST;
 const B: u32 = FIRST + 1;
@@ -51,15 +51,6 @@ fn error_of<T: std::fmt::Debug>(r: zbus::Result<T>) -> (String, String) {
         }
         other => panic!("not a D-Bus error: {other:?}"),
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .on_thread_start(guise::thread::on_thread_start)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// Accounts, a bus, two callers' files and a directory they may create files in,

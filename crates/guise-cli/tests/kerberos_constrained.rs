@@ -48,7 +48,7 @@ fn attack_constrained_delegation_never_gives_the_client_the_services_ticket() {
         std::env::set_var("KRB5_CONFIG", realm.krb5_conf());
         std::env::set_var("KRB5CCNAME", format!("FILE:{}", cache.display()));
     }
-    let rt = kdc::runtime();
+    let rt = common::runtime();
     let caches = tempfile::tempdir().unwrap();
     let mut options = KerberosOptions::default();
     options.cache_dir = caches.path().to_owned();

@@ -78,7 +78,7 @@ fn shared() -> Option<&'static Shared> {
                 std::env::set_var("KRB5CCNAME", format!("FILE:{}", cache.display()));
             }
             // Built on this thread, so its threads see the test accounts.
-            let rt = kdc::runtime();
+            let rt = common::runtime();
             let acceptor =
                 Acceptor::from_keytab(&keytab, Some(SERVICE), KerberosOptions::default()).unwrap();
             Some(Shared {

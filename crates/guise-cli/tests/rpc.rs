@@ -10,8 +10,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::GUISE;
 use common::server::{Server, own_file, sparse_file, start_rpc, tree};
+use common::{GUISE, runtime};
 use guise::{ErrorKind, ImpersonationLevel, Token};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request};
@@ -65,15 +65,6 @@ fn at<T>(message: T, level: Option<&str>) -> Request<T> {
             .insert(guise::rpc::LEVEL_METADATA, l.parse().unwrap());
     }
     r
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .on_thread_start(guise::thread::on_thread_start)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 async fn read_all(

@@ -101,6 +101,33 @@ impl PeerIdentity {
     pub fn of_socket(fd: BorrowedFd<'_>) -> Result<PeerIdentity> {
         peer_identity(fd)
     }
+
+    /// A peer whose identity someone other than the kernel's socket vouches for (a
+    /// bus daemon, Kerberos): its ids, checked, connected now, with no pidfd and
+    /// so no capabilities.
+    ///
+    /// # Errors
+    /// As `crate::cred::validate_ids`.
+    pub(crate) fn vouched(
+        pid: i32,
+        uid: u32,
+        gid: u32,
+        groups: Vec<u32>,
+        network: Option<NetworkClient>,
+    ) -> Result<PeerIdentity> {
+        crate::cred::validate_ids(uid, gid, &groups)?;
+        Ok(PeerIdentity {
+            pid,
+            uid,
+            gid,
+            groups,
+            has_pidfd: false,
+            permitted_capabilities: CapabilitySet::empty(),
+            effective_capabilities: CapabilitySet::empty(),
+            connected_at: SystemTime::now(),
+            network,
+        })
+    }
 }
 
 /// Reads the kernel's view of the peer of `fd`.

@@ -33,7 +33,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use zbus::message::Header;
 use zbus::names::{BusName, OwnedUniqueName, UniqueName};
@@ -42,7 +41,6 @@ use crate::client::{ClientContext, PeerIdentity, SecurityQos};
 use crate::cred::SENTINEL_GID;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::ImpersonationPool;
-use crate::privilege::CapabilitySet;
 use crate::thread::Impersonation;
 use crate::token::{ImpersonationLevel, Token};
 
@@ -224,18 +222,7 @@ impl DbusClients {
             .process_id()
             .map_or(0, |p| i32::try_from(p).unwrap_or(0));
         let gid = primary_group(uid, &groups).await?;
-        crate::cred::validate_ids(uid, gid, &groups)?;
-        Ok(PeerIdentity {
-            pid,
-            uid,
-            gid,
-            groups,
-            has_pidfd: false,
-            permitted_capabilities: CapabilitySet::empty(),
-            effective_capabilities: CapabilitySet::empty(),
-            connected_at: SystemTime::now(),
-            network: None,
-        })
+        PeerIdentity::vouched(pid, uid, gid, groups, None)
     }
 
     /// The call a message belongs to: its sender's identity and level.

@@ -45,7 +45,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext, ServerCtx};
 use libgssapi::credential::{Cred, CredUsage};
@@ -56,7 +56,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::client::{NetworkClient, PeerIdentity};
 use crate::error::{Error, ErrorKind, Result};
-use crate::privilege::CapabilitySet;
+use crate::listener::io_err;
 use crate::token::{CredentialCache, Removal};
 
 /// The bytes a client sends first.
@@ -112,18 +112,6 @@ impl Default for KerberosOptions {
 
 fn gss_error(kind: ErrorKind, what: &str, e: &GssError) -> Error {
     Error::new(kind, format!("{what}: {e}"))
-}
-
-fn io_error(what: &str, e: &io::Error) -> Error {
-    Error::os(
-        ErrorKind::Os,
-        format!("{what}: {e}"),
-        e.raw_os_error().unwrap_or(0),
-    )
-}
-
-fn refused(kind: ErrorKind, message: impl Into<String>) -> Error {
-    Error::new(kind, message.into())
 }
 
 /// The display form of a GSSAPI name.
@@ -233,7 +221,7 @@ impl Acceptor {
         let nul = || Error::new(ErrorKind::InvalidParameter, "a name contains a NUL byte");
         // A keytab the process cannot read says so, not "no key".
         std::fs::File::open(keytab)
-            .map_err(|e| io_error(&format!("opening the keytab {}", keytab.display()), &e))?;
+            .map_err(|e| io_err(&format!("opening the keytab {}", keytab.display()), &e))?;
         let kt = CString::new(format!("FILE:{}", keytab.display())).map_err(|_| nul())?;
         let p = principal
             .map(|p| CString::new(p).map_err(|_| nul()))
@@ -333,7 +321,7 @@ impl Acceptor {
         )
         .await
         .unwrap_or_else(|_| {
-            Err(refused(
+            Err(Error::new(
                 ErrorKind::LogonFailure,
                 "the client did not authenticate in time",
             ))
@@ -387,7 +375,7 @@ impl Acceptor {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let failure = |why: String| refused(ErrorKind::LogonFailure, why);
+        let failure = |why: String| Error::new(ErrorKind::LogonFailure, why);
         let mut magic = [0u8; 8];
         io.read_exact(&mut magic)
             .await
@@ -454,7 +442,7 @@ impl Acceptor {
             .local_name(Some(GSS_MECH_KRB5))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .map_err(|_| {
-                refused(
+                Error::new(
                     ErrorKind::NoSuchUser,
                     format!("the principal {principal} maps to no local account (auth_to_local)"),
                 )
@@ -501,7 +489,7 @@ impl Acceptor {
         }
         write_frame(io, ACCEPTED, &last)
             .await
-            .map_err(|e| io_error("accepting the client", &e))?;
+            .map_err(|e| io_err("accepting the client", &e))?;
         let net = peer.network.as_ref();
         tracing::info!(
             target: "guise::audit",
@@ -529,7 +517,7 @@ fn identify(client: NetworkClient, options: &KerberosOptions) -> Result<PeerIden
             )
         })?
         .ok_or_else(|| {
-            refused(
+            Error::new(
                 ErrorKind::NoSuchUser,
                 format!(
                     "the principal {} maps to {:?}, which has no account here",
@@ -538,7 +526,7 @@ fn identify(client: NetworkClient, options: &KerberosOptions) -> Result<PeerIden
             )
         })?;
     if user.uid.is_root() && !options.allow_root {
-        return Err(refused(
+        return Err(Error::new(
             ErrorKind::AccessDenied,
             format!(
                 "the principal {} maps to root: a remote root client is refused",
@@ -564,18 +552,7 @@ fn identify(client: NetworkClient, options: &KerberosOptions) -> Result<PeerIden
         .map(|g| g.as_raw())
         .collect();
     let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
-    crate::cred::validate_ids(uid, gid, &groups)?;
-    Ok(PeerIdentity {
-        pid: 0,
-        uid,
-        gid,
-        groups,
-        has_pidfd: false,
-        permitted_capabilities: CapabilitySet::empty(),
-        effective_capabilities: CapabilitySet::empty(),
-        connected_at: SystemTime::now(),
-        network: Some(client),
-    })
+    PeerIdentity::vouched(0, uid, gid, groups, Some(client))
 }
 
 /// A name no other call of this process gets, and no one can guess: a counter
@@ -620,7 +597,7 @@ fn store_delegated(cred: &Cred, uid: u32, gid: u32, base: &Path) -> Result<Crede
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir_in(base)
         .map_err(|e| {
-            io_error(
+            io_err(
                 &format!("making a credential cache in {}", base.display()),
                 &e,
             )
@@ -773,7 +750,7 @@ impl Initiator {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let fail = |what: &str, e: io::Error| io_error(what, &e);
+        let fail = |what: &str, e: io::Error| io_err(what, &e);
         if self.first.len() > MAX_HANDSHAKE_TOKEN {
             return Err(Error::new(
                 ErrorKind::LogonFailure,

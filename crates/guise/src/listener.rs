@@ -46,7 +46,12 @@ pub(crate) fn io_err(what: &str, e: &io::Error) -> Error {
     } else {
         ErrorKind::Os
     };
-    Error::sys(kind, what.to_owned(), e)
+    match e.raw_os_error() {
+        Some(_) => Error::sys(kind, what.to_owned(), e),
+        // No OS error behind it (an early end of stream, a frame over a limit):
+        // its own words, not a made-up errno.
+        None => Error::new(kind, format!("{what}: {e}")),
+    }
 }
 
 /// Refuses to take over a path that is not our own stale socket.

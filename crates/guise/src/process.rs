@@ -403,15 +403,19 @@ fn prepare(
         }
     }
     // The token's network credentials, and never the server's own cache.
-    if let Some(cache) = token.credential_cache().filter(|c| c.reaches_processes()) {
-        set("KRB5CCNAME".into(), cache.name().into());
-    } else if token.credential_cache().is_some() || token.is_network_client_without_credentials() {
-        // Not even a cache the client's uid has on this machine: a network logon
-        // that delegated nothing has no credentials.
-        set(
-            "KRB5CCNAME".into(),
-            crate::token::NO_DELEGATED_CREDENTIALS.into(),
-        );
+    let krb5ccname = match token.credential_cache() {
+        Some(cache) if cache.reaches_processes() => Some(cache.name()),
+        // Not even a cache the client's uid has on this machine: credentials that
+        // stay in the server (constrained delegation's), or a network logon that
+        // delegated nothing, give the process none.
+        Some(_) => Some(crate::token::NO_DELEGATED_CREDENTIALS),
+        None if token.is_network_client_without_credentials() => {
+            Some(crate::token::NO_DELEGATED_CREDENTIALS)
+        }
+        None => None,
+    };
+    if let Some(name) = krb5ccname {
+        set("KRB5CCNAME".into(), name.into());
     }
     for (k, v) in set_vars {
         if let Some(v) = v {

@@ -268,15 +268,12 @@ impl UnixIncoming {
             });
             return None;
         };
-        let idle = self.options.idle_timeout;
-        Some(RpcStream {
-            io: stream,
-            peer: RpcPeer(Arc::new(peer)),
-            _slot: slot,
-            idle,
-            last: Instant::now(),
-            timer: None,
-        })
+        Some(RpcStream::new(
+            stream,
+            peer,
+            slot,
+            self.options.idle_timeout,
+        ))
     }
 }
 
@@ -565,14 +562,7 @@ async fn authenticate_connections(
             };
             drop((permit, of_address));
             let _ = tx
-                .send(RpcStream {
-                    io,
-                    peer: RpcPeer(Arc::new(peer)),
-                    _slot: slot,
-                    idle: options.idle_timeout,
-                    last: Instant::now(),
-                    timer: None,
-                })
+                .send(RpcStream::new(io, peer, slot, options.idle_timeout))
                 .await;
         });
     }
@@ -600,6 +590,19 @@ impl<S> std::fmt::Debug for RpcStream<S> {
 }
 
 impl<S> RpcStream<S> {
+    /// A connection just admitted, in its place among the counts, with its idle
+    /// clock started.
+    fn new(io: S, peer: PeerIdentity, slot: Slot, idle: Option<Duration>) -> Self {
+        RpcStream {
+            io,
+            peer: RpcPeer(Arc::new(peer)),
+            _slot: slot,
+            idle,
+            last: Instant::now(),
+            timer: None,
+        }
+    }
+
     /// Who the client is: the kernel's view of a local client, or what a network
     /// client proved ([`PeerIdentity::network`]).
     pub fn peer(&self) -> &PeerIdentity {
@@ -1340,17 +1343,15 @@ mod tests {
             let peer = PeerIdentity::of_socket(std::os::fd::AsFd::as_fd(&ours)).unwrap();
             let counts = SharedCounts::default();
             lock(&counts).total = 1;
-            let mut stream = RpcStream {
-                io: ours,
-                peer: RpcPeer(Arc::new(peer)),
-                _slot: Slot {
+            let mut stream = RpcStream::new(
+                ours,
+                peer,
+                Slot {
                     counts: Arc::clone(&counts),
                     uid: 0,
                 },
-                idle: Some(Duration::from_millis(200)),
-                last: Instant::now(),
-                timer: None,
-            };
+                Some(Duration::from_millis(200)),
+            );
             let started = std::time::Instant::now();
             let chunk = vec![0u8; 64 * 1024];
             let e = loop {

@@ -514,10 +514,7 @@ pub(crate) fn with_gss_cache<R>(f: impl FnOnce() -> R) -> R {
 /// (its GSSAPI default cache is [`crate::token::NO_DELEGATED_CREDENTIALS`]).
 #[cfg(feature = "kerberos")]
 pub(crate) fn without_delegated_credentials() -> bool {
-    GSS_CACHE.with_borrow(|c| {
-        c.as_ref()
-            .is_some_and(|c| c.as_bytes() == crate::token::NO_DELEGATED_CREDENTIALS.as_bytes())
-    })
+    GSS_CACHE.with_borrow(|c| c.as_deref() == Some(crate::token::NO_DELEGATED_CREDENTIALS_C))
 }
 
 /// Makes the thread's GSSAPI default credential cache follow what it
@@ -529,33 +526,35 @@ pub(crate) fn without_delegated_credentials() -> bool {
 /// aborts the process, as a credential that cannot be restored does.
 #[cfg(feature = "kerberos")]
 fn gss_cache_follows() {
-    let wanted: Option<std::ffi::CString> = ACTIVE.with_borrow(|a| {
-        let a = a.as_ref()?;
-        // A copy of the process's own token: the process's own credentials.
-        if a.token.origin() == Origin::Process {
-            return None;
-        }
-        let level = a
-            .token
-            .impersonation_level()
-            .unwrap_or(ImpersonationLevel::Impersonation);
-        Some(match a.token.credential_cache() {
-            Some(cache) if level >= ImpersonationLevel::Impersonation => cache.c_name().to_owned(),
-            _ => std::ffi::CString::new(crate::token::NO_DELEGATED_CREDENTIALS)
-                .expect("the name has no NUL byte"),
-        })
-    });
-    GSS_CACHE.with_borrow_mut(|current| {
-        if *current == wanted {
-            return;
-        }
-        if let Err(e) = crate::sys::gss::set_thread_ccache(wanted.as_deref()) {
-            cred::fatal(
-                "setting the thread's Kerberos credential cache",
-                &Error::new(ErrorKind::Os, e.to_string()),
-            );
-        }
-        *current = wanted;
+    // Compared before anything is copied: an impersonation that leaves the cache
+    // as it was costs no allocation.
+    ACTIVE.with_borrow(|a| {
+        let wanted: Option<&std::ffi::CStr> = a.as_ref().and_then(|a| {
+            // A copy of the process's own token: the process's own credentials.
+            if a.token.origin() == Origin::Process {
+                return None;
+            }
+            let level = a
+                .token
+                .impersonation_level()
+                .unwrap_or(ImpersonationLevel::Impersonation);
+            Some(match a.token.credential_cache() {
+                Some(cache) if level >= ImpersonationLevel::Impersonation => cache.c_name(),
+                _ => crate::token::NO_DELEGATED_CREDENTIALS_C,
+            })
+        });
+        GSS_CACHE.with_borrow_mut(|current| {
+            if current.as_deref() == wanted {
+                return;
+            }
+            if let Err(e) = crate::sys::gss::set_thread_ccache(wanted) {
+                cred::fatal(
+                    "setting the thread's Kerberos credential cache",
+                    &Error::new(ErrorKind::Os, e.to_string()),
+                );
+            }
+            *current = wanted.map(std::ffi::CStr::to_owned);
+        });
     });
 }
 

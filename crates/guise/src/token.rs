@@ -465,7 +465,14 @@ impl std::fmt::Debug for SessionRef {
 /// client's token without one. It cannot exist (nothing can be made in `/proc`),
 /// so a Kerberos call fails and says why, rather than go out with the server's
 /// credentials or with a cache the client's uid has on this machine.
-pub const NO_DELEGATED_CREDENTIALS: &str = "FILE:/proc/guise-no-delegated-credentials";
+pub const NO_DELEGATED_CREDENTIALS: &str = match NO_DELEGATED_CREDENTIALS_C.to_str() {
+    Ok(name) => name,
+    Err(_) => panic!("the name is UTF-8"),
+};
+
+/// [`NO_DELEGATED_CREDENTIALS`] for C.
+pub(crate) const NO_DELEGATED_CREDENTIALS_C: &std::ffi::CStr =
+    c"FILE:/proc/guise-no-delegated-credentials";
 
 /// A Kerberos credential cache that belongs to a token: its network credentials
 /// (SPEC §6). A process started from the token gets it as `KRB5CCNAME`, and a

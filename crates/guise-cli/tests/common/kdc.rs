@@ -444,13 +444,25 @@ pub fn gone(dir: &Path) -> bool {
     true
 }
 
-/// A tokio runtime for a server in the test process: its threads start at the
-/// process identity.
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .on_thread_start(guise::thread::on_thread_start)
-        .enable_all()
-        .build()
-        .unwrap()
+/// `guise whoami --all --json` started from `token`: what it reports.
+pub fn whoami_from(token: &guise::Token) -> serde_json::Value {
+    let (code, out) = run_from(
+        token,
+        Path::new(super::GUISE),
+        &["whoami", "--all", "--json"],
+    );
+    assert_eq!(code, 0, "{out}");
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Asserts that `klist` printed `user`'s ticket-granting ticket of the realm.
+pub fn assert_tgt_of(klist: &str, user: &str) {
+    assert!(
+        klist.contains(&format!("Default principal: {user}@{REALM}")),
+        "{klist}"
+    );
+    assert!(
+        klist.contains(&format!("krbtgt/{REALM}@{REALM}")),
+        "{klist}"
+    );
 }

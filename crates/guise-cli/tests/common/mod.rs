@@ -83,3 +83,14 @@ pub fn pam_dir(service: &str, stack: &str) -> (tempfile::TempDir, std::path::Pat
     std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
     (dir, log)
 }
+
+/// A tokio runtime for a server in the test process: its threads start at the
+/// process identity.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(guise::thread::on_thread_start)
+        .enable_all()
+        .build()
+        .unwrap()
+}
