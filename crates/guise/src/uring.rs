@@ -33,6 +33,8 @@ pub const PERSONALITIES: usize = 64;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 static REGISTERED: AtomicU64 = AtomicU64::new(0);
+static DISCARDED: AtomicU64 = AtomicU64::new(0);
+static FOREIGN: AtomicU64 = AtomicU64::new(0);
 
 /// Turns the io_uring path on or off for the whole process (off: every open
 /// switches the thread). It is on unless `GUISE_IO_URING=off` says otherwise.
@@ -125,17 +127,51 @@ pub fn open_as(
         let Some(Some(p)) = r.as_mut() else {
             unreachable!("available() made the ring")
         };
-        p.ring
-            .openat2(
-                id,
-                dirfd.as_fd(),
-                &cpath,
-                u64::from(flags.bits()),
-                u64::from(mode.bits()),
-                resolve.bits(),
-            )
-            .map_err(open_err)
+        let opened = p.ring.openat2(
+            id,
+            dirfd.as_fd(),
+            &cpath,
+            u64::from(flags.bits()),
+            u64::from(mode.bits()),
+            resolve.bits(),
+        );
+        if p.ring.is_broken() {
+            // Something unexpected (a completion of no waiting submission, a
+            // submission the kernel would not take): the ring and every
+            // personality it holds go; the next open makes a new one.
+            let foreign = p.ring.foreign_completions();
+            FOREIGN.fetch_add(foreign, Ordering::Relaxed);
+            DISCARDED.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                foreign,
+                "an io_uring ring met something unexpected: it is discarded with its personalities"
+            );
+            *r = None;
+            // Only a completion tagged as this open's is its answer.
+            return match opened {
+                Ok(fd) => Ok(fd),
+                Err(e) => Err(Error::sys(
+                    ErrorKind::Os,
+                    format!("opening {path:?} through io_uring"),
+                    &e,
+                )),
+            };
+        }
+        opened.map_err(open_err)
     })
+}
+
+/// How many of the process's io_uring rings were discarded after meeting something
+/// unexpected (see [`foreign_completions`]).
+pub fn rings_discarded() -> u64 {
+    DISCARDED.load(Ordering::Relaxed)
+}
+
+/// How many completions the process's rings met that belonged to no waiting
+/// open; each descriptor such a completion carried was closed, never handed to a
+/// caller. Always 0 unless the kernel misbehaves: each open waits for its own.
+pub fn foreign_completions() -> u64 {
+    FOREIGN.load(Ordering::Relaxed)
 }
 
 /// The calling thread's personality for `identity`, registered now (as `token`)
@@ -159,12 +195,17 @@ fn personality(token: &Token, identity: &OsIdentity) -> Result<u16> {
         return Ok(id);
     }
     // The thread is the client for a moment, to lend the ring its credentials.
+    // Held steady throughout: another thread's SetThreadToken landing between the
+    // switch and the registration would have the ring keep *that* identity (the
+    // server's, for a revert) under this client's name, for every later open.
+    let steady = crate::thread::steady();
     let id = token.run_as(|| {
         RING.with_borrow(|r| match r.as_ref() {
             Some(Some(p)) => p.ring.register_personality(),
             _ => Err(std::io::Error::from_raw_os_error(libc::ENOSYS)),
         })
     })?;
+    drop(steady);
     let id = id.map_err(|e| Error::sys(ErrorKind::Os, "IORING_REGISTER_PERSONALITY", &e))?;
     REGISTERED.fetch_add(1, Ordering::Relaxed);
     RING.with_borrow_mut(|r| {

@@ -1,13 +1,31 @@
 //! An io_uring instance that opens files with a registered personality: the
 //! credentials a thread had when it registered them, so that an open runs as a
 //! client without the calling thread switching (`IORING_REGISTER_PERSONALITY`).
+//!
+//! A submission can outlive the system call that made it: the kernel may punt an
+//! open to an io-wq worker (a cold dentry, `O_CREAT`, `O_TRUNC`), and the wait for
+//! its completion can be interrupted (a signal, ptrace, SIGSTOP, a cgroup freeze).
+//! So each submission carries a tag of its own (`user_data`), a completion is taken
+//! only by the submission whose tag it bears, and a call never returns while its
+//! submission is in flight. A completion with any other tag is unexpected: its
+//! descriptor is closed and the ring is marked broken, to be discarded with its
+//! personalities.
 
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// A small ring, used by one thread at a time, one operation at a time.
-pub(crate) struct Ring(io_uring::IoUring);
+pub(crate) struct Ring {
+    ring: io_uring::IoUring,
+    /// The tag of the next submission (never 0: a zeroed entry is not ours).
+    next_tag: u64,
+    /// Something unexpected happened: the ring must not be used again.
+    broken: bool,
+    /// How many completions of other submissions were met (and their descriptors
+    /// closed).
+    foreign: u64,
+}
 
 impl Ring {
     /// A new ring.
@@ -16,20 +34,61 @@ impl Ring {
     /// The kernel's: `ENOSYS`, `EPERM` where io_uring is disabled
     /// (`kernel.io_uring_disabled`, a seccomp filter).
     pub(crate) fn new() -> io::Result<Ring> {
-        io_uring::IoUring::new(4).map(Ring)
+        io_uring::IoUring::new(4).map(|ring| Ring {
+            ring,
+            next_tag: 1,
+            broken: false,
+            foreign: 0,
+        })
+    }
+
+    /// Whether the ring met something unexpected and must be discarded.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// How many completions that belonged to no waiting submission were met.
+    pub(crate) fn foreign_completions(&self) -> u64 {
+        self.foreign
     }
 
     /// Registers the calling thread's current credentials as a personality.
     pub(crate) fn register_personality(&self) -> io::Result<u16> {
-        self.0.submitter().register_personality()
+        self.ring.submitter().register_personality()
     }
 
     /// Gives a personality up.
     pub(crate) fn unregister_personality(&self, id: u16) -> io::Result<()> {
-        self.0.submitter().unregister_personality(id)
+        self.ring.submitter().unregister_personality(id)
+    }
+
+    /// A completion that no submission waits for: the ring is broken, and a
+    /// descriptor it opened belongs to no one, so it is closed.
+    fn discard_foreign(&mut self, result: i32) {
+        self.broken = true;
+        self.foreign += 1;
+        if result >= 0 {
+            // SAFETY: every operation this ring submits is an open, and a
+            // successful open's result is a new descriptor in this process that no
+            // one was given (its submission is not waiting for it): closing it is
+            // the only use.
+            drop(unsafe { OwnedFd::from_raw_fd(result) });
+        }
     }
 
     /// `openat2(dirfd, path, how)` with the credentials of `personality`.
+    ///
+    /// Returns only once the kernel completed this submission (or never took it):
+    /// an interrupted wait waits again.
+    ///
+    /// # Errors
+    /// The open's own error; `EIO` if the ring is broken (the caller discards it);
+    /// `EBUSY` if the submission queue is full (never with one call at a time).
+    ///
+    /// # Panics
+    /// Aborts the process if the kernel took the submission and waiting for its
+    /// completion fails other than by an interruption: the open would complete
+    /// unseen.
     pub(crate) fn openat2(
         &mut self,
         personality: u16,
@@ -39,6 +98,11 @@ impl Ring {
         mode: u64,
         resolve: u64,
     ) -> io::Result<OwnedFd> {
+        if self.broken {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        let tag = self.next_tag;
+        self.next_tag = self.next_tag.checked_add(1).unwrap_or(1);
         let how = io_uring::types::OpenHow::new()
             .flags(flags)
             .mode(mode)
@@ -50,30 +114,57 @@ impl Ring {
         )
         .build()
         .personality(personality)
-        .user_data(1);
-        // SAFETY: `path` and `how` stay alive until the completion is reaped below,
-        // before this function returns; the ring is used by this call alone (`&mut
-        // self`), so no other entry is in flight.
-        unsafe { self.0.submission().push(&entry) }
-            .map_err(|_| io::Error::from_raw_os_error(libc::EBUSY))?;
-        loop {
-            match self.0.submit_and_wait(1) {
-                Ok(_) => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+        .user_data(tag);
+        // SAFETY: `path` and `how` stay alive until this submission's own
+        // completion is reaped below (the loop returns only then, or when the
+        // kernel never took the entry); the ring is used by this call alone
+        // (`&mut self`).
+        if unsafe { self.ring.submission().push(&entry) }.is_err() {
+            self.broken = true;
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        let result = loop {
+            let mut mine = None;
+            let mut others = Vec::new();
+            for cqe in self.ring.completion() {
+                if cqe.user_data() == tag && mine.is_none() {
+                    mine = Some(cqe.result());
+                } else {
+                    others.push(cqe.result());
+                }
             }
+            for r in others {
+                self.discard_foreign(r);
+            }
+            if let Some(r) = mine {
+                break r;
+            }
+            match self.ring.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
+                    ) => {}
+                Err(e) if !self.ring.submission().is_empty() => {
+                    // The kernel never took the entry: nothing is in flight, and a
+                    // dropped ring never runs it.
+                    self.broken = true;
+                    return Err(e);
+                }
+                Err(e) => {
+                    // In flight, and nothing can wait for it: its descriptor would
+                    // appear unowned. Fail closed.
+                    eprintln!("guise: cannot wait for an io_uring open in flight ({e}): aborting");
+                    std::process::abort();
+                }
+            }
+        };
+        if result < 0 {
+            return Err(io::Error::from_raw_os_error(-result));
         }
-        let cqe = self
-            .0
-            .completion()
-            .next()
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EIO))?;
-        let r = cqe.result();
-        if r < 0 {
-            return Err(io::Error::from_raw_os_error(-r));
-        }
-        // SAFETY: a successful open's result is a new descriptor that nothing else
-        // owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(r) })
+        // SAFETY: the completion bears this submission's tag: its result is the new
+        // descriptor this open made, which nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(result) })
     }
 }

@@ -108,3 +108,83 @@ fn personalities_beyond_the_limit_are_given_up_and_answers_stay_right() {
         assert_eq!(open(&client(A), &f.a), Ok(()));
     }
 }
+
+/// The attack: a worker's wait for an open the kernel punted to io-wq (every
+/// `O_CREAT`, every cold dentry) is interrupted — here by SetThreadToken from
+/// another thread; a signal, ptrace, SIGSTOP or a cgroup freeze do the same — and
+/// the open that followed on that thread took the earlier one's completion:
+/// another identity's file, for good. And a SetThreadToken that landed while the
+/// thread registered a client's personality had the ring keep the server's
+/// identity under the client's name. Every open must return the file it asked
+/// for, created by the identity that asked.
+#[test]
+fn interrupted_io_uring_wait_hands_over_another_identitys_file() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    need_root!();
+    if common::skip::skip_unless(guise::uring::available(), "io_uring") {
+        return;
+    }
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = dir.path().to_owned();
+    const OPENS: u32 = 4000;
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    let worker_done = std::sync::Arc::clone(&done);
+    let worker = guise::thread::spawn(move || {
+        handle_tx
+            .send(guise::thread::ThreadHandle::current().unwrap())
+            .unwrap();
+        let dirfd =
+            rustix::fs::open(&path, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let tokens = [client(A), client(B)];
+        let (mut wrong, mut failed) = (Vec::new(), 0u32);
+        for i in 0..OPENS {
+            let (uid, token) = ([A, B][i as usize % 2], &tokens[i as usize % 2]);
+            let name = format!("{i}");
+            match guise::uring::open_as(
+                token,
+                &dirfd,
+                &name,
+                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+                ResolveFlags::BENEATH,
+            ) {
+                Ok(fd) => {
+                    let st = rustix::fs::fstat(&fd).unwrap();
+                    let named = std::fs::symlink_metadata(path.join(&name))
+                        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                        .ok();
+                    if st.st_uid != uid || named != Some(st.st_ino) {
+                        wrong.push((i, uid, st.st_uid));
+                    }
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        worker_done.store(true, Ordering::SeqCst);
+        (wrong, failed)
+    })
+    .unwrap();
+    let handle = handle_rx.recv().unwrap();
+    let mut interruptions = 0u64;
+    while !done.load(Ordering::SeqCst) {
+        if handle.set_thread_token(None).is_ok() {
+            interruptions += 1;
+        }
+    }
+    let (wrong, failed) = worker.join().unwrap();
+    eprintln!(
+        "{OPENS} opens, {interruptions} interruptions, {failed} failed, {} wrong",
+        wrong.len()
+    );
+    assert!(interruptions > 100, "the worker was hardly interrupted");
+    assert!(
+        wrong.is_empty(),
+        "opens returned another open's file: {:?}",
+        &wrong[..wrong.len().min(10)]
+    );
+    assert_eq!(failed, 0, "an interrupted open must wait, not fail");
+    assert_eq!(guise::uring::foreign_completions(), 0);
+}
