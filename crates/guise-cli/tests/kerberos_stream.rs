@@ -279,9 +279,9 @@ fn attack_a_replayed_authenticator_is_refused() {
 }
 
 /// Attack: alice owns the private directory of her delegated credentials (her
-/// impersonating threads read them as her), so she can put a symlink there to a
-/// directory of root's. Removing the cache with its last token must remove the
-/// link, never what it points to.
+/// processes use them as her), so she can put a symlink there to a directory of
+/// root's. Removing the cache with its last token must remove the cache file
+/// guise made, never follow the link; what she put there is left.
 #[test]
 fn attack_a_symlink_in_a_delegated_cache_directory_is_not_followed() {
     let s = need_shared!();
@@ -299,11 +299,139 @@ fn attack_a_symlink_in_a_delegated_cache_directory_is_not_followed() {
             .unwrap()
             .unwrap();
         drop((cache, peer));
-        assert!(kdc::gone(&dir), "the cache directory stays");
+        assert!(kdc::gone(&file), "the cache file stays");
         assert_eq!(
             std::fs::read_to_string(precious.path().join("keep")).unwrap(),
             "root's"
         );
+        // What alice put there is hers: left (and logged), not removed.
+        assert!(std::fs::symlink_metadata(dir.join("link")).is_ok());
+        std::fs::remove_file(dir.join("link")).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+    });
+}
+
+/// Attack (issue 19): alice's delegated cache directory was hers, in /tmp; she
+/// renames it away and moves a directory holding bob's data (one of hers, which
+/// bob could write in) into its place, or puts a symlink there; at disconnect the
+/// server removed the path recursively, as root, and bob's data went. The
+/// directory now sits in one of the server's that she cannot write to, and is
+/// removed through the descriptor opened when it was made, never recursively.
+#[test]
+fn attack_a_client_that_swaps_its_cache_directory_cannot_make_root_delete_other_users_files() {
+    let s = need_shared!();
+    run(s, async move {
+        use std::os::unix::fs::PermissionsExt;
+        let (_client, (_server, peer), _) = through_mitm(s, Mitm::Pass, true).await;
+        let cache = peer.network.as_ref().unwrap().delegated.clone().unwrap();
+        let file = std::path::PathBuf::from(cache.name().strip_prefix("FILE:").unwrap());
+        let dir = file.parent().unwrap().to_owned();
+        // A directory of alice's in a place she may write to, where bob keeps data.
+        let shared = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(shared.path(), PermissionsExt::from_mode(0o777)).unwrap();
+        let project = shared.path().join("project");
+        std::fs::create_dir(&project).unwrap();
+        std::os::unix::fs::chown(&project, Some(61201), Some(61201)).unwrap();
+        std::fs::set_permissions(&project, PermissionsExt::from_mode(0o777)).unwrap();
+        let victim = project.join("bobs-data");
+        std::fs::write(&victim, "bob's").unwrap();
+        std::os::unix::fs::chown(&victim, Some(61202), Some(61202)).unwrap();
+        let bobs = tempfile::tempdir().unwrap();
+        std::fs::write(bobs.path().join("keep"), "bob's too").unwrap();
+        // As alice: the directory away, hers in its place, else a link.
+        let moved = dir.with_extension("moved");
+        let alice = guise::Token::from_ids(61201, 61201, &[61201]).unwrap();
+        let (away, swapped, linked) = alice
+            .run_as(|| {
+                (
+                    std::fs::rename(&dir, &moved).is_ok(),
+                    std::fs::rename(&project, &dir).is_ok(),
+                    std::os::unix::fs::symlink(bobs.path(), &dir).is_ok(),
+                )
+            })
+            .unwrap();
+        drop((cache, peer));
+        // The removal is done once the path is gone (or a few seconds passed).
+        let gone = kdc::gone(&dir);
+        let _ = std::fs::remove_dir_all(&moved);
+        assert!(
+            !away && !swapped && !linked,
+            "alice moved her cache directory (away {away}, swapped {swapped}, linked {linked})"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&victim).ok().as_deref(),
+            Some("bob's"),
+            "bob's data went with alice's cache"
+        );
+        assert_eq!(
+            std::fs::read_to_string(bobs.path().join("keep")).unwrap(),
+            "bob's too"
+        );
+        assert!(gone, "the cache directory stays");
+    });
+}
+
+/// Attack (issue 19): alice swaps her delegated cache file for a FIFO. A server
+/// thread that impersonated her opened it to authenticate onwards, and an open
+/// of a FIFO waits for a writer: each such call parked a pool worker for good,
+/// until the service stopped for everyone. Impersonating threads use a memory
+/// copy made when the ticket arrived; the file is never opened by the server.
+#[test]
+fn attack_a_delegated_cache_swapped_for_a_fifo_does_not_park_the_workers() {
+    let s = need_shared!();
+    run(s, async move {
+        let (_client, (_server, peer), _) = through_mitm(s, Mitm::Pass, true).await;
+        let cache = peer.network.as_ref().unwrap().delegated.clone().unwrap();
+        let file = std::path::PathBuf::from(cache.name().strip_prefix("FILE:").unwrap());
+        let token = kdc::token_at(peer, guise::ImpersonationLevel::Delegation);
+        let alice = guise::Token::from_ids(61201, 61201, &[61201]).unwrap();
+        alice
+            .run_as(|| {
+                std::fs::rename(&file, file.with_extension("old")).unwrap();
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &file,
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o600),
+                    0,
+                )
+                .unwrap();
+            })
+            .unwrap();
+        let pool = std::sync::Arc::new(guise::pool::ImpersonationPool::new(2).unwrap());
+        // Every worker makes a Kerberos call as alice, with her credentials.
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, token) = (std::sync::Arc::clone(&pool), token.clone());
+                tokio::spawn(async move {
+                    pool.run_as(token, || {
+                        Initiator::start("guise@localhost", false).map(|_| ())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        // Bob is still served.
+        let bob = guise::Token::from_ids(61202, 61202, &[61202]).unwrap();
+        let served =
+            tokio::time::timeout(std::time::Duration::from_secs(5), pool.run_as(bob, || 42)).await;
+        let parked = served.is_err();
+        if parked {
+            // Let the parked workers go before failing.
+            for _ in 0..2 {
+                let _ = std::fs::OpenOptions::new().write(true).open(&file);
+            }
+        }
+        assert!(!parked, "the workers are parked on alice's FIFO");
+        assert_eq!(served.unwrap().unwrap(), 42);
+        for call in calls {
+            let r = tokio::time::timeout(std::time::Duration::from_secs(5), call)
+                .await
+                .expect("a call as alice is parked")
+                .unwrap()
+                .unwrap();
+            assert_eq!(r, Ok(()), "her memory copy authenticates her");
+        }
     });
 }
 

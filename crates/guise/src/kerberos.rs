@@ -19,7 +19,10 @@
 //!   ticket.
 //! - A client that delegated gets a credential cache of its own on the server
 //!   ([`crate::token::CredentialCache`]): for a forwarded ticket, a private
-//!   directory owned by the client's account; for constrained delegation
+//!   directory owned by the client's account (for its processes) in a directory
+//!   of the server's that the client cannot write to, and a memory copy (for the
+//!   server's impersonating threads, which never open the client's file); for
+//!   constrained delegation
 //!   (S4U2Proxy credentials, which hold the service's own ticket), a memory cache
 //!   of the server process. Either goes when the last token holding it is
 //!   dropped; the client's token carries it at Delegation level only.
@@ -44,6 +47,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -57,7 +61,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use crate::client::{NetworkClient, PeerIdentity};
 use crate::error::{Error, ErrorKind, Result};
 use crate::listener::io_err;
-use crate::token::{CredentialCache, Removal};
+use crate::token::{CacheParent, CredentialCache, PrivateCacheDir, Removal, file_id};
 
 /// The bytes a client sends first.
 pub const MAGIC: &[u8; 8] = b"GUISEGS1";
@@ -92,8 +96,10 @@ pub struct KerberosOptions {
     /// How long a client may take to authenticate (default 10 s); a connection
     /// that has not by then is closed.
     pub handshake_timeout: Duration,
-    /// Where the private directories of delegated credential caches are made
-    /// (default: the temporary directory, `TMPDIR` or `/tmp`).
+    /// Where the server makes its directory of clients' delegated credential
+    /// caches (default: the temporary directory, `TMPDIR` or `/tmp`): a new
+    /// directory of its own (mode 0711), made with the first forwarded ticket,
+    /// in which each client gets a private directory.
     pub cache_dir: PathBuf,
     /// Whether a principal that maps to root (uid 0) is served (default: no; such a
     /// client is refused).
@@ -177,6 +183,10 @@ pub struct Acceptor {
     cred: Cred,
     principal: Option<String>,
     options: KerberosOptions,
+    /// The directory of clients' private cache directories, made with the first
+    /// forwarded ticket; removed (if empty) once it and every cache in it are
+    /// gone.
+    caches: Arc<Mutex<Option<Arc<CacheParent>>>>,
     /// The memory cache of the service's own ticket, destroyed with the last
     /// clone (after the credentials that use it).
     _own: Option<std::sync::Arc<ServiceCache>>,
@@ -267,6 +277,7 @@ impl Acceptor {
             cred,
             principal: principal.map(str::to_owned),
             options,
+            caches: Arc::default(),
             _own: own,
         })
     }
@@ -481,8 +492,20 @@ impl Acceptor {
         let admitted = admit(&peer)?;
         // Stored only for a client that is served.
         if let Some(cred) = delegated {
-            let (uid, gid, base) = (peer.uid, peer.gid, options.cache_dir.clone());
-            let cache = blocking(move || store_delegated(&cred, uid, gid, &base)).await??;
+            let (uid, gid) = (peer.uid, peer.gid);
+            let (base, parent) = (options.cache_dir.clone(), Arc::clone(&self.caches));
+            let cache = blocking(move || {
+                store_delegated(&cred, uid, gid, || {
+                    let mut parent = parent.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(p) = parent.as_ref() {
+                        return Ok(Arc::clone(p));
+                    }
+                    let made = Arc::new(make_cache_parent(&base)?);
+                    *parent = Some(Arc::clone(&made));
+                    Ok(made)
+                })
+            })
+            .await??;
             if let Some(net) = peer.network.as_mut() {
                 net.delegated = Some(cache);
             }
@@ -567,63 +590,167 @@ fn unique() -> String {
     format!("{n}-{secret:016x}")
 }
 
+/// Makes the server's directory for clients' private cache directories under
+/// `base`: a new directory of a random name, the process's own, mode 0711
+/// (clients pass through to their own directory; they cannot list it nor
+/// create, move or replace anything in it).
+fn make_cache_parent(base: &Path) -> Result<CacheParent> {
+    use rustix::fs::{Mode, OFlags};
+    let made = tempfile::Builder::new()
+        .prefix("guise-krb5cc-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o711))
+        .tempdir_in(base)
+        .map_err(|e| {
+            io_err(
+                &format!(
+                    "making the credential caches' directory in {}",
+                    base.display()
+                ),
+                &e,
+            )
+        })?
+        .keep();
+    let sys = |what: &'static str, e| Error::sys(ErrorKind::Os, what, e);
+    let fd = rustix::fs::open(
+        &made,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| sys("opening the credential caches' directory", e))?;
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o711))
+        .map_err(|e| sys("the credential caches' directory", e))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|e| sys("the credential caches' directory", e))?;
+    Ok(CacheParent {
+        fd,
+        path: made,
+        id: file_id(&stat),
+    })
+}
+
+/// The name of a client's cache file in its private directory.
+const CACHE_FILE: &str = "ccache";
+
 /// Stores delegated credentials in a cache of their own.
 ///
 /// - A forwarded ticket-granting ticket (the client's own) goes to a new file
-///   cache in a private directory under `base`, both then given to the client's
-///   account: its impersonating threads and its processes read the cache as it.
+///   cache in a private directory in `parent` (the server's, which the client
+///   cannot write to), both then given to the client's account, for its
+///   processes; and to a memory copy, which is what the server's threads that
+///   impersonate the client use: they never open the file the client controls.
 /// - S4U2Proxy credentials (constrained delegation) hold the service's own
 ///   ticket-granting ticket beside the client's evidence ticket: they go to a
 ///   memory cache, which threads of this process use whatever they impersonate
 ///   and which never reaches the client or its processes.
-fn store_delegated(cred: &Cred, uid: u32, gid: u32, base: &Path) -> Result<CredentialCache> {
+fn store_delegated(
+    cred: &Cred,
+    uid: u32,
+    gid: u32,
+    parent: impl FnOnce() -> Result<Arc<CacheParent>>,
+) -> Result<CredentialCache> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
     let store_error =
         |e: &GssError| gss_error(ErrorKind::Os, "storing the delegated credentials", e);
-    // Where krb5 cannot say, the credentials are taken for S4U2Proxy ones: they
-    // then stay in memory rather than go to a file the client owns.
-    let constrained = !matches!(cred.proxy(), Ok(None));
-    if constrained {
-        let name = format!("MEMORY:guise-s4u-{}", unique());
+    let sys = |what: &'static str, e| Error::sys(ErrorKind::Os, what, e);
+    let memory = |prefix: &str| {
+        let name = format!("MEMORY:guise-{prefix}-{}", unique());
         let c_name = CString::new(name.as_str())
             .map_err(|_| Error::new(ErrorKind::InvalidParameter, "a cache name with a NUL"))?;
         if let Err(e) = cred.store_into(&name, true, false, CredUsage::Initiate, None) {
             Removal::Memory(c_name).run();
             return Err(store_error(&e));
         }
+        Ok::<_, Error>((name, c_name))
+    };
+    // Where krb5 cannot say, the credentials are taken for S4U2Proxy ones: they
+    // then stay in memory rather than go to a file the client owns.
+    let constrained = !matches!(cred.proxy(), Ok(None));
+    if constrained {
+        let (name, c_name) = memory("s4u")?;
         return CredentialCache::owned(&name, Removal::Memory(c_name), remover()?);
     }
-    let dir = tempfile::Builder::new()
-        .prefix("guise-krb5cc-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir_in(base)
-        .map_err(|e| {
-            io_err(
-                &format!("making a credential cache in {}", base.display()),
-                &e,
+    let parent = parent()?;
+    let dir_name = unique();
+    rustix::fs::mkdirat(&parent.fd, dir_name.as_str(), Mode::from_raw_mode(0o700))
+        .map_err(|e| sys("making a client's credential cache directory", e))?;
+    let opened = rustix::fs::openat(
+        &parent.fd,
+        dir_name.as_str(),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .and_then(|dir| Ok((rustix::fs::fstat(&dir)?, dir)));
+    let (stat, dir) = match opened {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = rustix::fs::unlinkat(&parent.fd, dir_name.as_str(), AtFlags::REMOVEDIR);
+            return Err(sys("opening a client's credential cache directory", e));
+        }
+    };
+    let mut made = PrivateCacheDir {
+        parent: Arc::clone(&parent),
+        name: dir_name,
+        dir,
+        dir_id: file_id(&stat),
+        file: CACHE_FILE,
+        file_id: None,
+    };
+    let path = parent.path.join(&made.name).join(CACHE_FILE);
+    let name = format!("FILE:{}", path.display());
+    // The directory is still the server's alone: krb5 may use the path.
+    let file = cred
+        .store_into(&name, true, false, CredUsage::Initiate, None)
+        .map_err(|e| store_error(&e))
+        .and_then(|()| {
+            let file = rustix::fs::openat(
+                &made.dir,
+                CACHE_FILE,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+                Mode::empty(),
             )
-        })?;
-    let file = dir.path().join("ccache");
-    let name = format!("FILE:{}", file.display());
-    cred.store_into(&name, true, false, CredUsage::Initiate, None)
-        .map_err(|e| store_error(&e))?;
-    let owner = |p: &Path| {
-        rustix::fs::chown(
-            p,
+            .map_err(|e| sys("opening the delegated credentials", e))?;
+            let stat = rustix::fs::fstat(&file).map_err(|e| sys("the delegated credentials", e))?;
+            if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+                return Err(Error::new(
+                    ErrorKind::Os,
+                    "the delegated credentials are not a regular file",
+                ));
+            }
+            Ok((file, file_id(&stat)))
+        });
+    let file = match file {
+        Ok((file, id)) => {
+            made.file_id = Some(id);
+            file
+        }
+        Err(e) => {
+            // Still the server's own directory: what krb5 left in it goes.
+            let _ = rustix::fs::unlinkat(&made.dir, CACHE_FILE, AtFlags::empty());
+            Removal::Dir(made).run();
+            return Err(e);
+        }
+    };
+    let give = || {
+        let (u, g) = (
             Some(rustix::fs::Uid::from_raw(uid)),
             Some(rustix::fs::Gid::from_raw(gid)),
-        )
-        .map_err(|e| {
-            Error::sys(
-                ErrorKind::Os,
-                "giving the delegated credentials to the client",
-                e,
-            )
-        })
+        );
+        rustix::fs::fchmod(&file, Mode::from_raw_mode(0o600))?;
+        rustix::fs::fchown(&file, u, g)?;
+        rustix::fs::fchown(&made.dir, u, g)
     };
-    owner(&file)?;
-    owner(dir.path())?;
-    let remover = remover()?;
-    CredentialCache::owned(&name, Removal::Dir(dir.keep()), remover)
+    if let Err(e) = give() {
+        Removal::Dir(made).run();
+        return Err(sys("giving the delegated credentials to the client", e));
+    }
+    drop(file);
+    let (_, copy) = match memory("forwarded") {
+        Ok(copy) => copy,
+        Err(e) => {
+            Removal::Dir(made).run();
+            return Err(e);
+        }
+    };
+    CredentialCache::owned_with_copy(&name, copy.clone(), Removal::Both(made, copy), remover()?)
 }
 
 /// The thread that removes what delegated credential caches leave (directories,
