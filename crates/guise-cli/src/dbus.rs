@@ -4,6 +4,11 @@
 //! level the caller allowed with `SetQualityOfService` (Identification until then),
 //! with the same file rules as `guise serve` ([`crate::files`]). Any D-Bus client
 //! can call it: `busctl`, `gdbus`, `dbus-send`.
+//!
+//! Replies are bounded: `Read` returns a whole file of at most 16 MiB, `ReadAt` a
+//! part of any file, and the bytes of replies not yet on the bus are held within
+//! a budget per uid and in total (`guise::dbus`, "Replies"), so that a caller
+//! that never reads its replies can neither grow the service nor hold up others.
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -11,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use guise::dbus::{DbusCall, DbusClients};
+use guise::dbus::{DbusCall, DbusClients, DbusLimits, Reply};
 use guise::pool::ImpersonationPool;
 use guise::{Error, ErrorKind, ImpersonationLevel};
 use rustix::fs::{Mode, OFlags};
@@ -24,9 +29,13 @@ use crate::files;
 pub const NAME: &str = "org.guise.Files1";
 /// The object path of the service.
 pub const PATH: &str = "/org/guise/Files1";
-/// The most a `Read` returns: well below the 32 MiB a system bus lets a message
-/// carry, since a bus daemon drops a connection that sends a larger one.
+/// The most a `Read` or `ReadAt` returns: well below the 32 MiB a system bus lets
+/// a message carry, since a bus daemon drops a connection that sends a larger one;
+/// less if a uid's share of the reply budget is smaller.
 const MAX_READ: u64 = 16 << 20;
+/// The most bytes a `List` reply holds: its names, each with its length, its
+/// terminating nul and padding.
+const MAX_LIST_REPLY: u64 = files::MAX_LIST_BYTES as u64 + 8;
 
 /// `guise dbus`.
 #[derive(clap::Args)]
@@ -62,6 +71,14 @@ pub struct ServeArgs {
     /// (org.freedesktop.DBus.Error.LimitsExceeded).
     #[arg(long, default_value_t = guise::dbus::DEFAULT_MAX_CALLS_PER_UID)]
     pub max_calls_per_uid: usize,
+    /// The most bytes of replies of one uid not yet written to the bus; a call over
+    /// it waits, and is refused (LimitsExceeded) if it waits too long. `Read` and
+    /// `ReadAt` return at most this much.
+    #[arg(long, default_value_t = guise::dbus::DEFAULT_MAX_REPLY_BYTES_PER_UID)]
+    pub max_reply_bytes_per_uid: u64,
+    /// The same, for every caller together.
+    #[arg(long, default_value_t = guise::dbus::DEFAULT_MAX_REPLY_BYTES)]
+    pub max_reply_bytes: u64,
 }
 
 /// Runs `guise dbus`.
@@ -95,6 +112,8 @@ struct Files {
     pool: Arc<ImpersonationPool>,
     root: Arc<OwnedFd>,
     impersonate: bool,
+    /// The most one `Read` or `ReadAt` returns.
+    max_read: u64,
 }
 
 impl Files {
@@ -156,6 +175,93 @@ impl Files {
         );
         r.map_err(|e| dbus_error(&e))
     }
+
+    /// A read of `path` from `offset`: the whole file (`length` `None`, refused
+    /// over [`Files::max_read`]), or at most `length` bytes of it (0: the most).
+    /// Bytes of the reply budget are reserved before anything is read and held
+    /// until the reply is on the bus: one chunk, enough for most files, which are
+    /// opened and read in one job; a larger read gives it back, reserves its size
+    /// and reads in a second job.
+    async fn read_range(
+        &self,
+        call: &DbusCall,
+        path: &str,
+        offset: u64,
+        length: Option<u64>,
+    ) -> files::Result<Reply<Vec<u8>>> {
+        /// What the first job found.
+        enum Opened {
+            Read(Vec<u8>),
+            Large(OwnedFd, u64),
+        }
+        let max = self.max_read;
+        let small = (files::CHUNK as u64).min(max);
+        let first = call.reserve_reply(small).await?;
+        let root = Arc::clone(&self.root);
+        let p = path.to_owned();
+        let opened = self
+            .act(call, move || {
+                let (fd, size) = files::open_regular(&root, &p)?;
+                let want = match length {
+                    None if size > max => {
+                        return Err(files::invalid(format!(
+                            "{p:?} holds {size} bytes; a Read returns at most {max}: read it in parts with ReadAt(path, offset, length)"
+                        )));
+                    }
+                    None => size,
+                    Some(l) => {
+                        let l = if l == 0 { max } else { l.min(max) };
+                        l.min(size.saturating_sub(offset))
+                    }
+                };
+                if want <= small {
+                    read_exactly(&fd, &p, offset, want, length.is_none()).map(Opened::Read)
+                } else {
+                    Ok(Opened::Large(fd, want))
+                }
+            })
+            .await?;
+        let (fd, want) = match opened {
+            Opened::Read(data) => return Ok(first.hold(data)),
+            Opened::Large(fd, want) => (fd, want),
+        };
+        drop(first);
+        let bytes = call.reserve_reply(want).await?;
+        let p = path.to_owned();
+        let data = self
+            .act(call, move || {
+                read_exactly(&fd, &p, offset, want, length.is_none())
+            })
+            .await?;
+        Ok(bytes.hold(data))
+    }
+}
+
+/// Reads `want` bytes of `fd` from `offset` (fewer at its end); for a `whole` file
+/// one byte more, to refuse a file that grew past its size meanwhile.
+fn read_exactly(
+    fd: &OwnedFd,
+    path: &str,
+    offset: u64,
+    want: u64,
+    whole: bool,
+) -> files::Result<Vec<u8>> {
+    let mut data = Vec::with_capacity(want as usize);
+    let limit = if whole { want + 1 } else { want };
+    while (data.len() as u64) < limit {
+        let at = data.len() as u64;
+        let chunk = files::read_chunk(fd, offset + at, limit - at)?;
+        if chunk.is_empty() {
+            break;
+        }
+        data.extend_from_slice(&chunk);
+    }
+    if data.len() as u64 > want {
+        return Err(files::invalid(format!(
+            "{path:?} grew past {want} bytes while it was read: read it again"
+        )));
+    }
+    Ok(data)
 }
 
 #[zbus::interface(name = "org.guise.Files1")]
@@ -204,39 +310,29 @@ impl Files {
         self.done(&call, "whoami", "", identity)
     }
 
-    /// The contents of a regular file (at most 32 MiB).
-    async fn read(&self, #[zbus(header)] header: Header<'_>, path: String) -> fdo::Result<Vec<u8>> {
+    /// The contents of a regular file of at most 16 MiB; a larger file is refused
+    /// (InvalidArgs), to be read in parts with `ReadAt`.
+    async fn read(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        path: String,
+    ) -> fdo::Result<Reply<Vec<u8>>> {
         let call = self.call(&header).await?;
-        let root = Arc::clone(&self.root);
-        let p = path.clone();
-        let data = self
-            .act(&call, move || {
-                let (fd, size) = files::open_regular(&root, &p)?;
-                if size > MAX_READ {
-                    return Err(files::invalid(format!(
-                        "{p:?} holds {size} bytes; a D-Bus Read returns at most {MAX_READ}"
-                    )));
-                }
-                let mut data = Vec::with_capacity(size as usize);
-                loop {
-                    let chunk = files::read_chunk(
-                        &fd,
-                        data.len() as u64,
-                        MAX_READ + 1 - data.len() as u64,
-                    )?;
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    data.extend_from_slice(&chunk);
-                    if data.len() as u64 > MAX_READ {
-                        return Err(files::invalid(format!(
-                            "{p:?} grew past {MAX_READ} bytes while it was read"
-                        )));
-                    }
-                }
-                Ok(data)
-            })
-            .await;
+        let data = self.read_range(&call, &path, 0, None).await;
+        self.done(&call, "read", &path, data)
+    }
+
+    /// At most `length` bytes (0: as many as a reply may carry, 16 MiB) of a
+    /// regular file from `offset`: fewer at its end, none past it.
+    async fn read_at(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        path: String,
+        offset: u64,
+        length: u64,
+    ) -> fdo::Result<Reply<Vec<u8>>> {
+        let call = self.call(&header).await?;
+        let data = self.read_range(&call, &path, offset, Some(length)).await;
         self.done(&call, "read", &path, data)
     }
 
@@ -271,15 +367,20 @@ impl Files {
         &self,
         #[zbus(header)] header: Header<'_>,
         path: String,
-    ) -> fdo::Result<Vec<String>> {
+    ) -> fdo::Result<Reply<Vec<String>>> {
         let call = self.call(&header).await?;
         let root = Arc::clone(&self.root);
         let p = path.clone();
-        let names = self
-            .act(&call, move || {
-                files::list(files::Opener::Thread, &root, &p).map(|l| l.names)
-            })
-            .await;
+        let names = async {
+            let bytes = call.reserve_reply(MAX_LIST_REPLY).await?;
+            let names = self
+                .act(&call, move || {
+                    files::list(files::Opener::Thread, &root, &p).map(|l| l.names)
+                })
+                .await?;
+            Ok(bytes.hold(names))
+        }
+        .await;
         self.done(&call, "list", &path, names)
     }
 }
@@ -295,17 +396,20 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     )
     .with_context(|| format!("opening {}", args.root.display()))?;
     let connection = connect(args.address.as_deref()).await?;
-    let clients = DbusClients::with_max_calls_per_uid(
-        &connection,
-        ImpersonationLevel::Delegation,
-        args.max_calls_per_uid,
-    )
-    .await?;
+    let mut limits = DbusLimits::default();
+    limits.max_calls_per_uid = args.max_calls_per_uid;
+    limits.max_reply_bytes_per_uid = args.max_reply_bytes_per_uid;
+    limits.max_reply_bytes = args.max_reply_bytes;
+    let clients =
+        DbusClients::with_limits(&connection, ImpersonationLevel::Delegation, limits).await?;
     let files = Files {
         clients,
         pool: Arc::clone(&pool),
         root: Arc::new(root),
         impersonate: !args.no_impersonation,
+        max_read: MAX_READ
+            .min(args.max_reply_bytes_per_uid)
+            .min(args.max_reply_bytes),
     };
     connection.object_server().at(PATH, files).await?;
     connection

@@ -15,8 +15,8 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 pub const CHUNK: usize = 64 * 1024;
 /// The most names a listing holds.
 const MAX_LIST_NAMES: usize = 10_000;
-/// The most bytes of names a listing holds.
-const MAX_LIST_BYTES: usize = 512 * 1024;
+/// The most bytes of names a listing holds (each name counted with 8 bytes more).
+pub const MAX_LIST_BYTES: usize = 512 * 1024;
 /// procfs's `f_type` (`PROC_SUPER_MAGIC`).
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 

@@ -651,7 +651,240 @@ fn a_read_too_large_for_the_bus_is_refused_and_the_service_stays() {
             .unwrap();
         let (name, message) = error_of(f.call::<_, _, Vec<u8>>("Read", &("big",)).await);
         assert_eq!(name, "org.freedesktop.DBus.Error.InvalidArgs", "{message}");
+        assert!(message.contains("ReadAt"), "{message}");
         let data: Vec<u8> = f.call("Read", &("a.txt",)).await.unwrap();
         assert_eq!(data, b"a's secret");
+        // ReadAt reads it in parts: fewer bytes at the end, none past it.
+        let part: Vec<u8> = f.call("ReadAt", &("big", 0u64, 10u64)).await.unwrap();
+        assert_eq!(part, [0; 10]);
+        let part: Vec<u8> = f
+            .call("ReadAt", &("big", (17u64 << 20) - 5, 100u64))
+            .await
+            .unwrap();
+        assert_eq!(part.len(), 5);
+        let part: Vec<u8> = f.call("ReadAt", &("big", 18u64 << 20, 0u64)).await.unwrap();
+        assert!(part.is_empty());
+        let part: Vec<u8> = f.call("ReadAt", &("a.txt", 4u64, 3u64)).await.unwrap();
+        assert_eq!(part, b"sec");
     });
+}
+
+/// A uid's share of the reply budget bounds what one Read returns: a larger file
+/// is refused with a message that says to read it in parts, and ReadAt returns at
+/// most the share.
+#[test]
+fn a_read_larger_than_a_uids_share_of_the_reply_budget_is_read_in_parts() {
+    need_bus!();
+    let (_users, _dir, files, bus, _server) = setup(&["--max-reply-bytes-per-uid", "1000"]);
+    own_file(&files.join("2k"), A, 0o600, &"x".repeat(2000));
+    runtime().block_on(async {
+        let conn = bus_as(&bus, A).await;
+        let f = proxy(&conn).await;
+        let () = f
+            .call("SetQualityOfService", &("impersonation",))
+            .await
+            .unwrap();
+        let (name, message) = error_of(f.call::<_, _, Vec<u8>>("Read", &("2k",)).await);
+        assert_eq!(name, "org.freedesktop.DBus.Error.InvalidArgs", "{message}");
+        assert!(
+            message.contains("ReadAt") && message.contains("1000"),
+            "{message}"
+        );
+        let part: Vec<u8> = f.call("ReadAt", &("2k", 0u64, 0u64)).await.unwrap();
+        assert_eq!(part.len(), 1000);
+        let part: Vec<u8> = f.call("ReadAt", &("2k", 1500u64, 0u64)).await.unwrap();
+        assert_eq!(part.len(), 500);
+        // A listing may hold more than the share: refused, with the quota named.
+        let (name, message) = error_of(f.call::<_, _, Vec<String>>("List", &("",)).await);
+        assert_eq!(
+            name, "org.freedesktop.DBus.Error.LimitsExceeded",
+            "{message}"
+        );
+        assert!(message.contains("ERROR_NOT_ENOUGH_QUOTA"), "{message}");
+    });
+}
+
+/// A connection to the bus as `uid` that speaks D-Bus by hand and reads nothing the
+/// bus sends unless asked to: a caller that leaves its replies unread.
+struct RawCaller {
+    stream: std::os::unix::net::UnixStream,
+    /// Bytes read and not yet taken apart into messages.
+    buf: Vec<u8>,
+}
+
+impl RawCaller {
+    /// Connects as `uid` (EXTERNAL authentication) and says Hello.
+    fn connect(bus: &Bus, uid: u32) -> RawCaller {
+        use std::io::{BufRead, Write};
+        let token = guise::Token::from_ids(uid, uid, &[uid]).unwrap();
+        let path = bus.socket.clone();
+        let mut stream = guise::thread::spawn(move || {
+            token.run_as(|| std::os::unix::net::UnixStream::connect(&path))
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+        .unwrap()
+        .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let hex: String = uid
+            .to_string()
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        stream
+            .write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(&stream)
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("OK "), "{line:?}");
+        stream.write_all(b"BEGIN\r\n").unwrap();
+        let mut raw = RawCaller {
+            stream,
+            buf: Vec::new(),
+        };
+        raw.send(
+            zbus::Message::method_call("/org/freedesktop/DBus", "Hello")
+                .unwrap()
+                .destination("org.freedesktop.DBus")
+                .unwrap()
+                .interface("org.freedesktop.DBus")
+                .unwrap()
+                .build(&())
+                .unwrap(),
+        );
+        raw
+    }
+
+    fn send(&mut self, msg: zbus::Message) {
+        use std::io::Write;
+        self.stream.write_all(msg.data()).unwrap();
+    }
+
+    /// Calls a method of the service without waiting for its reply.
+    fn call<B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType>(
+        &mut self,
+        member: &str,
+        body: &B,
+    ) {
+        self.send(
+            zbus::Message::method_call("/org/guise/Files1", member)
+                .unwrap()
+                .destination("org.guise.Files1")
+                .unwrap()
+                .interface("org.guise.Files1")
+                .unwrap()
+                .build(body)
+                .unwrap(),
+        );
+    }
+
+    /// Reads until `n` replies (method returns or errors) have come.
+    fn wait_replies(&mut self, n: usize) {
+        use std::io::Read;
+        let mut seen = 0;
+        let mut chunk = [0u8; 4096];
+        while seen < n {
+            // A whole message: the fixed header (16 bytes), the header fields padded
+            // to 8, the body.
+            while self.buf.len() >= 16 {
+                let u32_at =
+                    |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+                let fields = u32_at(&self.buf, 12) as usize;
+                let len = 16 + fields.next_multiple_of(8) + u32_at(&self.buf, 4) as usize;
+                if self.buf.len() < len {
+                    break;
+                }
+                if matches!(self.buf[1], 2 | 3) {
+                    seen += 1;
+                }
+                self.buf.drain(..len);
+            }
+            if seen >= n {
+                break;
+            }
+            let got = self.stream.read(&mut chunk).unwrap();
+            assert!(got > 0, "the bus closed the connection");
+            self.buf.extend_from_slice(&chunk[..got]);
+        }
+    }
+}
+
+/// The peak resident memory of a process, in kB (`VmHWM`).
+fn peak_rss_kb(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    common::field(&status, "VmHWM")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Attack: one uid asks for many 16 MiB files at once and never reads the replies,
+/// so that the service holds them all in memory and every other caller's reply
+/// waits behind them. The service keeps a byte budget of replies per uid and in
+/// total, counted until the bus has each reply: it stays small, and another caller
+/// is served at once.
+#[test]
+fn attack_unread_large_reads_of_one_uid_neither_grow_the_service_nor_stall_another_caller() {
+    need_bus!();
+    let (_users, _dir, files, bus, server) = setup(&[]);
+    for i in 0..8 {
+        common::server::sparse_file(&files.join(format!("big{i}")), A, 16 << 20);
+    }
+    let before = peak_rss_kb(server.pid());
+    let mut attacker = RawCaller::connect(&bus, A);
+    attacker.call("SetQualityOfService", &("impersonation",));
+    // The Hello and SetQualityOfService replies: the reads below are at
+    // Impersonation level.
+    attacker.wait_replies(2);
+    for i in 0..64 {
+        attacker.call("Read", &(format!("big{}", i % 8),));
+    }
+    // The service is at work on them.
+    std::thread::sleep(Duration::from_millis(300));
+    // Another caller, given 10 s at most.
+    let took = runtime().block_on(async {
+        let t = Instant::now();
+        let served = tokio::time::timeout(Duration::from_secs(10), async {
+            let conn = bus_as(&bus, B).await;
+            let f = proxy(&conn).await;
+            let () = f
+                .call("SetQualityOfService", &("impersonation",))
+                .await
+                .unwrap();
+            let data: Vec<u8> = f.call("Read", &("b.txt",)).await.unwrap();
+            assert_eq!(data, b"b's secret");
+        })
+        .await;
+        served.map(|()| t.elapsed())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let peak = peak_rss_kb(server.pid());
+    drop(attacker);
+    let took = took.unwrap_or_else(|_| {
+        panic!("another caller got no answer within 10 s (the service peaked at {peak} kB)")
+    });
+    eprintln!("another caller took {took:?}; the service peaked at {peak} kB (from {before} kB)");
+    // The attack landed: the service read the large files for the attacker.
+    let log = server.log_so_far();
+    assert!(
+        log.lines().any(|l| l.contains(&format!("client_uid={A}"))
+            && l.contains("op=\"read\"")
+            && l.contains("result=\"ok\"")),
+        "{log}"
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "another caller waited {took:?} behind the unread replies"
+    );
+    assert!(
+        peak < 300 * 1024,
+        "the service grew from {before} kB to {peak} kB"
+    );
 }

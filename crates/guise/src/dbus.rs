@@ -24,7 +24,22 @@
 //! zbus serves method calls concurrently: a call sent right after
 //! `SetQualityOfService`, without waiting for its reply, may still be served at the
 //! earlier level. Each uid may have [`DEFAULT_MAX_CALLS_PER_UID`] calls in flight
-//! (see [`DbusClients::with_max_calls_per_uid`]).
+//! (see [`DbusLimits`]).
+//!
+//! # Replies
+//! A reply goes out through the service's one connection to the bus daemon, which
+//! takes it in at its own pace, whether or not the caller reads it; every reply
+//! written after it waits its turn. A method whose reply is large first reserves
+//! its bytes ([`DbusCall::reserve_reply`]) and returns them with the value
+//! ([`ReplyBytes::hold`]): they stay counted until zbus has written the reply to
+//! the bus. Each uid may hold [`DEFAULT_MAX_REPLY_BYTES_PER_UID`] bytes of replies
+//! at once and every caller together [`DEFAULT_MAX_REPLY_BYTES`]; a call over the
+//! budget waits for bytes to be given back (a caller's own calls wait behind each
+//! other, not behind anyone else's), and is refused
+//! ([`ErrorKind::NotEnoughQuota`]) if they are not back within
+//! [`DbusLimits::reply_wait`], or if the reply could never fit. So the service's
+//! memory for replies is bounded, and a caller that never reads its replies delays
+//! another caller's by its own share at most.
 //!
 //! The work itself runs on an [`ImpersonationPool`] worker, as for gRPC:
 //! [`DbusCall::run_as_client`], or [`DbusCall::impersonate_client`] in a closure
@@ -33,6 +48,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use zbus::message::Header;
 use zbus::names::{BusName, OwnedUniqueName, UniqueName};
@@ -60,6 +76,7 @@ pub struct DbusClients {
     entries: Mutex<HashMap<OwnedUniqueName, Arc<Entry>>>,
     max_calls_per_uid: usize,
     in_flight: InFlight,
+    replies: Arc<ReplyBudget>,
 }
 
 /// Calls in flight by uid.
@@ -67,6 +84,180 @@ type InFlight = Arc<Mutex<HashMap<u32, usize>>>;
 
 /// The most calls of one uid in flight at once, unless set otherwise.
 pub const DEFAULT_MAX_CALLS_PER_UID: usize = 64;
+/// The most bytes of replies one uid holds at once, unless set otherwise (16 MiB).
+pub const DEFAULT_MAX_REPLY_BYTES_PER_UID: u64 = 16 << 20;
+/// The most bytes of replies every caller together holds at once, unless set
+/// otherwise (32 MiB): twice one uid's share, so no one uid holds them all.
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 32 << 20;
+
+/// What the callers of a D-Bus service may hold of it at once.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DbusLimits {
+    /// The most calls of one uid in flight at once (at least 1); a call over it is
+    /// refused with [`ErrorKind::NotEnoughQuota`], so that no one user holds every
+    /// worker or fills the server's memory with queued calls.
+    pub max_calls_per_uid: usize,
+    /// The most bytes of replies of one uid held at once, from
+    /// [`DbusCall::reserve_reply`] until zbus has written the reply to the bus.
+    pub max_reply_bytes_per_uid: u64,
+    /// The same, for every caller together.
+    pub max_reply_bytes: u64,
+    /// How long a call waits for its reply's bytes before it is refused.
+    pub reply_wait: Duration,
+}
+
+impl Default for DbusLimits {
+    fn default() -> Self {
+        DbusLimits {
+            max_calls_per_uid: DEFAULT_MAX_CALLS_PER_UID,
+            max_reply_bytes_per_uid: DEFAULT_MAX_REPLY_BYTES_PER_UID,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            reply_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The bytes of replies held, by uid and in total, and the limits.
+#[derive(Debug)]
+struct ReplyBudget {
+    max_per_uid: u64,
+    max_total: u64,
+    wait: Duration,
+    held: Mutex<Held>,
+    /// Told whenever bytes are given back.
+    freed: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    total: u64,
+    by_uid: HashMap<u32, u64>,
+}
+
+impl ReplyBudget {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserves `bytes` for a reply to `uid`: at once if they fit, else once they
+    /// do (within `wait`).
+    async fn reserve(self: &Arc<Self>, uid: u32, bytes: u64) -> Result<ReplyBytes> {
+        let most = self.max_per_uid.min(self.max_total);
+        if bytes > most {
+            return Err(Error::new(
+                ErrorKind::NotEnoughQuota,
+                format!(
+                    "a reply of {bytes} bytes is more than a caller may hold at once ({most}): ask for less at a time"
+                ),
+            ));
+        }
+        let deadline = tokio::time::Instant::now() + self.wait;
+        loop {
+            // Listening before looking: bytes given back in between are not missed.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut held = self.held();
+                let mine = held.by_uid.get(&uid).copied().unwrap_or(0);
+                if mine + bytes <= self.max_per_uid && held.total + bytes <= self.max_total {
+                    held.total += bytes;
+                    if bytes > 0 {
+                        *held.by_uid.entry(uid).or_default() += bytes;
+                    }
+                    return Ok(ReplyBytes {
+                        budget: Arc::clone(self),
+                        uid,
+                        bytes,
+                    });
+                }
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                let held = self.held();
+                let mine = held.by_uid.get(&uid).copied().unwrap_or(0);
+                return Err(Error::new(
+                    ErrorKind::NotEnoughQuota,
+                    format!(
+                        "replies not yet on the bus hold {mine} bytes of uid {uid}'s {} and {} of every caller's {}; a reply of {bytes} more waited {:?}: try again later",
+                        self.max_per_uid, held.total, self.max_total, self.wait
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Bytes of the reply budget a call holds, given back when dropped: by the
+/// [`Reply`] that carries them once zbus has written the reply to the bus.
+#[derive(Debug)]
+#[must_use = "the bytes are given back at once when dropped"]
+pub struct ReplyBytes {
+    budget: Arc<ReplyBudget>,
+    uid: u32,
+    bytes: u64,
+}
+
+impl ReplyBytes {
+    /// The number of bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// A method's return value that keeps these bytes until zbus has written it to
+    /// the bus (or dropped it): return it from a `#[zbus::interface]` method in
+    /// place of `value`; its D-Bus type is `value`'s.
+    pub fn hold<R>(self, value: R) -> Reply<R> {
+        Reply {
+            value,
+            _bytes: self,
+        }
+    }
+}
+
+impl Drop for ReplyBytes {
+    fn drop(&mut self) {
+        {
+            let mut held = self.budget.held();
+            held.total -= self.bytes;
+            if let Some(n) = held.by_uid.get_mut(&self.uid) {
+                *n -= self.bytes;
+                if *n == 0 {
+                    held.by_uid.remove(&self.uid);
+                }
+            }
+        }
+        self.budget.freed.notify_waiters();
+    }
+}
+
+/// A reply that holds its bytes of the budget until it is sent
+/// ([`ReplyBytes::hold`]); serialized as the value it carries.
+#[derive(Debug)]
+pub struct Reply<R> {
+    value: R,
+    _bytes: ReplyBytes,
+}
+
+impl<R> Reply<R> {
+    /// The value the reply carries.
+    pub fn value(&self) -> &R {
+        &self.value
+    }
+}
+
+impl<R: zbus::export::serde::Serialize> zbus::export::serde::Serialize for Reply<R> {
+    fn serialize<S: zbus::export::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        self.value.serialize(serializer)
+    }
+}
+
+impl<R: zbus::zvariant::Type> zbus::zvariant::Type for Reply<R> {
+    const SIGNATURE: &'static zbus::zvariant::Signature = R::SIGNATURE;
+}
 
 /// A call's place among its uid's calls in flight, given back when the last copy
 /// of the call goes.
@@ -99,13 +290,18 @@ impl DbusClients {
         connection: &zbus::Connection,
         max_level: ImpersonationLevel,
     ) -> Result<Arc<DbusClients>> {
-        Self::build(connection, max_level, DEFAULT_MAX_CALLS_PER_UID).await
+        Self::with_limits(connection, max_level, DbusLimits::default()).await
     }
 
-    async fn build(
+    /// The callers of the service on `connection`, served at `max_level` at most,
+    /// within `limits`.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub async fn with_limits(
         connection: &zbus::Connection,
         max_level: ImpersonationLevel,
-        max_calls_per_uid: usize,
+        limits: DbusLimits,
     ) -> Result<Arc<DbusClients>> {
         let dbus = zbus::fdo::DBusProxy::new(connection)
             .await
@@ -118,8 +314,15 @@ impl DbusClients {
             dbus,
             max_level,
             entries: Mutex::default(),
-            max_calls_per_uid,
+            max_calls_per_uid: limits.max_calls_per_uid.max(1),
             in_flight: InFlight::default(),
+            replies: Arc::new(ReplyBudget {
+                max_per_uid: limits.max_reply_bytes_per_uid,
+                max_total: limits.max_reply_bytes,
+                wait: limits.reply_wait,
+                held: Mutex::default(),
+                freed: tokio::sync::Notify::new(),
+            }),
         });
         let weak = Arc::downgrade(&clients);
         tokio::spawn(async move {
@@ -139,9 +342,8 @@ impl DbusClients {
         Ok(clients)
     }
 
-    /// The same, with `max` calls of one uid in flight at once (at least 1); a call
-    /// over it is refused with [`ErrorKind::NotEnoughQuota`], so that no one user
-    /// holds every worker or fills the server's memory with queued calls.
+    /// The same, with `max` calls of one uid in flight at once (at least 1; see
+    /// [`DbusLimits::max_calls_per_uid`]) and the other limits' defaults.
     ///
     /// # Errors
     /// As [`Self::new`].
@@ -150,7 +352,16 @@ impl DbusClients {
         max_level: ImpersonationLevel,
         max: usize,
     ) -> Result<Arc<DbusClients>> {
-        Self::build(connection, max_level, max.max(1)).await
+        let limits = DbusLimits {
+            max_calls_per_uid: max,
+            ..DbusLimits::default()
+        };
+        Self::with_limits(connection, max_level, limits).await
+    }
+
+    /// How many bytes of replies are held now, by every caller together.
+    pub fn reply_bytes_held(&self) -> u64 {
+        self.replies.held().total
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OwnedUniqueName, Arc<Entry>>> {
@@ -261,6 +472,7 @@ impl DbusClients {
         Ok(DbusCall {
             client,
             _counted: counted,
+            replies: Arc::clone(&self.replies),
         })
     }
 
@@ -310,9 +522,23 @@ fn bus_error(what: &str, e: &zbus::Error) -> Error {
 pub struct DbusCall {
     client: ClientContext,
     _counted: Arc<Counted>,
+    replies: Arc<ReplyBudget>,
 }
 
 impl DbusCall {
+    /// Reserves `bytes` of the reply budget for this call's reply (see the
+    /// [module docs](self#replies)): at once if the caller's uid and every caller
+    /// together stay within their shares, else once enough bytes are given back.
+    /// Reserve before the data is read, and return it with [`ReplyBytes::hold`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotEnoughQuota`] if `bytes` is more than one uid or every
+    /// caller may hold, or if they are not given back within
+    /// [`DbusLimits::reply_wait`].
+    pub async fn reserve_reply(&self, bytes: u64) -> Result<ReplyBytes> {
+        self.replies.reserve(self.peer().uid, bytes).await
+    }
+
     /// The bus daemon's view of the caller.
     pub fn peer(&self) -> &PeerIdentity {
         self.client.peer()
