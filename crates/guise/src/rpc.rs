@@ -314,67 +314,155 @@ impl tokio_stream::Stream for UnixIncoming {
     }
 }
 
-/// The most Kerberos handshakes in progress at once on a [`KerberosIncoming`]; a
-/// connection over it is closed at once (unauthenticated clients cannot hold more).
+/// The most Kerberos handshakes in progress at once on a [`KerberosIncoming`].
+/// When it is full, a new connection is still taken: the oldest unfinished
+/// handshake of the busiest network is closed to make room (see
+/// [`MAX_HANDSHAKES_PER_NETWORK`]).
 #[cfg(feature = "kerberos")]
 pub const MAX_HANDSHAKES: usize = 64;
 
-/// The most Kerberos handshakes in progress at once from one network address (an
-/// IPv4 address or an IPv6 /64): one host's idle connections cannot take every
-/// place of [`MAX_HANDSHAKES`].
+/// The most Kerberos handshakes in progress at once from one address (an IPv4
+/// or IPv6 address); a new one from an address that has as many closes that
+/// address's oldest.
 #[cfg(feature = "kerberos")]
 pub const MAX_HANDSHAKES_PER_ADDRESS: usize = 8;
 
-/// What counts as one address for [`MAX_HANDSHAKES_PER_ADDRESS`]: an IPv4
-/// address, or an IPv6 /64 (one host commonly has all of one).
+/// The most Kerberos handshakes in progress at once from one network (an IPv4
+/// /24, an IPv6 /64); a new one from a network that has as many closes that
+/// network's oldest. With [`MAX_HANDSHAKES`] full, the network with the most
+/// handshakes loses its oldest: stalled connections from many addresses take
+/// places from each other, never from a client that is alone on its network.
 #[cfg(feature = "kerberos")]
-fn address_key(ip: std::net::IpAddr) -> std::net::IpAddr {
-    match ip {
-        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.into(),
-            None => std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1)).into(),
-        },
+pub const MAX_HANDSHAKES_PER_NETWORK: usize = 16;
+
+/// An address and its network, as the handshake limits count them: an
+/// IPv4-mapped IPv6 address is its IPv4 address; the network of an IPv4 address
+/// is its /24, of an IPv6 address its /64.
+#[cfg(feature = "kerberos")]
+fn address_and_network(ip: std::net::IpAddr) -> (std::net::IpAddr, std::net::IpAddr) {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
-    }
+    };
+    let network = match ip {
+        IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4) & 0xffff_ff00)),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+    };
+    (ip, network)
 }
 
-/// A handshake's place among those of its address, given back when it ends.
+/// Why a handshake was closed to make room for a new one.
 #[cfg(feature = "kerberos")]
-struct AddressSlot {
-    by_address: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Eviction {
+    /// Its address had [`MAX_HANDSHAKES_PER_ADDRESS`].
+    Address,
+    /// Its network had [`MAX_HANDSHAKES_PER_NETWORK`].
+    Network,
+    /// There were [`MAX_HANDSHAKES`], and its network had the most.
+    Full,
+}
+
+/// One unfinished handshake.
+#[cfg(feature = "kerberos")]
+#[derive(Debug)]
+struct Handshake {
+    id: u64,
     address: std::net::IpAddr,
+    network: std::net::IpAddr,
+    /// The task that runs it, stopped to close it.
+    task: Option<tokio::task::AbortHandle>,
+}
+
+/// The handshakes in progress, oldest first, and the rules that admit a new
+/// one: a pure structure (no I/O), so the rules are tested alone.
+#[cfg(feature = "kerberos")]
+#[derive(Debug, Default)]
+struct Handshakes {
+    next: u64,
+    open: std::collections::VecDeque<Handshake>,
 }
 
 #[cfg(feature = "kerberos")]
-impl AddressSlot {
-    fn take(
-        by_address: &Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
-        address: std::net::IpAddr,
-    ) -> Option<AddressSlot> {
-        let mut m = by_address.lock().unwrap_or_else(|p| p.into_inner());
-        let n = m.entry(address).or_default();
-        if *n >= MAX_HANDSHAKES_PER_ADDRESS {
-            return None;
-        }
-        *n += 1;
-        Some(AddressSlot {
-            by_address: Arc::clone(by_address),
-            address,
-        })
-    }
-}
-
-#[cfg(feature = "kerberos")]
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut m = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get_mut(&self.address) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.address);
+impl Handshakes {
+    /// Takes a handshake from `ip`, always: returns its id, and the handshake
+    /// closed to make room for it, if one had to be, and why.
+    fn admit(&mut self, ip: std::net::IpAddr) -> (u64, Option<(Handshake, Eviction)>) {
+        let (address, network) = address_and_network(ip);
+        let oldest_where = |open: &std::collections::VecDeque<Handshake>,
+                            f: &dyn Fn(&Handshake) -> bool| {
+            open.iter().position(f)
+        };
+        let of_address = self.open.iter().filter(|h| h.address == address).count();
+        let of_network = self.open.iter().filter(|h| h.network == network).count();
+        let evict = if of_address >= MAX_HANDSHAKES_PER_ADDRESS {
+            oldest_where(&self.open, &|h| h.address == address).map(|i| (i, Eviction::Address))
+        } else if of_network >= MAX_HANDSHAKES_PER_NETWORK {
+            oldest_where(&self.open, &|h| h.network == network).map(|i| (i, Eviction::Network))
+        } else if self.open.len() >= MAX_HANDSHAKES {
+            // The network with the most handshakes (the new one's counted too);
+            // of several, the one whose oldest is oldest.
+            let mut counts: HashMap<std::net::IpAddr, usize> = HashMap::new();
+            for h in &self.open {
+                *counts.entry(h.network).or_default() += 1;
             }
+            *counts.entry(network).or_default() += 1;
+            let most = counts.values().copied().max().unwrap_or(0);
+            oldest_where(&self.open, &|h| counts[&h.network] == most)
+                .or(if counts[&network] == most {
+                    Some(0)
+                } else {
+                    None
+                })
+                .map(|i| (i, Eviction::Full))
+        } else {
+            None
+        };
+        let evicted = evict.and_then(|(i, why)| self.open.remove(i).map(|h| (h, why)));
+        let id = self.next;
+        self.next += 1;
+        self.open.push_back(Handshake {
+            id,
+            address,
+            network,
+            task: None,
+        });
+        (id, evicted)
+    }
+
+    /// The task that runs handshake `id`, to stop if it is closed.
+    fn set_task(&mut self, id: u64, task: tokio::task::AbortHandle) {
+        if let Some(h) = self.open.iter_mut().find(|h| h.id == id) {
+            h.task = Some(task);
         }
     }
+
+    /// Handshake `id` is over (or was closed).
+    fn finish(&mut self, id: u64) {
+        if let Some(i) = self.open.iter().position(|h| h.id == id) {
+            self.open.remove(i);
+        }
+    }
+}
+
+/// A handshake's place in [`Handshakes`], given back when it ends.
+#[cfg(feature = "kerberos")]
+struct HandshakeSlot {
+    table: Arc<Mutex<Handshakes>>,
+    id: u64,
+}
+
+#[cfg(feature = "kerberos")]
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        lock_handshakes(&self.table).finish(self.id);
+    }
+}
+
+#[cfg(feature = "kerberos")]
+fn lock_handshakes(table: &Mutex<Handshakes>) -> std::sync::MutexGuard<'_, Handshakes> {
+    table.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A Kerberos-authenticated connection from the network.
@@ -385,8 +473,15 @@ pub type KerberosStream = RpcStream<crate::kerberos::GssStream<tokio::net::TcpSt
 /// ([`crate::kerberos::Acceptor`]) before tonic sees a byte of it: the incoming
 /// stream to give tonic's `Server::serve_with_incoming` for remote clients.
 ///
-/// Handshakes run on tasks of their own, at most [`MAX_HANDSHAKES`] at once and
-/// [`MAX_HANDSHAKES_PER_ADDRESS`] from one address, each within [`crate::kerberos::KerberosOptions::handshake_timeout`]. An
+/// Handshakes run on tasks of their own, each within
+/// [`crate::kerberos::KerberosOptions::handshake_timeout`], at most
+/// [`MAX_HANDSHAKES`] at once, [`MAX_HANDSHAKES_PER_NETWORK`] from one network
+/// and [`MAX_HANDSHAKES_PER_ADDRESS`] from one address. A new connection is
+/// always taken: where a limit is reached, the oldest unfinished handshake of the
+/// address, of the network, or (all places taken) of the network with the most,
+/// is closed. Stalled connections, from one host or many, thus take places from
+/// each other, and a client alone on its network keeps its place for as long as
+/// the busiest network holds more. An
 /// authenticated client is then held to [`RpcOptions`]' limits by its local uid,
 /// its [`RpcOptions::policy`] and idle timeout, as on a Unix socket.
 #[cfg(feature = "kerberos")]
@@ -497,8 +592,7 @@ async fn authenticate_connections(
     options: RpcOptions,
     tx: tokio::sync::mpsc::Sender<KerberosStream>,
 ) {
-    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
-    let by_address = Arc::default();
+    let handshakes: Arc<Mutex<Handshakes>> = Arc::default();
     let counts = SharedCounts::default();
     loop {
         let (stream, address) = match listener.accept().await {
@@ -510,22 +604,26 @@ async fn authenticate_connections(
                 continue;
             }
         };
-        let Some(of_address) = AddressSlot::take(&by_address, address_key(address.ip())) else {
+        let mut table = lock_handshakes(&handshakes);
+        let (id, evicted) = table.admit(address.ip());
+        let slot = HandshakeSlot {
+            table: Arc::clone(&handshakes),
+            id,
+        };
+        if let Some((old, why)) = &evicted {
             HANDSHAKE_WARNING.warn(|n| {
+                let why = match why {
+                    Eviction::Address => "too many handshakes from its address",
+                    Eviction::Network => "too many handshakes from its network",
+                    Eviction::Full => "too many handshakes, the most from its network",
+                };
                 tracing::warn!(
-                    %address,
+                    address = %old.address,
                     suppressed = n,
-                    "refusing a client: too many handshakes from its address"
+                    "closing the oldest unfinished handshake: {why}"
                 );
             });
-            continue;
-        };
-        let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
-            HANDSHAKE_WARNING.warn(|n| {
-                tracing::warn!(%address, suppressed = n, "refusing a client: too many handshakes");
-            });
-            continue;
-        };
+        }
         let _ = stream.set_nodelay(true);
         let (acceptor, options, counts, tx) = (
             Arc::clone(&acceptor),
@@ -533,7 +631,7 @@ async fn authenticate_connections(
             Arc::clone(&counts),
             tx.clone(),
         );
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let admit = |peer: &PeerIdentity| {
                 if let Some(policy) = &options.policy
                     && !policy(peer)
@@ -557,14 +655,23 @@ async fn authenticate_connections(
                     )
                 })
             };
-            let Ok((io, peer, slot)) = acceptor.accept_with(stream, address, admit).await else {
+            let accepted = acceptor.accept_with(stream, address, admit).await;
+            // Over: no longer one to close for room.
+            drop(slot);
+            let Ok((io, peer, slot)) = accepted else {
                 return;
             };
-            drop((permit, of_address));
             let _ = tx
                 .send(RpcStream::new(io, peer, slot, options.idle_timeout))
                 .await;
         });
+        table.set_task(id, task.abort_handle());
+        drop(table);
+        // Closed once the table is free: its slot, dropped with the task, takes
+        // the lock.
+        if let Some(task) = evicted.and_then(|(old, _)| old.task) {
+            task.abort();
+        }
     }
 }
 
@@ -1328,6 +1435,99 @@ pub fn request_level<T>(request: &mut tonic::Request<T>, level: ImpersonationLev
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+
+    #[cfg(feature = "kerberos")]
+    fn ip(s: &str) -> std::net::IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[cfg(feature = "kerberos")]
+    fn is_open(table: &Handshakes, id: u64) -> bool {
+        table.open.iter().any(|h| h.id == id)
+    }
+
+    /// One address holds at most its share: its next handshake closes its oldest,
+    /// not anyone else's.
+    #[cfg(feature = "kerberos")]
+    #[test]
+    fn a_handshake_over_an_addresss_share_closes_that_addresss_oldest() {
+        let mut table = Handshakes::default();
+        let (other, _) = table.admit(ip("10.0.0.9"));
+        for _ in 0..MAX_HANDSHAKES_PER_ADDRESS {
+            assert!(table.admit(ip("10.0.0.1")).1.is_none());
+        }
+        let (_, evicted) = table.admit(ip("10.0.0.1"));
+        let (h, why) = evicted.expect("one closed");
+        assert_eq!((h.id, why), (1, Eviction::Address));
+        assert!(is_open(&table, other));
+        // An IPv4-mapped IPv6 address is the same address.
+        let (_, evicted) = table.admit(ip("::ffff:10.0.0.1"));
+        assert_eq!(
+            evicted.map(|(h, w)| (h.id, w)),
+            Some((2, Eviction::Address))
+        );
+    }
+
+    /// One network (IPv4 /24, IPv6 /64) holds at most its share, whatever the
+    /// number of its addresses.
+    #[cfg(feature = "kerberos")]
+    #[test]
+    fn a_handshake_over_a_networks_share_closes_that_networks_oldest() {
+        for (fmt, other) in [
+            ("10.0.0.{}", "10.0.1.1"),
+            ("2001:db8::{:x}", "2001:db8:0:1::1"),
+        ] {
+            let mut table = Handshakes::default();
+            let (lone, _) = table.admit(ip(other));
+            for i in 1..=MAX_HANDSHAKES_PER_NETWORK {
+                let a = fmt
+                    .replace("{}", &i.to_string())
+                    .replace("{:x}", &format!("{i:x}"));
+                assert!(table.admit(ip(&a)).1.is_none(), "{a}");
+            }
+            let a = fmt.replace("{}", "200").replace("{:x}", "c8");
+            let (_, evicted) = table.admit(ip(&a));
+            let (h, why) = evicted.expect("one closed");
+            assert_eq!((h.id, why), (1, Eviction::Network), "{a}");
+            assert!(is_open(&table, lone));
+        }
+    }
+
+    /// Attack (issue 19): stalled handshakes from 256 addresses (16 networks)
+    /// took every place, and nobody else could log on. A client alone on its
+    /// network keeps its place through any number of them; the flood's own
+    /// handshakes make room for each other.
+    #[cfg(feature = "kerberos")]
+    #[test]
+    fn a_flood_from_many_addresses_never_closes_a_lone_clients_handshake() {
+        let mut table = Handshakes::default();
+        let flood = |n: usize| ip(&format!("127.0.{}.{}", 1 + (n / 16) % 16, 1 + n % 16));
+        for n in 0..1000 {
+            table.admit(flood(n));
+        }
+        assert_eq!(table.open.len(), MAX_HANDSHAKES);
+        let (genuine, evicted) = table.admit(ip("127.0.0.1"));
+        assert_eq!(evicted.map(|(_, w)| w), Some(Eviction::Full));
+        for n in 1000..5000 {
+            let (_, evicted) = table.admit(flood(n));
+            assert_ne!(evicted.map(|(h, _)| h.id), Some(genuine));
+        }
+        assert!(is_open(&table, genuine));
+        assert_eq!(table.open.len(), MAX_HANDSHAKES);
+        // With one address on each network, the oldest goes: a new handshake
+        // stays until as many newer ones came.
+        let mut table = Handshakes::default();
+        for n in 0..=255u32 {
+            table.admit(ip(&format!("10.{n}.0.1")));
+        }
+        let (genuine, _) = table.admit(ip("192.0.2.1"));
+        for n in 0..(MAX_HANDSHAKES as u32 - 1) {
+            table.admit(ip(&format!("10.{n}.1.1")));
+        }
+        assert!(is_open(&table, genuine));
+        table.finish(genuine);
+        assert!(!is_open(&table, genuine));
+    }
 
     /// Attack: a client stops reading, so the server's writes wait for ever and it
     /// never reads again (the idle clock of reads never runs): the connection stays
