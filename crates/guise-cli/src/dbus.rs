@@ -293,7 +293,9 @@ impl Files {
             let level = if self.impersonate {
                 let c = call.clone();
                 self.pool
-                    .run(move || c.impersonate_client().map(|g| g.level()))
+                    .run_for(token.unix().uid(), move || {
+                        c.impersonate_client().map(|g| g.level())
+                    })
                     .await??
             } else {
                 ImpersonationLevel::Impersonation

@@ -84,6 +84,12 @@ pub struct ServeArgs {
     /// Seconds a TCP client may take to authenticate before it is disconnected.
     #[arg(long, default_value_t = 10)]
     pub handshake_timeout: u64,
+    /// The directory of the Kerberos replay cache: root's (the server's uid's),
+    /// mode 0700, kept across restarts (systemd's `StateDirectory=`). Default: a
+    /// new private directory in the temporary directory, never krb5's default
+    /// in the shared /var/tmp.
+    #[arg(long, value_name = "DIR", requires = "keytab")]
+    pub replay_cache_dir: Option<PathBuf>,
     /// The directory served; calls cannot leave it.
     #[arg(long)]
     pub root: PathBuf,
@@ -707,6 +713,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
                 guise::kerberos::Acceptor::from_keytab(keytab, args.principal.as_deref(), {
                     let mut k = guise::kerberos::KerberosOptions::default();
                     k.handshake_timeout = Duration::from_secs(args.handshake_timeout.max(1));
+                    k.replay_cache_dir.clone_from(&args.replay_cache_dir);
                     k
                 })?;
             Some(guise::rpc::KerberosIncoming::bind(&address, acceptor, options).await?)

@@ -281,8 +281,13 @@ async fn act_open<R: Send + 'static>(
     f: impl FnOnce(Opener<'_>) -> std::result::Result<R, Error> + Send + 'static,
 ) -> std::result::Result<R, Error> {
     if service.impersonate && service.uring {
+        // The worker stays the server, its time counted as the client's.
         let token = conn.client().token()?;
-        service.pool.run(move || f(Opener::As(&token))).await?
+        let uid = token.unix().uid();
+        service
+            .pool
+            .run_for(uid, move || f(Opener::As(&token)))
+            .await?
     } else {
         act(conn, service, move || f(Opener::Thread)).await
     }
@@ -297,7 +302,8 @@ async fn act_fd<R: Send + 'static>(
     f: impl FnOnce() -> std::result::Result<R, Error> + Send + 'static,
 ) -> std::result::Result<R, Error> {
     if service.impersonate && service.uring {
-        service.pool.run(f).await?
+        let uid = conn.client().token()?.unix().uid();
+        service.pool.run_for(uid, f).await?
     } else {
         act(conn, service, f).await
     }

@@ -688,6 +688,60 @@ fn attack_stalled_handshakes_from_256_addresses_do_not_lock_out_logins() {
     );
 }
 
+/// A file of another user's put where MIT krb5 keeps root's replay cache by
+/// default, and what was there before put back when dropped.
+struct PlantedReplayCache {
+    path: std::path::PathBuf,
+    saved: Option<std::path::PathBuf>,
+}
+
+impl PlantedReplayCache {
+    fn plant(uid: u32) -> PlantedReplayCache {
+        // MIT's default: `KRB5RCACHEDIR`, else /var/tmp, and `krb5_<euid>.rcache2`.
+        let path = std::path::PathBuf::from("/var/tmp/krb5_0.rcache2");
+        let saved = path.with_extension(format!("rcache2.saved-{}", std::process::id()));
+        let saved = std::fs::rename(&path, &saved).is_ok().then_some(saved);
+        std::fs::write(&path, "not a replay cache").unwrap();
+        std::os::unix::fs::chown(&path, Some(uid), Some(uid)).unwrap();
+        PlantedReplayCache { path, saved }
+    }
+}
+
+impl Drop for PlantedReplayCache {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        if let Some(saved) = &self.saved {
+            let _ = std::fs::rename(saved, &self.path);
+        }
+    }
+}
+
+/// Attack (issue 19): a local user creates root's replay cache in the shared
+/// /var/tmp before the server uses it; krb5 then refuses a cache root does not
+/// own, and every login failed. The acceptor's replay cache is in a private
+/// directory of the server's own.
+#[test]
+fn attack_a_replay_cache_planted_in_var_tmp_does_not_block_logins() {
+    need_realm!();
+    if std::env::var_os("KRB5RCACHEDIR").is_some() || std::env::var_os("KRB5RCACHENAME").is_some() {
+        panic!("the test needs krb5's default replay cache location");
+    }
+    let r = Remote::start();
+    let planted = PlantedReplayCache::plant(61201);
+    let (server, port) = r.serve(&[]);
+    let alice = r.kinit("alice");
+    let (code, out, err) = r.call(
+        port,
+        &alice,
+        &["--level", "impersonation", "whoami", "--json"],
+    );
+    assert_eq!(code, 0, "{err}\n{}", server.log_so_far());
+    assert_eq!(json(&out)["uid"], 61201);
+    // And the replay cache still refuses a replay: the stream test shows it
+    // (kerberos_stream::attack_a_replayed_authenticator_is_refused).
+    drop(planted);
+}
+
 /// Attack: a connection that never authenticates holds a place for ever. It is
 /// told so and closed after the handshake timeout.
 #[test]

@@ -104,6 +104,13 @@ pub struct KerberosOptions {
     /// Whether a principal that maps to root (uid 0) is served (default: no; such a
     /// client is refused).
     pub allow_root: bool,
+    /// The directory of the acceptor's replay cache (`guise.rcache2` in it),
+    /// which must be the process's own, not a symlink, and closed to group and
+    /// others (systemd's `StateDirectory=`, say, so that replays are caught
+    /// across restarts). Default (`None`): a new private directory (0700) in
+    /// the temporary directory, removed with the acceptor. Never krb5's default
+    /// (a file in the shared `/var/tmp`, which any user can create first).
+    pub replay_cache_dir: Option<PathBuf>,
 }
 
 impl Default for KerberosOptions {
@@ -112,6 +119,7 @@ impl Default for KerberosOptions {
             handshake_timeout: Duration::from_secs(10),
             cache_dir: std::env::temp_dir(),
             allow_root: false,
+            replay_cache_dir: None,
         }
     }
 }
@@ -187,6 +195,9 @@ pub struct Acceptor {
     /// forwarded ticket; removed (if empty) once it and every cache in it are
     /// gone.
     caches: Arc<Mutex<Option<Arc<CacheParent>>>>,
+    /// The replay cache's directory, removed with the last clone if guise made
+    /// it.
+    _replay: Arc<ReplayCache>,
     /// The memory cache of the service's own ticket, destroyed with the last
     /// clone (after the credentials that use it).
     _own: Option<std::sync::Arc<ServiceCache>>,
@@ -198,6 +209,68 @@ struct ServiceCache(CString);
 impl Drop for ServiceCache {
     fn drop(&mut self) {
         Removal::Memory(std::mem::take(&mut self.0)).run();
+    }
+}
+
+/// The directory of an acceptor's replay cache, and whether guise made it (and
+/// so removes it, with the cache in it, when the last clone of the acceptor
+/// goes).
+struct ReplayCache {
+    dir: PathBuf,
+    made: bool,
+    /// `file2:DIR/guise.rcache2`, for krb5.
+    name: CString,
+}
+
+/// The replay cache's file name in its directory.
+const REPLAY_CACHE: &str = "guise.rcache2";
+
+impl ReplayCache {
+    /// A new private directory in the temporary directory, or `dir` once checked
+    /// to be the process's own and closed to everyone else.
+    fn new(dir: Option<&Path>) -> Result<ReplayCache> {
+        use std::os::unix::fs::MetadataExt;
+        let (dir, made) = match dir {
+            Some(dir) => {
+                let m = std::fs::symlink_metadata(dir).map_err(|e| {
+                    io_err(&format!("the replay cache directory {}", dir.display()), &e)
+                })?;
+                let euid = rustix::process::geteuid().as_raw();
+                if !m.is_dir() || m.uid() != euid || m.mode() & 0o077 != 0 {
+                    return Err(Error::new(
+                        ErrorKind::AccessDenied,
+                        format!(
+                            "the replay cache directory {} must be a directory of uid {euid} \
+                             that no one else may use (mode 0700)",
+                            dir.display()
+                        ),
+                    ));
+                }
+                (dir.to_owned(), false)
+            }
+            None => {
+                let made = tempfile::Builder::new()
+                    .prefix("guise-rcache-")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                    .tempdir()
+                    .map_err(|e| io_err("making the replay cache directory", &e))?;
+                (made.keep(), true)
+            }
+        };
+        let name = CString::new(format!("file2:{}", dir.join(REPLAY_CACHE).display()))
+            .map_err(|_| Error::new(ErrorKind::InvalidParameter, "a path with a NUL byte"))?;
+        Ok(ReplayCache { dir, made, name })
+    }
+}
+
+impl Drop for ReplayCache {
+    fn drop(&mut self) {
+        if self.made {
+            let _ = std::fs::remove_file(self.dir.join(REPLAY_CACHE));
+            if let Err(e) = std::fs::remove_dir(&self.dir) {
+                tracing::warn!(dir = %self.dir.display(), %e, "cannot remove the replay cache");
+            }
+        }
     }
 }
 
@@ -253,21 +326,26 @@ impl Acceptor {
         // constrained delegation where the KDC allows it. A service name is
         // needed for that; without one, or where it fails, accepting only.
         let own = CString::new(format!("MEMORY:guise-service-{}", unique())).map_err(|_| nul())?;
+        // The replay cache in a directory of the process's own: krb5's default
+        // is a file in the shared /var/tmp, which another user can make first
+        // (krb5 then refuses every client).
+        let replay = Arc::new(ReplayCache::new(options.replay_cache_dir.as_deref())?);
+        let rcache = Some(replay.name.as_c_str());
         let both = p
             .as_deref()
-            .map(|p| crate::sys::gss::acquire_service(&kt, Some(p), Some(&own)));
+            .map(|p| crate::sys::gss::acquire_service(&kt, Some(p), Some(&own), rcache));
         let own = std::sync::Arc::new(ServiceCache(own));
         let (cred, own) = match both {
             Some(Ok(cred)) => (cred, Some(own)),
             Some(Err(e)) => {
                 tracing::warn!(%e, "the service cannot initiate: no constrained delegation");
-                let cred = crate::sys::gss::acquire_service(&kt, p.as_deref(), None)
+                let cred = crate::sys::gss::acquire_service(&kt, p.as_deref(), None, rcache)
                     .map_err(|e| no_key(&e))?;
                 (cred, None)
             }
             None => {
-                let cred =
-                    crate::sys::gss::acquire_service(&kt, None, None).map_err(|e| no_key(&e))?;
+                let cred = crate::sys::gss::acquire_service(&kt, None, None, rcache)
+                    .map_err(|e| no_key(&e))?;
                 (cred, None)
             }
         };
@@ -278,6 +356,7 @@ impl Acceptor {
             principal: principal.map(str::to_owned),
             options,
             caches: Arc::default(),
+            _replay: replay,
             _own: own,
         })
     }

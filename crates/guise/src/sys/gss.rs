@@ -1,6 +1,7 @@
 //! The GSSAPI calls of MIT krb5 that `libgssapi` does not wrap: service
 //! credentials from a keytab of the caller's choosing (`gss_acquire_cred_from`,
-//! so that no process-wide `KRB5_KTNAME` is set), the calling thread's default
+//! so that no process-wide `KRB5_KTNAME` is set, with a replay cache of the
+//! caller's choosing), the calling thread's default
 //! credential cache (`gss_krb5_ccache_name`, which MIT keeps per thread), and the
 //! destruction of a memory credential cache (libkrb5's `krb5_cc_destroy`).
 
@@ -78,11 +79,14 @@ fn failed(major: g::OM_uint32) -> bool {
 /// With `initiate`, also usable to initiate (the service's own ticket-granting
 /// ticket, got with the same keys into the memory cache `ccache`), which lets
 /// `gss_accept_sec_context` return S4U2Proxy credentials for constrained
-/// delegation; otherwise for accepting only.
+/// delegation; otherwise for accepting only. `rcache` names the replay cache
+/// the acceptor uses (`file2:/path`), instead of krb5's default (a file in the
+/// shared `/var/tmp`).
 pub(crate) fn acquire_service(
     keytab: &CStr,
     principal: Option<&CStr>,
     initiate: Option<&CStr>,
+    rcache: Option<&CStr>,
 ) -> Result<Cred, GssError> {
     let mut minor: g::OM_uint32 = 0;
     let mut name: g::gss_name_t = ptr::null_mut();
@@ -108,6 +112,12 @@ pub(crate) fn acquire_service(
         key: c"keytab".as_ptr(),
         value: keytab.as_ptr(),
     }];
+    if let Some(rcache) = rcache {
+        elements.push(g::gss_key_value_element_desc {
+            key: c"rcache".as_ptr(),
+            value: rcache.as_ptr(),
+        });
+    }
     if let Some(ccache) = initiate {
         elements.push(g::gss_key_value_element_desc {
             key: c"client_keytab".as_ptr(),
