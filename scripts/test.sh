@@ -64,6 +64,8 @@ ensure_debs systemd
 # The D-Bus tests start a private dbus-daemon and call it with gdbus, dbus-send and
 # dbus-python.
 ensure_debs dbus-daemon dbus-bin libglib2.0-bin python3-dbus
+# The storm test serves files from a fresh ext4 on a loop device (a cold cache).
+ensure_debs e2fsprogs mount
 
 log "tests"
 # A test that needs root and cannot run fails under CI=true; otherwise it is skipped

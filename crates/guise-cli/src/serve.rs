@@ -818,19 +818,31 @@ pub fn run_serve(args: ServeArgs) -> Result<()> {
     result
 }
 
-/// Completes on SIGTERM or SIGINT (never, if they cannot be caught).
+/// Completes on SIGTERM or SIGINT (never, if they cannot be caught). SIGHUP (a
+/// reload, a closed terminal) never stops a server: it has nothing to reload, so
+/// it notes the signal and goes on.
 pub async fn stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
+    async fn hangup_received(h: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+        match h {
+            Some(h) => h.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+    let mut hangup = signal(SignalKind::hangup()).ok();
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) {
-        (Ok(mut term), Ok(mut int)) => {
+        (Ok(mut term), Ok(mut int)) => loop {
             tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                Some(()) = hangup_received(&mut hangup) => {
+                    tracing::debug!("SIGHUP: nothing to reload, the server goes on");
+                }
             }
-        }
+        },
         _ => std::future::pending().await,
     }
 }

@@ -25,9 +25,23 @@
 //! credentials), and each has its own current directory, root and umask
 //! (`unshare(CLONE_FS)`), so nothing a worker does there reaches other threads. A
 //! worker always returns to the pool at the process identity.
+//!
+//! # A share per uid
+//! No one identity holds every worker: the jobs of one uid (the uid of the token
+//! a job runs as, or the uid given to [`ImpersonationPool::run_for`]) occupy at
+//! most half the workers at once, rounded up ([`ImpersonationPool::share_per_uid`];
+//! [`ImpersonationPool::with_share_per_uid`] sets another). Its further jobs wait
+//! in a queue of that uid while other uids' jobs run, and the uids with jobs
+//! waiting take turns for free workers, so a uid with many jobs waiting delays
+//! another uid's next job by one turn at most. A client whose jobs block (a file
+//! on a stalled network mount, a FUSE server it runs) holds its own share, not
+//! the pool. Several identities together can still fill it: the share is per
+//! identity, the transports' limits per uid and in total bound the rest. Work
+//! given to [`ImpersonationPool::run`] counts against no uid.
 
+use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -39,6 +53,124 @@ use crate::token::Token;
 struct Job {
     token: Option<Token>,
     work: Box<dyn FnOnce(Result<()>) + Send>,
+}
+
+/// The uid a job counts against, or none.
+type Owner = Option<u32>;
+
+/// The jobs of the workers of one kind, queued per owner.
+struct Queue {
+    state: Mutex<QueueState>,
+    /// Told when a job may be taken, or the pool shuts down.
+    work: Condvar,
+    /// The most of these workers one uid's jobs occupy at once.
+    share: usize,
+}
+
+#[derive(Default)]
+struct QueueState {
+    shut: bool,
+    owners: HashMap<Owner, OwnerJobs>,
+    /// The owners whose jobs may be taken, in turn: each has jobs waiting and
+    /// fewer than its share running, and is here once.
+    turns: VecDeque<Owner>,
+}
+
+#[derive(Default)]
+struct OwnerJobs {
+    waiting: VecDeque<Job>,
+    running: usize,
+    in_turns: bool,
+}
+
+impl Queue {
+    fn new(share: usize) -> Queue {
+        Queue {
+            state: Mutex::default(),
+            work: Condvar::new(),
+            share,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `owner`, with `jobs`, may have one more job taken.
+    fn may_take(&self, owner: Owner, jobs: &OwnerJobs) -> bool {
+        !jobs.waiting.is_empty() && (owner.is_none() || jobs.running < self.share)
+    }
+
+    /// Queues `job` for `owner`.
+    fn push(&self, owner: Owner, job: Job) -> Result<()> {
+        let mut st = self.lock();
+        if st.shut {
+            return Err(Error::new(
+                ErrorKind::Os,
+                "the impersonation pool is shut down",
+            ));
+        }
+        let st = &mut *st;
+        let jobs = st.owners.entry(owner).or_default();
+        jobs.waiting.push_back(job);
+        if !jobs.in_turns && self.may_take(owner, jobs) {
+            jobs.in_turns = true;
+            st.turns.push_back(owner);
+        }
+        self.work.notify_one();
+        Ok(())
+    }
+
+    /// The next job, of the owner whose turn it is; that owner's turn comes again
+    /// after every other's.
+    fn take(&self, st: &mut QueueState) -> Option<(Owner, Job)> {
+        let owner = st.turns.pop_front()?;
+        let jobs = st.owners.get_mut(&owner)?;
+        let job = jobs.waiting.pop_front()?;
+        jobs.running += 1;
+        if self.may_take(owner, jobs) {
+            st.turns.push_back(owner);
+        } else {
+            jobs.in_turns = false;
+        }
+        Some((owner, job))
+    }
+
+    /// Records that a job of `owner` is over: its next job may be taken.
+    fn finished(&self, owner: Owner) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let Some(jobs) = st.owners.get_mut(&owner) else {
+            return;
+        };
+        jobs.running -= 1;
+        if !jobs.in_turns && self.may_take(owner, jobs) {
+            jobs.in_turns = true;
+            st.turns.push_back(owner);
+            self.work.notify_one();
+        }
+        if jobs.waiting.is_empty() && jobs.running == 0 {
+            st.owners.remove(&owner);
+        }
+    }
+
+    /// Lets idle workers end once nothing is left to take; no job is taken after.
+    fn shut(&self) {
+        self.lock().shut = true;
+        self.work.notify_all();
+    }
+}
+
+/// Gives a job's place back when its work is over (or has panicked).
+struct Finished<'a> {
+    queue: &'a Queue,
+    owner: Owner,
+}
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.queue.finished(self.owner);
+    }
 }
 
 /// A pool of impersonation worker threads.
@@ -54,8 +186,8 @@ struct Job {
 /// to a socket file. Where the kernel does not enforce all of this they fall back
 /// to the sentinel identity alone ([`ImpersonationPool::sandboxed`] says which).
 pub struct ImpersonationPool {
-    sender: Mutex<Option<mpsc::Sender<Job>>>,
-    sandbox_sender: Mutex<Option<mpsc::Sender<Job>>>,
+    queue: Arc<Queue>,
+    sandbox_queue: Arc<Queue>,
     workers: Vec<JoinHandle<()>>,
     sandboxed: bool,
     /// The workers' own credentials (the process identity they start at): what
@@ -67,6 +199,7 @@ impl std::fmt::Debug for ImpersonationPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImpersonationPool")
             .field("workers", &self.workers.len())
+            .field("share_per_uid", &self.queue.share)
             .field("sandboxed", &self.sandboxed)
             .finish()
     }
@@ -95,13 +228,26 @@ fn sandbox_thread() -> bool {
 }
 
 impl ImpersonationPool {
-    /// Starts `threads` workers (at least one).
+    /// Starts `threads` workers (at least one); one uid's jobs occupy at most half
+    /// of them at once, rounded up (see the [module docs](self#a-share-per-uid)).
     ///
     /// # Errors
     /// [`ErrorKind::CannotImpersonate`] if the calling thread impersonates (the
     /// workers would inherit its credentials); [`ErrorKind::Os`] if a thread cannot
     /// be started.
     pub fn new(threads: usize) -> Result<ImpersonationPool> {
+        let threads = threads.max(1);
+        Self::with_share_per_uid(threads, threads.div_ceil(2))
+    }
+
+    /// As [`Self::new`], with one uid's jobs occupying at most `share` of the
+    /// `threads` workers at once (between 1 and `threads`; `threads` lets one uid
+    /// hold them all). The workers for work below Impersonation level, half as
+    /// many, are shared in the same proportion.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn with_share_per_uid(threads: usize, share: usize) -> Result<ImpersonationPool> {
         if crate::thread::is_impersonating() {
             return Err(Error::new(
                 ErrorKind::CannotImpersonate,
@@ -109,26 +255,26 @@ impl ImpersonationPool {
             ));
         }
         let identity = crate::thread::process_credentials()?;
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
+        let threads = threads.max(1);
+        let share = share.clamp(1, threads);
+        let sandboxes = threads.div_ceil(2);
+        let queue = Arc::new(Queue::new(share));
+        let sandbox_queue = Arc::new(Queue::new((share * sandboxes).div_ceil(threads)));
         let mut workers = Vec::new();
-        for i in 0..threads.max(1) {
-            let rx = Arc::clone(&rx);
+        for i in 0..threads {
+            let queue = Arc::clone(&queue);
             let worker =
                 crate::thread::spawn_named(Some(format!("guise-impersonation-{i}")), move || {
-                    worker(&rx, None)
+                    worker(&queue, None)
                 })?;
             workers.push(worker);
         }
-        let (sandbox_tx, sandbox_rx) = mpsc::channel::<Job>();
-        let sandbox_rx = Arc::new(Mutex::new(sandbox_rx));
         let (ready_tx, ready_rx) = mpsc::channel();
-        let sandboxes = threads.max(1).div_ceil(2);
         for i in 0..sandboxes {
-            let (rx, ready) = (Arc::clone(&sandbox_rx), ready_tx.clone());
+            let (queue, ready) = (Arc::clone(&sandbox_queue), ready_tx.clone());
             let worker =
                 crate::thread::spawn_named(Some(format!("guise-identification-{i}")), move || {
-                    worker(&rx, Some(ready))
+                    worker(&queue, Some(ready))
                 })?;
             workers.push(worker);
         }
@@ -139,8 +285,8 @@ impl ImpersonationPool {
         let failed = said.iter().filter(|ok| !**ok).count() + (sandboxes - said.len());
         let sandboxed = failed == 0;
         Ok(ImpersonationPool {
-            sender: Mutex::new(Some(tx)),
-            sandbox_sender: Mutex::new(Some(sandbox_tx)),
+            queue,
+            sandbox_queue,
             workers,
             sandboxed,
             identity,
@@ -154,36 +300,36 @@ impl ImpersonationPool {
         self.sandboxed
     }
 
+    /// The most workers one uid's jobs occupy at once (of the workers for work at
+    /// Impersonation level and above).
+    pub fn share_per_uid(&self) -> usize {
+        self.queue.share
+    }
+
     /// The queue of the workers a job for `token` runs on: the sandboxed ones if
     /// the token gets less than Impersonation level there.
-    fn queue_for(&self, token: &Token) -> &Mutex<Option<mpsc::Sender<Job>>> {
+    fn queue_for(&self, token: &Token) -> &Queue {
         if crate::thread::level_for(token, &self.identity)
             < crate::token::ImpersonationLevel::Impersonation
         {
-            &self.sandbox_sender
+            &self.sandbox_queue
         } else {
-            &self.sender
+            &self.queue
         }
     }
 
-    fn submit(&self, queue: &Mutex<Option<mpsc::Sender<Job>>>, job: Job) -> Result<()> {
-        let sender = queue.lock().unwrap_or_else(|p| p.into_inner());
-        sender
-            .as_ref()
-            .and_then(|s| s.send(job).ok())
-            .ok_or_else(|| Error::new(ErrorKind::Os, "the impersonation pool is shut down"))
-    }
-
-    /// Queues `f` for `queue`, to run as `token` (none: the process identity); its
-    /// outcome arrives on the returned receiver, which any async runtime can await.
+    /// Queues `f` for `queue`, to run as `token` (none: the process identity),
+    /// counted against `owner`; its outcome arrives on the returned receiver,
+    /// which any async runtime can await.
     fn dispatch<R: Send + 'static>(
         &self,
-        queue: &Mutex<Option<mpsc::Sender<Job>>>,
+        queue: &Queue,
+        owner: Owner,
         token: Option<Token>,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<tokio::sync::oneshot::Receiver<Outcome<R>>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(queue, job(token, f, move |o| drop(tx.send(o))))?;
+        queue.push(owner, job(token, f, move |o| drop(tx.send(o))))?;
         Ok(rx)
     }
 
@@ -191,12 +337,13 @@ impl ImpersonationPool {
     /// a thread of an async runtime).
     fn dispatch_blocking<R: Send + 'static>(
         &self,
-        queue: &Mutex<Option<mpsc::Sender<Job>>>,
+        queue: &Queue,
+        owner: Owner,
         token: Option<Token>,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
         let (tx, rx) = mpsc::channel();
-        self.submit(queue, job(token, f, move |o| drop(tx.send(o))))?;
+        queue.push(owner, job(token, f, move |o| drop(tx.send(o))))?;
         finish(rx.recv().ok())
     }
 
@@ -212,7 +359,8 @@ impl ImpersonationPool {
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
         let token = impersonation_token(token)?;
-        let rx = self.dispatch(self.queue_for(&token), Some(token), f)?;
+        let owner = Some(token.unix().uid().as_raw());
+        let rx = self.dispatch(self.queue_for(&token), owner, Some(token), f)?;
         finish(rx.await.ok())
     }
 
@@ -226,7 +374,8 @@ impl ImpersonationPool {
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
         let token = impersonation_token(token)?;
-        self.dispatch_blocking(self.queue_for(&token), Some(token), f)
+        let owner = Some(token.unix().uid().as_raw());
+        self.dispatch_blocking(self.queue_for(&token), owner, Some(token), f)
     }
 
     /// Runs `f` on a worker at the process identity, and returns its result: for
@@ -235,7 +384,8 @@ impl ImpersonationPool {
     /// The workers that run it are not the sandboxed ones: `f` that impersonates
     /// below Impersonation level is held by the sentinel identity alone, so it
     /// should call [`crate::thread::check_open_as_client`] before opening anything.
-    /// A panic in `f` is resumed in the caller.
+    /// It counts against no uid's share: work done for a client belongs in
+    /// [`Self::run_for`]. A panic in `f` is resumed in the caller.
     ///
     /// # Errors
     /// [`ErrorKind::Os`] if the pool is shut down.
@@ -243,7 +393,23 @@ impl ImpersonationPool {
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
-        let rx = self.dispatch(&self.sender, None, f)?;
+        let rx = self.dispatch(&self.queue, None, None, f)?;
+        finish(rx.await.ok())
+    }
+
+    /// As [`Self::run`], counted against `uid`'s share of the workers: for work
+    /// done for a client at the process identity (opens through the client's
+    /// io_uring personality, a transport's ImpersonateClient).
+    ///
+    /// # Errors
+    /// As [`Self::run`].
+    pub async fn run_for<R: Send + 'static>(
+        &self,
+        uid: impl Into<crate::id::Uid>,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R> {
+        let owner = Some(uid.into().as_raw());
+        let rx = self.dispatch(&self.queue, owner, None, f)?;
         finish(rx.await.ok())
     }
 
@@ -255,7 +421,7 @@ impl ImpersonationPool {
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
-        self.dispatch_blocking(&self.sender, None, f)
+        self.dispatch_blocking(&self.queue, None, None, f)
     }
 }
 
@@ -301,7 +467,7 @@ fn finish<R>(outcome: Option<Outcome<R>>) -> Result<R> {
 
 /// A worker's loop; a sandboxed worker first enters its Landlock domain and says
 /// on `sandbox` whether the kernel enforces it.
-fn worker(rx: &Mutex<mpsc::Receiver<Job>>, sandbox: Option<mpsc::Sender<bool>>) {
+fn worker(queue: &Queue, sandbox: Option<mpsc::Sender<bool>>) {
     if let Err(e) = crate::thread::unshare_fs_context() {
         tracing::warn!(%e, "impersonation worker shares its fs context: unshare(CLONE_FS) refused");
     }
@@ -312,26 +478,24 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>, sandbox: Option<mpsc::Sender<bool>>) 
         // While work is waiting the worker goes from one job's identity straight
         // to the next one's (nothing at all for the same identity); it returns to
         // the process identity before it waits for work.
-        // A queue another worker is waiting on is empty: this one does not wait for
-        // it as a client.
-        let next = match rx.try_lock() {
-            Ok(rx) => rx.try_recv(),
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().try_recv(),
-            Err(std::sync::TryLockError::WouldBlock) => Err(mpsc::TryRecvError::Empty),
-        };
-        let job = match next {
-            Ok(job) => job,
-            Err(mpsc::TryRecvError::Disconnected) => {
+        let next = queue.take(&mut queue.lock());
+        let (owner, job) = match next {
+            Some(next) => next,
+            None => {
                 back_to_process();
-                return;
-            }
-            Err(mpsc::TryRecvError::Empty) => {
-                back_to_process();
-                let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                let Ok(job) = job else { return };
-                job
+                let mut st = queue.lock();
+                loop {
+                    if let Some(next) = queue.take(&mut st) {
+                        break next;
+                    }
+                    if st.shut {
+                        return;
+                    }
+                    st = queue.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
             }
         };
+        let _finished = Finished { queue, owner };
         let ready = match &job.token {
             // SetThreadToken replaces whatever the last job left on the thread.
             Some(token) => crate::thread::set_thread_token(Some(token)),
@@ -357,11 +521,8 @@ impl Drop for ImpersonationPool {
     /// Idle workers end; a busy one ends after its job. The drop does not wait
     /// for them: a job stuck in the kernel must not hold up a shutdown.
     fn drop(&mut self) {
-        self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
-        self.sandbox_sender
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        self.queue.shut();
+        self.sandbox_queue.shut();
         self.workers.clear();
     }
 }

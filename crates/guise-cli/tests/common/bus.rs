@@ -21,10 +21,15 @@ pub const USERS: u32 = 8;
 /// hold the accounts `guiseuN` (uid and primary group 61000 + N). The machine's
 /// files stay untouched. Keep the returned directory for the test's duration.
 pub fn accounts() -> tempfile::TempDir {
+    accounts_for(USERS)
+}
+
+/// As [`accounts`], with `users` accounts (61001 ... 61000 + `users`).
+pub fn accounts_for(users: u32) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut passwd = std::fs::read_to_string("/etc/passwd").unwrap();
     let mut group = std::fs::read_to_string("/etc/group").unwrap();
-    for uid in FIRST..FIRST + USERS {
+    for uid in FIRST..FIRST + users {
         let n = uid - 61000;
         passwd.push_str(&format!(
             "guiseu{n}:x:{uid}:{uid}:guise test {n}:/nonexistent:/bin/sh\n"

@@ -491,6 +491,76 @@ fn a_worker_always_returns_to_the_process_identity() {
     );
 }
 
+/// Attack: one identity's jobs block (a file on a stalled mount, a FUSE server the
+/// client runs) on every worker they can get, so that no one else is served. One
+/// uid's jobs occupy at most its share of the workers (half, rounded up); its
+/// further jobs wait in its own queue while another identity's job runs at once.
+#[test]
+fn attack_one_identitys_blocked_jobs_never_hold_every_pool_worker() {
+    need_root!();
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let pool = Arc::new(ImpersonationPool::new(4).unwrap());
+    assert_eq!(pool.share_per_uid(), 2);
+    let a = Token::from_ids(A, A, &[A]).unwrap();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = Arc::new(std::sync::Mutex::new(held));
+    let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    // Six blocking jobs of A: through run_as, run_as_blocking and run_for.
+    let mut jobs = Vec::new();
+    for n in 0..6 {
+        let (pool, a) = (Arc::clone(&pool), a.clone());
+        let (held, running, most) = (Arc::clone(&held), Arc::clone(&running), Arc::clone(&most));
+        jobs.push(std::thread::spawn(move || {
+            let job = move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let _ = held.lock().unwrap().recv();
+                running.fetch_sub(1, Ordering::SeqCst);
+                rustix::process::geteuid().as_raw()
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            match n % 3 {
+                0 => rt.block_on(pool.run_as(a, job)).unwrap(),
+                1 => pool.run_as_blocking(a, job).unwrap(),
+                _ => rt.block_on(pool.run_for(A, job)).unwrap(),
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        running.load(Ordering::SeqCst),
+        2,
+        "A runs on its share only"
+    );
+    // Another identity is served at once, while A's jobs hold their share.
+    let t = Instant::now();
+    let b = pool
+        .run_as_blocking(Token::from_ids(B, B, &[B]).unwrap(), || {
+            rustix::process::geteuid().as_raw()
+        })
+        .unwrap();
+    assert_eq!(b, B);
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // So is work for no one in particular.
+    assert_eq!(pool.run_blocking(|| 7).unwrap(), 7);
+    // Released, A's jobs all run, never more than two at once.
+    for _ in 0..6 {
+        release.send(()).unwrap();
+    }
+    let uids: Vec<u32> = jobs.into_iter().map(|j| j.join().unwrap()).collect();
+    // run_for runs at the process identity, counted as A's.
+    let expected: Vec<u32> = (0..6).map(|n| if n % 3 == 2 { 0 } else { A }).collect();
+    assert_eq!(uids, expected);
+    assert_eq!(most.load(Ordering::SeqCst), 2);
+}
+
 /// Attack: while the server starts, another user swaps the socket path for a symlink
 /// to a file of their choosing, hoping the server's chmod follows it. The mode is set
 /// as the socket is made, with no path lookup after it.
