@@ -61,7 +61,8 @@ pub struct ServeArgs {
     /// The directory served; methods cannot leave it.
     #[arg(long)]
     pub root: PathBuf,
-    /// Impersonation worker threads.
+    /// Impersonation worker threads; one uid's calls occupy at most half of them
+    /// at once.
     #[arg(long, default_value_t = 8)]
     pub workers: usize,
     /// Serve every method as the server, not as the caller (for comparison only).
