@@ -93,6 +93,11 @@ pub struct ServeArgs {
     /// The directory served; calls cannot leave it.
     #[arg(long)]
     pub root: PathBuf,
+    /// Another guise RPC server (`HOST:PORT`) that WhoAmIThere may call as its
+    /// caller, besides servers on this service's own TCP port; repeatable. Any
+    /// other target is refused without connecting.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub delegate_to: Vec<String>,
     /// Impersonation worker threads.
     #[arg(long, default_value_t = 8)]
     pub workers: usize,
@@ -237,6 +242,34 @@ struct FilesService {
     /// How long a caller may stall a streaming call (a write's next chunk, a
     /// read's next chunk taken).
     stall: Duration,
+    /// Where WhoAmIThere may go: servers on this port (the service's own TCP
+    /// port), and these `host:port` (hosts in lower case).
+    own_port: Option<u16>,
+    delegate_to: Arc<Vec<String>>,
+}
+
+impl FilesService {
+    /// Whether WhoAmIThere may call `host:port`.
+    fn may_delegate_to(&self, host: &str, address: &str) -> bool {
+        let port = address
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok());
+        let wanted = format!("{}:{}", host.to_ascii_lowercase(), port.unwrap_or(0));
+        (port.is_some() && port == self.own_port) || self.delegate_to.contains(&wanted)
+    }
+}
+
+/// `--delegate-to HOST:PORT` (or `tcp://HOST:PORT`), as
+/// [`FilesService::may_delegate_to`] compares it.
+fn delegate_target(arg: &str) -> Result<String> {
+    let full = if arg.starts_with("tcp://") {
+        arg.to_owned()
+    } else {
+        format!("tcp://{arg}")
+    };
+    let (host, address) = tcp_target(&full).context("--delegate-to")?;
+    let port = address.rsplit_once(':').map_or("", |(_, p)| p);
+    Ok(format!("{}:{port}", host.to_ascii_lowercase()))
 }
 
 /// One call, as the log tells it: the identity that acts (taken when the call
@@ -278,7 +311,7 @@ impl Audit {
             gid = self.gid,
             client_uid = self.client_uid,
             pid = self.pid,
-            level = %self.level,
+            impersonation_level = %self.level,
             op = self.op,
             path = self.path,
             access = files::access_of(self.op),
@@ -372,6 +405,15 @@ impl Files for FilesService {
         let there = async {
             let (host, address) = tcp_target(&target)
                 .map_err(|e| Error::new(ErrorKind::InvalidParameter, format!("the target: {e}")))?;
+            // Only where the server's operator said: never a connection to
+            // whatever the caller names.
+            if !self.may_delegate_to(&host, &address) {
+                return Err(Error::new(
+                    ErrorKind::AccessDenied,
+                    "this server calls no such target: only servers on its own port \
+                     and those given with --delegate-to",
+                ));
+            }
             let service = format!("guise@{host}");
             // Never with the server's own credentials for a caller.
             if !self.impersonate {
@@ -388,6 +430,14 @@ impl Files for FilesService {
                     guise::kerberos::Initiator::start(&service, false)
                 })
                 .await??;
+            // What the target sent never reaches the caller: a failure says
+            // only what kind it was.
+            let foreign = |kind: ErrorKind| {
+                Error::new(
+                    kind,
+                    format!("the call to {target} failed ({})", kind.win32_name()),
+                )
+            };
             let channel = tokio::time::timeout(
                 self.stall,
                 guise::rpc::connect_kerberos(&address, initiator),
@@ -398,7 +448,12 @@ impl Files for FilesService {
                     ErrorKind::NoLogonServers,
                     format!("{target} did not answer within {} s", self.stall.as_secs()),
                 )
-            })??;
+            })?
+            .map_err(|e| {
+                let text = crate::serve::escape(&e.to_string(), false);
+                tracing::info!(error = %text, "an outgoing Kerberos call failed");
+                foreign(e.kind())
+            })?;
             let mut client = FilesClient::new(channel).max_decoding_message_size(MAX_RESPONSE);
             let mut outgoing = self::request(WhoAmIRequest {}, ImpersonationLevel::Impersonation);
             outgoing.set_timeout(self.stall);
@@ -409,7 +464,7 @@ impl Files for FilesService {
                 .map_err(|s| {
                     Error::new(
                         ErrorKind::AccessDenied,
-                        format!("{target} refused: {}", s.message()),
+                        format!("{target} refused the call (gRPC status {:?})", s.code()),
                     )
                 })
         }
@@ -725,6 +780,13 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         root: Arc::new(root),
         impersonate: !args.no_impersonation,
         stall: Duration::from_secs(args.request_timeout.max(1)),
+        own_port: tcp.as_ref().map(|t| t.local_addr().port()),
+        delegate_to: Arc::new(
+            args.delegate_to
+                .iter()
+                .map(|t| delegate_target(t))
+                .collect::<Result<_>>()?,
+        ),
     };
     eprintln!(
         "{}; work below Impersonation level runs on workers that {}",

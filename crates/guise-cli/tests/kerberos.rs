@@ -386,8 +386,8 @@ fn attack_a_plain_grpc_client_on_tcp_is_refused() {
 fn three_tiers_delegation_reaches_the_third_tier_and_impersonation_does_not() {
     need_realm!();
     let r = Remote::start();
-    let (a, port_a) = r.serve(&[]);
     let (b, port_b) = r.serve_as(&r.second, SECOND, "127.0.0.1", &[]);
+    let (a, port_a) = r.serve(&["--delegate-to", &format!("127.0.0.1:{port_b}")]);
     let alice = r.kinit("alice");
     let there = format!("tcp://127.0.0.1:{port_b}");
     let (code, out, err) = r.call(
@@ -459,9 +459,14 @@ fn constrained_delegation_reaches_only_the_services_the_kdc_allows() {
     }
     let r = Remote::start_in(Realm::start_ldap());
     r.realm.allow_delegation(SERVICE, SECOND);
-    let (a, port_a) = r.serve(&[]);
     let (b, port_b) = r.serve_as(&r.second, SECOND, "127.0.0.1", &[]);
     let (c, port_c) = r.serve_as(&r.third, THIRD, "127.0.0.2", &[]);
+    let (a, port_a) = r.serve(&[
+        "--delegate-to",
+        &format!("127.0.0.1:{port_b}"),
+        "--delegate-to",
+        &format!("127.0.0.2:{port_c}"),
+    ]);
     let alice = r.kinit("alice");
     let to_b = format!("tcp://127.0.0.1:{port_b}");
     let to_c = format!("tcp://127.0.0.2:{port_c}");
@@ -685,6 +690,83 @@ fn attack_stalled_handshakes_from_256_addresses_do_not_lock_out_logins() {
         ok >= 9,
         "only {ok} of 10 logins got through the flood: {}",
         server.log_so_far()
+    );
+}
+
+/// A listener that counts its connections and answers each with `reply`.
+fn counting_listener(
+    reply: &'static [u8],
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { return };
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = std::io::Write::write_all(&mut s, reply);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    });
+    (port, seen)
+}
+
+/// Attack (issue 19): WhoAmIThere connected to any host and port its caller
+/// named (a port scanner inside the server's network) and put what the target
+/// answered into the reply. A target neither on the service's own port nor
+/// given with --delegate-to is refused without a connection; one that answers
+/// garbage (here a refusal frame with a banner) fails with a fixed message.
+#[test]
+fn attack_whoami_there_reaches_only_allowed_targets_and_echoes_nothing() {
+    need_realm!();
+    let r = Remote::start();
+    let (elsewhere, seen_elsewhere) = counting_listener(b"SSH-2.0-SECRET-BANNER-41\r\n");
+    let (garbage, seen_garbage) =
+        counting_listener(b"\x02\x00\x00\x00\x16SECRET-BANNER-42\x1b[2J\r\x07");
+    let (server, port) = r.serve(&["--delegate-to", &format!("127.0.0.1:{garbage}")]);
+    let alice = r.kinit("alice");
+    let call = |target: u16| {
+        r.call(
+            port,
+            &alice,
+            &[
+                "--delegate",
+                "whoami-there",
+                &format!("tcp://127.0.0.1:{target}"),
+            ],
+        )
+    };
+    let (code, out, err) = call(elsewhere);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("ERROR_ACCESS_DENIED") && err.contains("--delegate-to"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("SECRET-BANNER") && !out.contains("SECRET-BANNER"),
+        "{err}"
+    );
+    let (code, out, err) = call(garbage);
+    assert_ne!(code, 0, "{out}");
+    assert_eq!(
+        seen_garbage.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "{err}"
+    );
+    assert!(
+        !err.contains("SECRET-BANNER") && !out.contains("SECRET-BANNER"),
+        "the target's bytes reached the caller: {err}"
+    );
+    assert!(
+        err.contains("failed (ERROR_"),
+        "{err}\n{}",
+        server.log_so_far()
+    );
+    assert_eq!(
+        seen_elsewhere.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the server connected to a target it was not given"
     );
 }
 
