@@ -130,9 +130,15 @@ impl Drop for PamSession {
         let Some(pam) = self.pam.get_mut().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
-        if crate::thread::at_process_identity() {
-            drop(pam);
-            return;
+        {
+            // Held steady from the check to the end of the PAM calls: another
+            // thread's SetThreadToken landing in between would have them run with
+            // a client's effective ids.
+            let _steady = crate::thread::steady();
+            if crate::thread::at_process_identity() {
+                drop(pam);
+                return;
+            }
         }
         if let Err(Keep::End(pam)) = keeper_send(Keep::End(pam)) {
             // No keeper: end it here, as the process.

@@ -381,6 +381,10 @@ pub(crate) fn level_for(token: &Token, server: &ThreadCredentials) -> Impersonat
 /// see then: for code that acts as a client without switching (io_uring
 /// personalities), keyed by what the kernel sees.
 pub(crate) fn identity_for(token: &Token) -> Result<(ImpersonationLevel, OsIdentity)> {
+    // Held steady: another thread's SetThreadToken landing between the
+    // bookkeeping and the read would have the thread's borrowed identity taken
+    // for the process's.
+    let _steady = steady();
     let server = process_credentials()?;
     let level = level_for(token, &server);
     Ok((level, os_identity(token, level, &server)))
@@ -486,8 +490,12 @@ fn install(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
     #[cfg(feature = "kerberos")]
     gss_cache_follows();
     if let Some(r) = REGISTERED.with_borrow(Clone::clone) {
-        *r.current.lock().unwrap_or_else(|p| p.into_inner()) =
-            ACTIVE.with_borrow(|a| a.as_ref().map(|a| Token::clone(&a.token)));
+        // Stamped with the requests applied so far (steady: none lands now), so
+        // that an asker of an older request never overwrites it.
+        *r.current.lock().unwrap_or_else(|p| p.into_inner()) = (
+            r.slot.applied(),
+            ACTIVE.with_borrow(|a| a.as_ref().map(|a| Token::clone(&a.token))),
+        );
     }
     result
 }
@@ -658,7 +666,7 @@ fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
             user = %token.user(),
             uid = applied.uid,
             gid = applied.gid,
-            %level,
+            impersonation_level = %level,
             "thread impersonates"
         );
         if level == ImpersonationLevel::Delegation {
@@ -999,7 +1007,10 @@ struct Registered {
     home: ThreadCredentials,
     home_umask: u32,
     /// What the thread impersonates now, for OpenThreadToken from other threads.
-    current: std::sync::Mutex<Option<Token>>,
+    /// Stamped with the number of other threads' requests applied when it was
+    /// recorded: an asker whose request was applied records it only if nothing
+    /// newer (the thread's own change after it) already did.
+    current: std::sync::Mutex<(u64, Option<Token>)>,
     /// What other threads' SetThreadToken requests put on it, by the number the
     /// thread's applied count has once the request is applied: the token at the
     /// level it got and the identity the kernel sees (`None`: reverted). Entries
@@ -1177,7 +1188,7 @@ impl ThreadHandle {
             slot,
             home,
             home_umask: home_umask.bits(),
-            current: std::sync::Mutex::new(None),
+            current: std::sync::Mutex::new((0, None)),
             remote: std::sync::Mutex::default(),
             ask: std::sync::Mutex::new(()),
         });
@@ -1278,7 +1289,10 @@ impl ThreadHandle {
         };
         match reg.slot.request(request, REMOTE_LIMIT) {
             Ok(()) => {
-                *reg.current.lock().unwrap_or_else(|p| p.into_inner()) = wanted.map(|(t, _)| t);
+                let mut current = reg.current.lock().unwrap_or_else(|p| p.into_inner());
+                if current.0 < n {
+                    *current = (n, wanted.map(|(t, _)| t));
+                }
                 Ok(())
             }
             Err(e) => {
@@ -1313,6 +1327,7 @@ impl ThreadHandle {
             .current
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .1
             .clone()
             .ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"))
     }

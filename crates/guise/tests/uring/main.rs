@@ -169,8 +169,11 @@ fn interrupted_io_uring_wait_hands_over_another_identitys_file() {
     .unwrap();
     let handle = handle_rx.recv().unwrap();
     let mut interruptions = 0u64;
+    // Reverts, and a third identity's token put on the worker.
+    let third = client(common::SERVER);
     while !done.load(Ordering::SeqCst) {
-        if handle.set_thread_token(None).is_ok() {
+        let token = (interruptions % 2 == 1).then_some(&third);
+        if handle.set_thread_token(token).is_ok() {
             interruptions += 1;
         }
     }
