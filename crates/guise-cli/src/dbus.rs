@@ -166,7 +166,7 @@ impl Files {
             gid,
             client_uid = call.peer().uid,
             pid = call.peer().pid,
-            %level,
+            impersonation_level = %level,
             op,
             path,
             access = files::access_of(op),

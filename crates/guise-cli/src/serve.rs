@@ -658,7 +658,7 @@ async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
                     gid,
                     client_uid = conn.client().peer().uid,
                     pid,
-                    %level,
+                    impersonation_level = %level,
                     access = files::access_of(&op),
                     missing = (outcome.result == "ERROR_ACCESS_DENIED").then(|| files::access_of(&op)),
                     op,

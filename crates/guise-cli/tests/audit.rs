@@ -54,7 +54,11 @@ fn json_audit_lines_carry_who_acted_level_path_access_and_result() {
     let all = events(&log);
     let request = |path: &str| {
         all.iter()
-            .find(|e| e["event"] == "request" && e["path"] == path && e["level"] == "impersonation")
+            .find(|e| {
+                e["event"] == "request"
+                    && e["path"] == path
+                    && e["impersonation_level"] == "impersonation"
+            })
             .unwrap_or_else(|| panic!("no request event for {path} in\n{log}"))
             .clone()
     };
@@ -62,7 +66,8 @@ fn json_audit_lines_carry_who_acted_level_path_access_and_result() {
     assert_eq!(ok["target"], "guise::audit", "{ok}");
     assert_eq!(ok["uid"], 61001, "the acting uid: {ok}");
     assert_eq!(ok["client_uid"], 61001, "{ok}");
-    assert_eq!(ok["level"], "impersonation", "{ok}");
+    assert_eq!(ok["impersonation_level"], "impersonation", "{ok}");
+    assert_eq!(ok["level"], "INFO", "the event's severity: {ok}");
     assert_eq!(ok["op"], "read", "{ok}");
     assert_eq!(ok["access"], "FILE_READ_DATA", "{ok}");
     assert_eq!(ok["result"], "ok", "{ok}");
@@ -70,7 +75,9 @@ fn json_audit_lines_carry_who_acted_level_path_access_and_result() {
     let below = all
         .iter()
         .find(|e| {
-            e["event"] == "request" && e["path"] == "mine.txt" && e["level"] == "identification"
+            e["event"] == "request"
+                && e["path"] == "mine.txt"
+                && e["impersonation_level"] == "identification"
         })
         .unwrap_or_else(|| panic!("no identification request in\n{log}"));
     assert_eq!(below["uid"], 4294967294u32, "the sentinel acted: {below}");
@@ -168,4 +175,241 @@ fn ls_and_stat_print_the_servers_answer_as_json_with_json() {
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["ok"], false, "{v}");
     assert!(v["error"].as_str().unwrap().starts_with("ERROR_"), "{v}");
+}
+
+/// Where `text`, one JSON value, has an object with a key twice: serde_json keeps
+/// the last of repeated keys without a word, while strict ingesters drop the event.
+fn repeated_key(text: &str) -> Result<(), String> {
+    struct Scan<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+    impl Scan<'_> {
+        fn ws(&mut self) {
+            while self.b.get(self.i).is_some_and(u8::is_ascii_whitespace) {
+                self.i += 1;
+            }
+        }
+        fn eat(&mut self, c: u8) -> Result<(), String> {
+            self.ws();
+            if self.b.get(self.i) == Some(&c) {
+                self.i += 1;
+                Ok(())
+            } else {
+                Err(format!("expected {:?} at {}", c as char, self.i))
+            }
+        }
+        /// A string, decoded (escapes and all, by serde_json).
+        fn string(&mut self) -> Result<String, String> {
+            self.ws();
+            let start = self.i;
+            self.eat(b'"')?;
+            loop {
+                match self.b.get(self.i) {
+                    None => return Err("an unterminated string".into()),
+                    Some(b'\\') => self.i += 2,
+                    Some(b'"') => break,
+                    Some(_) => self.i += 1,
+                }
+            }
+            self.i += 1;
+            let raw = std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?;
+            serde_json::from_str(raw).map_err(|e| e.to_string())
+        }
+        fn value(&mut self) -> Result<(), String> {
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b'{') => {
+                    self.i += 1;
+                    let mut keys = std::collections::HashSet::new();
+                    self.ws();
+                    if self.b.get(self.i) == Some(&b'}') {
+                        self.i += 1;
+                        return Ok(());
+                    }
+                    loop {
+                        let key = self.string()?;
+                        if !keys.insert(key.clone()) {
+                            return Err(format!("the key {key:?} is there twice"));
+                        }
+                        self.eat(b':')?;
+                        self.value()?;
+                        self.ws();
+                        match self.b.get(self.i) {
+                            Some(b',') => self.i += 1,
+                            Some(b'}') => {
+                                self.i += 1;
+                                return Ok(());
+                            }
+                            _ => return Err(format!("a bad object at {}", self.i)),
+                        }
+                    }
+                }
+                Some(b'[') => {
+                    self.i += 1;
+                    self.ws();
+                    if self.b.get(self.i) == Some(&b']') {
+                        self.i += 1;
+                        return Ok(());
+                    }
+                    loop {
+                        self.value()?;
+                        self.ws();
+                        match self.b.get(self.i) {
+                            Some(b',') => self.i += 1,
+                            Some(b']') => {
+                                self.i += 1;
+                                return Ok(());
+                            }
+                            _ => return Err(format!("a bad array at {}", self.i)),
+                        }
+                    }
+                }
+                Some(b'"') => self.string().map(drop),
+                Some(_) => {
+                    // A number, true, false or null.
+                    while self
+                        .b
+                        .get(self.i)
+                        .is_some_and(|c| !b",]} \t\r\n".contains(c))
+                    {
+                        self.i += 1;
+                    }
+                    Ok(())
+                }
+                None => Err("no value".into()),
+            }
+        }
+    }
+    serde_json::from_str::<Value>(text).map_err(|e| e.to_string())?;
+    let mut scan = Scan {
+        b: text.as_bytes(),
+        i: 0,
+    };
+    scan.value()
+}
+
+#[test]
+fn the_strict_check_finds_a_repeated_key() {
+    assert!(repeated_key(r#"{"a":1,"b":{"a":[1,{"c":"}"}]}}"#).is_ok());
+    assert!(repeated_key(r#"{"level":"INFO","x":[],"level":"impersonation"}"#).is_err());
+    assert!(repeated_key(r#"{"a":{"k":1,"k":2}}"#).is_err());
+    assert!(repeated_key(r#"{"a":1,"\u0061":2}"#).is_err());
+    assert!(repeated_key(r#"[{"a":1},{"a":1}]"#).is_ok());
+}
+
+/// Attack (on the trail, not the server): every audit line carried `level` twice,
+/// tracing's severity and the impersonation level, and a strict ingester drops such
+/// an event, so denials went unrecorded. The impersonation level is
+/// `impersonation_level`; every JSON line of every server, and of `guise run`, has
+/// each key once.
+#[test]
+fn every_json_audit_line_of_every_server_has_each_key_once() {
+    need_root!();
+    let have_bus = ["dbus-daemon", "dbus-send"].iter().all(|p| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .any(|dir| dir.join(p).is_file())
+    });
+    if common::skip::skip_unless(have_bus, "dbus-daemon and dbus-send") {
+        return;
+    }
+    let _users = common::bus::accounts();
+    let (dir, files) = tree();
+    own_file(&files.join("mine.txt"), 61001, 0o600, "61001's own");
+    own_file(&files.join("theirs.txt"), 61002, 0o600, "61002's own");
+    let mut logs = Vec::new();
+    // guise serve and guise rpc serve: a read served, one denied, one below
+    // Impersonation level.
+    for rpc in [false, true] {
+        let sub = tempfile::tempdir_in(dir.path()).unwrap();
+        std::fs::set_permissions(
+            sub.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        // guise serve with every impersonation and revert (debug), which happen
+        // where opens switch the worker.
+        let mut server = if rpc {
+            common::server::start_rpc(sub.path(), &files, &[], &["--log", "json"])
+        } else {
+            start(
+                sub.path(),
+                &files,
+                &["env", "GUISE_LOG=info,guise::audit=debug"],
+                &["--log", "json", "--io-uring", "off"],
+            )
+        };
+        let s = server.socket.to_str().unwrap().to_owned();
+        for (level, path) in [
+            ("impersonation", "mine.txt"),
+            ("impersonation", "theirs.txt"),
+            ("identification", "mine.txt"),
+        ] {
+            let args: Vec<&str> = if rpc {
+                vec![
+                    "rpc", "call", "--socket", &s, "--level", level, "read", path,
+                ]
+            } else {
+                vec!["cat", "--socket", &s, "--level", level, path]
+            };
+            as_uid(61001, &args);
+        }
+        let log = server.stderr();
+        if !rpc {
+            logs.push(("impersonate", log.clone()));
+        }
+        logs.push((if rpc { "call" } else { "request" }, log));
+    }
+    // guise dbus serve.
+    let bus = common::bus::start_bus(dir.path());
+    let mut server = common::bus::start_service(&bus, &files, &["--log", "json"]);
+    common::runtime().block_on(async {
+        let conn = common::bus::bus_as(&bus, 61001).await;
+        let f = zbus::Proxy::new(
+            &conn,
+            "org.guise.Files1",
+            "/org/guise/Files1",
+            "org.guise.Files1",
+        )
+        .await
+        .unwrap();
+        let _ = f.call::<_, _, Vec<u8>>("Read", &("mine.txt",)).await;
+        let () = f
+            .call("SetQualityOfService", &("impersonation",))
+            .await
+            .unwrap();
+        let _ = f.call::<_, _, Vec<u8>>("Read", &("mine.txt",)).await;
+        let _ = f.call::<_, _, Vec<u8>>("Read", &("theirs.txt",)).await;
+    });
+    logs.push(("method", server.stderr()));
+    // guise run, with the impersonations of debug level.
+    let out = std::process::Command::new(GUISE)
+        .args(["--log", "json", "run", "--uid", "61001", "--", "/bin/true"])
+        .env("GUISE_LOG", "debug")
+        .output()
+        .unwrap();
+    logs.push(("spawn", String::from_utf8_lossy(&out.stderr).into_owned()));
+    for (event, log) in logs {
+        let lines: Vec<&str> = log.lines().filter(|l| l.starts_with('{')).collect();
+        for line in &lines {
+            if let Err(e) = repeated_key(line) {
+                panic!("{e}: {line}");
+            }
+        }
+        let events = events(&log);
+        let ours: Vec<&Value> = events.iter().filter(|e| e["event"] == event).collect();
+        assert!(ours.len() >= 2 || event == "spawn", "{event}: {log}");
+        for e in ours {
+            assert_eq!(e["target"], "guise::audit", "{e}");
+            let severity = if event == "impersonate" {
+                "DEBUG"
+            } else {
+                "INFO"
+            };
+            assert_eq!(e["level"], severity, "{e}");
+            if event != "spawn" {
+                assert!(e["impersonation_level"].is_string(), "{e}");
+            }
+        }
+    }
 }

@@ -353,7 +353,7 @@ fn dynamic_tracking_from_a_root_process_acting_as_a_user_is_never_root() {
         .find(|l| l.contains("path=\"root.txt\""))
         .unwrap_or_else(|| panic!("no request line in\n{log}"));
     assert!(
-        line.contains(&format!(" uid={A} ")) && line.contains("level=impersonation"),
+        line.contains(&format!(" uid={A} ")) && line.contains("impersonation_level=impersonation"),
         "{line}"
     );
     assert!(line.contains("ERROR_ACCESS_DENIED"), "{line}");
@@ -374,7 +374,7 @@ fn the_audit_log_names_the_anonymous_identity_that_acted() {
     assert!(
         line.contains(" uid=4294967294 ")
             && line.contains(&format!("client_uid={A}"))
-            && line.contains("level=anonymous"),
+            && line.contains("impersonation_level=anonymous"),
         "{line}"
     );
 }
