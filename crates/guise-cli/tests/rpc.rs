@@ -908,3 +908,136 @@ fn a_client_outside_the_servers_pid_namespace_is_served() {
         "{log}"
     );
 }
+
+/// A service whose `WhoAmI` runs a job on the pool that waits at a gate.
+struct Stuck {
+    pool: Arc<guise::pool::ImpersonationPool>,
+    gate: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+#[tonic::async_trait]
+impl proto::files_server::Files for Stuck {
+    async fn who_am_i(
+        &self,
+        request: Request<WhoAmIRequest>,
+    ) -> Result<tonic::Response<proto::Identity>, tonic::Status> {
+        let call = guise::rpc::RpcCall::of(&request).unwrap();
+        let gate = Arc::clone(&self.gate);
+        call.run_as_client(&self.pool, move || {
+            let (open, turned) = &*gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = turned.wait(open).unwrap();
+            }
+        })
+        .await
+        .map_err(|e| tonic::Status::internal(e.to_string()))?;
+        Ok(tonic::Response::new(proto::Identity {
+            uid: call.peer().uid,
+            ..Default::default()
+        }))
+    }
+
+    async fn who_am_i_there(
+        &self,
+        _: Request<proto::WhoAmIThereRequest>,
+    ) -> Result<tonic::Response<proto::Identity>, tonic::Status> {
+        Err(tonic::Status::unimplemented("stuck"))
+    }
+
+    type ReadStream = Chunks;
+
+    async fn read(
+        &self,
+        _: Request<ReadRequest>,
+    ) -> Result<tonic::Response<Chunks>, tonic::Status> {
+        Err(tonic::Status::unimplemented("stuck"))
+    }
+
+    async fn write(
+        &self,
+        _: Request<tonic::Streaming<WriteChunk>>,
+    ) -> Result<tonic::Response<proto::WriteReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("stuck"))
+    }
+
+    async fn list(
+        &self,
+        _: Request<ListRequest>,
+    ) -> Result<tonic::Response<proto::ListReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("stuck"))
+    }
+}
+
+/// The attack: a caller whose jobs are stuck starts calls and cancels them (a
+/// reset stream, a `grpc-timeout`); the call's place in flight was given back when
+/// the handler was dropped while its job stayed queued, so one uid could queue
+/// jobs without bound. A cancelled call counts until its job has run.
+#[test]
+fn cancelled_calls_whose_jobs_wait_still_count_as_in_flight() {
+    need_root!();
+    const MAX: usize = 3;
+    let pool = Arc::new(guise::pool::ImpersonationPool::new(1).unwrap());
+    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let socket = dir.path().join("rpc");
+    let service = Stuck {
+        pool: Arc::clone(&pool),
+        gate: Arc::clone(&gate),
+    };
+    runtime().block_on(async {
+        let incoming =
+            guise::rpc::UnixIncoming::bind(&socket, guise::rpc::RpcOptions::default()).unwrap();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(guise::rpc::RpcLayer::default().max_calls_per_uid(MAX))
+                .add_service(proto::files_server::FilesServer::new(service))
+                .serve_with_incoming(incoming),
+        );
+        let a = client_as(&socket, A).await;
+        let (mut accepted, mut exhausted) = (0, 0);
+        for _ in 0..4 * MAX {
+            let mut r = at(WhoAmIRequest {}, Some("impersonation"));
+            r.set_timeout(Duration::from_millis(200));
+            match a.clone().who_am_i(r).await {
+                Err(s) if s.code() == Code::ResourceExhausted => exhausted += 1,
+                Err(s) if s.code() == Code::DeadlineExceeded || s.code() == Code::Cancelled => {
+                    accepted += 1
+                }
+                other => panic!("{other:?}"),
+            }
+            // The server drops the timed-out handler.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            accepted, MAX,
+            "calls accepted while {MAX} jobs of the uid waited ({exhausted} refused)"
+        );
+        // Once the jobs have run, the uid is served again.
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match a
+                .clone()
+                .who_am_i(at(WhoAmIRequest {}, Some("impersonation")))
+                .await
+            {
+                Ok(r) => {
+                    assert_eq!(r.into_inner().uid, A);
+                    break;
+                }
+                Err(s) if s.code() == Code::ResourceExhausted && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(s) => panic!("{s:?}"),
+            }
+        }
+        server.abort();
+    });
+}

@@ -588,6 +588,13 @@ impl DbusCall {
         pool: &ImpersonationPool,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R> {
-        pool.run_as(self.token()?, f).await
+        // The call counts as in flight until its job has run, also when the
+        // caller stops waiting for it (a timeout around this future).
+        let counted = Arc::clone(&self._counted);
+        pool.run_as(self.token()?, move || {
+            let _counted = counted;
+            f()
+        })
+        .await
     }
 }

@@ -802,6 +802,29 @@ struct CallState {
     id: u64,
     client: ClientContext,
     active: AtomicBool,
+    /// The call's place among its uid's calls in flight: given back only when
+    /// the last handle of the call goes, a job still queued for it included (a
+    /// cancelled call whose job waits for a worker still counts).
+    _counted: Counted,
+}
+
+/// One call in flight of a uid, counted down when dropped.
+#[derive(Debug)]
+struct Counted {
+    in_flight: InFlight,
+    uid: u32,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.uid);
+            }
+        }
+    }
 }
 
 /// A handle to a call (the binding handle of RpcImpersonateClient, the call handle
@@ -1160,8 +1183,7 @@ impl<S> RpcService<S> {
                     peer.0.uid, n
                 )));
             }
-            // Counted down by the call's `ActiveCall`, which the caller of this
-            // function makes at once.
+            // Counted down when the call's last handle goes (`Counted`).
             *n += 1;
         }
         let mut client = ClientContext::new(Arc::clone(&peer.0), self.max_level);
@@ -1175,6 +1197,10 @@ impl<S> RpcService<S> {
             id: NEXT_CALL.fetch_add(1, Ordering::Relaxed),
             client,
             active: AtomicBool::new(true),
+            _counted: Counted {
+                in_flight: Arc::clone(&self.in_flight),
+                uid: peer.0.uid,
+            },
         })))
     }
 }
@@ -1195,10 +1221,7 @@ where
         match self.call_for(&request) {
             Ok(call) => {
                 request.extensions_mut().insert(call.clone());
-                let active = ActiveCall {
-                    call: call.clone(),
-                    in_flight: Arc::clone(&self.in_flight),
-                };
+                let active = ActiveCall { call: call.clone() };
                 // The call is current while the inner services (interceptors
                 // among them) are called and while their future runs.
                 let future = CURRENT.sync_scope(call.clone(), || self.inner.call(request));
@@ -1218,24 +1241,16 @@ where
     }
 }
 
-/// Marks its call finished, and no longer in flight, when dropped.
+/// Marks its call finished when dropped (its place among the calls in flight goes
+/// with the call's last handle).
 #[derive(Debug)]
 struct ActiveCall {
     call: RpcCall,
-    in_flight: InFlight,
 }
 
 impl Drop for ActiveCall {
     fn drop(&mut self) {
         self.call.0.active.store(false, Ordering::Release);
-        let uid = self.call.0.client.peer().uid;
-        let mut counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = counts.get_mut(&uid) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&uid);
-            }
-        }
     }
 }
 
