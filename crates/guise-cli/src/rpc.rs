@@ -910,7 +910,11 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
                 guise::kerberos::Initiator::start(&service, delegate)
             })
             .await??;
-            guise::rpc::connect_kerberos(&address, initiator).await?
+            // A refusal carries the server's words: escaped before they reach a
+            // terminal.
+            guise::rpc::connect_kerberos(&address, initiator)
+                .await
+                .map_err(|e| anyhow::anyhow!(crate::serve::escape(&e.to_string(), false)))?
         }
         (None, None) => anyhow::bail!("--socket or --connect is needed"),
     };

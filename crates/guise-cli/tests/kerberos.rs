@@ -770,6 +770,81 @@ fn attack_whoami_there_reaches_only_allowed_targets_and_echoes_nothing() {
     );
 }
 
+/// Attack (issue 19): a server (or whoever answers on its port) refuses the
+/// client with terminal escapes in its reason; `guise rpc call --kerberos`
+/// printed them raw, so the server could drive the user's terminal. They are
+/// escaped.
+#[test]
+fn attack_a_servers_refusal_cannot_drive_the_clients_terminal() {
+    need_realm!();
+    let r = Remote::start();
+    let refusal: &[u8] = b"no\x1b]0;owned\x07\x1b[2J\rforged line";
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        // The greeting and the first token, then the refusal.
+        let mut head = [0u8; 13];
+        s.read_exact(&mut head).unwrap();
+        let len = u32::from_be_bytes([head[9], head[10], head[11], head[12]]) as usize;
+        let mut token = vec![0u8; len];
+        s.read_exact(&mut token).unwrap();
+        let mut frame = vec![2u8];
+        frame.extend_from_slice(&(refusal.len() as u32).to_be_bytes());
+        frame.extend_from_slice(refusal);
+        s.write_all(&frame).unwrap();
+    });
+    let alice = r.kinit("alice");
+    let (code, out, err) = r.call(port, &alice, &["whoami"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("forged line"), "the refusal is shown: {err:?}");
+    assert!(
+        !err.contains('\x1b') && !err.contains('\r') && !err.contains('\x07'),
+        "raw control characters reached the terminal: {err:?}"
+    );
+    assert!(err.contains("\\x1b"), "{err:?}");
+}
+
+/// Attack (issue 19): a principal whose name holds CR and ESC (a realm's
+/// administrator may create any name; a trusted realm's too) put them raw into
+/// the server's text log, which forged log lines and drove the terminal of
+/// whoever read it. Principal names are escaped in the log and in refusals.
+#[test]
+fn attack_control_characters_in_a_principal_do_not_reach_the_log() {
+    need_realm!();
+    let r = Remote::start();
+    let evil = "eve\r2026-01-01T00:00:00Z  INFO forged\x1b[2J";
+    r.realm.kadmin(&format!(
+        "addprinc -pw \"{}\" \"{evil}\"",
+        accounts::PASSWORD
+    ));
+    let (server, port) = r.serve(&[]);
+    let cache = r.dir.path().join("eve.cc");
+    r.realm.kinit(evil, accounts::PASSWORD, &cache, 0);
+    let (code, out, err) = r.call(
+        port,
+        &format!("FILE:{}", cache.display()),
+        &["--level", "impersonation", "whoami"],
+    );
+    assert_ne!(code, 0, "served eve: {out}");
+    assert!(err.contains("ERROR_NO_SUCH_USER"), "{err:?}");
+    assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
+    let log = server
+        .wait_for_line(std::time::Duration::from_secs(10), |l| {
+            l.contains("network client refused")
+        })
+        .map(|_| server.log_so_far())
+        .unwrap_or_else(|| panic!("no refusal logged: {}", server.log_so_far()));
+    assert!(log.contains("forged"), "{log:?}");
+    assert!(
+        !log.contains('\x1b') && !log.contains('\r'),
+        "raw control characters in the log: {log:?}"
+    );
+}
+
 /// A file of another user's put where MIT krb5 keeps root's replay cache by
 /// default, and what was there before put back when dropped.
 struct PlantedReplayCache {

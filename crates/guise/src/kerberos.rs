@@ -128,6 +128,27 @@ fn gss_error(kind: ErrorKind, what: &str, e: &GssError) -> Error {
     Error::new(kind, format!("{what}: {e}"))
 }
 
+/// A name from the network as logs and messages show it: control characters
+/// (CR, ESC, …) escaped as `\xNN` or `\u{…}`, so that no principal can forge a
+/// log line or drive a terminal.
+pub(crate) fn printable(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            let n = c as u32;
+            let _ = if n < 0x100 {
+                write!(out, "\\x{n:02x}")
+            } else {
+                write!(out, "\\u{{{n:x}}}")
+            };
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The display form of a GSSAPI name.
 fn display(name: &Name) -> std::result::Result<String, GssError> {
     Ok(String::from_utf8_lossy(&name.display_name()?).into_owned())
@@ -534,7 +555,10 @@ impl Acceptor {
             .map_err(|_| {
                 Error::new(
                     ErrorKind::NoSuchUser,
-                    format!("the principal {principal} maps to no local account (auth_to_local)"),
+                    format!(
+                        "the principal {} maps to no local account (auth_to_local)",
+                        printable(&principal)
+                    ),
                 )
             })?;
         let delegated = if flags.contains(CtxFlags::GSS_C_DELEG_FLAG) {
@@ -548,8 +572,9 @@ impl Acceptor {
                 let of = cred.name().and_then(|n| display(&n)).ok();
                 if of.as_deref() != Some(principal.as_str()) {
                     return Err(failure(format!(
-                        "{principal} delegated credentials of {}",
-                        of.as_deref().unwrap_or("no one")
+                        "{} delegated credentials of {}",
+                        printable(&principal),
+                        printable(of.as_deref().unwrap_or("no one"))
                     )));
                 }
                 Some(cred)
@@ -597,8 +622,8 @@ impl Acceptor {
             target: "guise::audit",
             event = "network-logon",
             %address,
-            principal = net.map_or("", |n| n.principal.as_str()),
-            account = net.map_or("", |n| n.account.as_str()),
+            principal = %printable(net.map_or("", |n| n.principal.as_str())),
+            account = %printable(net.map_or("", |n| n.account.as_str())),
             uid = peer.uid,
             delegated = net.is_some_and(|n| n.delegated.is_some()),
             result = "ok",
@@ -623,7 +648,8 @@ fn identify(client: NetworkClient, options: &KerberosOptions) -> Result<PeerIden
                 ErrorKind::NoSuchUser,
                 format!(
                     "the principal {} maps to {:?}, which has no account here",
-                    client.principal, client.account
+                    printable(&client.principal),
+                    client.account
                 ),
             )
         })?;
@@ -632,7 +658,7 @@ fn identify(client: NetworkClient, options: &KerberosOptions) -> Result<PeerIden
             ErrorKind::AccessDenied,
             format!(
                 "the principal {} maps to root: a remote root client is refused",
-                client.principal
+                printable(&client.principal)
             ),
         ));
     }
