@@ -48,6 +48,24 @@ enum LogFormat {
     Journald,
 }
 
+/// How text logs write an event's fields: every value, however it was recorded
+/// (a string, `Debug`, `Display`: an error's words, a program's path), with its
+/// control characters escaped (`\x0d`, `\x1b`, `\x0a`, ...), the message too. A
+/// name a peer chose (a path, a principal, a program) can then neither drive the
+/// terminal that shows the log nor start a forged line of it. (JSON escapes them
+/// itself; the journal keeps fields apart.)
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = serve::escape(&format!("{value:?}"), false);
+        match field.name() {
+            "message" => write!(w, "{text}"),
+            name => write!(w, "{}={text}", name.strip_prefix("r#").unwrap_or(name)),
+        }
+    })
+    .delimited(" ")
+}
+
 /// Starts writing events as `format` says, filtered by `GUISE_LOG` (default
 /// `warn`).
 fn init_logging(format: LogFormat) {
@@ -60,6 +78,7 @@ fn init_logging(format: LogFormat) {
     };
     let text = || {
         tracing_subscriber::fmt::layer()
+            .fmt_fields(escaped_fields())
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_filter(filter())

@@ -847,8 +847,9 @@ pub async fn stop_signal() {
     }
 }
 
-/// Prints text a server sent, with control characters escaped (`\x1b` and the
-/// like), so that no name or message can drive the terminal.
+/// Text a server sent (or a peer named, for a text log), with control characters
+/// escaped (`\x1b` and the like), so that no name or message can drive the
+/// terminal or forge a line.
 pub fn escape(text: &str, keep_lines: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

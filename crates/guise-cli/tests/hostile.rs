@@ -594,3 +594,67 @@ fn a_huge_directory_listing_is_bounded() {
     assert_eq!(out.lines().count(), 10_000);
     assert!(err.contains("cut short"), "{err}");
 }
+
+/// Attack: a peer names a file (or a program) with a carriage return and terminal
+/// escapes, so that the server's text log, on an operator's terminal, clears the
+/// screen or has a forged line written over a real one. Every value of a text log
+/// (a string, an error's words, a program's path) and its message are written
+/// with their control characters escaped.
+#[test]
+fn attack_terminal_escapes_in_peer_strings_are_logged_escaped_in_text_mode() {
+    need_root!();
+    let (dir, files) = tree();
+    let evil = "x\r\x1b[2J";
+    let mut server = start(dir.path(), &files, &[], &[]);
+    cat(&server, A, "impersonation", &format!("{evil}read"));
+    put(&server, A, "impersonation", &format!("{evil}put"), "data");
+    // A request of its own making: the op too.
+    let mut raw = PipeClient::connect(
+        &PipeAddr::Path(server.socket.clone()),
+        SecurityQos {
+            level: ImpersonationLevel::Impersonation,
+            ..SecurityQos::default()
+        },
+    )
+    .unwrap();
+    raw.send(
+        serde_json::json!({ "op": format!("{evil}op"), "path": evil })
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let _ = raw.receive();
+    drop(raw);
+    let served = server.stderr();
+    // A program of such a name, started as a user (the audit event names it).
+    let program = dir.path().join(format!("true{evil}"));
+    std::fs::copy("/bin/true", &program).unwrap();
+    let out = Command::new(GUISE)
+        .args(["run", "--uid", &A.to_string(), "--"])
+        .arg(&program)
+        .env("GUISE_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let spawned = String::from_utf8_lossy(&out.stderr).into_owned();
+    for log in [&served, &spawned] {
+        assert!(
+            !log.contains('\r') && !log.contains('\x1b'),
+            "a raw control character in the log: {log:?}"
+        );
+    }
+    for name in ["read", "put"] {
+        assert!(
+            served
+                .lines()
+                .any(|l| l.contains("event=\"request\"") && l.contains(&format!("[2J{name}"))),
+            "{served}"
+        );
+    }
+    assert!(served.contains("[2Jop"), "{served}");
+    let line = spawned
+        .lines()
+        .find(|l| l.contains("event=\"spawn\""))
+        .unwrap_or_else(|| panic!("no spawn event in {spawned:?}"));
+    assert!(line.contains("\\x0d\\x1b[2J"), "{line}");
+}
