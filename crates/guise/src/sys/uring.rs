@@ -168,3 +168,66 @@ impl Ring {
         Ok(unsafe { OwnedFd::from_raw_fd(result) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_fds() -> usize {
+        std::fs::read_dir("/proc/thread-self/fd").unwrap().count()
+    }
+
+    /// A completion that belongs to no waiting open (here a stray open submitted
+    /// behind the ring's back) is never taken for the open that waits: its
+    /// descriptor is closed, the ring is marked broken, and the open gets its own.
+    #[test]
+    fn a_completion_of_another_submission_is_never_taken_and_its_descriptor_is_closed() {
+        let Ok(mut ring) = Ring::new() else {
+            let ci = std::env::var("CI")
+                .is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"));
+            assert!(
+                !ci,
+                "no io_uring here and CI is set: a test that cannot run fails"
+            );
+            eprintln!("skipped: needs io_uring");
+            return;
+        };
+        let before = open_fds();
+        let stray = io_uring::opcode::OpenAt::new(
+            io_uring::types::Fd(libc::AT_FDCWD),
+            c"/dev/null".as_ptr(),
+        )
+        .flags(libc::O_RDONLY | libc::O_CLOEXEC)
+        .build()
+        .user_data(u64::MAX);
+        // SAFETY: the path is a static C string; the entry is reaped by the open
+        // below (as a foreign completion) before the ring is dropped.
+        unsafe { ring.ring.submission().push(&stray) }.unwrap();
+        ring.ring.submit().unwrap();
+        let cwd = rustix::fs::CWD;
+        let fd = ring
+            .openat2(
+                0,
+                cwd,
+                c"/",
+                (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+                0,
+                0,
+            )
+            .unwrap();
+        let st = rustix::fs::fstat(&fd).unwrap();
+        assert_eq!(
+            rustix::fs::FileType::from_raw_mode(st.st_mode),
+            rustix::fs::FileType::Directory,
+            "the open got its own file, not the stray one"
+        );
+        assert!(ring.is_broken());
+        assert_eq!(ring.foreign_completions(), 1);
+        drop(fd);
+        assert_eq!(open_fds(), before, "the stray descriptor was closed");
+        assert!(
+            ring.openat2(0, cwd, c"/", libc::O_RDONLY as u64, 0, 0)
+                .is_err_and(|e| e.raw_os_error() == Some(libc::EIO))
+        );
+    }
+}
