@@ -129,6 +129,9 @@ pub struct CallArgs {
     /// The server's socket.
     #[arg(long, required_unless_present = "connect", conflicts_with = "connect")]
     socket: Option<PathBuf>,
+    /// Refuse a server (on --socket) that does not run as this uid.
+    #[arg(long, value_name = "UID", conflicts_with = "connect")]
+    server_uid: Option<u32>,
     /// A server on TCP, `tcp://HOST:PORT` (with --kerberos).
     #[arg(long, value_name = "tcp://HOST:PORT", requires = "kerberos")]
     connect: Option<String>,
@@ -896,7 +899,7 @@ fn run_call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::ExitC
 
 async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::ExitCode> {
     let channel = match (&args.socket, &args.connect) {
-        (Some(socket), _) => guise::rpc::connect(socket).await?,
+        (Some(socket), _) => guise::rpc::connect_to_server_uid(socket, args.server_uid).await?,
         (None, Some(connect)) => {
             let (host, address) = tcp_target(connect).context("--connect")?;
             let service = args

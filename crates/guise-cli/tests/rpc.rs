@@ -525,6 +525,38 @@ fn guise_rpc_call_is_a_client() {
     assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
 }
 
+/// Attack (issue 19): `guise rpc call` could not say which uid its server must
+/// run as, so a user who squats the socket's path (a server of its own there)
+/// got the caller's requests. `--server-uid` refuses a server of another uid
+/// (its SO_PEERCRED) before anything is sent, as `guise cat --server-uid` does.
+#[test]
+fn attack_rpc_call_with_server_uid_refuses_a_server_of_another_uid() {
+    need_root!();
+    let (_dir, _files, server) = served(&[]);
+    let s = server.socket.to_str().unwrap();
+    let call = |uid: &str| {
+        common::server::as_uid(
+            A,
+            &["rpc", "call", "--socket", s, "--server-uid", uid, "whoami"],
+        )
+    };
+    let (code, out, err) = call("0");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("uid=61001 "), "{out}");
+    assert!(
+        server
+            .wait_for_line(Duration::from_secs(10), |l| l.contains("event=\"call\""))
+            .is_some()
+    );
+    let (code, out, err) = call("4242");
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("runs as uid 0, not 4242"), "{err}");
+    assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
+    // Nothing reached the server as a call.
+    let calls = server.log_so_far().matches("event=\"call\"").count();
+    assert_eq!(calls, 1, "{}", server.log_so_far());
+}
+
 /// The Files service for the API tests: WhoAmI runs `check` with the call, the rest
 /// is not implemented.
 struct Probe {

@@ -1388,17 +1388,55 @@ pub fn server() -> tonic::transport::Server {
 /// # Errors
 /// [`ErrorKind::Os`] if the server cannot be reached.
 pub async fn connect(path: &Path) -> Result<tonic::transport::Channel> {
+    connect_to_server_uid(path, None).await
+}
+
+/// As [`connect`], and with `server_uid`, each connection is first checked to be
+/// to a server that runs as that uid (its `SO_PEERCRED`, which the kernel
+/// recorded when the server listened): one of another uid (a squatter on the
+/// socket's path) is refused before a byte is sent.
+///
+/// # Errors
+/// [`ErrorKind::AccessDenied`] for a server of another uid; [`ErrorKind::Os`] if
+/// the server cannot be reached.
+pub async fn connect_to_server_uid(
+    path: &Path,
+    server_uid: Option<u32>,
+) -> Result<tonic::transport::Channel> {
     let path = path.to_owned();
+    let refused: Arc<Mutex<Option<u32>>> = Arc::default();
+    let seen = Arc::clone(&refused);
     tonic::transport::Endpoint::from_static("http://guise.invalid")
         .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-            let path = path.clone();
+            let (path, seen) = (path.clone(), Arc::clone(&seen));
             async move {
                 let stream = tokio::net::UnixStream::connect(path).await?;
+                if let Some(want) = server_uid {
+                    let uid = stream.peer_cred()?.uid();
+                    if uid != want {
+                        *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(uid);
+                        return Err(io::Error::new(
+                            io::ErrorKind::PermissionDenied,
+                            format!("the server runs as uid {uid}, not {want}"),
+                        ));
+                    }
+                }
                 Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
         }))
         .await
-        .map_err(|e| Error::new(ErrorKind::Os, format!("connecting to the RPC server: {e}")))
+        .map_err(|e| {
+            if let (Some(uid), Some(want)) = (
+                *refused.lock().unwrap_or_else(|p| p.into_inner()),
+                server_uid,
+            ) {
+                return Error::new(
+                    ErrorKind::AccessDenied,
+                    format!("the server runs as uid {uid}, not {want}: refusing to talk to it"),
+                );
+            }
+            Error::new(ErrorKind::Os, format!("connecting to the RPC server: {e}"))
+        })
 }
 
 /// A tonic channel to a gRPC server that authenticates with Kerberos, at
