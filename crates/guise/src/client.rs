@@ -17,7 +17,10 @@
 //!   a client that says nothing is served at Identification level.
 //! - **Dynamic tracking lowers, never raises.** A message from another identity
 //!   than the connection proved is taken at Identification level at most, unless
-//!   the connection was made as root (which may act for anyone).
+//!   the connection was made as root (which may act for anyone): then it is that
+//!   identity with its account's groups (Identification if it has no account). A
+//!   message that says root on a root connection is root's only while no thread of
+//!   the client process acts for another user.
 //! - **The sentinel stands for no one.** An identity of uid or gid 4294967294 is
 //!   never above Identification level.
 //! - **Anonymous reveals nothing:** the anonymous token, not the client's.
@@ -32,7 +35,7 @@
 //! The work itself runs on [`crate::pool::ImpersonationPool`] workers, which
 //! always return to the process identity.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -99,7 +102,7 @@ impl PeerIdentity {
     /// # Errors
     /// [`ErrorKind::Os`] if the kernel does not say who the peer is.
     pub fn of_socket(fd: BorrowedFd<'_>) -> Result<PeerIdentity> {
-        peer_identity(fd)
+        peer_identity(fd).map(|(peer, _)| peer)
     }
 
     /// A peer whose identity someone other than the kernel's socket vouches for (a
@@ -130,8 +133,9 @@ impl PeerIdentity {
     }
 }
 
-/// Reads the kernel's view of the peer of `fd`.
-fn peer_identity(fd: BorrowedFd<'_>) -> Result<PeerIdentity> {
+/// Reads the kernel's view of the peer of `fd`, and its pidfd where the kernel
+/// gives one.
+fn peer_identity(fd: BorrowedFd<'_>) -> Result<(PeerIdentity, Option<OwnedFd>)> {
     let cred = crate::sys::socket::peer_cred(fd)
         .map_err(|e| Error::sys(ErrorKind::Os, "SO_PEERCRED", &e))?;
     let groups = crate::sys::socket::peer_groups(fd)
@@ -146,7 +150,7 @@ fn peer_identity(fd: BorrowedFd<'_>) -> Result<PeerIdentity> {
         .filter(|_| cred.uid == 0)
         .and_then(|p| peer_capabilities(p.as_fd(), cred.uid, cred.gid))
         .unwrap_or((CapabilitySet::empty(), CapabilitySet::empty()));
-    Ok(PeerIdentity {
+    let peer = PeerIdentity {
         pid: cred.pid,
         uid: cred.uid,
         gid: cred.gid,
@@ -156,7 +160,92 @@ fn peer_identity(fd: BorrowedFd<'_>) -> Result<PeerIdentity> {
         effective_capabilities: effective,
         connected_at: SystemTime::now(),
         network: None,
-    })
+    };
+    Ok((peer, pidfd))
+}
+
+/// The pid of the process of `pidfd`, in the server's pid namespace; `None` once
+/// it has exited or where the server cannot see it.
+fn pid_of(pidfd: BorrowedFd<'_>) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).ok()?;
+    let pid: i32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    (pid > 0).then_some(pid)
+}
+
+/// Whether the process of `pidfd` is still alive (its pidfd is not readable yet):
+/// what was read of it by pid since it was found was not another process's.
+fn still_alive(pidfd: BorrowedFd<'_>) -> bool {
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())).is_ok_and(|n| n == 0)
+}
+
+/// The uid of a `Uid:` line of a task's status at `index` (0 real, 1 effective,
+/// 2 saved, 3 filesystem).
+fn status_uid(status: &str, index: usize) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(index)?
+        .parse()
+        .ok()
+}
+
+/// Whether no thread of the process of `pidfd` acts for another user now: every
+/// one has effective and filesystem uid 0. `sender`, the pid the kernel attached
+/// to a message, must be that process's. `false` whenever it cannot be told for
+/// certain (the process gone, another process, more than [`MAX_PEER_THREADS`]
+/// threads, a status that cannot be read).
+fn no_thread_acts_for_another(pidfd: BorrowedFd<'_>, sender: Option<i32>) -> bool {
+    let Some(pid) = pid_of(pidfd) else {
+        return false;
+    };
+    if sender.is_some_and(|s| s != pid) {
+        return false;
+    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut threads = 0;
+    for task in tasks {
+        let Ok(task) = task else { return false };
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue; // a thread that ended meanwhile
+        };
+        if status_uid(&status, 1) != Some(0) || status_uid(&status, 3) != Some(0) {
+            return false;
+        }
+        threads += 1;
+        if threads > MAX_PEER_THREADS {
+            return false;
+        }
+    }
+    threads > 0 && still_alive(pidfd)
+}
+
+/// The groups of the account of `uid` (`getgrouplist` from its primary group),
+/// with `gid`; `None` when it has no account or the database cannot be read.
+fn account_groups(uid: u32, gid: u32) -> Option<Vec<u32>> {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??;
+    let name = std::ffi::CString::new(user.name).ok()?;
+    let mut groups: Vec<u32> = nix::unistd::getgrouplist(&name, user.gid)
+        .ok()?
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
+    groups.push(gid);
+    groups.sort_unstable();
+    groups.dedup();
+    Some(groups)
 }
 
 /// The most threads of a client whose capabilities are read; a client with more
@@ -175,17 +264,7 @@ fn peer_capabilities(
     uid: u32,
     gid: u32,
 ) -> Option<(CapabilitySet, CapabilitySet)> {
-    use std::os::fd::AsRawFd;
-    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).ok()?;
-    let pid: i32 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("Pid:"))?
-        .trim()
-        .parse()
-        .ok()?;
-    if pid <= 0 {
-        return None;
-    }
+    let pid = pid_of(pidfd)?;
     let hex = |status: &str, field: &str| -> Option<CapabilitySet> {
         let v = status.lines().find_map(|l| l.strip_prefix(field))?.trim();
         u64::from_str_radix(v, 16)
@@ -223,14 +302,8 @@ fn peer_capabilities(
             return None;
         }
     }
-    // Still alive (the pidfd is not readable yet): the pid was not reused.
-    let mut fds = [rustix::event::PollFd::new(
-        &pidfd,
-        rustix::event::PollFlags::IN,
-    )];
-    let alive = rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default()))
-        .is_ok_and(|n| n == 0);
-    (alive && threads > 0).then_some((permitted, effective))
+    // Still alive: the pid was not reused.
+    (threads > 0 && still_alive(pidfd)).then_some((permitted, effective))
 }
 
 /// Context tracking of [`SecurityQos`].
@@ -278,7 +351,11 @@ pub struct ClientContext {
     qos: SecurityQos,
     max_level: ImpersonationLevel,
     /// Set once a message was read: the uid and gid it came from.
-    last_sender: Option<(u32, u32)>,
+    last_sender: Option<Sender>,
+    /// A pidfd of the client process of a connection made as root, kept to tell
+    /// whether a message that says root comes while one of its threads acts for
+    /// another user.
+    process: Option<Arc<OwnedFd>>,
     /// The token last made, for the identity and quality of service it was made
     /// for: made once, not per request.
     made: std::sync::Mutex<Option<Token>>,
@@ -291,6 +368,7 @@ impl Clone for ClientContext {
             qos: self.qos,
             max_level: self.max_level,
             last_sender: self.last_sender,
+            process: self.process.clone(),
             made: std::sync::Mutex::new(
                 self.made.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             ),
@@ -308,6 +386,7 @@ impl ClientContext {
             qos: SecurityQos::default(),
             max_level,
             last_sender: None,
+            process: None,
             made: std::sync::Mutex::new(None),
         }
     }
@@ -325,10 +404,33 @@ impl ClientContext {
     /// the next token follows it (see [`Self::token`]); otherwise the identity of
     /// the connection stands.
     pub fn message_received(&mut self, sender: Option<(u32, u32)>) {
+        self.message_received_from(sender.map(|(uid, gid)| (None, uid, gid)));
+    }
+
+    /// As [`Self::message_received`], with the pid the kernel attached to the
+    /// message where the transport has it.
+    pub(crate) fn message_received_from(&mut self, sender: Option<(Option<i32>, u32, u32)>) {
         let p = &self.peer;
-        let sender = Some(match (self.qos.tracking, sender) {
-            (ContextTracking::Dynamic, Some(s)) => s,
-            _ => (p.uid, p.gid),
+        let dynamic = self.qos.tracking == ContextTracking::Dynamic;
+        let (pid, uid, gid) = match sender {
+            Some(s) if dynamic => s,
+            _ => (None, p.uid, p.gid),
+        };
+        // The kernel attaches a sender's real ids unless it sends its own: on a
+        // root connection a message that says root may come from a thread that
+        // acts for another user (effective uid U, real uid 0).
+        let unverified_root = dynamic
+            && p.uid == 0
+            && uid == 0
+            && p.network.is_none()
+            && !self
+                .process
+                .as_ref()
+                .is_some_and(|fd| no_thread_acts_for_another(fd.as_fd(), pid));
+        let sender = Some(Sender {
+            uid,
+            gid,
+            unverified_root,
         });
         if sender != self.last_sender {
             *self.made.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
@@ -365,12 +467,21 @@ impl ClientContext {
     ///   groups) with the privileges of the capabilities its process held.
     /// - With dynamic tracking, a message the kernel says came from another uid or
     ///   gid: never more than the connection proved. On a connection made as root
-    ///   it is taken as that identity, with its gid only, no supplementary groups
-    ///   and no privileges (a root client may act for anyone). On any other
+    ///   it is taken as that identity, with its gid and the groups of its account
+    ///   (NSS, `getgrouplist`: a group a file denies still denies it), and no
+    ///   privileges (a root client may act for anyone); an identity without an
+    ///   account is served at Identification level at most. On any other
     ///   connection it gets the connection's identity at Identification level at
     ///   most: the kernel attaches a sender's *real* ids by default (a thread of a
     ///   root process acting for a user has real uid 0), and a descriptor passed to
     ///   another process carries that process's ids.
+    /// - With dynamic tracking on a connection made as root, a message that says
+    ///   root (the kernel's default, the sender's real ids) is root's only if no
+    ///   thread of the client process has another effective or filesystem uid when
+    ///   it is read (seen through the process's pidfd, so never another process's):
+    ///   a thread acting for user U without guise's client sends real uid 0.
+    ///   Otherwise it is served at Identification level at most, without
+    ///   privileges.
     /// - An identity of the sentinel uid or gid (4294967294) is never above
     ///   Identification level.
     /// - At Anonymous level: the anonymous token. The client is not identified.
@@ -390,7 +501,11 @@ impl ClientContext {
 
     /// [`Self::token`], made anew.
     fn make_token(&self) -> Result<Token> {
-        let (uid, gid) = self.last_sender.ok_or_else(|| {
+        let Sender {
+            uid,
+            gid,
+            unverified_root,
+        } = self.last_sender.ok_or_else(|| {
             Error::new(
                 ErrorKind::CannotImpersonate,
                 "no message has been read from this client yet",
@@ -418,6 +533,11 @@ impl ClientContext {
                 Token::for_network_client(p.uid, p.gid, &p.groups, cache)?,
                 level,
             )
+        } else if (uid, gid) == (p.uid, p.gid) && unverified_root {
+            // Root by the kernel's default while a thread of the client acts for
+            // another user: not root's to use.
+            let t = Token::from_ids(p.uid, p.gid, &p.groups)?;
+            (t, level.min(ImpersonationLevel::Identification))
         } else if (uid, gid) == (p.uid, p.gid) {
             let t = Token::from_ids_with_capabilities(
                 uid,
@@ -429,8 +549,15 @@ impl ClientContext {
             (t, level)
         } else if p.uid == 0 && uid != 0 && gid != 0 {
             // A connection made as root may act for anyone: taking another
-            // identity lowers it.
-            (Token::from_ids(uid, gid, &[gid])?, level)
+            // identity lowers it. The identity comes whole, with its account's
+            // groups; one without an account is only identified.
+            match account_groups(uid, gid) {
+                Some(groups) => (Token::from_ids(uid, gid, &groups)?, level),
+                None => (
+                    Token::from_ids(uid, gid, &[gid])?,
+                    level.min(ImpersonationLevel::Identification),
+                ),
+            }
         } else {
             // Any other identity than the one the connection proved could be a
             // raise (another user's, root's): Identification at most.
@@ -453,6 +580,15 @@ impl ClientContext {
     }
 }
 
+/// The identity a message came from, and whether it says root on a root
+/// connection while a thread of the client acts for another user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sender {
+    uid: u32,
+    gid: u32,
+    unverified_root: bool,
+}
+
 /// A policy hook: whether to serve a client. Called once per connection, before
 /// anything is read from it.
 pub type PeerPolicy = Arc<dyn Fn(&PeerIdentity) -> bool + Send + Sync>;
@@ -463,12 +599,53 @@ pub type PeerPolicy = Arc<dyn Fn(&PeerIdentity) -> bool + Send + Sync>;
 /// # Errors
 /// As [`PeerIdentity::of_socket`].
 pub fn admit(fd: impl AsFd, policy: Option<&PeerPolicy>) -> Result<Option<PeerIdentity>> {
-    let peer = PeerIdentity::of_socket(fd.as_fd())?;
+    Ok(admit_with_pidfd(fd.as_fd(), policy)?.map(|(peer, _)| peer))
+}
+
+/// As [`admit`], with a pidfd of the client process where the kernel gives one.
+fn admit_with_pidfd(
+    fd: BorrowedFd<'_>,
+    policy: Option<&PeerPolicy>,
+) -> Result<Option<(PeerIdentity, Option<OwnedFd>)>> {
+    let (peer, pidfd) = peer_identity(fd)?;
     if let Some(policy) = policy
         && !policy(&peer)
     {
         tracing::info!(uid = peer.uid, pid = peer.pid, "client refused by policy");
         return Ok(None);
     }
-    Ok(Some(peer))
+    Ok(Some((peer, pidfd)))
+}
+
+/// A new connection's client context on a Unix socket, served at `max_level` at
+/// most, or `None` when `policy` refuses it. For a connection made as root the
+/// client process's pidfd is kept (`SO_PEERPIDFD`, or `pidfd_open` of its pid on
+/// a kernel without it): dynamic tracking needs it to tell whether a message that
+/// says root comes while a thread of that process acts for another user. A
+/// connection made as root costs the server one more descriptor.
+///
+/// # Errors
+/// As [`PeerIdentity::of_socket`].
+pub(crate) fn admit_context(
+    fd: BorrowedFd<'_>,
+    policy: Option<&PeerPolicy>,
+    max_level: ImpersonationLevel,
+) -> Result<Option<ClientContext>> {
+    let Some((peer, pidfd)) = admit_with_pidfd(fd, policy)? else {
+        return Ok(None);
+    };
+    // Without SO_PEERPIDFD the pid may have gone to another process since the
+    // connect; a message is then taken as root only if the kernel says it came
+    // from the process of that pidfd, which only a holder of the connection can.
+    let process = if peer.uid == 0 {
+        pidfd.or_else(|| {
+            let pid = rustix::process::Pid::from_raw(peer.pid)?;
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+        })
+    } else {
+        None
+    };
+    let mut ctx = ClientContext::new(peer, max_level);
+    ctx.process = process.map(Arc::new);
+    Ok(Some(ctx))
 }

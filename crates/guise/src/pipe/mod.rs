@@ -30,9 +30,13 @@
 //! # Context tracking
 //! With static tracking the client's identity is the one taken at `connect`. With
 //! dynamic tracking it is the one the kernel attached to the last message read
-//! (`SCM_CREDENTIALS`, verified by the kernel): if the sender's uid or gid changed
-//! since `connect`, the token has that uid and gid with no supplementary groups
-//! (the kernel reports none per message: fewer groups, never more).
+//! (`SCM_CREDENTIALS`, verified by the kernel), never more than the connection
+//! proved (see [`ClientContext::token`]): on a connection made as root, another
+//! identity comes with its account's groups (Identification level if it has no
+//! account), and a message that says root is root's only while no thread of the
+//! client process acts for another user (the kernel attaches a sender's *real*
+//! ids unless it sends its own); on any other connection another identity is
+//! Identification at most.
 
 #[cfg(feature = "tokio")]
 pub mod tokio;
@@ -49,7 +53,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::listener::io_err;
 use crate::thread::Impersonation;
 use crate::token::ImpersonationLevel;
-use wire::{HEADER, Inbound, KIND_MESSAGE, KIND_SQOS, encode_frame, frame_header};
+use wire::{HEADER, Inbound, KIND_MESSAGE, KIND_SQOS, Sender, encode_frame, frame_header};
 
 /// The largest message a server accepts unless it says otherwise (1 MiB).
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
@@ -164,12 +168,12 @@ pub(crate) fn admit(
     fd: std::os::fd::BorrowedFd<'_>,
     options: &ServerOptions,
 ) -> Result<Option<ClientContext>> {
-    Ok(crate::client::admit(fd, options.policy.as_ref())?
-        .map(|peer| ClientContext::new(peer, options.max_level)))
+    crate::client::admit_context(fd, options.policy.as_ref(), options.max_level)
 }
 
-/// Reads `buf.len()` bytes, keeping the kernel's credentials of the first bytes.
-fn recv_exact_with_creds(stream: &UnixStream, buf: &mut [u8]) -> io::Result<Option<(u32, u32)>> {
+/// Reads `buf.len()` bytes, keeping the kernel's credentials of the first bytes
+/// (pid, uid, gid).
+fn recv_exact_with_creds(stream: &UnixStream, buf: &mut [u8]) -> io::Result<Option<Sender>> {
     use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     let mut creds = None;
     let mut got = 0;
@@ -191,7 +195,11 @@ fn recv_exact_with_creds(stream: &UnixStream, buf: &mut [u8]) -> io::Result<Opti
             if let RecvAncillaryMessage::ScmCredentials(c) = msg
                 && creds.is_none()
             {
-                creds = Some((c.uid.as_raw(), c.gid.as_raw()));
+                creds = Some((
+                    Some(c.pid.as_raw_nonzero().get()),
+                    c.uid.as_raw(),
+                    c.gid.as_raw(),
+                ));
             }
         }
         if n == 0 {

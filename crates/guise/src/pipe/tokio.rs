@@ -300,7 +300,7 @@ async fn within<T>(
 
 impl AsyncPipeConnection {
     /// Reads one byte with the kernel's credentials for it.
-    async fn first_byte(&self) -> io::Result<(u8, Option<(u32, u32)>)> {
+    async fn first_byte(&self) -> io::Result<(u8, Option<super::wire::Sender>)> {
         use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
         loop {
             self.stream.readable().await?;
@@ -318,7 +318,11 @@ impl AsyncPipeConnection {
                 let mut creds = None;
                 for msg in anc.drain() {
                     if let RecvAncillaryMessage::ScmCredentials(c) = msg {
-                        creds = Some((c.uid.as_raw(), c.gid.as_raw()));
+                        creds = Some((
+                            Some(c.pid.as_raw_nonzero().get()),
+                            c.uid.as_raw(),
+                            c.gid.as_raw(),
+                        ));
                     }
                 }
                 if m.bytes == 0 {

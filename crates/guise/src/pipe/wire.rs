@@ -24,6 +24,10 @@ const SQOS_MAGIC: &[u8; 4] = b"GSQ1";
 /// The bytes of a frame before its payload.
 pub(crate) const HEADER: usize = 5;
 
+/// The kernel's credentials of a message (`SCM_CREDENTIALS`): its sender's pid
+/// (where the transport reads it), uid and gid.
+pub(crate) type Sender = (Option<i32>, u32, u32);
+
 /// The payload of an SQOS frame.
 pub(crate) fn encode_qos(qos: &SecurityQos) -> [u8; 7] {
     let level = match qos.level {
@@ -110,7 +114,7 @@ impl Inbound {
         ctx: &mut ClientContext,
         kind: u8,
         payload: Vec<u8>,
-        sender: Option<(u32, u32)>,
+        sender: Option<Sender>,
     ) -> io::Result<Option<Vec<u8>>> {
         let first = self.frames == 0;
         self.frames += 1;
@@ -123,7 +127,7 @@ impl Inbound {
                 Ok(None)
             }
             KIND_MESSAGE => {
-                ctx.message_received(sender);
+                ctx.message_received_from(sender);
                 Ok(Some(payload))
             }
             _ => Err(io::Error::new(

@@ -2,6 +2,9 @@
 //! identity (impersonation changes what SO_PEERCRED reports at connect), and the
 //! server impersonates it for real file access.
 
+#[allow(dead_code)]
+#[path = "../common/accounts.rs"]
+mod accounts;
 #[path = "../common/mod.rs"]
 mod common;
 
@@ -851,6 +854,145 @@ fn the_sentinel_identity_is_never_served_above_identification() {
     assert_eq!(token.unix().uid(), 0xFFFF_FFFE);
     assert_eq!(
         token.impersonation_level(),
+        Some(ImpersonationLevel::Identification)
+    );
+}
+
+/// A frame of the pipe's wire format, written by hand as a client without guise's
+/// library would: a 4-byte little-endian length, the kind, the payload.
+fn raw_frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = ((payload.len() + 1) as u32).to_le_bytes().to_vec();
+    f.push(kind);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Attack (double hop, without guise's client): a thread of a root service acts
+/// for user A (effective uid A, real uid 0) and writes to a dynamic-tracking pipe
+/// the service connected as root. The kernel attaches the sender's real ids, root's,
+/// so the message said root and was served as root. A message that says root on a
+/// root connection is root's only while no thread of the client process acts for
+/// another user; otherwise it is served at Identification level.
+#[test]
+fn attack_a_root_clients_thread_acting_for_a_user_without_guises_client_is_not_served_as_root() {
+    need_root!();
+    use std::io::Read;
+    let (_d, sock) = socket_dir();
+    let server = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
+    let client = std::thread::spawn(move || {
+        use rustix::process::Uid;
+        use rustix::thread as t;
+        let mut stream = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        // Impersonation level (2), dynamic tracking (1), not effective-only.
+        stream
+            .write_all(&raw_frame(1, &[b'G', b'S', b'Q', b'1', 2, 1, 0]))
+            .unwrap();
+        let mut send = |text: &[u8]| {
+            stream.write_all(&raw_frame(0, text)).unwrap();
+            let mut header = [0u8; 5];
+            stream.read_exact(&mut header).unwrap();
+            let len = u32::from_le_bytes(header[..4].try_into().unwrap()) as usize;
+            let mut reply = vec![0u8; len - 1];
+            stream.read_exact(&mut reply).unwrap();
+        };
+        send(b"as root");
+        t::set_thread_res_uid(Uid::ROOT, Uid::from_raw(A), Uid::ROOT).unwrap();
+        send(b"acting for A");
+        t::set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT).unwrap();
+        send(b"as root again");
+    });
+    let mut conn = server.accept().unwrap();
+    let mut seen = Vec::new();
+    while let Some(m) = conn.read_message().unwrap() {
+        let t = conn.client().token().unwrap();
+        seen.push((
+            String::from_utf8(m).unwrap(),
+            t.unix().uid().as_raw(),
+            t.impersonation_level(),
+        ));
+        conn.write_message(b"ok").unwrap();
+    }
+    client.join().unwrap();
+    use ImpersonationLevel::{Identification, Impersonation};
+    assert_eq!(
+        seen,
+        [
+            ("as root".into(), 0, Some(Impersonation)),
+            ("acting for A".into(), 0, Some(Identification)),
+            ("as root again".into(), 0, Some(Impersonation)),
+        ]
+    );
+}
+
+/// Attack: on a root connection with dynamic tracking, a message carries the
+/// explicit credentials of alice, whose group a file denies (mode 0604, group
+/// guisestaff): the identity came with its gid only, so the group's denial was
+/// bypassed. It comes with its account's groups now; an identity without an
+/// account is only identified.
+#[test]
+fn attack_explicit_credentials_on_a_root_connection_keep_the_users_group_denial() {
+    need_root!();
+    const ALICE: u32 = 61201;
+    const STAFF: u32 = 61300;
+    const NO_ACCOUNT: u32 = 61299;
+    let _accounts = accounts::accounts();
+    let (dir, sock) = socket_dir();
+    let denied = dir.path().join("staff-denied");
+    std::fs::write(&denied, "not for staff").unwrap();
+    std::fs::set_permissions(&denied, std::fs::Permissions::from_mode(0o604)).unwrap();
+    std::os::unix::fs::chown(&denied, Some(0), Some(STAFF)).unwrap();
+    let server = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
+    let client = std::thread::spawn(move || {
+        use rustix::process::{Gid, Uid};
+        use rustix::thread as t;
+        let mut c = PipeClient::connect(
+            &PipeAddr::Path(sock),
+            SecurityQos {
+                level: ImpersonationLevel::Impersonation,
+                tracking: ContextTracking::Dynamic,
+                effective_only: false,
+            },
+        )
+        .unwrap();
+        // guise's client sends the thread's effective ids with each message.
+        for id in [ALICE, NO_ACCOUNT] {
+            t::set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT).unwrap();
+            t::set_thread_res_gid(Gid::ROOT, Gid::from_raw(id), Gid::ROOT).unwrap();
+            t::set_thread_res_uid(Uid::ROOT, Uid::from_raw(id), Uid::ROOT).unwrap();
+            c.transact(format!("as {id}").as_bytes()).unwrap();
+        }
+    });
+    let mut conn = server.accept().unwrap();
+    assert_eq!(conn.client().peer().uid, 0, "a connection made as root");
+    let mut seen = Vec::new();
+    while let Some(m) = conn.read_message().unwrap() {
+        seen.push((
+            String::from_utf8(m).unwrap(),
+            conn.client().token().unwrap(),
+        ));
+        conn.write_message(b"ok").unwrap();
+    }
+    client.join().unwrap();
+    let (_, alice) = &seen[0];
+    assert_eq!(alice.unix().uid().as_raw(), ALICE);
+    assert!(alice.unix().groups().contains(&STAFF), "{alice:?}");
+    assert_eq!(
+        alice.impersonation_level(),
+        Some(ImpersonationLevel::Impersonation)
+    );
+    let read = alice
+        .clone()
+        .run_as(|| std::fs::read_to_string(&denied))
+        .unwrap();
+    assert_eq!(
+        read.unwrap_err().kind(),
+        std::io::ErrorKind::PermissionDenied,
+        "the group's denial holds for alice"
+    );
+    let (_, nobody) = &seen[1];
+    assert_eq!(nobody.unix().uid().as_raw(), NO_ACCOUNT);
+    assert_eq!(
+        nobody.impersonation_level(),
         Some(ImpersonationLevel::Identification)
     );
 }
