@@ -6,8 +6,11 @@
 #   systemd units         /etc/systemd/system/guise-{serve,rpc}.{socket,service}
 #   the PAM service       /etc/pam.d/guise        (kept if it exists; --force replaces)
 #   the D-Bus policy      /etc/dbus-1/system.d/org.guise.Files1.conf
-# DESTDIR=DIR stages everything under DIR (for packaging). --no-build installs the
-# binary already built (target/release/guise).
+# DESTDIR=DIR stages everything under DIR (for packaging): a directory of the
+# caller's own that no one else may write to, made for the purpose
+# (stage=$(mktemp -d); DESTDIR=$stage ...), never a fixed name in /tmp, which another
+# user can make first and swap the staged binary in. --no-build installs the binary
+# already built (target/release/guise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -23,6 +26,27 @@ for arg in "$@"; do
 done
 prefix=${PREFIX:-/usr/local}
 dest=${DESTDIR:-}
+
+# A staging directory another user owns or may write to (a fixed name in /tmp that
+# they made first) would let them swap the staged binary before it is packaged.
+if [ -n "$dest" ]; then
+    own='stage into a directory of your own (stage=$(mktemp -d))'
+    if [ -L "$dest" ]; then
+        die "DESTDIR $dest is a symbolic link: $own"
+    fi
+    if [ ! -e "$dest" ]; then
+        mkdir -m 0755 -- "$dest" || die "cannot make DESTDIR $dest"
+    fi
+    [ -d "$dest" ] || die "DESTDIR $dest is not a directory"
+    owner=$(stat -c %u -- "$dest")
+    mode=$(stat -c %a -- "$dest")
+    if [ "$owner" != "$(id -u)" ]; then
+        die "DESTDIR $dest belongs to uid $owner, not to you: $own"
+    fi
+    if (( 8#$mode & 8#022 )); then
+        die "DESTDIR $dest may be written by others (mode $mode): $own"
+    fi
+fi
 
 if [ "$build" = 1 ]; then
     log "building the release binary"

@@ -658,3 +658,49 @@ fn attack_terminal_escapes_in_peer_strings_are_logged_escaped_in_text_mode() {
         .unwrap_or_else(|| panic!("no spawn event in {spawned:?}"));
     assert!(line.contains("\\x0d\\x1b[2J"), "{line}");
 }
+
+/// Attack: the documented staging example used a fixed name in /tmp
+/// (`DESTDIR=/tmp/stage`); a local user makes that directory first and swaps the
+/// staged binary before it is packaged. The examples stage into a directory the
+/// caller makes (`mktemp -d`), and install.sh refuses a staging directory that is a
+/// symbolic link, belongs to another user or may be written by others.
+#[test]
+fn attack_a_staging_directory_another_user_made_first_is_refused() {
+    need_root!();
+    let (dir, _files) = tree();
+    let install = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install.sh");
+    let run = |dest: &Path| {
+        let out = Command::new("bash")
+            .arg(&install)
+            .arg("--no-build")
+            .env("DESTDIR", dest)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let theirs = dir.path().join("stage");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(A), Some(A)).unwrap();
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&theirs, &link).unwrap();
+    for (dest, why) in [
+        (&theirs, format!("belongs to uid {A}")),
+        (&open, "may be written by others".into()),
+        (&link, "is a symbolic link".into()),
+    ] {
+        let (ok, err) = run(dest);
+        assert!(!ok, "{}: {err}", dest.display());
+        assert!(err.contains(&why) && err.contains("mktemp -d"), "{err}");
+        assert_eq!(std::fs::read_dir(dest).unwrap().count(), 0, "{err}");
+    }
+    // A directory of the caller's own (mktemp -d) passes the check.
+    let mine = tempfile::tempdir().unwrap();
+    let (_, err) = run(mine.path());
+    assert!(!err.contains("DESTDIR"), "{err}");
+}
