@@ -386,7 +386,9 @@ impl Files for FilesService {
             let level = if self.impersonate {
                 let c = call.clone();
                 self.pool
-                    .run(move || c.impersonate_client().map(|g| g.level()))
+                    .run_for(call.peer().uid, move || {
+                        c.impersonate_client().map(|g| g.level())
+                    })
                     .await??
             } else {
                 ImpersonationLevel::Impersonation
