@@ -29,7 +29,7 @@ use crate::sys::uring::Ring;
 use crate::token::{ImpersonationLevel, Token};
 
 /// The most personalities a thread's ring keeps.
-pub const PERSONALITIES: usize = 64;
+pub const PERSONALITIES: usize = 512;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 static REGISTERED: AtomicU64 = AtomicU64::new(0);
