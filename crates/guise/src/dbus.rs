@@ -53,7 +53,7 @@ use std::time::Duration;
 use zbus::message::Header;
 use zbus::names::{BusName, OwnedUniqueName, UniqueName};
 
-use crate::client::{ClientContext, PeerIdentity, SecurityQos};
+use crate::client::{CallsInFlight, ClientContext, InFlightCall, PeerIdentity, SecurityQos};
 use crate::cred::SENTINEL_GID;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::ImpersonationPool;
@@ -75,12 +75,9 @@ pub struct DbusClients {
     max_level: ImpersonationLevel,
     entries: Mutex<HashMap<OwnedUniqueName, Arc<Entry>>>,
     max_calls_per_uid: usize,
-    in_flight: InFlight,
+    in_flight: CallsInFlight,
     replies: Arc<ReplyBudget>,
 }
-
-/// Calls in flight by uid.
-type InFlight = Arc<Mutex<HashMap<u32, usize>>>;
 
 /// The most calls of one uid in flight at once, unless set otherwise.
 pub const DEFAULT_MAX_CALLS_PER_UID: usize = 64;
@@ -259,26 +256,6 @@ impl<R: zbus::zvariant::Type> zbus::zvariant::Type for Reply<R> {
     const SIGNATURE: &'static zbus::zvariant::Signature = R::SIGNATURE;
 }
 
-/// A call's place among its uid's calls in flight, given back when the last copy
-/// of the call goes.
-#[derive(Debug)]
-struct Counted {
-    uid: u32,
-    in_flight: InFlight,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        let mut counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = counts.get_mut(&self.uid) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&self.uid);
-            }
-        }
-    }
-}
-
 impl DbusClients {
     /// The callers of the service on `connection`, served at `max_level` at most.
     /// Starts a task (on the current tokio runtime) that forgets a caller when its
@@ -315,7 +292,7 @@ impl DbusClients {
             max_level,
             entries: Mutex::default(),
             max_calls_per_uid: limits.max_calls_per_uid.max(1),
-            in_flight: InFlight::default(),
+            in_flight: CallsInFlight::default(),
             replies: Arc::new(ReplyBudget {
                 max_per_uid: limits.max_reply_bytes_per_uid,
                 max_total: limits.max_reply_bytes,
@@ -449,21 +426,18 @@ impl DbusClients {
     pub async fn call(&self, header: &Header<'_>) -> Result<DbusCall> {
         let entry = self.entry(header).await?;
         let uid = entry.peer.uid;
-        {
-            let mut counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            let n = counts.entry(uid).or_default();
-            if *n >= self.max_calls_per_uid {
-                return Err(Error::new(
-                    ErrorKind::NotEnoughQuota,
-                    format!("uid {uid} has {n} calls in flight, the most a caller may have"),
-                ));
-            }
-            *n += 1;
-        }
-        let counted = Arc::new(Counted {
-            uid,
-            in_flight: Arc::clone(&self.in_flight),
-        });
+        // The call's place among its uid's calls in flight, given back when the
+        // last copy of the call goes.
+        let counted = Arc::new(
+            self.in_flight
+                .admit(uid, self.max_calls_per_uid)
+                .map_err(|n| {
+                    Error::new(
+                        ErrorKind::NotEnoughQuota,
+                        format!("uid {uid} has {n} calls in flight, the most a caller may have"),
+                    )
+                })?,
+        );
         let qos = *entry.qos.lock().unwrap_or_else(|p| p.into_inner());
         let mut client = ClientContext::new(Arc::clone(&entry.peer), self.max_level);
         client.set_qos(qos);
@@ -521,7 +495,7 @@ fn bus_error(what: &str, e: &zbus::Error) -> Error {
 #[derive(Clone, Debug)]
 pub struct DbusCall {
     client: ClientContext,
-    _counted: Arc<Counted>,
+    _counted: Arc<InFlightCall>,
     replies: Arc<ReplyBudget>,
 }
 

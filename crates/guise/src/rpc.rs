@@ -69,7 +69,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::client::{ClientContext, PeerIdentity, PeerPolicy, SecurityQos};
+use crate::client::{
+    CallsInFlight, ClientContext, InFlightCall, PeerIdentity, PeerPolicy, SecurityQos,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::listener::{RateLimited, io_err, is_fd_shortage, is_transient};
 use crate::pool::ImpersonationPool;
@@ -805,26 +807,7 @@ struct CallState {
     /// The call's place among its uid's calls in flight: given back only when
     /// the last handle of the call goes, a job still queued for it included (a
     /// cancelled call whose job waits for a worker still counts).
-    _counted: Counted,
-}
-
-/// One call in flight of a uid, counted down when dropped.
-#[derive(Debug)]
-struct Counted {
-    in_flight: InFlight,
-    uid: u32,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        let mut counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = counts.get_mut(&self.uid) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&self.uid);
-            }
-        }
-    }
+    _counted: InFlightCall,
 }
 
 /// A handle to a call (the binding handle of RpcImpersonateClient, the call handle
@@ -1066,9 +1049,6 @@ impl Drop for RpcImpersonation {
     }
 }
 
-/// Calls in flight by uid, shared by a layer and the calls it let through.
-type InFlight = Arc<Mutex<HashMap<u32, usize>>>;
-
 /// The tower layer that attaches each call's context ([`RpcCall`]) to its request;
 /// put it on a tonic server that serves a [`UnixIncoming`]. A call whose caller the
 /// kernel did not identify is refused (`UNAUTHENTICATED`), one that asks for an
@@ -1078,7 +1058,7 @@ type InFlight = Arc<Mutex<HashMap<u32, usize>>>;
 pub struct RpcLayer {
     max_level: ImpersonationLevel,
     max_calls_per_uid: usize,
-    in_flight: InFlight,
+    in_flight: CallsInFlight,
 }
 
 /// The most calls of one uid in flight at once, unless the layer says otherwise.
@@ -1091,7 +1071,7 @@ impl Default for RpcLayer {
         RpcLayer {
             max_level: ImpersonationLevel::Delegation,
             max_calls_per_uid: DEFAULT_MAX_CALLS_PER_UID,
-            in_flight: InFlight::default(),
+            in_flight: CallsInFlight::default(),
         }
     }
 }
@@ -1123,7 +1103,7 @@ impl<S> tower::Layer<S> for RpcLayer {
             inner,
             max_level: self.max_level,
             max_calls_per_uid: self.max_calls_per_uid,
-            in_flight: Arc::clone(&self.in_flight),
+            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -1134,7 +1114,7 @@ pub struct RpcService<S> {
     inner: S,
     max_level: ImpersonationLevel,
     max_calls_per_uid: usize,
-    in_flight: InFlight,
+    in_flight: CallsInFlight,
 }
 
 static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
@@ -1174,18 +1154,16 @@ impl<S> RpcService<S> {
             )
         })?;
         let level = requested_level(request.headers())?;
-        {
-            let mut counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            let n = counts.entry(peer.0.uid).or_default();
-            if *n >= self.max_calls_per_uid {
-                return Err(tonic::Status::resource_exhausted(format!(
-                    "uid {} has {} calls in flight, the most a caller may have",
-                    peer.0.uid, n
-                )));
-            }
-            // Counted down when the call's last handle goes (`Counted`).
-            *n += 1;
-        }
+        // Given back when the call's last handle goes.
+        let counted = self
+            .in_flight
+            .admit(peer.0.uid, self.max_calls_per_uid)
+            .map_err(|n| {
+                tonic::Status::resource_exhausted(format!(
+                    "uid {} has {n} calls in flight, the most a caller may have",
+                    peer.0.uid
+                ))
+            })?;
         let mut client = ClientContext::new(Arc::clone(&peer.0), self.max_level);
         client.set_qos(SecurityQos {
             level,
@@ -1197,10 +1175,7 @@ impl<S> RpcService<S> {
             id: NEXT_CALL.fetch_add(1, Ordering::Relaxed),
             client,
             active: AtomicBool::new(true),
-            _counted: Counted {
-                in_flight: Arc::clone(&self.in_flight),
-                uid: peer.0.uid,
-            },
+            _counted: counted,
         })))
     }
 }
