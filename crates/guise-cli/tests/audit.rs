@@ -365,14 +365,7 @@ fn every_json_audit_line_of_every_server_has_each_key_once() {
     let mut server = common::bus::start_service(&bus, &files, &["--log", "json"]);
     common::runtime().block_on(async {
         let conn = common::bus::bus_as(&bus, 61001).await;
-        let f = zbus::Proxy::new(
-            &conn,
-            "org.guise.Files1",
-            "/org/guise/Files1",
-            "org.guise.Files1",
-        )
-        .await
-        .unwrap();
+        let f = common::bus::proxy(&conn).await;
         let _ = f.call::<_, _, Vec<u8>>("Read", &("mine.txt",)).await;
         let () = f
             .call("SetQualityOfService", &("impersonation",))

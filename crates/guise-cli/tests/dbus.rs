@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::bus::{Bus, FIRST, USERS, accounts, bus_as, start_bus, start_service};
+use common::bus::{Bus, FIRST, USERS, accounts, bus_as, proxy, start_bus, start_service};
 use common::server::{own_file, tree};
 use common::{GUISE, runtime};
 
@@ -30,17 +30,6 @@ macro_rules! need_bus {
             return;
         }
     };
-}
-
-async fn proxy(conn: &zbus::Connection) -> zbus::Proxy<'static> {
-    zbus::Proxy::new(
-        conn,
-        "org.guise.Files1",
-        "/org/guise/Files1",
-        "org.guise.Files1",
-    )
-    .await
-    .unwrap()
 }
 
 /// The D-Bus error name and message of a failed call.

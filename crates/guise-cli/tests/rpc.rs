@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::server::{Server, own_file, sparse_file, start_rpc, tree};
 use common::{GUISE, runtime};
 use guise::{ErrorKind, ImpersonationLevel, Token};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Request};
 
 mod proto {
@@ -27,31 +27,8 @@ use proto::{ListRequest, ReadRequest, WhoAmIRequest, WriteChunk};
 const A: u32 = 61001;
 const B: u32 = 61002;
 
-/// A tonic channel to `socket` whose connections the server sees as `uid`: each is
-/// made on a thread of its own that impersonates `uid` (the kernel records the
-/// effective ids of the thread that connects).
 async fn channel_as(socket: &Path, uid: u32) -> Channel {
-    let token = Token::from_ids(uid, uid, &[uid]).unwrap();
-    let path = socket.to_owned();
-    Endpoint::from_static("http://guise.invalid")
-        .connect_with_connector(tower::service_fn(move |_: tonic::codegen::http::Uri| {
-            let (token, path) = (token.clone(), path.clone());
-            async move {
-                let std = guise::thread::spawn(move || {
-                    token.run_as(|| std::os::unix::net::UnixStream::connect(&path))
-                })
-                .map_err(io::Error::other)?
-                .join()
-                .map_err(|_| io::Error::other("the connecting thread panicked"))?
-                .map_err(io::Error::other)??;
-                std.set_nonblocking(true)?;
-                Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::from_std(std)?,
-                ))
-            }
-        }))
-        .await
-        .unwrap()
+    common::server::grpc_channel_as(socket, uid).await.unwrap()
 }
 
 async fn client_as(socket: &Path, uid: u32) -> FilesClient<Channel> {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::bus::{FIRST, accounts_for, bus_as, start_bus, start_service};
+use common::bus::{FIRST, accounts_for, bus_as, proxy, start_bus, start_service};
 use common::server::{Server, start, start_rpc};
 use guise::pipe::{
     ClientOptions, ContextTracking, PipeAddr, PipeClient, PipeServer, SecurityQos, ServerOptions,
@@ -530,22 +530,7 @@ type FilesClient = proto::files_client::FilesClient<tonic::transport::Channel>;
 /// A gRPC client whose connection the server sees as `uid` (made on a thread that
 /// acts as `uid`).
 async fn grpc_connect(socket: &Path, uid: u32) -> Option<FilesClient> {
-    let path = socket.to_owned();
-    let channel = tonic::transport::Endpoint::from_static("http://guise.invalid")
-        .connect_with_connector(tower::service_fn(move |_: tonic::codegen::http::Uri| {
-            let path = path.clone();
-            async move {
-                let std = as_uid(uid, move || std::os::unix::net::UnixStream::connect(&path))
-                    .join()
-                    .map_err(|_| std::io::Error::other("the connecting thread panicked"))??;
-                std.set_nonblocking(true)?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::from_std(std)?,
-                ))
-            }
-        }))
-        .await
-        .ok()?;
+    let channel = common::server::grpc_channel_as(socket, uid).await.ok()?;
     Some(FilesClient::new(channel))
 }
 
@@ -574,14 +559,7 @@ fn dbus_clients(bus: Arc<common::bus::Bus>, tally: Arc<Tally>) -> std::thread::J
                 tasks.push(tokio::spawn(async move {
                     let mut n = u64::from(uid) * 1000;
                     let conn = bus_as(&bus, uid).await;
-                    let f = zbus::Proxy::new(
-                        &conn,
-                        "org.guise.Files1",
-                        "/org/guise/Files1",
-                        "org.guise.Files1",
-                    )
-                    .await
-                    .unwrap();
+                    let f = proxy(&conn).await;
                     let mut qos_set = false;
                     while !tally.done() {
                         n += 1;

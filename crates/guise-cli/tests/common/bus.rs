@@ -195,3 +195,15 @@ pub async fn bus_as(bus: &Bus, uid: u32) -> zbus::Connection {
         .await
         .unwrap()
 }
+
+/// A proxy for guise's file service (`org.guise.Files1`) on `conn`.
+pub async fn proxy(conn: &zbus::Connection) -> zbus::Proxy<'static> {
+    zbus::Proxy::new(
+        conn,
+        "org.guise.Files1",
+        "/org/guise/Files1",
+        "org.guise.Files1",
+    )
+    .await
+    .unwrap()
+}

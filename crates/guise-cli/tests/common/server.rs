@@ -210,3 +210,33 @@ pub fn as_uid(uid: u32, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A tonic channel to the gRPC server on `socket` whose connections the server
+/// sees as `uid`: each is made on a thread of its own that impersonates `uid` (the
+/// kernel records the effective ids of the thread that connects).
+pub async fn grpc_channel_as(
+    socket: &Path,
+    uid: u32,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    use std::io;
+    let token = guise::Token::from_ids(uid, uid, &[uid]).unwrap();
+    let path = socket.to_owned();
+    tonic::transport::Endpoint::from_static("http://guise.invalid")
+        .connect_with_connector(tower::service_fn(move |_: tonic::codegen::http::Uri| {
+            let (token, path) = (token.clone(), path.clone());
+            async move {
+                let std = guise::thread::spawn(move || {
+                    token.run_as(|| std::os::unix::net::UnixStream::connect(&path))
+                })
+                .map_err(io::Error::other)?
+                .join()
+                .map_err(|_| io::Error::other("the connecting thread panicked"))?
+                .map_err(io::Error::other)??;
+                std.set_nonblocking(true)?;
+                Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::from_std(std)?,
+                ))
+            }
+        }))
+        .await
+}
