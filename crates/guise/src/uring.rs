@@ -151,16 +151,8 @@ pub fn open_as(
                 "an io_uring ring met something unexpected: it is discarded with its personalities"
             );
             *r = None;
-            // Only a completion tagged as this open's is its answer.
-            return match opened {
-                Ok(fd) => Ok(fd),
-                Err(e) => Err(Error::sys(
-                    ErrorKind::Os,
-                    format!("opening {path:?} through io_uring"),
-                    &e,
-                )),
-            };
         }
+        // Only a completion tagged as this open's is its answer.
         opened.map_err(open_err)
     })
 }
