@@ -53,7 +53,8 @@ use std::time::Duration;
 use zbus::message::Header;
 use zbus::names::{BusName, OwnedUniqueName, UniqueName};
 
-use crate::client::{CallsInFlight, ClientContext, InFlightCall, PeerIdentity, SecurityQos};
+use crate::admission::{CallsInFlight, InFlightCall};
+use crate::client::{ClientContext, PeerIdentity, SecurityQos};
 use crate::cred::SENTINEL_GID;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::ImpersonationPool;

@@ -49,6 +49,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod client;
 #[cfg(feature = "dbus")]
 pub mod dbus;

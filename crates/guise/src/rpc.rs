@@ -69,9 +69,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::client::{
-    CallsInFlight, ClientContext, InFlightCall, PeerIdentity, PeerPolicy, SecurityQos,
-};
+use crate::admission::{CallsInFlight, InFlightCall};
+use crate::client::{ClientContext, PeerIdentity, PeerPolicy, SecurityQos};
 use crate::error::{Error, ErrorKind, Result};
 use crate::listener::{RateLimited, io_err, is_fd_shortage, is_transient};
 use crate::pool::ImpersonationPool;
