@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::pam::{self, Pam};
+use crate::sys::pam::{self, Pam, PamError};
 use crate::token::{LogonType, SessionRef, Token};
 
 /// A password, zeroed when dropped.
@@ -303,7 +303,8 @@ fn logon_failure() -> Error {
 /// - [`ErrorKind::NoLogonServers`] when the authentication service (a directory,
 ///   a KDC) cannot be reached: nothing was checked, and it is not reported as a
 ///   wrong password.
-/// - [`ErrorKind::InvalidParameter`] for a name or service with a NUL byte.
+/// - [`ErrorKind::InvalidParameter`] for a name, service or PAM configuration
+///   directory with a NUL byte.
 /// - [`ErrorKind::Os`] when PAM cannot be used at all.
 ///
 /// [`LogonUser`]: https://learn.microsoft.com/en-us/windows/win32/api/winbase/nf-winbase-logonuserw
@@ -390,52 +391,29 @@ fn pam_logon(
     };
     let c_user = CString::new(user).map_err(|_| nul("user name"))?;
     let c_service = CString::new(options.service.as_str()).map_err(|_| nul("service name"))?;
-    let mut pam = Pam::start(&c_service, &c_user, password, options.config_dir.as_deref())
-        .map_err(|code| Error::new(ErrorKind::Os, format!("cannot start PAM (error {code})")))?;
+    let c_confdir = options
+        .config_dir
+        .as_deref()
+        .map(|d| CString::new(d.as_os_str().as_encoded_bytes()))
+        .transpose()
+        .map_err(|_| nul("PAM configuration directory"))?;
+    let mut pam = Pam::start(&c_service, &c_user, password, c_confdir.as_deref())
+        .map_err(|e| Error::new(ErrorKind::Os, format!("cannot start PAM ({e})")))?;
     for (item, value, what) in [
         (pam::PAM_RHOST, &options.remote_host, "remote host"),
         (pam::PAM_RUSER, &options.remote_user, "remote user"),
     ] {
         if let Some(value) = value {
             let c = CString::new(value.as_str()).map_err(|_| nul(what))?;
-            pam.set_item(item, &c).map_err(|code| {
+            pam.set_item(item, &c).map_err(|e| {
                 Error::new(
                     ErrorKind::Os,
-                    format!("cannot give PAM the {what}: {}", pam.strerror(code)),
+                    format!("cannot give PAM the {what}: {}", pam.strerror(e)),
                 )
             })?;
         }
     }
-    let refused = |pam: &Pam, code| -> Error {
-        match code {
-            pam::PAM_AUTH_ERR | pam::PAM_USER_UNKNOWN => logon_failure(),
-            pam::PAM_MAXTRIES => Error::new(
-                ErrorKind::AccountLockedOut,
-                "the account is locked out after too many failed logons",
-            ),
-            pam::PAM_AUTHINFO_UNAVAIL | pam::PAM_CRED_UNAVAIL => Error::new(
-                ErrorKind::NoLogonServers,
-                format!(
-                    "the authentication service cannot be reached or gave no credentials: {}",
-                    pam.strerror(code)
-                ),
-            ),
-            pam::PAM_ACCT_EXPIRED => {
-                Error::new(ErrorKind::AccountExpired, "the account has expired")
-            }
-            pam::PAM_NEW_AUTHTOK_REQD | pam::PAM_AUTHTOK_EXPIRED => Error::new(
-                ErrorKind::PasswordExpired,
-                "the password has expired and must be changed",
-            ),
-            pam::PAM_PERM_DENIED => {
-                Error::new(ErrorKind::AccountRestriction, "the account may not log on")
-            }
-            other => Error::new(
-                ErrorKind::LogonFailure,
-                format!("PAM refused the logon: {}", pam.strerror(other)),
-            ),
-        }
-    };
+    let refused = |pam: &Pam, error: PamError| refusal(error, |e| pam.strerror(e));
     if authenticate {
         pam.authenticate().map_err(|c| refused(&pam, c))?;
     }
@@ -488,6 +466,37 @@ fn pam_logon(
         "logon"
     );
     Token::for_logon(&account, logon_type, Some(session), network_credentials)
+}
+
+/// The error of a logon that PAM refused with `error`; `text` gives PAM's own
+/// words for it.
+fn refusal(error: PamError, text: impl FnOnce(PamError) -> String) -> Error {
+    match error {
+        PamError::AuthErr | PamError::UserUnknown => logon_failure(),
+        PamError::MaxTries => Error::new(
+            ErrorKind::AccountLockedOut,
+            "the account is locked out after too many failed logons",
+        ),
+        PamError::AuthInfoUnavail | PamError::CredUnavail => Error::new(
+            ErrorKind::NoLogonServers,
+            format!(
+                "the authentication service cannot be reached or gave no credentials: {}",
+                text(error)
+            ),
+        ),
+        PamError::AcctExpired => Error::new(ErrorKind::AccountExpired, "the account has expired"),
+        PamError::NewAuthTokReqd | PamError::AuthTokExpired => Error::new(
+            ErrorKind::PasswordExpired,
+            "the password has expired and must be changed",
+        ),
+        PamError::PermDenied => {
+            Error::new(ErrorKind::AccountRestriction, "the account may not log on")
+        }
+        other => Error::new(
+            ErrorKind::LogonFailure,
+            format!("PAM refused the logon: {}", text(other)),
+        ),
+    }
 }
 
 /// Fails unless the process token holds SeTcbPrivilege (checked on the process
@@ -556,5 +565,59 @@ impl Token {
             .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up uid {uid}"), e))?
             .ok_or_else(|| Error::new(ErrorKind::NoneMapped, format!("no user has uid {uid}")))?;
         Token::for_account(&user, logon_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each PAM refusal maps to the error kind callers match on; what PAM does not
+    /// name otherwise is a logon failure with PAM's text.
+    #[test]
+    fn pam_refusals_map_to_error_kinds() {
+        let table = [
+            (PamError::AuthErr, ErrorKind::LogonFailure),
+            (PamError::UserUnknown, ErrorKind::LogonFailure),
+            (PamError::MaxTries, ErrorKind::AccountLockedOut),
+            (PamError::AuthInfoUnavail, ErrorKind::NoLogonServers),
+            (PamError::CredUnavail, ErrorKind::NoLogonServers),
+            (PamError::AcctExpired, ErrorKind::AccountExpired),
+            (PamError::NewAuthTokReqd, ErrorKind::PasswordExpired),
+            (PamError::AuthTokExpired, ErrorKind::PasswordExpired),
+            (PamError::PermDenied, ErrorKind::AccountRestriction),
+            (PamError::SessionErr, ErrorKind::LogonFailure),
+            (PamError::CredErr, ErrorKind::LogonFailure),
+            (PamError::Abort, ErrorKind::LogonFailure),
+            (PamError::SystemErr, ErrorKind::LogonFailure),
+            (PamError::Unknown(4242), ErrorKind::LogonFailure),
+        ];
+        for (error, kind) in table {
+            let e = refusal(error, |e| format!("pam says {}", e.code()));
+            assert_eq!(e.kind(), kind, "{error:?}: {e}");
+        }
+        // The same words for a wrong password and an unknown user.
+        let wrong = refusal(PamError::AuthErr, |_| unreachable!()).to_string();
+        let unknown = refusal(PamError::UserUnknown, |_| unreachable!()).to_string();
+        assert_eq!(wrong, unknown);
+        assert!(
+            refusal(PamError::Unknown(4242), |e| format!(
+                "pam says {}",
+                e.code()
+            ))
+            .to_string()
+            .contains("pam says 4242")
+        );
+    }
+
+    /// A PAM configuration directory with a NUL byte is refused before PAM starts
+    /// (it once became "", the system's directory).
+    #[test]
+    fn pam_config_dir_with_nul_is_invalid() {
+        let options = LogonOptions::new("guise").with_config_dir("/etc/pam\0.d");
+        let e = pam_logon("nobody", None, LogonType::Network, &options)
+            .expect_err("a config dir with a NUL byte was accepted");
+        assert_eq!(e.kind(), ErrorKind::InvalidParameter, "{e}");
+        assert!(e.to_string().contains("PAM configuration directory"), "{e}");
     }
 }
