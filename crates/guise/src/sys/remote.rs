@@ -8,14 +8,22 @@
 //! A target in the middle of a credential change of its own ([`Slot::enter`]) is
 //! not touched by the handler: the request waits, and the target applies it itself
 //! when it leaves ([`Slot::leave`]).
+//!
+//! The asker sleeps on the slot's state word (a futex) until the target, having
+//! applied the request, wakes it (`FUTEX_WAKE` is a plain system call, safe in a
+//! signal handler), or until its time limit. The protocol's bookkeeping is apart
+//! from the two steps that touch the system (sending the signal, making the
+//! credential calls), which a [`Slot`] takes as functions: the tests drive the
+//! states by direct calls with stand-ins for both, also under Miri.
 
 use std::cell::{Cell, UnsafeCell};
 use std::io;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, compiler_fence};
+use std::time::{Duration, Instant};
 
 use rustix::process::{Gid, Uid};
-use rustix::thread::{self as rthread, CapabilitySets};
+use rustix::thread::{self as rthread, CapabilitySets, futex};
 
 /// No request.
 const IDLE: u32 = 0;
@@ -61,8 +69,17 @@ impl Request {
 }
 
 /// The shared record of a thread that others may set a token on.
+///
+/// The bookkeeping (the state word, the busy and deferred flags, the applied
+/// count) is plain atomics; the two steps that touch the system are seams: `apply`
+/// makes the credential calls on the thread and `notify` signals it. The real ones
+/// are [`apply`] and [`send_signal`]; tests put stand-ins there and drive the
+/// protocol by direct calls, without signals or credential changes (and so under
+/// Miri).
 pub(crate) struct Slot {
     tid: i32,
+    /// The request's state ([`IDLE`], [`CLAIMED`], [`REQUESTED`], [`APPLYING`],
+    /// [`DONE`], [`CANCELLED`]); also the futex word the asker waits on.
     state: AtomicU32,
     request: AtomicPtr<Request>,
     /// The thread is in a credential change of its own: the handler must wait.
@@ -73,6 +90,11 @@ pub(crate) struct Slot {
     applied: AtomicU64,
     /// Whether the thread has ended.
     gone: AtomicBool,
+    /// Puts a request's identity on the calling thread (run on the target thread,
+    /// possibly in the signal handler: async-signal-safe).
+    apply: fn(&Request),
+    /// Tells the target thread that a request waits.
+    notify: fn(&Slot) -> io::Result<()>,
 }
 
 thread_local! {
@@ -88,6 +110,22 @@ pub(crate) fn signal() -> i32 {
 }
 
 impl Slot {
+    /// A record of thread `tid` whose requests `apply` takes up and `notify`
+    /// announces; nothing is installed.
+    fn with_seams(tid: i32, apply: fn(&Request), notify: fn(&Slot) -> io::Result<()>) -> Slot {
+        Slot {
+            tid,
+            state: AtomicU32::new(IDLE),
+            request: AtomicPtr::new(std::ptr::null_mut()),
+            busy: AtomicBool::new(false),
+            deferred: AtomicBool::new(false),
+            applied: AtomicU64::new(0),
+            gone: AtomicBool::new(false),
+            apply,
+            notify,
+        }
+    }
+
     /// The record of the calling thread, which it must keep alive (and mark
     /// [`Slot::gone`]) until it ends; installs the signal handler once per process.
     ///
@@ -95,15 +133,11 @@ impl Slot {
     /// The kernel's, or `EBUSY` if the application handles the signal itself.
     pub(crate) fn for_current_thread() -> io::Result<std::sync::Arc<Slot>> {
         install_handler()?;
-        let slot = std::sync::Arc::new(Slot {
-            tid: rustix::thread::gettid().as_raw_nonzero().get(),
-            state: AtomicU32::new(IDLE),
-            request: AtomicPtr::new(std::ptr::null_mut()),
-            busy: AtomicBool::new(false),
-            deferred: AtomicBool::new(false),
-            applied: AtomicU64::new(0),
-            gone: AtomicBool::new(false),
-        });
+        let slot = std::sync::Arc::new(Slot::with_seams(
+            rustix::thread::gettid().as_raw_nonzero().get(),
+            apply,
+            send_signal,
+        ));
         MINE.set(std::sync::Arc::as_ptr(&slot));
         Ok(slot)
     }
@@ -136,7 +170,18 @@ impl Slot {
         }
     }
 
-    /// On the target: applies the waiting request, if it still waits.
+    /// On the target, in the signal handler: applies the waiting request now, or
+    /// when the thread's own credential change is over.
+    fn signalled(&self) {
+        if self.busy.load(Ordering::SeqCst) {
+            self.deferred.store(true, Ordering::SeqCst);
+        } else {
+            self.take_up();
+        }
+    }
+
+    /// On the target: applies the waiting request, if it still waits, and wakes
+    /// the asker.
     fn take_up(&self) {
         if self
             .state
@@ -150,20 +195,29 @@ impl Slot {
         // frees it only after DONE (or after it cancelled, which the exchange above
         // rules out); nothing else writes to it meanwhile.
         let req = unsafe { &*req };
-        apply(req);
+        (self.apply)(req);
         self.applied.fetch_add(1, Ordering::SeqCst);
         self.state.store(DONE, Ordering::SeqCst);
+        // The slot outlives this call (the thread holds it while it runs), so the
+        // word is still there; a wake that finds no waiter does nothing. futex(2)
+        // is a plain system call, async-signal-safe.
+        let _ = futex::wake(&self.state, futex::Flags::PRIVATE, u32::MAX);
     }
 
     /// On the asker: has the thread apply `req` and waits until it did. The thread
     /// applies it at once (from the signal handler) or as soon as its own
     /// credential change is over.
     ///
+    /// The asker sleeps on the state word (a futex) until the thread wakes it
+    /// having applied the request, or until `limit` has passed since the signal
+    /// was sent; a request the thread has begun to apply is waited for to the end
+    /// (applying takes a few system calls, and aborts the process if they fail).
+    ///
     /// # Errors
     /// `ESRCH` if the thread has ended; `ETIMEDOUT` if it did not take the request
     /// up within `limit` (then nothing was changed); `EBUSY` if another request is
     /// under way.
-    pub(crate) fn request(&self, req: Box<Request>, limit: std::time::Duration) -> io::Result<()> {
+    pub(crate) fn request(&self, req: Box<Request>, limit: Duration) -> io::Result<()> {
         if self.gone.load(Ordering::SeqCst) {
             return Err(io::Error::from_raw_os_error(libc::ESRCH));
         }
@@ -177,22 +231,14 @@ impl Slot {
         let ptr = Box::into_raw(req);
         self.request.store(ptr, Ordering::SeqCst);
         self.state.store(REQUESTED, Ordering::SeqCst);
-        // SAFETY: tgkill with this process's pid and a tid of it. A thread that has
-        // ended gives ESRCH; if its tid was reused by a new thread of this process,
-        // that thread's handler finds no request of its own and the asker times
-        // out, having changed nothing.
-        let r = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), self.tid, signal()) };
-        let sent = if r == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        };
-        let started = std::time::Instant::now();
+        let sent = (self.notify)(self);
+        let started = Instant::now();
         let outcome = loop {
+            let remaining = limit.saturating_sub(started.elapsed());
             match self.state.load(Ordering::SeqCst) {
                 DONE => break Ok(()),
                 REQUESTED
-                    if (sent.is_err() || started.elapsed() > limit)
+                    if (sent.is_err() || remaining.is_zero())
                         && self
                             .state
                             .compare_exchange(
@@ -207,9 +253,16 @@ impl Slot {
                         .err()
                         .unwrap_or_else(|| io::Error::from_raw_os_error(libc::ETIMEDOUT)));
                 }
-                _ => {}
+                // Until the limit, or until the state changes: the thread wakes
+                // the word once it has applied the request.
+                REQUESTED => wait_while(&self.state, REQUESTED, remaining),
+                // Being applied: it ends in DONE (or the process aborts). The
+                // time limit bounds each wait, not the whole.
+                APPLYING => wait_while(&self.state, APPLYING, limit.max(Duration::from_millis(1))),
+                // A state that no other party sets while this asker holds the
+                // slot; read it again.
+                _ => std::hint::spin_loop(),
             }
-            std::thread::sleep(std::time::Duration::from_micros(50));
         };
         self.request.store(std::ptr::null_mut(), Ordering::SeqCst);
         self.state.store(IDLE, Ordering::SeqCst);
@@ -217,6 +270,35 @@ impl Slot {
         // (CANCELLED); either way no one reads it any more.
         drop(unsafe { Box::from_raw(ptr) });
         outcome
+    }
+}
+
+/// Sleeps while `word` holds `value`, at most `timeout` (`FUTEX_WAIT`). Returns at
+/// once if it holds another value; may return early (a signal, a spurious wake):
+/// callers read the word again.
+fn wait_while(word: &AtomicU32, value: u32, timeout: Duration) {
+    // A limit too long for a timespec is no limit.
+    let timeout = futex::Timespec::try_from(timeout).ok();
+    match futex::wait(word, futex::Flags::PRIVATE, value, timeout.as_ref()) {
+        Ok(()) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+        Err(rustix::io::Errno::TIMEDOUT) => {}
+        // No futex (a seccomp filter that forbids it): fall back to a short sleep
+        // rather than spin.
+        Err(_) => std::thread::sleep(Duration::from_micros(50)),
+    }
+}
+
+/// Signals the slot's thread that a request waits (`tgkill`).
+fn send_signal(slot: &Slot) -> io::Result<()> {
+    // SAFETY: tgkill with this process's pid and a tid of it. A thread that has
+    // ended gives ESRCH; if its tid was reused by a new thread of this process,
+    // that thread's handler finds no request of its own and the asker times out,
+    // having changed nothing.
+    let r = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), slot.tid, signal()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -231,17 +313,19 @@ fn die(msg: &str) -> ! {
     }
 }
 
-/// Reads the thread's supplementary groups into `buf` with the raw system call;
-/// how many there are.
+/// Reads the calling thread's supplementary groups into `buf`; how many there are.
+///
+/// This is libc's `getgroups`, not a raw `syscall(SYS_getgroups)`: on some 32-bit
+/// targets (x86, arm, sparc, m68k) the system call of that number is the old one
+/// with 16-bit gids, and the 32-bit one is `getgroups32`; libc calls the right one
+/// for the target. `getgroups` is async-signal-safe (POSIX, signal-safety(7)); it
+/// only reads, and reads the calling thread's credentials (unlike the setters,
+/// libc does not broadcast it to other threads).
 fn groups_into(buf: &mut [u32]) -> Option<usize> {
-    // SAFETY: getgroups(2) writes at most `buf.len()` gids into `buf`.
-    let n = unsafe {
-        libc::syscall(
-            libc::SYS_getgroups,
-            buf.len() as libc::c_int,
-            buf.as_mut_ptr(),
-        )
-    };
+    let len = libc::c_int::try_from(buf.len()).ok()?;
+    // SAFETY: getgroups(2) writes at most `len` gids (u32 on Linux, as `buf`'s
+    // elements) into `buf`, which has room for `len`.
+    let n = unsafe { libc::getgroups(len, buf.as_mut_ptr().cast::<libc::gid_t>()) };
     usize::try_from(n).ok()
 }
 
@@ -307,11 +391,7 @@ extern "C" fn handler(_: libc::c_int) {
         // SAFETY: the thread keeps its slot alive while MINE points at it (it
         // clears MINE before the slot can go).
         let slot = unsafe { &*slot };
-        if slot.busy.load(Ordering::SeqCst) {
-            slot.deferred.store(true, Ordering::SeqCst);
-        } else {
-            slot.take_up();
-        }
+        slot.signalled();
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = saved };
@@ -342,4 +422,271 @@ fn install_handler() -> io::Result<()> {
         Ok(())
     });
     r.map_err(io::Error::from_raw_os_error)
+}
+
+/// The request protocol driven by direct calls: the tests play the signal handler
+/// ([`Slot::signalled`]) themselves and put a stand-in where the credential calls
+/// would be, so no signal is sent and no credential changes. They also run under
+/// Miri (`scripts/miri.sh`), which checks the atomics, the futex waits and that
+/// every request is freed once.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    use rustix::thread::CapabilitySet;
+
+    /// The (home uid, target uid) of every request the stand-in applied; each test
+    /// uses uids of its own.
+    static APPLIED: Mutex<Vec<(u32, u32)>> = Mutex::new(Vec::new());
+
+    /// Stands in for [`apply`]: records what it would have put on the thread.
+    fn record(req: &Request) {
+        APPLIED.lock().unwrap().push((req.home.uid, req.target.uid));
+    }
+
+    /// How often a request to take on `uid` was applied.
+    fn applied_to(uid: u32) -> usize {
+        APPLIED
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, t)| *t == uid)
+            .count()
+    }
+
+    /// The signal stays pending: the test runs the handler when it chooses.
+    fn pending(_: &Slot) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// The handler runs at once.
+    fn at_once(slot: &Slot) -> io::Result<()> {
+        slot.signalled();
+        Ok(())
+    }
+
+    /// The signal cannot be sent (the thread has ended).
+    fn unsent(_: &Slot) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc::ESRCH))
+    }
+
+    fn identity(uid: u32) -> Identity {
+        Identity {
+            uid,
+            gid: uid,
+            groups: Box::new([Gid::from_raw(uid)]),
+            capabilities: CapabilitySets {
+                effective: CapabilitySet::empty(),
+                permitted: CapabilitySet::empty(),
+                inheritable: CapabilitySet::empty(),
+            },
+            umask: 0o022,
+        }
+    }
+
+    fn request_for(uid: u32) -> Box<Request> {
+        Request::new(identity(1000), identity(uid))
+    }
+
+    fn slot(apply: fn(&Request), notify: fn(&Slot) -> io::Result<()>) -> Arc<Slot> {
+        Arc::new(Slot::with_seams(1, apply, notify))
+    }
+
+    /// Nothing left behind: no request, no asker.
+    fn assert_idle(slot: &Slot) {
+        assert_eq!(slot.state.load(Ordering::SeqCst), IDLE);
+        assert!(slot.request.load(Ordering::SeqCst).is_null());
+    }
+
+    /// Waits (yielding) until the slot's state is `state`.
+    fn until(slot: &Slot, state: u32) {
+        while slot.state.load(Ordering::SeqCst) != state {
+            std::thread::yield_now();
+        }
+    }
+
+    const LONG: Duration = Duration::from_secs(20);
+
+    #[test]
+    fn remote_request_applied_at_once() {
+        let slot = slot(record, at_once);
+        slot.request(request_for(71_001), LONG).unwrap();
+        assert_eq!(applied_to(71_001), 1);
+        assert!(APPLIED.lock().unwrap().contains(&(1000, 71_001)));
+        assert_eq!(slot.applied(), 1);
+        assert_idle(&slot);
+        // The slot takes the next request.
+        slot.request(request_for(71_002), LONG).unwrap();
+        assert_eq!(applied_to(71_002), 1);
+        assert_eq!(slot.applied(), 2);
+        assert_idle(&slot);
+    }
+
+    /// A request that arrives during the thread's own credential change waits for
+    /// its end and is applied then, on the thread; the asker is woken, not left to
+    /// its time limit.
+    #[test]
+    fn remote_request_deferred_until_leave() {
+        let slot = slot(record, pending);
+        slot.enter();
+        let asker = {
+            let slot = Arc::clone(&slot);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let r = slot.request(request_for(72_001), LONG);
+                (r, started.elapsed())
+            })
+        };
+        until(&slot, REQUESTED);
+        slot.signalled();
+        assert!(slot.deferred.load(Ordering::SeqCst));
+        assert_eq!(
+            applied_to(72_001),
+            0,
+            "applied during the thread's own change"
+        );
+        assert_eq!(slot.applied(), 0);
+        slot.leave();
+        assert_eq!(applied_to(72_001), 1);
+        let (r, waited) = asker.join().unwrap();
+        r.unwrap();
+        assert!(waited < LONG / 2, "the asker was not woken: {waited:?}");
+        assert_eq!(slot.applied(), 1);
+        assert!(!slot.deferred.load(Ordering::SeqCst));
+        assert_idle(&slot);
+    }
+
+    /// A thread that never takes the request up: the asker gives up after the
+    /// limit, and the request is not applied later either.
+    #[test]
+    fn remote_request_times_out_and_changes_nothing() {
+        let slot = slot(record, at_once);
+        slot.enter();
+        let limit = Duration::from_millis(20);
+        let started = Instant::now();
+        let e = slot.request(request_for(73_001), limit).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ETIMEDOUT));
+        assert!(started.elapsed() >= limit);
+        assert_idle(&slot);
+        // The handler did run (and deferred it); leaving finds it cancelled.
+        slot.leave();
+        assert_eq!(applied_to(73_001), 0);
+        assert_eq!(slot.applied(), 0);
+        assert_idle(&slot);
+        // The next request goes through.
+        slot.request(request_for(73_002), LONG).unwrap();
+        assert_eq!(applied_to(73_002), 1);
+        assert_eq!(slot.applied(), 1);
+    }
+
+    #[test]
+    fn remote_request_to_ended_thread() {
+        let slot = slot(record, at_once);
+        slot.gone();
+        let e = slot.request(request_for(74_001), LONG).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ESRCH));
+        assert_eq!(applied_to(74_001), 0);
+        assert_idle(&slot);
+    }
+
+    /// The signal could not be sent: the error is the sender's, nothing applied,
+    /// and a late handler finds nothing to do.
+    #[test]
+    fn remote_request_signal_not_sent() {
+        let slot = slot(record, unsent);
+        let e = slot.request(request_for(75_001), LONG).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ESRCH));
+        assert_idle(&slot);
+        slot.signalled();
+        assert_eq!(applied_to(75_001), 0);
+        assert_eq!(slot.applied(), 0);
+    }
+
+    /// One request at a time: a second asker gets EBUSY and its request is never
+    /// applied.
+    #[test]
+    fn remote_request_one_at_a_time() {
+        let slot = slot(record, pending);
+        let first = {
+            let slot = Arc::clone(&slot);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let r = slot.request(request_for(76_001), LONG);
+                (r, started.elapsed())
+            })
+        };
+        until(&slot, REQUESTED);
+        let e = slot.request(request_for(76_002), LONG).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EBUSY));
+        slot.signalled();
+        let (r, waited) = first.join().unwrap();
+        r.unwrap();
+        assert!(waited < LONG / 2, "the asker was not woken: {waited:?}");
+        assert_eq!(applied_to(76_001), 1);
+        assert_eq!(applied_to(76_002), 0);
+        assert_eq!(slot.applied(), 1);
+        assert_idle(&slot);
+    }
+
+    /// A signal without a request (a reused thread id) changes nothing.
+    #[test]
+    fn remote_stray_signal_does_nothing() {
+        let slot = slot(record, pending);
+        slot.signalled();
+        slot.enter();
+        slot.signalled();
+        slot.leave();
+        assert_eq!(slot.applied(), 0);
+        assert_idle(&slot);
+    }
+
+    /// Holds [`gated`] until a test opens it.
+    static GATE: AtomicBool = AtomicBool::new(false);
+
+    /// A slow [`apply`]: waits for the gate, then records.
+    fn gated(req: &Request) {
+        while !GATE.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        record(req);
+    }
+
+    /// Sends nothing, and returns only once the target has begun to apply the
+    /// request: the asker's time limit then runs out while it is being applied.
+    fn until_applying(slot: &Slot) -> io::Result<()> {
+        until(slot, APPLYING);
+        Ok(())
+    }
+
+    /// A request the thread has begun to apply is waited for to the end, past the
+    /// time limit: it cannot be cancelled half done.
+    #[test]
+    fn remote_request_being_applied_is_waited_for() {
+        let slot = slot(gated, until_applying);
+        let limit = Duration::from_millis(1);
+        let asker = {
+            let slot = Arc::clone(&slot);
+            std::thread::spawn(move || slot.request(request_for(77_001), limit))
+        };
+        let target = {
+            let slot = Arc::clone(&slot);
+            std::thread::spawn(move || {
+                until(&slot, REQUESTED);
+                slot.signalled();
+            })
+        };
+        until(&slot, APPLYING);
+        std::thread::sleep(limit * 20);
+        assert!(
+            !asker.is_finished(),
+            "the asker left a request being applied"
+        );
+        GATE.store(true, Ordering::SeqCst);
+        target.join().unwrap();
+        asker.join().unwrap().unwrap();
+        assert_eq!(applied_to(77_001), 1);
+        assert_eq!(slot.applied(), 1);
+        assert_idle(&slot);
+    }
 }
