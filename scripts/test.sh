@@ -100,3 +100,6 @@ grep -q "ERROR_LOGON_FAILURE" <<<"$out" || die "example logon_user: $out"
 
 log "fuzz targets (short run)"
 scripts/fuzz.sh "${GUISE_FUZZ_SECONDS:-20}"
+
+# Miri over the unsafe code it can interpret (fails under CI=true if it cannot run).
+scripts/miri.sh
