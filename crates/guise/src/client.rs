@@ -41,6 +41,7 @@ use std::time::SystemTime;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::privilege::CapabilitySet;
+use crate::thread::rules;
 use crate::token::{CredentialCache, ImpersonationLevel, Token, TokenType};
 
 /// What the kernel says about the client of a connection.
@@ -331,12 +332,14 @@ pub struct SecurityQos {
 }
 
 impl Default for SecurityQos {
-    /// Identification level, static tracking: guise's safe default.
+    /// Identification level, static tracking (guise's safe default), and
+    /// EffectiveOnly on, as Windows assumes for a client that states no quality
+    /// of service: only its enabled privileges and groups count.
     fn default() -> Self {
         SecurityQos {
             level: ImpersonationLevel::Identification,
             tracking: ContextTracking::Static,
-            effective_only: false,
+            effective_only: true,
         }
     }
 }
@@ -351,7 +354,7 @@ pub struct ClientContext {
     qos: SecurityQos,
     max_level: ImpersonationLevel,
     /// Set once a message was read: the uid and gid it came from.
-    last_sender: Option<Sender>,
+    last_sender: Option<rules::Sender>,
     /// A pidfd of the client process of a connection made as root, kept to tell
     /// whether a message that says root comes while one of its threads acts for
     /// another user.
@@ -410,32 +413,35 @@ impl ClientContext {
     /// As [`Self::message_received`], with the pid the kernel attached to the
     /// message where the transport has it.
     pub(crate) fn message_received_from(&mut self, sender: Option<(Option<i32>, u32, u32)>) {
-        let p = &self.peer;
         let dynamic = self.qos.tracking == ContextTracking::Dynamic;
-        let (pid, uid, gid) = match sender {
-            Some(s) if dynamic => s,
-            _ => (None, p.uid, p.gid),
-        };
-        // The kernel attaches a sender's real ids unless it sends its own: on a
-        // root connection a message that says root may come from a thread that
-        // acts for another user (effective uid U, real uid 0).
-        let unverified_root = dynamic
-            && p.uid == 0
-            && uid == 0
-            && p.network.is_none()
-            && !self
-                .process
-                .as_ref()
-                .is_some_and(|fd| no_thread_acts_for_another(fd.as_fd(), pid));
-        let sender = Some(Sender {
-            uid,
-            gid,
-            unverified_root,
-        });
+        let process = self.process.as_ref();
+        let sender = Some(rules::message_sender(
+            &self.connection(),
+            dynamic,
+            sender,
+            |pid| process.is_some_and(|fd| no_thread_acts_for_another(fd.as_fd(), pid)),
+        ));
         if sender != self.last_sender {
             *self.made.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         }
         self.last_sender = sender;
+    }
+
+    /// The connection's client as the rules see it.
+    fn connection(&self) -> rules::Connection<'_> {
+        let p = &self.peer;
+        rules::Connection {
+            uid: p.uid,
+            gid: p.gid,
+            groups: &p.groups,
+            network: p.network.as_ref().map(|n| {
+                if n.delegated.is_some() {
+                    rules::Delegated::Yes
+                } else {
+                    rules::Delegated::No
+                }
+            }),
+        }
     }
 
     /// Whether a message of the client was read.
@@ -456,7 +462,7 @@ impl ClientContext {
     /// The level the server may impersonate the client at: the client's, lowered to
     /// the server's maximum.
     pub fn level(&self) -> ImpersonationLevel {
-        self.qos.level.min(self.max_level)
+        rules::served_level(self.qos.level, self.max_level)
     }
 
     /// The client's token, an impersonation token at [`Self::level`] or lower, for
@@ -499,94 +505,52 @@ impl ClientContext {
         Ok(t)
     }
 
-    /// [`Self::token`], made anew.
+    /// [`Self::token`], made anew: the rules decide ([`rules::client_plan`]),
+    /// this builds it.
     fn make_token(&self) -> Result<Token> {
-        let Sender {
-            uid,
-            gid,
-            unverified_root,
-        } = self.last_sender.ok_or_else(|| {
+        let sender = self.last_sender.ok_or_else(|| {
             Error::new(
                 ErrorKind::CannotImpersonate,
                 "no message has been read from this client yet",
             )
         })?;
-        let level = self.level();
-        if level == ImpersonationLevel::Anonymous {
-            return Token::anonymous().duplicate(level, TokenType::Impersonation);
-        }
+        let plan = rules::client_plan(
+            &self.connection(),
+            sender,
+            self.level(),
+            self.qos.effective_only,
+            account_groups,
+        );
         let p = &self.peer;
-        let (token, level) = if let Some(net) = &p.network {
-            // A network client: its account's identity, with the NETWORK logon
-            // SID. Its delegated credentials come with the token only at
-            // Delegation level; without them it is never above Impersonation.
-            let cache = net
-                .delegated
-                .clone()
-                .filter(|_| level == ImpersonationLevel::Delegation);
-            let level = if cache.is_some() {
-                level
-            } else {
-                level.min(ImpersonationLevel::Impersonation)
-            };
-            (
-                Token::for_network_client(p.uid, p.gid, &p.groups, cache)?,
-                level,
-            )
-        } else if (uid, gid) == (p.uid, p.gid) && unverified_root {
-            // Root by the kernel's default while a thread of the client acts for
-            // another user: not root's to use.
-            let t = Token::from_ids(p.uid, p.gid, &p.groups)?;
-            (t, level.min(ImpersonationLevel::Identification))
-        } else if (uid, gid) == (p.uid, p.gid) {
-            let t = Token::from_ids_with_capabilities(
-                uid,
-                gid,
-                &p.groups,
+        let token = match plan.basis {
+            rules::ClientBasis::Anonymous => Token::anonymous(),
+            rules::ClientBasis::Network { delegated } => Token::for_network_client(
+                plan.uid,
+                plan.gid,
+                &plan.groups,
+                p.network
+                    .as_ref()
+                    .and_then(|n| n.delegated.clone())
+                    .filter(|_| delegated),
+            )?,
+            rules::ClientBasis::Local { privileges: true } => Token::from_ids_with_capabilities(
+                plan.uid,
+                plan.gid,
+                &plan.groups,
                 p.permitted_capabilities,
                 p.effective_capabilities,
-            )?;
-            (t, level)
-        } else if p.uid == 0 && uid != 0 && gid != 0 {
-            // A connection made as root may act for anyone: taking another
-            // identity lowers it. The identity comes whole, with its account's
-            // groups; one without an account is only identified.
-            match account_groups(uid, gid) {
-                Some(groups) => (Token::from_ids(uid, gid, &groups)?, level),
-                None => (
-                    Token::from_ids(uid, gid, &[gid])?,
-                    level.min(ImpersonationLevel::Identification),
-                ),
+            )?,
+            rules::ClientBasis::Local { privileges: false } => {
+                Token::from_ids(plan.uid, plan.gid, &plan.groups)?
             }
-        } else {
-            // Any other identity than the one the connection proved could be a
-            // raise (another user's, root's): Identification at most.
-            let t = Token::from_ids(p.uid, p.gid, &p.groups)?;
-            (t, level.min(ImpersonationLevel::Identification))
         };
-        // The sentinel stands for no one: never acted as above Identification.
-        let unix = token.unix();
-        let level = if crate::cred::is_sentinel(unix.uid().as_raw(), unix.gid().as_raw()) {
-            level.min(ImpersonationLevel::Identification)
-        } else {
-            level
-        };
-        let token = token.duplicate(level, TokenType::Impersonation)?;
-        Ok(if self.qos.effective_only {
+        let token = token.duplicate(plan.level, TokenType::Impersonation)?;
+        Ok(if plan.effective_only {
             token.effective_only()
         } else {
             token
         })
     }
-}
-
-/// The identity a message came from, and whether it says root on a root
-/// connection while a thread of the client acts for another user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Sender {
-    uid: u32,
-    gid: u32,
-    unverified_root: bool,
 }
 
 /// A policy hook: whether to serve a client. Called once per connection, before
@@ -648,4 +612,275 @@ pub(crate) fn admit_context(
     let mut ctx = ClientContext::new(peer, max_level);
     ctx.process = process.map(Arc::new);
     Ok(Some(ctx))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The client core without root: a context is made from what a kernel would
+    //! have said, and its token checked against the rules.
+
+    use super::*;
+    use crate::privilege::Privilege;
+
+    fn peer(
+        uid: u32,
+        gid: u32,
+        groups: &[u32],
+        permitted: CapabilitySet,
+        effective: CapabilitySet,
+    ) -> PeerIdentity {
+        PeerIdentity {
+            pid: 4242,
+            uid,
+            gid,
+            groups: groups.to_vec(),
+            has_pidfd: false,
+            permitted_capabilities: permitted,
+            effective_capabilities: effective,
+            connected_at: SystemTime::now(),
+            network: None,
+        }
+    }
+
+    fn ctx(peer: PeerIdentity, max: ImpersonationLevel, qos: SecurityQos) -> ClientContext {
+        let mut c = ClientContext::new(peer, max);
+        c.set_qos(qos);
+        c
+    }
+
+    fn qos(
+        level: ImpersonationLevel,
+        tracking: ContextTracking,
+        effective_only: bool,
+    ) -> SecurityQos {
+        SecurityQos {
+            level,
+            tracking,
+            effective_only,
+        }
+    }
+
+    use ContextTracking::{Dynamic, Static};
+    use ImpersonationLevel::{Anonymous, Delegation, Identification, Impersonation};
+
+    #[test]
+    fn no_token_before_a_message_was_read() {
+        let c = ctx(
+            peer(
+                1000,
+                1000,
+                &[1000],
+                CapabilitySet::empty(),
+                CapabilitySet::empty(),
+            ),
+            Delegation,
+            qos(Impersonation, Static, false),
+        );
+        assert!(!c.has_received());
+        assert_eq!(c.token().unwrap_err().kind(), ErrorKind::CannotImpersonate);
+    }
+
+    #[test]
+    fn a_client_that_sends_no_qos_is_identified_and_effective_only() {
+        let d = SecurityQos::default();
+        assert_eq!(
+            (d.level, d.tracking, d.effective_only),
+            (Identification, Static, true)
+        );
+        // A root client holding SeDebug (CAP_SYS_PTRACE) disabled: effective-only
+        // drops it, as Windows does for a client that states no quality of service.
+        let root = peer(
+            0,
+            0,
+            &[0],
+            CapabilitySet::SYS_PTRACE,
+            CapabilitySet::empty(),
+        );
+        let mut c = ClientContext::new(root.clone(), Delegation);
+        c.message_received(None);
+        let t = c.token().unwrap();
+        assert_eq!(t.impersonation_level(), Some(Identification));
+        assert!(!t.has_privilege(Privilege::Debug));
+        let mut c = ctx(root, Delegation, qos(Identification, Static, false));
+        c.message_received(None);
+        assert!(c.token().unwrap().has_privilege(Privilege::Debug));
+    }
+
+    #[test]
+    fn static_tracking_serves_the_connection_never_above_the_server_maximum() {
+        for (asked, max, want) in [
+            (Impersonation, Delegation, Impersonation),
+            (Delegation, Impersonation, Impersonation),
+            (Delegation, Delegation, Delegation),
+            (Identification, Delegation, Identification),
+        ] {
+            let mut c = ctx(
+                peer(
+                    1000,
+                    1000,
+                    &[1000, 27],
+                    CapabilitySet::empty(),
+                    CapabilitySet::empty(),
+                ),
+                max,
+                qos(asked, Static, false),
+            );
+            // Static tracking ignores what the kernel attached.
+            c.message_received(Some((2000, 2000)));
+            assert_eq!(c.level(), asked.min(max));
+            let t = c.token().unwrap();
+            assert_eq!(t.impersonation_level(), Some(want), "{asked} {max}");
+            assert_eq!(t.token_type(), TokenType::Impersonation);
+            assert_eq!(t.unix().uid().as_raw(), 1000);
+            assert_eq!(t.unix().groups(), &[27, 1000]);
+        }
+    }
+
+    #[test]
+    fn the_connection_keeps_its_privileges_and_another_sender_is_only_identified() {
+        let caps = CapabilitySet::SYS_PTRACE;
+        let mut c = ctx(
+            peer(0, 0, &[0], caps, caps),
+            Delegation,
+            qos(Impersonation, Dynamic, false),
+        );
+        c.message_received(Some((0, 0)));
+        // No pidfd of the client process: root's message cannot be shown to be
+        // root's alone.
+        let t = c.token().unwrap();
+        assert_eq!(t.impersonation_level(), Some(Identification));
+        assert!(!t.has_privilege(Privilege::Debug));
+
+        let mut c = ctx(
+            peer(
+                1000,
+                1000,
+                &[1000],
+                CapabilitySet::empty(),
+                CapabilitySet::empty(),
+            ),
+            Delegation,
+            qos(Impersonation, Dynamic, false),
+        );
+        c.message_received(Some((1000, 1000)));
+        let same = c.token().unwrap();
+        assert_eq!(same.impersonation_level(), Some(Impersonation));
+        c.message_received(Some((0, 0)));
+        let other = c.token().unwrap();
+        assert_eq!(other.impersonation_level(), Some(Identification));
+        assert_eq!(other.unix().uid().as_raw(), 1000, "never the sender's ids");
+        assert_ne!(same.statistics().token_id, other.statistics().token_id);
+    }
+
+    #[test]
+    fn a_root_connection_acts_for_another_identity_with_its_accounts_groups() {
+        // uid 1 (daemon) has an account on every Debian system; 4000000 has none.
+        let mut c = ctx(
+            peer(0, 0, &[0], CapabilitySet::all(), CapabilitySet::all()),
+            Delegation,
+            qos(Impersonation, Dynamic, false),
+        );
+        c.message_received(Some((1, 1)));
+        let t = c.token().unwrap();
+        assert_eq!(t.unix().uid().as_raw(), 1);
+        assert_eq!(t.impersonation_level(), Some(Impersonation));
+        assert!(
+            t.privileges()
+                .iter()
+                .all(|p| !p.enabled || p.privilege == Privilege::ChangeNotify)
+        );
+        assert_eq!(Some(t.unix().groups().to_vec()), account_groups(1, 1));
+        c.message_received(Some((4_000_000, 4_000_000)));
+        let t = c.token().unwrap();
+        assert_eq!(t.unix().uid().as_raw(), 4_000_000);
+        assert_eq!(t.unix().groups(), &[4_000_000]);
+        assert_eq!(t.impersonation_level(), Some(Identification));
+    }
+
+    #[test]
+    fn anonymous_reveals_nothing_and_the_sentinel_is_only_identified() {
+        let mut c = ctx(
+            peer(
+                1000,
+                1000,
+                &[1000],
+                CapabilitySet::empty(),
+                CapabilitySet::empty(),
+            ),
+            Delegation,
+            qos(Anonymous, Static, true),
+        );
+        c.message_received(None);
+        let t = c.token().unwrap();
+        assert_eq!(t.user(), crate::sid::Sid::ANONYMOUS);
+        assert_eq!(t.impersonation_level(), Some(Anonymous));
+        let s = crate::cred::SENTINEL_UID;
+        let mut c = ctx(
+            peer(s, s, &[], CapabilitySet::empty(), CapabilitySet::empty()),
+            Delegation,
+            qos(Delegation, Static, false),
+        );
+        c.message_received(None);
+        assert_eq!(
+            c.token().unwrap().impersonation_level(),
+            Some(Identification)
+        );
+    }
+
+    #[test]
+    fn a_network_client_without_delegated_credentials_is_never_delegated() {
+        let net = NetworkClient {
+            principal: "alice@EXAMPLE.TEST".into(),
+            account: "alice".into(),
+            service: "host/server@EXAMPLE.TEST".into(),
+            address: "127.0.0.1:1".parse().unwrap(),
+            delegated: None,
+        };
+        let p = PeerIdentity::vouched(0, 1000, 1000, vec![1000], Some(net)).unwrap();
+        let mut c = ctx(p, Delegation, qos(Delegation, Dynamic, false));
+        // Whatever a network client's message says, it is its account.
+        c.message_received(Some((0, 0)));
+        let t = c.token().unwrap();
+        assert_eq!(t.impersonation_level(), Some(Impersonation));
+        assert_eq!(t.unix().uid().as_raw(), 1000);
+        assert!(t.credential_cache().is_none());
+        assert!(
+            t.groups()
+                .iter()
+                .any(|g| g.sid == crate::token::LogonType::Network.sid())
+        );
+    }
+
+    #[test]
+    fn the_token_is_made_once_per_identity_and_quality_of_service() {
+        let mut c = ctx(
+            peer(
+                1000,
+                1000,
+                &[1000],
+                CapabilitySet::empty(),
+                CapabilitySet::empty(),
+            ),
+            Delegation,
+            qos(Impersonation, Dynamic, false),
+        );
+        c.message_received(Some((1000, 1000)));
+        let a = c.token().unwrap().statistics().token_id;
+        assert_eq!(c.token().unwrap().statistics().token_id, a);
+        c.message_received(Some((1000, 1000)));
+        assert_eq!(c.token().unwrap().statistics().token_id, a);
+        c.set_qos(qos(Impersonation, Dynamic, false));
+        assert_eq!(c.token().unwrap().statistics().token_id, a);
+        c.set_qos(qos(Identification, Dynamic, false));
+        let b = c.token().unwrap();
+        assert_ne!(b.statistics().token_id, a);
+        assert_eq!(b.impersonation_level(), Some(Identification));
+        let cloned = c.clone();
+        assert_eq!(
+            cloned.token().unwrap().statistics().token_id,
+            b.statistics().token_id
+        );
+        assert_eq!(cloned.qos(), c.qos());
+        assert_eq!(cloned.peer(), c.peer());
+    }
 }

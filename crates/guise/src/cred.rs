@@ -22,11 +22,6 @@ pub const SENTINEL_UID: u32 = 0xFFFF_FFFE;
 /// gid of the sentinel identity (`4294967294`), no group's.
 pub const SENTINEL_GID: u32 = 0xFFFF_FFFE;
 
-/// Whether a uid or gid is the sentinel's: such an identity stands for no one.
-pub(crate) fn is_sentinel(uid: u32, gid: u32) -> bool {
-    uid == SENTINEL_UID || gid == SENTINEL_GID
-}
-
 /// A real, effective and saved id triple.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ResIds {

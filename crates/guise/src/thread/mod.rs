@@ -75,9 +75,10 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
-use crate::cred::{self, OsIdentity, SENTINEL_GID, SENTINEL_UID};
+pub(crate) mod rules;
+
+use crate::cred::{self, OsIdentity};
 use crate::error::{Error, ErrorKind, Result};
-use crate::privilege::CapabilitySet;
 use crate::token::{ImpersonationLevel, Origin, Token, TokenType};
 
 pub use crate::cred::{MAX_GROUPS, ResIds, ThreadCredentials};
@@ -331,50 +332,10 @@ pub fn on_thread_start() {
     }
 }
 
-/// The level a server with credentials `server` may impersonate `token` at.
-fn permitted_level(token: &Token, server: &ThreadCredentials) -> ImpersonationLevel {
-    let wanted = token
-        .impersonation_level()
-        .unwrap_or(ImpersonationLevel::Impersonation);
-    if token.origin() == Origin::Synthetic {
-        return wanted.min(ImpersonationLevel::Identification);
-    }
-    if wanted < ImpersonationLevel::Impersonation || server.can_change_identity() {
-        return wanted;
-    }
-    // Its own identity a thread may take without changing ids: the same uid and
-    // gid, and no group the token lacks (it then acts with the groups it has, fewer
-    // than or as many as the token's: setgroups would need CAP_SETGID).
-    let unix = token.unix();
-    let own_identity = unix.uid().as_raw() == server.uid.effective
-        && unix.gid().as_raw() == server.gid.effective
-        && server
-            .groups
-            .iter()
-            .all(|g| *g == unix.gid().as_raw() || unix.groups().binary_search(g).is_ok())
-        && token.origin() != Origin::Anonymous;
-    // Windows also lets a process impersonate its own LogonUser's tokens without
-    // the privilege; on Linux another account's ids need CAP_SETUID/CAP_SETGID
-    // whatever the token's origin, and without them LogonUser only logs on the
-    // process's own account, which `own_identity` covers.
-    if own_identity {
-        wanted
-    } else {
-        ImpersonationLevel::Identification
-    }
-}
-
 /// The level a thread with credentials `server` gets when it impersonates
-/// `token`; the sentinel (the anonymous token's identity) counts as
-/// Identification, since it stands for no one.
+/// `token` (see [`rules::thread_level`]).
 pub(crate) fn level_for(token: &Token, server: &ThreadCredentials) -> ImpersonationLevel {
-    let level = permitted_level(token, server);
-    let unix = token.unix();
-    if cred::is_sentinel(unix.uid().as_raw(), unix.gid().as_raw()) {
-        level.min(ImpersonationLevel::Identification)
-    } else {
-        level
-    }
+    rules::thread_level(token, server)
 }
 
 /// The level the calling thread would get for `token` and what the kernel would
@@ -386,8 +347,8 @@ pub(crate) fn identity_for(token: &Token) -> Result<(ImpersonationLevel, OsIdent
     // for the process's.
     let _steady = steady();
     let server = process_credentials()?;
-    let level = level_for(token, &server);
-    Ok((level, os_identity(token, level, &server)))
+    let level = rules::thread_level(token, &server);
+    Ok((level, rules::kernel_view(token, level, &server)))
 }
 
 /// Who a thread of this process acts as while it impersonates `token`: the level
@@ -408,82 +369,11 @@ pub fn acting_identity(
     ))
 }
 
-/// What the kernel should see while the thread impersonates `token` at `level`.
-fn os_identity(token: &Token, level: ImpersonationLevel, server: &ThreadCredentials) -> OsIdentity {
-    if level >= ImpersonationLevel::Impersonation {
-        let unix = token.unix();
-        if !server.can_change_identity() {
-            // Its own identity (see `permitted_level`), with the groups it has.
-            return OsIdentity {
-                capabilities: token.enabled_capabilities() & server.capabilities.permitted,
-                ..server.os_identity()
-            };
-        }
-        return OsIdentity {
-            uid: unix.uid().as_raw(),
-            gid: unix.gid().as_raw(),
-            groups: std::sync::Arc::clone(unix.shared_groups()),
-            capabilities: token.enabled_capabilities() & server.capabilities.permitted,
-        };
-    }
-    if server.can_change_identity() {
-        // The sentinel: no account's ids, no groups, no capabilities.
-        OsIdentity {
-            uid: SENTINEL_UID,
-            gid: SENTINEL_GID,
-            groups: std::sync::Arc::from([]),
-            capabilities: CapabilitySet::empty(),
-        }
-    } else {
-        OsIdentity {
-            capabilities: CapabilitySet::empty(),
-            ..server.os_identity()
-        }
-    }
-}
-
-/// What a thread with credentials `server` puts on for a token.
-struct Target {
-    /// The token at the level the thread gets.
-    token: Rc<Token>,
-    level: ImpersonationLevel,
-    /// What the kernel sees.
-    applied: OsIdentity,
-    /// Whether the thread creates nothing anyone could use (umask 0777, on an fs
-    /// context of its own): below Impersonation level, or as the sentinel whatever
-    /// the level.
-    below: bool,
-}
-
-fn target(token: &Rc<Token>, server: &ThreadCredentials) -> Target {
-    let level = permitted_level(token, server);
-    let token = match token.impersonation_level() {
-        Some(wanted) if wanted > level => Rc::new(token.with_level(level)),
-        _ => Rc::clone(token),
-    };
-    let applied = os_identity(&token, level, server);
-    let below =
-        level < ImpersonationLevel::Impersonation || cred::is_sentinel(applied.uid, applied.gid);
-    Target {
-        token,
-        level,
-        applied,
-        below,
-    }
-}
-
 /// Puts `token` on the calling thread (or none), returning the level it got.
 /// On error the thread is not impersonating.
 fn install(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
     if let Some(t) = &token {
-        if t.token_type() != TokenType::Impersonation {
-            return Err(Error::new(
-                ErrorKind::BadTokenType,
-                "a thread can only impersonate an impersonation token; duplicate a primary token first",
-            ));
-        }
-        let unix = t.unix();
-        cred::validate_ids(unix.uid().as_raw(), unix.gid().as_raw(), unix.groups())?;
+        rules::may_set_thread_token(t)?;
     }
     let _steady = steady();
     let result = install_now(token);
@@ -573,12 +463,13 @@ fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
         // nothing at all if the kernel would see the same identity.
         if let (Some(token), Some(previous)) = (&token, active.as_ref()) {
             let server = Rc::clone(&previous.server);
-            let Target {
+            let rules::ThreadTarget {
                 token,
                 level,
                 applied,
                 below,
-            } = target(token, &server);
+            } = rules::thread_target(token, &server);
+            let token = Rc::new(token);
             let Some(previous) = active.take() else {
                 unreachable!("checked above")
             };
@@ -648,12 +539,13 @@ fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
         let Some(token) = token else {
             return Ok(None);
         };
-        let Target {
+        let rules::ThreadTarget {
             token,
             level,
             applied,
             below,
-        } = target(&token, &server);
+        } = rules::thread_target(&token, &server);
+        let token = Rc::new(token);
         if below {
             unshare_fs_context()?;
         }
@@ -792,15 +684,7 @@ pub fn revert_to_self() -> Result<()> {
 /// [`ErrorKind::BadImpersonationLevel`] while the thread impersonates at
 /// Identification or Anonymous level.
 pub fn check_open_as_client() -> Result<()> {
-    match current_token().and_then(|t| t.impersonation_level()) {
-        Some(level) if level < ImpersonationLevel::Impersonation => Err(Error::new(
-            ErrorKind::BadImpersonationLevel,
-            format!(
-                "the thread impersonates at {level} level: it may not open objects as the client"
-            ),
-        )),
-        _ => Ok(()),
-    }
+    rules::may_open_as_client(current_token().and_then(|t| t.impersonation_level()))
 }
 
 /// The id of the token the calling thread impersonates now, if any: a transport
@@ -831,19 +715,15 @@ pub fn is_impersonating() -> bool {
 /// [`OpenThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-openthreadtoken
 #[doc(alias = "OpenThreadToken")]
 pub fn open_thread_token(open_as_self: bool) -> Result<Token> {
-    let token = current_token()
-        .ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"))?;
-    match token.impersonation_level() {
-        Some(ImpersonationLevel::Anonymous) => Err(Error::new(
-            ErrorKind::CantOpenAnonymous,
-            "the thread impersonates at Anonymous level",
-        )),
-        Some(ImpersonationLevel::Identification) if !open_as_self => Err(Error::new(
-            ErrorKind::BadImpersonationLevel,
-            "at Identification level the thread token can only be opened as self",
-        )),
-        _ => Ok(token),
-    }
+    let token = current_token();
+    rules::may_open_thread_token(
+        token.as_ref().map(|t| {
+            t.impersonation_level()
+                .unwrap_or(ImpersonationLevel::Impersonation)
+        }),
+        open_as_self,
+    )?;
+    token.ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"))
 }
 
 /// Makes the calling thread impersonate the process's own token at `level`
@@ -1103,8 +983,13 @@ fn reconcile() {
             token: Rc::new(token.clone()),
             server: Rc::new(reg.home.clone()),
             applied: applied.clone(),
-            umask: below_impersonation(token, applied)
-                .then(|| rustix::fs::Mode::from_raw_mode(reg.home_umask)),
+            umask: rules::creates_nothing_usable(
+                token
+                    .impersonation_level()
+                    .unwrap_or(ImpersonationLevel::Impersonation),
+                applied,
+            )
+            .then(|| rustix::fs::Mode::from_raw_mode(reg.home_umask)),
         });
     });
     WANTED.with_borrow_mut(|w| {
@@ -1114,15 +999,6 @@ fn reconcile() {
     });
     #[cfg(feature = "kerberos")]
     gss_cache_follows();
-}
-
-/// Whether a thread with `token` on it creates nothing anyone could use (umask
-/// 0777): below Impersonation level, or as the sentinel.
-fn below_impersonation(token: &Token, applied: &OsIdentity) -> bool {
-    token
-        .impersonation_level()
-        .is_some_and(|l| l < ImpersonationLevel::Impersonation)
-        || cred::is_sentinel(applied.uid, applied.gid)
 }
 
 /// A handle to a thread started with [`spawn`], through which other threads set
@@ -1232,21 +1108,9 @@ impl ThreadHandle {
         let wanted = match token {
             None => None,
             Some(t) => {
-                if t.token_type() != TokenType::Impersonation {
-                    return Err(Error::new(
-                        ErrorKind::BadTokenType,
-                        "a thread can only impersonate an impersonation token; duplicate a primary token first",
-                    ));
-                }
-                let unix = t.unix();
-                cred::validate_ids(unix.uid().as_raw(), unix.gid().as_raw(), unix.groups())?;
-                let level = permitted_level(t, home);
-                let t = match t.impersonation_level() {
-                    Some(w) if w > level => t.with_level(level),
-                    _ => t.clone(),
-                };
-                let applied = os_identity(&t, level, home);
-                Some((t, applied))
+                rules::may_set_thread_token(t)?;
+                let target = rules::thread_target(t, home);
+                Some((target.token, target.applied, target.below))
             }
         };
         let identity = |os: &OsIdentity, umask: u32| crate::sys::remote::Identity {
@@ -1264,13 +1128,8 @@ impl ThreadHandle {
             umask,
         };
         let target = match &wanted {
-            Some((t, applied)) => {
-                let umask = if below_impersonation(t, applied) {
-                    0o777
-                } else {
-                    reg.home_umask
-                };
-                identity(applied, umask)
+            Some((_, applied, below)) => {
+                identity(applied, if *below { 0o777 } else { reg.home_umask })
             }
             None => identity(&home.os_identity(), reg.home_umask),
         };
@@ -1284,14 +1143,17 @@ impl ThreadHandle {
             let applied = reg.slot.applied();
             // Requests the thread has gone past are of no more use.
             requests.retain(|k, _| *k >= applied);
-            requests.insert(applied + 1, wanted.clone());
+            requests.insert(
+                applied + 1,
+                wanted.as_ref().map(|(t, a, _)| (t.clone(), a.clone())),
+            );
             applied + 1
         };
         match reg.slot.request(request, REMOTE_LIMIT) {
             Ok(()) => {
                 let mut current = reg.current.lock().unwrap_or_else(|p| p.into_inner());
                 if current.0 < n {
-                    *current = (n, wanted.map(|(t, _)| t));
+                    *current = (n, wanted.map(|(t, _, _)| t));
                 }
                 Ok(())
             }
@@ -1314,21 +1176,31 @@ impl ThreadHandle {
     /// handle, checked as the process): the token at the level the thread got.
     ///
     /// # Errors
-    /// [`ErrorKind::NoToken`] if the thread does not impersonate.
+    /// - [`ErrorKind::NoToken`] if the thread does not impersonate.
+    /// - [`ErrorKind::CantOpenAnonymous`] if it impersonates at Anonymous level.
     ///
     /// [`OpenThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-openthreadtoken
     #[doc(alias = "OpenThreadToken")]
     pub fn open_thread_token(&self) -> Result<Token> {
-        if self.is_current() {
-            return current_token()
-                .ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"));
-        }
-        self.0
-            .current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .1
-            .clone()
-            .ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"))
+        let token = if self.is_current() {
+            current_token()
+        } else {
+            self.0
+                .current
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .1
+                .clone()
+        };
+        // Another thread's token is opened as the process: the same rule as the
+        // calling thread's with `open_as_self`.
+        rules::may_open_thread_token(
+            token.as_ref().map(|t| {
+                t.impersonation_level()
+                    .unwrap_or(ImpersonationLevel::Impersonation)
+            }),
+            true,
+        )?;
+        token.ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"))
     }
 }

@@ -333,3 +333,34 @@ fn threads_started_by_a_target_keep_their_own_umask() {
     go.send(()).unwrap();
     join.join().unwrap();
 }
+
+/// OpenThreadToken of another thread at Anonymous level fails with
+/// ERROR_CANT_OPEN_ANONYMOUS, as the calling thread's does: the token (its
+/// user SID and all) is not given out.
+#[test]
+fn open_thread_token_of_another_thread_at_anonymous_level_is_cant_open_anonymous() {
+    need_root!();
+    let (handle, target_tid, tx, join) = target();
+    let anon = client(A)
+        .duplicate(ImpersonationLevel::Anonymous, TokenType::Impersonation)
+        .unwrap();
+    handle.set_thread_token(Some(&anon)).unwrap();
+    assert_eq!(status_of(target_tid, "Uid"), "0 4294967294 0 4294967294");
+    assert_eq!(
+        handle.open_thread_token().unwrap_err().kind(),
+        ErrorKind::CantOpenAnonymous
+    );
+    // The thread's own view says the same.
+    let seen = report(&tx);
+    assert!(seen.impersonating);
+    assert_eq!(seen.token_uid, None);
+    // At Identification level the process may open it.
+    let id = client(A)
+        .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+        .unwrap();
+    handle.set_thread_token(Some(&id)).unwrap();
+    assert_eq!(handle.open_thread_token().unwrap().unix().uid().as_raw(), A);
+    handle.set_thread_token(None).unwrap();
+    tx.send(Ask::Stop).unwrap();
+    join.join().unwrap();
+}
