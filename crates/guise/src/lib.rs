@@ -54,6 +54,7 @@ pub mod client;
 #[cfg(feature = "dbus")]
 pub mod dbus;
 pub mod error;
+pub mod fs;
 pub mod id;
 #[cfg(feature = "kerberos")]
 pub mod kerberos;

@@ -28,7 +28,7 @@
 //! process of that user.
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::process::{Gid, Uid};
@@ -36,7 +36,7 @@ use rustix::process::{Gid, Uid};
 use crate::error::{Error, ErrorKind, Result};
 use crate::privilege::Privilege;
 use crate::sys::spawn::{ChildPlan, ChildTarget};
-use crate::token::{Token, TokenType};
+use crate::token::{ImpersonationLevel, Token, TokenType};
 
 /// Options of [`CommandExt::spawn_as_user`].
 #[derive(Debug, Default)]
@@ -95,9 +95,20 @@ pub trait CommandExt {
     /// ([`CommandExt::spawn_as_process`]) or plainly, and each child gets its own
     /// spawn's identity.
     ///
+    /// The privilege is checked in the caller's effective token and the program is
+    /// opened in the caller's context, as on Windows: while the thread
+    /// impersonates, its impersonation token must hold SeAssignPrimaryTokenPrivilege
+    /// (unless `token` is the client's own identity) and the client must be able to
+    /// execute the program. The process must hold `CAP_SETUID` and `CAP_SETGID`
+    /// all the same, since it does the work.
+    ///
     /// # Errors
-    /// - [`ErrorKind::PrivilegeNotHeld`] unless the process token holds
-    ///   SeAssignPrimaryTokenPrivilege (`CAP_SETUID` + `CAP_SETGID` permitted).
+    /// - [`ErrorKind::PrivilegeNotHeld`] unless the caller's effective token holds
+    ///   SeAssignPrimaryTokenPrivilege (the process token: `CAP_SETUID` +
+    ///   `CAP_SETGID` permitted), or the process lacks `CAP_SETUID` + `CAP_SETGID`.
+    /// - [`ErrorKind::BadImpersonationLevel`] while the thread impersonates below
+    ///   Impersonation level.
+    /// - [`ErrorKind::AccessDenied`] if the caller may not execute the program.
     /// - [`ErrorKind::BadTokenType`] for an impersonation token: duplicate it to a
     ///   primary token first (`Token::duplicate`).
     /// - [`ErrorKind::InvalidParameter`] for an empty program name or an unsafe
@@ -113,8 +124,18 @@ pub trait CommandExt {
     /// impersonates, the child still gets the process's credentials, never the
     /// thread's. The environment and descriptors are the command's, as configured.
     ///
+    /// From a thread that impersonates, the program is found and opened as the
+    /// client, as Windows opens the image with the caller's effective token: a
+    /// client that may not execute a program cannot have the server start it. The
+    /// child runs the file so opened; its `argv[0]` is the program as named on the
+    /// command (a name set with `arg0` is not kept).
+    ///
     /// # Errors
-    /// [`ErrorKind::Os`] if the child cannot be started.
+    /// - [`ErrorKind::BadImpersonationLevel`] while the thread impersonates below
+    ///   Impersonation level.
+    /// - [`ErrorKind::AccessDenied`] if the impersonated client may not execute the
+    ///   program.
+    /// - [`ErrorKind::Os`] if the child cannot be started.
     ///
     /// [`CreateProcess`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-createprocessw
     #[doc(alias = "CreateProcess")]
@@ -142,13 +163,17 @@ fn server_plan() -> Result<ChildPlan> {
     })
 }
 
-/// The program of a `spawn_as_user`, found and opened as the process identity.
+/// The program of a spawn, found and opened in the calling thread's current
+/// context: as the client it impersonates, if it does (CreateProcess and
+/// CreateProcessAsUser open the image with the caller's effective token), else as
+/// the process. The child runs that very file (`execveat` on the descriptor), so
+/// what was checked is what runs.
 ///
-/// A bare name is looked up on `search`: the `PATH` the caller set on the command,
-/// else the one guise builds, never one that PAM modules (or a user's
-/// `~/.pam_environment`) supplied. Only a regular file with an execute bit is
-/// taken; it is opened as a path first, so that a FIFO or a device on the way is
-/// never opened.
+/// A bare name is looked up on `search`: for `spawn_as_user` the `PATH` the caller
+/// set on the command, else the one guise builds, never one that PAM modules (or a
+/// user's `~/.pam_environment`) supplied. Only a regular file that the caller may
+/// execute (`faccessat2` with `AT_EACCESS`) is taken; it is opened as a path first,
+/// so that a FIFO or a device on the way is never opened.
 fn open_program(
     program: &OsStr,
     cwd: Option<&std::path::Path>,
@@ -189,11 +214,15 @@ fn open_program(
             last = Some(rustix::io::Errno::ACCESS);
             continue;
         }
-        // The same file, readable as the process: read to tell a script (whose
-        // interpreter needs the descriptor open).
+        if let Err(e) = crate::sys::spawn::may_execute(fd.as_fd()) {
+            last = Some(rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::ACCESS));
+            continue;
+        }
+        // The same file, read to tell a script (whose interpreter needs the
+        // descriptor open); one the caller may not read is taken for a binary.
         let mut head = [0u8; 2];
         let script = rustix::fs::open(
-            format!("/proc/self/fd/{}", fd.as_raw_fd()),
+            format!("/proc/thread-self/fd/{}", fd.as_raw_fd()),
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
             Mode::empty(),
         )
@@ -209,7 +238,7 @@ fn open_program(
                 ErrorKind::Os
             },
             format!(
-                "the process may not open the program {:?}",
+                "the caller may not execute the program {:?}",
                 program.to_string_lossy()
             ),
             e,
@@ -235,23 +264,74 @@ struct Prepared {
     _copies: Vec<OwnedFd>,
 }
 
+/// The calling thread's impersonation token, the caller's effective token when
+/// there is one; `None` when the thread acts as the process. Below Impersonation
+/// level the caller may neither use the client's privileges nor open a program as
+/// the client: refused, as Windows refuses an open with an Identification token.
+fn effective_thread_token() -> Result<Option<Token>> {
+    if !crate::thread::is_impersonating() {
+        return Ok(None);
+    }
+    let below = || {
+        Error::new(
+            ErrorKind::BadImpersonationLevel,
+            "the thread impersonates below Impersonation level: it cannot start a process in its client's context",
+        )
+    };
+    match crate::thread::open_thread_token(true) {
+        Ok(t) if t.impersonation_level() >= Some(ImpersonationLevel::Impersonation) => Ok(Some(t)),
+        Ok(_) => Err(below()),
+        Err(e) if e.kind() == ErrorKind::CantOpenAnonymous => Err(below()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The plan of a child that becomes `token`'s user, after the checks
 /// CreateProcessAsUser makes: a primary token, and the privilege to assign it
-/// unless it is the process's own identity.
+/// unless it is the caller's own identity. The privilege is looked up in the
+/// caller's *effective* token, as Windows does: the thread's impersonation token
+/// while it impersonates (a client without SeAssignPrimaryTokenPrivilege cannot
+/// have the server start a process as someone else), else the process token.
 fn plan_for(token: &Token, session: Session) -> Result<ChildPlan> {
     let mut plan = server_plan()?;
     plan.session = session;
     let server = crate::thread::process_credentials()?;
     let unix = token.unix();
-    // Its own identity a process may give a child without any privilege.
-    let own = unix.uid().as_raw() == server.uid.effective
-        && unix.gid().as_raw() == server.gid.effective
-        && unix.groups() == server.groups.as_slice();
+    let same = |uid: u32, gid: u32, groups: &[u32]| {
+        unix.uid().as_raw() == uid && unix.gid().as_raw() == gid && unix.groups() == groups
+    };
+    // Its own identity a caller may give a child without any privilege.
+    let own_process = same(
+        server.uid.effective,
+        server.gid.effective,
+        server.groups.as_slice(),
+    );
     let setid = Privilege::AssignPrimaryToken.capabilities();
-    if !own && !plan.server_caps.permitted.contains(setid) {
+    let process_holds = plan.server_caps.permitted.contains(setid);
+    match effective_thread_token()? {
+        Some(effective) => {
+            let e = effective.unix();
+            let own = same(e.uid().as_raw(), e.gid().as_raw(), e.groups());
+            if !own && !effective.has_privilege(Privilege::AssignPrimaryToken) {
+                return Err(Error::new(
+                    ErrorKind::PrivilegeNotHeld,
+                    "starting a process as another user requires SeAssignPrimaryTokenPrivilege in the caller's effective token, the impersonation token of the calling thread",
+                ));
+            }
+        }
+        None if !own_process && !process_holds => {
+            return Err(Error::new(
+                ErrorKind::PrivilegeNotHeld,
+                "starting a process as another user requires SeAssignPrimaryTokenPrivilege (CAP_SETUID and CAP_SETGID) in the process token",
+            ));
+        }
+        None => {}
+    }
+    // Whatever the effective token holds, the process does the work.
+    if !own_process && !process_holds {
         return Err(Error::new(
             ErrorKind::PrivilegeNotHeld,
-            "starting a process as another user requires SeAssignPrimaryTokenPrivilege (CAP_SETUID and CAP_SETGID) in the process token",
+            "the process cannot give a child another identity: it lacks CAP_SETUID and CAP_SETGID",
         ));
     }
     if token.token_type() != TokenType::Primary {
@@ -268,7 +348,13 @@ fn plan_for(token: &Token, session: Session) -> Result<ChildPlan> {
         gid: Gid::from_raw(unix.gid().as_raw()),
         set_groups: unix.groups() != child_groups.as_slice(),
         groups: unix.groups().iter().map(|&g| Gid::from_raw(g)).collect(),
-        caps: token.enabled_capabilities(),
+        caps: crate::privilege::process_capabilities(
+            token
+                .privileges()
+                .iter()
+                .filter(|p| p.enabled)
+                .map(|p| p.privilege),
+        ),
     });
     Ok(plan)
 }
@@ -449,16 +535,16 @@ fn prepare(
             }
         }
     }
-    // The program is found and opened as the process (CreateProcessAsUser opens the
-    // image in the caller's context), whatever the token's user could reach; the
-    // child runs that very file.
+    // The program is found and opened in the caller's context (CreateProcessAsUser
+    // opens the image with the caller's effective token: the client's while the
+    // thread impersonates); the child runs that very file, which the token's user
+    // must be able to execute as well (the kernel checks at exec).
     let search = cmd
         .get_envs()
         .find(|(k, _)| *k == "PATH")
         .and_then(|(_, v)| v.map(OsStr::to_owned))
         .unwrap_or_else(|| path.into());
-    let (program_fd, script) =
-        crate::thread::as_process(|| open_program(program, cmd.get_current_dir(), &search))??;
+    let (program_fd, script) = open_program(program, cmd.get_current_dir(), &search)?;
     // Above the numbers the kept descriptors take in the child.
     let program_fd = rustix::io::fcntl_dupfd_cloexec(&program_fd, above as _)
         .map_err(|e| Error::sys(ErrorKind::Os, "the program's descriptor", e))?;
@@ -480,6 +566,81 @@ fn prepare(
         plan,
         _copies: copies,
     })
+}
+
+/// For CreateProcess from a thread that impersonates: the program found and
+/// opened as the client ([`open_program`]), and what the child needs to run that
+/// very file; `None` when the thread acts as the process (std then runs the
+/// program as it would).
+///
+/// The child gets the command's environment as std would build it: the
+/// process's, unless the command cleared it, with the command's changes.
+fn program_as_caller(cmd: &std::process::Command) -> Result<Option<crate::sys::spawn::Exec>> {
+    if effective_thread_token()?.is_none() {
+        return Ok(None);
+    }
+    let program = cmd.get_program();
+    if program.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidParameter,
+            "the program name is empty",
+        ));
+    }
+    let mut env: Vec<(OsString, OsString)> = if env_cleared(cmd)? {
+        Vec::new()
+    } else {
+        std::env::vars_os().collect()
+    };
+    for (k, v) in cmd.get_envs() {
+        env.retain(|(n, _)| n != k);
+        if let Some(v) = v {
+            env.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    // The search path execvp would use in the child: its PATH, else libc's default.
+    let search = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map_or_else(|| OsString::from("/bin:/usr/bin"), |(_, v)| v.clone());
+    let (fd, script) = open_program(program, cmd.get_current_dir(), &search)?;
+    let mut argv = vec![cstring(program)?];
+    for a in cmd.get_args() {
+        argv.push(cstring(a)?);
+    }
+    let envp = env
+        .iter()
+        .map(|(k, v)| {
+            let mut kv = k.clone();
+            kv.push("=");
+            kv.push(v);
+            cstring(&kv)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(crate::sys::spawn::Exec::new(fd, script, argv, envp)))
+}
+
+/// Whether `env_clear` was called on the command. Stable std has no accessor for
+/// it; its field shows in the command's `{:#?}` form, one field per line, and the
+/// form leaves the environment out only when it is unchanged. A form that shows a
+/// changed environment but not whether it was cleared is an error rather than a
+/// guess.
+fn env_cleared(cmd: &std::process::Command) -> Result<bool> {
+    let shown = format!("{cmd:#?}");
+    let mut env_shown = false;
+    for line in shown.lines().map(str::trim) {
+        match line {
+            "clear: true," => return Ok(true),
+            "clear: false," => return Ok(false),
+            _ => env_shown |= line.starts_with("env: "),
+        }
+    }
+    if !env_shown && cmd.get_envs().next().is_none() {
+        return Ok(false);
+    }
+    Err(Error::new(
+        ErrorKind::Os,
+        "cannot tell whether the command's environment was cleared",
+    ))
 }
 
 fn spawn_error(e: std::io::Error) -> Error {
@@ -515,7 +676,8 @@ impl CommandExt for std::process::Command {
 
     fn spawn_as_process(&mut self) -> Result<std::process::Child> {
         let _steady = crate::thread::steady();
-        let plan = server_plan()?;
+        let mut plan = server_plan()?;
+        plan.exec = program_as_caller(self)?;
         crate::sys::spawn::install(self);
         crate::sys::spawn::spawning(&plan, || self.spawn()).map_err(spawn_error)
     }
@@ -548,7 +710,8 @@ impl CommandExt for tokio::process::Command {
 
     fn spawn_as_process(&mut self) -> Result<tokio::process::Child> {
         let _steady = crate::thread::steady();
-        let plan = server_plan()?;
+        let mut plan = server_plan()?;
+        plan.exec = program_as_caller(self.as_std())?;
         crate::sys::spawn::install_tokio(self);
         crate::sys::spawn::spawning(&plan, || self.spawn()).map_err(spawn_error)
     }

@@ -147,9 +147,14 @@ impl ChildPlan {
                 if !(0..=2).contains(&fd) {
                     return Err(io::Error::from_raw_os_error(libc::EBADF));
                 }
-                // SAFETY: 0, 1 and 2 are the child's stdio, open for the whole call.
-                let tty = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                rustix::process::ioctl_tiocsctty(tty)?;
+                // The descriptor is named by number and never borrowed: the child's
+                // stdio may be closed (a parent started with descriptor 0 closed
+                // passes it on), and a closed number is EBADF, reported.
+                // SAFETY: ioctl(TIOCSCTTY) takes an integer argument (0: do not
+                // steal a terminal another session controls) and touches no memory.
+                if unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0 as libc::c_int) } < 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
         }
         // 3. Keep only stdio and the descriptors asked for.
@@ -195,7 +200,11 @@ impl ChildPlan {
             if let Some(groups) = &self.restore_groups {
                 rthread::set_thread_groups(groups)?;
             }
-            return Ok(());
+            // A program the impersonating caller opened: run that very file.
+            return match &self.exec {
+                Some(exec) => Err(exec.run()),
+                None => Ok(()),
+            };
         };
         // 4. No capability survives through ambient or inheritable sets; a root
         //    child's bounding set is cut to the token's capabilities, so that exec
@@ -242,6 +251,41 @@ impl ChildPlan {
             None => Ok(()),
         }
     }
+}
+
+/// Whether the calling thread, with its current (effective) credentials, may
+/// execute the file open on `fd` (`faccessat2(fd, "", X_OK, AT_EACCESS |
+/// AT_EMPTY_PATH)`): the check of the caller's own context that Windows makes when it
+/// opens a program image for a new process. Kernels without `faccessat2` (before
+/// 5.8) answer through the thread's own `/proc/thread-self/fd` link, which names the
+/// same file.
+pub(crate) fn may_execute(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the path is an empty C string that lives through the call; the other
+    // arguments are integers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_faccessat2,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::X_OK,
+            libc::AT_EACCESS | libc::AT_EMPTY_PATH,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(e);
+    }
+    rustix::fs::accessat(
+        rustix::fs::CWD,
+        format!("/proc/thread-self/fd/{}", fd.as_raw_fd()),
+        rustix::fs::Access::EXEC_OK,
+        rustix::fs::AtFlags::EACCESS,
+    )
+    .map_err(io::Error::from)
 }
 
 /// Whether descriptor number `fd` is open in this process (`F_GETFD`).

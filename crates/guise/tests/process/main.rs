@@ -196,10 +196,11 @@ fn spawning_while_impersonating() {
     assert_eq!(field(&s, "Uid"), "0 0 0 0");
     assert_eq!(field(&s, "Groups"), thread_status_of_process("Groups"));
 
-    // CreateProcessAsUser from the impersonating thread: exactly the token.
-    let other = Token::from_ids(61002, 61002, &[61002]).unwrap();
-    let s = status_of_child(&other);
-    assert_eq!(field(&s, "Uid"), "61002 61002 61002 61002");
+    // CreateProcessAsUser from the impersonating thread: exactly the token (here
+    // the client's own identity, which needs no privilege; see
+    // create_process_as_user_checks_the_privilege_in_the_impersonation_token).
+    let s = status_of_child(&client);
+    assert_eq!(field(&s, "Uid"), format!("{A} {A} {A} {A}"));
 
     // The pitfall guise avoids: a plain fork/exec by other code copies the thread's
     // mixed credentials (exec then copies the effective uid to the saved one); a
@@ -437,4 +438,165 @@ fn attack_a_reused_command_never_starts_the_second_child_as_the_first_user() {
             format!("hello {user}")
         );
     }
+}
+
+/// A client of identity `uid` whose process holds CAP_SETUID and CAP_SETGID: its
+/// token holds SeAssignPrimaryTokenPrivilege (and SeImpersonate, SeTcb).
+fn client_with_assign_primary_token(uid: u32, groups: &[u32]) -> Token {
+    let setid = CapabilitySet::SETUID | CapabilitySet::SETGID;
+    let t = Token::from_ids_with_capabilities(uid, uid, groups, setid, setid).unwrap();
+    assert!(t.has_privilege(Privilege::AssignPrimaryToken));
+    t
+}
+
+/// Attack: a client without SeAssignPrimaryTokenPrivilege has a server that
+/// impersonates it start a process as another user. Windows checks the privilege
+/// in the caller's effective token, the impersonation token: refused, as is
+/// `fork_as_user`. The client's own identity needs no privilege; a client whose
+/// token holds the privilege may.
+#[test]
+fn create_process_as_user_checks_the_privilege_in_the_impersonation_token() {
+    need_root!();
+    let other = Token::from_ids(common::B, common::B, &[common::B]).unwrap();
+    let client = Token::from_ids(A, A, &[A]).unwrap();
+    assert!(!client.has_privilege(Privilege::AssignPrimaryToken));
+    {
+        let _as_client = client.impersonate().unwrap();
+        let e = Command::new("true")
+            .spawn_as_user(&other, &SpawnOptions::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PrivilegeNotHeld, "{e}");
+        assert!(e.to_string().contains("impersonation token"), "{e}");
+        let e = guise::process::fork_as_user(&other).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PrivilegeNotHeld, "{e}");
+        // Its own identity it may give a child.
+        let s = status_of_child(&client);
+        assert_eq!(field(&s, "Uid"), format!("{A} {A} {A} {A}"));
+    }
+    // At Identification level the server may not act as the client at all.
+    let id_only = client
+        .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+        .unwrap();
+    {
+        let _id = id_only.impersonate().unwrap();
+        let e = Command::new("true")
+            .spawn_as_user(&client, &SpawnOptions::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadImpersonationLevel, "{e}");
+    }
+    // A client that holds the privilege may.
+    let privileged = client_with_assign_primary_token(A, &[A]);
+    {
+        let _as_client = privileged.impersonate().unwrap();
+        let s = status_of_child(&other);
+        assert_eq!(field(&s, "Uid"), format!("{0} {0} {0} {0}", common::B));
+    }
+    // And the process itself, as before.
+    let s = status_of_child(&other);
+    assert_eq!(field(&s, "Uid"), format!("{0} {0} {0} {0}", common::B));
+}
+
+/// A temp directory anyone may traverse holding a copy of `program` with `mode`,
+/// owned by root and group `gid`.
+fn program_copy(program: &str, mode: u32, gid: u32) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let from = ["/usr/bin", "/bin"]
+        .iter()
+        .map(|d| std::path::Path::new(d).join(program))
+        .find(|p| p.exists())
+        .unwrap();
+    let to = dir.path().join(program);
+    std::fs::copy(from, &to).unwrap();
+    std::os::unix::fs::chown(&to, Some(0), Some(gid)).unwrap();
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).unwrap();
+    (dir, to)
+}
+
+const PROGRAM_GROUP: u32 = 61500;
+
+/// Attack: a client that may not execute a program has a server that impersonates
+/// it start the program as someone who may. CreateProcessAsUser opens the image in
+/// the caller's context: the client's, while the thread impersonates.
+#[test]
+fn create_process_as_user_opens_the_program_as_the_impersonated_client() {
+    need_root!();
+    // Only members of PROGRAM_GROUP may run it.
+    let (_dir, program) = program_copy("true", 0o750, PROGRAM_GROUP);
+    let target = Token::from_ids(common::B, common::B, &[common::B, PROGRAM_GROUP]).unwrap();
+    let run = || {
+        Command::new(&program)
+            .spawn_as_user(&target, &SpawnOptions::default())
+            .map(|mut c| c.wait().unwrap().success())
+    };
+    // The process may; the target may.
+    assert!(run().unwrap());
+    // A client outside the group may not, whatever its privileges.
+    let outsider = client_with_assign_primary_token(A, &[A]);
+    {
+        let _as_client = outsider.impersonate().unwrap();
+        let e = run().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AccessDenied, "{e}");
+    }
+    // A client in the group may.
+    let member = client_with_assign_primary_token(A, &[A, PROGRAM_GROUP]);
+    {
+        let _as_client = member.impersonate().unwrap();
+        assert!(run().unwrap());
+    }
+}
+
+/// Attack: a client that may not execute a program has a server that impersonates
+/// it start the program as the server (CreateProcess). Windows opens the image with
+/// the caller's effective token: refused. A program the client may execute still
+/// runs as the process, with the command's environment.
+#[test]
+fn create_process_opens_the_program_as_the_impersonated_client() {
+    need_root!();
+    let client = Token::from_ids(A, A, &[A]).unwrap();
+    let (_dir, private) = program_copy("id", 0o700, 0);
+    let (_dir2, env) = program_copy("env", 0o755, 0);
+    let (_dir3, id) = program_copy("id", 0o755, 0);
+    let output = |cmd: &mut Command| {
+        let out = cmd
+            .stdout(Stdio::piped())
+            .spawn_as_process()?
+            .wait_with_output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        Ok::<_, guise::Error>(String::from_utf8(out.stdout).unwrap())
+    };
+    // The process may run it.
+    assert_eq!(
+        output(Command::new(&private).arg("-u")).unwrap().trim(),
+        "0"
+    );
+    {
+        let _as_client = client.impersonate().unwrap();
+        let e = output(Command::new(&private).arg("-u")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AccessDenied, "{e}");
+        // Found on PATH as the client, too.
+        let e = output(
+            Command::new("id")
+                .arg("-u")
+                .env("PATH", private.parent().unwrap()),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AccessDenied, "{e}");
+        // One it may execute runs as the process, with the command's environment.
+        let text = output(Command::new(&env).env_clear().env("GUISE_X", "y")).unwrap();
+        assert_eq!(text, "GUISE_X=y\n");
+        let text = output(Command::new(&env).env("GUISE_X", "y").env_remove("PATH")).unwrap();
+        assert!(text.lines().any(|l| l == "GUISE_X=y"), "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("PATH=")), "{text}");
+        assert_eq!(output(Command::new(&id).arg("-u")).unwrap().trim(), "0");
+    }
+    // At Identification level: no open as the client, no process.
+    let id_only = client
+        .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+        .unwrap();
+    let _id = id_only.impersonate().unwrap();
+    let e = output(&mut Command::new(&env)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadImpersonationLevel, "{e}");
 }

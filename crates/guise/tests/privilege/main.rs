@@ -1,0 +1,213 @@
+//! Privileges as the kernel sees them: a thread that impersonates a token gets no
+//! capability broader than the token's enabled privileges, and SeBackupPrivilege and
+//! SeRestorePrivilege act only for opens with backup intent
+//! (`guise::fs::open_for_backup`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::{Command, Stdio};
+
+use common::{A, B, can_read};
+use guise::fs::{BackupOpenOptions, open_for_backup};
+use guise::privilege::CapabilitySet;
+use guise::process::SpawnOptions;
+use guise::token::PrivilegeChange;
+use guise::{CommandExt, ErrorKind, LogonType, Privilege, Token};
+
+/// The calling thread's effective capabilities, from the kernel.
+fn effective() -> CapabilitySet {
+    rustix::thread::capabilities(None).unwrap().effective
+}
+
+/// A client of uid A whose process holds (and uses) `caps`.
+fn client_with(caps: CapabilitySet) -> Token {
+    Token::from_ids_with_capabilities(A, A, &[A], caps, caps).unwrap()
+}
+
+fn read_only() -> BackupOpenOptions {
+    BackupOpenOptions::new().read(true)
+}
+
+fn write_only() -> BackupOpenOptions {
+    BackupOpenOptions::new().write(true)
+}
+
+/// Attack: a client whose token has SeBackupPrivilege enabled reads another user's
+/// file through a server that impersonates it with a plain open. Windows honours
+/// the privilege only for an open with backup intent: the plain open is refused,
+/// `open_for_backup` reads, and the thread has the capability for that open only.
+#[test]
+fn se_backup_and_se_restore_act_only_for_backup_intent_opens() {
+    need_root!();
+    let f = common::files();
+    let backup = client_with(CapabilitySet::DAC_READ_SEARCH);
+    assert!(backup.is_privilege_enabled(Privilege::Backup));
+    let restore =
+        client_with(CapabilitySet::DAC_OVERRIDE | CapabilitySet::CHOWN | CapabilitySet::FOWNER);
+    assert!(restore.is_privilege_enabled(Privilege::Restore));
+    for token in [&backup, &restore] {
+        let _as_client = token.impersonate().unwrap();
+        let dac = CapabilitySet::DAC_READ_SEARCH | CapabilitySet::DAC_OVERRIDE;
+        assert!(
+            !effective().intersects(dac),
+            "backup and restore capabilities in the thread's effective set"
+        );
+        assert!(!can_read(&f.root_only), "a plain open reads");
+        let e = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&f.b)
+            .unwrap_err();
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "a plain open writes"
+        );
+    }
+    {
+        let _as_client = backup.impersonate().unwrap();
+        let before = effective();
+        let mut text = String::new();
+        open_for_backup(&f.root_only, &read_only())
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "0");
+        assert_eq!(
+            effective(),
+            before,
+            "the capability is dropped after the open"
+        );
+        assert!(!can_read(&f.root_only));
+        // A directory, as FILE_FLAG_BACKUP_SEMANTICS opens one.
+        open_for_backup(f.root_only.parent().unwrap(), &read_only()).unwrap();
+        // SeBackupPrivilege does not write.
+        let e = open_for_backup(&f.b, &write_only()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AccessDenied, "{e}");
+    }
+    // Held but disabled: nothing.
+    let disabled = Token::from_ids_with_capabilities(
+        A,
+        A,
+        &[A],
+        CapabilitySet::DAC_READ_SEARCH,
+        CapabilitySet::empty(),
+    )
+    .unwrap();
+    assert!(disabled.has_privilege(Privilege::Backup));
+    {
+        let _as_client = disabled.impersonate().unwrap();
+        let e = open_for_backup(&f.root_only, &read_only()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AccessDenied, "{e}");
+    }
+    // Without impersonation the process's own credentials apply.
+    open_for_backup(&f.b, &read_only()).unwrap();
+}
+
+/// Attack: a client whose token has only SeRestorePrivilege enabled reads any file
+/// (`CAP_DAC_OVERRIDE` reads as well as writes). SeRestorePrivilege grants
+/// write-type access only: a restore-intent open writes, any open that reads is
+/// refused.
+#[test]
+fn se_restore_does_not_read() {
+    need_root!();
+    let f = common::files();
+    let restore =
+        client_with(CapabilitySet::DAC_OVERRIDE | CapabilitySet::CHOWN | CapabilitySet::FOWNER);
+    assert!(!restore.is_privilege_enabled(Privilege::Backup));
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let created = private.path().join("restored.txt");
+    {
+        let _as_client = restore.impersonate().unwrap();
+        assert!(!can_read(&f.root_only));
+        for options in [read_only(), read_only().write(true)] {
+            let e = open_for_backup(&f.root_only, &options).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::AccessDenied, "{options:?}: {e}");
+        }
+        open_for_backup(&f.root_only, &write_only().truncate(true))
+            .unwrap()
+            .write_all(b"restored")
+            .unwrap();
+        open_for_backup(&created, &write_only().create(true).mode(0o600))
+            .unwrap()
+            .write_all(b"new")
+            .unwrap();
+        assert!(!can_read(&created));
+    }
+    assert_eq!(std::fs::read_to_string(&f.root_only).unwrap(), "restored");
+    assert_eq!(std::fs::metadata(&created).unwrap().uid(), A);
+}
+
+/// Attack: a client of uid 0 whose token has SeTimeZonePrivilege enabled (as
+/// Local System's has by default) and SeSystemtimePrivilege disabled sets the
+/// clock: SeTimeZonePrivilege once mapped to `CAP_SYS_TIME`. Likewise
+/// SeShutdownPrivilege (`CAP_SYS_BOOT` also loads kernels) and SeRelabelPrivilege
+/// (`CAP_MAC_ADMIN` administers the MAC policy). None reaches a capability, in an
+/// impersonating thread or in a child.
+#[test]
+fn se_time_zone_does_not_set_the_clock() {
+    need_root!();
+    for (privilege, cap) in [
+        (Privilege::TimeZone, CapabilitySet::SYS_TIME),
+        (Privilege::Shutdown, CapabilitySet::SYS_BOOT),
+        (Privilege::Relabel, CapabilitySet::MAC_ADMIN),
+    ] {
+        let mut system = Token::for_uid(0, LogonType::Batch).unwrap();
+        system.disable_all_privileges();
+        system
+            .adjust_privileges(&[(privilege, PrivilegeChange::Enable)])
+            .unwrap();
+        assert!(system.is_privilege_enabled(privilege), "{privilege}");
+        {
+            let imp = system
+                .duplicate(
+                    guise::ImpersonationLevel::Impersonation,
+                    guise::TokenType::Impersonation,
+                )
+                .unwrap();
+            let _as_system = imp.impersonate().unwrap();
+            assert!(!effective().contains(cap), "{privilege} gives {cap:?}");
+        }
+        let mut cmd = Command::new("cat");
+        cmd.arg("/proc/self/status")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = cmd
+            .spawn_as_user(&system, &SpawnOptions::default())
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        let status = String::from_utf8(out.stdout).unwrap();
+        let eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .unwrap()
+            .trim();
+        let eff = CapabilitySet::from_bits_retain(u64::from_str_radix(eff, 16).unwrap());
+        assert!(!eff.contains(cap), "a child: {privilege} gives {cap:?}");
+    }
+}
+
+/// Attack: a client whose token has SeTakeOwnershipPrivilege enabled gives a file
+/// away to another user (`CAP_CHOWN`). Taking ownership makes the taker the owner;
+/// it never gives a file away: the privilege maps to `CAP_FOWNER` alone.
+#[test]
+fn se_take_ownership_does_not_give_files_away() {
+    need_root!();
+    let f = common::files();
+    let taker = client_with(CapabilitySet::FOWNER | CapabilitySet::CHOWN);
+    assert!(taker.is_privilege_enabled(Privilege::TakeOwnership));
+    {
+        let _as_client = taker.impersonate().unwrap();
+        assert!(!effective().contains(CapabilitySet::CHOWN));
+        let e = std::os::unix::fs::chown(&f.a, Some(B), None).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+        // CAP_FOWNER: what an owner may do, on any file (here: its mode).
+        std::fs::set_permissions(&f.b, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    assert_eq!(std::fs::metadata(&f.a).unwrap().uid(), A);
+    assert_eq!(std::fs::metadata(&f.b).unwrap().mode() & 0o777, 0o640);
+}
