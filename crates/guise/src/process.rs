@@ -389,8 +389,12 @@ pub enum Forked {
 /// # Errors
 /// - [`ErrorKind::InvalidParameter`] when the process has more than one thread.
 /// - [`ErrorKind::BadTokenType`] for a token that is not primary (duplicate it).
-/// - [`ErrorKind::PrivilegeNotHeld`] without CAP_SETUID and CAP_SETGID, unless the
-///   token is the process's own identity.
+/// - [`ErrorKind::PrivilegeNotHeld`] unless the caller's effective token holds
+///   SeAssignPrimaryTokenPrivilege (as for [`CommandExt::spawn_as_user`]: the
+///   thread's impersonation token while it impersonates), or without CAP_SETUID and
+///   CAP_SETGID in the process, unless the token is the caller's own identity.
+/// - [`ErrorKind::BadImpersonationLevel`] while the thread impersonates below
+///   Impersonation level.
 /// - [`ErrorKind::Os`] when `fork` fails.
 #[doc(alias = "fork")]
 #[doc(alias = "CreateProcessAsUser")]
