@@ -16,14 +16,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use guise::dbus::{DbusCall, DbusClients, DbusLimits, Reply};
+use guise::admission::Limits;
+use guise::dbus::{DbusCall, DbusClients, Reply};
 use guise::pool::ImpersonationPool;
 use guise::{Error, ErrorKind, ImpersonationLevel};
 use rustix::fs::{Mode, OFlags};
 use zbus::fdo;
 use zbus::message::Header;
 
+use crate::file_service::FileService;
 use crate::files;
+use guise::audit::Transport;
 
 /// The bus name, object path and interface of the service.
 pub const NAME: &str = "org.guise.Files1";
@@ -70,15 +73,15 @@ pub struct ServeArgs {
     pub no_impersonation: bool,
     /// The most calls of one uid in flight at once; more are refused
     /// (org.freedesktop.DBus.Error.LimitsExceeded).
-    #[arg(long, default_value_t = guise::dbus::DEFAULT_MAX_CALLS_PER_UID)]
+    #[arg(long, default_value_t = guise::admission::DEFAULT_MAX_CALLS_PER_UID)]
     pub max_calls_per_uid: usize,
     /// The most bytes of replies of one uid not yet written to the bus; a call over
     /// it waits, and is refused (LimitsExceeded) if it waits too long. `Read` and
     /// `ReadAt` return at most this much.
-    #[arg(long, default_value_t = guise::dbus::DEFAULT_MAX_REPLY_BYTES_PER_UID)]
+    #[arg(long, default_value_t = guise::admission::DEFAULT_MAX_REPLY_BYTES_PER_UID)]
     pub max_reply_bytes_per_uid: u64,
     /// The same, for every caller together.
-    #[arg(long, default_value_t = guise::dbus::DEFAULT_MAX_REPLY_BYTES)]
+    #[arg(long, default_value_t = guise::admission::DEFAULT_MAX_REPLY_BYTES)]
     pub max_reply_bytes: u64,
 }
 
@@ -110,9 +113,8 @@ fn dbus_error(e: &Error) -> fdo::Error {
 /// The service.
 struct Files {
     clients: Arc<DbusClients>,
-    pool: Arc<ImpersonationPool>,
-    root: Arc<OwnedFd>,
-    impersonate: bool,
+    /// The file service, and how it acts as callers.
+    files: FileService,
     /// The most one `Read` or `ReadAt` returns.
     max_read: u64,
 }
@@ -123,57 +125,27 @@ impl Files {
         self.clients.call(header).await.map_err(|e| dbus_error(&e))
     }
 
-    /// A method's work: as the caller on an impersonation worker, which first
-    /// checks that the caller's level lets it open anything; or, with
-    /// `--no-impersonation`, as the server.
+    /// A method's work, as the caller (see [`FileService::act`]).
     async fn act<R: Send + 'static>(
         &self,
         call: &DbusCall,
         f: impl FnOnce() -> files::Result<R> + Send + 'static,
     ) -> files::Result<R> {
-        if self.impersonate {
-            call.run_as_client(&self.pool, move || {
-                guise::thread::check_open_as_client()?;
-                f()
-            })
-            .await?
-        } else {
-            tokio::task::spawn_blocking(f)
-                .await
-                .map_err(|e| Error::new(ErrorKind::Os, format!("a worker failed: {e}")))?
-        }
+        self.files.act(call, f).await
     }
 
-    /// Logs a method with the identity that acted, and turns its error into a
-    /// D-Bus error.
+    /// Logs a method with the identity that acted and the bytes it moved, and
+    /// turns its error into a D-Bus error.
     fn done<T>(
         &self,
         call: &DbusCall,
         op: &str,
         path: &str,
         r: files::Result<T>,
+        bytes: impl FnOnce(&T) -> u64,
     ) -> fdo::Result<T> {
-        let (uid, gid, level) =
-            files::acting_identity(call.token().ok().as_ref(), self.impersonate);
-        let result = match &r {
-            Ok(_) => "ok",
-            Err(e) => e.kind().win32_name(),
-        };
-        tracing::info!(
-            target: "guise::audit",
-            event = "method",
-            uid,
-            gid,
-            client_uid = call.peer().uid,
-            pid = call.peer().pid,
-            impersonation_level = %level,
-            op,
-            path,
-            access = files::access_of(op),
-            missing = (result == "ERROR_ACCESS_DENIED").then(|| files::access_of(op)),
-            result,
-            "method"
-        );
+        let moved = r.as_ref().map_or(0, bytes);
+        self.files.audit(call, op, path).log(&r, moved);
         r.map_err(|e| dbus_error(&e))
     }
 
@@ -198,7 +170,7 @@ impl Files {
         let max = self.max_read;
         let small = (files::CHUNK as u64).min(max);
         let first = call.reserve_reply(small).await?;
-        let root = Arc::clone(&self.root);
+        let root = Arc::clone(&self.files.root);
         let p = path.to_owned();
         let opened = self
             .act(call, move || {
@@ -291,9 +263,10 @@ impl Files {
         let call = self.call(&header).await?;
         let identity = async {
             let token = call.token()?;
-            let level = if self.impersonate {
+            let level = if self.files.impersonate {
                 let c = call.clone();
-                self.pool
+                self.files
+                    .pool
                     .run_for(token.unix().uid(), move || {
                         c.impersonate_client().map(|g| g.level())
                     })
@@ -310,7 +283,7 @@ impl Files {
             ))
         }
         .await;
-        self.done(&call, "whoami", "", identity)
+        self.done(&call, "whoami", "", identity, |_| 0)
     }
 
     /// The contents of a regular file of at most 16 MiB; a larger file is refused
@@ -322,7 +295,7 @@ impl Files {
     ) -> fdo::Result<Reply<Vec<u8>>> {
         let call = self.call(&header).await?;
         let data = self.read_range(&call, &path, 0, None).await;
-        self.done(&call, "read", &path, data)
+        self.done(&call, "read", &path, data, |d| d.value().len() as u64)
     }
 
     /// At most `length` bytes (0: as many as a reply may carry, 16 MiB) of a
@@ -336,7 +309,7 @@ impl Files {
     ) -> fdo::Result<Reply<Vec<u8>>> {
         let call = self.call(&header).await?;
         let data = self.read_range(&call, &path, offset, Some(length)).await;
-        self.done(&call, "read", &path, data)
+        self.done(&call, "read", &path, data, |d| d.value().len() as u64)
     }
 
     /// Replaces (or creates) a regular file with `data`, once all of it is on disk;
@@ -349,20 +322,13 @@ impl Files {
         mode: u32,
     ) -> fdo::Result<()> {
         let call = self.call(&header).await?;
-        let root = Arc::clone(&self.root);
-        let p = path.clone();
         let mode = (mode != 0).then_some(mode);
+        let n = data.len() as u64;
         let written = self
-            .act(&call, move || {
-                let upload = files::begin_upload(&root, &p, mode)?;
-                let r = upload.write(&data).and_then(|()| upload.finish());
-                if r.is_err() {
-                    upload.abandon();
-                }
-                r
-            })
+            .files
+            .write_whole(&call, path.clone(), mode, data)
             .await;
-        self.done(&call, "write", &path, written)
+        self.done(&call, "write", &path, written, |()| n)
     }
 
     /// The names in a directory, sorted (at most 10,000).
@@ -372,19 +338,13 @@ impl Files {
         path: String,
     ) -> fdo::Result<Reply<Vec<String>>> {
         let call = self.call(&header).await?;
-        let root = Arc::clone(&self.root);
-        let p = path.clone();
         let names = async {
             let bytes = call.reserve_reply(MAX_LIST_REPLY).await?;
-            let names = self
-                .act(&call, move || {
-                    files::list(files::Opener::Thread, &root, &p).map(|l| l.names)
-                })
-                .await?;
+            let names = self.files.list(&call, path.clone()).await?.names;
             Ok(bytes.hold(names))
         }
         .await;
-        self.done(&call, "list", &path, names)
+        self.done(&call, "list", &path, names, |_| 0)
     }
 }
 
@@ -399,7 +359,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     )
     .with_context(|| format!("opening {}", args.root.display()))?;
     let connection = connect(args.address.as_deref()).await?;
-    let mut limits = DbusLimits::default();
+    let mut limits = Limits::default();
     limits.max_calls_per_uid = args.max_calls_per_uid;
     limits.max_reply_bytes_per_uid = args.max_reply_bytes_per_uid;
     limits.max_reply_bytes = args.max_reply_bytes;
@@ -407,9 +367,12 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         DbusClients::with_limits(&connection, ImpersonationLevel::Delegation, limits).await?;
     let files = Files {
         clients,
-        pool: Arc::clone(&pool),
-        root: Arc::new(root),
-        impersonate: !args.no_impersonation,
+        files: FileService::new(
+            Transport::Dbus,
+            Arc::clone(&pool),
+            Arc::new(root),
+            !args.no_impersonation,
+        ),
         max_read: MAX_READ
             .min(args.max_reply_bytes_per_uid)
             .min(args.max_reply_bytes),

@@ -12,6 +12,7 @@ mod access_check;
 mod bench;
 mod dbus;
 mod demo;
+mod file_service;
 mod files;
 mod forkserve;
 mod pty;

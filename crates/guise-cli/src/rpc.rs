@@ -6,7 +6,6 @@
 //! discover the service. `guise rpc call` is its client.
 
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,7 +18,10 @@ use guise::{Error, ErrorKind, ImpersonationLevel, Token};
 use rustix::fs::{Mode, OFlags};
 use tonic::{Request, Response, Status};
 
+use crate::file_service::FileService;
 use crate::files::{self, CHUNK};
+use guise::admission;
+use guise::audit::Transport;
 use proto::files_client::FilesClient;
 use proto::files_server::{Files, FilesServer};
 use proto::{
@@ -82,7 +84,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PRINCIPAL", requires = "keytab")]
     pub principal: Option<String>,
     /// Seconds a TCP client may take to authenticate before it is disconnected.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = admission::DEFAULT_HANDSHAKE_TIMEOUT.as_secs())]
     pub handshake_timeout: u64,
     /// The directory of the Kerberos replay cache: root's (the server's uid's),
     /// mode 0700, kept across restarts (systemd's `StateDirectory=`). Default: a
@@ -104,22 +106,24 @@ pub struct ServeArgs {
     /// Serve every call as the server, not as the caller (for comparison only).
     #[arg(long)]
     pub no_impersonation: bool,
-    /// The most connections kept open; a connection over it is closed at once.
-    #[arg(long, default_value_t = 4096)]
+    /// The most connections kept open; a new one over it closes the connection
+    /// quiet the longest.
+    #[arg(long, default_value_t = admission::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
-    /// The most connections of one uid kept open.
-    #[arg(long, default_value_t = 256)]
+    /// The most connections of one uid kept open; a new one over it is closed at
+    /// once.
+    #[arg(long, default_value_t = admission::DEFAULT_MAX_CONNECTIONS_PER_UID)]
     pub max_connections_per_uid: usize,
     /// Seconds a connection may go without traffic before it is closed.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = admission::DEFAULT_IDLE_TIMEOUT.as_secs())]
     pub idle_timeout: u64,
     /// Seconds a caller may stall a streaming call (the next chunk of a write, or
     /// taking the next chunk of a read) before it is given up.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = admission::DEFAULT_REQUEST_TIMEOUT.as_secs())]
     pub request_timeout: u64,
     /// The most calls of one uid in flight at once; more are refused
     /// (RESOURCE_EXHAUSTED).
-    #[arg(long, default_value_t = guise::rpc::DEFAULT_MAX_CALLS_PER_UID)]
+    #[arg(long, default_value_t = admission::DEFAULT_MAX_CALLS_PER_UID)]
     pub max_calls_per_uid: usize,
 }
 
@@ -239,9 +243,8 @@ fn status(e: &Error) -> Status {
 /// The service: the served root, the workers, and whether calls run as callers.
 #[derive(Clone)]
 struct FilesService {
-    pool: Arc<ImpersonationPool>,
-    root: Arc<OwnedFd>,
-    impersonate: bool,
+    /// The file service, and how it acts as callers.
+    files: Arc<FileService>,
     /// How long a caller may stall a streaming call (a write's next chunk, a
     /// read's next chunk taken).
     stall: Duration,
@@ -275,85 +278,6 @@ fn delegate_target(arg: &str) -> Result<String> {
     Ok(format!("{}:{port}", host.to_ascii_lowercase()))
 }
 
-/// One call, as the log tells it: the identity that acts (taken when the call
-/// began), what it asked for, and the outcome.
-struct Audit {
-    uid: u32,
-    gid: u32,
-    level: ImpersonationLevel,
-    client_uid: u32,
-    pid: i32,
-    op: &'static str,
-    path: String,
-}
-
-impl Audit {
-    fn new(call: &RpcCall, impersonate: bool, op: &'static str, path: &str) -> Audit {
-        let (uid, gid, level) = files::acting_identity(call.token().ok().as_ref(), impersonate);
-        Audit {
-            uid,
-            gid,
-            level,
-            client_uid: call.peer().uid,
-            pid: call.peer().pid,
-            op,
-            path: path.to_owned(),
-        }
-    }
-
-    /// Logs the call with its outcome.
-    fn log<T>(&self, r: &std::result::Result<T, Error>, bytes: u64) {
-        let result = match r {
-            Ok(_) => "ok",
-            Err(e) => e.kind().win32_name(),
-        };
-        tracing::info!(
-            target: "guise::audit",
-            event = "call",
-            uid = self.uid,
-            gid = self.gid,
-            client_uid = self.client_uid,
-            pid = self.pid,
-            impersonation_level = %self.level,
-            op = self.op,
-            path = self.path,
-            access = files::access_of(self.op),
-            missing = (result == "ERROR_ACCESS_DENIED").then(|| files::access_of(self.op)),
-            bytes,
-            result,
-            "call"
-        );
-    }
-}
-
-/// A call's work: as the caller on an impersonation worker, which first checks
-/// that the caller's level lets it open anything; or, with `--no-impersonation`,
-/// as the server.
-async fn act<R: Send + 'static>(
-    call: &RpcCall,
-    pool: &ImpersonationPool,
-    impersonate: bool,
-    f: impl FnOnce() -> files::Result<R> + Send + 'static,
-) -> files::Result<R> {
-    if impersonate {
-        call.run_as_client(pool, move || {
-            guise::thread::check_open_as_client()?;
-            f()
-        })
-        .await?
-    } else {
-        if !call.is_active() {
-            return Err(Error::new(
-                ErrorKind::RpcNoCallActive,
-                "the call has finished",
-            ));
-        }
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| Error::new(ErrorKind::Os, format!("a worker failed: {e}")))?
-    }
-}
-
 type ChunkStream =
     Pin<Box<dyn tokio_stream::Stream<Item = std::result::Result<Chunk, Status>> + Send>>;
 
@@ -378,14 +302,15 @@ impl Files for FilesService {
         request: Request<WhoAmIRequest>,
     ) -> std::result::Result<Response<Identity>, Status> {
         let call = RpcCall::of(&request).map_err(|e| status(&e))?;
-        let audit = Audit::new(&call, self.impersonate, "whoami", "");
+        let audit = self.files.audit(&call, "whoami", "");
         let identity = async {
             let token = call.token()?;
             // The level a thread really gets for this caller: RpcImpersonateClient on
             // a worker, which reverts at once.
-            let level = if self.impersonate {
+            let level = if self.files.impersonate {
                 let c = call.clone();
-                self.pool
+                self.files
+                    .pool
                     .run_for(call.peer().uid, move || {
                         c.impersonate_client().map(|g| g.level())
                     })
@@ -406,7 +331,7 @@ impl Files for FilesService {
     ) -> std::result::Result<Response<Identity>, Status> {
         let call = RpcCall::of(&request).map_err(|e| status(&e))?;
         let target = request.into_inner().target;
-        let audit = Audit::new(&call, self.impersonate, "whoami-there", &target);
+        let audit = self.files.audit(&call, "whoami-there", &target);
         let there = async {
             let (host, address) = tcp_target(&target)
                 .map_err(|e| Error::new(ErrorKind::InvalidParameter, format!("the target: {e}")))?;
@@ -421,7 +346,7 @@ impl Files for FilesService {
             }
             let service = format!("guise@{host}");
             // Never with the server's own credentials for a caller.
-            if !self.impersonate {
+            if !self.files.impersonate {
                 return Err(Error::new(
                     ErrorKind::NoSuchLogonSession,
                     "this server does not impersonate its callers (--no-impersonation): \
@@ -431,7 +356,7 @@ impl Files for FilesService {
             // The context starts on a worker that impersonates the caller: its
             // Kerberos credentials are the ones the caller delegated, or none.
             let initiator = call
-                .run_as_client(&self.pool, move || {
+                .run_as_client(&self.files.pool, move || {
                     guise::kerberos::Initiator::start(&service, false)
                 })
                 .await??;
@@ -490,18 +415,12 @@ impl Files for FilesService {
             offset,
             length,
         } = request.into_inner();
-        let audit = Audit::new(&call, self.impersonate, "read", &path);
-        let (pool, impersonate, stall) = (Arc::clone(&self.pool), self.impersonate, self.stall);
+        let audit = self.files.audit(&call, "read", &path);
+        let (service, stall) = (Arc::clone(&self.files), self.stall);
         let (mut pos, mut left) = (offset, if length == 0 { u64::MAX } else { length });
         // The open and the first chunk in one job.
-        let root = Arc::clone(&self.root);
-        let opened = act(&call, &pool, impersonate, move || {
-            let (fd, _) = files::open_regular(&root, &path)?;
-            let first = files::read_chunk(&fd, pos, left)?;
-            Ok((Arc::new(fd), first))
-        })
-        .await;
-        let (fd, mut chunk) = match opened {
+        let opened = service.open_read(&call, path, pos, left).await;
+        let (fd, _, mut chunk) = match opened {
             Ok(x) => x,
             Err(e) => {
                 audit.log::<()>(&Err(e.clone()), 0);
@@ -531,12 +450,7 @@ impl Files for FilesService {
                 if !full || left == 0 {
                     break Ok(());
                 }
-                let fd = Arc::clone(&fd);
-                match act(&call, &pool, impersonate, move || {
-                    files::read_chunk(&fd, pos, left)
-                })
-                .await
-                {
+                match service.read_next(&call, &fd, pos, left).await {
                     Ok(c) if !c.is_empty() => chunk = c,
                     Ok(_) => break Ok(()),
                     Err(e) => {
@@ -563,16 +477,12 @@ impl Files for FilesService {
             .map_err(|e| status(&e))??
             .ok_or_else(|| status(&files::invalid("a write needs a first chunk with the path")))?;
         let path = first.path.clone();
-        let audit = Audit::new(&call, self.impersonate, "write", &path);
+        let audit = self.files.audit(&call, "write", &path);
         let mode = (first.mode != 0).then_some(first.mode);
-        let (pool, impersonate) = (Arc::clone(&self.pool), self.impersonate);
-        let root = Arc::clone(&self.root);
-        let begun = act(&call, &pool, impersonate, move || {
-            files::begin_upload(&root, &path, mode)
-        })
-        .await;
+        let service = &self.files;
+        let begun = service.begin_write(&call, path, mode).await;
         let upload = match begun {
-            Ok(u) => Arc::new(u),
+            Ok(u) => u,
             Err(e) => {
                 audit.log::<()>(&Err(e.clone()), 0);
                 return Err(status(&e));
@@ -580,13 +490,13 @@ impl Files for FilesService {
         };
         // Whatever ends the call early (an error, the caller going away, the drop of
         // this future), the temporary file is removed as the caller.
-        let mut pending = Pending::new(&call, &pool, &upload, impersonate);
+        let mut pending = Pending::new(&call, &service.pool, &upload, service.impersonate);
         let mut written = 0u64;
         let mut data = first.data;
         let result = loop {
             if !data.is_empty() {
-                let (u, n) = (Arc::clone(&upload), data.len() as u64);
-                if let Err(e) = act(&call, &pool, impersonate, move || u.write(&data)).await {
+                let n = data.len() as u64;
+                if let Err(e) = service.write_chunk(&call, &upload, data).await {
                     break Err(e);
                 }
                 written += n;
@@ -594,8 +504,7 @@ impl Files for FilesService {
             match within(self.stall, chunks.message()).await {
                 Ok(Ok(Some(c))) => data = c.data,
                 Ok(Ok(None)) => {
-                    let u = Arc::clone(&upload);
-                    break act(&call, &pool, impersonate, move || u.finish()).await;
+                    break service.finish_write(&call, &upload).await;
                 }
                 Ok(Err(s)) => {
                     break Err(Error::new(
@@ -622,12 +531,8 @@ impl Files for FilesService {
     ) -> std::result::Result<Response<ListReply>, Status> {
         let call = RpcCall::of(&request).map_err(|e| status(&e))?;
         let path = request.into_inner().path;
-        let audit = Audit::new(&call, self.impersonate, "list", &path);
-        let root = Arc::clone(&self.root);
-        let listing = act(&call, &self.pool, self.impersonate, move || {
-            files::list(files::Opener::Thread, &root, &path)
-        })
-        .await;
+        let audit = self.files.audit(&call, "list", &path);
+        let listing = self.files.list(&call, path).await;
         audit.log(&listing, 0);
         let listing = listing.map_err(|e| status(&e))?;
         let mut response = Response::new(ListReply {
@@ -749,9 +654,9 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     )
     .with_context(|| format!("opening {}", args.root.display()))?;
     let mut options = RpcOptions::default();
-    options.max_connections = args.max_connections;
-    options.max_connections_per_uid = args.max_connections_per_uid;
-    options.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
+    options.limits.max_connections = args.max_connections;
+    options.limits.max_connections_per_uid = args.max_connections_per_uid;
+    options.limits.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
     let tcp_only =
         args.listen.is_some() && args.socket.is_none() && std::env::var_os("LISTEN_FDS").is_none();
     let (unix, socket) = if tcp_only {
@@ -781,9 +686,12 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         None => None,
     };
     let service = FilesService {
-        pool: Arc::clone(&pool),
-        root: Arc::new(root),
-        impersonate: !args.no_impersonation,
+        files: Arc::new(FileService::new(
+            Transport::Grpc,
+            Arc::clone(&pool),
+            Arc::new(root),
+            !args.no_impersonation,
+        )),
         stall: Duration::from_secs(args.request_timeout.max(1)),
         own_port: tcp.as_ref().map(|t| t.local_addr().port()),
         delegate_to: Arc::new(
@@ -795,7 +703,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     };
     eprintln!(
         "{}; work below Impersonation level runs on workers that {}",
-        crate::serve::capabilities_report("guise rpc serve", service.impersonate),
+        crate::serve::capabilities_report("guise rpc serve", service.files.impersonate),
         if pool.sandboxed() {
             "the kernel lets open no file (Landlock)"
         } else {

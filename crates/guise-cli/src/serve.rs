@@ -12,7 +12,6 @@
 //! nothing (`ERROR_BAD_IMPERSONATION_LEVEL`).
 
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +27,10 @@ use guise::{Error, ErrorKind, ImpersonationLevel};
 use rustix::fs::{Mode, OFlags};
 use serde_json::{Value, json};
 
-use crate::files::{self, CHUNK, Opener, begin_upload, invalid, open_regular_by, read_chunk};
+use crate::file_service::FileService;
+use crate::files::{self, CHUNK, invalid};
+use guise::admission;
+use guise::audit::Transport;
 
 /// The largest frame the server takes: a request, or a chunk of a write.
 const MAX_FRAME: usize = CHUNK + 4096;
@@ -83,17 +85,17 @@ pub struct ServeArgs {
     #[arg(long, hide = true)]
     pub fork_per_request: bool,
     /// The most connections kept open; a new client over it closes the one idle
-    /// the longest.
-    #[arg(long, default_value_t = 4096)]
+    /// the longest (or is refused if none is idle).
+    #[arg(long, default_value_t = admission::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
-    /// The most connections of one uid kept open.
-    #[arg(long, default_value_t = 1024)]
+    /// The most connections of one uid kept open; a new one over it is refused.
+    #[arg(long, default_value_t = admission::DEFAULT_MAX_CONNECTIONS_PER_UID)]
     pub max_connections_per_uid: usize,
     /// Seconds a connection may wait for a request before it is closed.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = admission::DEFAULT_IDLE_TIMEOUT.as_secs())]
     pub idle_timeout: u64,
     /// Seconds a request (each frame of it) may take to arrive once begun.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = admission::DEFAULT_REQUEST_TIMEOUT.as_secs())]
     pub request_timeout: u64,
 }
 
@@ -110,10 +112,10 @@ impl ServeArgs {
             process_lock: false,
             process_per_request: false,
             fork_per_request: false,
-            max_connections: 4096,
-            max_connections_per_uid: 1024,
-            idle_timeout: 300,
-            request_timeout: 10,
+            max_connections: admission::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_uid: admission::DEFAULT_MAX_CONNECTIONS_PER_UID,
+            idle_timeout: admission::DEFAULT_IDLE_TIMEOUT.as_secs(),
+            request_timeout: admission::DEFAULT_REQUEST_TIMEOUT.as_secs(),
         }
     }
 }
@@ -172,36 +174,16 @@ pub(crate) fn failure(e: &Error) -> Value {
     json!({ "ok": false, "error": e.kind().win32_name(), "message": e.to_string() })
 }
 
-/// A denial that names the identity that acted and the right it lacked
-/// (`ERROR_ACCESS_DENIED: ... uid 61001 at Impersonation level lacks
-/// FILE_READ_DATA`); any other error as it is.
-fn name_denial(e: Error, conn: &AsyncPipeConnection, service: &Service, op: &str) -> Error {
-    if e.kind() != ErrorKind::AccessDenied {
-        return e;
-    }
-    let token = conn.client().token().ok();
-    let (uid, gid, level) = files::acting_identity(token.as_ref(), service.impersonate);
-    let message = format!(
-        "{}: uid {uid} (gid {gid}) at {level} level lacks {}",
-        e.message(),
-        files::access_of(op)
-    );
-    match e.errno() {
-        Some(n) => Error::os(ErrorKind::AccessDenied, message, n),
-        None => Error::new(ErrorKind::AccessDenied, message),
-    }
-}
-
-/// The requests answered with one reply, run on the calling thread.
-fn simple(
-    by: Opener<'_>,
-    root: &OwnedFd,
+/// The requests answered with one reply: `stat` and `list`.
+async fn simple(
+    conn: &AsyncPipeConnection,
+    files: &FileService,
     op: &str,
-    path: &str,
+    path: String,
 ) -> std::result::Result<Value, Error> {
     match op {
         "stat" => {
-            let st = files::stat(by, root, path)?;
+            let st = files.stat(conn, path).await?;
             Ok(json!({
                 "uid": st.st_uid, "gid": st.st_gid,
                 "mode": format!("{:o}", st.st_mode & 0o7777),
@@ -210,7 +192,7 @@ fn simple(
             }))
         }
         "list" => {
-            let listing = files::list(by, root, path)?;
+            let listing = files.list(conn, path).await?;
             if listing.truncated {
                 return Ok(json!({ "names": listing.names, "truncated": true }));
             }
@@ -222,91 +204,13 @@ fn simple(
 
 /// What the server shares between connections.
 struct Service {
-    pool: ImpersonationPool,
-    root: Arc<OwnedFd>,
-    impersonate: bool,
-    /// Opens as the client through io_uring personalities, without switching a
-    /// worker (`--io-uring on`).
-    uring: bool,
-    /// One request at a time behind this lock (`--process-lock`, a baseline).
-    process_lock: Option<Arc<std::sync::Mutex<()>>>,
+    /// The file service, and how it acts as clients.
+    files: FileService,
     /// Each read in a process of its own (`--process-per-request`, a baseline),
     /// given the served directory's path.
     process_per_request: Option<PathBuf>,
     /// Requests being served now.
     busy: AtomicUsize,
-}
-
-/// A request's work, run as the client on an impersonation worker, which first
-/// checks that the client's level lets it open anything (Windows' rule for a
-/// thread at Identification level); or, with `--no-impersonation`, as the server.
-async fn act<R: Send + 'static>(
-    conn: &AsyncPipeConnection,
-    service: &Service,
-    f: impl FnOnce() -> std::result::Result<R, Error> + Send + 'static,
-) -> std::result::Result<R, Error> {
-    if let (true, Some(lock)) = (service.impersonate, &service.process_lock) {
-        // The baseline of a server that switches the whole process: one request
-        // at a time, behind one lock.
-        let (token, lock) = (conn.client().token()?, Arc::clone(lock));
-        service
-            .pool
-            .run(move || {
-                let _one_at_a_time = lock.lock().unwrap_or_else(|p| p.into_inner());
-                token.run_as(|| {
-                    guise::thread::check_open_as_client()?;
-                    f()
-                })?
-            })
-            .await?
-    } else if service.impersonate {
-        conn.run_as_client(&service.pool, move || {
-            guise::thread::check_open_as_client()?;
-            f()
-        })
-        .await?
-    } else {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| Error::new(ErrorKind::Os, format!("a worker failed: {e}")))?
-    }
-}
-
-/// A request's work that opens as the client, given whose credentials to open
-/// with: with `--io-uring on`, on a worker that stays the server while each open
-/// goes through the client's io_uring personality; otherwise as [`act`].
-async fn act_open<R: Send + 'static>(
-    conn: &AsyncPipeConnection,
-    service: &Service,
-    f: impl FnOnce(Opener<'_>) -> std::result::Result<R, Error> + Send + 'static,
-) -> std::result::Result<R, Error> {
-    if service.impersonate && service.uring {
-        // The worker stays the server, its time counted as the client's.
-        let token = conn.client().token()?;
-        let uid = token.unix().uid();
-        service
-            .pool
-            .run_for(uid, move || f(Opener::As(&token)))
-            .await?
-    } else {
-        act(conn, service, move || f(Opener::Thread)).await
-    }
-}
-
-/// A request's work on a descriptor already open (which any holder may use
-/// alike): with `--io-uring on`, on a worker that stays the server; otherwise as
-/// [`act`].
-async fn act_fd<R: Send + 'static>(
-    conn: &AsyncPipeConnection,
-    service: &Service,
-    f: impl FnOnce() -> std::result::Result<R, Error> + Send + 'static,
-) -> std::result::Result<R, Error> {
-    if service.impersonate && service.uring {
-        let uid = conn.client().token()?.unix().uid();
-        service.pool.run_for(uid, f).await?
-    } else {
-        act(conn, service, f).await
-    }
 }
 
 /// What a request did, for the log.
@@ -355,22 +259,17 @@ async fn serve_read(
             return Ok(Outcome::of::<()>(&Err(e), 0));
         }
     };
-    if let (true, Some(root)) = (service.impersonate, &service.process_per_request) {
+    let files = &service.files;
+    if let (true, Some(root)) = (files.impersonate, &service.process_per_request) {
         return read_in_a_process(conn, root, &path, offset, length.unwrap_or(0)).await;
     }
     let (mut pos, mut left) = (offset, length.unwrap_or(u64::MAX));
     // The open and the first chunk in one job.
-    let root = Arc::clone(&service.root);
-    let opened = act_open(conn, service, move |by| {
-        let (fd, size) = open_regular_by(by, &root, &path)?;
-        let first = read_chunk(&fd, pos, left)?;
-        Ok((fd, size, first))
-    })
-    .await;
+    let opened = files.open_read(&*conn, path, pos, left).await;
     let (fd, size, mut chunk) = match opened {
         Ok(x) => x,
         Err(e) => {
-            let e = name_denial(e, conn, service, "read");
+            let e = files.name_denial(&*conn, e, "read");
             conn.write_message(failure(&e).to_string().as_bytes())
                 .await?;
             return Ok(Outcome::of::<()>(&Err(e), 0));
@@ -378,7 +277,6 @@ async fn serve_read(
     };
     conn.write_message(json!({ "ok": true, "size": size }).to_string().as_bytes())
         .await?;
-    let fd = Arc::new(fd);
     let mut sent = 0u64;
     let mut result = Ok(());
     loop {
@@ -393,8 +291,7 @@ async fn serve_read(
         if !full || chunk.is_empty() || left == 0 {
             break;
         }
-        let fd2 = Arc::clone(&fd);
-        match act_fd(conn, service, move || read_chunk(&fd2, pos, left)).await {
+        match files.read_next(&*conn, &fd, pos, left).await {
             Ok(c) => chunk = c,
             Err(e) => {
                 result = Err(e);
@@ -512,15 +409,15 @@ async fn serve_write(
             .map(|m| Some(m as u32))
             .ok_or_else(|| invalid("\"mode\" must be octal, like \"644\"")),
     };
-    let root = Arc::clone(&service.root);
+    let files = &service.files;
     let begun = match mode {
-        Ok(mode) => act(conn, service, move || begin_upload(&root, &path, mode)).await,
+        Ok(mode) => files.begin_write(&*conn, path, mode).await,
         Err(e) => Err(e),
     };
     let upload = match begun {
-        Ok(u) => Arc::new(u),
+        Ok(u) => u,
         Err(e) => {
-            let e = name_denial(e, conn, service, "write");
+            let e = files.name_denial(&*conn, e, "write");
             conn.write_message(failure(&e).to_string().as_bytes())
                 .await?;
             return Ok(Outcome::of::<()>(&Err(e), 0));
@@ -537,12 +434,7 @@ async fn serve_write(
             Ok(Some(d)) => d,
             // Gone or broken mid-write: the target stays as it was.
             Ok(None) | Err(_) => {
-                let u = Arc::clone(&upload);
-                let _ = act(conn, service, move || {
-                    u.abandon();
-                    Ok(())
-                })
-                .await;
+                files.abandon_write(&*conn, &upload).await;
                 return Ok(Outcome {
                     result: "ERROR_OPERATION_ABORTED",
                     bytes: written,
@@ -555,23 +447,17 @@ async fn serve_write(
             break;
         }
         if result.is_ok() {
-            let (u, n) = (Arc::clone(&upload), data.len() as u64);
-            result = act(conn, service, move || u.write(&data)).await;
+            let n = data.len() as u64;
+            result = files.write_chunk(&*conn, &upload, data).await;
             written += n;
         }
     }
-    let u = Arc::clone(&upload);
     let done = match result {
-        Ok(()) => act(conn, service, move || u.finish()).await,
+        Ok(()) => files.finish_write(&*conn, &upload).await,
         Err(e) => Err(e),
     };
     if done.is_err() {
-        let u = Arc::clone(&upload);
-        let _ = act(conn, service, move || {
-            u.abandon();
-            Ok(())
-        })
-        .await;
+        files.abandon_write(&*conn, &upload).await;
     }
     let reply = answer(done.as_ref().map(|()| json!(written)).map_err(Clone::clone));
     conn.write_message(reply.to_string().as_bytes()).await?;
@@ -610,10 +496,9 @@ async fn request(
         "read" => serve_read(conn, service, &req, path.clone()).await?,
         "write" => serve_write(conn, service, &req, path.clone()).await?,
         _ => {
-            let (root, op2, path2) = (Arc::clone(&service.root), op.clone(), path.clone());
-            let r = act_open(conn, service, move |by| simple(by, &root, &op2, &path2))
+            let r = simple(conn, &service.files, &op, path.clone())
                 .await
-                .map_err(|e| name_denial(e, conn, service, &op));
+                .map_err(|e| service.files.name_denial(&*conn, e, &op));
             let outcome = Outcome::of(&r, 0);
             conn.write_message(answer(r).to_string().as_bytes()).await?;
             outcome
@@ -646,32 +531,21 @@ async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
         // The identity that acts: after dynamic tracking, at the level it got.
         let acting = conn.client().token().ok();
         let done = request(&mut conn, &service, &msg).await;
-        let (uid, gid, level) = files::acting_identity(acting.as_ref(), service.impersonate);
         // Logged before the request counts as finished: a stop waits for its line.
         let _finished = Finished(&service.busy);
         match done {
             Ok((outcome, op, path)) => {
-                tracing::info!(
-                    target: "guise::audit",
-                    event = "request",
-                    uid,
-                    gid,
-                    client_uid = conn.client().peer().uid,
-                    pid,
-                    impersonation_level = %level,
-                    access = files::access_of(&op),
-                    missing = (outcome.result == "ERROR_ACCESS_DENIED").then(|| files::access_of(&op)),
-                    op,
-                    path,
-                    bytes = outcome.bytes,
-                    result = outcome.result,
-                    "request"
-                );
+                service
+                    .files
+                    .audit_as(acting.as_ref(), conn.client().peer(), &op, &path)
+                    .log_result(outcome.result, outcome.bytes);
                 if outcome.close {
                     return;
                 }
             }
             Err(e) => {
+                let (uid, _, _) =
+                    files::acting_identity(acting.as_ref(), service.files.impersonate);
                 tracing::info!(uid, pid, %e, "closing a connection");
                 return;
             }
@@ -712,10 +586,10 @@ pub fn raise_file_limit() {
 pub(crate) fn server_options(args: &ServeArgs) -> ServerOptions {
     let mut o = ServerOptions::default();
     o.max_message = MAX_FRAME;
-    o.max_connections = args.max_connections;
-    o.max_connections_per_uid = args.max_connections_per_uid;
-    o.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
-    o.request_timeout = Some(Duration::from_secs(args.request_timeout.max(1)));
+    o.limits.max_connections = args.max_connections;
+    o.limits.max_connections_per_uid = args.max_connections_per_uid;
+    o.limits.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
+    o.limits.request_timeout = Some(Duration::from_secs(args.request_timeout.max(1)));
     o
 }
 
@@ -732,13 +606,16 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     )
     .with_context(|| format!("opening {}", args.root.display()))?;
     let service = Arc::new(Service {
-        pool,
-        root: Arc::new(root),
-        impersonate: !args.no_impersonation,
-        uring: args.io_uring == Switch::On && !args.process_lock && guise::uring::available(),
-        process_lock: args
-            .process_lock
-            .then(|| Arc::new(std::sync::Mutex::new(()))),
+        files: FileService {
+            transport: Transport::Pipe,
+            pool: Arc::new(pool),
+            root: Arc::new(root),
+            impersonate: !args.no_impersonation,
+            uring: args.io_uring == Switch::On && !args.process_lock && guise::uring::available(),
+            process_lock: args
+                .process_lock
+                .then(|| Arc::new(std::sync::Mutex::new(()))),
+        },
         process_per_request: args.process_per_request.then(|| args.root.clone()),
         busy: AtomicUsize::new(0),
     });
@@ -753,13 +630,13 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     };
     eprintln!(
         "{}; work below Impersonation level runs on workers that {}; {}",
-        capabilities_report("guise serve", service.impersonate),
-        if service.pool.sandboxed() {
+        capabilities_report("guise serve", service.files.impersonate),
+        if service.files.pool.sandboxed() {
             "the kernel lets open no file (Landlock)"
         } else {
             "only the sentinel identity holds (no Landlock)"
         },
-        if service.uring {
+        if service.files.uring {
             "reads open as the client through io_uring personalities"
         } else {
             "every open switches a worker to the client"

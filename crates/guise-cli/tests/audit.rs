@@ -356,9 +356,9 @@ fn every_json_audit_line_of_every_server_has_each_key_once() {
         }
         let log = server.stderr();
         if !rpc {
-            logs.push(("impersonate", log.clone()));
+            logs.push(("impersonate", "", log.clone()));
         }
-        logs.push((if rpc { "call" } else { "request" }, log));
+        logs.push(("request", if rpc { "grpc" } else { "pipe" }, log));
     }
     // guise dbus serve.
     let bus = common::bus::start_bus(dir.path());
@@ -374,15 +374,21 @@ fn every_json_audit_line_of_every_server_has_each_key_once() {
         let _ = f.call::<_, _, Vec<u8>>("Read", &("mine.txt",)).await;
         let _ = f.call::<_, _, Vec<u8>>("Read", &("theirs.txt",)).await;
     });
-    logs.push(("method", server.stderr()));
+    logs.push(("request", "dbus", server.stderr()));
     // guise run, with the impersonations of debug level.
     let out = std::process::Command::new(GUISE)
         .args(["--log", "json", "run", "--uid", "61001", "--", "/bin/true"])
         .env("GUISE_LOG", "debug")
         .output()
         .unwrap();
-    logs.push(("spawn", String::from_utf8_lossy(&out.stderr).into_owned()));
-    for (event, log) in logs {
+    logs.push((
+        "spawn",
+        "",
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ));
+    // One schema: a request of any transport is the same event, which names
+    // its transport.
+    for (event, transport, log) in logs {
         let lines: Vec<&str> = log.lines().filter(|l| l.starts_with('{')).collect();
         for line in &lines {
             if let Err(e) = repeated_key(line) {
@@ -402,6 +408,22 @@ fn every_json_audit_line_of_every_server_has_each_key_once() {
             assert_eq!(e["level"], severity, "{e}");
             if event != "spawn" {
                 assert!(e["impersonation_level"].is_string(), "{e}");
+            }
+            if event == "request" {
+                assert_eq!(e["transport"], transport, "{e}");
+                for key in [
+                    "uid",
+                    "gid",
+                    "client_uid",
+                    "pid",
+                    "op",
+                    "path",
+                    "access",
+                    "bytes",
+                    "result",
+                ] {
+                    assert!(!e[key].is_null(), "{key} missing: {e}");
+                }
             }
         }
     }

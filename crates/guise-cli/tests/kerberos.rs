@@ -285,7 +285,7 @@ fn a_remote_kerberos_client_reads_its_own_file_and_not_another_users() {
     assert!(
         server
             .wait_for_line(std::time::Duration::from_secs(10), |l| l
-                .contains("event=\"call\"")
+                .contains("event=\"request\"")
                 && l.contains("uid=61201")
                 && l.contains("op=\"read\""))
             .is_some(),
@@ -321,7 +321,7 @@ fn a_remote_client_without_a_ticket_is_refused() {
     );
     // Nothing reached the service as anyone.
     assert!(
-        !server.log_so_far().contains("event=\"call\""),
+        !server.log_so_far().contains("event=\"request\""),
         "{}",
         server.log_so_far()
     );
@@ -373,7 +373,7 @@ fn attack_a_plain_grpc_client_on_tcp_is_refused() {
         "{}",
         server.log_so_far()
     );
-    assert!(!server.log_so_far().contains("event=\"call\""));
+    assert!(!server.log_so_far().contains("event=\"request\""));
 }
 
 /// Three tiers: alice → service A (impersonating alice) → service B, another
@@ -530,7 +530,7 @@ fn attack_root_and_instance_principals_are_not_served_as_the_local_user() {
     assert_ne!(code, 0, "alice/admin was served: {out}");
     assert!(err.contains("ERROR_NO_SUCH_USER"), "{err}");
     assert!(
-        !server.log_so_far().contains("event=\"call\""),
+        !server.log_so_far().contains("event=\"request\""),
         "{}",
         server.log_so_far()
     );

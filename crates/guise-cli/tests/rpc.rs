@@ -522,7 +522,7 @@ fn attack_rpc_call_with_server_uid_refuses_a_server_of_another_uid() {
     assert!(out.starts_with("uid=61001 "), "{out}");
     assert!(
         server
-            .wait_for_line(Duration::from_secs(10), |l| l.contains("event=\"call\""))
+            .wait_for_line(Duration::from_secs(10), |l| l.contains("event=\"request\""))
             .is_some()
     );
     let (code, out, err) = call("4242");
@@ -530,7 +530,7 @@ fn attack_rpc_call_with_server_uid_refuses_a_server_of_another_uid() {
     assert!(err.contains("runs as uid 0, not 4242"), "{err}");
     assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
     // Nothing reached the server as a call.
-    let calls = server.log_so_far().matches("event=\"call\"").count();
+    let calls = server.log_so_far().matches("event=\"request\"").count();
     assert_eq!(calls, 1, "{}", server.log_so_far());
 }
 

@@ -24,7 +24,8 @@
 //! zbus serves method calls concurrently: a call sent right after
 //! `SetQualityOfService`, without waiting for its reply, may still be served at the
 //! earlier level. Each uid may have [`DEFAULT_MAX_CALLS_PER_UID`] calls in flight
-//! (see [`DbusLimits`]).
+//! (see [`DbusLimits`], the shared [`Limits`], and [`crate::admission`] for the
+//! policy).
 //!
 //! # Replies
 //! A reply goes out through the service's one connection to the bus daemon, which
@@ -48,12 +49,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use zbus::message::Header;
 use zbus::names::{BusName, OwnedUniqueName, UniqueName};
 
-use crate::admission::{CallsInFlight, InFlightCall};
+use crate::admission::{BytesInFlight, CallsInFlight, HeldBytes, InFlightCall, Limits};
+use crate::audit::Transport;
 use crate::client::{ClientContext, PeerIdentity, SecurityQos};
 use crate::cred::SENTINEL_GID;
 use crate::error::{Error, ErrorKind, Result};
@@ -77,129 +78,31 @@ pub struct DbusClients {
     entries: Mutex<HashMap<OwnedUniqueName, Arc<Entry>>>,
     max_calls_per_uid: usize,
     in_flight: CallsInFlight,
-    replies: Arc<ReplyBudget>,
+    replies: Arc<BytesInFlight>,
 }
 
-/// The most calls of one uid in flight at once, unless set otherwise.
-pub const DEFAULT_MAX_CALLS_PER_UID: usize = 64;
-/// The most bytes of replies one uid holds at once, unless set otherwise (16 MiB).
-pub const DEFAULT_MAX_REPLY_BYTES_PER_UID: u64 = 16 << 20;
-/// The most bytes of replies every caller together holds at once, unless set
-/// otherwise (32 MiB): twice one uid's share, so no one uid holds them all.
-pub const DEFAULT_MAX_REPLY_BYTES: u64 = 32 << 20;
+pub use crate::admission::{
+    DEFAULT_MAX_CALLS_PER_UID, DEFAULT_MAX_REPLY_BYTES, DEFAULT_MAX_REPLY_BYTES_PER_UID,
+};
 
-/// What the callers of a D-Bus service may hold of it at once.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct DbusLimits {
-    /// The most calls of one uid in flight at once (at least 1); a call over it is
-    /// refused with [`ErrorKind::NotEnoughQuota`], so that no one user holds every
-    /// worker or fills the server's memory with queued calls.
-    pub max_calls_per_uid: usize,
-    /// The most bytes of replies of one uid held at once, from
-    /// [`DbusCall::reserve_reply`] until zbus has written the reply to the bus.
-    pub max_reply_bytes_per_uid: u64,
-    /// The same, for every caller together.
-    pub max_reply_bytes: u64,
-    /// How long a call waits for its reply's bytes before it is refused.
-    pub reply_wait: Duration,
-}
-
-impl Default for DbusLimits {
-    fn default() -> Self {
-        DbusLimits {
-            max_calls_per_uid: DEFAULT_MAX_CALLS_PER_UID,
-            max_reply_bytes_per_uid: DEFAULT_MAX_REPLY_BYTES_PER_UID,
-            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
-            reply_wait: Duration::from_secs(10),
-        }
-    }
-}
-
-/// The bytes of replies held, by uid and in total, and the limits.
-#[derive(Debug)]
-struct ReplyBudget {
-    max_per_uid: u64,
-    max_total: u64,
-    wait: Duration,
-    held: Mutex<Held>,
-    /// Told whenever bytes are given back.
-    freed: tokio::sync::Notify,
-}
-
-#[derive(Debug, Default)]
-struct Held {
-    total: u64,
-    by_uid: HashMap<u32, u64>,
-}
-
-impl ReplyBudget {
-    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Reserves `bytes` for a reply to `uid`: at once if they fit, else once they
-    /// do (within `wait`).
-    async fn reserve(self: &Arc<Self>, uid: u32, bytes: u64) -> Result<ReplyBytes> {
-        let most = self.max_per_uid.min(self.max_total);
-        if bytes > most {
-            return Err(Error::new(
-                ErrorKind::NotEnoughQuota,
-                format!(
-                    "a reply of {bytes} bytes is more than a caller may hold at once ({most}): ask for less at a time"
-                ),
-            ));
-        }
-        let deadline = tokio::time::Instant::now() + self.wait;
-        loop {
-            // Listening before looking: bytes given back in between are not missed.
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            {
-                let mut held = self.held();
-                let mine = held.by_uid.get(&uid).copied().unwrap_or(0);
-                if mine + bytes <= self.max_per_uid && held.total + bytes <= self.max_total {
-                    held.total += bytes;
-                    if bytes > 0 {
-                        *held.by_uid.entry(uid).or_default() += bytes;
-                    }
-                    return Ok(ReplyBytes {
-                        budget: Arc::clone(self),
-                        uid,
-                        bytes,
-                    });
-                }
-            }
-            if tokio::time::timeout_at(deadline, freed).await.is_err() {
-                let held = self.held();
-                let mine = held.by_uid.get(&uid).copied().unwrap_or(0);
-                return Err(Error::new(
-                    ErrorKind::NotEnoughQuota,
-                    format!(
-                        "replies not yet on the bus hold {mine} bytes of uid {uid}'s {} and {} of every caller's {}; a reply of {bytes} more waited {:?}: try again later",
-                        self.max_per_uid, held.total, self.max_total, self.wait
-                    ),
-                ));
-            }
-        }
-    }
-}
+/// What the callers of a D-Bus service may hold of it at once: the shared
+/// [`Limits`], of which D-Bus reads the calls of one uid in flight
+/// ([`Limits::max_calls_per_uid`], refused with [`ErrorKind::NotEnoughQuota`]
+/// over it), the bytes of replies held ([`Limits::max_reply_bytes_per_uid`],
+/// [`Limits::max_reply_bytes`]: from [`DbusCall::reserve_reply`] until zbus has
+/// written the reply to the bus) and [`Limits::reply_wait`].
+pub type DbusLimits = Limits;
 
 /// Bytes of the reply budget a call holds, given back when dropped: by the
 /// [`Reply`] that carries them once zbus has written the reply to the bus.
 #[derive(Debug)]
 #[must_use = "the bytes are given back at once when dropped"]
-pub struct ReplyBytes {
-    budget: Arc<ReplyBudget>,
-    uid: u32,
-    bytes: u64,
-}
+pub struct ReplyBytes(HeldBytes);
 
 impl ReplyBytes {
     /// The number of bytes held.
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.0.bytes()
     }
 
     /// A method's return value that keeps these bytes until zbus has written it to
@@ -210,22 +113,6 @@ impl ReplyBytes {
             value,
             _bytes: self,
         }
-    }
-}
-
-impl Drop for ReplyBytes {
-    fn drop(&mut self) {
-        {
-            let mut held = self.budget.held();
-            held.total -= self.bytes;
-            if let Some(n) = held.by_uid.get_mut(&self.uid) {
-                *n -= self.bytes;
-                if *n == 0 {
-                    held.by_uid.remove(&self.uid);
-                }
-            }
-        }
-        self.budget.freed.notify_waiters();
     }
 }
 
@@ -294,13 +181,7 @@ impl DbusClients {
             entries: Mutex::default(),
             max_calls_per_uid: limits.max_calls_per_uid.max(1),
             in_flight: CallsInFlight::default(),
-            replies: Arc::new(ReplyBudget {
-                max_per_uid: limits.max_reply_bytes_per_uid,
-                max_total: limits.max_reply_bytes,
-                wait: limits.reply_wait,
-                held: Mutex::default(),
-                freed: tokio::sync::Notify::new(),
-            }),
+            replies: Arc::new(BytesInFlight::new(&limits)),
         });
         let weak = Arc::downgrade(&clients);
         tokio::spawn(async move {
@@ -339,7 +220,7 @@ impl DbusClients {
 
     /// How many bytes of replies are held now, by every caller together.
     pub fn reply_bytes_held(&self) -> u64 {
-        self.replies.held().total
+        self.replies.total()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OwnedUniqueName, Arc<Entry>>> {
@@ -433,6 +314,7 @@ impl DbusClients {
             self.in_flight
                 .admit(uid, self.max_calls_per_uid)
                 .map_err(|n| {
+                    crate::audit::call_refused(Transport::Dbus, &entry.peer, "calls-per-uid");
                     Error::new(
                         ErrorKind::NotEnoughQuota,
                         format!("uid {uid} has {n} calls in flight, the most a caller may have"),
@@ -497,7 +379,7 @@ fn bus_error(what: &str, e: &zbus::Error) -> Error {
 pub struct DbusCall {
     client: ClientContext,
     _counted: Arc<InFlightCall>,
-    replies: Arc<ReplyBudget>,
+    replies: Arc<BytesInFlight>,
 }
 
 impl DbusCall {
@@ -511,7 +393,10 @@ impl DbusCall {
     /// caller may hold, or if they are not given back within
     /// [`DbusLimits::reply_wait`].
     pub async fn reserve_reply(&self, bytes: u64) -> Result<ReplyBytes> {
-        self.replies.reserve(self.peer().uid, bytes).await
+        self.replies
+            .reserve(self.peer().uid, bytes)
+            .await
+            .map(ReplyBytes)
     }
 
     /// The bus daemon's view of the caller.

@@ -93,8 +93,9 @@ fn required_flags() -> CtxFlags {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct KerberosOptions {
-    /// How long a client may take to authenticate (default 10 s); a connection
-    /// that has not by then is closed.
+    /// How long a client may take to authenticate (default
+    /// [`crate::admission::DEFAULT_HANDSHAKE_TIMEOUT`]); a connection that has
+    /// not by then is closed.
     pub handshake_timeout: Duration,
     /// Where the server makes its directory of clients' delegated credential
     /// caches (default: the temporary directory, `TMPDIR` or `/tmp`): a new
@@ -116,7 +117,7 @@ pub struct KerberosOptions {
 impl Default for KerberosOptions {
     fn default() -> Self {
         KerberosOptions {
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: crate::admission::DEFAULT_HANDSHAKE_TIMEOUT,
             cache_dir: std::env::temp_dir(),
             allow_root: false,
             replay_cache_dir: None,
@@ -182,10 +183,9 @@ async fn read_frame<S: AsyncRead + Unpin>(io: &mut S, max: usize) -> io::Result<
     Ok((head[0], body))
 }
 
-/// The most blocking GSSAPI or NSS jobs of handshakes at once. A job outlives a
-/// handshake that timed out (a blocking call cannot be cancelled): this bounds
-/// the threads that stalled directories or KDCs can hold.
-const MAX_BLOCKING: usize = 64;
+/// The most blocking GSSAPI or NSS jobs of handshakes at once (see
+/// [`crate::admission::MAX_HANDSHAKE_JOBS`]).
+const MAX_BLOCKING: usize = crate::admission::MAX_HANDSHAKE_JOBS;
 
 /// Runs blocking GSSAPI or NSS work off the async threads, at most
 /// [`MAX_BLOCKING`] at once.
@@ -464,14 +464,7 @@ impl Acceptor {
                     Ok::<_, io::Error>(())
                 })
                 .await;
-                tracing::info!(
-                    target: "guise::audit",
-                    event = "network-logon",
-                    %address,
-                    result = e.kind().win32_name(),
-                    error = %e,
-                    "network client refused"
-                );
+                crate::audit::network_logon(address, Err(&e));
                 Err(e)
             }
         }
@@ -618,16 +611,14 @@ impl Acceptor {
             .await
             .map_err(|e| io_err("accepting the client", &e))?;
         let net = peer.network.as_ref();
-        tracing::info!(
-            target: "guise::audit",
-            event = "network-logon",
-            %address,
-            principal = %printable(net.map_or("", |n| n.principal.as_str())),
-            account = %printable(net.map_or("", |n| n.account.as_str())),
-            uid = peer.uid,
-            delegated = net.is_some_and(|n| n.delegated.is_some()),
-            result = "ok",
-            "network client authenticated"
+        crate::audit::network_logon(
+            address,
+            Ok(crate::audit::NetworkLogon {
+                principal: &printable(net.map_or("", |n| n.principal.as_str())),
+                account: &printable(net.map_or("", |n| n.account.as_str())),
+                uid: peer.uid,
+                delegated: net.is_some_and(|n| n.delegated.is_some()),
+            }),
         );
         Ok((ctx, peer, admitted))
     }

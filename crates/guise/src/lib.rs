@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod audit;
 pub mod client;
 #[cfg(feature = "dbus")]
 pub mod dbus;

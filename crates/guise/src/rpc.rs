@@ -47,17 +47,17 @@
 //! (`RPC_S_NO_CALL_ACTIVE`).
 //!
 //! # Hostile clients
-//! [`UnixIncoming`] keeps at most [`RpcOptions::max_connections`] connections (and
-//! [`RpcOptions::max_connections_per_uid`] of one uid): a connection over a limit
-//! is closed at once. A connection with no traffic either way for
-//! [`RpcOptions::idle_timeout`] is closed (a client that stops reading does not
-//! keep it open). [`RpcLayer`] refuses a call over the caller's uid's share of
-//! calls in flight, and [`server`] limits the streams of a connection. The socket
+//! [`UnixIncoming`] holds its clients within [`RpcOptions::limits`], by the
+//! policy of [`crate::admission`]: a connection over its uid's limit is closed at
+//! once; over the limit of all connections, the connection quiet the longest
+//! (no byte either way) is closed to make room. A connection with no traffic
+//! either way for the idle timeout is closed (a client that stops reading does
+//! not keep it open). [`RpcLayer`] refuses a call over the caller's uid's share
+//! of calls in flight, and [`server`] limits the streams of a connection. The socket
 //! file has its mode from the start and never replaces another's file
 //! ([`crate::pipe::PipeServer::bind`]'s rules).
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -69,7 +69,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::admission::{CallsInFlight, InFlightCall};
+use crate::admission::{Admitted, CallsInFlight, Connections, InFlightCall, Limits};
+use crate::audit::Transport;
 use crate::client::{ClientContext, PeerIdentity, PeerPolicy, SecurityQos};
 use crate::error::{Error, ErrorKind, Result};
 use crate::listener::{RateLimited, io_err, is_fd_shortage, is_transient};
@@ -87,13 +88,11 @@ pub struct RpcOptions {
     /// The mode of the socket file (default `0o666`: any local user may connect;
     /// the kernel tells the server who they are).
     pub mode: u32,
-    /// The most connections kept open (default 4096).
-    pub max_connections: usize,
-    /// The most connections of one uid kept open (default 256).
-    pub max_connections_per_uid: usize,
-    /// How long a connection may go without any traffic before it is closed
-    /// (default five minutes; `None`: for ever).
-    pub idle_timeout: Option<Duration>,
+    /// How many connections are kept open and for how long: the connections
+    /// and the idle timeout of [`Limits`] (see [`crate::admission`] for the
+    /// defaults and the policy). A connection is idle since the last byte moved
+    /// either way.
+    pub limits: Limits,
     /// A hook that may refuse clients, called once per connection.
     pub policy: Option<PeerPolicy>,
 }
@@ -102,9 +101,7 @@ impl Default for RpcOptions {
     fn default() -> Self {
         RpcOptions {
             mode: 0o666,
-            max_connections: 4096,
-            max_connections_per_uid: 256,
-            idle_timeout: Some(Duration::from_secs(300)),
+            limits: Limits::default(),
             policy: None,
         }
     }
@@ -114,9 +111,7 @@ impl std::fmt::Debug for RpcOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RpcOptions")
             .field("mode", &format_args!("{:o}", self.mode))
-            .field("max_connections", &self.max_connections)
-            .field("max_connections_per_uid", &self.max_connections_per_uid)
-            .field("idle_timeout", &self.idle_timeout)
+            .field("limits", &self.limits)
             .field("policy", &self.policy.is_some())
             .finish()
     }
@@ -127,64 +122,14 @@ impl std::fmt::Debug for RpcOptions {
 #[derive(Clone, Debug)]
 pub struct RpcPeer(pub Arc<PeerIdentity>);
 
-/// Open connections by uid, shared by the listener and its connections.
-#[derive(Default)]
-struct Counts {
-    total: usize,
-    by_uid: HashMap<u32, usize>,
-}
-
-type SharedCounts = Arc<Mutex<Counts>>;
-
-fn lock(c: &SharedCounts) -> std::sync::MutexGuard<'_, Counts> {
-    c.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A connection's place in the counts, given back when the connection goes.
-struct Slot {
-    counts: SharedCounts,
-    uid: u32,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut c = lock(&self.counts);
-        c.total -= 1;
-        if let Some(n) = c.by_uid.get_mut(&self.uid) {
-            *n -= 1;
-            if *n == 0 {
-                c.by_uid.remove(&self.uid);
-            }
-        }
-    }
-}
-
-/// Takes a place for a connection of `uid` in `counts`; `None` over a limit of
-/// `options`.
-fn take_slot(counts: &SharedCounts, options: &RpcOptions, uid: u32) -> Option<Slot> {
-    let mut c = lock(counts);
-    let of_uid = c.by_uid.get(&uid).copied().unwrap_or(0);
-    if c.total >= options.max_connections.max(1) || of_uid >= options.max_connections_per_uid.max(1)
-    {
-        return None;
-    }
-    c.total += 1;
-    *c.by_uid.entry(uid).or_default() += 1;
-    Some(Slot {
-        counts: Arc::clone(counts),
-        uid,
-    })
-}
-
 static ACCEPT_WARNING: RateLimited = RateLimited::new();
-static FULL_WARNING: RateLimited = RateLimited::new();
 
 /// The connections of a Unix socket, each with the kernel's view of its client: the
 /// incoming stream to give tonic's `Server::serve_with_incoming`.
 pub struct UnixIncoming {
     listener: tokio::net::UnixListener,
     options: RpcOptions,
-    counts: SharedCounts,
+    connections: Connections,
     path: Option<PathBuf>,
     pause: Option<Pin<Box<Sleep>>>,
 }
@@ -194,7 +139,7 @@ impl std::fmt::Debug for UnixIncoming {
         f.debug_struct("UnixIncoming")
             .field("path", &self.path)
             .field("options", &self.options)
-            .field("connections", &lock(&self.counts).total)
+            .field("connections", &self.connections.len())
             .finish()
     }
 }
@@ -230,8 +175,8 @@ impl UnixIncoming {
             tokio::net::UnixListener::from_std(listener).map_err(|e| io_err("the listener", &e))?;
         Ok(UnixIncoming {
             listener,
+            connections: Connections::new(options.limits.clone()),
             options,
-            counts: SharedCounts::default(),
             path: None,
             pause: None,
         })
@@ -239,12 +184,7 @@ impl UnixIncoming {
 
     /// How many connections are open.
     pub fn connections(&self) -> usize {
-        lock(&self.counts).total
-    }
-
-    /// Takes a place for a connection of `uid`; `None` over a limit.
-    fn slot(&self, uid: u32) -> Option<Slot> {
-        take_slot(&self.counts, &self.options, uid)
+        self.connections.len()
     }
 
     /// Makes a connection of an accepted stream, or `None` if it is not served.
@@ -259,22 +199,14 @@ impl UnixIncoming {
                 return None;
             }
         };
-        let Some(slot) = self.slot(peer.uid) else {
-            FULL_WARNING.warn(|n| {
-                tracing::warn!(
-                    uid = peer.uid,
-                    suppressed = n,
-                    "refusing a client: too many connections"
-                );
-            });
-            return None;
+        let slot = match self.connections.admit(peer.uid) {
+            Ok(slot) => slot,
+            Err(why) => {
+                crate::audit::connection_refused(Transport::Grpc, &peer, why.limit());
+                return None;
+            }
         };
-        Some(RpcStream::new(
-            stream,
-            peer,
-            slot,
-            self.options.idle_timeout,
-        ))
+        Some(RpcStream::new(stream, peer, slot, &self.connections))
     }
 }
 
@@ -304,6 +236,13 @@ impl tokio_stream::Stream for UnixIncoming {
                         return Poll::Ready(Some(Ok(conn)));
                     }
                 }
+                Err(e) if is_fd_shortage(&e) && self.connections.evict_oldest_idle() => {
+                    // Out of descriptors: an idle connection makes room for this one.
+                    ACCEPT_WARNING.warn(|n| {
+                        tracing::warn!(%e, suppressed = n, "out of descriptors: closing the connection idle the longest");
+                    });
+                    self.pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(1))));
+                }
                 Err(e) if is_transient(&e) || is_fd_shortage(&e) => {
                     ACCEPT_WARNING
                         .warn(|n| tracing::warn!(%e, suppressed = n, "accept failed; backing off"));
@@ -315,156 +254,12 @@ impl tokio_stream::Stream for UnixIncoming {
     }
 }
 
-/// The most Kerberos handshakes in progress at once on a [`KerberosIncoming`].
-/// When it is full, a new connection is still taken: the oldest unfinished
-/// handshake of the busiest network is closed to make room (see
-/// [`MAX_HANDSHAKES_PER_NETWORK`]).
 #[cfg(feature = "kerberos")]
-pub const MAX_HANDSHAKES: usize = 64;
-
-/// The most Kerberos handshakes in progress at once from one address (an IPv4
-/// or IPv6 address); a new one from an address that has as many closes that
-/// address's oldest.
+use crate::admission::{HandshakeSlot, Handshakes};
 #[cfg(feature = "kerberos")]
-pub const MAX_HANDSHAKES_PER_ADDRESS: usize = 8;
-
-/// The most Kerberos handshakes in progress at once from one network (an IPv4
-/// /24, an IPv6 /64); a new one from a network that has as many closes that
-/// network's oldest. With [`MAX_HANDSHAKES`] full, the network with the most
-/// handshakes loses its oldest: stalled connections from many addresses take
-/// places from each other, never from a client that is alone on its network.
-#[cfg(feature = "kerberos")]
-pub const MAX_HANDSHAKES_PER_NETWORK: usize = 16;
-
-/// An address and its network, as the handshake limits count them: an
-/// IPv4-mapped IPv6 address is its IPv4 address; the network of an IPv4 address
-/// is its /24, of an IPv6 address its /64.
-#[cfg(feature = "kerberos")]
-fn address_and_network(ip: std::net::IpAddr) -> (std::net::IpAddr, std::net::IpAddr) {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    let network = match ip {
-        IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4) & 0xffff_ff00)),
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-    };
-    (ip, network)
-}
-
-/// Why a handshake was closed to make room for a new one.
-#[cfg(feature = "kerberos")]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Eviction {
-    /// Its address had [`MAX_HANDSHAKES_PER_ADDRESS`].
-    Address,
-    /// Its network had [`MAX_HANDSHAKES_PER_NETWORK`].
-    Network,
-    /// There were [`MAX_HANDSHAKES`], and its network had the most.
-    Full,
-}
-
-/// One unfinished handshake.
-#[cfg(feature = "kerberos")]
-#[derive(Debug)]
-struct Handshake {
-    id: u64,
-    address: std::net::IpAddr,
-    network: std::net::IpAddr,
-    /// The task that runs it, stopped to close it.
-    task: Option<tokio::task::AbortHandle>,
-}
-
-/// The handshakes in progress, oldest first, and the rules that admit a new
-/// one: a pure structure (no I/O), so the rules are tested alone.
-#[cfg(feature = "kerberos")]
-#[derive(Debug, Default)]
-struct Handshakes {
-    next: u64,
-    open: std::collections::VecDeque<Handshake>,
-}
-
-#[cfg(feature = "kerberos")]
-impl Handshakes {
-    /// Takes a handshake from `ip`, always: returns its id, and the handshake
-    /// closed to make room for it, if one had to be, and why.
-    fn admit(&mut self, ip: std::net::IpAddr) -> (u64, Option<(Handshake, Eviction)>) {
-        let (address, network) = address_and_network(ip);
-        let oldest_where = |open: &std::collections::VecDeque<Handshake>,
-                            f: &dyn Fn(&Handshake) -> bool| {
-            open.iter().position(f)
-        };
-        let of_address = self.open.iter().filter(|h| h.address == address).count();
-        let of_network = self.open.iter().filter(|h| h.network == network).count();
-        let evict = if of_address >= MAX_HANDSHAKES_PER_ADDRESS {
-            oldest_where(&self.open, &|h| h.address == address).map(|i| (i, Eviction::Address))
-        } else if of_network >= MAX_HANDSHAKES_PER_NETWORK {
-            oldest_where(&self.open, &|h| h.network == network).map(|i| (i, Eviction::Network))
-        } else if self.open.len() >= MAX_HANDSHAKES {
-            // The network with the most handshakes (the new one's counted too);
-            // of several, the one whose oldest is oldest.
-            let mut counts: HashMap<std::net::IpAddr, usize> = HashMap::new();
-            for h in &self.open {
-                *counts.entry(h.network).or_default() += 1;
-            }
-            *counts.entry(network).or_default() += 1;
-            let most = counts.values().copied().max().unwrap_or(0);
-            oldest_where(&self.open, &|h| counts[&h.network] == most)
-                .or(if counts[&network] == most {
-                    Some(0)
-                } else {
-                    None
-                })
-                .map(|i| (i, Eviction::Full))
-        } else {
-            None
-        };
-        let evicted = evict.and_then(|(i, why)| self.open.remove(i).map(|h| (h, why)));
-        let id = self.next;
-        self.next += 1;
-        self.open.push_back(Handshake {
-            id,
-            address,
-            network,
-            task: None,
-        });
-        (id, evicted)
-    }
-
-    /// The task that runs handshake `id`, to stop if it is closed.
-    fn set_task(&mut self, id: u64, task: tokio::task::AbortHandle) {
-        if let Some(h) = self.open.iter_mut().find(|h| h.id == id) {
-            h.task = Some(task);
-        }
-    }
-
-    /// Handshake `id` is over (or was closed).
-    fn finish(&mut self, id: u64) {
-        if let Some(i) = self.open.iter().position(|h| h.id == id) {
-            self.open.remove(i);
-        }
-    }
-}
-
-/// A handshake's place in [`Handshakes`], given back when it ends.
-#[cfg(feature = "kerberos")]
-struct HandshakeSlot {
-    table: Arc<Mutex<Handshakes>>,
-    id: u64,
-}
-
-#[cfg(feature = "kerberos")]
-impl Drop for HandshakeSlot {
-    fn drop(&mut self) {
-        lock_handshakes(&self.table).finish(self.id);
-    }
-}
-
-#[cfg(feature = "kerberos")]
-fn lock_handshakes(table: &Mutex<Handshakes>) -> std::sync::MutexGuard<'_, Handshakes> {
-    table.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub use crate::admission::{
+    MAX_HANDSHAKES, MAX_HANDSHAKES_PER_ADDRESS, MAX_HANDSHAKES_PER_NETWORK,
+};
 
 /// A Kerberos-authenticated connection from the network.
 #[cfg(feature = "kerberos")]
@@ -581,9 +376,6 @@ impl tokio_stream::Stream for KerberosIncoming {
     }
 }
 
-#[cfg(feature = "kerberos")]
-static HANDSHAKE_WARNING: RateLimited = RateLimited::new();
-
 /// Accepts TCP connections for ever, authenticating each on a task of its own,
 /// and sends those served to `tx`.
 #[cfg(feature = "kerberos")]
@@ -593,8 +385,8 @@ async fn authenticate_connections(
     options: RpcOptions,
     tx: tokio::sync::mpsc::Sender<KerberosStream>,
 ) {
-    let handshakes: Arc<Mutex<Handshakes>> = Arc::default();
-    let counts = SharedCounts::default();
+    let handshakes: Arc<Mutex<Handshakes<tokio::task::AbortHandle>>> = Arc::default();
+    let connections = Connections::new(options.limits.clone());
     loop {
         let (stream, address) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -605,31 +397,16 @@ async fn authenticate_connections(
                 continue;
             }
         };
-        let mut table = lock_handshakes(&handshakes);
-        let (id, evicted) = table.admit(address.ip());
-        let slot = HandshakeSlot {
-            table: Arc::clone(&handshakes),
-            id,
-        };
+        let (slot, mut table, evicted) = HandshakeSlot::admit(&handshakes, address.ip());
+        let id = slot.id();
         if let Some((old, why)) = &evicted {
-            HANDSHAKE_WARNING.warn(|n| {
-                let why = match why {
-                    Eviction::Address => "too many handshakes from its address",
-                    Eviction::Network => "too many handshakes from its network",
-                    Eviction::Full => "too many handshakes, the most from its network",
-                };
-                tracing::warn!(
-                    address = %old.address,
-                    suppressed = n,
-                    "closing the oldest unfinished handshake: {why}"
-                );
-            });
+            crate::audit::handshake_evicted(old.address, why.limit());
         }
         let _ = stream.set_nodelay(true);
-        let (acceptor, options, counts, tx) = (
+        let (acceptor, options, connections, tx) = (
             Arc::clone(&acceptor),
             options.clone(),
-            Arc::clone(&counts),
+            connections.clone(),
             tx.clone(),
         );
         let task = tokio::spawn(async move {
@@ -642,14 +419,8 @@ async fn authenticate_connections(
                         "the server's policy refuses this client",
                     ));
                 }
-                take_slot(&counts, &options, peer.uid).ok_or_else(|| {
-                    FULL_WARNING.warn(|n| {
-                        tracing::warn!(
-                            uid = peer.uid,
-                            suppressed = n,
-                            "refusing a client: too many connections"
-                        );
-                    });
+                connections.admit(peer.uid).map_err(|why| {
+                    crate::audit::connection_refused(Transport::Grpc, peer, why.limit());
                     Error::new(
                         ErrorKind::NotEnoughQuota,
                         "too many connections of this account",
@@ -662,9 +433,7 @@ async fn authenticate_connections(
             let Ok((io, peer, slot)) = accepted else {
                 return;
             };
-            let _ = tx
-                .send(RpcStream::new(io, peer, slot, options.idle_timeout))
-                .await;
+            let _ = tx.send(RpcStream::new(io, peer, slot, &connections)).await;
         });
         table.set_task(id, task.abort_handle());
         drop(table);
@@ -682,11 +451,13 @@ async fn authenticate_connections(
 pub struct RpcStream<S = tokio::net::UnixStream> {
     io: S,
     peer: RpcPeer,
-    _slot: Slot,
+    slot: Admitted,
     idle: Option<Duration>,
     /// The last time bytes moved either way.
     last: Instant,
     timer: Option<Pin<Box<Sleep>>>,
+    /// Whether its eviction was recorded.
+    told_evicted: bool,
 }
 
 impl<S> std::fmt::Debug for RpcStream<S> {
@@ -698,16 +469,17 @@ impl<S> std::fmt::Debug for RpcStream<S> {
 }
 
 impl<S> RpcStream<S> {
-    /// A connection just admitted, in its place among the counts, with its idle
-    /// clock started.
-    fn new(io: S, peer: PeerIdentity, slot: Slot, idle: Option<Duration>) -> Self {
+    /// A connection just admitted, in its place among `connections`, with its
+    /// idle clock started.
+    fn new(io: S, peer: PeerIdentity, slot: Admitted, connections: &Connections) -> Self {
         RpcStream {
             io,
             peer: RpcPeer(Arc::new(peer)),
-            _slot: slot,
-            idle,
+            slot,
+            idle: connections.limits().idle_timeout,
             last: Instant::now(),
             timer: None,
+            told_evicted: false,
         }
     }
 
@@ -715,6 +487,25 @@ impl<S> RpcStream<S> {
     /// client proved ([`PeerIdentity::network`]).
     pub fn peer(&self) -> &PeerIdentity {
         &self.peer.0
+    }
+
+    /// Bytes moved: the connection is idle from now.
+    fn moved(&mut self) {
+        self.last = Instant::now();
+        self.slot.set_idle(true);
+    }
+
+    /// Fails once the server closed the connection to make room.
+    fn poll_evicted(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        ready!(self.slot.poll_evicted(cx));
+        if !self.told_evicted {
+            self.told_evicted = true;
+            crate::audit::client_evicted(Transport::Grpc, &self.peer.0, "connections");
+        }
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the connection was closed to make room for another",
+        ))
     }
 
     /// Fails once the connection has moved no bytes for the idle timeout.
@@ -744,11 +535,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for RpcStream<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Poll::Ready(e) = self.poll_evicted(cx) {
+            return Poll::Ready(Err(e));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut self.io).poll_read(cx, buf) {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
-                    self.last = Instant::now();
+                    self.moved();
                 }
                 Poll::Ready(r)
             }
@@ -766,10 +560,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for RpcStream<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(e) = self.poll_evicted(cx) {
+            return Poll::Ready(Err(e));
+        }
         match Pin::new(&mut self.io).poll_write(cx, buf) {
             Poll::Ready(r) => {
                 if matches!(r, Ok(n) if n > 0) {
-                    self.last = Instant::now();
+                    self.moved();
                 }
                 Poll::Ready(r)
             }
@@ -1060,8 +857,7 @@ pub struct RpcLayer {
     in_flight: CallsInFlight,
 }
 
-/// The most calls of one uid in flight at once, unless the layer says otherwise.
-pub const DEFAULT_MAX_CALLS_PER_UID: usize = 128;
+pub use crate::admission::DEFAULT_MAX_CALLS_PER_UID;
 
 impl Default for RpcLayer {
     /// Callers may allow up to Delegation; each uid may have
@@ -1158,6 +954,7 @@ impl<S> RpcService<S> {
             .in_flight
             .admit(peer.0.uid, self.max_calls_per_uid)
             .map_err(|n| {
+                crate::audit::call_refused(Transport::Grpc, &peer.0, "calls-per-uid");
                 tonic::Status::resource_exhausted(format!(
                     "uid {} has {n} calls in flight, the most a caller may have",
                     peer.0.uid
@@ -1463,99 +1260,6 @@ mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
 
-    #[cfg(feature = "kerberos")]
-    fn ip(s: &str) -> std::net::IpAddr {
-        s.parse().unwrap()
-    }
-
-    #[cfg(feature = "kerberos")]
-    fn is_open(table: &Handshakes, id: u64) -> bool {
-        table.open.iter().any(|h| h.id == id)
-    }
-
-    /// One address holds at most its share: its next handshake closes its oldest,
-    /// not anyone else's.
-    #[cfg(feature = "kerberos")]
-    #[test]
-    fn a_handshake_over_an_addresss_share_closes_that_addresss_oldest() {
-        let mut table = Handshakes::default();
-        let (other, _) = table.admit(ip("10.0.0.9"));
-        for _ in 0..MAX_HANDSHAKES_PER_ADDRESS {
-            assert!(table.admit(ip("10.0.0.1")).1.is_none());
-        }
-        let (_, evicted) = table.admit(ip("10.0.0.1"));
-        let (h, why) = evicted.expect("one closed");
-        assert_eq!((h.id, why), (1, Eviction::Address));
-        assert!(is_open(&table, other));
-        // An IPv4-mapped IPv6 address is the same address.
-        let (_, evicted) = table.admit(ip("::ffff:10.0.0.1"));
-        assert_eq!(
-            evicted.map(|(h, w)| (h.id, w)),
-            Some((2, Eviction::Address))
-        );
-    }
-
-    /// One network (IPv4 /24, IPv6 /64) holds at most its share, whatever the
-    /// number of its addresses.
-    #[cfg(feature = "kerberos")]
-    #[test]
-    fn a_handshake_over_a_networks_share_closes_that_networks_oldest() {
-        for (fmt, other) in [
-            ("10.0.0.{}", "10.0.1.1"),
-            ("2001:db8::{:x}", "2001:db8:0:1::1"),
-        ] {
-            let mut table = Handshakes::default();
-            let (lone, _) = table.admit(ip(other));
-            for i in 1..=MAX_HANDSHAKES_PER_NETWORK {
-                let a = fmt
-                    .replace("{}", &i.to_string())
-                    .replace("{:x}", &format!("{i:x}"));
-                assert!(table.admit(ip(&a)).1.is_none(), "{a}");
-            }
-            let a = fmt.replace("{}", "200").replace("{:x}", "c8");
-            let (_, evicted) = table.admit(ip(&a));
-            let (h, why) = evicted.expect("one closed");
-            assert_eq!((h.id, why), (1, Eviction::Network), "{a}");
-            assert!(is_open(&table, lone));
-        }
-    }
-
-    /// Attack (issue 19): stalled handshakes from 256 addresses (16 networks)
-    /// took every place, and nobody else could log on. A client alone on its
-    /// network keeps its place through any number of them; the flood's own
-    /// handshakes make room for each other.
-    #[cfg(feature = "kerberos")]
-    #[test]
-    fn a_flood_from_many_addresses_never_closes_a_lone_clients_handshake() {
-        let mut table = Handshakes::default();
-        let flood = |n: usize| ip(&format!("127.0.{}.{}", 1 + (n / 16) % 16, 1 + n % 16));
-        for n in 0..1000 {
-            table.admit(flood(n));
-        }
-        assert_eq!(table.open.len(), MAX_HANDSHAKES);
-        let (genuine, evicted) = table.admit(ip("127.0.0.1"));
-        assert_eq!(evicted.map(|(_, w)| w), Some(Eviction::Full));
-        for n in 1000..5000 {
-            let (_, evicted) = table.admit(flood(n));
-            assert_ne!(evicted.map(|(h, _)| h.id), Some(genuine));
-        }
-        assert!(is_open(&table, genuine));
-        assert_eq!(table.open.len(), MAX_HANDSHAKES);
-        // With one address on each network, the oldest goes: a new handshake
-        // stays until as many newer ones came.
-        let mut table = Handshakes::default();
-        for n in 0..=255u32 {
-            table.admit(ip(&format!("10.{n}.0.1")));
-        }
-        let (genuine, _) = table.admit(ip("192.0.2.1"));
-        for n in 0..(MAX_HANDSHAKES as u32 - 1) {
-            table.admit(ip(&format!("10.{n}.1.1")));
-        }
-        assert!(is_open(&table, genuine));
-        table.finish(genuine);
-        assert!(!is_open(&table, genuine));
-    }
-
     /// Attack: a client stops reading, so the server's writes wait for ever and it
     /// never reads again (the idle clock of reads never runs): the connection stays
     /// open. A write that waits counts as no traffic.
@@ -1568,17 +1272,12 @@ mod tests {
         rt.block_on(async {
             let (ours, _theirs) = tokio::net::UnixStream::pair().unwrap();
             let peer = PeerIdentity::of_socket(std::os::fd::AsFd::as_fd(&ours)).unwrap();
-            let counts = SharedCounts::default();
-            lock(&counts).total = 1;
-            let mut stream = RpcStream::new(
-                ours,
-                peer,
-                Slot {
-                    counts: Arc::clone(&counts),
-                    uid: 0,
-                },
-                Some(Duration::from_millis(200)),
-            );
+            let connections = Connections::new(Limits {
+                idle_timeout: Some(Duration::from_millis(200)),
+                ..Limits::default()
+            });
+            let slot = connections.admit(peer.uid).unwrap();
+            let mut stream = RpcStream::new(ours, peer, slot, &connections);
             let started = std::time::Instant::now();
             let chunk = vec![0u8; 64 * 1024];
             let e = loop {
@@ -1592,7 +1291,7 @@ mod tests {
             };
             assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
             drop(stream);
-            assert_eq!(lock(&counts).total, 0, "the slot is given back");
+            assert_eq!(connections.len(), 0, "the slot is given back");
         });
     }
 }

@@ -48,6 +48,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::admission::Limits;
 pub use crate::client::{ClientContext, ContextTracking, PeerIdentity, PeerPolicy, SecurityQos};
 use crate::error::{Error, ErrorKind, Result};
 use crate::listener::io_err;
@@ -98,20 +99,12 @@ pub struct ServerOptions {
     pub policy: Option<PeerPolicy>,
     /// The highest level the server impersonates at (it can only lower the client's).
     pub max_level: ImpersonationLevel,
-    /// The most connections an async server keeps open (default 4096). A new
-    /// client over the limit closes the connection that has waited longest for a
-    /// request; connections in the middle of a request are never closed for it.
-    pub max_connections: usize,
-    /// The most connections of one uid an async server keeps open (default 1024);
-    /// over it, that uid's connection idle the longest is closed.
-    pub max_connections_per_uid: usize,
-    /// How long a connection may wait for a request before it is closed (default
-    /// five minutes; `None`: for ever).
-    pub idle_timeout: Option<Duration>,
-    /// How long a frame may take to arrive once its first byte has (default ten
-    /// seconds; `None`: for ever). A client that starts a request and stalls is
-    /// closed.
-    pub request_timeout: Option<Duration>,
+    /// How many connections an async server keeps open and for how long: its
+    /// connections, idle and request timeouts (see [`crate::admission`] for the
+    /// defaults and what happens over each). A connection is idle while it waits
+    /// for a request; one in the middle of a request is never closed to make
+    /// room.
+    pub limits: Limits,
 }
 
 impl Default for ServerOptions {
@@ -121,10 +114,7 @@ impl Default for ServerOptions {
             mode: 0o666,
             policy: None,
             max_level: ImpersonationLevel::Delegation,
-            max_connections: 4096,
-            max_connections_per_uid: 1024,
-            idle_timeout: Some(Duration::from_secs(300)),
-            request_timeout: Some(Duration::from_secs(10)),
+            limits: Limits::default(),
         }
     }
 }
@@ -136,10 +126,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("mode", &format_args!("{:o}", self.mode))
             .field("policy", &self.policy.is_some())
             .field("max_level", &self.max_level)
-            .field("max_connections", &self.max_connections)
-            .field("max_connections_per_uid", &self.max_connections_per_uid)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("request_timeout", &self.request_timeout)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -284,8 +271,8 @@ impl PipeServer {
                 ctx,
                 inbound: Inbound::default(),
                 max_message: self.options.max_message,
-                idle_timeout: self.options.idle_timeout,
-                request_timeout: self.options.request_timeout,
+                idle_timeout: self.options.limits.idle_timeout,
+                request_timeout: self.options.limits.request_timeout,
             });
         }
     }

@@ -1,78 +1,35 @@
 //! The tokio form of the pipe server: accept and read without blocking a runtime
 //! thread; impersonate through an [`ImpersonationPool`].
 //!
-//! The server holds hostile clients: at most
-//! [`ServerOptions::max_connections`] connections (and
-//! [`ServerOptions::max_connections_per_uid`] of one uid) stay open, a new client
-//! over a limit closing the connection that has waited longest for a request; a
-//! connection idle longer than [`ServerOptions::idle_timeout`], or stalled in a
-//! frame longer than [`ServerOptions::request_timeout`], is closed; accept errors
-//! such as `EMFILE` back off instead of spinning, and their warnings are
-//! rate-limited.
+//! The server holds hostile clients within [`ServerOptions::limits`], by the
+//! policy of [`crate::admission`]: a new connection over its uid's limit is
+//! refused; over the limit of all connections, the connection that has waited
+//! longest for a request is closed to make room (a connection in the middle of
+//! a request never is); a connection idle longer than the idle timeout, or
+//! stalled in a frame longer than the request timeout, is closed; accept errors
+//! such as `EMFILE` close the connection idle the longest, or back off instead
+//! of spinning, and their warnings are rate-limited.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsFd;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
-use tokio::sync::Notify;
 
 use super::wire::{HEADER, Inbound, KIND_MESSAGE, encode_frame, frame_header};
 use super::{ClientContext, PipeAddr, ServerOptions, admit, listen};
+use crate::admission::{Admitted, Connections};
+use crate::audit::Transport;
 use crate::error::{Error, ErrorKind, Result};
 use crate::listener::{RateLimited, io_err, is_fd_shortage, is_transient};
 use crate::pool::ImpersonationPool;
-
-/// One open connection, as the server's registry sees it.
-struct Entry {
-    uid: u32,
-    /// Since when it has waited for a request; `None` while it is in one.
-    idle_since: Option<Instant>,
-    evict: Arc<Notify>,
-}
-
-/// The open connections of a server.
-#[derive(Default)]
-struct Registry {
-    entries: HashMap<u64, Entry>,
-    next: u64,
-}
-
-impl Registry {
-    /// Closes the connection idle the longest among those `pick` selects.
-    fn evict_oldest_idle(&mut self, pick: impl Fn(&Entry) -> bool) -> bool {
-        let oldest = self
-            .entries
-            .iter()
-            .filter(|(_, e)| pick(e))
-            .filter_map(|(id, e)| e.idle_since.map(|t| (t, *id)))
-            .min();
-        match oldest {
-            Some((_, id)) => {
-                if let Some(e) = self.entries.remove(&id) {
-                    e.evict.notify_one();
-                }
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-type Shared = Arc<Mutex<Registry>>;
-
-fn lock(r: &Shared) -> std::sync::MutexGuard<'_, Registry> {
-    r.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// An async pipe server.
 pub struct AsyncPipeServer {
     listener: tokio::net::UnixListener,
     options: ServerOptions,
     addr: PipeAddr,
-    registry: Shared,
+    connections: Connections,
     /// Whether the server made the socket file, and so removes it when dropped.
     owns_path: bool,
 }
@@ -88,7 +45,6 @@ impl std::fmt::Debug for AsyncPipeServer {
 }
 
 static ACCEPT_WARNING: RateLimited = RateLimited::new();
-static FULL_WARNING: RateLimited = RateLimited::new();
 
 impl AsyncPipeServer {
     /// Listens on `addr`, as [`super::PipeServer::bind`] does. Call it inside a tokio
@@ -123,16 +79,16 @@ impl AsyncPipeServer {
             tokio::net::UnixListener::from_std(listener).map_err(|e| io_err("the listener", &e))?;
         Ok(AsyncPipeServer {
             listener,
+            connections: Connections::new(options.limits.clone()),
             options,
             addr,
-            registry: Shared::default(),
             owns_path: false,
         })
     }
 
     /// How many connections are open.
     pub fn connections(&self) -> usize {
-        lock(&self.registry).entries.len()
+        self.connections.len()
     }
 
     /// Waits for a client the policy accepts. Errors the kernel reports for a lack
@@ -147,9 +103,7 @@ impl AsyncPipeServer {
         loop {
             let stream = match self.listener.accept().await {
                 Ok((stream, _)) => stream,
-                Err(e)
-                    if is_fd_shortage(&e) && lock(&self.registry).evict_oldest_idle(|_| true) =>
-                {
+                Err(e) if is_fd_shortage(&e) && self.connections.evict_oldest_idle() => {
                     // Out of descriptors: an idle connection makes room for this one.
                     ACCEPT_WARNING.warn(|n| {
                         tracing::warn!(%e, suppressed = n, "out of descriptors: closing the connection idle the longest");
@@ -171,81 +125,24 @@ impl AsyncPipeServer {
             let Some(ctx) = admit(stream.as_fd(), &self.options)? else {
                 continue;
             };
-            let Some((id, evict)) = self.register(ctx.peer().uid) else {
-                continue;
+            let slot = match self.connections.admit(ctx.peer().uid) {
+                Ok(slot) => slot,
+                Err(why) => {
+                    crate::audit::connection_refused(Transport::Pipe, ctx.peer(), why.limit());
+                    continue;
+                }
             };
             return Ok(AsyncPipeConnection {
                 stream,
                 ctx,
                 inbound: Inbound::default(),
                 max_message: self.options.max_message,
-                idle_timeout: self.options.idle_timeout,
-                request_timeout: self.options.request_timeout,
-                registry: Arc::clone(&self.registry),
-                id,
-                evict,
+                idle_timeout: self.options.limits.idle_timeout,
+                request_timeout: self.options.limits.request_timeout,
+                slot,
                 in_request: false,
             });
         }
-    }
-
-    /// The most connections: the option's, and no more than the limit of open
-    /// files leaves room for (an eighth of it, at least 64, stays for the files
-    /// requests open).
-    fn connection_limit(&self) -> usize {
-        let files = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-            .current
-            .unwrap_or(u64::MAX);
-        let room = files.saturating_sub((files / 8).max(64)) as usize;
-        self.options.max_connections.min(room).max(1)
-    }
-
-    /// Makes room for and records a new connection of `uid`; `None` if every
-    /// connection in the way is in the middle of a request.
-    fn register(&self, uid: u32) -> Option<(u64, Arc<Notify>)> {
-        let mut r = lock(&self.registry);
-        let of_uid = r.entries.values().filter(|e| e.uid == uid).count();
-        if of_uid
-            >= self
-                .options
-                .max_connections_per_uid
-                .min(self.connection_limit())
-                .max(1)
-            && !r.evict_oldest_idle(|e| e.uid == uid)
-        {
-            drop(r);
-            FULL_WARNING.warn(|n| {
-                tracing::warn!(
-                    uid,
-                    suppressed = n,
-                    "refusing a client: all its connections are busy"
-                )
-            });
-            return None;
-        }
-        if r.entries.len() >= self.connection_limit() && !r.evict_oldest_idle(|_| true) {
-            drop(r);
-            FULL_WARNING.warn(|n| {
-                tracing::warn!(
-                    uid,
-                    suppressed = n,
-                    "refusing a client: every connection is busy"
-                )
-            });
-            return None;
-        }
-        r.next += 1;
-        let id = r.next;
-        let evict = Arc::new(Notify::new());
-        r.entries.insert(
-            id,
-            Entry {
-                uid,
-                idle_since: Some(Instant::now()),
-                evict: Arc::clone(&evict),
-            },
-        );
-        Some((id, evict))
     }
 }
 
@@ -265,9 +162,7 @@ pub struct AsyncPipeConnection {
     max_message: usize,
     idle_timeout: Option<Duration>,
     request_timeout: Option<Duration>,
-    registry: Shared,
-    id: u64,
-    evict: Arc<Notify>,
+    slot: Admitted,
     in_request: bool,
 }
 
@@ -276,12 +171,6 @@ impl std::fmt::Debug for AsyncPipeConnection {
         f.debug_struct("AsyncPipeConnection")
             .field("client", &self.ctx)
             .finish()
-    }
-}
-
-impl Drop for AsyncPipeConnection {
-    fn drop(&mut self) {
-        lock(&self.registry).entries.remove(&self.id);
     }
 }
 
@@ -337,12 +226,6 @@ impl AsyncPipeConnection {
         }
     }
 
-    fn set_idle(&self, idle: bool) {
-        if let Some(e) = lock(&self.registry).entries.get_mut(&self.id) {
-            e.idle_since = idle.then(Instant::now);
-        }
-    }
-
     /// Reads the next message; `None` when the client has closed, or when the
     /// server closed this idle connection to make room for a new client.
     ///
@@ -352,15 +235,15 @@ impl AsyncPipeConnection {
     /// than the idle timeout. Close the connection then.
     pub async fn read_message(&mut self) -> Result<Option<Vec<u8>>> {
         loop {
-            self.set_idle(!self.in_request);
+            self.slot.set_idle(!self.in_request);
             let first = tokio::select! {
                 r = within(self.idle_timeout, self.first_byte()) => r,
-                () = self.evict.notified() => {
-                    tracing::debug!(uid = self.ctx.peer().uid, "closing an idle connection to make room");
+                () = self.slot.evicted() => {
+                    crate::audit::client_evicted(Transport::Pipe, self.ctx.peer(), "connections");
                     return Ok(None);
                 }
             };
-            self.set_idle(false);
+            self.slot.set_idle(false);
             let (b0, sender) = match first {
                 Ok(x) => x,
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),

@@ -1,0 +1,453 @@
+//! The file service of `guise serve` (pipe), `guise rpc serve` (gRPC) and
+//! `guise dbus serve` (D-Bus), written once: each operation (read, write, list,
+//! stat) acts as the client, the act-as-client step checks the client's level
+//! first, a denial can name the identity that acted and the right it lacked, and
+//! every request leaves one audit line ([`guise::audit::request`]).
+//!
+//! A transport only says where the client's identity comes from ([`Caller`]) and
+//! maps its wire format onto these operations; the file operations themselves
+//! are in [`crate::files`].
+
+use std::future::Future;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use guise::audit::Transport;
+use guise::client::PeerIdentity;
+use guise::pool::ImpersonationPool;
+use guise::{Error, ErrorKind, ImpersonationLevel, Token};
+
+use crate::files::{self, Listing, Opener, Result, Upload};
+
+/// The client of one request, as its transport knows it: where the identity
+/// comes from, and how work runs as it.
+pub trait Caller: Sync {
+    /// Who the transport says the client is (the kernel's or the bus daemon's
+    /// view, or what a network client proved).
+    fn peer(&self) -> &PeerIdentity;
+
+    /// The client's token at the level it allowed.
+    ///
+    /// # Errors
+    /// As the transport's `token`.
+    fn token(&self) -> guise::Result<Token>;
+
+    /// Runs `f` on a worker of `pool` that impersonates the client.
+    fn run_as_client<R: Send + 'static>(
+        &self,
+        pool: &ImpersonationPool,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> impl Future<Output = guise::Result<R>> + Send;
+
+    /// Fails once the request is over (a gRPC call its caller cancelled); other
+    /// transports never fail.
+    ///
+    /// # Errors
+    /// The transport's error for a request no longer active.
+    fn check_active(&self) -> guise::Result<()> {
+        Ok(())
+    }
+}
+
+impl Caller for guise::pipe::tokio::AsyncPipeConnection {
+    fn peer(&self) -> &PeerIdentity {
+        self.client().peer()
+    }
+
+    fn token(&self) -> guise::Result<Token> {
+        self.client().token()
+    }
+
+    fn run_as_client<R: Send + 'static>(
+        &self,
+        pool: &ImpersonationPool,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> impl Future<Output = guise::Result<R>> + Send {
+        guise::pipe::tokio::AsyncPipeConnection::run_as_client(self, pool, f)
+    }
+}
+
+impl Caller for guise::rpc::RpcCall {
+    fn peer(&self) -> &PeerIdentity {
+        guise::rpc::RpcCall::peer(self)
+    }
+
+    fn token(&self) -> guise::Result<Token> {
+        guise::rpc::RpcCall::token(self)
+    }
+
+    fn run_as_client<R: Send + 'static>(
+        &self,
+        pool: &ImpersonationPool,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> impl Future<Output = guise::Result<R>> + Send {
+        guise::rpc::RpcCall::run_as_client(self, pool, f)
+    }
+
+    fn check_active(&self) -> guise::Result<()> {
+        if self.is_active() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::RpcNoCallActive,
+                "the call has finished",
+            ))
+        }
+    }
+}
+
+impl Caller for guise::dbus::DbusCall {
+    fn peer(&self) -> &PeerIdentity {
+        guise::dbus::DbusCall::peer(self)
+    }
+
+    fn token(&self) -> guise::Result<Token> {
+        guise::dbus::DbusCall::token(self)
+    }
+
+    fn run_as_client<R: Send + 'static>(
+        &self,
+        pool: &ImpersonationPool,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> impl Future<Output = guise::Result<R>> + Send {
+        guise::dbus::DbusCall::run_as_client(self, pool, f)
+    }
+}
+
+/// The served directory and how requests act on it; shared by a server's
+/// connections.
+pub struct FileService {
+    /// The transport, as the audit trail names it.
+    pub transport: Transport,
+    /// The impersonation workers.
+    pub pool: Arc<ImpersonationPool>,
+    /// The served directory (an `O_PATH` descriptor).
+    pub root: Arc<OwnedFd>,
+    /// Whether requests act as their clients (`false`: `--no-impersonation`, as
+    /// the server, for comparison only).
+    pub impersonate: bool,
+    /// Opens as the client through io_uring personalities, without switching a
+    /// worker (`guise serve --io-uring on`).
+    pub uring: bool,
+    /// One request at a time behind this lock (`--process-lock`, a baseline).
+    pub process_lock: Option<Arc<std::sync::Mutex<()>>>,
+}
+
+impl FileService {
+    /// A service of `root` on `pool` for `transport`, without the io_uring path
+    /// or the baselines.
+    pub fn new(
+        transport: Transport,
+        pool: Arc<ImpersonationPool>,
+        root: Arc<OwnedFd>,
+        impersonate: bool,
+    ) -> FileService {
+        FileService {
+            transport,
+            pool,
+            root,
+            impersonate,
+            uring: false,
+            process_lock: None,
+        }
+    }
+
+    /// A request's work: as the client on an impersonation worker, which first
+    /// checks that the client's level lets it open anything (Windows' rule for a
+    /// thread at Identification level); or, with `--no-impersonation`, as the
+    /// server.
+    pub async fn act<C: Caller, R: Send + 'static>(
+        &self,
+        caller: &C,
+        f: impl FnOnce() -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        if let (true, Some(lock)) = (self.impersonate, &self.process_lock) {
+            // The baseline of a server that switches the whole process: one
+            // request at a time, behind one lock.
+            let (token, lock) = (caller.token()?, Arc::clone(lock));
+            self.pool
+                .run(move || {
+                    let _one_at_a_time = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    token.run_as(|| {
+                        guise::thread::check_open_as_client()?;
+                        f()
+                    })?
+                })
+                .await?
+        } else if self.impersonate {
+            caller
+                .run_as_client(&self.pool, move || {
+                    guise::thread::check_open_as_client()?;
+                    f()
+                })
+                .await?
+        } else {
+            caller.check_active()?;
+            tokio::task::spawn_blocking(f)
+                .await
+                .map_err(|e| Error::new(ErrorKind::Os, format!("a worker failed: {e}")))?
+        }
+    }
+
+    /// A request's work that opens as the client, given whose credentials to
+    /// open with: with the io_uring path, on a worker that stays the server while
+    /// each open goes through the client's personality; otherwise as
+    /// [`Self::act`].
+    pub async fn act_open<C: Caller, R: Send + 'static>(
+        &self,
+        caller: &C,
+        f: impl FnOnce(Opener<'_>) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        if self.impersonate && self.uring {
+            // The worker stays the server, its time counted as the client's.
+            let token = caller.token()?;
+            let uid = token.unix().uid();
+            self.pool
+                .run_for(uid, move || f(Opener::As(&token)))
+                .await?
+        } else {
+            self.act(caller, move || f(Opener::Thread)).await
+        }
+    }
+
+    /// A request's work on a descriptor already open (which any holder may use
+    /// alike): with the io_uring path, on a worker that stays the server;
+    /// otherwise as [`Self::act`].
+    pub async fn act_fd<C: Caller, R: Send + 'static>(
+        &self,
+        caller: &C,
+        f: impl FnOnce() -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        if self.impersonate && self.uring {
+            let uid = caller.token()?.unix().uid();
+            self.pool.run_for(uid, f).await?
+        } else {
+            self.act(caller, f).await
+        }
+    }
+
+    /// The attributes of `path`.
+    ///
+    /// # Errors
+    /// As [`files::stat`], or the act-as-client step's.
+    pub async fn stat<C: Caller>(&self, caller: &C, path: String) -> Result<rustix::fs::Stat> {
+        let root = Arc::clone(&self.root);
+        self.act_open(caller, move |by| files::stat(by, &root, &path))
+            .await
+    }
+
+    /// The names in the directory `path`.
+    ///
+    /// # Errors
+    /// As [`files::list`], or the act-as-client step's.
+    pub async fn list<C: Caller>(&self, caller: &C, path: String) -> Result<Listing> {
+        let root = Arc::clone(&self.root);
+        self.act_open(caller, move |by| files::list(by, &root, &path))
+            .await
+    }
+
+    /// Opens the regular file `path` and reads its first chunk from `pos` (at
+    /// most `left` bytes), in one job: the file, its size and the chunk.
+    ///
+    /// # Errors
+    /// As [`files::open_regular_by`] and [`files::read_chunk`], or the
+    /// act-as-client step's.
+    pub async fn open_read<C: Caller>(
+        &self,
+        caller: &C,
+        path: String,
+        pos: u64,
+        left: u64,
+    ) -> Result<(Arc<OwnedFd>, u64, Vec<u8>)> {
+        let root = Arc::clone(&self.root);
+        self.act_open(caller, move |by| {
+            let (fd, size) = files::open_regular_by(by, &root, &path)?;
+            let first = files::read_chunk(&fd, pos, left)?;
+            Ok((Arc::new(fd), size, first))
+        })
+        .await
+    }
+
+    /// The next chunk of a file [`Self::open_read`] opened.
+    ///
+    /// # Errors
+    /// As [`files::read_chunk`], or the act-as-client step's.
+    pub async fn read_next<C: Caller>(
+        &self,
+        caller: &C,
+        fd: &Arc<OwnedFd>,
+        pos: u64,
+        left: u64,
+    ) -> Result<Vec<u8>> {
+        let fd = Arc::clone(fd);
+        self.act_fd(caller, move || files::read_chunk(&fd, pos, left))
+            .await
+    }
+
+    /// Begins a write of `path` (a temporary file made as the client).
+    ///
+    /// # Errors
+    /// As [`files::begin_upload`], or the act-as-client step's.
+    pub async fn begin_write<C: Caller>(
+        &self,
+        caller: &C,
+        path: String,
+        mode: Option<u32>,
+    ) -> Result<Arc<Upload>> {
+        let root = Arc::clone(&self.root);
+        self.act(caller, move || files::begin_upload(&root, &path, mode))
+            .await
+            .map(Arc::new)
+    }
+
+    /// Writes the next chunk of an upload.
+    ///
+    /// # Errors
+    /// As [`Upload::write`], or the act-as-client step's.
+    pub async fn write_chunk<C: Caller>(
+        &self,
+        caller: &C,
+        upload: &Arc<Upload>,
+        data: Vec<u8>,
+    ) -> Result<()> {
+        let u = Arc::clone(upload);
+        self.act(caller, move || u.write(&data)).await
+    }
+
+    /// Makes an upload whole: the target replaced.
+    ///
+    /// # Errors
+    /// As [`Upload::finish`], or the act-as-client step's.
+    pub async fn finish_write<C: Caller>(&self, caller: &C, upload: &Arc<Upload>) -> Result<()> {
+        let u = Arc::clone(upload);
+        self.act(caller, move || u.finish()).await
+    }
+
+    /// Gives an upload up: its temporary file removed as the client; the target
+    /// stays as it was.
+    pub async fn abandon_write<C: Caller>(&self, caller: &C, upload: &Arc<Upload>) {
+        let u = Arc::clone(upload);
+        let _ = self
+            .act(caller, move || {
+                u.abandon();
+                Ok(())
+            })
+            .await;
+    }
+
+    /// Replaces (or creates) `path` with `data` in one job: begun, written and
+    /// made whole, or given up.
+    ///
+    /// # Errors
+    /// As [`Self::begin_write`], [`Self::write_chunk`] and
+    /// [`Self::finish_write`].
+    pub async fn write_whole<C: Caller>(
+        &self,
+        caller: &C,
+        path: String,
+        mode: Option<u32>,
+        data: Vec<u8>,
+    ) -> Result<()> {
+        let root = Arc::clone(&self.root);
+        self.act(caller, move || {
+            let upload = files::begin_upload(&root, &path, mode)?;
+            let r = upload.write(&data).and_then(|()| upload.finish());
+            if r.is_err() {
+                upload.abandon();
+            }
+            r
+        })
+        .await
+    }
+
+    /// The identity that acts for `caller`: the token's (at the level a worker
+    /// really gets) when the service impersonates, the server's own otherwise.
+    pub fn acting_identity<C: Caller>(&self, caller: &C) -> (u32, u32, ImpersonationLevel) {
+        files::acting_identity(caller.token().ok().as_ref(), self.impersonate)
+    }
+
+    /// A denial that names the identity that acted and the right it lacked
+    /// (`ERROR_ACCESS_DENIED: ... uid 61001 at Impersonation level lacks
+    /// FILE_READ_DATA`); any other error as it is.
+    pub fn name_denial<C: Caller>(&self, caller: &C, e: Error, op: &str) -> Error {
+        if e.kind() != ErrorKind::AccessDenied {
+            return e;
+        }
+        let (uid, gid, level) = self.acting_identity(caller);
+        let message = format!(
+            "{}: uid {uid} (gid {gid}) at {level} level lacks {}",
+            e.message(),
+            files::access_of(op)
+        );
+        match e.errno() {
+            Some(n) => Error::os(ErrorKind::AccessDenied, message, n),
+            None => Error::new(ErrorKind::AccessDenied, message),
+        }
+    }
+
+    /// The audit line of a request of `caller`, with the identity that acts for
+    /// it now; logged once its outcome is known ([`Audit::log`]).
+    pub fn audit<C: Caller>(&self, caller: &C, op: &str, path: &str) -> Audit {
+        self.audit_as(caller.token().ok().as_ref(), caller.peer(), op, path)
+    }
+
+    /// The audit line of a request of `client` that acts as `token` (taken when
+    /// the request began: the identity dynamic tracking gave it then).
+    pub fn audit_as(
+        &self,
+        token: Option<&Token>,
+        client: &PeerIdentity,
+        op: &str,
+        path: &str,
+    ) -> Audit {
+        let (uid, gid, level) = files::acting_identity(token, self.impersonate);
+        Audit {
+            transport: self.transport,
+            uid,
+            gid,
+            level,
+            client_uid: client.uid,
+            pid: client.pid,
+            op: op.to_owned(),
+            path: path.to_owned(),
+        }
+    }
+}
+
+/// A request's audit line, waiting for its outcome.
+#[derive(Clone, Debug)]
+pub struct Audit {
+    transport: Transport,
+    uid: u32,
+    gid: u32,
+    level: ImpersonationLevel,
+    client_uid: u32,
+    pid: i32,
+    op: String,
+    path: String,
+}
+
+impl Audit {
+    /// Logs the request with its outcome and the bytes it moved.
+    pub fn log<T>(&self, r: &Result<T>, bytes: u64) {
+        self.log_result(guise::audit::result_of(r), bytes);
+    }
+
+    /// Logs the request with `result` (`ok` or a Win32 error name) and the
+    /// bytes it moved.
+    pub fn log_result(&self, result: &str, bytes: u64) {
+        guise::audit::request(&guise::audit::Request {
+            transport: self.transport,
+            op: &self.op,
+            path: &self.path,
+            uid: self.uid,
+            gid: self.gid,
+            level: self.level,
+            client_uid: self.client_uid,
+            pid: self.pid,
+            access: files::access_of(&self.op),
+            bytes,
+            result,
+        });
+    }
+}

@@ -1,0 +1,238 @@
+//! The audit trail: one typed function per event, one schema of fields.
+//!
+//! Every event is a `tracing` event with target `guise::audit` and a field
+//! `event` that names it; a field of the same name means the same thing in every
+//! event (`docs/audit.md` lists them):
+//!
+//! - `uid`, `gid`: the identity that *acted* (a worker impersonating a client at
+//!   Identification level acts as the sentinel, and says so); `acting_uid`: the
+//!   process's effective uid where the process acted for someone;
+//! - `client_uid`, `pid`: who asked, as the kernel, the bus daemon or Kerberos
+//!   vouched for it;
+//! - `impersonation_level`: the level the work ran at;
+//! - `transport`: `pipe`, `grpc`, `dbus` or `kerberos`;
+//! - `result`: `ok`, or the Win32 name of the error (`ERROR_ACCESS_DENIED`, ...);
+//! - `limit`: the admission limit a refusal or eviction was over (see
+//!   [`crate::admission`]).
+//!
+//! Events at `info` make the trail of a service; refusals and evictions are at
+//! `warn` and rate-limited (at most one a second per kind, with `suppressed`
+//! counting the others), so that a flood cannot drown the log; thread
+//! impersonations and reverts are at `debug`.
+//!
+//! Names that come from clients (paths, principals, programs) are logged as
+//! given; use the JSON form of the log, or a formatter that escapes control
+//! characters, when the log is read by a terminal.
+
+use std::net::IpAddr;
+
+use crate::client::PeerIdentity;
+use crate::error::Error;
+use crate::listener::RateLimited;
+use crate::token::ImpersonationLevel;
+
+/// The transport a client came by, as the trail names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// The named pipe (a Unix socket).
+    Pipe,
+    /// gRPC on a Unix socket, or over Kerberos on TCP.
+    Grpc,
+    /// D-Bus.
+    Dbus,
+    /// The Kerberos handshake on TCP, before gRPC.
+    Kerberos,
+}
+
+impl Transport {
+    /// Its name in the trail: `pipe`, `grpc`, `dbus` or `kerberos`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Pipe => "pipe",
+            Transport::Grpc => "grpc",
+            Transport::Dbus => "dbus",
+            Transport::Kerberos => "kerberos",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `result` field of an outcome: `ok`, or the error's Win32 name.
+pub fn result_of<T>(r: &std::result::Result<T, Error>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(e) => e.kind().win32_name(),
+    }
+}
+
+/// One request a server served or refused: the `request` event.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    /// How the client came.
+    pub transport: Transport,
+    /// What it asked for (`read`, `write`, `list`, `stat`, `whoami`, ...).
+    pub op: &'a str,
+    /// The object it named (a path relative to the served directory; may be
+    /// empty).
+    pub path: &'a str,
+    /// The uid that acted.
+    pub uid: u32,
+    /// The gid that acted.
+    pub gid: u32,
+    /// The level it acted at.
+    pub level: ImpersonationLevel,
+    /// Who asked: its uid, as the transport vouched for it.
+    pub client_uid: u32,
+    /// Its process id, as the transport reported it (informational; 0 if none).
+    pub pid: i32,
+    /// The access the op needs (`FILE_READ_DATA`, ...).
+    pub access: &'a str,
+    /// Bytes moved for it.
+    pub bytes: u64,
+    /// `ok`, or the Win32 name of the error ([`result_of`]).
+    pub result: &'a str,
+}
+
+/// Records a request served or refused (event `request`, at `info`): who acted,
+/// for whom, at which level, on what, the access it needed and, when refused
+/// for it, the access that was missing (`missing`).
+pub fn request(r: &Request<'_>) {
+    tracing::info!(
+        target: "guise::audit",
+        event = "request",
+        transport = r.transport.as_str(),
+        uid = r.uid,
+        gid = r.gid,
+        client_uid = r.client_uid,
+        pid = r.pid,
+        impersonation_level = %r.level,
+        op = r.op,
+        path = r.path,
+        access = r.access,
+        missing = (r.result == "ERROR_ACCESS_DENIED").then_some(r.access),
+        bytes = r.bytes,
+        result = r.result,
+        "request"
+    );
+}
+
+static REFUSED: RateLimited = RateLimited::new();
+static EVICTED: RateLimited = RateLimited::new();
+static CALL_REFUSED: RateLimited = RateLimited::new();
+static HANDSHAKE_EVICTED: RateLimited = RateLimited::new();
+
+/// Records a connection refused for an admission `limit` (event
+/// `connection-refused`, at `warn`, rate-limited): the connection is closed.
+pub fn connection_refused(transport: Transport, client: &PeerIdentity, limit: &str) {
+    REFUSED.warn(|suppressed| {
+        tracing::warn!(
+            target: "guise::audit",
+            event = "connection-refused",
+            transport = transport.as_str(),
+            client_uid = client.uid,
+            pid = client.pid,
+            limit,
+            result = "ERROR_NOT_ENOUGH_QUOTA",
+            suppressed,
+            "refusing a client: too many connections"
+        );
+    });
+}
+
+/// Records a connection closed to make room for another (event
+/// `client-evicted`, at `warn`, rate-limited).
+pub fn client_evicted(transport: Transport, client: &PeerIdentity, limit: &str) {
+    EVICTED.warn(|suppressed| {
+        tracing::warn!(
+            target: "guise::audit",
+            event = "client-evicted",
+            transport = transport.as_str(),
+            client_uid = client.uid,
+            pid = client.pid,
+            limit,
+            suppressed,
+            "closing the connection idle the longest to make room"
+        );
+    });
+}
+
+/// Records a call refused for an admission `limit` (event `call-refused`, at
+/// `warn`, rate-limited): the caller is told, its connection stays.
+pub fn call_refused(transport: Transport, client: &PeerIdentity, limit: &str) {
+    CALL_REFUSED.warn(|suppressed| {
+        tracing::warn!(
+            target: "guise::audit",
+            event = "call-refused",
+            transport = transport.as_str(),
+            client_uid = client.uid,
+            pid = client.pid,
+            limit,
+            result = "ERROR_NOT_ENOUGH_QUOTA",
+            suppressed,
+            "refusing a call: too many in flight"
+        );
+    });
+}
+
+/// Records an unfinished handshake from `address` closed to make room for a
+/// new one (event `handshake-evicted`, at `warn`, rate-limited).
+pub fn handshake_evicted(address: IpAddr, limit: &str) {
+    HANDSHAKE_EVICTED.warn(|suppressed| {
+        tracing::warn!(
+            target: "guise::audit",
+            event = "handshake-evicted",
+            transport = Transport::Kerberos.as_str(),
+            %address,
+            limit,
+            suppressed,
+            "closing the oldest unfinished handshake to make room"
+        );
+    });
+}
+
+/// What a network client proved, for [`network_logon`].
+#[derive(Clone, Copy, Debug)]
+pub struct NetworkLogon<'a> {
+    /// Its Kerberos principal, printable.
+    pub principal: &'a str,
+    /// The local account it maps to, printable.
+    pub account: &'a str,
+    /// That account's uid.
+    pub uid: u32,
+    /// Whether it forwarded credentials the server may use.
+    pub delegated: bool,
+}
+
+/// Records a network client authenticated (`Ok`) or refused (`Err`) from
+/// `address` (event `network-logon`, at `info`).
+pub fn network_logon(address: std::net::SocketAddr, outcome: Result<NetworkLogon<'_>, &Error>) {
+    match outcome {
+        Ok(n) => tracing::info!(
+            target: "guise::audit",
+            event = "network-logon",
+            transport = Transport::Kerberos.as_str(),
+            %address,
+            principal = n.principal,
+            account = n.account,
+            uid = n.uid,
+            delegated = n.delegated,
+            result = "ok",
+            "network client authenticated"
+        ),
+        Err(e) => tracing::info!(
+            target: "guise::audit",
+            event = "network-logon",
+            transport = Transport::Kerberos.as_str(),
+            %address,
+            result = e.kind().win32_name(),
+            error = %e,
+            "network client refused"
+        ),
+    }
+}
