@@ -112,6 +112,7 @@ impl PeerIdentity {
     ///
     /// # Errors
     /// As `crate::cred::validate_ids`.
+    #[cfg_attr(not(any(feature = "dbus", feature = "kerberos")), allow(dead_code))]
     pub(crate) fn vouched(
         pid: i32,
         uid: u32,

@@ -632,6 +632,7 @@ pub fn check_open_as_client() -> Result<()> {
 
 /// The id of the token the calling thread impersonates now, if any: a transport
 /// that records which of its clients a thread impersonates compares it later.
+#[cfg(feature = "rpc")]
 pub(crate) fn current_token_id() -> Option<crate::token::Luid> {
     reconcile();
     ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.statistics().token_id))
