@@ -866,6 +866,8 @@ mod tests {
             qos(Impersonation, Dynamic, false),
         );
         c.message_received(Some((1000, 1000)));
+        assert!(c.has_received());
+        assert_eq!(c.qos(), qos(Impersonation, Dynamic, false));
         let a = c.token().unwrap().statistics().token_id;
         assert_eq!(c.token().unwrap().statistics().token_id, a);
         c.message_received(Some((1000, 1000)));

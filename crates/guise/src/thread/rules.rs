@@ -170,10 +170,8 @@ pub(crate) struct ThreadTarget {
 /// thread act as no one all the same.
 pub(crate) fn thread_target(token: &Token, server: &ThreadCredentials) -> ThreadTarget {
     let level = permitted_level(token, server);
-    let token = match token.impersonation_level() {
-        Some(wanted) if wanted > level => token.with_level(level),
-        _ => token.clone(),
-    };
+    // Never above the token's own: `permitted_level` only lowers.
+    let token = token.with_level(level);
     let applied = kernel_view(&token, level, server);
     let below = creates_nothing_usable(level, &applied);
     ThreadTarget {
@@ -687,7 +685,8 @@ mod tests {
         }
         // A server that cannot switch keeps its own ids: with the token's
         // capabilities at Impersonation (its own identity), none below.
-        let own = server_as(ALICE, ALICE, &[7], false);
+        let mut own = server_as(ALICE, ALICE, &[7], false);
+        own.capabilities.effective = CapabilitySet::SYS_NICE | CapabilitySet::KILL;
         let v = kernel_view(&caps_token, Impersonation, &own);
         assert_eq!((v.uid, v.gid, &*v.groups), (ALICE, ALICE, &[7][..]));
         assert_eq!(v.capabilities, CapabilitySet::SYS_PTRACE);

@@ -1122,6 +1122,9 @@ impl Token {
     /// The same token at a lower level, keeping its statistics: what a thread gets
     /// when it may not impersonate at the token's own level.
     pub(crate) fn with_level(&self, level: ImpersonationLevel) -> Token {
+        if self.d.level == level {
+            return self.clone();
+        }
         Token::from_data(TokenData {
             level,
             ..(*self.d).clone()
