@@ -16,6 +16,14 @@ cargo fmt --all --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+log "each feature of the library alone, and none, with -D warnings"
+# What a user who turns features off builds: no dead code, no warning.
+features=$(sed -n '/^\[features\]/,/^\[/p' crates/guise/Cargo.toml | sed -n 's/^\([a-z_]*\) = .*/\1/p' | grep -vx default)
+for feature in "" $features; do
+    cargo clippy -p guise --lib --locked --no-default-features ${feature:+--features "$feature"} --quiet -- -D warnings \
+        || die "the library with only '${feature:-no features}' has warnings or does not build"
+done
+
 log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
@@ -103,3 +111,6 @@ scripts/fuzz.sh "${GUISE_FUZZ_SECONDS:-20}"
 
 # Miri over the unsafe code it can interpret (fails under CI=true if it cannot run).
 scripts/miri.sh
+
+log "mutation testing of the rules (cargo mutants)"
+scripts/mutants.sh
