@@ -144,16 +144,23 @@ pub struct CallArgs {
     #[arg(long, requires = "connect")]
     kerberos: bool,
     /// Permit Delegation: forward the ticket-granting ticket, so the server can act
-    /// as this client on other machines (asks for delegation level unless --level
-    /// says otherwise).
+    /// as this client on other machines, if the KDC marks the service
+    /// OK-AS-DELEGATE (trusted for delegation, as Windows requires); to any other
+    /// service nothing is forwarded, and guise says so. Asks for delegation level
+    /// unless --level says otherwise.
     #[arg(long, requires = "kerberos")]
     delegate: bool,
+    /// As --delegate, but forward the ticket-granting ticket to the service
+    /// whatever the KDC says of it: the service can then act as this client
+    /// anywhere. Only for a service known to be trusted.
+    #[arg(long, requires = "kerberos", conflicts_with = "delegate")]
+    delegate_always: bool,
     /// The service principal to authenticate to (default: `guise@HOST`).
     #[arg(long, value_name = "PRINCIPAL", requires = "kerberos")]
     principal: Option<String>,
     /// How far the server may act as this client: anonymous, identification
-    /// (guise's default; delegation with --delegate), impersonation or
-    /// delegation.
+    /// (guise's default; delegation with --delegate or --delegate-always),
+    /// impersonation or delegation.
     #[arg(long, value_parser = crate::serve::level_parser())]
     level: Option<ImpersonationLevel>,
     /// Seconds the whole call may take.
@@ -807,6 +814,19 @@ fn run_call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::ExitC
     })
 }
 
+impl CallArgs {
+    /// What --delegate and --delegate-always ask for.
+    fn delegation(&self) -> guise::kerberos::Delegation {
+        if self.delegate_always {
+            guise::kerberos::Delegation::Always
+        } else if self.delegate {
+            guise::kerberos::Delegation::Policy
+        } else {
+            guise::kerberos::Delegation::None
+        }
+    }
+}
+
 async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::ExitCode> {
     let channel = match (&args.socket, &args.connect) {
         (Some(socket), _) => guise::rpc::connect_to_server_uid(socket, args.server_uid).await?,
@@ -816,29 +836,46 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
                 .principal
                 .clone()
                 .unwrap_or_else(|| format!("guise@{host}"));
-            let delegate = args.delegate;
+            let delegation = args.delegation();
             // The context starts with this process's credential cache; asking the
             // KDC for a ticket blocks.
             let initiator = tokio::task::spawn_blocking(move || {
-                guise::kerberos::Initiator::start(&service, delegate)
+                guise::kerberos::Initiator::start(&service, delegation)
             })
             .await??;
+            let outcome = initiator.delegation_outcome();
             // A refusal carries the server's words: escaped before they reach a
             // terminal.
-            guise::rpc::connect_kerberos(&address, initiator)
+            let channel = guise::rpc::connect_kerberos(&address, initiator)
                 .await
-                .map_err(|e| anyhow::anyhow!(crate::serve::escape(&e.to_string(), false)))?
+                .map_err(|e| anyhow::anyhow!(crate::serve::escape(&e.to_string(), false)))?;
+            if delegation != guise::kerberos::Delegation::None && outcome.delegated() != Some(true)
+            {
+                eprintln!(
+                    "guise: note: nothing was delegated: {}",
+                    if delegation == guise::kerberos::Delegation::Policy {
+                        "the KDC does not mark the service OK-AS-DELEGATE (trusted for \
+                         delegation), or the ticket-granting ticket is not forwardable \
+                         (kinit -f); --delegate-always forwards it to any service"
+                    } else {
+                        "the ticket-granting ticket is not forwardable (kinit -f)"
+                    }
+                );
+            }
+            channel
         }
         (None, None) => anyhow::bail!("--socket or --connect is needed"),
     };
     let mut client = FilesClient::new(channel)
         .max_decoding_message_size(MAX_RESPONSE)
         .max_encoding_message_size(MAX_REQUEST);
-    let level = args.level.unwrap_or(if args.delegate {
-        ImpersonationLevel::Delegation
-    } else {
-        ImpersonationLevel::Identification
-    });
+    let level = args
+        .level
+        .unwrap_or(if args.delegate || args.delegate_always {
+            ImpersonationLevel::Delegation
+        } else {
+            ImpersonationLevel::Identification
+        });
     match &args.op {
         CallOp::Whoami { json } => {
             let id = match client.who_am_i(request(WhoAmIRequest {}, level)).await {

@@ -927,3 +927,90 @@ fn attack_an_idle_unauthenticated_connection_is_closed() {
         server.log_so_far()
     );
 }
+
+/// Service A ([`SERVICE`], which may call B) and service B ([`SECOND`]); their
+/// servers and ports.
+fn two_tiers(r: &Remote) -> ((common::server::Server, u16), (common::server::Server, u16)) {
+    let (b, port_b) = r.serve_as(&r.second, SECOND, "127.0.0.1", &[]);
+    let a = r.serve(&["--delegate-to", &format!("127.0.0.1:{port_b}")]);
+    (a, (b, port_b))
+}
+
+/// Calls A's `whoami-there` B as alice (a fresh ticket-granting ticket, so no
+/// service ticket of an earlier call is reused) with `delegate` (`--delegate` or
+/// `--delegate-always`): whether alice's ticket-granting ticket reached A shows in
+/// whether A reaches B as alice (without it A has only constrained delegation,
+/// which this realm's KDC refuses). Returns that, and what the client said on
+/// stderr.
+fn forwarded_to_a(r: &Remote, port_a: u16, port_b: u16, delegate: &str) -> (bool, String) {
+    let alice = r.kinit("alice");
+    let there = format!("tcp://127.0.0.1:{port_b}");
+    let (code, out, err) = r.call(
+        port_a,
+        &alice,
+        &[delegate, "whoami-there", &there, "--json"],
+    );
+    if code != 0 {
+        assert!(err.contains("ERROR_LOGON_FAILURE"), "{err}");
+        return (false, err);
+    }
+    let id = json(&out);
+    assert_eq!(id["uid"], 61201, "B saw: {id}");
+    (true, err)
+}
+
+/// Attack: a client's `--delegate` forwards its ticket-granting ticket to any
+/// service it calls, which can then act as the client anywhere. Windows
+/// delegates only to a service the KDC marks OK-AS-DELEGATE: to a service not so
+/// marked nothing is forwarded, and the client says so.
+#[test]
+fn delegate_forwards_nothing_to_a_service_not_marked_ok_as_delegate() {
+    need_realm!();
+    let r = Remote::start();
+    r.realm
+        .kadmin(&format!("modprinc -ok_as_delegate {SERVICE}"));
+    let ((a, port_a), (b, port_b)) = two_tiers(&r);
+    let (forwarded, err) = forwarded_to_a(&r, port_a, port_b, "--delegate");
+    assert!(
+        !forwarded,
+        "a service not marked OK-AS-DELEGATE got alice's ticket\nA: {}\nB: {}",
+        a.log_so_far(),
+        b.log_so_far()
+    );
+    assert!(
+        err.contains("nothing was delegated") && err.contains("OK-AS-DELEGATE"),
+        "{err}"
+    );
+    assert!(!b.log_so_far().contains("alice@"), "{}", b.log_so_far());
+}
+
+/// The same service, once the KDC marks it OK-AS-DELEGATE
+/// (`modprinc +ok_as_delegate`): `--delegate` forwards the ticket, silently.
+#[test]
+fn delegate_forwards_to_a_service_marked_ok_as_delegate() {
+    need_realm!();
+    let r = Remote::start();
+    r.realm
+        .kadmin(&format!("modprinc -ok_as_delegate {SERVICE}"));
+    let ((_a, port_a), (_b, port_b)) = two_tiers(&r);
+    assert!(!forwarded_to_a(&r, port_a, port_b, "--delegate").0);
+    r.realm
+        .kadmin(&format!("modprinc +ok_as_delegate {SERVICE}"));
+    let (forwarded, err) = forwarded_to_a(&r, port_a, port_b, "--delegate");
+    assert!(forwarded, "{err}");
+    assert!(!err.contains("nothing was delegated"), "{err}");
+}
+
+/// `--delegate-always` forwards the ticket whatever the KDC says of the service
+/// (the old behaviour, now an explicit choice).
+#[test]
+fn delegate_always_forwards_to_any_service() {
+    need_realm!();
+    let r = Remote::start();
+    r.realm
+        .kadmin(&format!("modprinc -ok_as_delegate {SERVICE}"));
+    let ((_a, port_a), (_b, port_b)) = two_tiers(&r);
+    let (forwarded, err) = forwarded_to_a(&r, port_a, port_b, "--delegate-always");
+    assert!(forwarded, "{err}");
+    assert!(!err.contains("nothing was delegated"), "{err}");
+}

@@ -16,7 +16,8 @@
 //!   default credentials: the process's `KRB5CCNAME`, or, on a thread that
 //!   impersonates a token with a credential cache, that cache (see
 //!   [`crate::thread`]). With delegation it forwards the client's ticket-granting
-//!   ticket.
+//!   ticket, by default only to a service the KDC marks OK-AS-DELEGATE, as
+//!   Windows does ([`Delegation`]).
 //! - A client that delegated gets a credential cache of its own on the server
 //!   ([`crate::token::CredentialCache`]): for a forwarded ticket, a private
 //!   directory owned by the client's account (for its processes) in a directory
@@ -867,19 +868,82 @@ fn remover() -> Result<crate::token::Remover> {
     Ok(REMOVER.get_or_init(|| tx).clone())
 }
 
+/// Whether, and to which services, a client forwards its ticket-granting ticket
+/// ([`Initiator::start`]): Windows' Kerberos package delegates only to a service
+/// the KDC marks OK-AS-DELEGATE ("trusted for delegation"), and so does guise by
+/// default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Delegation {
+    /// Forward nothing.
+    #[default]
+    None,
+    /// Forward the ticket-granting ticket only if the KDC marks the service
+    /// OK-AS-DELEGATE (`GSS_C_DELEG_POLICY_FLAG`; an MIT principal's
+    /// `ok_as_delegate` attribute, an Active Directory account "trusted for
+    /// delegation"). To any other service nothing is forwarded, and the
+    /// handshake says so ([`DelegationOutcome`]). `ISC_REQ_DELEGATE` as Windows
+    /// honours it.
+    #[doc(alias = "ISC_REQ_DELEGATE")]
+    #[doc(alias = "GSS_C_DELEG_POLICY_FLAG")]
+    Policy,
+    /// Forward the ticket-granting ticket to any service, whatever the KDC says
+    /// of it (`GSS_C_DELEG_FLAG`): the service can then act as the client
+    /// anywhere. Only for a service known to be trusted.
+    #[doc(alias = "GSS_C_DELEG_FLAG")]
+    Always,
+}
+
+impl From<bool> for Delegation {
+    /// `true` is [`Delegation::Policy`], `false` [`Delegation::None`].
+    fn from(delegate: bool) -> Delegation {
+        if delegate {
+            Delegation::Policy
+        } else {
+            Delegation::None
+        }
+    }
+}
+
+impl Delegation {
+    /// The GSSAPI flags that ask for it.
+    fn flags(self) -> CtxFlags {
+        match self {
+            Delegation::None => CtxFlags::empty(),
+            Delegation::Policy => CtxFlags::GSS_C_DELEG_POLICY_FLAG,
+            Delegation::Always => CtxFlags::GSS_C_DELEG_FLAG,
+        }
+    }
+}
+
+/// Whether an [`Initiator`]'s handshake forwarded the client's ticket-granting
+/// ticket, readable after [`Initiator::connect`] (which takes the initiator) has
+/// completed: take it with [`Initiator::delegation_outcome`] before.
+#[derive(Clone, Debug, Default)]
+pub struct DelegationOutcome(Arc<std::sync::OnceLock<bool>>);
+
+impl DelegationOutcome {
+    /// Whether the ticket was forwarded (the established context's
+    /// `GSS_C_DELEG_FLAG`); `None` until the handshake has completed.
+    pub fn delegated(&self) -> Option<bool> {
+        self.0.get().copied()
+    }
+}
+
 /// The client side of the handshake: a context started on the calling thread
 /// with its default credentials ([`Initiator::start`]), finished on a connection
 /// ([`Initiator::connect`]).
 pub struct Initiator {
     ctx: ClientCtx,
     first: Vec<u8>,
-    delegate: bool,
+    delegation: Delegation,
+    outcome: DelegationOutcome,
 }
 
 impl std::fmt::Debug for Initiator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Initiator")
-            .field("delegate", &self.delegate)
+            .field("delegation", &self.delegation)
             .finish()
     }
 }
@@ -897,8 +961,11 @@ impl Initiator {
     /// impersonates a token with one, the token's (see [`crate::thread`]); this
     /// asks the KDC for a ticket to the service. `target` is a host-based service
     /// name (`guise@files.example.com`) or a principal (`guise/files.example.com`,
-    /// `guise/files.example.com@EXAMPLE.COM`). With `delegate`, the client's
-    /// ticket-granting ticket is forwarded (if it is forwardable).
+    /// `guise/files.example.com@EXAMPLE.COM`). `delegation` says whether the
+    /// client's ticket-granting ticket is forwarded (it must be forwardable):
+    /// never, only to a service the KDC marks OK-AS-DELEGATE
+    /// ([`Delegation::Policy`], what `true` means), or always. Whether it was is
+    /// known once the handshake is done ([`Initiator::delegation_outcome`]).
     ///
     /// # Errors
     /// - [`ErrorKind::NoSuchLogonSession`] without credentials: no ticket in the
@@ -906,7 +973,8 @@ impl Initiator {
     ///   nothing.
     /// - [`ErrorKind::LogonFailure`] if the KDC gives no ticket for `target`.
     #[doc(alias = "InitializeSecurityContext")]
-    pub fn start(target: &str, delegate: bool) -> Result<Initiator> {
+    pub fn start(target: &str, delegation: impl Into<Delegation>) -> Result<Initiator> {
+        let delegation = delegation.into();
         let kind = if target.contains('/') {
             GSS_NT_KRB5_PRINCIPAL
         } else {
@@ -914,10 +982,7 @@ impl Initiator {
         };
         let name = Name::new(target.as_bytes(), Some(kind))
             .map_err(|e| gss_error(ErrorKind::InvalidParameter, "the service name", &e))?;
-        let mut flags = required_flags();
-        if delegate {
-            flags |= CtxFlags::GSS_C_DELEG_FLAG;
-        }
+        let flags = required_flags() | delegation.flags();
         let mut ctx = ClientCtx::new(None, name, flags, Some(GSS_MECH_KRB5));
         // The thread's credentials are those of what it impersonates now.
         let first = match crate::thread::with_gss_cache(|| ctx.step(None, None)) {
@@ -955,7 +1020,8 @@ impl Initiator {
         Ok(Initiator {
             ctx,
             first,
-            delegate,
+            delegation,
+            outcome: DelegationOutcome::default(),
         })
     }
 
@@ -1052,20 +1118,42 @@ impl Initiator {
                 format!("the context lacks mutual authentication or protection: {flags:?}"),
             ));
         }
-        if self.delegate && !flags.contains(CtxFlags::GSS_C_DELEG_FLAG) {
-            tracing::warn!(
+        let delegated = flags.contains(CtxFlags::GSS_C_DELEG_FLAG);
+        let _ = self.outcome.0.set(delegated);
+        match self.delegation {
+            Delegation::Policy if !delegated => tracing::warn!(
+                "nothing was delegated: the KDC does not mark the service OK-AS-DELEGATE \
+                 (or the ticket-granting ticket is not forwardable, kinit -f)"
+            ),
+            Delegation::Always if !delegated => tracing::warn!(
                 "nothing was delegated: the ticket-granting ticket is not forwardable (kinit -f)"
-            );
+            ),
+            _ => {}
         }
         Ok(GssStream::new(io, Box::new(self.ctx)))
     }
 
-    /// Whether the context will forward the client's credentials (known once it
-    /// is established; until then, whether it was asked to).
+    /// Whether the context forwards the client's credentials (known once it is
+    /// established; until then, whether it was asked to, in any form).
     pub fn delegates(&self) -> bool {
         self.ctx
             .flags()
-            .map_or(self.delegate, |f| f.contains(CtxFlags::GSS_C_DELEG_FLAG))
+            .map_or(self.delegation != Delegation::None, |f| {
+                f.contains(CtxFlags::GSS_C_DELEG_FLAG)
+            })
+    }
+
+    /// What was asked for.
+    pub fn delegation(&self) -> Delegation {
+        self.delegation
+    }
+
+    /// A handle that tells, once [`Initiator::connect`] has completed the
+    /// handshake, whether the ticket-granting ticket was forwarded: with
+    /// [`Delegation::Policy`], to a service the KDC does not mark OK-AS-DELEGATE
+    /// nothing is.
+    pub fn delegation_outcome(&self) -> DelegationOutcome {
+        self.outcome.clone()
     }
 }
 

@@ -253,13 +253,15 @@ impl Realm {
     }
 
     /// Adds service principal `name` with a random key, written to a keytab file of
-    /// its own, which is returned.
+    /// its own, which is returned. The service is marked OK-AS-DELEGATE (trusted
+    /// for delegation), so that a client's `--delegate` forwards its ticket to it;
+    /// [`Realm::kadmin`] with `modprinc -ok_as_delegate NAME` takes that away.
     pub fn add_service(&self, name: &str) -> PathBuf {
         let keytab = self
             .dir
             .path()
             .join(format!("{}.keytab", name.replace('/', "_")));
-        self.kadmin(&format!("addprinc -randkey {name}"));
+        self.kadmin(&format!("addprinc -randkey +ok_as_delegate {name}"));
         self.kadmin(&format!("ktadd -k {} {name}", keytab.display()));
         keytab
     }
