@@ -309,8 +309,11 @@ impl ImpersonationPool {
     /// The queue of the workers a job for `token` runs on: the sandboxed ones if
     /// the token gets less than Impersonation level there.
     fn queue_for(&self, token: &Token) -> &Queue {
-        if crate::thread::level_for(token, &self.identity)
-            < crate::token::ImpersonationLevel::Impersonation
+        if crate::thread::rules::may_open_as_client(Some(crate::thread::level_for(
+            token,
+            &self.identity,
+        )))
+        .is_err()
         {
             &self.sandbox_queue
         } else {

@@ -26,7 +26,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use crate::cred::OsIdentity;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::uring::Ring;
-use crate::token::{ImpersonationLevel, Token};
+use crate::token::Token;
 
 /// The most personalities a thread's ring keeps: enough that a server's workers
 /// serving a few hundred identities register each once and then never again (at 64,
@@ -106,12 +106,7 @@ pub fn open_as(
     resolve: ResolveFlags,
 ) -> Result<OwnedFd> {
     let (level, identity) = crate::thread::identity_for(token)?;
-    if level < ImpersonationLevel::Impersonation {
-        return Err(Error::new(
-            ErrorKind::BadImpersonationLevel,
-            format!("the token is impersonated at {level} level: it may not open objects"),
-        ));
-    }
+    crate::thread::rules::may_open_as_client(Some(level))?;
     let open_err = |e: std::io::Error| {
         let kind = match e.raw_os_error() {
             Some(libc::EACCES | libc::EPERM) => ErrorKind::AccessDenied,

@@ -2,7 +2,6 @@
 //! impersonates (Kerberos only).
 
 use super::*;
-use crate::token::Origin;
 
 thread_local! {
     /// The GSSAPI default credential cache the calling thread was given, if any
@@ -38,17 +37,10 @@ pub(super) fn follows() {
     // as it was costs no allocation.
     ACTIVE.with_borrow(|a| {
         let wanted: Option<&std::ffi::CStr> = a.as_ref().and_then(|a| {
-            // A copy of the process's own token: the process's own credentials.
-            if a.token.origin() == Origin::Process {
-                return None;
-            }
-            let level = a
-                .token
-                .impersonation_level()
-                .unwrap_or(ImpersonationLevel::Impersonation);
-            Some(match a.token.credential_cache() {
-                Some(cache) if level >= ImpersonationLevel::Impersonation => cache.c_name(),
-                _ => crate::token::NO_DELEGATED_CREDENTIALS_C,
+            Some(match rules::network_credentials(&a.token) {
+                rules::NetworkCredentials::Process => return None,
+                rules::NetworkCredentials::Token(cache) => cache.c_name(),
+                rules::NetworkCredentials::None => crate::token::NO_DELEGATED_CREDENTIALS_C,
             })
         });
         GSS_CACHE.with_borrow_mut(|current| {

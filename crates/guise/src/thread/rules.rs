@@ -20,6 +20,7 @@
 //! | SetThreadToken takes only impersonation tokens with ids the kernel reads right | [`may_set_thread_token`] |
 //! | OpenThreadToken: not at Anonymous; at Identification only as self | [`may_open_thread_token`] |
 //! | No object opens below Impersonation | [`may_open_as_client`] |
+//! | A thread's Kerberos calls use the token's cache at Impersonation and above, the process's for a copy of the process token, none otherwise | [`network_credentials`] |
 //! | Never raise: the client's level, lowered to the server's maximum | [`served_level`] |
 //! | Dynamic tracking follows each message's sender; root's messages are root's only while no thread of the client acts for another user | [`message_sender`] |
 //! | Another identity than the connection proved: Identification, unless the connection is root's (then that identity, with its account's groups) | [`client_plan`] |
@@ -244,6 +245,34 @@ pub(crate) fn may_open_as_client(level: Option<ImpersonationLevel>) -> Result<()
             ),
         )),
         _ => Ok(()),
+    }
+}
+
+/// Which Kerberos credentials a thread impersonating a token uses for its
+/// outgoing calls.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NetworkCredentials<'a> {
+    /// The process's own (the token is a copy of the process token).
+    Process,
+    /// The token's own cache (its logon's, or what its client delegated).
+    Token(&'a crate::token::CredentialCache),
+    /// None at all: a Kerberos call fails rather than go out as the server.
+    None,
+}
+
+/// The network credentials of a thread impersonating `token`: a copy of the
+/// process token uses the process's; a token's own cache is used at
+/// Impersonation level and above; anything else uses none (never the server's,
+/// never a cache the client's uid happens to have on this machine).
+pub(crate) fn network_credentials(token: &Token) -> NetworkCredentials<'_> {
+    if token.origin() == Origin::Process {
+        return NetworkCredentials::Process;
+    }
+    match token.credential_cache() {
+        Some(cache) if token.impersonation_level().unwrap_or(Impersonation) >= Impersonation => {
+            NetworkCredentials::Token(cache)
+        }
+        _ => NetworkCredentials::None,
     }
 }
 
@@ -788,6 +817,36 @@ mod tests {
                 assert_eq!(e.kind(), ErrorKind::BadImpersonationLevel);
             }
         }
+    }
+
+    #[test]
+    fn network_credentials_table() {
+        let cache = crate::token::CredentialCache::named("FILE:/tmp/krb5cc_rules_test").unwrap();
+        // The same token at each level, its cache kept (as a thread gets it).
+        let with_cache = |level| {
+            Token::for_network_client(ALICE, ALICE, &[], Some(cache.clone()))
+                .unwrap()
+                .with_level(level)
+        };
+        for level in LEVELS {
+            let t = with_cache(level);
+            let want = if level >= Impersonation {
+                NetworkCredentials::Token(&cache)
+            } else {
+                NetworkCredentials::None
+            };
+            assert_eq!(network_credentials(&t), want, "{level}");
+            assert_eq!(
+                network_credentials(&token_at(ALICE, ALICE, &[], level)),
+                NetworkCredentials::None
+            );
+        }
+        let process = Token::for_process(&root_server(true)).unwrap();
+        assert_eq!(network_credentials(&process), NetworkCredentials::Process);
+        let copy = process
+            .duplicate(Identification, TokenType::Impersonation)
+            .unwrap();
+        assert_eq!(network_credentials(&copy), NetworkCredentials::Process);
     }
 
     #[test]
