@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use guise::privilege::CapabilitySet;
+use guise::privilege::Capabilities;
 use guise::token::GroupAttributes;
 use guise::{Sid, ThreadCredentials, Token, TokenType};
 use serde_json::{Value, json};
@@ -24,8 +24,9 @@ fn name_of(sid: &Sid) -> String {
     sid.lookup_account_name().unwrap_or_else(|| sid.to_string())
 }
 
-fn caps(set: CapabilitySet) -> Vec<String> {
-    set.iter_names().map(|(n, _)| format!("CAP_{n}")).collect()
+/// The names of the capabilities in a kernel capability set's bits.
+fn caps(bits: u64) -> Vec<String> {
+    Capabilities::from_bits_retain(bits).names()
 }
 
 fn attributes(a: GroupAttributes) -> Vec<&'static str> {
@@ -82,8 +83,8 @@ fn to_json(token: &Token, creds: &ThreadCredentials) -> Value {
             "gid": { "real": creds.gid.real, "effective": creds.gid.effective, "saved": creds.gid.saved },
             "groups": creds.groups,
             "capabilities": {
-                "effective": caps(creds.capabilities.effective),
-                "permitted": caps(creds.capabilities.permitted),
+                "effective": caps(creds.capabilities.effective.bits()),
+                "permitted": caps(creds.capabilities.permitted.bits()),
             },
         },
     })
@@ -182,12 +183,12 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
     writeln!(
         out,
         "effective capabilities: {}",
-        caps(creds.capabilities.effective).join(" ")
+        caps(creds.capabilities.effective.bits()).join(" ")
     )?;
     writeln!(
         out,
         "permitted capabilities: {}",
-        caps(creds.capabilities.permitted).join(" ")
+        caps(creds.capabilities.permitted.bits()).join(" ")
     )?;
     Ok(())
 }

@@ -30,7 +30,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-pub use rustix::thread::CapabilitySet;
+/// rustix's capability set, for the crate's own system calls; the public API
+/// speaks [`Capabilities`].
+pub(crate) use rustix::thread::CapabilitySet;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -58,30 +60,30 @@ macro_rules! privileges {
     };
 }
 
-const NONE: CapabilitySet = CapabilitySet::empty();
-const SETID: CapabilitySet = CapabilitySet::SETUID.union(CapabilitySet::SETGID);
+const NONE: Capabilities = Capabilities::empty();
+const SETID: Capabilities = Capabilities::SETUID.union(Capabilities::SETGID);
 
 privileges! {
     CreateToken = "SeCreateTokenPrivilege", NONE, Enabled, false, "Create a token object.";
     AssignPrimaryToken = "SeAssignPrimaryTokenPrivilege", SETID, Enabled, false, "Replace a process-level token (start a process as another user).";
-    LockMemory = "SeLockMemoryPrivilege", CapabilitySet::IPC_LOCK, Enabled, true, "Lock pages in memory.";
-    IncreaseQuota = "SeIncreaseQuotaPrivilege", CapabilitySet::SYS_RESOURCE, Enabled, false, "Adjust memory quotas for a process.";
+    LockMemory = "SeLockMemoryPrivilege", Capabilities::IPC_LOCK, Enabled, true, "Lock pages in memory.";
+    IncreaseQuota = "SeIncreaseQuotaPrivilege", Capabilities::SYS_RESOURCE, Enabled, false, "Adjust memory quotas for a process.";
     MachineAccount = "SeMachineAccountPrivilege", NONE, Enabled, false, "Add workstations to domain.";
     Tcb = "SeTcbPrivilege", SETID, Enabled, true, "Act as part of the operating system (log users on).";
-    Security = "SeSecurityPrivilege", CapabilitySet::AUDIT_CONTROL, Enabled, false, "Manage auditing and security log.";
-    TakeOwnership = "SeTakeOwnershipPrivilege", CapabilitySet::FOWNER, Enabled, false, "Take ownership of files or other objects.";
-    LoadDriver = "SeLoadDriverPrivilege", CapabilitySet::SYS_MODULE, Enabled, false, "Load and unload device drivers.";
-    SystemProfile = "SeSystemProfilePrivilege", CapabilitySet::PERFMON, Enabled, true, "Profile system performance.";
-    Systemtime = "SeSystemtimePrivilege", CapabilitySet::SYS_TIME, Enabled, false, "Change the system time.";
+    Security = "SeSecurityPrivilege", Capabilities::AUDIT_CONTROL, Enabled, false, "Manage auditing and security log.";
+    TakeOwnership = "SeTakeOwnershipPrivilege", Capabilities::FOWNER, Enabled, false, "Take ownership of files or other objects.";
+    LoadDriver = "SeLoadDriverPrivilege", Capabilities::SYS_MODULE, Enabled, false, "Load and unload device drivers.";
+    SystemProfile = "SeSystemProfilePrivilege", Capabilities::PERFMON, Enabled, true, "Profile system performance.";
+    Systemtime = "SeSystemtimePrivilege", Capabilities::SYS_TIME, Enabled, false, "Change the system time.";
     ProfileSingleProcess = "SeProfileSingleProcessPrivilege", NONE, Enabled, true, "Profile single process.";
-    IncreaseBasePriority = "SeIncreaseBasePriorityPrivilege", CapabilitySet::SYS_NICE, Enabled, true, "Increase scheduling priority.";
+    IncreaseBasePriority = "SeIncreaseBasePriorityPrivilege", Capabilities::SYS_NICE, Enabled, true, "Increase scheduling priority.";
     CreatePagefile = "SeCreatePagefilePrivilege", NONE, Enabled, true, "Create a pagefile.";
     CreatePermanent = "SeCreatePermanentPrivilege", NONE, Enabled, true, "Create permanent shared objects.";
-    Backup = "SeBackupPrivilege", CapabilitySet::DAC_READ_SEARCH, BackupIntent, false, "Back up files and directories (read any file).";
-    Restore = "SeRestorePrivilege", CapabilitySet::DAC_OVERRIDE.union(CapabilitySet::CHOWN).union(CapabilitySet::FOWNER), BackupIntent, false, "Restore files and directories (write any file, set any owner).";
+    Backup = "SeBackupPrivilege", Capabilities::DAC_READ_SEARCH, BackupIntent, false, "Back up files and directories (read any file).";
+    Restore = "SeRestorePrivilege", Capabilities::DAC_OVERRIDE.union(Capabilities::CHOWN).union(Capabilities::FOWNER), BackupIntent, false, "Restore files and directories (write any file, set any owner).";
     Shutdown = "SeShutdownPrivilege", NONE, Enabled, false, "Shut down the system.";
-    Debug = "SeDebugPrivilege", CapabilitySet::SYS_PTRACE, Enabled, true, "Debug programs (trace any process).";
-    Audit = "SeAuditPrivilege", CapabilitySet::AUDIT_WRITE, Enabled, true, "Generate security audits.";
+    Debug = "SeDebugPrivilege", Capabilities::SYS_PTRACE, Enabled, true, "Debug programs (trace any process).";
+    Audit = "SeAuditPrivilege", Capabilities::AUDIT_WRITE, Enabled, true, "Generate security audits.";
     SystemEnvironment = "SeSystemEnvironmentPrivilege", NONE, Enabled, false, "Modify firmware environment values.";
     ChangeNotify = "SeChangeNotifyPrivilege", NONE, Enabled, true, "Bypass traverse checking (every token has it).";
     RemoteShutdown = "SeRemoteShutdownPrivilege", NONE, Enabled, false, "Force shutdown from a remote system.";
@@ -97,6 +99,131 @@ privileges! {
     TimeZone = "SeTimeZonePrivilege", NONE, Enabled, true, "Change the time zone.";
     CreateSymbolicLink = "SeCreateSymbolicLinkPrivilege", NONE, Enabled, true, "Create symbolic links.";
     DelegateSessionUserImpersonate = "SeDelegateSessionUserImpersonatePrivilege", NONE, Enabled, false, "Obtain an impersonation token for another user in the same session.";
+}
+
+bitflags::bitflags! {
+    /// A set of Linux capabilities (`CAP_*`, capabilities(7)): bit *n* stands for
+    /// capability number *n*, as in the kernel's sets (`CapEff` in
+    /// `/proc/PID/status`).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub struct Capabilities: u64 {
+        /// `CAP_CHOWN`: change any file's owner and group.
+        const CHOWN = 1 << 0;
+        /// `CAP_DAC_OVERRIDE`: pass read, write and execute permission checks.
+        const DAC_OVERRIDE = 1 << 1;
+        /// `CAP_DAC_READ_SEARCH`: pass read permission checks on files and
+        /// read and search checks on directories.
+        const DAC_READ_SEARCH = 1 << 2;
+        /// `CAP_FOWNER`: act as any file's owner (mode, ACL, times).
+        const FOWNER = 1 << 3;
+        /// `CAP_FSETID`: keep set-id bits when a file changes.
+        const FSETID = 1 << 4;
+        /// `CAP_KILL`: signal any process.
+        const KILL = 1 << 5;
+        /// `CAP_SETGID`: change group ids.
+        const SETGID = 1 << 6;
+        /// `CAP_SETUID`: change user ids.
+        const SETUID = 1 << 7;
+        /// `CAP_SETPCAP`: change capability sets and bounding sets.
+        const SETPCAP = 1 << 8;
+        /// `CAP_LINUX_IMMUTABLE`: set the immutable and append-only attributes.
+        const LINUX_IMMUTABLE = 1 << 9;
+        /// `CAP_NET_BIND_SERVICE`: bind ports below 1024.
+        const NET_BIND_SERVICE = 1 << 10;
+        /// `CAP_NET_BROADCAST`: broadcast and multicast (unused by the kernel).
+        const NET_BROADCAST = 1 << 11;
+        /// `CAP_NET_ADMIN`: administer the network.
+        const NET_ADMIN = 1 << 12;
+        /// `CAP_NET_RAW`: raw and packet sockets.
+        const NET_RAW = 1 << 13;
+        /// `CAP_IPC_LOCK`: lock memory.
+        const IPC_LOCK = 1 << 14;
+        /// `CAP_IPC_OWNER`: pass System V IPC permission checks.
+        const IPC_OWNER = 1 << 15;
+        /// `CAP_SYS_MODULE`: load and unload kernel modules.
+        const SYS_MODULE = 1 << 16;
+        /// `CAP_SYS_RAWIO`: raw I/O (ports, `/dev/mem`).
+        const SYS_RAWIO = 1 << 17;
+        /// `CAP_SYS_CHROOT`: `chroot`.
+        const SYS_CHROOT = 1 << 18;
+        /// `CAP_SYS_PTRACE`: trace any process.
+        const SYS_PTRACE = 1 << 19;
+        /// `CAP_SYS_PACCT`: process accounting.
+        const SYS_PACCT = 1 << 20;
+        /// `CAP_SYS_ADMIN`: many administrative operations.
+        const SYS_ADMIN = 1 << 21;
+        /// `CAP_SYS_BOOT`: `reboot` and `kexec_load`.
+        const SYS_BOOT = 1 << 22;
+        /// `CAP_SYS_NICE`: raise priorities, real-time scheduling.
+        const SYS_NICE = 1 << 23;
+        /// `CAP_SYS_RESOURCE`: override resource limits and quotas.
+        const SYS_RESOURCE = 1 << 24;
+        /// `CAP_SYS_TIME`: set the clocks.
+        const SYS_TIME = 1 << 25;
+        /// `CAP_SYS_TTY_CONFIG`: `vhangup` and terminal configuration.
+        const SYS_TTY_CONFIG = 1 << 26;
+        /// `CAP_MKNOD`: make device files.
+        const MKNOD = 1 << 27;
+        /// `CAP_LEASE`: leases on any file.
+        const LEASE = 1 << 28;
+        /// `CAP_AUDIT_WRITE`: write to the kernel audit log.
+        const AUDIT_WRITE = 1 << 29;
+        /// `CAP_AUDIT_CONTROL`: configure kernel auditing.
+        const AUDIT_CONTROL = 1 << 30;
+        /// `CAP_SETFCAP`: set file capabilities.
+        const SETFCAP = 1 << 31;
+        /// `CAP_MAC_OVERRIDE`: override mandatory access control.
+        const MAC_OVERRIDE = 1 << 32;
+        /// `CAP_MAC_ADMIN`: configure mandatory access control.
+        const MAC_ADMIN = 1 << 33;
+        /// `CAP_SYSLOG`: privileged `syslog` operations.
+        const SYSLOG = 1 << 34;
+        /// `CAP_WAKE_ALARM`: alarms that wake the system.
+        const WAKE_ALARM = 1 << 35;
+        /// `CAP_BLOCK_SUSPEND`: block system suspend.
+        const BLOCK_SUSPEND = 1 << 36;
+        /// `CAP_AUDIT_READ`: read the audit log.
+        const AUDIT_READ = 1 << 37;
+        /// `CAP_PERFMON`: performance monitoring.
+        const PERFMON = 1 << 38;
+        /// `CAP_BPF`: privileged BPF operations.
+        const BPF = 1 << 39;
+        /// `CAP_CHECKPOINT_RESTORE`: checkpoint and restore.
+        const CHECKPOINT_RESTORE = 1 << 40;
+        // Capabilities of kernels newer than this list.
+        const _ = !0;
+    }
+}
+
+impl Capabilities {
+    /// The names of the capabilities in the set, as the kernel spells them
+    /// (`CAP_CHOWN`), in number order; one this list does not know is `CAP_n`
+    /// (its number).
+    pub fn names(self) -> Vec<String> {
+        // The named ones: CAP_CHOWN (0) to CAP_CHECKPOINT_RESTORE (40).
+        const NAMED: u64 = (1 << 41) - 1;
+        let unknown = self.bits() & !NAMED;
+        self.iter_names()
+            .map(|(n, _)| format!("CAP_{n}"))
+            .chain(
+                (0..64)
+                    .filter(move |n| unknown & (1 << n) != 0)
+                    .map(|n| format!("CAP_{n}")),
+            )
+            .collect()
+    }
+
+    /// From rustix's set (for the crate's credentials, whose public fields are
+    /// to speak this type).
+    #[allow(dead_code)]
+    pub(crate) const fn from_set(set: CapabilitySet) -> Capabilities {
+        Capabilities::from_bits_retain(set.bits())
+    }
+
+    /// As rustix's set.
+    pub(crate) const fn to_set(self) -> CapabilitySet {
+        CapabilitySet::from_bits_retain(self.bits())
+    }
 }
 
 /// When the capabilities of a privilege act (a column of [`PRIVILEGES`]).
@@ -120,7 +247,7 @@ pub struct PrivilegeInfo {
     /// Its Win32 name (`"SeImpersonatePrivilege"`).
     pub name: &'static str,
     /// The Linux capabilities that give the same power (empty: bookkeeping only).
-    pub capabilities: CapabilitySet,
+    pub capabilities: Capabilities,
     /// When they act: while the privilege is enabled, or only for backup-intent
     /// opens.
     pub scope: CapabilityScope,
@@ -146,9 +273,10 @@ impl Privilege {
         self.info().name
     }
 
-    /// The Linux capabilities this privilege stands for.
-    pub fn capabilities(self) -> CapabilitySet {
-        self.info().capabilities
+    /// The Linux capabilities this privilege stands for, as rustix's set (the
+    /// public API has them as [`PrivilegeInfo::capabilities`]).
+    pub(crate) fn capabilities(self) -> CapabilitySet {
+        self.info().capabilities.to_set()
     }
 
     /// The privilege with this Win32 name ([`LookupPrivilegeValue`]); names are
@@ -254,9 +382,9 @@ mod tests {
 
     #[test]
     fn documented_mapping() {
-        assert_eq!(Privilege::Impersonate.capabilities(), SETID);
-        assert_eq!(Privilege::AssignPrimaryToken.capabilities(), SETID);
-        assert_eq!(Privilege::Tcb.capabilities(), SETID);
+        assert_eq!(Privilege::Impersonate.capabilities(), SETID.to_set());
+        assert_eq!(Privilege::AssignPrimaryToken.capabilities(), SETID.to_set());
+        assert_eq!(Privilege::Tcb.capabilities(), SETID.to_set());
         assert_eq!(
             Privilege::Backup.capabilities(),
             CapabilitySet::DAC_READ_SEARCH
@@ -373,6 +501,28 @@ mod tests {
                 info.name
             );
         }
+    }
+
+    #[test]
+    fn capabilities_are_guises_own_type_with_the_kernels_numbers() {
+        // The same bits as rustix's (and the kernel's) sets.
+        for (name, set) in CapabilitySet::all().iter_names() {
+            let own = Capabilities::from_name(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(own.bits(), set.bits(), "{name}");
+            assert_eq!(Capabilities::from_set(set).to_set(), set);
+        }
+        assert_eq!(
+            (Capabilities::CHOWN | Capabilities::SYS_TIME).names(),
+            ["CAP_CHOWN", "CAP_SYS_TIME"]
+        );
+        assert_eq!(
+            Capabilities::from_bits_retain(1 << 41 | 1).names(),
+            ["CAP_CHOWN", "CAP_41"]
+        );
+        assert_eq!(
+            Privilege::Debug.info().capabilities,
+            Capabilities::SYS_PTRACE
+        );
     }
 
     #[test]

@@ -12,7 +12,6 @@ use std::process::{Command, Stdio};
 
 use common::{A, B, SERVER, thread_status};
 use guise::pipe::{PipeAddr, PipeClient, PipeServer, SecurityQos, ServerOptions};
-use guise::privilege::CapabilitySet;
 use guise::process::SpawnOptions;
 use guise::security::sddl;
 use guise::token::{Group, GroupAttributes, PrivilegeChange};
@@ -21,6 +20,7 @@ use guise::{
 };
 use rustix::process::{Gid, Uid};
 use rustix::thread as rthread;
+use rustix::thread::CapabilitySet;
 
 fn client(uid: u32) -> Token {
     Token::from_ids(uid, uid, &[uid]).unwrap()

@@ -8,12 +8,12 @@ mod common;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::{A, B, SERVER, can_read, files, thread_status};
-use guise::privilege::CapabilitySet;
 use guise::token::PrivilegeChange;
 use guise::{
     ErrorKind, ImpersonationLevel, LogonType, Privilege, Sid, ThreadCredentials, Token, TokenType,
 };
 use rustix::thread as rthread;
+use rustix::thread::CapabilitySet;
 
 fn client(uid: u32) -> Token {
     Token::from_ids(uid, uid, &[uid]).unwrap()

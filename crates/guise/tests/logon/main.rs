@@ -119,7 +119,7 @@ fn logon_needs_tcb_in_the_process_token_not_the_thread() {
     drop(guard);
     // Without CAP_SETUID/CAP_SETGID: refused with the Win32 error.
     let mut caps = rustix::thread::capabilities(None).unwrap();
-    let setid = guise::privilege::CapabilitySet::SETUID | guise::privilege::CapabilitySet::SETGID;
+    let setid = rustix::thread::CapabilitySet::SETUID | rustix::thread::CapabilitySet::SETGID;
     caps.effective -= setid;
     caps.permitted -= setid;
     rustix::thread::set_capabilities(None, caps).unwrap();

@@ -12,10 +12,10 @@ use std::process::{Command, Stdio};
 
 use common::{A, B, can_read};
 use guise::fs::{BackupOpenOptions, open_for_backup};
-use guise::privilege::CapabilitySet;
 use guise::process::SpawnOptions;
 use guise::token::PrivilegeChange;
 use guise::{CommandExt, ErrorKind, LogonType, Privilege, Token};
+use rustix::thread::CapabilitySet;
 
 /// The calling thread's effective capabilities, from the kernel.
 fn effective() -> CapabilitySet {

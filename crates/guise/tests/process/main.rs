@@ -8,9 +8,9 @@ use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 
 use common::{A, thread_status};
-use guise::privilege::CapabilitySet;
 use guise::process::SpawnOptions;
 use guise::{CommandExt, ErrorKind, ImpersonationLevel, LogonType, Privilege, Token, TokenType};
+use rustix::thread::CapabilitySet;
 
 /// A field of a `/proc/<pid>/status` text.
 fn field(status: &str, name: &str) -> String {

@@ -1,9 +1,9 @@
 //! Token rules that need no privilege: DuplicateTokenEx, AdjustTokenPrivileges,
 //! OpenThreadToken and SetThreadToken errors.
 
-use guise::privilege::CapabilitySet;
 use guise::token::PrivilegeChange;
 use guise::{ErrorKind, ImpersonationLevel, Privilege, Sid, Token, TokenType};
+use rustix::thread::CapabilitySet;
 
 const LEVELS: [ImpersonationLevel; 4] = [
     ImpersonationLevel::Anonymous,
