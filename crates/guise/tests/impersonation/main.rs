@@ -308,10 +308,27 @@ fn enabled_privileges_become_effective_capabilities() {
         .unwrap();
     system
         .run_as(|| {
+            // SeBackup acts only for opens with backup intent (see
+            // tests/privilege: se_backup_and_se_restore_act_only_for_backup_intent_opens).
             let caps = rthread::capabilities(None).unwrap();
-            assert_eq!(caps.effective, CapabilitySet::DAC_READ_SEARCH);
-            assert!(can_read(&f.a) && can_read(&f.b), "SeBackup reads any file");
+            assert_eq!(caps.effective, CapabilitySet::empty());
+            assert!(!can_read(&f.a), "a plain open reads with SeBackup");
+            let backup = guise::fs::BackupOpenOptions::new().read(true);
+            assert!(
+                guise::fs::open_for_backup(&f.a, &backup).is_ok()
+                    && guise::fs::open_for_backup(&f.b, &backup).is_ok(),
+                "SeBackup reads any file with backup intent"
+            );
             assert!(std::fs::write(&f.a, "x").is_err(), "but writes none");
+        })
+        .unwrap();
+    system
+        .adjust_privileges(&[(Privilege::Debug, PrivilegeChange::Enable)])
+        .unwrap();
+    system
+        .run_as(|| {
+            let caps = rthread::capabilities(None).unwrap();
+            assert_eq!(caps.effective, CapabilitySet::SYS_PTRACE);
         })
         .unwrap();
 }
