@@ -11,20 +11,17 @@
 //! that never reads its replies can neither grow the service nor hold up others.
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use guise::admission::Limits;
 use guise::dbus::{DbusCall, DbusClients, Reply};
-use guise::pool::ImpersonationPool;
 use guise::{Error, ErrorKind, ImpersonationLevel};
-use rustix::fs::{Mode, OFlags};
 use zbus::fdo;
 use zbus::message::Header;
 
-use crate::file_service::FileService;
+use crate::file_service::{FileService, FileServiceArgs};
 use crate::files;
 use guise::audit::Transport;
 
@@ -61,16 +58,9 @@ pub struct ServeArgs {
     /// without it, the system bus.
     #[arg(long)]
     pub address: Option<String>,
-    /// The directory served; methods cannot leave it.
-    #[arg(long)]
-    pub root: PathBuf,
-    /// Impersonation worker threads; one uid's calls occupy at most half of them
-    /// at once.
-    #[arg(long, default_value_t = 8)]
-    pub workers: usize,
-    /// Serve every method as the server, not as the caller (for comparison only).
-    #[arg(long)]
-    pub no_impersonation: bool,
+    /// The served directory and the workers.
+    #[command(flatten)]
+    pub files: FileServiceArgs,
     /// The most calls of one uid in flight at once; more are refused
     /// (org.freedesktop.DBus.Error.LimitsExceeded).
     #[arg(long, default_value_t = guise::admission::DEFAULT_MAX_CALLS_PER_UID)]
@@ -350,14 +340,8 @@ impl Files {
 
 /// Serves until `stop` completes.
 pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -> Result<()> {
-    // The workers start before anything impersonates.
-    let pool = Arc::new(ImpersonationPool::new(args.workers)?);
-    let root = rustix::fs::open(
-        &args.root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("opening {}", args.root.display()))?;
+    let files = FileService::open(Transport::Dbus, &args.files)?;
+    let report = files.report("guise dbus serve");
     let connection = connect(args.address.as_deref()).await?;
     let mut limits = Limits::default();
     limits.max_calls_per_uid = args.max_calls_per_uid;
@@ -367,12 +351,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         DbusClients::with_limits(&connection, ImpersonationLevel::Delegation, limits).await?;
     let files = Files {
         clients,
-        files: FileService::new(
-            Transport::Dbus,
-            Arc::clone(&pool),
-            Arc::new(root),
-            !args.no_impersonation,
-        ),
+        files,
         max_read: MAX_READ
             .min(args.max_reply_bytes_per_uid)
             .min(args.max_reply_bytes),
@@ -382,16 +361,8 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         .request_name(NAME)
         .await
         .with_context(|| format!("owning the bus name {NAME} (see contrib/dbus/{NAME}.conf)"))?;
-    eprintln!(
-        "{}; work below Impersonation level runs on workers that {}",
-        crate::serve::capabilities_report("guise dbus serve", !args.no_impersonation),
-        if pool.sandboxed() {
-            "the kernel lets open no file (Landlock)"
-        } else {
-            "only the sentinel identity holds (no Landlock)"
-        }
-    );
-    tracing::info!(name = NAME, root = %args.root.display(), "serving on D-Bus");
+    eprintln!("{report}");
+    tracing::info!(name = NAME, root = %args.files.root.display(), "serving on D-Bus");
     // A server that lost its bus serves no one: it says so and ends.
     let dbus = zbus::fdo::DBusProxy::new(&connection).await?;
     let lost = async {
@@ -449,11 +420,5 @@ async fn connect(address: Option<&str>) -> Result<zbus::Connection> {
 
 /// Runs `guise dbus serve` until SIGTERM or SIGINT.
 pub fn run_serve(args: ServeArgs) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .on_thread_start(guise::thread::on_thread_start)
-        .enable_all()
-        .build()?;
-    let result = rt.block_on(serve(args, crate::serve::stop_signal()));
-    rt.shutdown_timeout(Duration::from_secs(1));
-    result
+    crate::serve::run_until_stopped(serve(args, crate::serve::stop_signal()))
 }

@@ -74,10 +74,8 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serve_args = ServeArgs {
-        workers: 4,
-        ..ServeArgs::new(socket.clone(), files.clone())
-    };
+    let mut serve_args = ServeArgs::new(socket.clone(), files.clone());
+    serve_args.files.workers = 4;
     let server = rt.spawn(serve(serve_args, async {
         let _ = stopped.await;
     }));

@@ -10,12 +10,14 @@
 
 use std::future::Future;
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use guise::audit::Transport;
 use guise::client::PeerIdentity;
 use guise::pool::ImpersonationPool;
 use guise::{Error, ErrorKind, ImpersonationLevel, Token};
+use rustix::fs::{Mode, OFlags};
 
 use crate::files::{self, Listing, Opener, Result, Upload};
 
@@ -67,23 +69,35 @@ impl Caller for guise::pipe::tokio::AsyncPipeConnection {
     }
 }
 
-impl Caller for guise::rpc::RpcCall {
-    fn peer(&self) -> &PeerIdentity {
-        guise::rpc::RpcCall::peer(self)
-    }
+/// A [`Caller`] for a transport's call type whose own `peer`, `token` and
+/// `run_as_client` are those of the trait; `$item`s add to (or override) the
+/// trait's defaults.
+macro_rules! caller_of_call {
+    ($ty:ty $(, $item:item)*) => {
+        impl Caller for $ty {
+            fn peer(&self) -> &PeerIdentity {
+                <$ty>::peer(self)
+            }
 
-    fn token(&self) -> guise::Result<Token> {
-        guise::rpc::RpcCall::token(self)
-    }
+            fn token(&self) -> guise::Result<Token> {
+                <$ty>::token(self)
+            }
 
-    fn run_as_client<R: Send + 'static>(
-        &self,
-        pool: &ImpersonationPool,
-        f: impl FnOnce() -> R + Send + 'static,
-    ) -> impl Future<Output = guise::Result<R>> + Send {
-        guise::rpc::RpcCall::run_as_client(self, pool, f)
-    }
+            fn run_as_client<R: Send + 'static>(
+                &self,
+                pool: &ImpersonationPool,
+                f: impl FnOnce() -> R + Send + 'static,
+            ) -> impl Future<Output = guise::Result<R>> + Send {
+                <$ty>::run_as_client(self, pool, f)
+            }
 
+            $($item)*
+        }
+    };
+}
+
+caller_of_call!(
+    guise::rpc::RpcCall,
     fn check_active(&self) -> guise::Result<()> {
         if self.is_active() {
             Ok(())
@@ -94,23 +108,35 @@ impl Caller for guise::rpc::RpcCall {
             ))
         }
     }
+);
+caller_of_call!(guise::dbus::DbusCall);
+
+/// The served directory and the workers of a server, from the command line
+/// (`--root`, `--workers`, `--no-impersonation`), the same for the three
+/// servers.
+#[derive(clap::Args, Clone, Debug)]
+pub struct FileServiceArgs {
+    /// The directory served; requests cannot leave it.
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Impersonation worker threads; one uid's requests occupy at most half of
+    /// them at once.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Serve every request as the server, not as the client (for comparison
+    /// only).
+    #[arg(long)]
+    pub no_impersonation: bool,
 }
 
-impl Caller for guise::dbus::DbusCall {
-    fn peer(&self) -> &PeerIdentity {
-        guise::dbus::DbusCall::peer(self)
-    }
-
-    fn token(&self) -> guise::Result<Token> {
-        guise::dbus::DbusCall::token(self)
-    }
-
-    fn run_as_client<R: Send + 'static>(
-        &self,
-        pool: &ImpersonationPool,
-        f: impl FnOnce() -> R + Send + 'static,
-    ) -> impl Future<Output = guise::Result<R>> + Send {
-        guise::dbus::DbusCall::run_as_client(self, pool, f)
+impl FileServiceArgs {
+    /// The defaults of the command line, for `root`.
+    pub fn new(root: PathBuf) -> FileServiceArgs {
+        FileServiceArgs {
+            root,
+            workers: 8,
+            no_impersonation: false,
+        }
     }
 }
 
@@ -134,22 +160,44 @@ pub struct FileService {
 }
 
 impl FileService {
-    /// A service of `root` on `pool` for `transport`, without the io_uring path
+    /// Serves the directory of `args` for `transport` with its workers
+    /// (started here, before anything impersonates), without the io_uring path
     /// or the baselines.
-    pub fn new(
-        transport: Transport,
-        pool: Arc<ImpersonationPool>,
-        root: Arc<OwnedFd>,
-        impersonate: bool,
-    ) -> FileService {
-        FileService {
+    ///
+    /// # Errors
+    /// The workers cannot start, or the directory cannot be opened.
+    pub fn open(transport: Transport, args: &FileServiceArgs) -> anyhow::Result<FileService> {
+        use anyhow::Context;
+        let pool = Arc::new(ImpersonationPool::new(args.workers)?);
+        let root = &args.root;
+        let root = rustix::fs::open(
+            root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("opening {}", root.display()))?;
+        Ok(FileService {
             transport,
             pool,
-            root,
-            impersonate,
+            root: Arc::new(root),
+            impersonate: !args.no_impersonation,
             uring: false,
             process_lock: None,
-        }
+        })
+    }
+
+    /// What the server `name` can do, said at start-up: whom it can act as, and
+    /// what its workers below Impersonation level can open.
+    pub fn report(&self, name: &str) -> String {
+        format!(
+            "{}; work below Impersonation level runs on workers that {}",
+            crate::serve::capabilities_report(name, self.impersonate),
+            if self.pool.sandboxed() {
+                "the kernel lets open no file (Landlock)"
+            } else {
+                "only the sentinel identity holds (no Landlock)"
+            }
+        )
     }
 
     /// A request's work: as the client on an impersonation worker, which first

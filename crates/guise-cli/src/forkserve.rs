@@ -31,11 +31,11 @@ struct Client {
 pub fn run(args: &ServeArgs) -> Result<()> {
     raise_file_limit();
     let root = rustix::fs::open(
-        &args.root,
+        &args.files.root,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .with_context(|| format!("opening {}", args.root.display()))?;
+    .with_context(|| format!("opening {}", args.files.root.display()))?;
     let Some(socket) = &args.socket else {
         anyhow::bail!("--fork-per-request needs --socket");
     };

@@ -15,6 +15,7 @@ mod demo;
 mod file_service;
 mod files;
 mod forkserve;
+mod limits;
 mod pty;
 mod rpc;
 mod run;

@@ -15,11 +15,11 @@ use anyhow::{Context, Result};
 use guise::pool::ImpersonationPool;
 use guise::rpc::{RpcCall, RpcLayer, RpcOptions, UnixIncoming};
 use guise::{Error, ErrorKind, ImpersonationLevel, Token};
-use rustix::fs::{Mode, OFlags};
 use tonic::{Request, Response, Status};
 
-use crate::file_service::FileService;
+use crate::file_service::{FileService, FileServiceArgs};
 use crate::files::{self, CHUNK};
+use crate::limits::ConnectionArgs;
 use guise::admission;
 use guise::audit::Transport;
 use proto::files_client::FilesClient;
@@ -92,35 +92,17 @@ pub struct ServeArgs {
     /// in the shared /var/tmp.
     #[arg(long, value_name = "DIR", requires = "keytab")]
     pub replay_cache_dir: Option<PathBuf>,
-    /// The directory served; calls cannot leave it.
-    #[arg(long)]
-    pub root: PathBuf,
     /// Another guise RPC server (`HOST:PORT`) that WhoAmIThere may call as its
     /// caller, besides servers on this service's own TCP port; repeatable. Any
     /// other target is refused without connecting.
     #[arg(long, value_name = "HOST:PORT")]
     pub delegate_to: Vec<String>,
-    /// Impersonation worker threads.
-    #[arg(long, default_value_t = 8)]
-    pub workers: usize,
-    /// Serve every call as the server, not as the caller (for comparison only).
-    #[arg(long)]
-    pub no_impersonation: bool,
-    /// The most connections kept open; a new one over it closes the connection
-    /// quiet the longest.
-    #[arg(long, default_value_t = admission::DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: usize,
-    /// The most connections of one uid kept open; a new one over it is closed at
-    /// once.
-    #[arg(long, default_value_t = admission::DEFAULT_MAX_CONNECTIONS_PER_UID)]
-    pub max_connections_per_uid: usize,
-    /// Seconds a connection may go without traffic before it is closed.
-    #[arg(long, default_value_t = admission::DEFAULT_IDLE_TIMEOUT.as_secs())]
-    pub idle_timeout: u64,
-    /// Seconds a caller may stall a streaming call (the next chunk of a write, or
-    /// taking the next chunk of a read) before it is given up.
-    #[arg(long, default_value_t = admission::DEFAULT_REQUEST_TIMEOUT.as_secs())]
-    pub request_timeout: u64,
+    /// The served directory and the workers.
+    #[command(flatten)]
+    pub files: FileServiceArgs,
+    /// The connection limits.
+    #[command(flatten)]
+    pub limits: ConnectionArgs,
     /// The most calls of one uid in flight at once; more are refused
     /// (RESOURCE_EXHAUSTED).
     #[arg(long, default_value_t = admission::DEFAULT_MAX_CALLS_PER_UID)]
@@ -652,18 +634,9 @@ impl Drop for Pending {
 /// given), and on TCP for Kerberos clients with --listen.
 pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -> Result<()> {
     crate::serve::raise_file_limit();
-    // The workers start before anything impersonates.
-    let pool = Arc::new(ImpersonationPool::new(args.workers)?);
-    let root = rustix::fs::open(
-        &args.root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("opening {}", args.root.display()))?;
+    let files = FileService::open(Transport::Grpc, &args.files)?;
     let mut options = RpcOptions::default();
-    options.limits.max_connections = args.max_connections;
-    options.limits.max_connections_per_uid = args.max_connections_per_uid;
-    options.limits.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
+    options.limits = args.limits.apply(options.limits);
     let tcp_only =
         args.listen.is_some() && args.socket.is_none() && std::env::var_os("LISTEN_FDS").is_none();
     let (unix, socket) = if tcp_only {
@@ -693,13 +666,8 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         None => None,
     };
     let service = FilesService {
-        files: Arc::new(FileService::new(
-            Transport::Grpc,
-            Arc::clone(&pool),
-            Arc::new(root),
-            !args.no_impersonation,
-        )),
-        stall: Duration::from_secs(args.request_timeout.max(1)),
+        files: Arc::new(files),
+        stall: args.limits.request_timeout(),
         own_port: tcp.as_ref().map(|t| t.local_addr().port()),
         delegate_to: Arc::new(
             args.delegate_to
@@ -708,15 +676,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
                 .collect::<Result<_>>()?,
         ),
     };
-    eprintln!(
-        "{}; work below Impersonation level runs on workers that {}",
-        crate::serve::capabilities_report("guise rpc serve", service.files.impersonate),
-        if pool.sandboxed() {
-            "the kernel lets open no file (Landlock)"
-        } else {
-            "only the sentinel identity holds (no Landlock)"
-        }
-    );
+    eprintln!("{}", service.files.report("guise rpc serve"));
     let mut places = Vec::new();
     if let Some(socket) = &socket {
         places.push(socket.display().to_string());
@@ -725,10 +685,10 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         places.push(format!("tcp://{} (Kerberos)", tcp.local_addr()));
     }
     let places = places.join(" and ");
-    tracing::info!(on = %places, root = %args.root.display(), "serving gRPC");
+    tracing::info!(on = %places, root = %args.files.root.display(), "serving gRPC");
     crate::service::ready(&format!(
         "serving {} over gRPC on {places}",
-        args.root.display()
+        args.files.root.display()
     ));
     crate::service::spawn_watchdog();
     let (stopped, stopping) = tokio::sync::watch::channel(false);
@@ -779,14 +739,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
 
 /// Runs `guise rpc serve` until SIGTERM or SIGINT.
 pub fn run_serve(args: ServeArgs) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .on_thread_start(guise::thread::on_thread_start)
-        .enable_all()
-        .build()?;
-    let result = rt.block_on(serve(args, crate::serve::stop_signal()));
-    // Work still stuck in a worker does not hold the exit.
-    rt.shutdown_timeout(Duration::from_secs(1));
-    result
+    crate::serve::run_until_stopped(serve(args, crate::serve::stop_signal()))
 }
 
 /// A failed call: its message, escaped, on stderr; exit status 1.

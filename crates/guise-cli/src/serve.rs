@@ -17,19 +17,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use guise::pipe::tokio::{AsyncPipeConnection, AsyncPipeServer};
 use guise::pipe::{
     ClientOptions, ContextTracking, PipeAddr, PipeClient, SecurityQos, ServerOptions,
 };
-use guise::pool::ImpersonationPool;
 use guise::{Error, ErrorKind, ImpersonationLevel};
-use rustix::fs::{Mode, OFlags};
 use serde_json::{Value, json};
 
-use crate::file_service::FileService;
+use crate::file_service::{FileService, FileServiceArgs};
 use crate::files::{self, CHUNK, invalid};
-use guise::admission;
+use crate::limits::ConnectionArgs;
 use guise::audit::Transport;
 
 /// The largest frame the server takes: a request, or a chunk of a write.
@@ -55,15 +53,9 @@ pub struct ServeArgs {
     /// `FileDescriptorName=`).
     #[arg(long, value_name = "NAME")]
     pub socket_name: Option<String>,
-    /// The directory served; requests cannot leave it.
-    #[arg(long)]
-    pub root: PathBuf,
-    /// Impersonation worker threads.
-    #[arg(long, default_value_t = 8)]
-    pub workers: usize,
-    /// Serve every request as the server, not as the client (for comparison only).
-    #[arg(long)]
-    pub no_impersonation: bool,
+    /// The served directory and the workers.
+    #[command(flatten)]
+    pub files: FileServiceArgs,
     /// Open files for reads, listings and stats as the client through io_uring
     /// personalities, without switching a worker (`on`, where the kernel has
     /// io_uring), or always by switching the worker's credentials (`off`). Writes
@@ -84,19 +76,9 @@ pub struct ServeArgs {
     /// server does (for comparison only).
     #[arg(long, hide = true)]
     pub fork_per_request: bool,
-    /// The most connections kept open; a new client over it closes the one idle
-    /// the longest (or is refused if none is idle).
-    #[arg(long, default_value_t = admission::DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: usize,
-    /// The most connections of one uid kept open; a new one over it is refused.
-    #[arg(long, default_value_t = admission::DEFAULT_MAX_CONNECTIONS_PER_UID)]
-    pub max_connections_per_uid: usize,
-    /// Seconds a connection may wait for a request before it is closed.
-    #[arg(long, default_value_t = admission::DEFAULT_IDLE_TIMEOUT.as_secs())]
-    pub idle_timeout: u64,
-    /// Seconds a request (each frame of it) may take to arrive once begun.
-    #[arg(long, default_value_t = admission::DEFAULT_REQUEST_TIMEOUT.as_secs())]
-    pub request_timeout: u64,
+    /// The connection limits.
+    #[command(flatten)]
+    pub limits: ConnectionArgs,
 }
 
 impl ServeArgs {
@@ -105,17 +87,12 @@ impl ServeArgs {
         ServeArgs {
             socket: Some(socket),
             socket_name: None,
-            root,
-            workers: 8,
-            no_impersonation: false,
+            files: FileServiceArgs::new(root),
             io_uring: Switch::On,
             process_lock: false,
             process_per_request: false,
             fork_per_request: false,
-            max_connections: admission::DEFAULT_MAX_CONNECTIONS,
-            max_connections_per_uid: admission::DEFAULT_MAX_CONNECTIONS_PER_UID,
-            idle_timeout: admission::DEFAULT_IDLE_TIMEOUT.as_secs(),
-            request_timeout: admission::DEFAULT_REQUEST_TIMEOUT.as_secs(),
+            limits: ConnectionArgs::default(),
         }
     }
 }
@@ -586,10 +563,7 @@ pub fn raise_file_limit() {
 pub(crate) fn server_options(args: &ServeArgs) -> ServerOptions {
     let mut o = ServerOptions::default();
     o.max_message = MAX_FRAME;
-    o.limits.max_connections = args.max_connections;
-    o.limits.max_connections_per_uid = args.max_connections_per_uid;
-    o.limits.idle_timeout = Some(Duration::from_secs(args.idle_timeout.max(1)));
-    o.limits.request_timeout = Some(Duration::from_secs(args.request_timeout.max(1)));
+    o.limits = args.limits.apply(o.limits);
     o
 }
 
@@ -597,26 +571,14 @@ pub(crate) fn server_options(args: &ServeArgs) -> ServerOptions {
 /// flight a few seconds to finish.
 pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -> Result<()> {
     raise_file_limit();
-    // The workers start before anything impersonates.
-    let pool = ImpersonationPool::new(args.workers)?;
-    let root = rustix::fs::open(
-        &args.root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("opening {}", args.root.display()))?;
+    let mut files = FileService::open(Transport::Pipe, &args.files)?;
+    files.uring = args.io_uring == Switch::On && !args.process_lock && guise::uring::available();
+    files.process_lock = args
+        .process_lock
+        .then(|| Arc::new(std::sync::Mutex::new(())));
     let service = Arc::new(Service {
-        files: FileService {
-            transport: Transport::Pipe,
-            pool: Arc::new(pool),
-            root: Arc::new(root),
-            impersonate: !args.no_impersonation,
-            uring: args.io_uring == Switch::On && !args.process_lock && guise::uring::available(),
-            process_lock: args
-                .process_lock
-                .then(|| Arc::new(std::sync::Mutex::new(()))),
-        },
-        process_per_request: args.process_per_request.then(|| args.root.clone()),
+        files,
+        process_per_request: args.process_per_request.then(|| args.files.root.clone()),
         busy: AtomicUsize::new(0),
     });
     let options = server_options(&args);
@@ -629,23 +591,18 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         None => AsyncPipeServer::bind(PipeAddr::Path(socket.clone()), options)?,
     };
     eprintln!(
-        "{}; work below Impersonation level runs on workers that {}; {}",
-        capabilities_report("guise serve", service.files.impersonate),
-        if service.files.pool.sandboxed() {
-            "the kernel lets open no file (Landlock)"
-        } else {
-            "only the sentinel identity holds (no Landlock)"
-        },
+        "{}; {}",
+        service.files.report("guise serve"),
         if service.files.uring {
             "reads open as the client through io_uring personalities"
         } else {
             "every open switches a worker to the client"
         }
     );
-    tracing::info!(socket = %socket.display(), root = %args.root.display(), "serving");
+    tracing::info!(socket = %socket.display(), root = %args.files.root.display(), "serving");
     crate::service::ready(&format!(
         "serving {} on {}",
-        args.root.display(),
+        args.files.root.display(),
         socket.display()
     ));
     crate::service::spawn_watchdog();
@@ -681,15 +638,22 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
 
 /// Runs `guise serve` until SIGTERM or SIGINT.
 pub fn run_serve(args: ServeArgs) -> Result<()> {
-    if args.fork_per_request && !args.no_impersonation {
+    if args.fork_per_request && !args.files.no_impersonation {
         // Before any other thread exists: only a process of one thread may fork.
         return crate::forkserve::run(&args);
     }
+    run_until_stopped(serve(args, stop_signal()))
+}
+
+/// Runs a server (`serve`, given [`stop_signal`]) on a runtime whose threads
+/// start at the process identity ([`guise::thread::on_thread_start`]), for the
+/// servers of `guise serve`, `guise rpc serve` and `guise dbus serve`.
+pub fn run_until_stopped(serve: impl std::future::Future<Output = Result<()>>) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .on_thread_start(guise::thread::on_thread_start)
         .enable_all()
         .build()?;
-    let result = rt.block_on(serve(args, stop_signal()));
+    let result = rt.block_on(serve);
     // Work still stuck in a worker does not hold the exit.
     rt.shutdown_timeout(Duration::from_secs(1));
     result

@@ -365,9 +365,9 @@ impl Drop for Admitted {
 pub(crate) struct CallsInFlight(Arc<Mutex<HashMap<u32, usize>>>);
 
 impl CallsInFlight {
-    /// Counts a new call of `uid` if it has fewer than `max` in flight; else
-    /// returns how many it has.
-    pub(crate) fn admit(&self, uid: u32, max: usize) -> std::result::Result<InFlightCall, usize> {
+    /// Counts a new call of `uid` if it has fewer than `max` (at least 1) in
+    /// flight; else returns how many it has.
+    fn count(&self, uid: u32, max: usize) -> std::result::Result<InFlightCall, usize> {
         let mut counts = lock(&self.0);
         let n = counts.entry(uid).or_default();
         if *n >= max.max(1) {
@@ -377,6 +377,30 @@ impl CallsInFlight {
         Ok(InFlightCall {
             calls: self.clone(),
             uid,
+        })
+    }
+
+    /// Counts a new call of `client` (by its uid), which came by `transport`,
+    /// within `max` calls in flight; a call over it is refused and recorded
+    /// (`call-refused`).
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::NotEnoughQuota`] over the limit.
+    pub(crate) fn admit(
+        &self,
+        transport: crate::audit::Transport,
+        client: &crate::client::PeerIdentity,
+        max: usize,
+    ) -> crate::Result<InFlightCall> {
+        self.count(client.uid, max).map_err(|n| {
+            crate::audit::call_refused(transport, client.uid, client.pid, "calls-per-uid");
+            crate::Error::new(
+                crate::ErrorKind::NotEnoughQuota,
+                format!(
+                    "uid {} has {n} calls in flight, the most a caller may have",
+                    client.uid
+                ),
+            )
         })
     }
 }
@@ -809,14 +833,14 @@ mod tests {
     #[test]
     fn calls_in_flight_are_counted_per_uid() {
         let calls = CallsInFlight::default();
-        let a = calls.admit(1, 2).unwrap();
-        let _b = calls.admit(1, 2).unwrap();
-        assert_eq!(calls.admit(1, 2).unwrap_err(), 2);
-        assert!(calls.admit(2, 2).is_ok());
+        let a = calls.count(1, 2).unwrap();
+        let _b = calls.count(1, 2).unwrap();
+        assert_eq!(calls.count(1, 2).unwrap_err(), 2);
+        assert!(calls.count(2, 2).is_ok());
         drop(a);
-        assert!(calls.admit(1, 2).is_ok());
+        assert!(calls.count(1, 2).is_ok());
         // A limit of 0 is 1.
-        assert!(calls.admit(3, 0).is_ok());
+        assert!(calls.count(3, 0).is_ok());
     }
 
     fn ip(s: &str) -> std::net::IpAddr {

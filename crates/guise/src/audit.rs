@@ -26,7 +26,6 @@
 
 use std::net::IpAddr;
 
-use crate::client::PeerIdentity;
 use crate::error::Error;
 use crate::listener::RateLimited;
 use crate::token::ImpersonationLevel;
@@ -122,62 +121,79 @@ pub fn request(r: &Request<'_>) {
     );
 }
 
-static REFUSED: RateLimited = RateLimited::new();
-static EVICTED: RateLimited = RateLimited::new();
-static CALL_REFUSED: RateLimited = RateLimited::new();
+/// The `result` of a refusal over a limit.
+const QUOTA: &str = "ERROR_NOT_ENOUGH_QUOTA";
+
+/// A kind of event over an admission limit: its name, its `result` (where the
+/// client was refused), its message, and its rate limit.
+struct OverLimit {
+    event: &'static str,
+    result: Option<&'static str>,
+    message: &'static str,
+    rate: RateLimited,
+}
+
+impl OverLimit {
+    const fn new(event: &'static str, result: Option<&'static str>, message: &'static str) -> Self {
+        OverLimit {
+            event,
+            result,
+            message,
+            rate: RateLimited::new(),
+        }
+    }
+
+    fn record(&self, transport: Transport, client_uid: u32, pid: i32, limit: &str) {
+        self.rate.warn(|suppressed| {
+            tracing::warn!(
+                target: "guise::audit",
+                event = self.event,
+                transport = transport.as_str(),
+                client_uid,
+                pid,
+                limit,
+                result = self.result,
+                suppressed,
+                "{}",
+                self.message
+            );
+        });
+    }
+}
+
+static REFUSED: OverLimit = OverLimit::new(
+    "connection-refused",
+    Some(QUOTA),
+    "refusing a client: too many connections",
+);
+static EVICTED: OverLimit = OverLimit::new(
+    "client-evicted",
+    None,
+    "closing the connection idle the longest to make room",
+);
+static CALL_REFUSED: OverLimit = OverLimit::new(
+    "call-refused",
+    Some(QUOTA),
+    "refusing a call: too many in flight",
+);
 static HANDSHAKE_EVICTED: RateLimited = RateLimited::new();
 
 /// Records a connection refused for an admission `limit` (event
 /// `connection-refused`, at `warn`, rate-limited): the connection is closed.
-pub fn connection_refused(transport: Transport, client: &PeerIdentity, limit: &str) {
-    REFUSED.warn(|suppressed| {
-        tracing::warn!(
-            target: "guise::audit",
-            event = "connection-refused",
-            transport = transport.as_str(),
-            client_uid = client.uid,
-            pid = client.pid,
-            limit,
-            result = "ERROR_NOT_ENOUGH_QUOTA",
-            suppressed,
-            "refusing a client: too many connections"
-        );
-    });
+pub fn connection_refused(transport: Transport, client_uid: u32, pid: i32, limit: &str) {
+    REFUSED.record(transport, client_uid, pid, limit);
 }
 
 /// Records a connection closed to make room for another (event
 /// `client-evicted`, at `warn`, rate-limited).
-pub fn client_evicted(transport: Transport, client: &PeerIdentity, limit: &str) {
-    EVICTED.warn(|suppressed| {
-        tracing::warn!(
-            target: "guise::audit",
-            event = "client-evicted",
-            transport = transport.as_str(),
-            client_uid = client.uid,
-            pid = client.pid,
-            limit,
-            suppressed,
-            "closing the connection idle the longest to make room"
-        );
-    });
+pub fn client_evicted(transport: Transport, client_uid: u32, pid: i32, limit: &str) {
+    EVICTED.record(transport, client_uid, pid, limit);
 }
 
 /// Records a call refused for an admission `limit` (event `call-refused`, at
 /// `warn`, rate-limited): the caller is told, its connection stays.
-pub fn call_refused(transport: Transport, client: &PeerIdentity, limit: &str) {
-    CALL_REFUSED.warn(|suppressed| {
-        tracing::warn!(
-            target: "guise::audit",
-            event = "call-refused",
-            transport = transport.as_str(),
-            client_uid = client.uid,
-            pid = client.pid,
-            limit,
-            result = "ERROR_NOT_ENOUGH_QUOTA",
-            suppressed,
-            "refusing a call: too many in flight"
-        );
-    });
+pub fn call_refused(transport: Transport, client_uid: u32, pid: i32, limit: &str) {
+    CALL_REFUSED.record(transport, client_uid, pid, limit);
 }
 
 /// Records an unfinished handshake from `address` closed to make room for a
@@ -235,4 +251,96 @@ pub fn network_logon(address: std::net::SocketAddr, outcome: Result<NetworkLogon
             "network client refused"
         ),
     }
+}
+
+/// Records a logon (`LogonUser`) that succeeded (event `logon`, at `info`):
+/// the process (`acting_uid`) logged `user` on as `account` (`uid`).
+pub fn logon(
+    acting_uid: u32,
+    user: &str,
+    account: &str,
+    uid: u32,
+    logon_type: crate::token::LogonType,
+    authenticated: bool,
+) {
+    tracing::info!(
+        target: "guise::audit",
+        event = "logon",
+        acting_uid,
+        user,
+        account,
+        uid,
+        ?logon_type,
+        authenticated,
+        result = "ok",
+        "logon"
+    );
+}
+
+/// Records a logon refused (event `logon`, at `info`), with the error.
+pub fn logon_refused(
+    user: &str,
+    logon_type: crate::token::LogonType,
+    authenticated: bool,
+    error: &Error,
+) {
+    tracing::info!(
+        target: "guise::audit",
+        event = "logon",
+        user,
+        ?logon_type,
+        authenticated,
+        result = error.kind().win32_name(),
+        error = %error,
+        "logon refused"
+    );
+}
+
+/// Records a process started as `token`'s user (event `spawn`, at `info`).
+pub fn spawn(acting_uid: u32, token: &crate::token::Token, program: &std::ffi::OsStr, pid: u32) {
+    tracing::info!(
+        target: "guise::audit",
+        event = "spawn",
+        acting_uid,
+        user = %token.user(),
+        uid = token.unix().uid().as_raw(),
+        gid = token.unix().gid().as_raw(),
+        program = %program.to_string_lossy(),
+        pid,
+        "process started as a user"
+    );
+}
+
+/// Records a thread that takes on `token` (`uid`, `gid`, at `level`) (event
+/// `impersonate`, at `debug`).
+pub fn impersonate(
+    acting_uid: u32,
+    token: &crate::token::Token,
+    uid: u32,
+    gid: u32,
+    level: ImpersonationLevel,
+) {
+    tracing::debug!(
+        target: "guise::audit",
+        event = "impersonate",
+        acting_uid,
+        user = %token.user(),
+        uid,
+        gid,
+        impersonation_level = %level,
+        "thread impersonates"
+    );
+}
+
+/// Records a thread that reverts from `token` (`uid`) to its own identity
+/// (event `revert`, at `debug`).
+pub fn revert(acting_uid: u32, token: &crate::token::Token, uid: u32) {
+    tracing::debug!(
+        target: "guise::audit",
+        event = "revert",
+        acting_uid,
+        user = %token.user(),
+        uid,
+        "thread reverts"
+    );
 }

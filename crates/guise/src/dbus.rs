@@ -307,20 +307,13 @@ impl DbusClients {
     /// [`ErrorKind::Os`] if the account database cannot be read.
     pub async fn call(&self, header: &Header<'_>) -> Result<DbusCall> {
         let entry = self.entry(header).await?;
-        let uid = entry.peer.uid;
         // The call's place among its uid's calls in flight, given back when the
         // last copy of the call goes.
-        let counted = Arc::new(
-            self.in_flight
-                .admit(uid, self.max_calls_per_uid)
-                .map_err(|n| {
-                    crate::audit::call_refused(Transport::Dbus, &entry.peer, "calls-per-uid");
-                    Error::new(
-                        ErrorKind::NotEnoughQuota,
-                        format!("uid {uid} has {n} calls in flight, the most a caller may have"),
-                    )
-                })?,
-        );
+        let counted = Arc::new(self.in_flight.admit(
+            Transport::Dbus,
+            &entry.peer,
+            self.max_calls_per_uid,
+        )?);
         let qos = *entry.qos.lock().unwrap_or_else(|p| p.into_inner());
         let mut client = ClientContext::new(Arc::clone(&entry.peer), self.max_level);
         client.set_qos(qos);

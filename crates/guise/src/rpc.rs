@@ -202,7 +202,7 @@ impl UnixIncoming {
         let slot = match self.connections.admit(peer.uid) {
             Ok(slot) => slot,
             Err(why) => {
-                crate::audit::connection_refused(Transport::Grpc, &peer, why.limit());
+                crate::audit::connection_refused(Transport::Grpc, peer.uid, peer.pid, why.limit());
                 return None;
             }
         };
@@ -420,7 +420,12 @@ async fn authenticate_connections(
                     ));
                 }
                 connections.admit(peer.uid).map_err(|why| {
-                    crate::audit::connection_refused(Transport::Grpc, peer, why.limit());
+                    crate::audit::connection_refused(
+                        Transport::Grpc,
+                        peer.uid,
+                        peer.pid,
+                        why.limit(),
+                    );
                     Error::new(
                         ErrorKind::NotEnoughQuota,
                         "too many connections of this account",
@@ -500,7 +505,8 @@ impl<S> RpcStream<S> {
         ready!(self.slot.poll_evicted(cx));
         if !self.told_evicted {
             self.told_evicted = true;
-            crate::audit::client_evicted(Transport::Grpc, &self.peer.0, "connections");
+            let p = &self.peer.0;
+            crate::audit::client_evicted(Transport::Grpc, p.uid, p.pid, "connections");
         }
         Poll::Ready(io::Error::new(
             io::ErrorKind::ConnectionAborted,
@@ -952,14 +958,8 @@ impl<S> RpcService<S> {
         // Given back when the call's last handle goes.
         let counted = self
             .in_flight
-            .admit(peer.0.uid, self.max_calls_per_uid)
-            .map_err(|n| {
-                crate::audit::call_refused(Transport::Grpc, &peer.0, "calls-per-uid");
-                tonic::Status::resource_exhausted(format!(
-                    "uid {} has {n} calls in flight, the most a caller may have",
-                    peer.0.uid
-                ))
-            })?;
+            .admit(Transport::Grpc, &peer.0, self.max_calls_per_uid)
+            .map_err(|e| tonic::Status::resource_exhausted(e.message()))?;
         let mut client = ClientContext::new(Arc::clone(&peer.0), self.max_level);
         client.set_qos(SecurityQos {
             level,

@@ -131,6 +131,25 @@ impl std::fmt::Debug for ServerOptions {
     }
 }
 
+/// What bounds a server's connection: the largest message and the timeouts of
+/// its [`ServerOptions`].
+#[derive(Clone, Copy, Debug)]
+struct Bounds {
+    max_message: usize,
+    idle_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
+}
+
+impl ServerOptions {
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            max_message: self.max_message,
+            idle_timeout: self.limits.idle_timeout,
+            request_timeout: self.limits.request_timeout,
+        }
+    }
+}
+
 /// Binds a listening socket for `addr` with the server's checks and mode.
 fn listen(addr: &PipeAddr, options: &ServerOptions) -> Result<UnixListener> {
     let listener = match addr {
@@ -270,9 +289,7 @@ impl PipeServer {
                 stream,
                 ctx,
                 inbound: Inbound::default(),
-                max_message: self.options.max_message,
-                idle_timeout: self.options.limits.idle_timeout,
-                request_timeout: self.options.limits.request_timeout,
+                bounds: self.options.bounds(),
             });
         }
     }
@@ -305,9 +322,7 @@ pub struct PipeConnection {
     stream: UnixStream,
     ctx: ClientContext,
     inbound: Inbound,
-    max_message: usize,
-    idle_timeout: Option<Duration>,
-    request_timeout: Option<Duration>,
+    bounds: Bounds,
 }
 
 impl PipeConnection {
@@ -325,7 +340,7 @@ impl PipeConnection {
         loop {
             let mut header = [0u8; HEADER];
             self.stream
-                .set_read_timeout(self.idle_timeout)
+                .set_read_timeout(self.bounds.idle_timeout)
                 .map_err(|e| io_err("setting the idle timeout", &e))?;
             let sender = match recv_exact_with_creds(&self.stream, &mut header[..1]) {
                 Ok(s) => s,
@@ -336,7 +351,7 @@ impl PipeConnection {
                 Err(e) => return Err(io_err("reading from the client", &e)),
             };
             self.stream
-                .set_read_timeout(self.request_timeout)
+                .set_read_timeout(self.bounds.request_timeout)
                 .map_err(|e| io_err("setting the request timeout", &e))?;
             let bad = |e: io::Error| {
                 Error::sys(
@@ -346,7 +361,7 @@ impl PipeConnection {
                 )
             };
             self.stream.read_exact(&mut header[1..]).map_err(bad)?;
-            let (kind, len) = frame_header(&header, self.max_message).map_err(bad)?;
+            let (kind, len) = frame_header(&header, self.bounds.max_message).map_err(bad)?;
             let mut payload = vec![0u8; len];
             self.stream.read_exact(&mut payload).map_err(bad)?;
             let frame = self.inbound.frame(&mut self.ctx, kind, payload, sender);

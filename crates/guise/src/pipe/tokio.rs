@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 
 use super::wire::{HEADER, Inbound, KIND_MESSAGE, encode_frame, frame_header};
-use super::{ClientContext, PipeAddr, ServerOptions, admit, listen};
+use super::{Bounds, ClientContext, PipeAddr, ServerOptions, admit, listen};
 use crate::admission::{Admitted, Connections};
 use crate::audit::Transport;
 use crate::error::{Error, ErrorKind, Result};
@@ -128,7 +128,8 @@ impl AsyncPipeServer {
             let slot = match self.connections.admit(ctx.peer().uid) {
                 Ok(slot) => slot,
                 Err(why) => {
-                    crate::audit::connection_refused(Transport::Pipe, ctx.peer(), why.limit());
+                    let p = ctx.peer();
+                    crate::audit::connection_refused(Transport::Pipe, p.uid, p.pid, why.limit());
                     continue;
                 }
             };
@@ -136,9 +137,7 @@ impl AsyncPipeServer {
                 stream,
                 ctx,
                 inbound: Inbound::default(),
-                max_message: self.options.max_message,
-                idle_timeout: self.options.limits.idle_timeout,
-                request_timeout: self.options.limits.request_timeout,
+                bounds: self.options.bounds(),
                 slot,
                 in_request: false,
             });
@@ -159,9 +158,7 @@ pub struct AsyncPipeConnection {
     stream: tokio::net::UnixStream,
     ctx: ClientContext,
     inbound: Inbound,
-    max_message: usize,
-    idle_timeout: Option<Duration>,
-    request_timeout: Option<Duration>,
+    bounds: Bounds,
     slot: Admitted,
     in_request: bool,
 }
@@ -237,9 +234,10 @@ impl AsyncPipeConnection {
         loop {
             self.slot.set_idle(!self.in_request);
             let first = tokio::select! {
-                r = within(self.idle_timeout, self.first_byte()) => r,
+                r = within(self.bounds.idle_timeout, self.first_byte()) => r,
                 () = self.slot.evicted() => {
-                    crate::audit::client_evicted(Transport::Pipe, self.ctx.peer(), "connections");
+                    let p = self.ctx.peer();
+                    crate::audit::client_evicted(Transport::Pipe, p.uid, p.pid, "connections");
                     return Ok(None);
                 }
             };
@@ -259,8 +257,8 @@ impl AsyncPipeConnection {
                     &e,
                 )
             };
-            let (max, stream) = (self.max_message, &mut self.stream);
-            let (kind, payload) = within(self.request_timeout, async {
+            let (max, stream) = (self.bounds.max_message, &mut self.stream);
+            let (kind, payload) = within(self.bounds.request_timeout, async {
                 let mut header = [0u8; HEADER];
                 header[0] = b0;
                 stream.read_exact(&mut header[1..]).await?;
@@ -285,7 +283,7 @@ impl AsyncPipeConnection {
     /// the request timeout.
     pub async fn write_message(&mut self, message: &[u8]) -> Result<()> {
         let frame = encode_frame(KIND_MESSAGE, message);
-        within(self.request_timeout, self.stream.write_all(&frame))
+        within(self.bounds.request_timeout, self.stream.write_all(&frame))
             .await
             .map_err(|e| io_err("writing to the client", &e))
     }
