@@ -15,6 +15,7 @@ const LAYERS: &[&str] = &[
     "thread",
     "logon",
     "process",
+    "fs",
     "security",
     "listener",
     "uring",
