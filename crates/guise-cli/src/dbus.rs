@@ -253,17 +253,7 @@ impl Files {
         let call = self.call(&header).await?;
         let identity = async {
             let token = call.token()?;
-            let level = if self.files.impersonate {
-                let c = call.clone();
-                self.files
-                    .pool
-                    .run_for(token.unix().uid(), move || {
-                        c.impersonate_client().map(|g| g.level())
-                    })
-                    .await??
-            } else {
-                ImpersonationLevel::Impersonation
-            };
+            let level = self.files.acting_level(&call).await?;
             let unix = token.unix();
             Ok((
                 unix.uid().as_raw(),

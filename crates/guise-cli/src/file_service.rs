@@ -408,6 +408,23 @@ impl FileService {
         .await
     }
 
+    /// The level a worker really gets for `caller`: one impersonates it, and
+    /// reverts at once; with `--no-impersonation`, Impersonation (the server
+    /// acts as itself).
+    ///
+    /// # Errors
+    /// As the caller's token, or [`guise::Token::impersonate`].
+    pub async fn acting_level<C: Caller>(&self, caller: &C) -> Result<ImpersonationLevel> {
+        if !self.impersonate {
+            return Ok(ImpersonationLevel::Impersonation);
+        }
+        let token = caller.token()?;
+        let uid = token.unix().uid();
+        self.pool
+            .run_for(uid, move || token.impersonate().map(|g| g.level()))
+            .await?
+    }
+
     /// The identity that acts for `caller`: the token's (at the level a worker
     /// really gets) when the service impersonates, the server's own otherwise.
     pub fn acting_identity<C: Caller>(&self, caller: &C) -> (u32, u32, ImpersonationLevel) {

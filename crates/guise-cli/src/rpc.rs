@@ -294,19 +294,8 @@ impl Files for FilesService {
         let audit = self.files.audit(&call, "whoami", "");
         let identity = async {
             let token = call.token()?;
-            // The level a thread really gets for this caller: RpcImpersonateClient on
-            // a worker, which reverts at once.
-            let level = if self.files.impersonate {
-                let c = call.clone();
-                self.files
-                    .pool
-                    .run_for(call.peer().uid, move || {
-                        c.impersonate_client().map(|g| g.level())
-                    })
-                    .await??
-            } else {
-                ImpersonationLevel::Impersonation
-            };
+            // The level a thread really gets for this caller.
+            let level = self.files.acting_level(&call).await?;
             Ok::<_, Error>(identity_of(&call, &token, level))
         }
         .await;

@@ -560,7 +560,8 @@ fn attack_idle_connections_from_one_host_do_not_lock_out_others() {
     assert!(
         server
             .wait_for_line(std::time::Duration::from_secs(10), |l| l
-                .contains("too many handshakes from its address"))
+                .contains("event=\"handshake-evicted\"")
+                && l.contains("limit=\"handshakes-per-address\""))
             .is_some(),
         "{}",
         server.log_so_far()
