@@ -15,6 +15,9 @@
 //! | write | `CAP_DAC_OVERRIDE` | SeRestorePrivilege |
 //! | read and write | both | both |
 //!
+//! [`take_ownership`] does the same for SeTakeOwnershipPrivilege: `CAP_CHOWN` for
+//! one `chown` to the caller itself, never a give-away.
+//!
 //! An open that asks for an access no enabled privilege grants raises nothing and
 //! is checked as any open. This is stricter than Windows, which would grant the
 //! privileged part and check the rest against the DACL: `CAP_DAC_OVERRIDE` cannot
@@ -186,6 +189,69 @@ pub fn open_for_backup(path: impl AsRef<Path>, options: &BackupOpenOptions) -> R
                 ErrorKind::Os
             },
             format!("cannot open {} with backup intent", path.display()),
+            e,
+        )
+    })
+}
+
+/// Makes the caller the owner of the file at `path`, as taking ownership does on
+/// Windows (SeTakeOwnershipPrivilege grants `WRITE_OWNER` on any object, and the
+/// owner may then only be set to the taker). Symbolic links are followed.
+///
+/// The caller is the calling thread in its current context: while it
+/// impersonates, the file's new owner is the client's uid, and an enabled
+/// SeTakeOwnershipPrivilege in the client's token raises `CAP_CHOWN` on the
+/// calling thread for this one `chown` (if the process holds it), then drops it
+/// again. `CAP_CHOWN` is never in an impersonating thread's effective set for this
+/// privilege: it would give files away to anyone. Without the privilege only
+/// the file's owner may do this (a no-op then), as the kernel decides. A thread
+/// that does not impersonate acts with the process's own capabilities.
+///
+/// The group is left as it is. The kernel clears the set-user-ID and
+/// set-group-ID bits of an executable it gives a new owner.
+///
+/// # Errors
+/// - [`ErrorKind::BadImpersonationLevel`] while the thread impersonates below
+///   Impersonation level.
+/// - [`ErrorKind::AccessDenied`] if the caller may not change the owner.
+/// - [`ErrorKind::Os`] for any other failure.
+#[doc(alias = "SeTakeOwnershipPrivilege")]
+#[doc(alias = "takeown")]
+pub fn take_ownership(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let _steady = crate::thread::steady();
+    let raise = if crate::thread::is_impersonating() {
+        crate::thread::check_open_as_client()?;
+        let token = crate::thread::open_thread_token(true)?;
+        if token.is_privilege_enabled(crate::privilege::Privilege::TakeOwnership) {
+            crate::privilege::CapabilitySet::CHOWN
+        } else {
+            crate::privilege::CapabilitySet::empty()
+        }
+    } else {
+        crate::privilege::CapabilitySet::empty()
+    };
+    // The caller's own identity as the kernel checks files: the thread's fsuid
+    // (its effective uid while it impersonates).
+    let me = rustix::process::geteuid();
+    let done = {
+        let _raised = Raised::new(raise)?;
+        rustix::fs::chownat(
+            rustix::fs::CWD,
+            path,
+            Some(me),
+            None,
+            rustix::fs::AtFlags::empty(),
+        )
+    };
+    done.map_err(|e| {
+        Error::sys(
+            if e == rustix::io::Errno::ACCESS || e == rustix::io::Errno::PERM {
+                ErrorKind::AccessDenied
+            } else {
+                ErrorKind::Os
+            },
+            format!("cannot take ownership of {}", path.display()),
             e,
         )
     })

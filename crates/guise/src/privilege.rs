@@ -13,7 +13,8 @@
 //! | SeRelabelPrivilege | `CAP_MAC_ADMIN` | it administers the whole MAC policy, not one object's label |
 //!
 //! SeTakeOwnershipPrivilege maps to `CAP_FOWNER` alone: `CAP_CHOWN` would give a
-//! file away to anyone, where taking ownership only makes the taker the owner.
+//! file away to anyone, where taking ownership only makes the taker the owner
+//! ([`crate::fs::take_ownership`] raises `CAP_CHOWN` for that one `chown`).
 //!
 //! While a thread impersonates a token, its effective capabilities are the
 //! capabilities of the token's *enabled* privileges that the server holds in its

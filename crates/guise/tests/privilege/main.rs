@@ -193,7 +193,8 @@ fn se_time_zone_does_not_set_the_clock() {
 
 /// Attack: a client whose token has SeTakeOwnershipPrivilege enabled gives a file
 /// away to another user (`CAP_CHOWN`). Taking ownership makes the taker the owner;
-/// it never gives a file away: the privilege maps to `CAP_FOWNER` alone.
+/// it never gives a file away: the privilege maps to `CAP_FOWNER` alone, and
+/// `guise::fs::take_ownership` makes the caller the owner.
 #[test]
 fn se_take_ownership_does_not_give_files_away() {
     need_root!();
@@ -207,7 +208,19 @@ fn se_take_ownership_does_not_give_files_away() {
         assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
         // CAP_FOWNER: what an owner may do, on any file (here: its mode).
         std::fs::set_permissions(&f.b, std::fs::Permissions::from_mode(0o640)).unwrap();
+        // Taking ownership makes the taker the owner: CAP_CHOWN for that one chown.
+        guise::fs::take_ownership(&f.root_only).unwrap();
+        assert!(!effective().contains(CapabilitySet::CHOWN));
+        let e = std::os::unix::fs::chown(&f.root_only, Some(B), None).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
     }
     assert_eq!(std::fs::metadata(&f.a).unwrap().uid(), A);
     assert_eq!(std::fs::metadata(&f.b).unwrap().mode() & 0o777, 0o640);
+    assert_eq!(std::fs::metadata(&f.root_only).unwrap().uid(), A);
+    // Without the privilege enabled, only an owner may (a no-op).
+    let plain = client_with(CapabilitySet::empty());
+    let _as_client = plain.impersonate().unwrap();
+    let e = guise::fs::take_ownership(&f.b).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AccessDenied, "{e}");
+    guise::fs::take_ownership(&f.a).unwrap();
 }
