@@ -20,6 +20,7 @@
 //! | bytes of replies of one uid and in all ([`Limits::max_reply_bytes_per_uid`], [`Limits::max_reply_bytes`]) | [`DEFAULT_MAX_REPLY_BYTES_PER_UID`], [`DEFAULT_MAX_REPLY_BYTES`] | the call waits up to [`Limits::reply_wait`], then is **refused** |
 //! | unauthenticated handshakes per address, network and in all ([`MAX_HANDSHAKES_PER_ADDRESS`], [`MAX_HANDSHAKES_PER_NETWORK`], [`MAX_HANDSHAKES`]) | 8, 16, 64 | **evict**: the oldest handshake of the address, of the network, or of the busiest network is closed; the new one is always taken |
 //! | handshake time ([`DEFAULT_HANDSHAKE_TIMEOUT`]) | 10 s | the connection is closed |
+//! | descriptors, at `accept` (`EMFILE`, `ENFILE`) | the process's limit | **evict**: the connection idle the longest is closed; other passing accept errors wait 10 ms, doubling up to 1 s |
 //!
 //! Why these: a limit that belongs to one identity (a uid's connections, calls
 //! and bytes) refuses, so that a user over its share never takes anything from
@@ -356,6 +357,69 @@ impl Admitted {
 impl Drop for Admitted {
     fn drop(&mut self) {
         lock(&self.table).remove(self.id);
+    }
+}
+
+/// What a listener does after `accept` fails, the same on every transport:
+/// out of descriptors (`EMFILE`, `ENFILE`), it closes the connection idle the
+/// longest and tries again at once; for other errors the kernel reports for a
+/// lack of resources or a client gone before it was accepted, it waits, 10 ms
+/// at first and twice as long each time after (up to 1 s), until an accept
+/// succeeds. A warning is logged at most once a second.
+#[derive(Debug)]
+pub(crate) struct AcceptBackoff {
+    pause: Duration,
+}
+
+static ACCEPT_WARNING: crate::listener::RateLimited = crate::listener::RateLimited::new();
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MOST: Duration = Duration::from_secs(1);
+
+    pub(crate) fn new() -> Self {
+        AcceptBackoff { pause: Self::FIRST }
+    }
+
+    /// An accept succeeded: the next error waits the shortest pause again.
+    pub(crate) fn succeeded(&mut self) {
+        self.pause = Self::FIRST;
+    }
+
+    /// How long to wait after `accept` failed with `e`, having made room among
+    /// `connections` if the process is out of descriptors; `None` for an error
+    /// that waiting does not cure.
+    pub(crate) fn after(
+        &mut self,
+        e: &std::io::Error,
+        connections: &Connections,
+    ) -> Option<Duration> {
+        use crate::listener::{is_fd_shortage, is_transient};
+        if is_fd_shortage(e) && connections.evict_oldest_idle() {
+            ACCEPT_WARNING.warn(|n| {
+                tracing::warn!(%e, suppressed = n, "out of descriptors: closing the connection idle the longest");
+            });
+            return Some(Duration::from_millis(1));
+        }
+        if !is_transient(e) {
+            return None;
+        }
+        let pause = self.pause;
+        ACCEPT_WARNING.warn(|n| {
+            tracing::warn!(%e, suppressed = n, pause_ms = pause.as_millis() as u64, "accept failed; backing off");
+        });
+        self.pause = (pause * 2).min(Self::MOST);
+        Some(pause)
+    }
+
+    /// As [`Self::after`], for a listener no error ends (a TCP listener): an
+    /// error waiting does not cure waits the longest pause.
+    pub(crate) fn after_any(&mut self, e: &std::io::Error, connections: &Connections) -> Duration {
+        self.after(e, connections).unwrap_or_else(|| {
+            ACCEPT_WARNING
+                .warn(|n| tracing::warn!(%e, suppressed = n, "accept failed; backing off"));
+            Self::MOST
+        })
     }
 }
 
@@ -828,6 +892,34 @@ mod tests {
         drop(b);
         assert_eq!(c.len(), 0);
         assert!(c.admit(2).is_ok());
+    }
+
+    /// One policy for accept errors: out of descriptors, the connection idle
+    /// the longest goes; a passing error waits longer each time (up to 1 s)
+    /// until an accept succeeds; any other error is not waited out.
+    #[test]
+    fn accept_errors_evict_then_back_off() {
+        let err = |n| std::io::Error::from_raw_os_error(n);
+        let c = Connections::new(limits(8, 8));
+        let idle = c.admit(1).unwrap();
+        let mut b = AcceptBackoff::new();
+        assert_eq!(
+            b.after(&err(libc::EMFILE), &c),
+            Some(Duration::from_millis(1))
+        );
+        assert!(idle.is_evicted());
+        // Nothing idle left: EMFILE waits like any passing error.
+        let pauses: Vec<_> = (0..9)
+            .map(|_| b.after(&err(libc::EMFILE), &c).unwrap().as_millis())
+            .collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        b.succeeded();
+        assert_eq!(
+            b.after(&err(libc::ECONNABORTED), &c),
+            Some(Duration::from_millis(10))
+        );
+        assert_eq!(b.after(&err(libc::EBADF), &c), None);
+        assert_eq!(b.after_any(&err(libc::EBADF), &c), Duration::from_secs(1));
     }
 
     #[test]

@@ -69,11 +69,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::admission::{Admitted, CallsInFlight, Connections, InFlightCall, Limits};
+use crate::admission::{AcceptBackoff, Admitted, CallsInFlight, Connections, InFlightCall, Limits};
 use crate::audit::Transport;
 use crate::client::{ClientContext, PeerIdentity, PeerPolicy, SecurityQos};
 use crate::error::{Error, ErrorKind, Result};
-use crate::listener::{RateLimited, io_err, is_fd_shortage, is_transient};
+use crate::listener::{RateLimited, io_err};
 use crate::pool::ImpersonationPool;
 use crate::thread::Impersonation;
 use crate::token::{ImpersonationLevel, Luid, Token};
@@ -122,7 +122,7 @@ impl std::fmt::Debug for RpcOptions {
 #[derive(Clone, Debug)]
 pub struct RpcPeer(pub Arc<PeerIdentity>);
 
-static ACCEPT_WARNING: RateLimited = RateLimited::new();
+static CREDENTIALS_WARNING: RateLimited = RateLimited::new();
 
 /// The connections of a Unix socket, each with the kernel's view of its client: the
 /// incoming stream to give tonic's `Server::serve_with_incoming`.
@@ -132,6 +132,7 @@ pub struct UnixIncoming {
     connections: Connections,
     path: Option<PathBuf>,
     pause: Option<Pin<Box<Sleep>>>,
+    backoff: AcceptBackoff,
 }
 
 impl std::fmt::Debug for UnixIncoming {
@@ -179,6 +180,7 @@ impl UnixIncoming {
             options,
             path: None,
             pause: None,
+            backoff: AcceptBackoff::new(),
         })
     }
 
@@ -194,7 +196,7 @@ impl UnixIncoming {
             Ok(Some(peer)) => peer,
             Ok(None) => return None,
             Err(e) => {
-                ACCEPT_WARNING
+                CREDENTIALS_WARNING
                     .warn(|n| tracing::warn!(%e, suppressed = n, "a client without credentials"));
                 return None;
             }
@@ -222,8 +224,10 @@ impl tokio_stream::Stream for UnixIncoming {
     type Item = io::Result<RpcStream>;
 
     /// The next connection served. Errors the kernel reports for a lack of
-    /// resources or a client gone before it was accepted are waited out with a
-    /// short pause and a rate-limited warning; they never end the stream.
+    /// resources or a client gone before it was accepted are waited out as
+    /// [`crate::admission`] says (out of descriptors, the connection idle the
+    /// longest is closed; else a growing pause, up to one second), with a
+    /// rate-limited warning; they never end the stream.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
             if let Some(pause) = self.pause.as_mut() {
@@ -232,23 +236,18 @@ impl tokio_stream::Stream for UnixIncoming {
             }
             match ready!(self.listener.poll_accept(cx)) {
                 Ok((stream, _)) => {
+                    self.backoff.succeeded();
                     if let Some(conn) = self.admit(stream) {
                         return Poll::Ready(Some(Ok(conn)));
                     }
                 }
-                Err(e) if is_fd_shortage(&e) && self.connections.evict_oldest_idle() => {
-                    // Out of descriptors: an idle connection makes room for this one.
-                    ACCEPT_WARNING.warn(|n| {
-                        tracing::warn!(%e, suppressed = n, "out of descriptors: closing the connection idle the longest");
-                    });
-                    self.pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(1))));
+                Err(e) => {
+                    let this = &mut *self;
+                    match this.backoff.after(&e, &this.connections) {
+                        Some(pause) => this.pause = Some(Box::pin(tokio::time::sleep(pause))),
+                        None => return Poll::Ready(Some(Err(e))),
+                    }
                 }
-                Err(e) if is_transient(&e) || is_fd_shortage(&e) => {
-                    ACCEPT_WARNING
-                        .warn(|n| tracing::warn!(%e, suppressed = n, "accept failed; backing off"));
-                    self.pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(100))));
-                }
-                Err(e) => return Poll::Ready(Some(Err(e))),
             }
         }
     }
@@ -387,13 +386,15 @@ async fn authenticate_connections(
 ) {
     let handshakes: Arc<Mutex<Handshakes<tokio::task::AbortHandle>>> = Arc::default();
     let connections = Connections::new(options.limits.clone());
+    let mut backoff = AcceptBackoff::new();
     loop {
         let (stream, address) = match listener.accept().await {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                backoff.succeeded();
+                accepted
+            }
             Err(e) => {
-                ACCEPT_WARNING
-                    .warn(|n| tracing::warn!(%e, suppressed = n, "accept failed; backing off"));
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(backoff.after_any(&e, &connections)).await;
                 continue;
             }
         };

@@ -18,10 +18,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 
 use super::wire::{HEADER, Inbound, KIND_MESSAGE, encode_frame, frame_header};
 use super::{Bounds, ClientContext, PipeAddr, ServerOptions, admit, listen};
-use crate::admission::{Admitted, Connections};
+use crate::admission::{AcceptBackoff, Admitted, Connections};
 use crate::audit::Transport;
 use crate::error::{Error, ErrorKind, Result};
-use crate::listener::{RateLimited, io_err, is_fd_shortage, is_transient};
+use crate::listener::io_err;
 use crate::pool::ImpersonationPool;
 
 /// An async pipe server.
@@ -43,8 +43,6 @@ impl std::fmt::Debug for AsyncPipeServer {
             .finish()
     }
 }
-
-static ACCEPT_WARNING: RateLimited = RateLimited::new();
 
 impl AsyncPipeServer {
     /// Listens on `addr`, as [`super::PipeServer::bind`] does. Call it inside a tokio
@@ -99,29 +97,19 @@ impl AsyncPipeServer {
     /// # Errors
     /// [`ErrorKind::Os`] if accepting fails for another reason.
     pub async fn accept(&self) -> Result<AsyncPipeConnection> {
-        let mut pause = Duration::from_millis(10);
+        let mut backoff = AcceptBackoff::new();
         loop {
             let stream = match self.listener.accept().await {
                 Ok((stream, _)) => stream,
-                Err(e) if is_fd_shortage(&e) && self.connections.evict_oldest_idle() => {
-                    // Out of descriptors: an idle connection makes room for this one.
-                    ACCEPT_WARNING.warn(|n| {
-                        tracing::warn!(%e, suppressed = n, "out of descriptors: closing the connection idle the longest");
-                    });
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    continue;
-                }
-                Err(e) if is_transient(&e) => {
-                    ACCEPT_WARNING.warn(|n| {
-                        tracing::warn!(%e, suppressed = n, pause_ms = pause.as_millis() as u64, "accept failed; backing off");
-                    });
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-                Err(e) => return Err(io_err("accepting a client", &e)),
+                Err(e) => match backoff.after(&e, &self.connections) {
+                    Some(pause) => {
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                    None => return Err(io_err("accepting a client", &e)),
+                },
             };
-            pause = Duration::from_millis(10);
+            backoff.succeeded();
             let Some(ctx) = admit(stream.as_fd(), &self.options)? else {
                 continue;
             };
