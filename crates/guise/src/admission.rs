@@ -455,11 +455,11 @@ impl CallsInFlight {
         transport: crate::audit::Transport,
         client: &crate::client::PeerIdentity,
         max: usize,
-    ) -> crate::Result<InFlightCall> {
+    ) -> crate::error::Result<InFlightCall> {
         self.count(client.uid, max).map_err(|n| {
             crate::audit::call_refused(transport, client.uid, client.pid, "calls-per-uid");
-            crate::Error::new(
-                crate::ErrorKind::NotEnoughQuota,
+            crate::error::Error::new(
+                crate::error::ErrorKind::NotEnoughQuota,
                 format!(
                     "uid {} has {n} calls in flight, the most a caller may have",
                     client.uid
@@ -536,7 +536,7 @@ impl BytesInFlight {
         self: &Arc<Self>,
         uid: u32,
         bytes: u64,
-    ) -> crate::Result<HeldBytes> {
+    ) -> crate::error::Result<HeldBytes> {
         use crate::error::{Error, ErrorKind};
         let most = self.max_per_uid.min(self.max_total);
         if bytes > most {
