@@ -395,10 +395,10 @@ async fn connect(address: Option<&str>) -> Result<zbus::Connection> {
         .with_context(|| format!("connecting to the bus at {path}"))?;
     let daemon = guise::client::PeerIdentity::of_socket(std::os::fd::AsFd::as_fd(&stream))?;
     let me = rustix::process::geteuid().as_raw();
-    if daemon.uid != 0 && daemon.uid != me {
+    if daemon.uid() != 0 && daemon.uid() != me {
         anyhow::bail!(
             "the bus at {path} is run by uid {}, neither root nor this server's uid {me}: refusing to trust it with callers' identities",
-            daemon.uid
+            daemon.uid()
         );
     }
     stream.set_nonblocking(true)?;

@@ -471,8 +471,8 @@ impl FileService {
             uid,
             gid,
             level,
-            client_uid: client.uid,
-            pid: client.pid,
+            client_uid: client.uid(),
+            pid: client.pid(),
             op: op.to_owned(),
             path: path.to_owned(),
         }

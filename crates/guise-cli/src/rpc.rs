@@ -538,8 +538,7 @@ fn identity_of(call: &RpcCall, token: &Token, level: ImpersonationLevel) -> Iden
         user_sid: token.user().to_string(),
         principal: call
             .peer()
-            .network
-            .as_ref()
+            .network()
             .map_or_else(String::new, |n| n.principal.clone()),
         network_credentials: token.has_network_credentials(),
     }

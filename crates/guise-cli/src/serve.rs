@@ -494,13 +494,13 @@ impl Drop for Finished<'_> {
 }
 
 async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
-    let pid = conn.client().peer().pid;
+    let pid = conn.client().peer().pid();
     loop {
         let msg = match conn.read_message().await {
             Ok(Some(m)) => m,
             Ok(None) => return,
             Err(e) => {
-                tracing::info!(uid = conn.client().peer().uid, pid, %e, "closing a connection");
+                tracing::info!(uid = conn.client().peer().uid(), pid, %e, "closing a connection");
                 return;
             }
         };

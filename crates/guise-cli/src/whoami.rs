@@ -83,8 +83,8 @@ fn to_json(token: &Token, creds: &ThreadCredentials) -> Value {
             "gid": { "real": creds.gid.real, "effective": creds.gid.effective, "saved": creds.gid.saved },
             "groups": creds.groups,
             "capabilities": {
-                "effective": caps(creds.capabilities.effective.bits()),
-                "permitted": caps(creds.capabilities.permitted.bits()),
+                "effective": caps(creds.effective_capabilities().bits()),
+                "permitted": caps(creds.permitted_capabilities().bits()),
             },
         },
     })
@@ -183,12 +183,12 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
     writeln!(
         out,
         "effective capabilities: {}",
-        caps(creds.capabilities.effective.bits()).join(" ")
+        caps(creds.effective_capabilities().bits()).join(" ")
     )?;
     writeln!(
         out,
         "permitted capabilities: {}",
-        caps(creds.capabilities.permitted.bits()).join(" ")
+        caps(creds.permitted_capabilities().bits()).join(" ")
     )?;
     Ok(())
 }

@@ -413,7 +413,7 @@ fn a_caller_whose_name_has_gone_is_forgotten() {
                 .call(&header)
                 .await
                 .map_err(|e| zbus::fdo::Error::AccessDenied(e.to_string()))?;
-            Ok((call.peer().uid, call.level().to_string()))
+            Ok((call.peer().uid(), call.level().to_string()))
         }
     }
 
@@ -498,7 +498,7 @@ fn one_uids_calls_in_flight_are_capped() {
             released.as_mut().enable();
             self.started.add_permits(1);
             released.await;
-            Ok(call.peer().uid)
+            Ok(call.peer().uid())
         }
     }
 

@@ -58,7 +58,7 @@ fn attack_constrained_delegation_never_gives_the_client_the_services_ticket() {
     let peer = kdc::network_client(&rt, &acceptor, || {
         Initiator::start("guise@localhost", false)
     });
-    let cache = peer.network.as_ref().unwrap().delegated.clone();
+    let cache = peer.network().unwrap().delegated.clone();
     let cache = cache.expect("S4U2Proxy credentials for a forwardable ticket");
     assert!(cache.name().starts_with("MEMORY:"), "{cache:?}");
     assert!(!cache.reaches_processes());

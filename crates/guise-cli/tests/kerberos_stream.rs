@@ -202,7 +202,7 @@ async fn through_mitm(
         initiator.connect(client_end)
     );
     let (server, peer) = server.unwrap();
-    assert_eq!(peer.uid, 61201);
+    assert_eq!(peer.uid(), 61201);
     (client.unwrap(), (server, peer), record)
 }
 
@@ -287,7 +287,7 @@ fn attack_a_symlink_in_a_delegated_cache_directory_is_not_followed() {
     let s = need_shared!();
     run(s, async move {
         let (_client, (_server, peer), _) = through_mitm(s, Mitm::Pass, true).await;
-        let cache = peer.network.as_ref().unwrap().delegated.clone().unwrap();
+        let cache = peer.network().unwrap().delegated.clone().unwrap();
         let file = std::path::PathBuf::from(cache.name().strip_prefix("FILE:").unwrap());
         let dir = file.parent().unwrap().to_owned();
         let precious = tempfile::tempdir().unwrap();
@@ -323,7 +323,7 @@ fn attack_a_client_that_swaps_its_cache_directory_cannot_make_root_delete_other_
     run(s, async move {
         use std::os::unix::fs::PermissionsExt;
         let (_client, (_server, peer), _) = through_mitm(s, Mitm::Pass, true).await;
-        let cache = peer.network.as_ref().unwrap().delegated.clone().unwrap();
+        let cache = peer.network().unwrap().delegated.clone().unwrap();
         let file = std::path::PathBuf::from(cache.name().strip_prefix("FILE:").unwrap());
         let dir = file.parent().unwrap().to_owned();
         // A directory of alice's in a place she may write to, where bob keeps data.
@@ -381,7 +381,7 @@ fn attack_a_delegated_cache_swapped_for_a_fifo_does_not_park_the_workers() {
     let s = need_shared!();
     run(s, async move {
         let (_client, (_server, peer), _) = through_mitm(s, Mitm::Pass, true).await;
-        let cache = peer.network.as_ref().unwrap().delegated.clone().unwrap();
+        let cache = peer.network().unwrap().delegated.clone().unwrap();
         let file = std::path::PathBuf::from(cache.name().strip_prefix("FILE:").unwrap());
         let token = kdc::token_at(peer, guise::ImpersonationLevel::Delegation);
         let alice = guise::Token::from_ids(61201, 61201, &[61201]).unwrap();
@@ -481,7 +481,7 @@ fn attack_a_delegated_cache_dropped_on_another_users_thread_is_still_removed() {
     let s = need_shared!();
     run(s, async move {
         let (_client, (_server, peer), _) = through_mitm(s, Mitm::Pass, true).await;
-        let cache = peer.network.as_ref().unwrap().delegated.clone().unwrap();
+        let cache = peer.network().unwrap().delegated.clone().unwrap();
         let dir = std::path::PathBuf::from(cache.name().strip_prefix("FILE:").unwrap())
             .parent()
             .unwrap()

@@ -31,11 +31,11 @@ fn client_token(
     let peer = kdc::network_client(rt, acceptor, move || {
         logon.run_as(|| Initiator::start("guise@localhost", delegate))?
     });
-    let net = peer.network.clone().expect("a network client");
+    let net = peer.network().cloned().expect("a network client");
     assert_eq!(net.principal, format!("alice@{}", kdc::REALM));
     assert_eq!(net.account, "alice");
     assert_eq!(net.delegated.is_some(), delegate, "{net:?}");
-    assert_eq!(peer.uid, 61201);
+    assert_eq!(peer.uid(), 61201);
     kdc::token_at(peer, ImpersonationLevel::Delegation)
 }
 

@@ -607,7 +607,7 @@ impl proto::files_server::Files for Probe {
         self.calls.lock().unwrap().push(call.clone());
         self.outcome.lock().unwrap().extend(said);
         Ok(tonic::Response::new(proto::Identity {
-            uid: call.peer().uid,
+            uid: call.peer().uid(),
             ..Default::default()
         }))
     }
@@ -946,7 +946,7 @@ impl proto::files_server::Files for Stuck {
         .await
         .map_err(|e| tonic::Status::internal(e.to_string()))?;
         Ok(tonic::Response::new(proto::Identity {
-            uid: call.peer().uid,
+            uid: call.peer().uid(),
             ..Default::default()
         }))
     }

@@ -40,38 +40,40 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::privilege::CapabilitySet;
+use crate::privilege::{Capabilities, CapabilitySet};
 use crate::thread::rules;
 use crate::token::{CredentialCache, ImpersonationLevel, Token, TokenType};
 
-/// What the kernel says about the client of a connection.
+/// What the kernel says about the client of a connection. Only guise makes one
+/// (from the kernel, a bus daemon or Kerberos), so what it says can be trusted:
+/// its fields are read through the methods of the same names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerIdentity {
     /// The client's pid at `connect` (informational: pids are reused); 0 when the
     /// client is in a pid namespace the server cannot see.
-    pub pid: i32,
+    pub(crate) pid: i32,
     /// Its effective uid at `connect`.
-    pub uid: u32,
+    pub(crate) uid: u32,
     /// Its effective gid at `connect`.
-    pub gid: u32,
+    pub(crate) gid: u32,
     /// Its supplementary groups at `connect`.
-    pub groups: Vec<u32>,
+    pub(crate) groups: Vec<u32>,
     /// Whether the kernel gave a pidfd for it (`SO_PEERPIDFD`).
-    pub has_pidfd: bool,
+    pub(crate) has_pidfd: bool,
     /// The capabilities every thread of the client process held in its permitted
     /// set when it was accepted, read through the pidfd; empty when the kernel gave
     /// no pidfd or the process had gone. The client's token holds the privileges
     /// of these capabilities, none invented from its uid.
-    pub permitted_capabilities: CapabilitySet,
+    pub(crate) permitted_capabilities: Capabilities,
     /// As `permitted_capabilities`, for the effective set: the token's privileges
     /// of these capabilities are enabled.
-    pub effective_capabilities: CapabilitySet,
+    pub(crate) effective_capabilities: Capabilities,
     /// When the server accepted the connection.
-    pub connected_at: SystemTime,
+    pub(crate) connected_at: SystemTime,
     /// For a client that authenticated over the network rather than a local
     /// process: who it proved to be. The ids and groups above are then its local
     /// account's, from NSS; `pid` is 0 and it has no capabilities.
-    pub network: Option<NetworkClient>,
+    pub(crate) network: Option<NetworkClient>,
 }
 
 /// A client that authenticated over the network (a Kerberos client of
@@ -94,6 +96,56 @@ pub struct NetworkClient {
 }
 
 impl PeerIdentity {
+    /// The client's pid at `connect` (informational: pids are reused); 0 when
+    /// the client is in a pid namespace the server cannot see, or came over the
+    /// network.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Its effective uid at `connect` (a network client's: its account's).
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+
+    /// Its effective gid at `connect`.
+    pub fn gid(&self) -> u32 {
+        self.gid
+    }
+
+    /// Its supplementary groups at `connect`.
+    pub fn groups(&self) -> &[u32] {
+        &self.groups
+    }
+
+    /// Whether the kernel gave a pidfd for it (`SO_PEERPIDFD`).
+    pub fn has_pidfd(&self) -> bool {
+        self.has_pidfd
+    }
+
+    /// The capabilities every thread of the client process held in its
+    /// permitted set when it was accepted (empty unless it connected as root in
+    /// the server's user namespace): its token holds their privileges.
+    pub fn permitted_capabilities(&self) -> Capabilities {
+        self.permitted_capabilities
+    }
+
+    /// As [`Self::permitted_capabilities`], for the effective set: the token's
+    /// privileges of these are enabled.
+    pub fn effective_capabilities(&self) -> Capabilities {
+        self.effective_capabilities
+    }
+
+    /// When the server accepted the connection.
+    pub fn connected_at(&self) -> SystemTime {
+        self.connected_at
+    }
+
+    /// For a client that authenticated over the network: who it proved to be.
+    pub fn network(&self) -> Option<&NetworkClient> {
+        self.network.as_ref()
+    }
+
     /// The kernel's view of the peer of a connected Unix socket: `SO_PEERCRED`
     /// (uid, gid, pid at `connect`), `SO_PEERGROUPS`, and through `SO_PEERPIDFD`
     /// the capabilities of a client that connected as root (see
@@ -127,8 +179,8 @@ impl PeerIdentity {
             gid,
             groups,
             has_pidfd: false,
-            permitted_capabilities: CapabilitySet::empty(),
-            effective_capabilities: CapabilitySet::empty(),
+            permitted_capabilities: Capabilities::empty(),
+            effective_capabilities: Capabilities::empty(),
             connected_at: SystemTime::now(),
             network,
         })
@@ -158,8 +210,8 @@ fn peer_identity(fd: BorrowedFd<'_>) -> Result<(PeerIdentity, Option<OwnedFd>)> 
         gid: cred.gid,
         groups,
         has_pidfd: pidfd.is_some(),
-        permitted_capabilities: permitted,
-        effective_capabilities: effective,
+        permitted_capabilities: Capabilities::from_set(permitted),
+        effective_capabilities: Capabilities::from_set(effective),
         connected_at: SystemTime::now(),
         network: None,
     };
@@ -636,8 +688,8 @@ mod tests {
             gid,
             groups: groups.to_vec(),
             has_pidfd: false,
-            permitted_capabilities: permitted,
-            effective_capabilities: effective,
+            permitted_capabilities: Capabilities::from_set(permitted),
+            effective_capabilities: Capabilities::from_set(effective),
             connected_at: SystemTime::now(),
             network: None,
         }

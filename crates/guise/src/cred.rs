@@ -46,8 +46,9 @@ pub struct ThreadCredentials {
     pub gid: ResIds,
     /// Supplementary groups, sorted.
     pub groups: Vec<u32>,
-    /// Effective, permitted and inheritable capabilities.
-    pub capabilities: CapabilitySets,
+    /// Effective, permitted and inheritable capabilities (see
+    /// [`Self::effective_capabilities`] and the others).
+    pub(crate) capabilities: CapabilitySets,
 }
 
 impl ThreadCredentials {
@@ -84,6 +85,21 @@ impl ThreadCredentials {
             groups,
             capabilities,
         })
+    }
+
+    /// The effective capabilities: those the kernel checks.
+    pub fn effective_capabilities(&self) -> crate::privilege::Capabilities {
+        crate::privilege::Capabilities::from_set(self.capabilities.effective)
+    }
+
+    /// The permitted capabilities: those the thread may make effective.
+    pub fn permitted_capabilities(&self) -> crate::privilege::Capabilities {
+        crate::privilege::Capabilities::from_set(self.capabilities.permitted)
+    }
+
+    /// The inheritable capabilities.
+    pub fn inheritable_capabilities(&self) -> crate::privilege::Capabilities {
+        crate::privilege::Capabilities::from_set(self.capabilities.inheritable)
     }
 
     /// Whether these credentials may change the thread's ids: `CAP_SETUID` and

@@ -114,7 +114,7 @@ pub(crate) fn kernel_view(
 ) -> OsIdentity {
     let switches = holds_se_impersonate(server);
     if level >= Impersonation {
-        let capabilities = token.enabled_capabilities() & server.capabilities.permitted;
+        let capabilities = token.enabled_capability_set() & server.capabilities.permitted;
         if !switches {
             return OsIdentity {
                 capabilities,
@@ -502,6 +502,7 @@ mod tests {
 
     use super::*;
     use crate::cred::ResIds;
+    use crate::privilege::Capabilities;
     use rustix::thread::CapabilitySets;
 
     const ALICE: u32 = 1000;
@@ -685,8 +686,8 @@ mod tests {
             ALICE,
             ALICE,
             &[10],
-            CapabilitySet::SYS_PTRACE | CapabilitySet::SYS_NICE,
-            CapabilitySet::SYS_PTRACE,
+            Capabilities::SYS_PTRACE | Capabilities::SYS_NICE,
+            Capabilities::SYS_PTRACE,
         )
         .unwrap();
         let mut server = root_server(true);

@@ -787,9 +787,10 @@ impl Token {
         uid: impl Into<Uid>,
         gid: impl Into<Gid>,
         groups: &[u32],
-        permitted: CapabilitySet,
-        effective: CapabilitySet,
+        permitted: crate::privilege::Capabilities,
+        effective: crate::privilege::Capabilities,
     ) -> Result<Token> {
+        let (permitted, effective) = (permitted.to_set(), effective.to_set());
         let mut token = Token::from_ids(uid, gid, groups)?;
         token.data_mut().privileges =
             privileges_from_capabilities(permitted, effective & permitted, false);
@@ -999,8 +1000,16 @@ impl Token {
             .any(|p| p.privilege == privilege && p.enabled)
     }
 
-    /// The Linux capabilities of the enabled privileges.
-    pub fn enabled_capabilities(&self) -> CapabilitySet {
+    /// The Linux capabilities a thread impersonating this token acts with: those
+    /// of its enabled privileges whose capabilities act on every access. SeBackup
+    /// and SeRestore act only for backup-intent opens
+    /// ([`crate::fs::open_for_backup`]), so theirs are not here.
+    pub fn enabled_capabilities(&self) -> crate::privilege::Capabilities {
+        crate::privilege::Capabilities::from_set(self.enabled_capability_set())
+    }
+
+    /// [`Self::enabled_capabilities`], as the kernel's set.
+    pub(crate) fn enabled_capability_set(&self) -> CapabilitySet {
         crate::privilege::capabilities_of(
             self.d
                 .privileges

@@ -6,6 +6,7 @@ mod accounts;
 #[path = "../common/mod.rs"]
 mod common;
 
+use guise::privilege::Capabilities;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
@@ -65,8 +66,8 @@ fn a_root_clients_privileges_are_those_of_its_capabilities() {
         0,
         0,
         &[0],
-        CapabilitySet::DAC_READ_SEARCH,
-        CapabilitySet::DAC_READ_SEARCH,
+        Capabilities::DAC_READ_SEARCH,
+        Capabilities::DAC_READ_SEARCH,
     )
     .unwrap();
     let mut py = Command::new("python3");
@@ -103,8 +104,8 @@ fn effective_only_removes_disabled_privileges_and_groups() {
         A,
         A,
         &[A],
-        CapabilitySet::DAC_READ_SEARCH | CapabilitySet::SYS_NICE,
-        CapabilitySet::SYS_NICE,
+        Capabilities::DAC_READ_SEARCH | Capabilities::SYS_NICE,
+        Capabilities::SYS_NICE,
     )
     .unwrap();
     assert!(
@@ -474,7 +475,7 @@ fn ones_own_identity_needs_no_capabilities() {
 #[test]
 fn privilege_check_needs_a_clients_impersonation_token() {
     let system =
-        Token::from_ids_with_capabilities(0, 0, &[], CapabilitySet::all(), CapabilitySet::all())
+        Token::from_ids_with_capabilities(0, 0, &[], Capabilities::all(), Capabilities::all())
             .unwrap();
     assert_eq!(
         system
@@ -586,7 +587,7 @@ fn capabilities_of_a_user_namespace_give_no_privilege() {
     conn.write_message(b"ok").unwrap();
     assert!(child.wait().unwrap().success());
     assert_eq!(
-        conn.client().peer().uid,
+        conn.client().peer().uid(),
         0,
         "root in a namespace of its own"
     );

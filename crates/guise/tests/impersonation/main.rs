@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+use guise::privilege::Capabilities;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::{A, B, SERVER, can_read, files, thread_status};
@@ -287,8 +288,8 @@ fn enabled_privileges_become_effective_capabilities() {
         0,
         0,
         &[],
-        CapabilitySet::all(),
-        CapabilitySet::SETUID | CapabilitySet::SETGID,
+        Capabilities::all(),
+        Capabilities::SETUID | Capabilities::SETGID,
     )
     .unwrap();
     assert!(system.is_privilege_enabled(Privilege::Impersonate));

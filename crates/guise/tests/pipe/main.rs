@@ -63,7 +63,7 @@ fn serve_reads(server: PipeServer, connections: usize) -> std::thread::JoinHandl
                 };
                 log.push(format!(
                     "{} {:?} {}",
-                    conn.client().peer().uid,
+                    conn.client().peer().uid(),
                     guard.level(),
                     reply
                 ));
@@ -123,7 +123,7 @@ fn identification_still_allows_access_checks_and_no_sqos_means_identification() 
         })
     });
     let mut conn = server.accept().unwrap();
-    assert_eq!(conn.client().peer().uid, A);
+    assert_eq!(conn.client().peer().uid(), A);
     // Before the first message: no impersonation, as ImpersonateNamedPipeClient says.
     assert_eq!(
         conn.impersonate_client().unwrap_err().kind(),
@@ -292,7 +292,7 @@ fn squatting_is_refused() {
     );
     drop(s);
     // The policy hook refuses a client.
-    let refuse_a: guise::pipe::PeerPolicy = Arc::new(|p| p.uid != A);
+    let refuse_a: guise::pipe::PeerPolicy = Arc::new(|p| p.uid() != A);
     let server = PipeServer::bind(PipeAddr::Path(sock.clone()), {
         let mut o = ServerOptions::default();
         o.policy = Some(refuse_a);
@@ -319,7 +319,7 @@ fn squatting_is_refused() {
         })
     });
     let conn = server.accept().unwrap();
-    assert_eq!(conn.client().peer().uid, B);
+    assert_eq!(conn.client().peer().uid(), B);
     assert!(refused.join().unwrap(), "A was disconnected");
     accepted.join().unwrap();
 }
@@ -443,7 +443,7 @@ fn abstract_names_work_too() {
     });
     let mut conn = server.accept().unwrap();
     assert_eq!(conn.read_message().unwrap().unwrap(), b"ping");
-    assert_eq!(conn.client().peer().uid, A);
+    assert_eq!(conn.client().peer().uid(), A);
     assert_eq!(conn.client().level(), ImpersonationLevel::Impersonation);
     conn.write_message(b"pong").unwrap();
     assert_eq!(client.join().unwrap(), b"pong");
@@ -963,7 +963,7 @@ fn attack_explicit_credentials_on_a_root_connection_keep_the_users_group_denial(
         }
     });
     let mut conn = server.accept().unwrap();
-    assert_eq!(conn.client().peer().uid, 0, "a connection made as root");
+    assert_eq!(conn.client().peer().uid(), 0, "a connection made as root");
     let mut seen = Vec::new();
     while let Some(m) = conn.read_message().unwrap() {
         seen.push((

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+use guise::privilege::Capabilities;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Stdio};
@@ -24,6 +25,7 @@ fn effective() -> CapabilitySet {
 
 /// A client of uid A whose process holds (and uses) `caps`.
 fn client_with(caps: CapabilitySet) -> Token {
+    let caps = Capabilities::from_bits_retain(caps.bits());
     Token::from_ids_with_capabilities(A, A, &[A], caps, caps).unwrap()
 }
 
@@ -92,8 +94,8 @@ fn se_backup_and_se_restore_act_only_for_backup_intent_opens() {
         A,
         A,
         &[A],
-        CapabilitySet::DAC_READ_SEARCH,
-        CapabilitySet::empty(),
+        Capabilities::DAC_READ_SEARCH,
+        Capabilities::empty(),
     )
     .unwrap();
     assert!(disabled.has_privilege(Privilege::Backup));

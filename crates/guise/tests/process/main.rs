@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+use guise::privilege::Capabilities;
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 
@@ -443,7 +444,7 @@ fn attack_a_reused_command_never_starts_the_second_child_as_the_first_user() {
 /// A client of identity `uid` whose process holds CAP_SETUID and CAP_SETGID: its
 /// token holds SeAssignPrimaryTokenPrivilege (and SeImpersonate, SeTcb).
 fn client_with_assign_primary_token(uid: u32, groups: &[u32]) -> Token {
-    let setid = CapabilitySet::SETUID | CapabilitySet::SETGID;
+    let setid = Capabilities::SETUID | Capabilities::SETGID;
     let t = Token::from_ids_with_capabilities(uid, uid, groups, setid, setid).unwrap();
     assert!(t.has_privilege(Privilege::AssignPrimaryToken));
     t

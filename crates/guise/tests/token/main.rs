@@ -1,9 +1,9 @@
 //! Token rules that need no privilege: DuplicateTokenEx, AdjustTokenPrivileges,
 //! OpenThreadToken and SetThreadToken errors.
 
+use guise::privilege::Capabilities;
 use guise::token::PrivilegeChange;
 use guise::{ErrorKind, ImpersonationLevel, Privilege, Sid, Token, TokenType};
-use rustix::thread::CapabilitySet;
 
 const LEVELS: [ImpersonationLevel; 4] = [
     ImpersonationLevel::Anonymous,
@@ -84,8 +84,8 @@ fn privileges_adjust_only_what_is_held_and_duplicates_copy_state() {
         0,
         0,
         &[],
-        CapabilitySet::all(),
-        CapabilitySet::SETUID | CapabilitySet::SETGID,
+        Capabilities::all(),
+        Capabilities::SETUID | Capabilities::SETGID,
     )
     .unwrap();
     assert!(system.has_privilege(Privilege::Backup));
