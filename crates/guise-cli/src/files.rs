@@ -99,7 +99,14 @@ pub fn open_beneath_by(
         let r = match by {
             Opener::Thread => rustix::fs::openat2(&dir, path, flags, mode, resolve),
             Opener::As(token) => {
-                match guise::uring::open_as(token, &dir, path, flags, mode, resolve) {
+                match guise::uring::open_as(
+                    token,
+                    &dir,
+                    path,
+                    guise::uring::OpenFlags::from_bits_retain(flags.bits()),
+                    mode.as_raw_mode(),
+                    guise::uring::Resolve::from_bits_retain(resolve.bits()),
+                ) {
                     Ok(fd) => Ok(fd),
                     // The kernel's answer, to be read as the thread's would be.
                     Err(e)

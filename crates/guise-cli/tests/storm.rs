@@ -14,6 +14,7 @@
 
 mod common;
 
+use guise::uring::{OpenFlags, Resolve};
 use std::collections::BTreeMap;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ use guise::pipe::{
     ClientOptions, ContextTracking, PipeAddr, PipeClient, PipeServer, SecurityQos, ServerOptions,
 };
 use guise::{ImpersonationLevel, Token};
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags};
 
 mod proto {
     #![allow(missing_docs, clippy::all)]
@@ -440,9 +441,9 @@ fn library_server(
                                 &t,
                                 dir.as_fd(),
                                 &path,
-                                OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-                                Mode::empty(),
-                                ResolveFlags::BENEATH,
+                                OpenFlags::NONBLOCK | OpenFlags::CLOEXEC,
+                                0,
+                                Resolve::BENEATH,
                             )
                         })
                         .map(|fd| {

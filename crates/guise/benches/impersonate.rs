@@ -125,9 +125,9 @@ fn open_read_close_guise_uring(b: Bencher, n: usize) {
             &token,
             &dirfd,
             "own",
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-            rustix::fs::ResolveFlags::BENEATH,
+            guise::uring::OpenFlags::CLOEXEC,
+            0,
+            guise::uring::Resolve::BENEATH,
         )
         .unwrap();
         read_all(&fd, &mut buf)

@@ -151,9 +151,9 @@ fn round(
                                     &token,
                                     &*dirfd,
                                     &name,
-                                    rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                                    rustix::fs::Mode::empty(),
-                                    rustix::fs::ResolveFlags::BENEATH,
+                                    guise::uring::OpenFlags::CLOEXEC,
+                                    0,
+                                    guise::uring::Resolve::BENEATH,
                                 )
                                 .unwrap();
                                 let mut buf = [0u8; 256];

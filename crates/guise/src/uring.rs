@@ -86,6 +86,61 @@ pub fn available() -> bool {
         })
 }
 
+bitflags::bitflags! {
+    /// The flags of an [`open_as`] (`openat2`'s `O_*` flags), with the kernel's
+    /// numbers: any flag the kernel knows can be given with `from_bits_retain`.
+    /// No access flag means read-only (`O_RDONLY` is 0).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct OpenFlags: u32 {
+        /// `O_WRONLY`.
+        const WRONLY = libc::O_WRONLY as u32;
+        /// `O_RDWR`.
+        const RDWR = libc::O_RDWR as u32;
+        /// `O_CREAT`: create the file if it does not exist (with the mode given).
+        const CREATE = libc::O_CREAT as u32;
+        /// `O_EXCL`: with `CREATE`, fail if it exists.
+        const EXCL = libc::O_EXCL as u32;
+        /// `O_NOCTTY`.
+        const NOCTTY = libc::O_NOCTTY as u32;
+        /// `O_TRUNC`.
+        const TRUNC = libc::O_TRUNC as u32;
+        /// `O_APPEND`.
+        const APPEND = libc::O_APPEND as u32;
+        /// `O_NONBLOCK`: never wait to open (a FIFO).
+        const NONBLOCK = libc::O_NONBLOCK as u32;
+        /// `O_DIRECTORY`: only a directory.
+        const DIRECTORY = libc::O_DIRECTORY as u32;
+        /// `O_NOFOLLOW`: not through a symbolic link in the last component.
+        const NOFOLLOW = libc::O_NOFOLLOW as u32;
+        /// `O_CLOEXEC`.
+        const CLOEXEC = libc::O_CLOEXEC as u32;
+        /// `O_PATH`: a descriptor that only names the file.
+        const PATH = libc::O_PATH as u32;
+        /// `O_TMPFILE`: an unnamed file in the directory given.
+        const TMPFILE = libc::O_TMPFILE as u32;
+    }
+}
+
+bitflags::bitflags! {
+    /// How an [`open_as`] resolves its path (`openat2`'s `RESOLVE_*` flags), with
+    /// the kernel's numbers.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Resolve: u64 {
+        /// `RESOLVE_NO_XDEV`: never cross a mount point.
+        const NO_XDEV = 0x01;
+        /// `RESOLVE_NO_MAGICLINKS`: never through `/proc`'s magic links.
+        const NO_MAGICLINKS = 0x02;
+        /// `RESOLVE_NO_SYMLINKS`: never through a symbolic link.
+        const NO_SYMLINKS = 0x04;
+        /// `RESOLVE_BENEATH`: never out of the directory given.
+        const BENEATH = 0x08;
+        /// `RESOLVE_IN_ROOT`: the directory given is `/` for the lookup.
+        const IN_ROOT = 0x10;
+        /// `RESOLVE_CACHED`: only from the cache, or fail with `EAGAIN`.
+        const CACHED = 0x20;
+    }
+}
+
 /// Opens `path` beneath `dirfd` (`openat2` with `flags`, `mode` and `resolve`) as
 /// a thread impersonating `token` would, without switching the calling thread's
 /// credentials where io_uring allows (see the [module documentation](self)).
@@ -101,10 +156,15 @@ pub fn open_as(
     token: &Token,
     dirfd: impl AsFd,
     path: &str,
-    flags: OFlags,
-    mode: Mode,
-    resolve: ResolveFlags,
+    flags: OpenFlags,
+    mode: u32,
+    resolve: Resolve,
 ) -> Result<OwnedFd> {
+    let (flags, mode, resolve) = (
+        OFlags::from_bits_retain(flags.bits()),
+        Mode::from_raw_mode(mode),
+        ResolveFlags::from_bits_retain(resolve.bits()),
+    );
     let (level, identity) = crate::thread::identity_for(token)?;
     crate::thread::rules::may_open_as_client(Some(level))?;
     let open_err = |e: std::io::Error| {
@@ -212,4 +272,41 @@ fn personality(token: &Token, identity: &OsIdentity) -> Result<u16> {
         p.entries.push((identity.clone(), id, p.tick));
     });
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{OpenFlags, Resolve};
+    use rustix::fs::{OFlags, ResolveFlags};
+
+    #[test]
+    fn open_flags_and_resolve_are_the_kernels_numbers() {
+        for (ours, theirs) in [
+            (OpenFlags::WRONLY, OFlags::WRONLY),
+            (OpenFlags::RDWR, OFlags::RDWR),
+            (OpenFlags::CREATE, OFlags::CREATE),
+            (OpenFlags::EXCL, OFlags::EXCL),
+            (OpenFlags::NOCTTY, OFlags::NOCTTY),
+            (OpenFlags::TRUNC, OFlags::TRUNC),
+            (OpenFlags::APPEND, OFlags::APPEND),
+            (OpenFlags::NONBLOCK, OFlags::NONBLOCK),
+            (OpenFlags::DIRECTORY, OFlags::DIRECTORY),
+            (OpenFlags::NOFOLLOW, OFlags::NOFOLLOW),
+            (OpenFlags::CLOEXEC, OFlags::CLOEXEC),
+            (OpenFlags::PATH, OFlags::PATH),
+            (OpenFlags::TMPFILE, OFlags::TMPFILE),
+        ] {
+            assert_eq!(ours.bits(), theirs.bits(), "{ours:?}");
+        }
+        for (ours, theirs) in [
+            (Resolve::NO_XDEV, ResolveFlags::NO_XDEV),
+            (Resolve::NO_MAGICLINKS, ResolveFlags::NO_MAGICLINKS),
+            (Resolve::NO_SYMLINKS, ResolveFlags::NO_SYMLINKS),
+            (Resolve::BENEATH, ResolveFlags::BENEATH),
+            (Resolve::IN_ROOT, ResolveFlags::IN_ROOT),
+            (Resolve::CACHED, ResolveFlags::CACHED),
+        ] {
+            assert_eq!(ours.bits(), theirs.bits(), "{ours:?}");
+        }
+    }
 }

@@ -6,8 +6,9 @@
 mod common;
 
 use common::{A, B, files};
+use guise::uring::{OpenFlags, Resolve};
 use guise::{ErrorKind, ImpersonationLevel, Token, TokenType};
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags};
 
 fn client(uid: u32) -> Token {
     Token::from_ids(uid, uid, &[uid])
@@ -28,9 +29,9 @@ fn open(token: &Token, path: &std::path::Path) -> Result<(), ErrorKind> {
         token,
         &dir,
         path.file_name().unwrap().to_str().unwrap(),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::BENEATH,
+        OpenFlags::CLOEXEC,
+        0,
+        Resolve::BENEATH,
     )
     .map(drop)
     .map_err(|e| e.kind())
@@ -147,9 +148,9 @@ fn interrupted_io_uring_wait_hands_over_another_identitys_file() {
                 token,
                 &dirfd,
                 &name,
-                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-                ResolveFlags::BENEATH,
+                OpenFlags::RDWR | OpenFlags::CREATE | OpenFlags::EXCL | OpenFlags::CLOEXEC,
+                0o600,
+                Resolve::BENEATH,
             ) {
                 Ok(fd) => {
                     let st = rustix::fs::fstat(&fd).unwrap();
