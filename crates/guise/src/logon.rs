@@ -361,16 +361,7 @@ fn logon_as_process(
     let authenticate = password.is_some();
     let result = pam_logon(user, password, logon_type, options);
     if let Err(e) = &result {
-        tracing::info!(
-            target: "guise::audit",
-            event = "logon",
-            user,
-            ?logon_type,
-            authenticated = authenticate,
-            result = e.kind().win32_name(),
-            error = %e,
-            "logon refused"
-        );
+        crate::audit::logon_refused(user, logon_type, authenticate, e);
     }
     result
 }
@@ -453,17 +444,13 @@ fn pam_logon(
         pam: Mutex::new(Some(pam)),
         environment,
     }));
-    tracing::info!(
-        target: "guise::audit",
-        event = "logon",
-        acting_uid = crate::thread::process_credentials().map_or(u32::MAX, |c| c.uid.effective),
+    crate::audit::logon(
+        crate::thread::process_credentials().map_or(u32::MAX, |c| c.uid.effective),
         user,
-        account = %name,
-        uid = account.uid.as_raw(),
-        ?logon_type,
-        authenticated = authenticate,
-        result = "ok",
-        "logon"
+        &name.to_string(),
+        account.uid.as_raw(),
+        logon_type,
+        authenticate,
     );
     Token::for_logon(&account, logon_type, Some(session), network_credentials)
 }

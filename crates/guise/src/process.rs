@@ -420,16 +420,11 @@ pub fn fork_as_user(token: &Token) -> Result<Forked> {
 
 /// The audit event of a process started as `token`'s user.
 fn audit_spawn(program: &OsStr, token: &Token, pid: u32) {
-    tracing::info!(
-        target: "guise::audit",
-        event = "spawn",
-        acting_uid = crate::thread::process_credentials().map_or(u32::MAX, |c| c.uid.effective),
-        user = %token.user(),
-        uid = token.unix().uid().as_raw(),
-        gid = token.unix().gid().as_raw(),
-        program = %program.to_string_lossy(),
+    crate::audit::spawn(
+        crate::thread::process_credentials().map_or(u32::MAX, |c| c.uid.effective),
+        token,
+        program,
         pid,
-        "process started as a user"
     );
 }
 
