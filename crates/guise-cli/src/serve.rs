@@ -297,12 +297,8 @@ async fn read_in_a_process(
 ) -> Result<Outcome> {
     let run = async {
         let token = conn.client().token()?;
-        if token.impersonation_level() < Some(ImpersonationLevel::Impersonation) {
-            return Err(Error::new(
-                ErrorKind::BadImpersonationLevel,
-                "below Impersonation level nothing is opened as the client",
-            ));
-        }
+        // Below Impersonation level DuplicateTokenEx makes no primary token
+        // (ERROR_BAD_IMPERSONATION_LEVEL): nothing runs as the client.
         let primary =
             token.duplicate(ImpersonationLevel::Impersonation, guise::TokenType::Primary)?;
         let exe =
