@@ -246,6 +246,29 @@ fn open_program(
     }
 }
 
+/// The argument and environment vectors the child gets: `program` (as
+/// `argv[0]`) and the command's arguments, and `env` as `KEY=VALUE`.
+fn exec_vectors(
+    program: &OsStr,
+    cmd: &std::process::Command,
+    env: &[(OsString, OsString)],
+) -> Result<(Vec<std::ffi::CString>, Vec<std::ffi::CString>)> {
+    let argv = std::iter::once(program)
+        .chain(cmd.get_args())
+        .map(cstring)
+        .collect::<Result<Vec<_>>>()?;
+    let envp = env
+        .iter()
+        .map(|(k, v)| {
+            let mut kv = k.clone();
+            kv.push("=");
+            kv.push(v);
+            cstring(&kv)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((argv, envp))
+}
+
 fn cstring(s: &OsStr) -> Result<std::ffi::CString> {
     use std::os::unix::ffi::OsStrExt;
     std::ffi::CString::new(s.as_bytes()).map_err(|_| {
@@ -547,19 +570,7 @@ fn prepare(
     // Above the numbers the kept descriptors take in the child.
     let program_fd = rustix::io::fcntl_dupfd_cloexec(&program_fd, above as _)
         .map_err(|e| Error::sys(ErrorKind::Os, "the program's descriptor", e))?;
-    let mut argv = vec![cstring(program)?];
-    for a in cmd.get_args() {
-        argv.push(cstring(a)?);
-    }
-    let envp = env
-        .iter()
-        .map(|(k, v)| {
-            let mut kv = k.clone();
-            kv.push("=");
-            kv.push(v);
-            cstring(&kv)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let (argv, envp) = exec_vectors(program, cmd, &env)?;
     plan.exec = Some(crate::sys::spawn::Exec::new(program_fd, script, argv, envp));
     Ok(Prepared {
         plan,
@@ -602,19 +613,7 @@ fn program_as_caller(cmd: &std::process::Command) -> Result<Option<crate::sys::s
         .find(|(k, _)| k == "PATH")
         .map_or_else(|| OsString::from("/bin:/usr/bin"), |(_, v)| v.clone());
     let (fd, script) = open_program(program, cmd.get_current_dir(), &search)?;
-    let mut argv = vec![cstring(program)?];
-    for a in cmd.get_args() {
-        argv.push(cstring(a)?);
-    }
-    let envp = env
-        .iter()
-        .map(|(k, v)| {
-            let mut kv = k.clone();
-            kv.push("=");
-            kv.push(v);
-            cstring(&kv)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let (argv, envp) = exec_vectors(program, cmd, &env)?;
     Ok(Some(crate::sys::spawn::Exec::new(fd, script, argv, envp)))
 }
 
