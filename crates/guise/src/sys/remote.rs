@@ -9,6 +9,14 @@
 //! not touched by the handler: the request waits, and the target applies it itself
 //! when it leaves ([`Slot::leave`]).
 //!
+//! Below Impersonation level a thread's fs root and cwd are an empty directory
+//! ([`SavedFs`]): the handler puts the thread there, and back, with the same raw
+//! calls as the thread's own changes (`open`, `fchdir`, `chroot`, `close`), and
+//! keeps the root and cwd to come back to in the slot, where the thread's own
+//! changes find them too. The one step that may fail for a reason other than a
+//! broken kernel, opening the root and cwd to come back to (no descriptor left),
+//! comes before any change: the request then fails and the thread is untouched.
+//!
 //! The asker sleeps on the slot's state word (a futex) until the target, having
 //! applied the request, wakes it (`FUTEX_WAKE` is a plain system call, safe in a
 //! signal handler), or until its time limit. The protocol's bookkeeping is apart
@@ -18,8 +26,11 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, compiler_fence};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering, compiler_fence,
+};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Gid, Uid};
@@ -37,6 +48,9 @@ const DONE: u32 = 3;
 const CANCELLED: u32 = 4;
 /// An asker is putting its request in place.
 const CLAIMED: u32 = 5;
+/// The target could not take the request up and changed nothing
+/// ([`Slot::failure`] says why).
+const FAILED: u32 = 6;
 
 /// An identity to put on the target thread, made by the asker.
 pub(crate) struct Identity {
@@ -46,6 +60,10 @@ pub(crate) struct Identity {
     pub groups: Box<[Gid]>,
     pub capabilities: CapabilitySets,
     pub umask: u32,
+    /// The empty directory that is the thread's fs root and cwd while it has this
+    /// identity (below Impersonation level), kept open by the process for its
+    /// whole life; `None`: the thread's own root and cwd.
+    pub root: Option<RawFd>,
 }
 
 /// A request: the thread's own identity (its credentials when it does not
@@ -90,9 +108,14 @@ pub(crate) struct Slot {
     applied: AtomicU64,
     /// Whether the thread has ended.
     gone: AtomicBool,
+    /// Why the last request [`FAILED`] (an errno).
+    failure: AtomicI32,
+    /// The root and cwd the thread had before it went in the empty directory.
+    saved_fs: SavedFs,
     /// Puts a request's identity on the calling thread (run on the target thread,
-    /// possibly in the signal handler: async-signal-safe).
-    apply: fn(&Request),
+    /// possibly in the signal handler: async-signal-safe). An error means nothing
+    /// was changed.
+    apply: fn(&Slot, &Request) -> rustix::io::Result<()>,
     /// Tells the target thread that a request waits.
     notify: fn(&Slot) -> io::Result<()>,
 }
@@ -112,7 +135,11 @@ pub(crate) fn signal() -> i32 {
 impl Slot {
     /// A record of thread `tid` whose requests `apply` takes up and `notify`
     /// announces; nothing is installed.
-    fn with_seams(tid: i32, apply: fn(&Request), notify: fn(&Slot) -> io::Result<()>) -> Slot {
+    fn with_seams(
+        tid: i32,
+        apply: fn(&Slot, &Request) -> rustix::io::Result<()>,
+        notify: fn(&Slot) -> io::Result<()>,
+    ) -> Slot {
         Slot {
             tid,
             state: AtomicU32::new(IDLE),
@@ -121,6 +148,8 @@ impl Slot {
             deferred: AtomicBool::new(false),
             applied: AtomicU64::new(0),
             gone: AtomicBool::new(false),
+            failure: AtomicI32::new(0),
+            saved_fs: SavedFs::new(),
             apply,
             notify,
         }
@@ -145,6 +174,14 @@ impl Slot {
     /// How many requests the thread has applied.
     pub(crate) fn applied(&self) -> u64 {
         self.applied.load(Ordering::Acquire)
+    }
+
+    /// The root and cwd the thread comes back to when it leaves the empty
+    /// directory: for the thread's own changes, which must find what a request put
+    /// there (and leave there what a request will find). Used on the thread only,
+    /// while it holds itself steady ([`Slot::enter`]).
+    pub(crate) fn saved_fs(&self) -> &SavedFs {
+        &self.saved_fs
     }
 
     /// Marks the thread ended (called on the thread, as it ends): no request
@@ -195,9 +232,17 @@ impl Slot {
         // frees it only after DONE (or after it cancelled, which the exchange above
         // rules out); nothing else writes to it meanwhile.
         let req = unsafe { &*req };
-        (self.apply)(req);
-        self.applied.fetch_add(1, Ordering::SeqCst);
-        self.state.store(DONE, Ordering::SeqCst);
+        match (self.apply)(self, req) {
+            Ok(()) => {
+                self.applied.fetch_add(1, Ordering::SeqCst);
+                self.state.store(DONE, Ordering::SeqCst);
+            }
+            // Nothing was changed: the asker gets the error.
+            Err(e) => {
+                self.failure.store(e.raw_os_error(), Ordering::SeqCst);
+                self.state.store(FAILED, Ordering::SeqCst);
+            }
+        }
         // The slot outlives this call (the thread holds it while it runs), so the
         // word is still there; a wake that finds no waiter does nothing. futex(2)
         // is a plain system call, async-signal-safe.
@@ -216,7 +261,8 @@ impl Slot {
     /// # Errors
     /// `ESRCH` if the thread has ended; `ETIMEDOUT` if it did not take the request
     /// up within `limit` (then nothing was changed); `EBUSY` if another request is
-    /// under way.
+    /// under way; the thread's error if it could not take the request up (then
+    /// nothing was changed either).
     pub(crate) fn request(&self, req: Box<Request>, limit: Duration) -> io::Result<()> {
         if self.gone.load(Ordering::SeqCst) {
             return Err(io::Error::from_raw_os_error(libc::ESRCH));
@@ -237,6 +283,11 @@ impl Slot {
             let remaining = limit.saturating_sub(started.elapsed());
             match self.state.load(Ordering::SeqCst) {
                 DONE => break Ok(()),
+                FAILED => {
+                    break Err(io::Error::from_raw_os_error(
+                        self.failure.load(Ordering::SeqCst),
+                    ));
+                }
                 REQUESTED
                     if (sent.is_err() || remaining.is_zero())
                         && self
@@ -266,8 +317,8 @@ impl Slot {
         };
         self.request.store(std::ptr::null_mut(), Ordering::SeqCst);
         self.state.store(IDLE, Ordering::SeqCst);
-        // SAFETY: the thread has applied the request (DONE) or never will
-        // (CANCELLED); either way no one reads it any more.
+        // SAFETY: the thread has applied the request (DONE), gave up on it
+        // (FAILED) or never will take it up (CANCELLED); no one reads it any more.
         drop(unsafe { Box::from_raw(ptr) });
         outcome
     }
@@ -286,6 +337,140 @@ fn wait_while(word: &AtomicU32, value: u32, timeout: Duration) {
         // rather than spin.
         Err(_) => std::thread::sleep(Duration::from_micros(50)),
     }
+}
+
+/// The fs root and cwd a thread had before it went in the empty directory (below
+/// Impersonation level), kept open (`O_PATH`) while it is there; `-1`: it is not.
+///
+/// Each method makes only raw system calls and allocates nothing: the signal
+/// handler of SetThreadToken uses them as the thread's own changes do. Only the
+/// thread itself uses its record, one change at a time (its own changes hold it
+/// steady, and the handler then waits).
+pub(crate) struct SavedFs {
+    root: AtomicI32,
+    cwd: AtomicI32,
+}
+
+/// A root and cwd to come back to, opened by [`SavedFs::open_current`].
+pub(crate) struct Return {
+    root: OwnedFd,
+    cwd: OwnedFd,
+}
+
+impl SavedFs {
+    /// A record of a thread that is not in the empty directory.
+    pub(crate) const fn new() -> SavedFs {
+        SavedFs {
+            root: AtomicI32::new(-1),
+            cwd: AtomicI32::new(-1),
+        }
+    }
+
+    /// Whether the thread is in the empty directory.
+    pub(crate) fn is_confined(&self) -> bool {
+        self.root.load(Ordering::SeqCst) >= 0
+    }
+
+    /// Opens the calling thread's root and cwd (`O_PATH`, which needs no
+    /// permission): the one step that may fail (no descriptor left), made before
+    /// anything changes.
+    pub(crate) fn open_current() -> rustix::io::Result<Return> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        Ok(Return {
+            root: rustix::fs::open(c"/", flags, Mode::empty())?,
+            cwd: rustix::fs::open(c".", flags, Mode::empty())?,
+        })
+    }
+
+    /// Makes `empty` the calling thread's cwd and root (`fchdir`, `chroot(".")`)
+    /// and keeps `back`, its root and cwd before. Needs `CAP_SYS_CHROOT` in the
+    /// thread's effective set. On error the thread's root and cwd are as they
+    /// were (the process aborts if its cwd cannot be put back).
+    pub(crate) fn confine(&self, empty: BorrowedFd<'_>, back: Return) -> rustix::io::Result<()> {
+        rustix::process::fchdir(empty)?;
+        if let Err(e) = rustix::process::chroot(c".") {
+            if rustix::process::fchdir(&back.cwd).is_err() {
+                die("guise: cannot put back a thread's cwd after a failed chroot; aborting\n");
+            }
+            return Err(e);
+        }
+        self.root.store(back.root.into_raw_fd(), Ordering::SeqCst);
+        self.cwd.store(back.cwd.into_raw_fd(), Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Puts the calling thread's root and cwd back (`fchdir`, `chroot(".")`,
+    /// `fchdir`), if it is in the empty directory. Needs `CAP_SYS_CHROOT` in the
+    /// thread's effective set, and the right to enter both directories. On error
+    /// the record is kept: the caller aborts.
+    pub(crate) fn release(&self) -> rustix::io::Result<()> {
+        let (root, cwd) = (
+            self.root.load(Ordering::SeqCst),
+            self.cwd.load(Ordering::SeqCst),
+        );
+        if root < 0 {
+            return Ok(());
+        }
+        // SAFETY: both are descriptors this record opened and owns (stored by
+        // `confine`, closed only below or on drop); only this thread uses them.
+        let (root_fd, cwd_fd) =
+            unsafe { (BorrowedFd::borrow_raw(root), BorrowedFd::borrow_raw(cwd)) };
+        return_to(root_fd, cwd_fd)?;
+        self.root.store(-1, Ordering::SeqCst);
+        self.cwd.store(-1, Ordering::SeqCst);
+        // SAFETY: as above; the record no longer names them.
+        drop(unsafe { (OwnedFd::from_raw_fd(root), OwnedFd::from_raw_fd(cwd)) });
+        Ok(())
+    }
+
+    /// Copies of the root and cwd to come back to, if the thread is in the empty
+    /// directory: for a thread it starts, which copies its fs context.
+    pub(crate) fn duplicate(&self) -> rustix::io::Result<Option<Return>> {
+        let (root, cwd) = (
+            self.root.load(Ordering::SeqCst),
+            self.cwd.load(Ordering::SeqCst),
+        );
+        if root < 0 {
+            return Ok(None);
+        }
+        // SAFETY: as in `release`: descriptors this record owns, used by this
+        // thread only, borrowed for the copy.
+        let (root, cwd) = unsafe { (BorrowedFd::borrow_raw(root), BorrowedFd::borrow_raw(cwd)) };
+        Ok(Some(Return {
+            root: rustix::io::fcntl_dupfd_cloexec(root, 0)?,
+            cwd: rustix::io::fcntl_dupfd_cloexec(cwd, 0)?,
+        }))
+    }
+}
+
+impl Return {
+    /// Makes these the calling thread's root and cwd (see [`return_to`]).
+    pub(crate) fn go_back(&self) -> rustix::io::Result<()> {
+        return_to(self.root.as_fd(), self.cwd.as_fd())
+    }
+}
+
+impl Drop for SavedFs {
+    fn drop(&mut self) {
+        for fd in [
+            self.root.load(Ordering::SeqCst),
+            self.cwd.load(Ordering::SeqCst),
+        ] {
+            if fd >= 0 {
+                // SAFETY: a descriptor this record owns; nothing uses it after.
+                drop(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+}
+
+/// Makes `root` the calling thread's root and `cwd` its cwd: `fchdir(root)`,
+/// `chroot(".")`, `fchdir(cwd)`.
+fn return_to(root: BorrowedFd<'_>, cwd: BorrowedFd<'_>) -> rustix::io::Result<()> {
+    rustix::process::fchdir(root)?;
+    rustix::process::chroot(c".")?;
+    rustix::process::fchdir(cwd)
 }
 
 /// Signals the slot's thread that a request waits (`tgkill`).
@@ -331,13 +516,29 @@ fn groups_into(buf: &mut [u32]) -> Option<usize> {
 
 /// Puts `req.target` on the calling thread with raw per-thread system calls, from
 /// whatever identity it has now, and verifies it; aborts if it did not take.
-fn apply(req: &Request) {
+///
+/// A target below Impersonation level (`root`) puts the thread in the empty
+/// directory, right after the thread's own uid and capabilities are back (the
+/// chroot needs `CAP_SYS_CHROOT`) and before the new identity drops them; a target
+/// that is not puts the thread's root and cwd back once all of its own
+/// credentials are (its groups may be what lets it enter them).
+///
+/// # Errors
+/// Only if the root and cwd to come back to cannot be opened: then nothing was
+/// changed.
+fn apply(slot: &Slot, req: &Request) -> rustix::io::Result<()> {
     let (home, target) = (&req.home, &req.target);
+    let saved = &slot.saved_fs;
     // SAFETY: only the target thread, in this function, uses the scratch space, and
     // only one request is applied at a time.
     let scratch = unsafe { &mut *req.scratch.get() };
     let fail = |what: &str| -> ! {
         die(what);
+    };
+    // The only step that may fail: made before anything changes.
+    let back = match target.root {
+        Some(_) if !saved.is_confined() => Some(SavedFs::open_current()?),
+        _ => None,
     };
     // Back to the thread's own uid and capabilities: always allowed (the real and
     // saved uid are its own), and what the rest needs.
@@ -354,6 +555,26 @@ fn apply(req: &Request) {
             n == want.len() && scratch[..n].iter().zip(want).all(|(a, b)| *a == b.as_raw())
         })
     };
+    if let (Some(empty), Some(back)) = (target.root, back) {
+        // SAFETY: the process keeps the empty directory open for its whole life.
+        let empty = unsafe { BorrowedFd::borrow_raw(empty) };
+        if saved.confine(empty, back).is_err() {
+            fail("guise: SetThreadToken: chroot to the empty directory failed; aborting\n");
+        }
+    } else if target.root.is_none() && saved.is_confined() {
+        if !same_groups(&home.groups, scratch) && rthread::set_thread_groups(&home.groups).is_err()
+        {
+            fail("guise: SetThreadToken: setgroups back failed; aborting\n");
+        }
+        if rustix::process::getegid().as_raw() != home.gid
+            && rthread::set_thread_res_gid(None, Gid::from_raw(home.gid), None).is_err()
+        {
+            fail("guise: SetThreadToken: setresgid back failed; aborting\n");
+        }
+        if saved.release().is_err() {
+            fail("guise: SetThreadToken: cannot put back the thread's root and cwd; aborting\n");
+        }
+    }
     if !same_groups(&target.groups, scratch) && rthread::set_thread_groups(&target.groups).is_err()
     {
         fail("guise: SetThreadToken: setgroups failed; aborting\n");
@@ -381,6 +602,7 @@ fn apply(req: &Request) {
     {
         fail("guise: SetThreadToken: the thread's credentials did not take; aborting\n");
     }
+    Ok(())
 }
 
 extern "C" fn handler(_: libc::c_int) {
@@ -441,8 +663,15 @@ mod tests {
     static APPLIED: Mutex<Vec<(u32, u32)>> = Mutex::new(Vec::new());
 
     /// Stands in for [`apply`]: records what it would have put on the thread.
-    fn record(req: &Request) {
+    fn record(_: &Slot, req: &Request) -> rustix::io::Result<()> {
         APPLIED.lock().unwrap().push((req.home.uid, req.target.uid));
+        Ok(())
+    }
+
+    /// Stands in for an [`apply`] that cannot open the root and cwd to come back
+    /// to (no descriptor left): it changes nothing.
+    fn out_of_descriptors(_: &Slot, _: &Request) -> rustix::io::Result<()> {
+        Err(rustix::io::Errno::MFILE)
     }
 
     /// How often a request to take on `uid` was applied.
@@ -482,6 +711,7 @@ mod tests {
                 inheritable: CapabilitySet::empty(),
             },
             umask: 0o022,
+            root: None,
         }
     }
 
@@ -489,7 +719,10 @@ mod tests {
         Request::new(identity(1000), identity(uid))
     }
 
-    fn slot(apply: fn(&Request), notify: fn(&Slot) -> io::Result<()>) -> Arc<Slot> {
+    fn slot(
+        apply: fn(&Slot, &Request) -> rustix::io::Result<()>,
+        notify: fn(&Slot) -> io::Result<()>,
+    ) -> Arc<Slot> {
         Arc::new(Slot::with_seams(1, apply, notify))
     }
 
@@ -629,6 +862,22 @@ mod tests {
         assert_idle(&slot);
     }
 
+    /// A thread that cannot take the request up (it has no descriptor left for
+    /// the root and cwd to come back to) changes nothing: the asker gets its error
+    /// at once, the applied count stays, and the slot takes the next request.
+    #[test]
+    fn remote_request_the_thread_cannot_take_up_fails_and_changes_nothing() {
+        let slot = slot(out_of_descriptors, at_once);
+        let e = slot.request(request_for(78_001), LONG).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EMFILE));
+        assert_eq!(slot.applied(), 0);
+        assert_idle(&slot);
+        assert!(!slot.saved_fs().is_confined());
+        let e = slot.request(request_for(78_002), LONG).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EMFILE));
+        assert_idle(&slot);
+    }
+
     /// A signal without a request (a reused thread id) changes nothing.
     #[test]
     fn remote_stray_signal_does_nothing() {
@@ -645,11 +894,11 @@ mod tests {
     static GATE: AtomicBool = AtomicBool::new(false);
 
     /// A slow [`apply`]: waits for the gate, then records.
-    fn gated(req: &Request) {
+    fn gated(slot: &Slot, req: &Request) -> rustix::io::Result<()> {
         while !GATE.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));
         }
-        record(req);
+        record(slot, req)
     }
 
     /// Sends nothing, and returns only once the target has begun to apply the

@@ -239,6 +239,15 @@ impl ThreadHandle {
                 Some((target.token, target.applied, target.below))
             }
         };
+        // Below Impersonation level the thread's root and cwd are the empty
+        // directory, as on the thread itself; a server that could switch but not
+        // chroot is refused here, the thread unchanged.
+        let root = match &wanted {
+            Some((_, _, below)) if confines(home, *below)? => {
+                Some(std::os::fd::AsRawFd::as_raw_fd(&empty_root()?))
+            }
+            _ => None,
+        };
         let identity = |os: &OsIdentity, umask: u32| crate::sys::remote::Identity {
             uid: os.uid,
             gid: os.gid,
@@ -252,11 +261,13 @@ impl ThreadHandle {
                 ..home.capabilities
             },
             umask,
+            root: None,
         };
         let target = match &wanted {
-            Some((_, applied, below)) => {
-                identity(applied, if *below { 0o777 } else { reg.home_umask })
-            }
+            Some((_, applied, below)) => crate::sys::remote::Identity {
+                root,
+                ..identity(applied, if *below { 0o777 } else { reg.home_umask })
+            },
             None => identity(&home.os_identity(), reg.home_umask),
         };
         let request =

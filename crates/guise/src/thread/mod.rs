@@ -106,9 +106,16 @@ struct Active {
 }
 
 impl Active {
-    /// Puts the thread back on its own credentials (or aborts) and returns them.
+    /// Whether the thread is below Impersonation level ([`rules::creates_nothing_usable`]).
+    fn below(&self) -> bool {
+        self.umask.is_some()
+    }
+
+    /// Puts the thread back on its own credentials, root and cwd (or aborts) and
+    /// returns them.
     fn leave(self) -> Rc<ThreadCredentials> {
         cred::restore(&self.server, &self.applied);
+        release_fs();
         tracing::debug!(
             target: "guise::audit",
             event = "revert",
@@ -243,7 +250,182 @@ pub fn unshare_fs_context() -> Result<()> {
     crate::sys::socket::unshare_fs()
         .map_err(|e| Error::sys(ErrorKind::Os, "unshare(CLONE_FS)", &e))?;
     PRIVATE_FS.set(true);
+    // The empty directory is made now if it will be needed, while the thread
+    // may still make it: a worker that goes on to restrict itself (the pool's
+    // Landlock sandbox) no longer could. A failure is told when it is needed.
+    if rustix::thread::capabilities(None).is_ok_and(|c| {
+        c.effective
+            .contains(rustix::thread::CapabilitySet::SYS_CHROOT)
+    }) {
+        let _ = empty_root();
+    }
     Ok(())
+}
+
+/// The empty directory a thread below Impersonation level has as its fs root and
+/// cwd, made once per process and kept open for the process's whole life.
+///
+/// It is made (`mkdir`, mode 0555) under `/run`, else the temporary directory,
+/// opened (`O_PATH`), and removed at once: a removed directory stays usable as a
+/// root and cwd through the descriptor, is empty, and nothing can be created in
+/// it, by anyone (the kernel refuses any entry in a directory that was removed).
+/// Its name never matters and nothing of it is left on disk.
+///
+/// # Errors
+/// [`ErrorKind::CannotImpersonate`] if it cannot be made.
+fn empty_root() -> Result<std::os::fd::BorrowedFd<'static>> {
+    use std::hash::{BuildHasher, Hasher};
+    use std::os::fd::AsFd;
+
+    use rustix::fs::{Mode, OFlags};
+    static EMPTY: std::sync::OnceLock<std::os::fd::OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = EMPTY.get() {
+        return Ok(fd.as_fd());
+    }
+    let refused = |what: String, e: rustix::io::Errno| {
+        Error::sys(
+            ErrorKind::CannotImpersonate,
+            format!("the empty directory of threads below Impersonation level: {what}"),
+            e,
+        )
+    };
+    let mut last = rustix::io::Errno::NOENT;
+    let bases = [std::path::PathBuf::from("/run"), std::env::temp_dir()];
+    for base in &bases {
+        for _ in 0..8 {
+            // A fresh name each time (std's per-process random keys); `mkdir`
+            // never takes over an entry that exists.
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            let path = base.join(format!("guise-empty-{:016x}", h.finish()));
+            match rustix::fs::mkdir(&path, Mode::from_raw_mode(0o555)) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => {
+                    last = e;
+                    break;
+                }
+            }
+            let opened = rustix::fs::chmod(&path, Mode::from_raw_mode(0o555)).and_then(|()| {
+                rustix::fs::open(
+                    &path,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+            });
+            let removed = rustix::fs::rmdir(&path);
+            let fd = opened.map_err(|e| refused(format!("opening {}", path.display()), e))?;
+            removed.map_err(|e| refused(format!("removing {}", path.display()), e))?;
+            // Ours, and removed: what was opened is what was made (in a sticky or
+            // root-only directory no one else renames it), and can never gain
+            // an entry.
+            let st = rustix::fs::fstat(&fd).map_err(|e| refused("fstat".into(), e))?;
+            if st.st_uid != rustix::process::geteuid().as_raw() || st.st_nlink != 0 {
+                return Err(Error::new(
+                    ErrorKind::CannotImpersonate,
+                    format!(
+                        "the empty directory of threads below Impersonation level: {} is not the directory made",
+                        path.display()
+                    ),
+                ));
+            }
+            let _ = EMPTY.set(fd);
+            return Ok(EMPTY
+                .get()
+                .map(AsFd::as_fd)
+                .unwrap_or_else(|| unreachable!()));
+        }
+    }
+    Err(refused(
+        format!("no directory to make it in ({})", bases[0].display()),
+        last,
+    ))
+}
+
+/// Whether a thread whose own credentials are `server` and that goes below
+/// Impersonation level (`below`) is put in the empty directory ([`empty_root`]):
+/// whenever its server holds `CAP_SYS_CHROOT` in its effective set.
+///
+/// A server that holds SeImpersonate (`CAP_SETUID`/`CAP_SETGID`) but not
+/// `CAP_SYS_CHROOT` could put the thread on the sentinel but not keep it from
+/// opening by path what anyone may: it is refused (fail closed). A server that
+/// holds neither keeps its own ids below Impersonation level, without
+/// capabilities, as documented in the [module documentation](self).
+///
+/// (A rule: it belongs with the others in [`rules`].)
+///
+/// # Errors
+/// [`ErrorKind::CannotImpersonate`] for a server that could switch ids but not
+/// chroot.
+fn confines(server: &ThreadCredentials, below: bool) -> Result<bool> {
+    let chroot = server
+        .capabilities
+        .effective
+        .contains(rustix::thread::CapabilitySet::SYS_CHROOT);
+    match (below, chroot, rules::holds_se_impersonate(server)) {
+        (false, _, _) => Ok(false),
+        (true, true, _) => Ok(true),
+        (true, false, true) => Err(Error::new(
+            ErrorKind::CannotImpersonate,
+            "below Impersonation level a thread is kept from every file by an empty root \
+             directory, which needs CAP_SYS_CHROOT in the server's effective set: \
+             the server holds CAP_SETUID and CAP_SETGID but not CAP_SYS_CHROOT",
+        )),
+        (true, false, false) => Ok(false),
+    }
+}
+
+thread_local! {
+    /// The root and cwd to come back to, of a thread no other thread may set a
+    /// token on (one that may keeps them in its [`Registered`] slot).
+    static SAVED_FS: crate::sys::remote::SavedFs = const { crate::sys::remote::SavedFs::new() };
+}
+
+/// Runs `f` on the record of the calling thread's root and cwd to come back to:
+/// its slot's if other threads may set its token (their requests use it too),
+/// else its own. `None` while the thread ends.
+fn with_saved_fs<R>(f: impl FnOnce(&crate::sys::remote::SavedFs) -> R) -> Option<R> {
+    match REGISTERED.with_borrow(Clone::clone) {
+        Some(r) => Some(f(r.slot.saved_fs())),
+        None => SAVED_FS.try_with(f).ok(),
+    }
+}
+
+/// Puts the calling thread, at its own credentials, in the empty directory (fs
+/// root and cwd), keeping its root and cwd to come back to; nothing if it is
+/// there already. The thread has its own fs context.
+///
+/// # Errors
+/// [`ErrorKind::CannotImpersonate`] if the directory cannot be made or the kernel
+/// refuses; the thread's root and cwd are then as they were.
+fn confine_fs() -> Result<()> {
+    let empty = empty_root()?;
+    let refused = |e: rustix::io::Errno| {
+        Error::sys(
+            ErrorKind::CannotImpersonate,
+            "putting the thread in the empty directory below Impersonation level",
+            e,
+        )
+    };
+    with_saved_fs(|saved| {
+        if saved.is_confined() {
+            return Ok(());
+        }
+        let back = crate::sys::remote::SavedFs::open_current().map_err(refused)?;
+        saved.confine(empty, back).map_err(refused)
+    })
+    .unwrap_or_else(|| Err(refused(rustix::io::Errno::SRCH)))
+}
+
+/// Puts the calling thread's root and cwd back, if it is in the empty directory;
+/// the thread has its own credentials again. The process aborts if that fails.
+fn release_fs() {
+    if let Some(Err(e)) = with_saved_fs(crate::sys::remote::SavedFs::release) {
+        cred::fatal(
+            "putting back the thread's root and cwd",
+            &Error::sys(ErrorKind::Os, "fchdir/chroot", e),
+        );
+    }
 }
 
 /// Brings a foreign thread (now at `now`) to the process identity.
@@ -298,12 +480,26 @@ where
     let own_fs = PRIVATE_FS.get().then(|| {
         REGISTERED
             .with_borrow(|r| r.as_ref().map(|r| r.home_umask))
+            .or_else(|| ACTIVE.with_borrow(|a| a.as_ref().and_then(|a| a.umask).map(|m| m.bits())))
             .unwrap_or_else(|| {
                 let m = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
                 rustix::process::umask(m);
                 m.bits()
             })
     });
+    // Nor does a thread below Impersonation level start one in its empty
+    // directory: the new thread, at the process identity, takes the root and cwd
+    // this one comes back to. Held steady, so that no other thread's
+    // SetThreadToken closes them meanwhile.
+    let back = if PRIVATE_FS.get() {
+        let _steady = steady();
+        with_saved_fs(crate::sys::remote::SavedFs::duplicate)
+            .transpose()
+            .map_err(|e| Error::sys(ErrorKind::Os, "copying the thread's root and cwd", e))?
+            .flatten()
+    } else {
+        None
+    };
     let mut builder = std::thread::Builder::new();
     if let Some(name) = name {
         builder = builder.name(name);
@@ -318,6 +514,11 @@ where
                     panic!("a new thread cannot have an fs context of its own: {e}");
                 }
                 rustix::process::umask(rustix::fs::Mode::from_raw_mode(umask));
+            }
+            if let Some(back) = back
+                && let Err(e) = back.go_back()
+            {
+                panic!("a new thread cannot leave its creator's empty directory: {e}");
             }
             f()
         })
@@ -403,27 +604,30 @@ fn install(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
 fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
     ACTIVE.with_borrow_mut(|active| {
         // From one impersonation straight to another: no revert in between, and
-        // nothing at all if the kernel would see the same identity.
-        if let (Some(token), Some(previous)) = (&token, active.as_ref()) {
-            let server = Rc::clone(&previous.server);
+        // nothing at all if the kernel would see the same identity. Not across
+        // the line of Impersonation level, where the thread enters or leaves the
+        // empty directory at its own credentials: that goes through them.
+        if let (Some(token), Some(previous)) = (&token, active.as_ref())
+            && let server = Rc::clone(&previous.server)
+            && let target = rules::thread_target(token, &server)
+            && target.below == previous.below()
+        {
             let rules::ThreadTarget {
                 token,
                 level,
                 applied,
                 below,
-            } = rules::thread_target(token, &server);
+            } = target;
             let token = Rc::new(token);
             let Some(previous) = active.take() else {
                 unreachable!("checked above")
             };
-            if below && let Err(e) = unshare_fs_context() {
-                *active = Some(previous);
-                return Err(e);
-            }
             if applied != previous.applied
                 && let Err(e) = cred::switch_from(&server, &previous.applied, &applied)
             {
-                // The thread is back on its own credentials.
+                // The thread is back on its own credentials: its root, cwd and
+                // umask too.
+                release_fs();
                 if let Some(mask) = previous.umask {
                     rustix::process::umask(mask);
                 }
@@ -489,10 +693,20 @@ fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
             below,
         } = rules::thread_target(&token, &server);
         let token = Rc::new(token);
+        // Below Impersonation level: the empty directory as root and cwd, entered
+        // at the thread's own credentials (the chroot needs CAP_SYS_CHROOT), before
+        // it takes the sentinel's.
         if below {
             unshare_fs_context()?;
+            if confines(&server, below)? {
+                confine_fs()?;
+            }
         }
-        cred::switch(&server, &applied)?;
+        if let Err(e) = cred::switch(&server, &applied) {
+            // Back on its own credentials: its own root and cwd too.
+            release_fs();
+            return Err(e);
+        }
         let umask = below.then(|| rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o777)));
         tracing::debug!(
             target: "guise::audit",

@@ -8,7 +8,7 @@ mod common;
 use guise::privilege::Capabilities;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use common::{A, B, SERVER, can_read, files, thread_status};
+use common::{A, B, SERVER, files};
 use guise::token::PrivilegeChange;
 use guise::{
     ErrorKind, ImpersonationLevel, LogonType, Privilege, Sid, ThreadCredentials, Token, TokenType,
@@ -18,6 +18,76 @@ use rustix::thread::CapabilitySet;
 
 fn client(uid: u32) -> Token {
     Token::from_ids(uid, uid, &[uid]).unwrap()
+}
+
+/// A field of `/proc/thread-self/status` (the calling thread's view), e.g. "Uid",
+/// read through a descriptor of `/proc` that the first call opens: a thread below
+/// Impersonation level has an empty root, with no `/proc` in it. Each test calls
+/// it once before a thread goes below.
+fn thread_status(field: &str) -> String {
+    let text = proc_read("thread-self/status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/thread-self/status"))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `/proc`, opened once (`O_PATH`), before any thread of the test is below
+/// Impersonation level.
+fn proc_dir() -> std::os::fd::BorrowedFd<'static> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::fd::AsFd;
+    static PROC: std::sync::OnceLock<std::os::fd::OwnedFd> = std::sync::OnceLock::new();
+    PROC.get_or_init(|| {
+        rustix::fs::open(
+            "/proc",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .expect("/proc must be opened before the thread goes below Impersonation level")
+    })
+    .as_fd()
+}
+
+/// A file under `/proc`, read through [`proc_dir`].
+fn proc_read(path: &str) -> String {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::openat(
+        proc_dir(),
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .unwrap_or_else(|e| panic!("/proc/{path}: {e}"));
+    std::io::read_to_string(std::fs::File::from(fd)).unwrap()
+}
+
+/// Where a link under `/proc` points, read through [`proc_dir`]: for
+/// `thread-self/root` and `thread-self/cwd`.
+fn proc_link(path: &str) -> String {
+    rustix::fs::readlinkat(proc_dir(), path, Vec::new())
+        .unwrap_or_else(|e| panic!("/proc/{path}: {e}"))
+        .into_string()
+        .unwrap()
+}
+
+/// Whether the calling thread may read `p`. A thread below Impersonation level
+/// finds nothing at all (its root is an empty directory): that counts as denied.
+fn can_read(p: &std::path::Path) -> bool {
+    match std::fs::read(p) {
+        Ok(_) => true,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            false
+        }
+        Err(e) => panic!("reading {}: {e}", p.display()),
+    }
 }
 
 #[test]
@@ -131,6 +201,7 @@ fn panic_inside_guard_scope_reverts() {
 #[test]
 fn identification_level_identifies_but_cannot_act() {
     need_root!();
+    proc_dir();
     let f = files();
     let before = ThreadCredentials::current().unwrap();
     let ident = client(A)
@@ -164,6 +235,7 @@ fn identification_level_identifies_but_cannot_act() {
 #[test]
 fn anonymous_level_and_anonymous_token() {
     need_root!();
+    proc_dir();
     let f = files();
     let anon = client(A)
         .duplicate(ImpersonationLevel::Anonymous, TokenType::Impersonation)
@@ -208,6 +280,7 @@ fn drop_setid_caps() {
 #[test]
 fn server_without_setid_capabilities_gets_identification() {
     need_root!();
+    proc_dir();
     let f = files();
     drop_setid_caps();
     let before = ThreadCredentials::current().unwrap();
@@ -376,6 +449,7 @@ fn guards_nest_and_switch_between_clients() {
 #[test]
 fn process_token_describes_the_process_while_impersonating() {
     need_root!();
+    proc_dir();
     let process = Token::open_process().unwrap();
     assert_eq!(process.user(), Sid::LOCAL_SYSTEM);
     client(A)
@@ -639,4 +713,190 @@ fn attack_a_root_client_never_takes_down_a_server_without_uid_0() {
     })
     .join()
     .unwrap();
+}
+
+/// Files anyone may reach: a 0644 file and a 0777 directory in a 0755 directory,
+/// which is also the calling thread's cwd (on an fs context of its own).
+struct Public {
+    dir: tempfile::TempDir,
+    file: std::path::PathBuf,
+    drop_box: std::path::PathBuf,
+}
+
+fn public() -> Public {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = dir.path().join("public.txt");
+    std::fs::write(&file, "anyone").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let drop_box = dir.path().join("drop");
+    std::fs::create_dir(&drop_box).unwrap();
+    std::fs::set_permissions(&drop_box, std::fs::Permissions::from_mode(0o777)).unwrap();
+    guise::thread::unshare_fs_context().unwrap();
+    std::env::set_current_dir(dir.path()).unwrap();
+    Public {
+        dir,
+        file,
+        drop_box,
+    }
+}
+
+/// What the calling thread reaches of `p` by path: (reads the file by its full
+/// name, reads it by a name relative to its cwd, creates a file in the 0777
+/// directory).
+fn reaches(p: &Public) -> (bool, bool, bool) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = p
+        .drop_box
+        .join(format!("f{}", N.fetch_add(1, Ordering::Relaxed)));
+    let wrote = std::fs::write(&name, "x").is_ok();
+    if wrote {
+        std::fs::remove_file(&name).unwrap();
+    }
+    (
+        std::fs::read(&p.file).is_ok(),
+        std::fs::read("public.txt").is_ok(),
+        wrote,
+    )
+}
+
+/// The calling thread's fs root and cwd, as the kernel shows them.
+fn root_and_cwd() -> (String, String) {
+    (proc_link("thread-self/root"), proc_link("thread-self/cwd"))
+}
+
+/// Windows: ANONYMOUS LOGON is not Everyone, and a thread at Identification or
+/// Anonymous level opens no object. Linux would let the sentinel open what any
+/// user may ("other" bits): on a bare thread (no pool, no Landlock) the thread's
+/// root and cwd are an empty directory while it is below Impersonation level, so
+/// it reaches nothing by path; once it leaves, its root and cwd are what they
+/// were.
+#[test]
+fn the_anonymous_token_reaches_nothing_everyone_only_on_a_bare_thread() {
+    need_root!();
+    proc_dir();
+    let p = public();
+    let before = root_and_cwd();
+    assert_eq!(before.1, p.dir.path().to_str().unwrap());
+    let all = (true, true, true);
+    let nothing = (false, false, false);
+    assert_eq!(reaches(&p), all, "root");
+    // An Impersonation-level client reaches what anyone may.
+    let g = client(A).impersonate().unwrap();
+    assert_eq!(reaches(&p), all, "A at Impersonation level");
+    assert_eq!(root_and_cwd(), before);
+    drop(g);
+    let below = [
+        ("the anonymous token", Token::anonymous()),
+        (
+            "Identification",
+            client(A)
+                .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+                .unwrap(),
+        ),
+        (
+            "Anonymous",
+            client(A)
+                .duplicate(ImpersonationLevel::Anonymous, TokenType::Impersonation)
+                .unwrap(),
+        ),
+    ];
+    for (what, token) in &below {
+        let g = token.impersonate().unwrap();
+        assert_eq!(thread_status("Uid"), "0 4294967294 0 4294967294", "{what}");
+        assert_eq!(reaches(&p), nothing, "{what}");
+        assert!(!can_read(std::path::Path::new("/etc/passwd")), "{what}");
+        assert_eq!(
+            std::fs::read_dir("/").map(|d| d.count()).unwrap_or(0),
+            0,
+            "{what}: the root is empty"
+        );
+        assert!(std::fs::create_dir("/d").is_err() && std::fs::write("x", "x").is_err());
+        assert_eq!(thread_status("Umask"), "0777");
+        drop(g);
+        assert_eq!(root_and_cwd(), before, "{what}: root and cwd come back");
+        assert_eq!(reaches(&p), all, "{what}: after revert");
+    }
+    // Straight between levels: below, to Impersonation, below again, back.
+    let (_, id) = &below[1];
+    let g1 = id.impersonate().unwrap();
+    let g2 = client(A).impersonate().unwrap();
+    assert_eq!(root_and_cwd(), before, "at Impersonation level again");
+    assert_eq!(reaches(&p), all);
+    let g3 = Token::anonymous().impersonate().unwrap();
+    assert_eq!(reaches(&p), nothing);
+    drop(g3);
+    drop(g2);
+    assert_eq!(reaches(&p), nothing, "below again under the first guard");
+    guise::thread::revert_to_self().unwrap();
+    drop(g1);
+    assert_eq!(root_and_cwd(), before);
+    assert_eq!(reaches(&p), all);
+}
+
+/// A thread started with `guise::thread::spawn` by a thread below Impersonation
+/// level starts at the process identity, and so at the root and cwd its creator
+/// comes back to, not in the empty directory.
+#[test]
+fn a_thread_started_below_impersonation_starts_outside_the_empty_directory() {
+    need_root!();
+    proc_dir();
+    let p = public();
+    let before = root_and_cwd();
+    let id = client(A)
+        .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+        .unwrap();
+    let seen = id
+        .run_as(|| {
+            assert_eq!(reaches(&p), (false, false, false));
+            let file = p.file.clone();
+            guise::thread::spawn(move || {
+                (
+                    root_and_cwd(),
+                    std::fs::read(&file).is_ok(),
+                    thread_status("Umask"),
+                )
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+        })
+        .unwrap();
+    assert_eq!(seen.0, before);
+    assert!(seen.1, "the new thread reads as the process");
+    assert_ne!(seen.2, "0777", "nor does it inherit the umask of below");
+    assert_eq!(root_and_cwd(), before);
+}
+
+/// A server that may put a thread on the sentinel (CAP_SETUID, CAP_SETGID) but
+/// cannot give it the empty root (no CAP_SYS_CHROOT effective) is refused below
+/// Impersonation level, rather than leave the sentinel what anyone may open; the
+/// thread is unchanged. At Impersonation level nothing is refused.
+#[test]
+fn a_server_that_cannot_chroot_is_refused_below_impersonation() {
+    need_root!();
+    proc_dir();
+    let p = public();
+    let mut caps = rthread::capabilities(None).unwrap();
+    caps.effective -= CapabilitySet::SYS_CHROOT;
+    rthread::set_capabilities(None, caps).unwrap();
+    let before = ThreadCredentials::current().unwrap();
+    for token in [
+        Token::anonymous(),
+        client(A)
+            .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+            .unwrap(),
+    ] {
+        let e = token.impersonate().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::CannotImpersonate, "{e}");
+        assert!(e.to_string().contains("CAP_SYS_CHROOT"), "{e}");
+        assert!(!guise::thread::is_impersonating());
+        assert_eq!(ThreadCredentials::current().unwrap(), before);
+        assert_eq!(reaches(&p), (true, true, true));
+    }
+    let g = client(A).impersonate().unwrap();
+    assert_eq!(g.level(), ImpersonationLevel::Impersonation);
+    drop(g);
+    assert_eq!(ThreadCredentials::current().unwrap(), before);
 }

@@ -34,6 +34,36 @@ fn tid() -> i32 {
     rustix::thread::gettid().as_raw_nonzero().get()
 }
 
+/// `/proc`, opened once (`O_PATH`) before any thread of the test is below
+/// Impersonation level: such a thread's root is an empty directory, with no
+/// `/proc` in it.
+fn proc_dir() -> std::os::fd::BorrowedFd<'static> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::fd::AsFd;
+    static PROC: std::sync::OnceLock<std::os::fd::OwnedFd> = std::sync::OnceLock::new();
+    PROC.get_or_init(|| {
+        rustix::fs::open(
+            "/proc",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .expect("/proc must be opened before a thread goes below Impersonation level")
+    })
+    .as_fd()
+}
+
+/// The fs root and cwd of thread `tid` of this process, as another thread sees
+/// them (`/proc/self/task/TID/{root,cwd}`).
+fn fs_of(tid: i32) -> (String, String) {
+    let link = |what: &str| {
+        std::fs::read_link(format!("/proc/self/task/{tid}/{what}"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    (link("root"), link("cwd"))
+}
+
 /// What a target thread is asked to do, from the test's thread.
 enum Ask {
     /// Report what it sees of itself.
@@ -42,6 +72,10 @@ enum Ask {
     Guard(mpsc::Sender<()>),
     /// Drop the guard it holds.
     Drop(mpsc::Sender<()>),
+    /// Impersonate this token with a guard, and hold it until the next `Drop`.
+    Hold(Token, mpsc::Sender<()>),
+    /// Run this on the thread.
+    Do(Box<dyn FnOnce() + Send>),
     Stop,
 }
 
@@ -65,12 +99,20 @@ fn target() -> (
     let (ready_tx, ready_rx) = mpsc::channel();
     let join = guise::thread::spawn(move || {
         let handle = ThreadHandle::current().unwrap();
+        let proc = proc_dir();
         ready_tx.send((handle, tid())).unwrap();
         let mut guard = None;
         for ask in rx {
             match ask {
                 Ask::Report(reply) => {
-                    let text = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+                    let status = rustix::fs::openat(
+                        proc,
+                        "thread-self/status",
+                        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                        rustix::fs::Mode::empty(),
+                    )
+                    .unwrap();
+                    let text = std::io::read_to_string(std::fs::File::from(status)).unwrap();
                     let uid = text
                         .lines()
                         .find_map(|l| l.strip_prefix("Uid:"))
@@ -96,6 +138,11 @@ fn target() -> (
                     drop(guard.take());
                     done.send(()).unwrap();
                 }
+                Ask::Hold(token, done) => {
+                    guard = Some(token.impersonate().unwrap());
+                    done.send(()).unwrap();
+                }
+                Ask::Do(f) => f(),
                 Ask::Stop => break,
             }
         }
@@ -362,5 +409,205 @@ fn open_thread_token_of_another_thread_at_anonymous_level_is_cant_open_anonymous
     assert_eq!(handle.open_thread_token().unwrap().unix().uid().as_raw(), A);
     handle.set_thread_token(None).unwrap();
     tx.send(Ask::Stop).unwrap();
+    join.join().unwrap();
+}
+
+/// Runs `f` on the target thread and returns what it returns.
+fn on<R: Send + 'static>(tx: &mpsc::Sender<Ask>, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (r, back) = mpsc::channel();
+    tx.send(Ask::Do(Box::new(move || r.send(f()).unwrap())))
+        .unwrap();
+    back.recv().unwrap()
+}
+
+/// Has the target hold a guard for `token` until the next `Ask::Drop`.
+fn hold(tx: &mpsc::Sender<Ask>, token: &Token) {
+    let (done, wait) = mpsc::channel();
+    tx.send(Ask::Hold(token.clone(), done)).unwrap();
+    wait.recv().unwrap();
+}
+
+fn drop_guard(tx: &mpsc::Sender<Ask>) {
+    let (done, wait) = mpsc::channel();
+    tx.send(Ask::Drop(done)).unwrap();
+    wait.recv().unwrap();
+}
+
+/// A 0644 file and a 0777 directory in a 0755 directory: what anyone may reach.
+struct Public {
+    dir: tempfile::TempDir,
+    file: std::path::PathBuf,
+    drop_box: std::path::PathBuf,
+}
+
+fn public() -> Public {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = dir.path().join("public.txt");
+    std::fs::write(&file, "anyone").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let drop_box = dir.path().join("drop");
+    std::fs::create_dir(&drop_box).unwrap();
+    std::fs::set_permissions(&drop_box, std::fs::Permissions::from_mode(0o777)).unwrap();
+    Public {
+        dir,
+        file,
+        drop_box,
+    }
+}
+
+/// What the target reaches of `p` by path: (reads the file by its full name,
+/// reads it relative to its cwd, creates a file in the 0777 directory).
+fn reaches(tx: &mpsc::Sender<Ask>, p: &Public) -> (bool, bool, bool) {
+    let (file, drop_box) = (p.file.clone(), p.drop_box.clone());
+    on(tx, move || {
+        let name = drop_box.join(format!("f{}", tid()));
+        let wrote = std::fs::write(&name, "x").is_ok();
+        if wrote {
+            std::fs::remove_file(&name).unwrap();
+        }
+        (
+            std::fs::read(&file).is_ok(),
+            std::fs::read("public.txt").is_ok(),
+            wrote,
+        )
+    })
+}
+
+/// SetThreadToken from another thread puts the target in the empty directory
+/// below Impersonation level, as its own impersonation does, and back: the
+/// anonymous token, Identification and Anonymous level reach nothing by path,
+/// Impersonation level what anyone may; and the target's root and cwd come back
+/// exactly, whichever side (the target itself or another thread) takes it below
+/// and whichever brings it back.
+#[test]
+fn the_anonymous_token_reaches_nothing_everyone_only_through_set_thread_token() {
+    need_root!();
+    let p = public();
+    let (handle, target_tid, tx, join) = target();
+    let dir = p.dir.path().to_owned();
+    on(&tx, move || std::env::set_current_dir(dir).unwrap());
+    let before = fs_of(target_tid);
+    assert_eq!(before.1, p.dir.path().to_str().unwrap());
+    let (all, nothing) = ((true, true, true), (false, false, false));
+    assert_eq!(reaches(&tx, &p), all);
+    let id = client(A)
+        .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+        .unwrap();
+    let anon_level = client(A)
+        .duplicate(ImpersonationLevel::Anonymous, TokenType::Impersonation)
+        .unwrap();
+
+    // Another thread, both ways.
+    handle.set_thread_token(Some(&client(A))).unwrap();
+    assert_eq!(reaches(&tx, &p), all, "A at Impersonation level");
+    assert_eq!(fs_of(target_tid), before);
+    for (what, token) in [
+        ("the anonymous token", Token::anonymous()),
+        ("Identification", id.clone()),
+        ("Anonymous", anon_level.clone()),
+    ] {
+        handle.set_thread_token(Some(&token)).unwrap();
+        assert_eq!(status_of(target_tid, "Uid"), "0 4294967294 0 4294967294");
+        let below = fs_of(target_tid);
+        assert_ne!(below.0, before.0, "{what}: root");
+        assert_eq!(below.0, below.1, "{what}: cwd is the root");
+        assert!(below.0.ends_with("(deleted)"), "{what}: {below:?}");
+        assert_eq!(reaches(&tx, &p), nothing, "{what}");
+        assert_eq!(
+            on(&tx, || std::fs::read_dir("/")
+                .map(|d| d.count())
+                .unwrap_or(0)),
+            0,
+            "{what}: an empty root"
+        );
+    }
+    handle.set_thread_token(None).unwrap();
+    assert_eq!(fs_of(target_tid), before);
+    assert_eq!(reaches(&tx, &p), all);
+
+    // Below by another thread, back by the target's own revert.
+    handle.set_thread_token(Some(&id)).unwrap();
+    assert_eq!(reaches(&tx, &p), nothing);
+    on(&tx, || guise::revert_to_self().unwrap());
+    assert_eq!(status_of(target_tid, "Uid"), "0 0 0 0");
+    assert_eq!(fs_of(target_tid), before);
+    assert_eq!(reaches(&tx, &p), all);
+
+    // Below by the target itself, to Impersonation level by another thread, then
+    // the target's guard reverts it.
+    hold(&tx, &id);
+    assert_eq!(status_of(target_tid, "Uid"), "0 4294967294 0 4294967294");
+    assert_ne!(fs_of(target_tid), before);
+    assert_eq!(reaches(&tx, &p), nothing);
+    handle.set_thread_token(Some(&client(A))).unwrap();
+    assert_eq!(status_of(target_tid, "Uid"), format!("0 {A} 0 {A}"));
+    assert_eq!(fs_of(target_tid), before);
+    assert_eq!(reaches(&tx, &p), all);
+    drop_guard(&tx);
+    assert_eq!(status_of(target_tid, "Uid"), "0 0 0 0");
+    assert_eq!(fs_of(target_tid), before);
+
+    // Below by the target, reverted by another thread.
+    hold(&tx, &Token::anonymous());
+    assert_ne!(fs_of(target_tid), before);
+    handle.set_thread_token(None).unwrap();
+    assert_eq!(fs_of(target_tid), before);
+    assert_eq!(reaches(&tx, &p), all);
+    drop_guard(&tx);
+    assert_eq!(fs_of(target_tid), before);
+
+    // Below by another thread, to Impersonation level by the target's guard, and
+    // below again when it drops it (the token another thread set).
+    handle.set_thread_token(Some(&anon_level)).unwrap();
+    hold(&tx, &client(A));
+    assert_eq!(fs_of(target_tid), before);
+    assert_eq!(reaches(&tx, &p), all);
+    drop_guard(&tx);
+    assert_eq!(status_of(target_tid, "Uid"), "0 4294967294 0 4294967294");
+    assert_ne!(fs_of(target_tid), before);
+    assert_eq!(reaches(&tx, &p), nothing);
+    handle.set_thread_token(None).unwrap();
+    assert_eq!(fs_of(target_tid), before);
+    assert_eq!(reaches(&tx, &p), all);
+
+    tx.send(Ask::Stop).unwrap();
+    join.join().unwrap();
+}
+
+/// A target whose server holds CAP_SETUID and CAP_SETGID but not CAP_SYS_CHROOT
+/// is refused below Impersonation level by another thread, as by itself, and is
+/// unchanged.
+#[test]
+fn set_thread_token_below_impersonation_is_refused_without_chroot() {
+    need_root!();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (stop, wait) = mpsc::channel::<()>();
+    let join = guise::thread::spawn(move || {
+        let mut caps = rustix::thread::capabilities(None).unwrap();
+        caps.effective -= rustix::thread::CapabilitySet::SYS_CHROOT;
+        rustix::thread::set_capabilities(None, caps).unwrap();
+        ready_tx
+            .send((ThreadHandle::current().unwrap(), tid()))
+            .unwrap();
+        wait.recv().unwrap();
+    })
+    .unwrap();
+    let (handle, target_tid) = ready_rx.recv().unwrap();
+    let before = fs_of(target_tid);
+    let id = client(A)
+        .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+        .unwrap();
+    for token in [Token::anonymous(), id] {
+        let e = handle.set_thread_token(Some(&token)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::CannotImpersonate, "{e}");
+        assert_eq!(status_of(target_tid, "Uid"), "0 0 0 0");
+        assert_eq!(fs_of(target_tid), before);
+    }
+    handle.set_thread_token(Some(&client(A))).unwrap();
+    assert_eq!(status_of(target_tid, "Uid"), format!("0 {A} 0 {A}"));
+    handle.set_thread_token(None).unwrap();
+    stop.send(()).unwrap();
     join.join().unwrap();
 }
