@@ -828,23 +828,42 @@ fn the_sentinel_identity_is_never_served_above_identification() {
     let (_d, sock) = socket_dir();
     let server = PipeServer::bind(PipeAddr::Path(sock.clone()), ServerOptions::default()).unwrap();
     let client = std::thread::spawn(move || {
-        Token::from_ids(A, A, &[A])
+        // A thread of guise below Impersonation level reaches no path, a pipe's
+        // neither (its root is an empty directory; Windows opens no object for
+        // it)...
+        let refused = Token::from_ids(A, A, &[A])
             .unwrap()
             .duplicate(
                 ImpersonationLevel::Identification,
                 guise::TokenType::Impersonation,
             )
             .unwrap()
-            .run_as(move || {
+            .run_as(|| {
                 assert_eq!(rustix::process::geteuid().as_raw(), 0xFFFF_FFFE);
-                let mut c = PipeClient::connect(
-                    &PipeAddr::Path(sock),
+                PipeClient::connect(
+                    &PipeAddr::Path(sock.clone()),
                     qos(ImpersonationLevel::Impersonation),
                 )
-                .unwrap();
-                c.transact(b"hi").unwrap()
+                .is_err()
             })
-            .unwrap()
+            .unwrap();
+        assert!(
+            refused,
+            "a thread below Impersonation level reached the pipe"
+        );
+        // ...so the sentinel's ids are taken here without guise, as a process
+        // running as them would have them.
+        use rustix::process::{Gid, Uid};
+        use rustix::thread as t;
+        t::set_thread_groups(&[]).unwrap();
+        t::set_thread_res_gid(None, Gid::from_raw(0xFFFF_FFFE), None).unwrap();
+        t::set_thread_res_uid(None, Uid::from_raw(0xFFFF_FFFE), None).unwrap();
+        let mut c = PipeClient::connect(
+            &PipeAddr::Path(sock),
+            qos(ImpersonationLevel::Impersonation),
+        )
+        .unwrap();
+        c.transact(b"hi").unwrap()
     });
     let mut conn = server.accept().unwrap();
     conn.read_message().unwrap().unwrap();
