@@ -214,14 +214,20 @@ impl ThreadHandle {
     /// what the thread impersonated; a guard of the thread's that was live then
     /// reverts the thread to its own identity when dropped. The level the thread
     /// gets follows the same rules as on the calling thread (see the [module
-    /// documentation](self)).
+    /// documentation](crate::thread)).
     ///
     /// # Errors
     /// - [`ErrorKind::BadTokenType`] for a primary token.
     /// - [`ErrorKind::InvalidParameter`] for ids the kernel would misread, or a
     ///   thread that has ended.
-    /// - [`ErrorKind::Os`] if the thread did not take the token up in time (it is
-    ///   then unchanged).
+    /// - [`ErrorKind::CannotImpersonate`] below Impersonation level for a thread
+    ///   whose server holds `CAP_SETUID`/`CAP_SETGID` but not `CAP_SYS_CHROOT` (it
+    ///   could not be kept from opening by path; see the [module
+    ///   documentation](crate::thread#the-sentinel-identity)), or if the empty directory
+    ///   cannot be made; the thread is then unchanged.
+    /// - [`ErrorKind::Os`] if the thread did not take the token up in time, or
+    ///   could not (no descriptor left to keep its root and cwd); it is then
+    ///   unchanged.
     ///
     /// [`SetThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-setthreadtoken
     #[doc(alias = "SetThreadToken")]

@@ -7,7 +7,7 @@
 //!
 //! | level             | what the kernel sees while the thread impersonates |
 //! |-------------------|----------------------------------------------------|
-//! | Anonymous         | the sentinel: uid and gid 4294967294, no groups, no capabilities, umask 0777 |
+//! | Anonymous         | the sentinel: uid and gid 4294967294, no groups, no capabilities, umask 0777, and an empty directory as fs root and cwd |
 //! | Identification    | the sentinel, as for Anonymous                     |
 //! | Impersonation     | the token's uid, gid and groups; capabilities of its enabled privileges that the server holds |
 //! | Delegation        | as Impersonation (no network credentials yet)      |
@@ -19,21 +19,52 @@
 //! SP4, which also exempts the process's own LogonUser tokens: on Linux those of
 //! another account need the capabilities all the same). Such a server cannot put the thread on the
 //! sentinel either: at Identification and Anonymous level its thread keeps the
-//! server's ids with **no** effective capabilities and umask 0777. It never gains
-//! the client's identity.
+//! server's ids with **no** effective capabilities and umask 0777 (and the empty
+//! root if the server holds `CAP_SYS_CHROOT`; see below). It never gains the
+//! client's identity.
 //!
 //! # The sentinel identity
-//! At Identification and Anonymous level Windows lets a thread open no object. On
-//! Linux the kernel sees the sentinel: uid and gid 4294967294, which no account has
-//! (not `nobody`, which other daemons and NFS share), no supplementary groups, no
-//! capabilities, and umask 0777, so that a file it creates has mode 0000. Such a
-//! thread reads only what any user may read and writes only where any user may
-//! write. Every thread at these levels shares the sentinel, so a file one of them
-//! creates in a world-writable directory is the sentinel's: another sentinel thread
-//! cannot open it (mode 0000) but, as its owner, could `chmod` it. Call
+//! At Identification and Anonymous level Windows lets a thread open no object (and
+//! ANONYMOUS LOGON is not Everyone). On Linux the kernel sees the sentinel: uid and
+//! gid 4294967294, which no account has (not `nobody`, which other daemons and NFS
+//! share), no supplementary groups, no capabilities, and umask 0777, so that a file
+//! it creates has mode 0000. The thread gets a private fs context
+//! ([`unshare_fs_context`]) the first time it goes below Impersonation level.
+//!
+//! Ids alone would still let the sentinel open what any user may ("other"
+//! bits): while the thread is below Impersonation level (the rule
+//! `rules::creates_nothing_usable`: Identification and Anonymous level, and the
+//! anonymous token at any level), its fs **root and cwd are an empty directory**,
+//! so it reaches nothing by path, as a worker of the pool's Landlock sandbox. The
+//! directory is made once per process (under `/run`, else the temporary
+//! directory), kept open and removed at once: nothing can ever be created in it,
+//! and nothing of it stays on disk. The thread enters it (`fchdir`, `chroot(".")`)
+//! at its own credentials, just before it takes the sentinel's, keeping its root
+//! and cwd open (`O_PATH`); when it leaves that state (a revert, or a token at
+//! Impersonation level) its own credentials come back first, then exactly the
+//! root and cwd it had; if they cannot, the process aborts, as for a credential
+//! that cannot be restored. Another thread's [`ThreadHandle::set_thread_token`]
+//! does the same, and the two share the saved root and cwd: a thread put below by
+//! another may revert itself, and the reverse. A thread that [`spawn`] starts from
+//! such a thread starts at the root and cwd its creator comes back to.
+//!
+//! - The chroot needs `CAP_SYS_CHROOT` in the server's effective set. A server
+//!   that holds `CAP_SETUID`/`CAP_SETGID` but not it is **refused** below
+//!   Impersonation level ([`ErrorKind::CannotImpersonate`]), rather than leave
+//!   the sentinel what anyone may open. A server that holds none of them keeps its
+//!   own ids there, without capabilities and without the empty root.
+//! - What is opened before (descriptors) stays usable: the thread acts on them
+//!   with its credentials of the moment. A log sink that opens a path at each
+//!   event (a rolling file, `syslog` before its first message) cannot from such a
+//!   thread; nor can a name lookup (NSS files, the `nscd` socket), which then
+//!   finds no account. `/proc` is not there either.
+//! - Threads that share the thread's fs context (made by `std::thread::spawn`
+//!   from it: see below) share its root and cwd, as they share its umask.
+//!
+//! Every thread at these levels shares the sentinel, so a file one of them creates
+//! through a descriptor it was given is the sentinel's. Call
 //! [`check_open_as_client`] before opening objects as a client, as Windows' object
-//! manager does. The thread gets a private fs context ([`unshare_fs_context`]) the
-//! first time it goes below Impersonation level.
+//! manager does.
 //!
 //! # Threads created while impersonating
 //! Linux gives a new thread its creator's credentials; Windows gives it the process
@@ -806,7 +837,10 @@ fn put_back_wanted() {
 /// - [`ErrorKind::InvalidParameter`] for ids the kernel would misread.
 /// - [`ErrorKind::Os`] if the kernel refuses the switch.
 /// - [`ErrorKind::CannotImpersonate`] on a thread created while another
-///   impersonated (see the [module documentation](self)).
+///   impersonated (see the [module documentation](self)); below Impersonation
+///   level, for a server that holds `CAP_SETUID`/`CAP_SETGID` but not
+///   `CAP_SYS_CHROOT`, or if the empty root cannot be made or entered (see [the
+///   sentinel identity](self#the-sentinel-identity)).
 ///
 /// On error the thread, and its guards, are as they were.
 ///
