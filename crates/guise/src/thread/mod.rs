@@ -1071,3 +1071,58 @@ impl Token {
         Ok(f())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::thread::{CapabilitySet, CapabilitySets};
+
+    fn server(effective: CapabilitySet) -> ThreadCredentials {
+        let ids = ResIds {
+            real: 0,
+            effective: 0,
+            saved: 0,
+        };
+        ThreadCredentials {
+            uid: ids,
+            gid: ids,
+            groups: Vec::new(),
+            capabilities: CapabilitySets {
+                effective,
+                permitted: CapabilitySet::all(),
+                inheritable: CapabilitySet::empty(),
+            },
+        }
+    }
+
+    /// Below Impersonation level a thread is put in the empty root whenever its
+    /// server holds CAP_SYS_CHROOT; a server that could put it on the sentinel
+    /// (CAP_SETUID and CAP_SETGID) but not chroot it is refused; one that can do
+    /// neither keeps its own ids (no root to take away beyond its own). At
+    /// Impersonation level and above, never.
+    #[test]
+    fn the_empty_root_below_impersonation_table() {
+        let setid = CapabilitySet::SETUID | CapabilitySet::SETGID;
+        let chroot = CapabilitySet::SYS_CHROOT;
+        for (effective, below, expected) in [
+            (setid | chroot, true, Some(true)),
+            (chroot, true, Some(true)),
+            (setid, true, None),
+            (CapabilitySet::SETUID, true, Some(false)),
+            (CapabilitySet::empty(), true, Some(false)),
+            (setid | chroot, false, Some(false)),
+            (setid, false, Some(false)),
+            (CapabilitySet::empty(), false, Some(false)),
+        ] {
+            let got = confines(&server(effective), below);
+            match expected {
+                Some(want) => assert_eq!(got.unwrap(), want, "{effective:?} below={below}"),
+                None => {
+                    let e = got.unwrap_err();
+                    assert_eq!(e.kind(), ErrorKind::CannotImpersonate);
+                    assert!(e.to_string().contains("CAP_SYS_CHROOT"), "{e}");
+                }
+            }
+        }
+    }
+}
