@@ -611,3 +611,60 @@ fn set_thread_token_below_impersonation_is_refused_without_chroot() {
     stop.send(()).unwrap();
     join.join().unwrap();
 }
+
+/// Attack on the mechanism: another thread's SetThreadToken in and out of the
+/// empty root while the target goes in and out of it by its own impersonations.
+/// No change is torn (the process would abort), and once both stop the target's
+/// root and cwd are exactly its own.
+#[test]
+fn set_thread_token_racing_the_targets_own_trips_below_impersonation_keeps_its_root() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    need_root!();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let spin = std::sync::Arc::clone(&stop);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (go, wait) = mpsc::channel::<()>();
+    let (start, started_rx) = mpsc::channel::<()>();
+    let join = guise::thread::spawn(move || {
+        ready_tx
+            .send((ThreadHandle::current().unwrap(), tid()))
+            .unwrap();
+        started_rx.recv().unwrap();
+        let id = client(B)
+            .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)
+            .unwrap();
+        let mut rounds = 0u64;
+        while !spin.load(Ordering::SeqCst) {
+            drop(id.impersonate().unwrap());
+            drop(client(B).impersonate().unwrap());
+            rounds += 1;
+        }
+        wait.recv().unwrap();
+        rounds
+    })
+    .unwrap();
+    let (handle, target_tid) = ready_rx.recv().unwrap();
+    let before = fs_of(target_tid);
+    start.send(()).unwrap();
+    let (a, anon) = (client(A), Token::anonymous());
+    let started = Instant::now();
+    let mut sets = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        handle.set_thread_token(Some(&anon)).unwrap();
+        handle.set_thread_token(Some(&a)).unwrap();
+        handle.set_thread_token(Some(&anon)).unwrap();
+        handle.set_thread_token(None).unwrap();
+        sets += 4;
+    }
+    stop.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(50));
+    handle.set_thread_token(None).unwrap();
+    assert_eq!(status_of(target_tid, "Uid"), "0 0 0 0");
+    assert_eq!(fs_of(target_tid), before);
+    go.send(()).unwrap();
+    let rounds = join.join().unwrap();
+    assert!(
+        sets > 100 && rounds > 100,
+        "{sets} requests, {rounds} rounds"
+    );
+}
