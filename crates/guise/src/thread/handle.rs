@@ -249,7 +249,7 @@ impl ThreadHandle {
         // directory, as on the thread itself; a server that could switch but not
         // chroot is refused here, the thread unchanged.
         let root = match &wanted {
-            Some((_, _, below)) if confines(home, *below)? => {
+            Some((_, _, below)) if rules::confines(home, *below)? => {
                 Some(std::os::fd::AsRawFd::as_raw_fd(&empty_root()?))
             }
             _ => None,

@@ -147,14 +147,7 @@ impl Active {
     fn leave(self) -> Rc<ThreadCredentials> {
         cred::restore(&self.server, &self.applied);
         release_fs();
-        tracing::debug!(
-            target: "guise::audit",
-            event = "revert",
-            acting_uid = self.server.uid.effective,
-            user = %self.token.user(),
-            uid = self.applied.uid,
-            "thread reverts"
-        );
+        crate::audit::revert(self.server.uid.effective, &self.token, self.applied.uid);
         if let Some(mask) = self.umask {
             rustix::process::umask(mask);
         }
@@ -371,39 +364,6 @@ fn empty_root() -> Result<std::os::fd::BorrowedFd<'static>> {
         format!("no directory to make it in ({})", bases[0].display()),
         last,
     ))
-}
-
-/// Whether a thread whose own credentials are `server` and that goes below
-/// Impersonation level (`below`) is put in the empty directory ([`empty_root`]):
-/// whenever its server holds `CAP_SYS_CHROOT` in its effective set.
-///
-/// A server that holds SeImpersonate (`CAP_SETUID`/`CAP_SETGID`) but not
-/// `CAP_SYS_CHROOT` could put the thread on the sentinel but not keep it from
-/// opening by path what anyone may: it is refused (fail closed). A server that
-/// holds neither keeps its own ids below Impersonation level, without
-/// capabilities, as documented in the [module documentation](self).
-///
-/// (A rule: it belongs with the others in [`rules`].)
-///
-/// # Errors
-/// [`ErrorKind::CannotImpersonate`] for a server that could switch ids but not
-/// chroot.
-fn confines(server: &ThreadCredentials, below: bool) -> Result<bool> {
-    let chroot = server
-        .capabilities
-        .effective
-        .contains(rustix::thread::CapabilitySet::SYS_CHROOT);
-    match (below, chroot, rules::holds_se_impersonate(server)) {
-        (false, _, _) => Ok(false),
-        (true, true, _) => Ok(true),
-        (true, false, true) => Err(Error::new(
-            ErrorKind::CannotImpersonate,
-            "below Impersonation level a thread is kept from every file by an empty root \
-             directory, which needs CAP_SYS_CHROOT in the server's effective set: \
-             the server holds CAP_SETUID and CAP_SETGID but not CAP_SYS_CHROOT",
-        )),
-        (true, false, false) => Ok(false),
-    }
 }
 
 thread_local! {
@@ -729,7 +689,7 @@ fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
         // it takes the sentinel's.
         if below {
             unshare_fs_context()?;
-            if confines(&server, below)? {
+            if rules::confines(&server, below)? {
                 confine_fs()?;
             }
         }
@@ -739,15 +699,12 @@ fn install_now(token: Option<Rc<Token>>) -> Result<Option<ImpersonationLevel>> {
             return Err(e);
         }
         let umask = below.then(|| rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o777)));
-        tracing::debug!(
-            target: "guise::audit",
-            event = "impersonate",
-            acting_uid = server.uid.effective,
-            user = %token.user(),
-            uid = applied.uid,
-            gid = applied.gid,
-            impersonation_level = %level,
-            "thread impersonates"
+        crate::audit::impersonate(
+            server.uid.effective,
+            &token,
+            applied.uid,
+            applied.gid,
+            level,
         );
         if level == ImpersonationLevel::Delegation {
             tracing::debug!("delegation level acts as impersonation: no network credentials");
@@ -1069,60 +1026,5 @@ impl Token {
     pub fn run_as<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
         let _guard = self.impersonate()?;
         Ok(f())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rustix::thread::{CapabilitySet, CapabilitySets};
-
-    fn server(effective: CapabilitySet) -> ThreadCredentials {
-        let ids = ResIds {
-            real: 0,
-            effective: 0,
-            saved: 0,
-        };
-        ThreadCredentials {
-            uid: ids,
-            gid: ids,
-            groups: Vec::new(),
-            capabilities: CapabilitySets {
-                effective,
-                permitted: CapabilitySet::all(),
-                inheritable: CapabilitySet::empty(),
-            },
-        }
-    }
-
-    /// Below Impersonation level a thread is put in the empty root whenever its
-    /// server holds CAP_SYS_CHROOT; a server that could put it on the sentinel
-    /// (CAP_SETUID and CAP_SETGID) but not chroot it is refused; one that can do
-    /// neither keeps its own ids (no root to take away beyond its own). At
-    /// Impersonation level and above, never.
-    #[test]
-    fn the_empty_root_below_impersonation_table() {
-        let setid = CapabilitySet::SETUID | CapabilitySet::SETGID;
-        let chroot = CapabilitySet::SYS_CHROOT;
-        for (effective, below, expected) in [
-            (setid | chroot, true, Some(true)),
-            (chroot, true, Some(true)),
-            (setid, true, None),
-            (CapabilitySet::SETUID, true, Some(false)),
-            (CapabilitySet::empty(), true, Some(false)),
-            (setid | chroot, false, Some(false)),
-            (setid, false, Some(false)),
-            (CapabilitySet::empty(), false, Some(false)),
-        ] {
-            let got = confines(&server(effective), below);
-            match expected {
-                Some(want) => assert_eq!(got.unwrap(), want, "{effective:?} below={below}"),
-                None => {
-                    let e = got.unwrap_err();
-                    assert_eq!(e.kind(), ErrorKind::CannotImpersonate);
-                    assert!(e.to_string().contains("CAP_SYS_CHROOT"), "{e}");
-                }
-            }
-        }
     }
 }

@@ -17,6 +17,7 @@
 //! | The sentinel (uid or gid 4294967294) stands for no one: never above Identification | [`stands_for_no_one`], [`thread_level`], [`client_plan`] |
 //! | What the kernel sees at each level | [`kernel_view`] |
 //! | Below Impersonation (or as the sentinel) a thread creates nothing usable (umask 0777) | [`creates_nothing_usable`] |
+//! | Below Impersonation a thread reaches nothing by path (an empty root), which needs `CAP_SYS_CHROOT`; a server that could switch but not chroot is refused | [`confines`] |
 //! | SetThreadToken takes only impersonation tokens with ids the kernel reads right | [`may_set_thread_token`] |
 //! | OpenThreadToken: not at Anonymous; at Identification only as self | [`may_open_thread_token`] |
 //! | No object opens below Impersonation | [`may_open_as_client`] |
@@ -183,6 +184,38 @@ pub(crate) fn thread_target(token: &Token, server: &ThreadCredentials) -> Thread
     }
 }
 
+/// Whether a thread whose own credentials are `server` and that goes below
+/// Impersonation level (`below`) is put in an empty root directory (see
+/// [`crate::thread`]):
+/// whenever its server holds `CAP_SYS_CHROOT` in its effective set.
+///
+/// A server that holds SeImpersonate (`CAP_SETUID`/`CAP_SETGID`) but not
+/// `CAP_SYS_CHROOT` could put the thread on the sentinel but not keep it from
+/// opening by path what anyone may: it is refused (fail closed). A server that
+/// holds neither keeps its own ids below Impersonation level, without
+/// capabilities, as documented in [`crate::thread`].
+///
+/// # Errors
+/// [`ErrorKind::CannotImpersonate`] for a server that could switch ids but not
+/// chroot.
+pub(crate) fn confines(server: &ThreadCredentials, below: bool) -> Result<bool> {
+    let chroot = server
+        .capabilities
+        .effective
+        .contains(CapabilitySet::SYS_CHROOT);
+    match (below, chroot, holds_se_impersonate(server)) {
+        (false, _, _) => Ok(false),
+        (true, true, _) => Ok(true),
+        (true, false, true) => Err(Error::new(
+            ErrorKind::CannotImpersonate,
+            "below Impersonation level a thread is kept from every file by an empty root \
+             directory, which needs CAP_SYS_CHROOT in the server's effective set: \
+             the server holds CAP_SETUID and CAP_SETGID but not CAP_SYS_CHROOT",
+        )),
+        (true, false, false) => Ok(false),
+    }
+}
+
 /// SetThreadToken's preconditions, for the calling thread and for another: an
 /// impersonation token whose ids the kernel would not misread.
 ///
@@ -251,6 +284,7 @@ pub(crate) fn may_open_as_client(level: Option<ImpersonationLevel>) -> Result<()
 /// Which Kerberos credentials a thread impersonating a token uses for its
 /// outgoing calls.
 #[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "kerberos"), allow(dead_code))]
 pub(crate) enum NetworkCredentials<'a> {
     /// The process's own (the token is a copy of the process token).
     Process,
@@ -264,6 +298,7 @@ pub(crate) enum NetworkCredentials<'a> {
 /// process token uses the process's; a token's own cache is used at
 /// Impersonation level and above; anything else uses none (never the server's,
 /// never a cache the client's uid happens to have on this machine).
+#[cfg_attr(not(feature = "kerberos"), allow(dead_code))]
 pub(crate) fn network_credentials(token: &Token) -> NetworkCredentials<'_> {
     if token.origin() == Origin::Process {
         return NetworkCredentials::Process;
@@ -764,6 +799,39 @@ mod tests {
         assert_eq!(target.level, Impersonation);
         assert_eq!((target.applied.uid, target.applied.gid), (S, S));
         assert!(target.below);
+    }
+
+    /// Below Impersonation level a thread is put in the empty root whenever its
+    /// server holds CAP_SYS_CHROOT; a server that could put it on the sentinel
+    /// (CAP_SETUID and CAP_SETGID) but not chroot it is refused; one that can do
+    /// neither keeps its own ids (no root to take away beyond its own). At
+    /// Impersonation level and above, never.
+    #[test]
+    fn the_empty_root_below_impersonation_table() {
+        let setid = CapabilitySet::SETUID | CapabilitySet::SETGID;
+        let chroot = CapabilitySet::SYS_CHROOT;
+        for (effective, below, expected) in [
+            (setid | chroot, true, Some(true)),
+            (chroot, true, Some(true)),
+            (setid, true, None),
+            (CapabilitySet::SETUID, true, Some(false)),
+            (CapabilitySet::empty(), true, Some(false)),
+            (setid | chroot, false, Some(false)),
+            (setid, false, Some(false)),
+            (CapabilitySet::empty(), false, Some(false)),
+        ] {
+            let mut server = root_server(false);
+            server.capabilities.effective = effective;
+            let got = confines(&server, below);
+            match expected {
+                Some(want) => assert_eq!(got.unwrap(), want, "{effective:?} below={below}"),
+                None => {
+                    let e = got.unwrap_err();
+                    assert_eq!(e.kind(), ErrorKind::CannotImpersonate);
+                    assert!(e.to_string().contains("CAP_SYS_CHROOT"), "{e}");
+                }
+            }
+        }
     }
 
     #[test]

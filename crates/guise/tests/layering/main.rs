@@ -10,9 +10,11 @@ const LAYERS: &[&str] = &[
     "sys",
     // Sockets bound beneath the server's checks, and rate-limited warnings.
     "listener",
+    // Privileges and guise's own capability set: below the credentials that
+    // report capabilities in it.
+    "privilege",
     "cred",
     "sid",
-    "privilege",
     "token",
     // The audit trail: every module that acts for someone records it here.
     "audit",
