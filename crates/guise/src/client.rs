@@ -717,6 +717,40 @@ mod tests {
     use ImpersonationLevel::{Anonymous, Delegation, Identification, Impersonation};
 
     #[test]
+    fn peer_identity_is_read_through_its_methods() {
+        let mut p = peer(
+            1000,
+            1001,
+            &[27, 1000],
+            CapabilitySet::SYS_PTRACE | CapabilitySet::KILL,
+            CapabilitySet::KILL,
+        );
+        p.has_pidfd = true;
+        assert_eq!((p.pid(), p.uid(), p.gid()), (4242, 1000, 1001));
+        assert_eq!(p.groups(), &[27, 1000]);
+        assert!(p.has_pidfd());
+        assert_eq!(
+            p.permitted_capabilities(),
+            Capabilities::SYS_PTRACE | Capabilities::KILL
+        );
+        assert_eq!(p.effective_capabilities(), Capabilities::KILL);
+        assert_eq!(p.connected_at(), p.connected_at);
+        assert!(p.network().is_none());
+        p.has_pidfd = false;
+        assert!(!p.has_pidfd());
+        let net = NetworkClient {
+            principal: "bob@EXAMPLE.TEST".into(),
+            account: "bob".into(),
+            service: "host/server@EXAMPLE.TEST".into(),
+            address: "127.0.0.1:2".parse().unwrap(),
+            delegated: None,
+        };
+        let v = PeerIdentity::vouched(0, 2000, 2000, vec![2000], Some(net)).unwrap();
+        assert_eq!(v.network().map(|n| n.account.as_str()), Some("bob"));
+        assert!(!v.has_pidfd() && v.permitted_capabilities().is_empty());
+    }
+
+    #[test]
     fn no_token_before_a_message_was_read() {
         let c = ctx(
             peer(
