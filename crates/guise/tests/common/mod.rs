@@ -18,6 +18,29 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// Files anyone may reach: a 0644 file and a 0777 directory in a 0755 directory.
+pub struct Public {
+    pub dir: tempfile::TempDir,
+    pub file: PathBuf,
+    pub drop_box: PathBuf,
+}
+
+pub fn public() -> Public {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = dir.path().join("public.txt");
+    std::fs::write(&file, "anyone").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let drop_box = dir.path().join("drop");
+    std::fs::create_dir(&drop_box).unwrap();
+    std::fs::set_permissions(&drop_box, std::fs::Permissions::from_mode(0o777)).unwrap();
+    Public {
+        dir,
+        file,
+        drop_box,
+    }
+}
+
 /// A temp directory anyone may traverse, with one 0600 file for A, for B and for root.
 pub struct Files {
     _dir: tempfile::TempDir,

@@ -8,7 +8,7 @@ mod common;
 use guise::privilege::Capabilities;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use common::{A, B, SERVER, files};
+use common::{A, B, Public, SERVER, files};
 use guise::token::PrivilegeChange;
 use guise::{
     ErrorKind, ImpersonationLevel, LogonType, Privilege, Sid, ThreadCredentials, Token, TokenType,
@@ -715,31 +715,13 @@ fn attack_a_root_client_never_takes_down_a_server_without_uid_0() {
     .unwrap();
 }
 
-/// Files anyone may reach: a 0644 file and a 0777 directory in a 0755 directory,
-/// which is also the calling thread's cwd (on an fs context of its own).
-struct Public {
-    dir: tempfile::TempDir,
-    file: std::path::PathBuf,
-    drop_box: std::path::PathBuf,
-}
-
+/// [`common::public`], whose directory is also the calling thread's cwd (on an fs
+/// context of its own).
 fn public() -> Public {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let file = dir.path().join("public.txt");
-    std::fs::write(&file, "anyone").unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let drop_box = dir.path().join("drop");
-    std::fs::create_dir(&drop_box).unwrap();
-    std::fs::set_permissions(&drop_box, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let p = common::public();
     guise::thread::unshare_fs_context().unwrap();
-    std::env::set_current_dir(dir.path()).unwrap();
-    Public {
-        dir,
-        file,
-        drop_box,
-    }
+    std::env::set_current_dir(p.dir.path()).unwrap();
+    p
 }
 
 /// What the calling thread reaches of `p` by path: (reads the file by its full

@@ -7,7 +7,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{A, B};
+use common::{A, B, Public, public};
 use guise::thread::ThreadHandle;
 use guise::{ErrorKind, ImpersonationLevel, Token, TokenType};
 
@@ -431,30 +431,6 @@ fn drop_guard(tx: &mpsc::Sender<Ask>) {
     let (done, wait) = mpsc::channel();
     tx.send(Ask::Drop(done)).unwrap();
     wait.recv().unwrap();
-}
-
-/// A 0644 file and a 0777 directory in a 0755 directory: what anyone may reach.
-struct Public {
-    dir: tempfile::TempDir,
-    file: std::path::PathBuf,
-    drop_box: std::path::PathBuf,
-}
-
-fn public() -> Public {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let file = dir.path().join("public.txt");
-    std::fs::write(&file, "anyone").unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let drop_box = dir.path().join("drop");
-    std::fs::create_dir(&drop_box).unwrap();
-    std::fs::set_permissions(&drop_box, std::fs::Permissions::from_mode(0o777)).unwrap();
-    Public {
-        dir,
-        file,
-        drop_box,
-    }
 }
 
 /// What the target reaches of `p` by path: (reads the file by its full name,
