@@ -309,7 +309,7 @@ impl ImpersonationPool {
     /// The queue of the workers a job for `token` runs on: the sandboxed ones if
     /// the token gets less than Impersonation level there.
     fn queue_for(&self, token: &Token) -> &Queue {
-        if crate::thread::rules::may_open_as_client(Some(crate::thread::level_for(
+        if crate::thread::rules::may_open_as_client(Some(crate::thread::rules::thread_level(
             token,
             &self.identity,
         )))

@@ -337,13 +337,6 @@ impl ThreadHandle {
         };
         // Another thread's token is opened as the process: the same rule as the
         // calling thread's with `open_as_self`.
-        rules::may_open_thread_token(
-            token.as_ref().map(|t| {
-                t.impersonation_level()
-                    .unwrap_or(ImpersonationLevel::Impersonation)
-            }),
-            true,
-        )?;
-        token.ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"))
+        rules::open_thread_token(token, true)
     }
 }

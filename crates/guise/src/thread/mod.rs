@@ -533,12 +533,6 @@ pub fn on_thread_start() {
     }
 }
 
-/// The level a thread with credentials `server` gets when it impersonates
-/// `token` (see [`rules::thread_level`]).
-pub(crate) fn level_for(token: &Token, server: &ThreadCredentials) -> ImpersonationLevel {
-    rules::thread_level(token, server)
-}
-
 /// The level the calling thread would get for `token` and what the kernel would
 /// see then: for code that acts as a client without switching (io_uring
 /// personalities), keyed by what the kernel sees.
@@ -864,15 +858,7 @@ pub fn is_impersonating() -> bool {
 /// [`OpenThreadToken`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-openthreadtoken
 #[doc(alias = "OpenThreadToken")]
 pub fn open_thread_token(open_as_self: bool) -> Result<Token> {
-    let token = current_token();
-    rules::may_open_thread_token(
-        token.as_ref().map(|t| {
-            t.impersonation_level()
-                .unwrap_or(ImpersonationLevel::Impersonation)
-        }),
-        open_as_self,
-    )?;
-    token.ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"))
+    rules::open_thread_token(current_token(), open_as_self)
 }
 
 /// Makes the calling thread impersonate the process's own token at `level`

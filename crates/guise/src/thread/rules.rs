@@ -19,7 +19,7 @@
 //! | Below Impersonation (or as the sentinel) a thread creates nothing usable (umask 0777) | [`creates_nothing_usable`] |
 //! | Below Impersonation a thread reaches nothing by path (an empty root), which needs `CAP_SYS_CHROOT`; a server that could switch but not chroot is refused | [`confines`] |
 //! | SetThreadToken takes only impersonation tokens with ids the kernel reads right | [`may_set_thread_token`] |
-//! | OpenThreadToken: not at Anonymous; at Identification only as self | [`may_open_thread_token`] |
+//! | OpenThreadToken: not at Anonymous; at Identification only as self | [`open_thread_token`] |
 //! | No object opens below Impersonation | [`may_open_as_client`] |
 //! | A thread's Kerberos calls use the token's cache at Impersonation and above, the process's for a copy of the process token, none otherwise | [`network_credentials`] |
 //! | Never raise: the client's level, lowered to the server's maximum | [`served_level`] |
@@ -233,33 +233,29 @@ pub(crate) fn may_set_thread_token(token: &Token) -> Result<()> {
     cred::validate_ids(unix.uid().as_raw(), unix.gid().as_raw(), unix.groups())
 }
 
-/// OpenThreadToken's rule for a thread impersonating at `level` (`None`: not
+/// OpenThreadToken's rule for a thread impersonating `token` (`None`: not
 /// impersonating), opened with the thread's own context (`open_as_self` false)
-/// or the process's. Another thread's token is always opened as the process.
+/// or the process's: the token, or why it is not given. Another thread's token
+/// is always opened as the process.
 ///
 /// # Errors
 /// - [`ErrorKind::NoToken`] if the thread does not impersonate.
 /// - [`ErrorKind::CantOpenAnonymous`] at Anonymous level.
 /// - [`ErrorKind::BadImpersonationLevel`] at Identification level with
 ///   `open_as_self` false.
-pub(crate) fn may_open_thread_token(
-    level: Option<ImpersonationLevel>,
-    open_as_self: bool,
-) -> Result<()> {
-    match level {
-        None => Err(Error::new(
-            ErrorKind::NoToken,
-            "the thread is not impersonating",
-        )),
-        Some(Anonymous) => Err(Error::new(
+pub(crate) fn open_thread_token(token: Option<Token>, open_as_self: bool) -> Result<Token> {
+    let token =
+        token.ok_or_else(|| Error::new(ErrorKind::NoToken, "the thread is not impersonating"))?;
+    match token.impersonation_level().unwrap_or(Impersonation) {
+        Anonymous => Err(Error::new(
             ErrorKind::CantOpenAnonymous,
             "the thread impersonates at Anonymous level",
         )),
-        Some(Identification) if !open_as_self => Err(Error::new(
+        Identification if !open_as_self => Err(Error::new(
             ErrorKind::BadImpersonationLevel,
             "at Identification level the thread token can only be opened as self",
         )),
-        Some(_) => Ok(()),
+        _ => Ok(token),
     }
 }
 
@@ -861,13 +857,16 @@ mod tests {
             (Some(Delegation), true, None),
         ];
         for &(level, as_self, expected) in rows {
+            let token = level.map(|l| token_at(ALICE, ALICE, &[], l));
+            let got = open_thread_token(token.clone(), as_self);
             assert_eq!(
-                may_open_thread_token(level, as_self)
-                    .err()
-                    .map(|e| e.kind()),
+                got.as_ref().err().map(|e| e.kind()),
                 expected,
                 "{level:?} as_self={as_self}"
             );
+            if let Ok(t) = got {
+                assert_eq!(Some(t), token, "the thread's own token");
+            }
         }
     }
 
