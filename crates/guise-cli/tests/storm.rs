@@ -834,17 +834,23 @@ fn nofile(pids: Vec<i32>) -> impl FnMut() -> u64 {
 }
 
 /// SetThreadToken on the library server's workers from this thread: reverts and
-/// other identities' tokens, as fast as they are taken up.
+/// other identities' tokens, as fast as they are taken up. Half of the tokens are
+/// at Identification level, so that workers also cross into and out of the empty
+/// root of a thread below Impersonation level (in the signal handler, and back
+/// on their own switch) while they serve.
 fn set_thread_tokens(handles: Vec<guise::thread::ThreadHandle>) -> impl FnMut() -> u64 {
     let tokens: Vec<Token> = (FIRST..FIRST + IDS)
-        .map(|uid| {
-            Token::from_ids(uid, uid, &[uid])
-                .unwrap()
-                .duplicate(
-                    ImpersonationLevel::Impersonation,
-                    guise::TokenType::Impersonation,
-                )
-                .unwrap()
+        .flat_map(|uid| {
+            [
+                ImpersonationLevel::Impersonation,
+                ImpersonationLevel::Identification,
+            ]
+            .map(|level| {
+                Token::from_ids(uid, uid, &[uid])
+                    .unwrap()
+                    .duplicate(level, guise::TokenType::Impersonation)
+                    .unwrap()
+            })
         })
         .collect();
     let mut turn = 0usize;
