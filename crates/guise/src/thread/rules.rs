@@ -446,6 +446,16 @@ pub(crate) fn client_plan(
     effective_only: bool,
     account_groups: impl FnOnce(u32, u32) -> Option<Vec<u32>>,
 ) -> ClientPlan {
+    if level == Anonymous {
+        return ClientPlan {
+            basis: ClientBasis::Anonymous,
+            uid: SENTINEL_UID,
+            gid: SENTINEL_GID,
+            groups: Vec::new(),
+            level,
+            effective_only: false,
+        };
+    }
     let c = connection;
     let plan = |basis, uid, gid, groups: &[u32], level| ClientPlan {
         basis,
@@ -455,16 +465,7 @@ pub(crate) fn client_plan(
         level,
         effective_only,
     };
-    let plan = if level == Anonymous {
-        return ClientPlan {
-            basis: ClientBasis::Anonymous,
-            uid: SENTINEL_UID,
-            gid: SENTINEL_GID,
-            groups: Vec::new(),
-            level,
-            effective_only: false,
-        };
-    } else if let Some(delegated) = c.network {
+    let plan = if let Some(delegated) = c.network {
         let delegated = delegated == Delegated::Yes && level == Delegation;
         let level = if delegated {
             level
