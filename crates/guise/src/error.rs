@@ -206,6 +206,19 @@ impl Error {
         }
     }
 
+    /// An OS error of an access the kernel checked (an open, a connect, a
+    /// `chown`): [`ErrorKind::AccessDenied`] for `EACCES` and `EPERM`,
+    /// [`ErrorKind::Os`] for any other.
+    pub(crate) fn access(message: impl Into<Cow<'static, str>>, errno: impl SysErrno) -> Error {
+        let errno = errno.raw();
+        let kind = if errno == libc::EACCES || errno == libc::EPERM {
+            ErrorKind::AccessDenied
+        } else {
+            ErrorKind::Os
+        };
+        Error::sys(kind, message, errno)
+    }
+
     /// What kind of error this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

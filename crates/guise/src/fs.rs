@@ -161,10 +161,8 @@ pub fn open_for_backup(path: impl AsRef<Path>, options: &BackupOpenOptions) -> R
     // No other thread's SetThreadToken lands on this thread between the look at
     // its token and the open.
     let _steady = crate::thread::steady();
-    let raise = if crate::thread::is_impersonating() {
-        crate::thread::check_open_as_client()?;
-        let token = crate::thread::open_thread_token(true)?;
-        crate::privilege::backup_intent_capabilities(
+    let raise = match acting_token()? {
+        Some(token) => crate::privilege::backup_intent_capabilities(
             token
                 .privileges()
                 .iter()
@@ -173,21 +171,15 @@ pub fn open_for_backup(path: impl AsRef<Path>, options: &BackupOpenOptions) -> R
                 .collect::<Vec<_>>(),
             options.read,
             options.write,
-        )
-    } else {
-        crate::privilege::CapabilitySet::empty()
+        ),
+        None => crate::privilege::CapabilitySet::empty(),
     };
     let opened = {
         let _raised = Raised::new(raise)?;
         rustix::fs::open(path, flags, mode)
     };
     opened.map(File::from).map_err(|e| {
-        Error::sys(
-            if e == rustix::io::Errno::ACCESS || e == rustix::io::Errno::PERM {
-                ErrorKind::AccessDenied
-            } else {
-                ErrorKind::Os
-            },
+        Error::access(
             format!("cannot open {} with backup intent", path.display()),
             e,
         )
@@ -220,16 +212,11 @@ pub fn open_for_backup(path: impl AsRef<Path>, options: &BackupOpenOptions) -> R
 pub fn take_ownership(path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let _steady = crate::thread::steady();
-    let raise = if crate::thread::is_impersonating() {
-        crate::thread::check_open_as_client()?;
-        let token = crate::thread::open_thread_token(true)?;
-        if token.is_privilege_enabled(crate::privilege::Privilege::TakeOwnership) {
+    let raise = match acting_token()? {
+        Some(token) if token.is_privilege_enabled(crate::privilege::Privilege::TakeOwnership) => {
             crate::privilege::CapabilitySet::CHOWN
-        } else {
-            crate::privilege::CapabilitySet::empty()
         }
-    } else {
-        crate::privilege::CapabilitySet::empty()
+        _ => crate::privilege::CapabilitySet::empty(),
     };
     // The caller's own identity as the kernel checks files: the thread's fsuid
     // (its effective uid while it impersonates).
@@ -244,17 +231,22 @@ pub fn take_ownership(path: impl AsRef<Path>) -> Result<()> {
             rustix::fs::AtFlags::empty(),
         )
     };
-    done.map_err(|e| {
-        Error::sys(
-            if e == rustix::io::Errno::ACCESS || e == rustix::io::Errno::PERM {
-                ErrorKind::AccessDenied
-            } else {
-                ErrorKind::Os
-            },
-            format!("cannot take ownership of {}", path.display()),
-            e,
-        )
-    })
+    done.map_err(|e| Error::access(format!("cannot take ownership of {}", path.display()), e))
+}
+
+/// The token the calling thread impersonates, whose privileges decide what it
+/// may raise (`None`: it acts as the process, with the process's own
+/// capabilities). Hold the thread steady around the call and the act.
+///
+/// # Errors
+/// [`ErrorKind::BadImpersonationLevel`] while it impersonates below
+/// Impersonation level.
+fn acting_token() -> Result<Option<crate::token::Token>> {
+    if !crate::thread::is_impersonating() {
+        return Ok(None);
+    }
+    crate::thread::check_open_as_client()?;
+    crate::thread::open_thread_token(true).map(Some)
 }
 
 /// Capabilities raised in the calling thread's effective set, dropped in `Drop`

@@ -167,13 +167,7 @@ pub fn open_as(
     );
     let (level, identity) = crate::thread::identity_for(token)?;
     crate::thread::rules::may_open_as_client(Some(level))?;
-    let open_err = |e: std::io::Error| {
-        let kind = match e.raw_os_error() {
-            Some(libc::EACCES | libc::EPERM) => ErrorKind::AccessDenied,
-            _ => ErrorKind::Os,
-        };
-        Error::sys(kind, format!("opening {path:?}"), &e)
-    };
+    let open_err = |e: std::io::Error| Error::access(format!("opening {path:?}"), &e);
     if !available() {
         return token.run_as(|| {
             rustix::fs::openat2(&dirfd, path, flags, mode, resolve).map_err(|e| open_err(e.into()))

@@ -481,13 +481,7 @@ impl PipeClient {
             PipeAddr::Abstract(n) => SocketAddrUnix::new_abstract_name(n.as_bytes()),
         }
         .map_err(|e| Error::sys(ErrorKind::InvalidParameter, "the pipe address", e))?;
-        rustix::net::connect(&fd, &sa).map_err(|e| {
-            let kind = match e {
-                rustix::io::Errno::ACCESS | rustix::io::Errno::PERM => ErrorKind::AccessDenied,
-                _ => ErrorKind::Os,
-            };
-            Error::sys(kind, "connecting to the pipe", e)
-        })?;
+        rustix::net::connect(&fd, &sa).map_err(|e| Error::access("connecting to the pipe", e))?;
         if let Some(want) = options.server_uid {
             let server = crate::sys::socket::peer_cred(std::os::fd::AsFd::as_fd(&fd))
                 .map_err(|e| Error::sys(ErrorKind::Os, "SO_PEERCRED", &e))?;
