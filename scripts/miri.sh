@@ -43,7 +43,7 @@ log "Miri: ${modules[*]} ($expected tests)"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 MIRIFLAGS="-Zmiri-permissive-provenance ${MIRIFLAGS:-}" \
-    cargo +nightly miri test --locked -p guise --lib --no-default-features \
+    cargo +nightly miri test --locked -p guise-impersonation --lib --no-default-features \
     -- "${modules[@]}" 2>&1 | tee "$out" >&2
 # A filter that matched nothing, or fewer tests than the modules hold, is a
 # failure too: this job must be able to fail.

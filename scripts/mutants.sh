@@ -21,7 +21,7 @@ log "cargo mutants: the rules module and the client core"
 # Without debug info each mutant builds faster; without the transports' features
 # the library builds faster still, and the rules need none of them.
 status=0
-CARGO_PROFILE_DEV_DEBUG=0 cargo mutants -p guise --no-default-features --cargo-arg=--lib \
+CARGO_PROFILE_DEV_DEBUG=0 cargo mutants -p guise-impersonation --no-default-features --cargo-arg=--lib \
     --file crates/guise/src/thread/rules.rs --file crates/guise/src/client.rs \
     -E 'of_socket|peer_identity|pid_of|still_alive|status_uid|no_thread_acts_for_another|peer_capabilities|admit' \
     --no-shuffle -o "$out" >"$out/log" 2>&1 || status=$?

@@ -20,7 +20,7 @@ log "each feature of the library alone, and none, with -D warnings"
 # What a user who turns features off builds: no dead code, no warning.
 features=$(sed -n '/^\[features\]/,/^\[/p' crates/guise/Cargo.toml | sed -n 's/^\([a-z_]*\) = .*/\1/p' | grep -vx default)
 for feature in "" $features; do
-    cargo clippy -p guise --lib --locked --no-default-features ${feature:+--features "$feature"} --quiet -- -D warnings \
+    cargo clippy -p guise-impersonation --lib --locked --no-default-features ${feature:+--features "$feature"} --quiet -- -D warnings \
         || die "the library with only '${feature:-no features}' has warnings or does not build"
 done
 
@@ -88,13 +88,13 @@ fi
 rm -f "$GUISE_SKIP_LOG"
 log "the named-pipe scenarios again with io_uring forced off"
 GUISE_IO_URING=off cargo nextest run --locked --no-tests=fail \
-    -p guise --test pipe -p guise-cli --test serve --test hostile
+    -p guise-impersonation --test pipe -p guise-cli --test serve --test hostile
 cargo test --workspace --doc --locked --quiet
 
 log "the examples, each a Win32 function of the model, run"
 run_example() {
     local name=$1 expect=$2 out
-    out=$(cargo run -q --locked -p guise --example "$name" 2>&1) || die "example $name failed: $out"
+    out=$(cargo run -q --locked -p guise-impersonation --example "$name" 2>&1) || die "example $name failed: $out"
     grep -q -- "$expect" <<<"$out" || die "example $name did not say \"$expect\": $out"
 }
 run_example named_pipe_server "the client was told"
@@ -102,7 +102,7 @@ run_example duplicate_token "ERROR_BAD_IMPERSONATION_LEVEL"
 run_example create_process_as_user "the program exited"
 run_example access_check "denied (ERROR_ACCESS_DENIED)"
 run_example set_thread_token "the worker's token"
-out=$(echo "not the password" | cargo run -q --locked -p guise --example logon_user -- no-such-user-here 2>&1) \
+out=$(echo "not the password" | cargo run -q --locked -p guise-impersonation --example logon_user -- no-such-user-here 2>&1) \
     && die "example logon_user logged on a user that does not exist"
 grep -q "ERROR_LOGON_FAILURE" <<<"$out" || die "example logon_user: $out"
 

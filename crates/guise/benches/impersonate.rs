@@ -1,7 +1,7 @@
 //! Impersonate + revert through guise, next to the same system calls made directly
 //! (setgroups, setresgid, setresuid, capset, and back), so the cost of guise's checks
 //! and verification shows as a ratio. Needs root; run with
-//! `cargo bench -p guise --bench impersonate`.
+//! `cargo bench -p guise-impersonation --bench impersonate`.
 
 use divan::Bencher;
 use guise::{ImpersonationLevel, Token, TokenType};

@@ -5,7 +5,7 @@
 //! clients of 8 identities, 64 requests in flight. The requests are submitted from
 //! one thread (a tokio current-thread runtime), so the workers, not the clients, set
 //! the pace. Rounds alternate between the worker counts; the medians and their ratio
-//! are printed. Needs root; run with `cargo bench -p guise --bench pool`.
+//! are printed. Needs root; run with `cargo bench -p guise-impersonation --bench pool`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;

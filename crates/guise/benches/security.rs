@@ -1,6 +1,6 @@
 //! AccessCheck on DACLs of 1, 10 and 100 ACEs, next to the straightforward per-right
 //! reference implementation; SDDL parse throughput, next to reading the same
-//! descriptor's binary form. Run with `cargo bench -p guise --bench security`.
+//! descriptor's binary form. Run with `cargo bench -p guise-impersonation --bench security`.
 
 use divan::Bencher;
 use divan::counter::BytesCount;
