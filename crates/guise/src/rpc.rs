@@ -69,6 +69,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+mod front;
+
 use crate::admission::{AcceptBackoff, Admitted, CallsInFlight, Connections, InFlightCall, Limits};
 use crate::audit::Transport;
 use crate::client::{ClientContext, PeerIdentity, PeerPolicy, SecurityQos};
@@ -456,6 +458,11 @@ async fn authenticate_connections(
 /// idle timeout, also while a write waits for a client that stopped reading.
 pub struct RpcStream<S = tokio::net::UnixStream> {
     io: S,
+    /// What the client's bytes become before the server reads them.
+    front: front::Front,
+    /// Bytes the front gave that the server has not read yet, from `ready_at`.
+    ready: Vec<u8>,
+    ready_at: usize,
     peer: RpcPeer,
     slot: Admitted,
     idle: Option<Duration>,
@@ -480,6 +487,9 @@ impl<S> RpcStream<S> {
     fn new(io: S, peer: PeerIdentity, slot: Admitted, connections: &Connections) -> Self {
         RpcStream {
             io,
+            front: front::Front::default(),
+            ready: Vec::new(),
+            ready_at: 0,
             peer: RpcPeer(Arc::new(peer)),
             slot,
             idle: connections.limits().idle_timeout,
@@ -537,6 +547,8 @@ impl<S> RpcStream<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for RpcStream<S> {
+    /// The client's bytes as the [`front`] passes them: header blocks with a
+    /// valid `:authority`, everything else as it came.
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -545,16 +557,29 @@ impl<S: AsyncRead + Unpin> AsyncRead for RpcStream<S> {
         if let Poll::Ready(e) = self.poll_evicted(cx) {
             return Poll::Ready(Err(e));
         }
-        let before = buf.filled().len();
-        match Pin::new(&mut self.io).poll_read(cx, buf) {
-            Poll::Ready(r) => {
-                if buf.filled().len() > before {
-                    self.moved();
+        let this = &mut *self;
+        while this.ready_at == this.ready.len() {
+            this.ready.clear();
+            this.ready_at = 0;
+            let mut chunk = [0u8; 16 * 1024];
+            let mut read = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut this.io).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if read.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    this.moved();
+                    if let Err(e) = this.front.feed(read.filled(), &mut this.ready) {
+                        tracing::debug!(uid = this.peer.0.uid, %e, "closing a connection");
+                        return Poll::Ready(Err(e));
+                    }
                 }
-                Poll::Ready(r)
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return this.poll_idle(cx).map(Err),
             }
-            Poll::Pending => self.poll_idle(cx).map(Err),
         }
+        let n = buf.remaining().min(this.ready.len() - this.ready_at);
+        buf.put_slice(&this.ready[this.ready_at..this.ready_at + n]);
+        this.ready_at += n;
+        Poll::Ready(Ok(()))
     }
 }
 
