@@ -71,6 +71,20 @@ use tokio::time::{Instant, Sleep};
 
 mod front;
 
+/// Not part of the API: runs `input`, a client's bytes, through the front every
+/// gRPC connection's bytes pass ([`RpcStream`]), fed in pieces of `step` bytes;
+/// what the server would read, or the error that closes the connection. For the
+/// fuzz target.
+#[doc(hidden)]
+pub fn fuzz_front(input: &[u8], step: usize) -> io::Result<Vec<u8>> {
+    let mut front = front::Front::default();
+    let mut out = Vec::new();
+    for piece in input.chunks(step.max(1)) {
+        front.feed(piece, &mut out)?;
+    }
+    Ok(out)
+}
+
 use crate::admission::{AcceptBackoff, Admitted, CallsInFlight, Connections, InFlightCall, Limits};
 use crate::audit::Transport;
 use crate::client::{ClientContext, PeerIdentity, PeerPolicy, SecurityQos};
