@@ -34,6 +34,9 @@ log "cargo package (each crate as it would be published, built from its package)
 rm -rf target/package target/package-check "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/guise-* "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/-*/guise-*
 cargo package --workspace --locked --quiet --target-dir target/package-check
 
+log "a newcomer's crate against the packaged library: default features, no krb5, no libclang"
+scripts/package-check.sh
+
 log "release build and the libc credential setter check"
 cargo build --workspace --release --locked --quiet
 scripts/check-setters.sh target/release/guise
