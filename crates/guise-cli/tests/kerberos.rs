@@ -302,6 +302,74 @@ fn a_remote_kerberos_client_reads_its_own_file_and_not_another_users() {
     assert_eq!(out, "bob's secret\n");
 }
 
+/// The library's `kerberos_server` example, built now with the `kerberos` feature
+/// into this test's own target directory and profile (a no-op when
+/// `scripts/test.sh` built it first).
+fn kerberos_server_example() -> std::path::PathBuf {
+    // <target>/<profile>/deps/<this test>
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(std::path::Path::parent).unwrap();
+    let target = profile_dir.parent().unwrap();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "-p", "guise-impersonation", "--features", "kerberos"])
+        .args(["--example", "kerberos_server", "--profile", profile, "--target-dir"])
+        .arg(target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building the kerberos_server example: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    profile_dir.join("examples/kerberos_server")
+}
+
+/// The library's example (`crates/guise/examples/kerberos_server.rs`) on a real
+/// realm: alice's ticket makes the server alice, who reads her 0600 file and not
+/// bob's, and the example prints what the kernel answered.
+#[test]
+fn the_kerberos_server_example_acts_as_the_remote_client() {
+    need_realm!();
+    let example = kerberos_server_example();
+    let r = Remote::start();
+    let alice = r.kinit("alice");
+    let out = std::process::Command::new(&example)
+        .arg(&r.keytab)
+        .arg(SERVICE)
+        .arg(r.root.join("alice.txt"))
+        .arg(r.root.join("bob.txt"))
+        .env("KRB5_CONFIG", r.realm.krb5_conf())
+        .env("KRB5CCNAME", &alice)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "server: alice@{} is the local account alice (uid 61201)",
+            kdc::REALM
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("alice.txt: the kernel answered as euid 61201: read \"alice's secret\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("bob.txt: the kernel answered as euid 61201: Permission denied"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn a_remote_client_without_a_ticket_is_refused() {
     need_realm!();
