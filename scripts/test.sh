@@ -80,6 +80,9 @@ ensure_debs dbus-daemon dbus-bin libglib2.0-bin python3-dbus
 # The storm test serves files from a fresh ext4 on a loop device (a cold cache).
 ensure_debs e2fsprogs mount
 
+log "the Kerberos example, built for the Kerberos test that runs it on its realm"
+cargo build -q --locked -p guise-impersonation --features kerberos --example kerberos_server
+
 log "tests"
 # A test that needs root and cannot run fails under CI=true; otherwise it is skipped
 # and named here, after the run.
@@ -96,17 +99,36 @@ GUISE_IO_URING=off cargo nextest run --locked --no-tests=fail \
     -p guise-impersonation --test pipe -p guise-cli --test serve --test hostile
 cargo test --workspace --doc --locked --quiet
 
-log "the examples, each a Win32 function of the model, run"
+log "the examples, each a Win32 function of the model or a transport, run"
+# run_example NAME EXPECTED...: runs the example and checks it said each line.
 run_example() {
-    local name=$1 expect=$2 out
+    local name=$1 expect out
     out=$(cargo run -q --locked -p guise-impersonation --example "$name" 2>&1) || die "example $name failed: $out"
-    grep -q -- "$expect" <<<"$out" || die "example $name did not say \"$expect\": $out"
+    for expect in "${@:2}"; do
+        grep -qF -- "$expect" <<<"$out" || die "example $name did not say \"$expect\": $out"
+    done
 }
 run_example named_pipe_server "the client was told"
 run_example duplicate_token "ERROR_BAD_IMPERSONATION_LEVEL"
 run_example create_process_as_user "the program exited"
 run_example access_check "denied (ERROR_ACCESS_DENIED)"
 run_example set_thread_token "the worker's token"
+# The transports: each request read a file as its client (as root, a client of
+# another uid, and one denied); kerberos_server runs in the Kerberos test, on a
+# throwaway realm. dbus_service starts a private dbus-daemon; systemd_activation
+# starts itself under systemd-socket-activate.
+if [ "$(id -u)" -eq 0 ]; then
+    run_example tokio_pipe_server "client uid 61001: the kernel answered as euid 61001: read \"uid 61001's notes\"" \
+        "client uid 61002: the kernel answered as euid 61002: Permission denied"
+    run_example rpc_server "caller uid 61001: the kernel answered as euid 61001: read \"uid 61001's notes\""
+    run_example dbus_service "caller uid 65534, as the bus daemon says: the kernel answered as euid 65534: read"
+    run_example systemd_activation "server: serving the socket systemd passed" \
+        "client uid 61001: the kernel answered as euid 61001: read \"uid 61001's notes\""
+else
+    for example in tokio_pipe_server rpc_server dbus_service systemd_activation; do
+        run_example "$example" "the kernel answered as euid $(id -u): read"
+    done
+fi
 out=$(echo "not the password" | cargo run -q --locked -p guise-impersonation --example logon_user -- no-such-user-here 2>&1) \
     && die "example logon_user logged on a user that does not exist"
 grep -q "ERROR_LOGON_FAILURE" <<<"$out" || die "example logon_user: $out"

@@ -316,8 +316,21 @@ fn kerberos_server_example() -> std::path::PathBuf {
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "-p", "guise-impersonation", "--features", "kerberos"])
-        .args(["--example", "kerberos_server", "--profile", profile, "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "guise-impersonation",
+            "--features",
+            "kerberos",
+        ])
+        .args([
+            "--example",
+            "kerberos_server",
+            "--profile",
+            profile,
+            "--target-dir",
+        ])
         .arg(target)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()

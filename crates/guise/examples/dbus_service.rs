@@ -102,7 +102,11 @@ impl Drop for Bus {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = rustix::process::geteuid().is_root();
-    let uid = if root { 65534 } else { rustix::process::geteuid().as_raw() };
+    let uid = if root {
+        65534
+    } else {
+        rustix::process::geteuid().as_raw()
+    };
     let dir = tempfile::tempdir()?;
     std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755))?;
     let file = dir.path().join("notes.txt");
@@ -113,7 +117,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A private bus.
     let socket = dir.path().join("bus");
     let config = dir.path().join("bus.conf");
-    std::fs::write(&config, BUS_CONFIG.replace("SOCKET", &socket.to_string_lossy()))?;
+    std::fs::write(
+        &config,
+        BUS_CONFIG.replace("SOCKET", &socket.to_string_lossy()),
+    )?;
     let _bus = Bus(Command::new("dbus-daemon")
         .arg(format!("--config-file={}", config.display()))
         .arg("--nofork")
@@ -138,7 +145,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build()
             .await?;
         let clients = DbusClients::new(&server, ImpersonationLevel::Delegation).await?;
-        server.object_server().at(PATH, Files { clients, pool }).await?;
+        server
+            .object_server()
+            .at(PATH, Files { clients, pool })
+            .await?;
         server.request_name(NAME).await?;
 
         // The caller: the bus daemon reads its identity from the socket, which a
@@ -154,10 +164,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .join()
         .map_err(|_| "the client panicked")??;
         stream.set_nonblocking(true)?;
-        let caller = zbus::connection::Builder::unix_stream(tokio::net::UnixStream::from_std(stream)?)
-            .user_id(uid)
-            .build()
-            .await?;
+        let caller =
+            zbus::connection::Builder::unix_stream(tokio::net::UnixStream::from_std(stream)?)
+                .user_id(uid)
+                .build()
+                .await?;
         let call = |method: &'static str, arg: String| {
             let caller = caller.clone();
             async move {

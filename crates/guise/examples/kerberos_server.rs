@@ -16,10 +16,10 @@
 
 use std::sync::Arc;
 
+use guise::ImpersonationLevel;
 use guise::client::{ClientContext, SecurityQos};
 use guise::kerberos::{Acceptor, Delegation, Initiator, KerberosOptions};
 use guise::pool::ImpersonationPool;
-use guise::ImpersonationLevel;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// What a worker impersonating the client gets from the kernel for `path`.
@@ -34,13 +34,16 @@ fn read_as_client(path: &str) -> String {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [keytab, service, paths @ ..] = &args[..] else {
-        eprintln!("usage: kerberos_server KEYTAB SERVICE-PRINCIPAL PATH... (the client's ticket in KRB5CCNAME)");
+        eprintln!(
+            "usage: kerberos_server KEYTAB SERVICE-PRINCIPAL PATH... (the client's ticket in KRB5CCNAME)"
+        );
         std::process::exit(2);
     };
     // The workers first, before anything impersonates.
     let pool = Arc::new(ImpersonationPool::new(2)?);
     // AcquireCredentialsHandle: the service's keys.
-    let acceptor = Acceptor::from_keytab(keytab.as_ref(), Some(service), KerberosOptions::default())?;
+    let acceptor =
+        Acceptor::from_keytab(keytab.as_ref(), Some(service), KerberosOptions::default())?;
     // InitializeSecurityContext: the client's ticket for the service, from KRB5CCNAME.
     let initiator = Initiator::start(service, Delegation::None)?;
 
@@ -52,12 +55,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // AcceptSecurityContext, then the principal's local account.
             let (stream, peer) = acceptor.accept(tcp, from).await?;
             if let Some(network) = peer.network() {
-                println!("server: {} is the local account {} (uid {})", network.principal, network.account, peer.uid());
+                println!(
+                    "server: {} is the local account {} (uid {})",
+                    network.principal,
+                    network.account,
+                    peer.uid()
+                );
             }
             // The client's token at Impersonation level (this protocol's clients
             // allow it; a gRPC client says so in its metadata).
             let mut client = ClientContext::new(peer, ImpersonationLevel::Delegation);
-            client.set_qos(SecurityQos { level: ImpersonationLevel::Impersonation, ..SecurityQos::default() });
+            client.set_qos(SecurityQos {
+                level: ImpersonationLevel::Impersonation,
+                ..SecurityQos::default()
+            });
             client.message_received(None);
             let token = client.token()?;
             // One path a line in, one answer a line out, until an empty line.
@@ -66,7 +77,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             while stream.read_line(&mut line).await? > 1 {
                 let path = line.trim_end().to_owned();
                 line.clear();
-                let answer = pool.run_as(token.clone(), move || read_as_client(&path)).await?;
+                let answer = pool
+                    .run_as(token.clone(), move || read_as_client(&path))
+                    .await?;
                 stream.write_all(format!("{answer}\n").as_bytes()).await?;
                 stream.flush().await?;
             }

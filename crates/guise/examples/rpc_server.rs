@@ -114,11 +114,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755))?;
     let file = dir.path().join("notes.txt");
-    std::fs::write(&file, "61001's notes\n")?;
+    let owner = if root {
+        61001
+    } else {
+        rustix::process::geteuid().as_raw()
+    };
+    std::fs::write(&file, format!("uid {owner}'s notes\n"))?;
     std::fs::set_permissions(&file, PermissionsExt::from_mode(0o600))?;
-    if root {
-        std::os::unix::fs::chown(&file, Some(61001), Some(61001))?;
-    }
+    std::os::unix::fs::chown(&file, Some(owner), None)?;
 
     // The workers first, before anything impersonates.
     let pool = Arc::new(ImpersonationPool::new(4)?);
