@@ -36,6 +36,20 @@
 //!
 //! See also `docs/threat-model.md` (the attacks these limits answer) and
 //! `docs/audit.md` (the events they log).
+//!
+//! # Example
+//! ```
+//! use std::time::Duration;
+//! use guise::admission::{Limits, DEFAULT_MAX_CONNECTIONS_PER_UID};
+//! use guise::pipe::ServerOptions;
+//!
+//! let mut limits = Limits::default();
+//! assert_eq!(limits.max_connections_per_uid, DEFAULT_MAX_CONNECTIONS_PER_UID);
+//! limits.idle_timeout = Some(Duration::from_secs(30));
+//! // Every transport takes the same limits: here an async pipe server's.
+//! let mut options = ServerOptions::default();
+//! options.limits = limits;
+//! ```
 
 #![cfg_attr(
     not(all(feature = "rpc", feature = "dbus", feature = "kerberos")),

@@ -23,6 +23,32 @@
 //! Names that come from clients (paths, principals, programs) are logged as
 //! given; use the JSON form of the log, or a formatter that escapes control
 //! characters, when the log is read by a terminal.
+//!
+//! # Example
+//! Events go wherever the application's `tracing` subscriber sends them
+//! (`tracing-subscriber`'s `fmt` layer, journald, JSON); a server that serves a
+//! request of its own records it with the common fields:
+//!
+//! ```
+//! use guise::audit::{self, Request, Transport};
+//! use guise::ImpersonationLevel;
+//!
+//! let read: guise::Result<Vec<u8>> = Err(guise::Error::new(guise::ErrorKind::AccessDenied, "denied"));
+//! audit::request(&Request {
+//!     transport: Transport::Pipe,
+//!     op: "read",
+//!     path: "reports/2026.txt",
+//!     uid: 1000,
+//!     gid: 1000,
+//!     level: ImpersonationLevel::Impersonation,
+//!     client_uid: 1000,
+//!     pid: 4242,
+//!     access: "FILE_READ_DATA",
+//!     bytes: 0,
+//!     result: audit::result_of(&read), // "ERROR_ACCESS_DENIED"
+//! });
+//! assert_eq!(audit::result_of(&read), "ERROR_ACCESS_DENIED");
+//! ```
 
 use std::net::IpAddr;
 

@@ -34,6 +34,28 @@
 //!
 //! The work itself runs on [`crate::pool::ImpersonationPool`] workers, which
 //! always return to the process identity.
+//!
+//! # Example
+//! A transport's part, here for one end of a socket pair (the kernel's view of the
+//! peer, the level it allowed, a message read):
+//!
+//! ```
+//! use std::os::fd::AsFd;
+//! use guise::client::{ClientContext, PeerIdentity, SecurityQos};
+//! use guise::{ErrorKind, ImpersonationLevel};
+//!
+//! let (_client, server_end) = std::os::unix::net::UnixStream::pair()?;
+//! let peer = PeerIdentity::of_socket(server_end.as_fd())?; // SO_PEERCRED, SO_PEERGROUPS
+//! let mut ctx = ClientContext::new(peer, ImpersonationLevel::Delegation);
+//! // Must read first: no token before a message of the client was read.
+//! assert_eq!(ctx.token().unwrap_err().kind(), ErrorKind::CannotImpersonate);
+//! ctx.set_qos(SecurityQos { level: ImpersonationLevel::Impersonation, ..SecurityQos::default() });
+//! ctx.message_received(None);
+//! assert_eq!(ctx.level(), ImpersonationLevel::Impersonation);
+//! let token = ctx.token()?;
+//! assert_eq!(token.unix().uid(), ctx.peer().uid());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
@@ -98,7 +120,10 @@ pub struct NetworkClient {
 impl PeerIdentity {
     /// The client's pid at `connect` (informational: pids are reused); 0 when
     /// the client is in a pid namespace the server cannot see, or came over the
-    /// network.
+    /// network. For a pipe's client, what [`GetNamedPipeClientProcessId`] reports.
+    ///
+    /// [`GetNamedPipeClientProcessId`]: https://learn.microsoft.com/en-us/windows/win32/api/winbase/nf-winbase-getnamedpipeclientprocessid
+    #[doc(alias = "GetNamedPipeClientProcessId")]
     pub fn pid(&self) -> i32 {
         self.pid
     }

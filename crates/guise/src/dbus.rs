@@ -46,6 +46,35 @@
 //! [`DbusCall::run_as_client`], or [`DbusCall::impersonate_client`] in a closure
 //! given to [`ImpersonationPool::run`]. A thread of a tokio runtime never
 //! impersonates.
+//!
+//! # Example
+//! A method that runs as its caller (the whole service, with a private bus, is
+//! the repository's `crates/guise/examples/dbus_service.rs`):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use guise::dbus::DbusClients;
+//! use guise::pool::ImpersonationPool;
+//! use zbus::{fdo, message::Header};
+//!
+//! struct Reports { clients: Arc<DbusClients>, pool: Arc<ImpersonationPool> }
+//!
+//! #[zbus::interface(name = "org.example.Reports1")]
+//! impl Reports {
+//!     async fn read(&self, #[zbus(header)] header: Header<'_>, path: String) -> fdo::Result<Vec<u8>> {
+//!         let failed = |e: guise::Error| fdo::Error::Failed(e.to_string());
+//!         let call = self.clients.call(&header).await.map_err(failed)?;
+//!         // DdeImpersonateClient on a worker thread, RevertToSelf after it.
+//!         call.run_as_client(&self.pool, move || {
+//!             guise::thread::check_open_as_client()?; // Identification opens nothing
+//!             std::fs::read(&path).map_err(|e| guise::Error::os(guise::ErrorKind::AccessDenied, "read", &e))
+//!         })
+//!         .await
+//!         .and_then(|r| r)
+//!         .map_err(failed)
+//!     }
+//! }
+//! ```
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,14 @@
 //! The one error type of guise, with the Win32 error each kind stands for.
+//!
+//! # Example
+//! ```
+//! use guise::{ErrorKind, Sid};
+//!
+//! let e = "S-1-5-bad".parse::<Sid>().unwrap_err();
+//! assert_eq!(e.kind(), ErrorKind::InvalidSid);
+//! assert_eq!(e.kind().win32_name(), "ERROR_INVALID_SID");
+//! assert_eq!(e.win32_code(), 1337);
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;

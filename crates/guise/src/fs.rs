@@ -23,6 +23,27 @@
 //! privileged part and check the rest against the DACL: `CAP_DAC_OVERRIDE` cannot
 //! give writing without reading, so SeRestorePrivilege never helps an open that
 //! also reads.
+//!
+//! # Example
+//! A backup program reads every file, whatever its DACL, with SeBackupPrivilege
+//! enabled in the token it impersonates:
+//!
+//! ```no_run
+//! use guise::fs::{open_for_backup, BackupOpenOptions};
+//! use guise::token::PrivilegeChange;
+//! use guise::{Privilege, Token};
+//!
+//! let mut token = Token::open_process()?; // root's holds SeBackupPrivilege
+//! token.adjust_privileges(&[(Privilege::Backup, PrivilegeChange::Enable)])?;
+//! let data = token.run_as(|| -> guise::Result<Vec<u8>> {
+//!     let mut file = open_for_backup("/home/alice/.ssh/id_ed25519", &BackupOpenOptions::new().read(true))?;
+//!     let mut data = Vec::new();
+//!     std::io::Read::read_to_end(&mut file, &mut data).map_err(|e| guise::Error::os(guise::ErrorKind::Os, "read", &e))?;
+//!     Ok(data)
+//! })??;
+//! # let _ = data;
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 use std::fs::File;
 use std::path::Path;

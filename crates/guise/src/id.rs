@@ -1,5 +1,15 @@
 //! Typed user and group ids: a [`Uid`] cannot be passed where a [`Gid`] is meant.
 //! Both convert from and to the raw `u32` the kernel uses.
+//!
+//! # Example
+//! ```
+//! use guise::{Gid, Uid};
+//!
+//! let uid = Uid::from(1000);
+//! assert_eq!(uid.as_raw(), 1000);
+//! assert!(!uid.is_root() && Uid::ROOT.is_root());
+//! assert_eq!(u32::from(Gid::from_raw(100)), 100);
+//! ```
 
 use std::fmt;
 

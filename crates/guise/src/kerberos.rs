@@ -42,6 +42,36 @@
 //! A handshake token is at most 64 KiB; the handshake must end within
 //! [`KerberosOptions::handshake_timeout`]. After kind 3 both sides speak HTTP/2
 //! (gRPC) inside data frames.
+//!
+//! # Example
+//! A server that authenticates one client and acts as its account (the whole
+//! client and server are the repository's `crates/guise/examples/kerberos_server.rs`):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use guise::client::{ClientContext, SecurityQos};
+//! use guise::kerberos::{Acceptor, KerberosOptions};
+//! use guise::ImpersonationLevel;
+//!
+//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! let acceptor = Acceptor::from_keytab(
+//!     "/etc/guise.keytab".as_ref(),
+//!     Some("guise/files.example.com@EXAMPLE.COM"),
+//!     KerberosOptions::default(),
+//! )?;
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:4455").await?;
+//! let (tcp, from) = listener.accept().await?;
+//! // AcceptSecurityContext; the principal's local account comes from NSS.
+//! let (_sealed_stream, peer) = acceptor.accept(tcp, from).await?;
+//! let mut client = ClientContext::new(peer, ImpersonationLevel::Impersonation);
+//! client.set_qos(SecurityQos { level: ImpersonationLevel::Impersonation, ..SecurityQos::default() });
+//! client.message_received(None);
+//! let pool = Arc::new(guise::pool::ImpersonationPool::new(4)?);
+//! let uid = pool.run_as(client.token()?, || rustix::process::geteuid().as_raw()).await?;
+//! println!("acted as uid {uid}");
+//! # Ok(())
+//! # }
+//! ```
 
 use std::ffi::CString;
 use std::io;

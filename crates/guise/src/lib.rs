@@ -26,6 +26,23 @@
 //! # }
 //! ```
 //!
+//! ## Features
+//!
+//! | feature | default | enables | needs to build (Debian 12) |
+//! |---|---|---|---|
+//! | — | always | tokens, impersonation, processes, LogonUser ([`logon`], PAM), security descriptors, the blocking named pipe ([`pipe`]), the worker [`pool`] | `build-essential`, `pkg-config`, `libpam0g-dev` |
+//! | `tokio` | yes | the async pipe server (`pipe::tokio`), [`CommandExt`] for `tokio::process::Command` | — |
+//! | `rpc` | yes | gRPC with tonic on Unix sockets (`rpc`); implies `tokio` | — |
+//! | `dbus` | yes | D-Bus with zbus (`dbus`); implies `tokio` | — |
+//! | `uring` | yes | opening files as a client through io_uring personalities (`uring`) | — |
+//! | `systemd` | yes | socket activation and service notifications (`systemd`) | — |
+//! | `kerberos` | no | remote gRPC clients authenticated with Kerberos (`kerberos`, `rpc::KerberosIncoming`, `rpc::connect_kerberos`), delegation, the network credentials of tokens; implies `rpc` | `libkrb5-dev` (MIT krb5's GSSAPI; no libclang) |
+//!
+//! Items that need a feature say so in these docs. Each transport has a runnable
+//! example in the repository's `crates/guise/examples/` (`named_pipe_server`,
+//! `tokio_pipe_server`, `rpc_server`, `dbus_service`, `systemd_activation`,
+//! `kerberos_server`).
+//!
 //! ## What guise does not protect against
 //! - Code in the same process that calls the libc credential setters (`setuid`,
 //!   `seteuid`, `setgroups`, `initgroups`, ...): glibc applies them to every thread,
@@ -47,17 +64,20 @@
 //! See `docs/threat-model.md` in the repository for the full model.
 
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod admission;
 pub mod audit;
 pub mod client;
 #[cfg(feature = "dbus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dbus")))]
 pub mod dbus;
 pub mod error;
 pub mod fs;
 pub mod id;
 #[cfg(feature = "kerberos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kerberos")))]
 pub mod kerberos;
 pub mod logon;
 pub mod pipe;
@@ -65,14 +85,17 @@ pub mod pool;
 pub mod privilege;
 pub mod process;
 #[cfg(feature = "rpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rpc")))]
 pub mod rpc;
 pub mod security;
 pub mod sid;
 #[cfg(feature = "systemd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "systemd")))]
 pub mod systemd;
 pub mod thread;
 pub mod token;
 #[cfg(feature = "uring")]
+#[cfg_attr(docsrs, doc(cfg(feature = "uring")))]
 pub mod uring;
 
 mod cred;

@@ -8,6 +8,20 @@
 //! token lives and is closed when the last one is dropped. NetworkCleartext logons
 //! establish credentials without a session. Network logons return an impersonation
 //! token, as on Windows.
+//!
+//! # Example
+//! ```no_run
+//! use guise::process::SpawnOptions;
+//! use guise::{logon_user, CommandExt, LogonType, Password};
+//!
+//! let password = Password::read_line(&mut std::io::stdin().lock())
+//!     .map_err(|e| guise::Error::os(guise::ErrorKind::Os, "reading the password", &e))?;
+//! // LogonUser: ERROR_LOGON_FAILURE for a wrong password.
+//! let token = logon_user("alice", password, LogonType::Interactive)?;
+//! let child = std::process::Command::new("id").spawn_as_user(&token, &SpawnOptions::default())?;
+//! # let _ = child;
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 use std::ffi::CString;
 use std::fmt;
@@ -505,9 +519,10 @@ pub(crate) fn require_tcb() -> Result<()> {
 }
 
 impl Token {
-    /// A token for a Unix account, found by name through NSS, with its supplementary
-    /// groups from `getgrouplist` — an S4U-style logon without a password
-    /// ([`LsaLogonUser`] with `KERB_S4U_LOGON`).
+    /// A token for a Unix account, found by name through NSS (the lookup of
+    /// `LookupAccountName`: the token's [`Token::user`] is the account's SID), with its
+    /// supplementary groups from `getgrouplist` — an S4U-style logon without a
+    /// password ([`LsaLogonUser`] with `KERB_S4U_LOGON`).
     ///
     /// The token gets a fresh logon id, the logon SID and the group of
     /// `logon_type`. It is a primary token, except for [`LogonType::Network`], which
@@ -523,6 +538,7 @@ impl Token {
     ///
     /// [`LsaLogonUser`]: https://learn.microsoft.com/en-us/windows/win32/api/ntsecapi/nf-ntsecapi-lsalogonuser
     #[doc(alias = "LsaLogonUser")]
+    #[doc(alias = "LookupAccountName")]
     pub fn for_user(name: &str, logon_type: LogonType) -> Result<Token> {
         require_tcb()?;
         if name.contains('\0') {

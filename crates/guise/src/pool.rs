@@ -38,6 +38,20 @@
 //! the pool. Several identities together can still fill it: the share is per
 //! identity, the transports' limits per uid and in total bound the rest. Work
 //! given to [`ImpersonationPool::run`] counts against no uid.
+//!
+//! # Example
+//! ```
+//! use guise::pool::ImpersonationPool;
+//! use guise::Token;
+//!
+//! // Started before anything impersonates.
+//! let pool = ImpersonationPool::new(2)?;
+//! let me = Token::open_process()?;
+//! // The closure runs on a worker that impersonates the token, then reverts.
+//! let uid = pool.run_as_blocking(me.clone(), || rustix::process::geteuid().as_raw())?;
+//! assert_eq!(uid, me.unix().uid().as_raw());
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};

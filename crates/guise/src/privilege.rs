@@ -27,6 +27,16 @@
 //! open that asks for no read access. A process started as a token of uid 0 gets
 //! SeBackupPrivilege's `CAP_DAC_READ_SEARCH` and SeRestorePrivilege's `CAP_CHOWN`
 //! and `CAP_FOWNER` (a program chooses its own intent), never `CAP_DAC_OVERRIDE`.
+//!
+//! # Example
+//! ```
+//! use guise::Privilege;
+//!
+//! let backup = Privilege::from_name("sebackupprivilege").unwrap(); // LookupPrivilegeValue
+//! assert_eq!(backup, Privilege::Backup);
+//! assert_eq!(backup.name(), "SeBackupPrivilege");
+//! assert_eq!(backup.info().capabilities.names(), ["CAP_DAC_READ_SEARCH"]);
+//! ```
 
 use std::fmt;
 use std::str::FromStr;

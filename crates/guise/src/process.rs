@@ -26,6 +26,21 @@
 //! explicitly, whatever the calling thread impersonates. Programs with file
 //! capabilities or the set-id bit still get those when the child runs them, as for any
 //! process of that user.
+//!
+//! # Example
+//! ```no_run
+//! use guise::process::SpawnOptions;
+//! use guise::{CommandExt, Token};
+//!
+//! let token = Token::for_user("alice", guise::LogonType::Batch)?; // root only
+//! // CreateProcessAsUser: alice's ids and groups, no capabilities, a built environment.
+//! let status = std::process::Command::new("id")
+//!     .spawn_as_user(&token, &SpawnOptions::default())?
+//!     .wait()
+//!     .map_err(|e| guise::Error::os(guise::ErrorKind::Os, "wait", &e))?;
+//! # let _ = status;
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -682,6 +697,7 @@ impl CommandExt for std::process::Command {
 }
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl CommandExt for tokio::process::Command {
     type Child = tokio::process::Child;
 

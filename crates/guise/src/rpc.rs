@@ -272,12 +272,14 @@ impl tokio_stream::Stream for UnixIncoming {
 #[cfg(feature = "kerberos")]
 use crate::admission::{HandshakeSlot, Handshakes};
 #[cfg(feature = "kerberos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kerberos")))]
 pub use crate::admission::{
     MAX_HANDSHAKES, MAX_HANDSHAKES_PER_ADDRESS, MAX_HANDSHAKES_PER_NETWORK,
 };
 
 /// A Kerberos-authenticated connection from the network.
 #[cfg(feature = "kerberos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kerberos")))]
 pub type KerberosStream = RpcStream<crate::kerberos::GssStream<tokio::net::TcpStream>>;
 
 /// The connections of a TCP socket, each authenticated with Kerberos
@@ -296,6 +298,7 @@ pub type KerberosStream = RpcStream<crate::kerberos::GssStream<tokio::net::TcpSt
 /// authenticated client is then held to [`RpcOptions`]' limits by its local uid,
 /// its [`RpcOptions::policy`] and idle timeout, as on a Unix socket.
 #[cfg(feature = "kerberos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kerberos")))]
 pub struct KerberosIncoming {
     connections: tokio::sync::mpsc::Receiver<KerberosStream>,
     local: std::net::SocketAddr,
@@ -1260,6 +1263,7 @@ pub async fn connect_to_server_uid(
 /// [`crate::kerberos::Initiator::connect`] (a refusal carries the server's
 /// reason).
 #[cfg(feature = "kerberos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kerberos")))]
 pub async fn connect_kerberos(
     address: &str,
     initiator: crate::kerberos::Initiator,

@@ -4,6 +4,19 @@
 //! SIDs the way Samba maps them: uid `N` is `S-1-22-1-N`, gid `N` is `S-1-22-2-N`.
 //! The well-known SIDs a Win32 programmer expects (Everyone, Anonymous, Authenticated
 //! Users, Local System, Administrators, ...) are associated constants.
+//!
+//! # Example
+//! ```
+//! use guise::sid::UnixId;
+//! use guise::Sid;
+//!
+//! let alice: Sid = "S-1-22-1-1000".parse()?; // ConvertStringSidToSid
+//! assert_eq!(alice, Sid::unix_user(1000));
+//! assert_eq!(alice.unix_id(), Some(UnixId::User(1000)));
+//! assert_eq!(Sid::ADMINISTRATORS.to_string(), "S-1-5-32-544"); // ConvertSidToStringSid
+//! assert_eq!(Sid::EVERYONE.lookup_account_name().as_deref(), Some("Everyone"));
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,8 +32,20 @@ pub const MAX_SUB_AUTHORITIES: usize = 15;
 /// produced by [`Display`](fmt::Display) and read by [`FromStr`]; the identifier
 /// authority is printed in decimal below 2³² and in hex (`0x...`) above, as Windows
 /// does.
+///
+/// ```
+/// use guise::Sid;
+///
+/// // ConvertStringSidToSid, ConvertSidToStringSid
+/// let admins: Sid = "S-1-5-32-544".parse()?;
+/// assert_eq!(admins, Sid::ADMINISTRATORS);
+/// assert_eq!(Sid::unix_user(1000).to_string(), "S-1-22-1-1000");
+/// # Ok::<(), guise::Error>(())
+/// ```
 #[doc(alias = "SID")]
 #[doc(alias = "PSID")]
+#[doc(alias = "ConvertStringSidToSid")]
+#[doc(alias = "ConvertSidToStringSid")]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sid {
     authority: u64,

@@ -10,6 +10,26 @@
 //!   [`Notice::Watchdog`] every half [`watchdog_interval`] while it is alive.
 //!
 //! Outside systemd each is a no-op: no descriptors, and notifications go nowhere.
+//!
+//! # Example
+//! A service that serves the socket of its `.socket` unit (the whole of one, run
+//! under `systemd-socket-activate`, is the repository's
+//! `crates/guise/examples/systemd_activation.rs`):
+//!
+//! ```no_run
+//! use guise::pipe::tokio::AsyncPipeServer;
+//! use guise::pipe::{PipeAddr, ServerOptions};
+//! use guise::systemd::{notify, unix_listener, Notice};
+//!
+//! # async fn serve() -> guise::Result<()> {
+//! let listener = unix_listener(None)?.expect("started by systemd with a socket");
+//! let addr = PipeAddr::Path("/run/reports.sock".into());
+//! let server = AsyncPipeServer::from_listener(listener, addr, ServerOptions::default())?;
+//! notify(&[Notice::Ready])?; // READY=1
+//! # let _ = server;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;

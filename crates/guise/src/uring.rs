@@ -15,6 +15,19 @@
 //!
 //! Only the open needs the client's credentials: what is then done with the
 //! descriptor (read, getdents, fstat) is the same for anyone who holds it.
+//!
+//! # Example
+//! ```no_run
+//! use guise::uring::{open_as, OpenFlags, Resolve};
+//! use guise::Token;
+//!
+//! let dir = std::fs::File::open("/srv/files").unwrap();
+//! let client = Token::from_ids(1000, 1000, &[1000])?;
+//! // As the kernel would open it for a thread impersonating the client.
+//! let fd = open_as(&client, &dir, "reports/2026.txt", OpenFlags::CLOEXEC, 0, Resolve::BENEATH)?;
+//! # let _ = fd;
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 use std::cell::RefCell;
 use std::ffi::CString;

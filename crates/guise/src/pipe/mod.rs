@@ -37,8 +37,35 @@
 //! client process acts for another user (the kernel attaches a sender's *real*
 //! ids unless it sends its own); on any other connection another identity is
 //! Identification at most.
+//!
+//! # Example
+//! A server and a client in one process, at the caller's own identity (no
+//! privilege needed); the README has a server that gives each client a thread:
+//!
+//! ```
+//! use guise::client::SecurityQos;
+//! use guise::pipe::{PipeAddr, PipeClient, PipeServer, ServerOptions};
+//! use guise::ImpersonationLevel;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let addr = PipeAddr::Path(dir.path().join("pipe"));
+//! let server = PipeServer::bind(addr.clone(), ServerOptions::default())?; // CreateNamedPipe
+//! let client = std::thread::spawn(move || -> guise::Result<Vec<u8>> {
+//!     let mut pipe = PipeClient::connect(&addr, SecurityQos::default())?; // Identification
+//!     pipe.transact(b"who am I?")
+//! });
+//! let mut conn = server.accept()?; // ConnectNamedPipe
+//! assert_eq!(conn.read_message()?.as_deref(), Some(&b"who am I?"[..]));
+//! let guard = conn.impersonate_client()?; // ImpersonateNamedPipeClient
+//! assert_eq!(guard.level(), ImpersonationLevel::Identification); // what the client allowed
+//! drop(guard); // RevertToSelf
+//! conn.write_message(format!("pid {}", conn.client().peer().pid()).as_bytes())?;
+//! assert!(client.join().unwrap()?.starts_with(b"pid "));
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 mod wire;
 
@@ -384,7 +411,9 @@ impl PipeConnection {
             .map_err(|e| io_err("writing to the client", &e))
     }
 
-    /// What the server knows of the client.
+    /// What the server knows of the client: its identity, level and pid
+    /// (`client().peer().pid()`, GetNamedPipeClientProcessId).
+    #[doc(alias = "GetNamedPipeClientProcessId")]
     pub fn client(&self) -> &ClientContext {
         &self.ctx
     }

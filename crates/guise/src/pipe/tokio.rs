@@ -9,6 +9,38 @@
 //! stalled in a frame longer than the request timeout, is closed; accept errors
 //! such as `EMFILE` close the connection idle the longest, or back off instead
 //! of spinning, and their warnings are rate-limited.
+//!
+//! # Example
+//! A task per client, each request run as its client on a worker (the whole server,
+//! with clients, is the repository's `crates/guise/examples/tokio_pipe_server.rs`):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use guise::pipe::tokio::AsyncPipeServer;
+//! use guise::pipe::{PipeAddr, ServerOptions};
+//! use guise::pool::ImpersonationPool;
+//!
+//! # async fn serve() -> guise::Result<()> {
+//! let pool = Arc::new(ImpersonationPool::new(8)?);
+//! let server = AsyncPipeServer::bind(PipeAddr::Path("/run/reports.sock".into()), ServerOptions::default())?;
+//! loop {
+//!     let mut conn = server.accept().await?;
+//!     let pool = Arc::clone(&pool);
+//!     tokio::spawn(async move {
+//!         while let Ok(Some(request)) = conn.read_message().await {
+//!             let path = String::from_utf8_lossy(&request).into_owned();
+//!             let reply = conn
+//!                 .run_as_client(&pool, move || std::fs::read(&path).unwrap_or_default())
+//!                 .await
+//!                 .unwrap_or_default();
+//!             if conn.write_message(&reply).await.is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     });
+//! }
+//! # }
+//! ```
 
 use std::io;
 use std::os::fd::AsFd;
@@ -285,7 +317,9 @@ impl AsyncPipeConnection {
         self.in_request = in_request;
     }
 
-    /// What the server knows of the client.
+    /// What the server knows of the client: its identity, level and pid
+    /// (`client().peer().pid()`, GetNamedPipeClientProcessId).
+    #[doc(alias = "GetNamedPipeClientProcessId")]
     pub fn client(&self) -> &ClientContext {
         &self.ctx
     }

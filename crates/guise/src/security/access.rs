@@ -36,6 +36,21 @@
 //! and a deny callback ACE always denies, the safe reading of an unknown condition.
 //! Object ACEs apply like plain ACEs when they name no object type and are skipped
 //! when they do (no object type list is checked).
+//!
+//! # Example
+//! ```
+//! use guise::security::{access_check, sddl, AccessMask, GenericMapping};
+//! use guise::{ImpersonationLevel, Token, TokenType};
+//!
+//! // Everyone may read; uid 1001 is denied everything, whatever comes after.
+//! let sd = sddl::parse("O:BAG:BAD:(D;;FA;;;S-1-22-1-1001)(A;;FR;;;WD)", None)?;
+//! let bob = Token::from_ids(1001, 1001, &[1001])?
+//!     .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)?;
+//! let result = access_check(&sd, &bob, AccessMask::FILE_GENERIC_READ, &GenericMapping::FILE)?;
+//! let denial = result.denial.unwrap();
+//! assert_eq!(denial.reason.win32_name(), "ERROR_ACCESS_DENIED");
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 use super::descriptor::{Ace, AceFlags, AceType, Acl, SecurityDescriptor};
 use super::mask::{AccessMask, GenericMapping};

@@ -8,6 +8,18 @@
 //! Printing follows Windows: every operation is enclosed in parentheses, operators
 //! are separated by single spaces, attribute names keep their prefix (`@User.`,
 //! `@Device.`, `@Resource.`), SIDs print as `SID(alias)` where they have one.
+//!
+//! # Example
+//! ```
+//! use guise::security::conditional::{condition_to_string, parse_condition};
+//!
+//! let binary = parse_condition(r#"(@User.Title == "PM" && Member_of {SID(BA)})"#, None)?;
+//! assert_eq!(
+//!     condition_to_string(&binary, None)?,
+//!     r#"((@User.Title == "PM") && (Member_of {SID(BA)}))"#
+//! );
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::sid::Sid;

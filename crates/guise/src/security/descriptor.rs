@@ -1,5 +1,16 @@
 //! Security descriptors, ACLs and ACEs, and their self-relative binary form
 //! (MS-DTYP 2.4.4–2.4.6).
+//!
+//! # Example
+//! ```
+//! use guise::security::{sddl, SecurityDescriptor};
+//!
+//! let sd = sddl::parse("O:BAG:SYD:(A;;FA;;;BA)(A;;FR;;;WD)", None)?;
+//! let binary = sd.to_self_relative()?; // as MakeSelfRelativeSD gives it
+//! let back = SecurityDescriptor::from_self_relative(&binary)?;
+//! assert_eq!(sddl::to_string(&back, None)?, "O:BAG:SYD:(A;;FA;;;BA)(A;;FR;;;WD)");
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 use std::fmt;
 

@@ -1,4 +1,13 @@
 //! Access masks and generic mappings.
+//!
+//! # Example
+//! ```
+//! use guise::security::{AccessMask, GenericMapping};
+//!
+//! let read = GenericMapping::FILE.map(AccessMask::GENERIC_READ);
+//! assert_eq!(read, AccessMask::FILE_GENERIC_READ);
+//! assert!(!read.has_generic());
+//! ```
 
 use std::fmt;
 

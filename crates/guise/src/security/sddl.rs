@@ -15,6 +15,16 @@
 //! Callback ACEs (`XA`, `XD`, `ZA`, `XU`) take a conditional expression as a seventh
 //! field and resource attribute ACEs (`RA`) an attribute; both are read into, and
 //! printed from, their binary forms (see [`conditional`]).
+//!
+//! # Example
+//! ```
+//! use guise::security::sddl;
+//!
+//! // Printed in Windows' canonical form: flags and rights as Windows prints them.
+//! let sd = sddl::parse("O:S-1-22-1-1000 G:BA D:P(A;OICI;0x1200a9;;;AU)", None)?;
+//! assert_eq!(sddl::to_string(&sd, None)?, "O:S-1-22-1-1000G:BAD:P(A;OICI;0x1200a9;;;AU)");
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 pub use super::alias::{alias_sid, sid_alias};
 use super::conditional;

@@ -101,6 +101,22 @@
 //! - Nothing in the process may call the libc credential setters (`setuid`,
 //!   `seteuid`, `setgroups`, `initgroups`, ...) once threads exist: glibc applies them
 //!   to every thread, overwriting every impersonation.
+//!
+//! # Example
+//! ```
+//! use guise::{ErrorKind, ImpersonationLevel};
+//!
+//! // ImpersonateSelf at Identification level: the thread may inspect its token but
+//! // open nothing as it.
+//! let guard = guise::impersonate_self(ImpersonationLevel::Identification)?;
+//! let token = guise::open_thread_token(true)?; // OpenThreadToken
+//! assert_eq!(token.impersonation_level(), Some(ImpersonationLevel::Identification));
+//! let refused = guise::thread::check_open_as_client().unwrap_err();
+//! assert_eq!(refused.kind(), ErrorKind::BadImpersonationLevel);
+//! drop(guard); // RevertToSelf
+//! assert_eq!(guise::open_thread_token(true).unwrap_err().kind(), ErrorKind::NoToken);
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 use std::cell::RefCell;
 use std::marker::PhantomData;

@@ -13,6 +13,24 @@
 //! Adjusting the privileges of the process token value does not change the process's
 //! capabilities: only a thread that impersonates a token has its capabilities set
 //! from it.
+//!
+//! # Example
+//! ```
+//! use guise::{ErrorKind, ImpersonationLevel, Sid, Token, TokenType};
+//!
+//! let process = Token::open_process()?; // OpenProcessToken
+//! assert_eq!(process.token_type(), TokenType::Primary);
+//! // GetTokenInformation: TokenUser, TokenGroups, TokenStatistics, ...
+//! let alice = Token::from_ids(1000, 1000, &[1000, 100])?;
+//! assert_eq!(alice.user(), Sid::unix_user(1000));
+//! assert!(alice.groups().iter().any(|g| g.sid == Sid::unix_group(100)));
+//! let id = process.duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)?;
+//! assert_ne!(id.statistics().token_id, process.statistics().token_id);
+//! // An impersonation token is never raised (DuplicateTokenEx's rule).
+//! let raised = id.duplicate(ImpersonationLevel::Impersonation, TokenType::Impersonation);
+//! assert_eq!(raised.unwrap_err().kind(), ErrorKind::BadImpersonationLevel);
+//! # Ok::<(), guise::Error>(())
+//! ```
 
 use std::ffi::CString;
 use std::fmt;
@@ -894,37 +912,44 @@ impl Token {
     }
 
     /// The user SID (`TokenUser`).
+    #[doc(alias = "GetTokenInformation")]
     pub fn user(&self) -> Sid {
         self.d.user
     }
 
     /// The groups with their attributes (`TokenGroups`).
+    #[doc(alias = "GetTokenInformation")]
     pub fn groups(&self) -> &[Group] {
         &self.d.groups
     }
 
     /// The privileges with their state (`TokenPrivileges`).
+    #[doc(alias = "GetTokenInformation")]
     pub fn privileges(&self) -> &[TokenPrivilege] {
         &self.d.privileges
     }
 
     /// The default owner of objects this token creates (`TokenOwner`).
+    #[doc(alias = "GetTokenInformation")]
     pub fn owner(&self) -> Sid {
         self.d.owner
     }
 
     /// The primary group (`TokenPrimaryGroup`).
+    #[doc(alias = "GetTokenInformation")]
     pub fn primary_group(&self) -> Sid {
         self.d.primary_group
     }
 
     /// Primary or impersonation (`TokenType`).
+    #[doc(alias = "GetTokenInformation")]
     pub fn token_type(&self) -> TokenType {
         self.d.token_type
     }
 
     /// The impersonation level (`TokenImpersonationLevel`); `None` for a primary
     /// token, for which Windows reports `ERROR_INVALID_PARAMETER`.
+    #[doc(alias = "GetTokenInformation")]
     pub fn impersonation_level(&self) -> Option<ImpersonationLevel> {
         match self.d.token_type {
             TokenType::Primary => None,
@@ -933,11 +958,13 @@ impl Token {
     }
 
     /// The statistics (`TokenStatistics`).
+    #[doc(alias = "GetTokenInformation")]
     pub fn statistics(&self) -> TokenStatistics {
         self.d.statistics
     }
 
     /// The name of the token's source (`TokenSource`).
+    #[doc(alias = "GetTokenInformation")]
     pub fn source(&self) -> &'static str {
         self.d.source
     }
