@@ -27,6 +27,19 @@ done
 log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
+log "the library's docs as docs.rs builds them (nightly, --cfg docsrs: feature labels)"
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    rustup toolchain install nightly --profile minimal >&2 || [ "${CI:-}" != true ] || die "no nightly toolchain"
+fi
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+    RUSTDOCFLAGS="--cfg docsrs" cargo +nightly doc -p guise-impersonation --all-features --no-deps --locked --quiet \
+        --target-dir target/docsrs
+    grep -qF 'title="Available on crate feature `rpc` only"' target/docsrs/doc/guise/index.html \
+        || die "the docs.rs build of the library labels no feature-gated module"
+else
+    log "skipped: no nightly toolchain for the docs.rs build"
+fi
+
 log "cargo package (each crate as it would be published, built from its package)"
 # Cargo keeps what it unpacked and built of an earlier packaging of the same
 # version, as if a registry's crate could not change: start from nothing, or
