@@ -564,8 +564,8 @@ impl<S> RpcStream<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for RpcStream<S> {
-    /// The client's bytes as the [`front`] passes them: header blocks with a
-    /// valid `:authority`, everything else as it came.
+    /// The client's bytes as the front (`rpc::front`) passes them: header blocks
+    /// with a valid `:authority`, everything else as it came.
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
