@@ -1,5 +1,5 @@
 //! Kerberos: clients on other machines, authenticated with GSSAPI on MIT krb5
-//! (through `libgssapi`), their delegated credentials, and the network
+//! (libgssapi_krb5, bound by hand), their delegated credentials, and the network
 //! credentials of tokens.
 //!
 //! - [`Acceptor`] authenticates a connection as a service whose keys are in a
@@ -82,11 +82,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext, ServerCtx};
-use libgssapi::credential::{Cred, CredUsage};
-use libgssapi::error::{Error as GssError, MajorFlags};
-use libgssapi::name::Name;
-use libgssapi::oid::{GSS_MECH_KRB5, GSS_NT_HOSTBASED_SERVICE, GSS_NT_KRB5_PRINCIPAL};
+use crate::sys::gss::{
+    Cred, CtxFlags, GSS_C_NT_HOSTBASED_SERVICE, GSS_KRB5_NT_PRINCIPAL_NAME, GSS_MECH_KRB5,
+    GssError, Name, SecurityContext,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::client::{NetworkClient, PeerIdentity};
@@ -94,21 +93,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::listener::io_err;
 use crate::token::{CacheParent, CredentialCache, PrivateCacheDir, Removal, file_id};
 
-/// The bytes a client sends first.
-pub const MAGIC: &[u8; 8] = b"GUISEGS1";
-const TOKEN: u8 = 1;
-const REFUSED: u8 = 2;
-const ACCEPTED: u8 = 3;
-const DATA: u8 = 4;
-/// The largest handshake token either side accepts.
-pub const MAX_HANDSHAKE_TOKEN: usize = 64 * 1024;
-/// The most stream bytes one data frame carries.
-const MAX_PLAINTEXT: usize = 16 * 1024;
-/// The largest data frame accepted: a sealed `MAX_PLAINTEXT` and its number, with
-/// room for the token's header, padding and checksum.
-const MAX_DATA_FRAME: usize = MAX_PLAINTEXT + 8 + 1024;
-/// The longest refusal message read or sent.
-const MAX_REFUSAL: usize = 4096;
+#[doc(hidden)]
+pub mod wire;
+
+use wire::{ACCEPTED, MAX_REFUSAL, REFUSED, TOKEN};
+pub use wire::{MAGIC, MAX_HANDSHAKE_TOKEN};
 
 /// The flags a guise context needs: mutual authentication, replay and sequence
 /// detection, confidentiality and integrity.
@@ -183,35 +172,23 @@ pub(crate) fn printable(text: &str) -> String {
 
 /// The display form of a GSSAPI name.
 fn display(name: &Name) -> std::result::Result<String, GssError> {
-    Ok(String::from_utf8_lossy(&name.display_name()?).into_owned())
+    Ok(String::from_utf8_lossy(&name.display()?).into_owned())
 }
 
 /// Writes one frame and flushes it.
 async fn write_frame<S: AsyncWrite + Unpin>(io: &mut S, kind: u8, body: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(body.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a frame too large"))?;
-    let mut frame = Vec::with_capacity(5 + body.len());
-    frame.push(kind);
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(body);
-    io.write_all(&frame).await?;
+    io.write_all(&wire::encode(kind, body)?).await?;
     io.flush().await
 }
 
 /// Reads one frame whose body is at most `max` bytes.
 async fn read_frame<S: AsyncRead + Unpin>(io: &mut S, max: usize) -> io::Result<(u8, Vec<u8>)> {
-    let mut head = [0u8; 5];
+    let mut head = [0u8; wire::HEADER];
     io.read_exact(&mut head).await?;
-    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if len > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("a frame of {len} bytes, over the limit of {max}"),
-        ));
-    }
+    let (kind, len) = wire::header(&head, max)?;
     let mut body = vec![0; len];
     io.read_exact(&mut body).await?;
-    Ok((head[0], body))
+    Ok((kind, body))
 }
 
 /// The most blocking GSSAPI or NSS jobs of handshakes at once (see
@@ -469,7 +446,7 @@ impl Acceptor {
             ))
         });
         match result {
-            Ok((ctx, peer, admitted)) => Ok((GssStream::new(io, Box::new(ctx)), peer, admitted)),
+            Ok((ctx, peer, admitted)) => Ok((GssStream::new(io, ctx), peer, admitted)),
             Err(e) => {
                 let told = match e.kind() {
                     ErrorKind::NoSuchUser | ErrorKind::AccessDenied | ErrorKind::NotEnoughQuota => {
@@ -506,7 +483,7 @@ impl Acceptor {
         io: &mut S,
         address: SocketAddr,
         admit: impl FnOnce(&PeerIdentity) -> Result<T>,
-    ) -> Result<(ServerCtx, PeerIdentity, T)>
+    ) -> Result<(SecurityContext, PeerIdentity, T)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -521,7 +498,7 @@ impl Acceptor {
                     .into(),
             ));
         }
-        let mut ctx = ServerCtx::new(Some(self.cred.clone()));
+        let mut ctx = SecurityContext::accepting(self.cred.clone());
         let last = loop {
             let (kind, body) = read_frame(io, MAX_HANDSHAKE_TOKEN)
                 .await
@@ -530,7 +507,7 @@ impl Acceptor {
                 return Err(failure(format!("a frame of kind {kind} in the handshake")));
             }
             let (back, stepped) = blocking(move || {
-                let r = ctx.step(&body, None).map(|t| t.map(|b| b.to_vec()));
+                let r = ctx.step(Some(&body)).map(|t| t.map(|b| b.to_vec()));
                 (ctx, r)
             })
             .await?;
@@ -560,8 +537,9 @@ impl Acceptor {
             .mechanism()
             .map_err(|e| gss_error(ErrorKind::LogonFailure, "the context's mechanism", &e))?;
         if mechanism != GSS_MECH_KRB5 {
+            let oid: String = mechanism.iter().map(|b| format!("{b:02x}")).collect();
             return Err(failure(format!(
-                "a context of mechanism {mechanism}, not krb5"
+                "a context of mechanism {oid} (DER, hex), not krb5"
             )));
         }
         let source = ctx
@@ -574,7 +552,7 @@ impl Acceptor {
             .and_then(|n| display(&n))
             .map_err(|e| gss_error(ErrorKind::LogonFailure, "the service's name", &e))?;
         let account = source
-            .local_name(Some(GSS_MECH_KRB5))
+            .local_name(GSS_MECH_KRB5)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .map_err(|_| {
                 Error::new(
@@ -782,7 +760,7 @@ fn store_delegated(
         let name = format!("MEMORY:guise-{prefix}-{}", unique());
         let c_name = CString::new(name.as_str())
             .map_err(|_| Error::new(ErrorKind::InvalidParameter, "a cache name with a NUL"))?;
-        if let Err(e) = cred.store_into(&name, true, false, CredUsage::Initiate, None) {
+        if let Err(e) = cred.store_into(&name) {
             Removal::Memory(c_name).run();
             return Err(store_error(&e));
         }
@@ -825,7 +803,7 @@ fn store_delegated(
     let name = format!("FILE:{}", path.display());
     // The directory is still the server's alone: krb5 may use the path.
     let file = cred
-        .store_into(&name, true, false, CredUsage::Initiate, None)
+        .store_into(&name)
         .map_err(|e| store_error(&e))
         .and_then(|()| {
             let file = rustix::fs::openat(
@@ -964,7 +942,7 @@ impl DelegationOutcome {
 /// with its default credentials ([`Initiator::start`]), finished on a connection
 /// ([`Initiator::connect`]).
 pub struct Initiator {
-    ctx: ClientCtx,
+    ctx: SecurityContext,
     first: Vec<u8>,
     delegation: Delegation,
     outcome: DelegationOutcome,
@@ -980,7 +958,7 @@ impl std::fmt::Debug for Initiator {
 
 /// Whether a GSSAPI error means there were no credentials to authenticate with.
 fn no_credentials(e: &GssError) -> bool {
-    e.major.contains(MajorFlags::GSS_S_NO_CRED)
+    e.no_credentials()
         || e.to_string().contains("No credentials")
         || e.to_string().contains("No Kerberos credentials")
 }
@@ -1006,16 +984,16 @@ impl Initiator {
     pub fn start(target: &str, delegation: impl Into<Delegation>) -> Result<Initiator> {
         let delegation = delegation.into();
         let kind = if target.contains('/') {
-            GSS_NT_KRB5_PRINCIPAL
+            GSS_KRB5_NT_PRINCIPAL_NAME
         } else {
-            GSS_NT_HOSTBASED_SERVICE
+            GSS_C_NT_HOSTBASED_SERVICE
         };
-        let name = Name::new(target.as_bytes(), Some(kind))
+        let name = Name::import(target.as_bytes(), kind)
             .map_err(|e| gss_error(ErrorKind::InvalidParameter, "the service name", &e))?;
         let flags = required_flags() | delegation.flags();
-        let mut ctx = ClientCtx::new(None, name, flags, Some(GSS_MECH_KRB5));
+        let mut ctx = SecurityContext::initiating(name, flags, GSS_MECH_KRB5);
         // The thread's credentials are those of what it impersonates now.
-        let first = match crate::thread::with_gss_cache(|| ctx.step(None, None)) {
+        let first = match crate::thread::with_gss_cache(|| ctx.step(None)) {
             Ok(Some(token)) => token.to_vec(),
             Ok(None) => {
                 return Err(Error::new(
@@ -1070,19 +1048,8 @@ impl Initiator {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let fail = |what: &str, e: io::Error| io_err(what, &e);
-        if self.first.len() > MAX_HANDSHAKE_TOKEN {
-            return Err(Error::new(
-                ErrorKind::LogonFailure,
-                format!(
-                    "a first token of {} bytes, over the limit of {MAX_HANDSHAKE_TOKEN}",
-                    self.first.len()
-                ),
-            ));
-        }
-        let mut hello = MAGIC.to_vec();
-        hello.push(TOKEN);
-        hello.extend_from_slice(&(self.first.len() as u32).to_be_bytes());
-        hello.extend_from_slice(&self.first);
+        let hello = wire::hello(&self.first)
+            .map_err(|e| Error::new(ErrorKind::LogonFailure, e.to_string()))?;
         io.write_all(&hello)
             .await
             .map_err(|e| fail("sending the handshake", e))?;
@@ -1095,8 +1062,7 @@ impl Initiator {
                 .map_err(|e| fail("reading the service's answer", e))?;
             match kind {
                 REFUSED => {
-                    let why =
-                        String::from_utf8_lossy(&body[..body.len().min(MAX_REFUSAL)]).into_owned();
+                    let why = wire::refusal(&body);
                     return Err(Error::new(
                         ErrorKind::AccessDenied,
                         format!("the service refused the client: {why}"),
@@ -1106,7 +1072,7 @@ impl Initiator {
                     let out = if body.is_empty() && self.ctx.is_complete() {
                         None
                     } else {
-                        self.ctx.step(Some(&body), None).map_err(|e| {
+                        self.ctx.step(Some(&body)).map_err(|e| {
                             gss_error(
                                 ErrorKind::LogonFailure,
                                 "the service did not prove who it is",
@@ -1160,7 +1126,7 @@ impl Initiator {
             ),
             _ => {}
         }
-        Ok(GssStream::new(io, Box::new(self.ctx)))
+        Ok(GssStream::new(io, self.ctx))
     }
 
     /// Whether the context forwards the client's credentials (known once it is
@@ -1193,7 +1159,7 @@ impl Initiator {
 /// order, is an error; the connection is then unusable.
 pub struct GssStream<S> {
     io: S,
-    ctx: Box<dyn SecurityContext + Send>,
+    ctx: SecurityContext,
     /// Bytes read that do not make a whole frame yet.
     raw: Vec<u8>,
     /// Unsealed bytes not yet read, from `plain_pos`.
@@ -1222,7 +1188,7 @@ fn invalid(message: String) -> io::Error {
 }
 
 impl<S> GssStream<S> {
-    fn new(io: S, ctx: Box<dyn SecurityContext + Send>) -> Self {
+    fn new(io: S, ctx: SecurityContext) -> Self {
         GssStream {
             io,
             ctx,
@@ -1244,39 +1210,15 @@ impl<S> GssStream<S> {
 
     /// Unseals the whole frame at the start of `raw`, if there is one.
     fn open_frame(&mut self) -> io::Result<bool> {
-        if self.raw.len() < 5 {
+        let Some((sealed, whole)) = wire::data_frame(&self.raw)? else {
             return Ok(false);
-        }
-        if self.raw[0] != DATA {
-            return Err(invalid(format!(
-                "a frame of kind {} after the handshake",
-                self.raw[0]
-            )));
-        }
-        let len = u32::from_be_bytes([self.raw[1], self.raw[2], self.raw[3], self.raw[4]]) as usize;
-        if len > MAX_DATA_FRAME {
-            return Err(invalid(format!(
-                "a data frame of {len} bytes, over the limit of {MAX_DATA_FRAME}"
-            )));
-        }
-        if self.raw.len() < 5 + len {
-            return Ok(false);
-        }
+        };
         let plain = self
             .ctx
-            .unwrap(&self.raw[5..5 + len])
+            .unwrap(sealed)
             .map_err(|e| invalid(format!("a frame that does not unseal: {e}")))?;
-        self.raw.drain(..5 + len);
-        let (number, data) = plain
-            .split_first_chunk::<8>()
-            .ok_or_else(|| invalid("a data frame without its number".into()))?;
-        let number = u64::from_be_bytes(*number);
-        if number != self.recv_seq {
-            return Err(invalid(format!(
-                "data frame {number} where {} was due: replayed, dropped or reordered",
-                self.recv_seq
-            )));
-        }
+        self.raw.drain(..whole);
+        let data = wire::data_body(&plain, self.recv_seq)?;
         self.recv_seq += 1;
         self.plain.clear();
         self.plain.extend_from_slice(data);
@@ -1368,11 +1310,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for GssStream<S> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let n = buf.len().min(MAX_PLAINTEXT);
-        let mut message = Vec::with_capacity(8 + n);
-        message.extend_from_slice(&this.send_seq.to_be_bytes());
-        message.extend_from_slice(&buf[..n]);
-        let sealed = match this.ctx.wrap(true, &message) {
+        let (message, n) = wire::data_plaintext(this.send_seq, buf);
+        let sealed = match this.ctx.wrap(&message) {
             Ok(s) => s,
             Err(e) => {
                 this.broken = true;
@@ -1380,10 +1319,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for GssStream<S> {
             }
         };
         this.send_seq += 1;
-        this.out.push(DATA);
-        this.out
-            .extend_from_slice(&(sealed.len() as u32).to_be_bytes());
-        this.out.extend_from_slice(&sealed);
+        match wire::encode(wire::DATA, &sealed) {
+            Ok(frame) => this.out.extend_from_slice(&frame),
+            Err(e) => {
+                this.broken = true;
+                return Poll::Ready(Err(e));
+            }
+        }
         // The bytes are taken (a write that fails later fails the stream, never
         // has them sent twice): what the socket does not take now goes out on the
         // next write or flush.
