@@ -334,50 +334,7 @@ impl Files for FilesService {
                      it has no credentials of theirs",
                 ));
             }
-            // The context starts on a worker that impersonates the caller: its
-            // Kerberos credentials are the ones the caller delegated, or none.
-            let initiator = call
-                .run_as_client(&self.files.pool, move || {
-                    guise::kerberos::Initiator::start(&service, false)
-                })
-                .await??;
-            // What the target sent never reaches the caller: a failure says
-            // only what kind it was.
-            let foreign = |kind: ErrorKind| {
-                Error::new(
-                    kind,
-                    format!("the call to {target} failed ({})", kind.win32_name()),
-                )
-            };
-            let channel = tokio::time::timeout(
-                self.stall,
-                guise::rpc::connect_kerberos(&address, initiator),
-            )
-            .await
-            .map_err(|_| {
-                Error::new(
-                    ErrorKind::NoLogonServers,
-                    format!("{target} did not answer within {} s", self.stall.as_secs()),
-                )
-            })?
-            .map_err(|e| {
-                let text = crate::serve::escape(&e.to_string(), false);
-                tracing::info!(error = %text, "an outgoing Kerberos call failed");
-                foreign(e.kind())
-            })?;
-            let mut client = FilesClient::new(channel).max_decoding_message_size(MAX_RESPONSE);
-            let mut outgoing = self::request(WhoAmIRequest {}, ImpersonationLevel::Impersonation);
-            outgoing.set_timeout(self.stall);
-            client
-                .who_am_i(outgoing)
-                .await
-                .map(Response::into_inner)
-                .map_err(|s| {
-                    Error::new(
-                        ErrorKind::AccessDenied,
-                        format!("{target} refused the call (gRPC status {:?})", s.code()),
-                    )
-                })
+            self.call_there(&call, service, address, &target).await
         }
         .await;
         audit.log(&there, 0);
@@ -547,6 +504,79 @@ fn identity_of(call: &RpcCall, token: &Token, level: ImpersonationLevel) -> Iden
     }
 }
 
+impl FilesService {
+    /// WhoAmIThere's outgoing call: a Kerberos client of `address` as the caller
+    /// (on a worker that impersonates it), asking the other server who it sees.
+    #[cfg(feature = "kerberos")]
+    async fn call_there(
+        &self,
+        call: &RpcCall,
+        service: String,
+        address: String,
+        target: &str,
+    ) -> guise::Result<Identity> {
+        // The context starts on a worker that impersonates the caller: its
+        // Kerberos credentials are the ones the caller delegated, or none.
+        let initiator = call
+            .run_as_client(&self.files.pool, move || {
+                guise::kerberos::Initiator::start(&service, false)
+            })
+            .await??;
+        // What the target sent never reaches the caller: a failure says
+        // only what kind it was.
+        let foreign = |kind: ErrorKind| {
+            Error::new(
+                kind,
+                format!("the call to {target} failed ({})", kind.win32_name()),
+            )
+        };
+        let channel = tokio::time::timeout(
+            self.stall,
+            guise::rpc::connect_kerberos(&address, initiator),
+        )
+        .await
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::NoLogonServers,
+                format!("{target} did not answer within {} s", self.stall.as_secs()),
+            )
+        })?
+        .map_err(|e| {
+            let text = crate::serve::escape(&e.to_string(), false);
+            tracing::info!(error = %text, "an outgoing Kerberos call failed");
+            foreign(e.kind())
+        })?;
+        let mut client = FilesClient::new(channel).max_decoding_message_size(MAX_RESPONSE);
+        let mut outgoing = self::request(WhoAmIRequest {}, ImpersonationLevel::Impersonation);
+        outgoing.set_timeout(self.stall);
+        client
+            .who_am_i(outgoing)
+            .await
+            .map(Response::into_inner)
+            .map_err(|s| {
+                Error::new(
+                    ErrorKind::AccessDenied,
+                    format!("{target} refused the call (gRPC status {:?})", s.code()),
+                )
+            })
+    }
+
+    /// Without Kerberos, no call reaches another server.
+    #[cfg(not(feature = "kerberos"))]
+    async fn call_there(
+        &self,
+        _: &RpcCall,
+        _: String,
+        _: String,
+        target: &str,
+    ) -> guise::Result<Identity> {
+        Err(Error::new(
+            ErrorKind::NoLogonServers,
+            format!("this guise was built without Kerberos: it cannot call {target}"),
+        ))
+    }
+}
+
 /// The host and `host:port` of a `tcp://HOST:PORT` address.
 fn tcp_target(target: &str) -> Result<(String, String)> {
     let address = target
@@ -642,18 +672,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         (Some(incoming), Some(socket))
     };
     let tcp = match &args.listen {
-        Some(listen) => {
-            let (_, address) = tcp_target(listen).context("--listen")?;
-            let keytab = args.keytab.as_deref().context("--listen needs --keytab")?;
-            let acceptor =
-                guise::kerberos::Acceptor::from_keytab(keytab, args.principal.as_deref(), {
-                    let mut k = guise::kerberos::KerberosOptions::default();
-                    k.handshake_timeout = Duration::from_secs(args.handshake_timeout.max(1));
-                    k.replay_cache_dir.clone_from(&args.replay_cache_dir);
-                    k
-                })?;
-            Some(guise::rpc::KerberosIncoming::bind(&address, acceptor, options).await?)
-        }
+        Some(listen) => Some(kerberos_listener(&args, listen, options).await?),
         None => None,
     };
     let service = FilesService {
@@ -748,6 +767,54 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     Ok(())
 }
 
+/// The TCP listener of `--listen`, for Kerberos clients.
+#[cfg(feature = "kerberos")]
+async fn kerberos_listener(
+    args: &ServeArgs,
+    listen: &str,
+    options: RpcOptions,
+) -> Result<guise::rpc::KerberosIncoming> {
+    let (_, address) = tcp_target(listen).context("--listen")?;
+    let keytab = args.keytab.as_deref().context("--listen needs --keytab")?;
+    let acceptor = guise::kerberos::Acceptor::from_keytab(keytab, args.principal.as_deref(), {
+        let mut k = guise::kerberos::KerberosOptions::default();
+        k.handshake_timeout = Duration::from_secs(args.handshake_timeout.max(1));
+        k.replay_cache_dir.clone_from(&args.replay_cache_dir);
+        k
+    })?;
+    Ok(guise::rpc::KerberosIncoming::bind(&address, acceptor, options).await?)
+}
+
+/// Without Kerberos there is no TCP listener: `--listen` is refused. (The type
+/// stands for one that is never made.)
+#[cfg(not(feature = "kerberos"))]
+async fn kerberos_listener(_: &ServeArgs, _: &str, _: RpcOptions) -> Result<NoTcp> {
+    anyhow::bail!("this guise was built without the `kerberos` feature: --listen is not available")
+}
+
+/// A TCP listener that cannot exist (a build without Kerberos).
+#[cfg(not(feature = "kerberos"))]
+enum NoTcp {}
+
+#[cfg(not(feature = "kerberos"))]
+impl NoTcp {
+    fn local_addr(&self) -> std::net::SocketAddr {
+        match *self {}
+    }
+}
+
+#[cfg(not(feature = "kerberos"))]
+impl tokio_stream::Stream for NoTcp {
+    type Item = std::io::Result<guise::rpc::RpcStream<tokio::net::UnixStream>>;
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        match *self {}
+    }
+}
+
 /// Runs `guise rpc serve` until SIGTERM or SIGINT.
 pub fn run_serve(args: ServeArgs) -> Result<()> {
     crate::serve::run_until_stopped(serve(args, crate::serve::stop_signal()))
@@ -780,6 +847,7 @@ fn run_call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::ExitC
 
 impl CallArgs {
     /// What --delegate and --delegate-always ask for.
+    #[cfg(feature = "kerberos")]
     fn delegation(&self) -> guise::kerberos::Delegation {
         if self.delegate_always {
             guise::kerberos::Delegation::Always
@@ -794,40 +862,7 @@ impl CallArgs {
 async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::ExitCode> {
     let channel = match (&args.socket, &args.connect) {
         (Some(socket), _) => guise::rpc::connect_to_server_uid(socket, args.server_uid).await?,
-        (None, Some(connect)) => {
-            let (host, address) = tcp_target(connect).context("--connect")?;
-            let service = args
-                .principal
-                .clone()
-                .unwrap_or_else(|| format!("guise@{host}"));
-            let delegation = args.delegation();
-            // The context starts with this process's credential cache; asking the
-            // KDC for a ticket blocks.
-            let initiator = tokio::task::spawn_blocking(move || {
-                guise::kerberos::Initiator::start(&service, delegation)
-            })
-            .await??;
-            let outcome = initiator.delegation_outcome();
-            // A refusal carries the server's words: escaped before they reach a
-            // terminal.
-            let channel = guise::rpc::connect_kerberos(&address, initiator)
-                .await
-                .map_err(|e| anyhow::anyhow!(crate::serve::escape(&e.to_string(), false)))?;
-            if delegation != guise::kerberos::Delegation::None && outcome.delegated() != Some(true)
-            {
-                eprintln!(
-                    "guise: note: nothing was delegated: {}",
-                    if delegation == guise::kerberos::Delegation::Policy {
-                        "the KDC does not mark the service OK-AS-DELEGATE (trusted for \
-                         delegation), or the ticket-granting ticket is not forwardable \
-                         (kinit -f); --delegate-always forwards it to any service"
-                    } else {
-                        "the ticket-granting ticket is not forwardable (kinit -f)"
-                    }
-                );
-            }
-            channel
-        }
+        (None, Some(connect)) => connect_kerberos(args, connect).await?,
         (None, None) => anyhow::bail!("--socket or --connect is needed"),
     };
     let mut client = FilesClient::new(channel)
@@ -932,6 +967,49 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A channel to a Kerberos server (`--connect`).
+#[cfg(feature = "kerberos")]
+async fn connect_kerberos(args: &CallArgs, connect: &str) -> Result<tonic::transport::Channel> {
+    let (host, address) = tcp_target(connect).context("--connect")?;
+    let service = args
+        .principal
+        .clone()
+        .unwrap_or_else(|| format!("guise@{host}"));
+    let delegation = args.delegation();
+    // The context starts with this process's credential cache; asking the
+    // KDC for a ticket blocks.
+    let initiator = tokio::task::spawn_blocking(move || {
+        guise::kerberos::Initiator::start(&service, delegation)
+    })
+    .await??;
+    let outcome = initiator.delegation_outcome();
+    // A refusal carries the server's words: escaped before they reach a
+    // terminal.
+    let channel = guise::rpc::connect_kerberos(&address, initiator)
+        .await
+        .map_err(|e| anyhow::anyhow!(crate::serve::escape(&e.to_string(), false)))?;
+    if delegation != guise::kerberos::Delegation::None && outcome.delegated() != Some(true)
+    {
+        eprintln!(
+            "guise: note: nothing was delegated: {}",
+            if delegation == guise::kerberos::Delegation::Policy {
+                "the KDC does not mark the service OK-AS-DELEGATE (trusted for \
+                 delegation), or the ticket-granting ticket is not forwardable \
+                 (kinit -f); --delegate-always forwards it to any service"
+            } else {
+                "the ticket-granting ticket is not forwardable (kinit -f)"
+            }
+        );
+    }
+    Ok(channel)
+}
+
+/// Without Kerberos, `--connect` is refused.
+#[cfg(not(feature = "kerberos"))]
+async fn connect_kerberos(_: &CallArgs, _: &str) -> Result<tonic::transport::Channel> {
+    anyhow::bail!("this guise was built without the `kerberos` feature: --connect is not available")
 }
 
 /// Prints what WhoAmI answered, as JSON or a line.

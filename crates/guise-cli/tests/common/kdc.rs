@@ -352,6 +352,7 @@ fn start_slapd(d: &Path) -> (Child, u16) {
 /// Authenticates once to `acceptor` over loopback TCP, the context started by
 /// `start` (on a blocking thread: it may impersonate); returns what the server
 /// knows of the client.
+#[cfg(feature = "kerberos")]
 pub fn network_client(
     rt: &tokio::runtime::Runtime,
     acceptor: &guise::kerberos::Acceptor,
