@@ -12,7 +12,7 @@ fi
 export RUSTC_BOOTSTRAP=1
 cd fuzz
 cargo fuzz build -s none
-for target in sddl_parse binary_parse grpc_front; do
+for target in $(cargo fuzz list); do
     corpus=$(mktemp -d)
     cp seeds/$target/* "$corpus"/
     log "fuzzing $target for ${seconds}s"

@@ -43,6 +43,9 @@
 //! `tokio_pipe_server`, `rpc_server`, `dbus_service`, `systemd_activation`,
 //! `kerberos_server`).
 //!
+//! A missing system library stops the build with the package to install and,
+//! for Kerberos, the feature to turn off.
+//!
 //! ## What guise does not protect against
 //! - Code in the same process that calls the libc credential setters (`setuid`,
 //!   `seteuid`, `setgroups`, `initgroups`, ...): glibc applies them to every thread,

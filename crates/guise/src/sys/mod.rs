@@ -9,7 +9,7 @@
 //! - [`remote`]: SetThreadToken on another thread, through a real-time signal
 //!   whose handler makes only the raw credential system calls.
 //! - [`uring`]: opens through io_uring with a registered personality.
-//! - [`gss`]: the GSSAPI calls of MIT krb5 that `libgssapi` does not wrap.
+//! - [`gss`]: GSSAPI on MIT krb5, bound by hand (`kerberos` feature).
 //! - [`setters`]: the macro that defines the libc credential setters in a binary as
 //!   functions that abort.
 #![allow(unsafe_code)]
