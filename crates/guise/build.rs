@@ -43,9 +43,10 @@ const KERBEROS: Library = Library {
     symbol: "gss_acquire_cred_from",
     missing: "MIT Kerberos' GSSAPI library (libgssapi_krb5) not found, which the \
               `kerberos` feature links: install libkrb5-dev (Debian/Ubuntu) or \
-              krb5-devel (Fedora/RHEL), or turn off the `kerberos` feature \
-              (default-features = false, with the features you use; Kerberos is not \
-              among the defaults)",
+              krb5-devel (Fedora/RHEL), or turn off the `kerberos` feature (it is \
+              not a default one: remove it from `features = [...]`, or where a \
+              crate's defaults bring it in, use default-features = false with the \
+              features you need)",
 };
 
 fn main() {

@@ -990,8 +990,7 @@ async fn connect_kerberos(args: &CallArgs, connect: &str) -> Result<tonic::trans
     let channel = guise::rpc::connect_kerberos(&address, initiator)
         .await
         .map_err(|e| anyhow::anyhow!(crate::serve::escape(&e.to_string(), false)))?;
-    if delegation != guise::kerberos::Delegation::None && outcome.delegated() != Some(true)
-    {
+    if delegation != guise::kerberos::Delegation::None && outcome.delegated() != Some(true) {
         eprintln!(
             "guise: note: nothing was delegated: {}",
             if delegation == guise::kerberos::Delegation::Policy {

@@ -41,7 +41,9 @@
 //!
 //! A handshake token is at most 64 KiB; the handshake must end within
 //! [`KerberosOptions::handshake_timeout`]. After kind 3 both sides speak HTTP/2
-//! (gRPC) inside data frames.
+//! (gRPC) inside data frames. The frames are written and taken apart in one
+//! module without I/O (`kerberos::wire`, which the fuzz target `kerberos_frames`
+//! drives).
 //!
 //! # Example
 //! A server that authenticates one client and acts as its account (the whole
@@ -82,15 +84,15 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use crate::sys::gss::{
-    Cred, CtxFlags, GSS_C_NT_HOSTBASED_SERVICE, GSS_KRB5_NT_PRINCIPAL_NAME, GSS_MECH_KRB5,
-    GssError, Name, SecurityContext,
-};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::client::{NetworkClient, PeerIdentity};
 use crate::error::{Error, ErrorKind, Result};
 use crate::listener::io_err;
+use crate::sys::gss::{
+    Cred, CtxFlags, GSS_C_NT_HOSTBASED_SERVICE, GSS_KRB5_NT_PRINCIPAL_NAME, GSS_MECH_KRB5,
+    GssError, Name, SecurityContext,
+};
 use crate::token::{CacheParent, CredentialCache, PrivateCacheDir, Removal, file_id};
 
 #[doc(hidden)]
