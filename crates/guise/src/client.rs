@@ -99,7 +99,7 @@ pub struct PeerIdentity {
 }
 
 /// A client that authenticated over the network (a Kerberos client of
-/// [`crate::kerberos`]).
+/// `guise::kerberos`, with the `kerberos` feature).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkClient {
     /// The principal the client proved to be (`alice@EXAMPLE.COM`).
