@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use guise::admission::Limits;
 use guise::dbus::{DbusCall, DbusClients, Reply};
-use guise::{Error, ErrorKind, ImpersonationLevel};
+use guise::{Error, ImpersonationLevel};
 use zbus::fdo;
 use zbus::message::Header;
 
@@ -85,19 +85,10 @@ pub fn run(args: Args) -> Result<std::process::ExitCode> {
     }
 }
 
-/// The D-Bus error for an error; its message names the Win32 error.
+/// The D-Bus error for an error (guise's `From<Error> for fdo::Error`); its
+/// message names the Win32 error.
 fn dbus_error(e: &Error) -> fdo::Error {
-    let message = e.to_string();
-    match e.kind() {
-        ErrorKind::AccessDenied
-        | ErrorKind::PrivilegeNotHeld
-        | ErrorKind::BadImpersonationLevel
-        | ErrorKind::CantOpenAnonymous => fdo::Error::AccessDenied(message),
-        ErrorKind::NoneMapped => fdo::Error::FileNotFound(message),
-        ErrorKind::InvalidParameter => fdo::Error::InvalidArgs(message),
-        ErrorKind::NotEnoughQuota => fdo::Error::LimitsExceeded(message),
-        _ => fdo::Error::Failed(message),
-    }
+    fdo::Error::from(e)
 }
 
 /// The service.

@@ -23,17 +23,19 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// A file operation's result: its value, or the Win32 error and why.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The error of a file operation that failed with `e`: guise's errno table
+/// ([`ErrorKind::of_errno`]: `ENOENT` is `ERROR_FILE_NOT_FOUND`, `ENOTDIR`
+/// `ERROR_PATH_NOT_FOUND`, `EACCES` `ERROR_ACCESS_DENIED`, ...), but what the
+/// service refuses by its own rules is `ERROR_ACCESS_DENIED`: a path out of the
+/// root (`EXDEV` from `RESOLVE_BENEATH`), a symlink it does not follow (`ELOOP`
+/// from `RESOLVE_NO_SYMLINKS` and `O_NOFOLLOW`), a read-only file system; and
+/// what is not a regular file (`EISDIR`, `ENXIO`) is `ERROR_INVALID_PARAMETER`.
 pub fn os(what: &str, e: rustix::io::Errno) -> Error {
     use rustix::io::Errno;
     let kind = match e {
-        Errno::ACCESS | Errno::PERM | Errno::XDEV | Errno::LOOP | Errno::ROFS => {
-            ErrorKind::AccessDenied
-        }
-        Errno::NOENT => ErrorKind::NoneMapped,
-        Errno::NOTDIR | Errno::ISDIR | Errno::NAMETOOLONG | Errno::INVAL | Errno::NXIO => {
-            ErrorKind::InvalidParameter
-        }
-        _ => ErrorKind::Os,
+        Errno::XDEV | Errno::LOOP | Errno::ROFS => ErrorKind::AccessDenied,
+        Errno::ISDIR | Errno::NXIO => ErrorKind::InvalidParameter,
+        _ => ErrorKind::of_errno(e.raw_os_error()),
     };
     Error::os(kind, what.to_owned(), e.raw_os_error())
 }
@@ -122,7 +124,7 @@ pub fn open_beneath_by(
         };
         match r {
             Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) if tries < 64 => tries += 1,
-            Err(e) => return Err(os(&format!("opening {path:?}"), e)),
+            Err(e) => return Err(not_there(by, &dir, path, flags, resolve, e)),
             Ok(fd) => break fd,
         }
     };
@@ -134,6 +136,55 @@ pub fn open_beneath_by(
         ));
     }
     Ok(fd)
+}
+
+/// The error of an open of `path` that failed with `e`; for `ENOENT`, which of
+/// the file or a directory on its way is missing: the parent is looked up, with
+/// the same credentials and rules, and a parent that is not there (or is no
+/// directory) makes the error `ERROR_PATH_NOT_FOUND`, as on Windows; otherwise
+/// `ERROR_FILE_NOT_FOUND`.
+fn not_there(
+    by: Opener<'_>,
+    dir: impl AsFd,
+    path: &str,
+    flags: OFlags,
+    resolve: ResolveFlags,
+    e: rustix::io::Errno,
+) -> Error {
+    let error = os(&format!("opening {path:?}"), e);
+    if e != rustix::io::Errno::NOENT || flags.contains(OFlags::CREATE) {
+        return error;
+    }
+    let Some((parent, _)) = path.trim_end_matches('/').rsplit_once('/') else {
+        return error;
+    };
+    if parent.is_empty() {
+        return error;
+    }
+    let parent_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let looked_up = match by {
+        Opener::Thread => {
+            rustix::fs::openat2(&dir, parent, parent_flags, Mode::empty(), resolve).map(drop)
+        }
+        Opener::As(token) => guise::uring::open_as(
+            token,
+            &dir,
+            parent,
+            guise::uring::OpenFlags::from_bits_retain(parent_flags.bits()),
+            0,
+            guise::uring::Resolve::from_bits_retain(resolve.bits()),
+        )
+        .map(drop)
+        .map_err(|e| rustix::io::Errno::from_raw_os_error(e.errno().unwrap_or(libc_eio()))),
+    };
+    match looked_up {
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => Error::os(
+            ErrorKind::PathNotFound,
+            format!("opening {path:?}: the directory {parent:?} is not there"),
+            e.raw_os_error(),
+        ),
+        _ => error,
+    }
 }
 
 /// `EIO`, for an error that says it has an errno and has none.
@@ -197,7 +248,19 @@ pub fn begin_upload(root: &OwnedFd, path: &str, mode: Option<u32>) -> Result<Upl
         OFlags::PATH | OFlags::DIRECTORY,
         Mode::empty(),
         no_links,
-    )?;
+    )
+    .map_err(|e| {
+        // The directory to write in is a directory of the path.
+        if e.kind() == ErrorKind::FileNotFound {
+            Error::os(
+                ErrorKind::PathNotFound,
+                format!("the directory {dir_path:?} is not there"),
+                e.errno().unwrap_or(libc_eio()),
+            )
+        } else {
+            e
+        }
+    })?;
     let mut existing_mode = None;
     match open_beneath(
         &dir,
@@ -237,7 +300,7 @@ pub fn begin_upload(root: &OwnedFd, path: &str, mode: Option<u32>) -> Result<Upl
             )?;
             existing_mode = Some(st.st_mode & 0o777);
         }
-        Err(e) if e.kind() == ErrorKind::NoneMapped => {}
+        Err(e) if e.kind() == ErrorKind::FileNotFound => {}
         Err(e) => return Err(e),
     }
     let mode = mode.or(existing_mode).unwrap_or(0o600) & 0o777;

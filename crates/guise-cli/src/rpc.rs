@@ -216,20 +216,11 @@ pub fn run(args: Args, out: &mut impl Write) -> Result<std::process::ExitCode> {
     }
 }
 
-/// The gRPC status for an error; the message names the Win32 error.
+/// The gRPC status for an error (guise's `From<Error> for Status`): the code of
+/// its kind, a message that names the Win32 error, and the name in the
+/// `guise-error` metadata.
 fn status(e: &Error) -> Status {
-    let message = e.to_string();
-    match e.kind() {
-        ErrorKind::AccessDenied | ErrorKind::PrivilegeNotHeld => Status::permission_denied(message),
-        ErrorKind::NoneMapped => Status::not_found(message),
-        ErrorKind::BadImpersonationLevel
-        | ErrorKind::CantOpenAnonymous
-        | ErrorKind::NoSuchLogonSession => Status::failed_precondition(message),
-        ErrorKind::NoSuchUser | ErrorKind::LogonFailure => Status::unauthenticated(message),
-        ErrorKind::InvalidParameter => Status::invalid_argument(message),
-        ErrorKind::RpcNoCallActive => Status::cancelled(message),
-        _ => Status::internal(message),
-    }
+    Status::from(e)
 }
 
 /// The service: the served root, the workers, and whether calls run as callers.

@@ -148,7 +148,7 @@ fn answer(r: std::result::Result<Value, Error>) -> Value {
 }
 
 pub(crate) fn failure(e: &Error) -> Value {
-    json!({ "ok": false, "error": e.kind().win32_name(), "message": e.to_string() })
+    json!({ "ok": false, "error": e.kind().win32_name(), "message": format!("{e:#}") })
 }
 
 /// The requests answered with one reply: `stat` and `list`.
@@ -327,13 +327,12 @@ async fn read_in_a_process(
             .map_err(|e| Error::os(ErrorKind::Os, "waiting for the process", &e))?;
         if !out.status.success() {
             let text = String::from_utf8_lossy(&out.stderr);
-            let kind = if text.contains("ERROR_ACCESS_DENIED") {
-                ErrorKind::AccessDenied
-            } else if text.contains("ERROR_NONE_MAPPED") {
-                ErrorKind::NoneMapped
-            } else {
-                ErrorKind::InvalidParameter
-            };
+            // The child names its error as `[ERROR_...]`.
+            let kind = ErrorKind::ALL
+                .iter()
+                .copied()
+                .find(|k| text.contains(&format!("[{}]", k.win32_name())))
+                .unwrap_or(ErrorKind::InvalidParameter);
             return Err(Error::new(kind, text.trim().to_owned()));
         }
         let split = out.stdout.iter().position(|&b| b == b'\n').unwrap_or(0);

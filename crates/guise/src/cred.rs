@@ -387,12 +387,7 @@ fn finish_switch(server: &ThreadCredentials, target: &OsIdentity) -> Result<()> 
         caps,
         uid_shown,
     )
-    .map_err(|e| {
-        Error::new(
-            ErrorKind::Os,
-            format!("impersonation did not take effect: {e}"),
-        )
-    })
+    .map_err(|e| Error::with_source(ErrorKind::Os, "impersonation did not take effect", e))
 }
 
 /// Gives the calling thread the capabilities `want` after its effective uid went
@@ -488,7 +483,7 @@ pub(crate) fn try_restore(server: &ThreadCredentials, from: &OsIdentity) -> Resu
         server.capabilities,
         uid_shown,
     )
-    .map_err(|e| Error::new(ErrorKind::Os, format!("revert verification: {e}")))
+    .map_err(|e| Error::with_source(ErrorKind::Os, "revert verification", e))
 }
 
 /// Reports a credential failure that cannot be undone and aborts the process.

@@ -199,11 +199,11 @@ impl DbusClients {
     ) -> Result<Arc<DbusClients>> {
         let dbus = zbus::fdo::DBusProxy::new(connection)
             .await
-            .map_err(|e| bus_error("the bus daemon", &e))?;
+            .map_err(|e| bus_error("the bus daemon", e))?;
         let mut gone = dbus
             .receive_name_owner_changed()
             .await
-            .map_err(|e| bus_error("NameOwnerChanged", &e))?;
+            .map_err(|e| bus_error("NameOwnerChanged", e))?;
         let clients = Arc::new(DbusClients {
             dbus,
             max_level,
@@ -303,9 +303,10 @@ impl DbusClients {
             .get_connection_credentials(BusName::Unique(sender.clone()))
             .await
             .map_err(|e| {
-                Error::new(
+                Error::with_source(
                     ErrorKind::AccessDenied,
-                    format!("the bus gives no credentials for {sender} (gone?): {e}"),
+                    format!("the bus gives no credentials for {sender} (gone?)"),
+                    e,
                 )
             })?;
         let uid = creds.unix_user_id().ok_or_else(|| {
@@ -383,7 +384,7 @@ async fn primary_group(uid: u32, groups: &[u32]) -> Result<u32> {
         nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
     })
     .await
-    .map_err(|e| Error::new(ErrorKind::Os, format!("looking up uid {uid}: {e}")))?
+    .map_err(|e| Error::with_source(ErrorKind::Os, format!("looking up uid {uid}"), e))?
     .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up uid {uid}"), e))?;
     Ok(match lookup {
         Some(user) if groups.contains(&user.gid.as_raw()) => user.gid.as_raw(),
@@ -391,8 +392,15 @@ async fn primary_group(uid: u32, groups: &[u32]) -> Result<u32> {
     })
 }
 
-fn bus_error(what: &str, e: &zbus::Error) -> Error {
-    Error::new(ErrorKind::Os, format!("{what}: {e}"))
+/// A failed call to the bus while doing `what`, zbus's error kept as the cause;
+/// of the kind of an I/O error behind it ([`ErrorKind::of_io`]), else
+/// [`ErrorKind::Os`].
+fn bus_error(what: &str, e: zbus::Error) -> Error {
+    let kind = match &e {
+        zbus::Error::InputOutput(io) => ErrorKind::of_io(io),
+        _ => ErrorKind::Os,
+    };
+    Error::with_source(kind, what.to_owned(), e)
 }
 
 /// One method call: its caller's identity and the level it allowed. It can be sent

@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -80,7 +81,8 @@ pub enum ErrorKind {
     /// The account is locked out after too many failed logons
     /// (`ERROR_ACCOUNT_LOCKED_OUT`).
     AccountLockedOut,
-    /// A caller has as much work in flight as it may have (`ERROR_NOT_ENOUGH_QUOTA`).
+    /// A caller has as much work in flight as it may have, or a user is over its
+    /// disk quota (`EDQUOT`) (`ERROR_NOT_ENOUGH_QUOTA`).
     NotEnoughQuota,
     /// The user has no account here: a Kerberos principal that maps to no local
     /// account (`ERROR_NO_SUCH_USER`).
@@ -93,6 +95,20 @@ pub enum ErrorKind {
     /// No remote procedure call is active on this thread, or the call a handle names
     /// has finished (`RPC_S_NO_CALL_ACTIVE`).
     RpcNoCallActive,
+    /// The file does not exist (`ERROR_FILE_NOT_FOUND`): `ENOENT`.
+    FileNotFound,
+    /// A directory on the way to the file does not exist, or is not a directory
+    /// (`ERROR_PATH_NOT_FOUND`): `ENOTDIR`, `ELOOP`, and `ENOENT` where guise
+    /// knows the parent directory is what is missing.
+    PathNotFound,
+    /// Not enough memory (`ERROR_NOT_ENOUGH_MEMORY`): `ENOMEM`.
+    NotEnoughMemory,
+    /// No space left on the device (`ERROR_DISK_FULL`): `ENOSPC`. A user over
+    /// its disk quota (`EDQUOT`) is [`ErrorKind::NotEnoughQuota`].
+    DiskFull,
+    /// The process or the system has as many files open as it may
+    /// (`ERROR_TOO_MANY_OPEN_FILES`): `EMFILE`, `ENFILE`.
+    TooManyOpenFiles,
     /// The operating system refused a call that has no closer Win32 equivalent
     /// (`ERROR_GEN_FAILURE`); [`Error::errno`] tells why.
     Os,
@@ -130,6 +146,11 @@ impl ErrorKind {
             ErrorKind::NoSuchUser => 1317,
             ErrorKind::NoSuchLogonSession => 1312,
             ErrorKind::RpcNoCallActive => 1725,
+            ErrorKind::FileNotFound => 2,
+            ErrorKind::PathNotFound => 3,
+            ErrorKind::NotEnoughMemory => 8,
+            ErrorKind::DiskFull => 112,
+            ErrorKind::TooManyOpenFiles => 4,
             ErrorKind::Os => 31,
         }
     }
@@ -165,19 +186,152 @@ impl ErrorKind {
             ErrorKind::NoSuchUser => "ERROR_NO_SUCH_USER",
             ErrorKind::NoSuchLogonSession => "ERROR_NO_SUCH_LOGON_SESSION",
             ErrorKind::RpcNoCallActive => "RPC_S_NO_CALL_ACTIVE",
+            ErrorKind::FileNotFound => "ERROR_FILE_NOT_FOUND",
+            ErrorKind::PathNotFound => "ERROR_PATH_NOT_FOUND",
+            ErrorKind::NotEnoughMemory => "ERROR_NOT_ENOUGH_MEMORY",
+            ErrorKind::DiskFull => "ERROR_DISK_FULL",
+            ErrorKind::TooManyOpenFiles => "ERROR_TOO_MANY_OPEN_FILES",
             ErrorKind::Os => "ERROR_GEN_FAILURE",
+        }
+    }
+
+    /// Every kind, in the order they are declared.
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::NoToken,
+        ErrorKind::CantOpenAnonymous,
+        ErrorKind::BadImpersonationLevel,
+        ErrorKind::BadTokenType,
+        ErrorKind::NoImpersonationToken,
+        ErrorKind::PrivilegeNotHeld,
+        ErrorKind::NotAllAssigned,
+        ErrorKind::NoSuchPrivilege,
+        ErrorKind::InvalidSid,
+        ErrorKind::NoneMapped,
+        ErrorKind::InvalidParameter,
+        ErrorKind::CannotImpersonate,
+        ErrorKind::AccessDenied,
+        ErrorKind::InvalidAcl,
+        ErrorKind::InvalidSecurityDescriptor,
+        ErrorKind::GenericNotMapped,
+        ErrorKind::UnknownRevision,
+        ErrorKind::InvalidDatatype,
+        ErrorKind::LogonFailure,
+        ErrorKind::AccountExpired,
+        ErrorKind::PasswordExpired,
+        ErrorKind::AccountRestriction,
+        ErrorKind::NoLogonServers,
+        ErrorKind::AccountLockedOut,
+        ErrorKind::NotEnoughQuota,
+        ErrorKind::NoSuchUser,
+        ErrorKind::NoSuchLogonSession,
+        ErrorKind::RpcNoCallActive,
+        ErrorKind::FileNotFound,
+        ErrorKind::PathNotFound,
+        ErrorKind::NotEnoughMemory,
+        ErrorKind::DiskFull,
+        ErrorKind::TooManyOpenFiles,
+        ErrorKind::Os,
+    ];
+
+    /// The kind whose [`ErrorKind::win32_name`] is `name`, if there is one.
+    pub fn from_win32_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.win32_name() == name)
+    }
+
+    /// The kind of an OS error number, the one table guise reads `errno` by:
+    ///
+    /// | errno | kind |
+    /// |---|---|
+    /// | `EACCES`, `EPERM` | [`ErrorKind::AccessDenied`] |
+    /// | `ENOENT` | [`ErrorKind::FileNotFound`] |
+    /// | `ENOTDIR`, `ELOOP` | [`ErrorKind::PathNotFound`] (a component is not a directory; the path does not resolve) |
+    /// | `EINVAL`, `ENAMETOOLONG` | [`ErrorKind::InvalidParameter`] |
+    /// | `ENOMEM` | [`ErrorKind::NotEnoughMemory`] |
+    /// | `ENOSPC` | [`ErrorKind::DiskFull`] |
+    /// | `EDQUOT` | [`ErrorKind::NotEnoughQuota`] |
+    /// | `EMFILE`, `ENFILE` | [`ErrorKind::TooManyOpenFiles`] |
+    /// | any other | [`ErrorKind::Os`] ([`Error::errno`] tells which) |
+    ///
+    /// A missing file is never [`ErrorKind::NoneMapped`], which is for accounts
+    /// and SIDs only. A server that knows more (the parent directory is what is
+    /// missing; a symlink it refuses to follow) says so with its own kind.
+    #[doc(alias = "errno")]
+    pub const fn of_errno(errno: i32) -> ErrorKind {
+        match errno {
+            libc::EACCES | libc::EPERM => ErrorKind::AccessDenied,
+            libc::ENOENT => ErrorKind::FileNotFound,
+            libc::ENOTDIR | libc::ELOOP => ErrorKind::PathNotFound,
+            libc::EINVAL | libc::ENAMETOOLONG => ErrorKind::InvalidParameter,
+            libc::ENOMEM => ErrorKind::NotEnoughMemory,
+            libc::ENOSPC => ErrorKind::DiskFull,
+            libc::EDQUOT => ErrorKind::NotEnoughQuota,
+            libc::EMFILE | libc::ENFILE => ErrorKind::TooManyOpenFiles,
+            _ => ErrorKind::Os,
+        }
+    }
+
+    /// The kind of an I/O error: by its OS error number ([`ErrorKind::of_errno`])
+    /// where it has one, otherwise by its `std::io::ErrorKind` (`NotFound`,
+    /// `PermissionDenied`, `InvalidInput`, `OutOfMemory`, ...; anything else
+    /// [`ErrorKind::Os`]).
+    pub fn of_io(e: &std::io::Error) -> ErrorKind {
+        use std::io::ErrorKind as Io;
+        if let Some(errno) = e.raw_os_error() {
+            return ErrorKind::of_errno(errno);
+        }
+        match e.kind() {
+            Io::NotFound => ErrorKind::FileNotFound,
+            Io::NotADirectory => ErrorKind::PathNotFound,
+            Io::PermissionDenied => ErrorKind::AccessDenied,
+            Io::InvalidInput | Io::InvalidFilename => ErrorKind::InvalidParameter,
+            Io::OutOfMemory => ErrorKind::NotEnoughMemory,
+            Io::StorageFull => ErrorKind::DiskFull,
+            Io::QuotaExceeded => ErrorKind::NotEnoughQuota,
+            _ => ErrorKind::Os,
         }
     }
 }
 
-/// An error from guise: a [`ErrorKind`], a message for people, and the OS `errno`
-/// when a system call caused it.
-#[derive(Clone, PartialEq, Eq)]
+/// An error from guise: an [`ErrorKind`], a message for people, the OS `errno`
+/// when a system call caused it, and the error that caused it, if any
+/// ([`std::error::Error::source`]).
+///
+/// # Formatting
+/// - `Display` (`{}`) is the message and the Win32 name:
+///   `opening "a.txt" [ERROR_FILE_NOT_FOUND]`. It never repeats the cause.
+/// - The alternate `Display` (`{:#}`) adds each cause, as the wire carries an
+///   error: `opening "a.txt": No such file or directory (os error 2)
+///   [ERROR_FILE_NOT_FOUND]`.
+/// - `Debug` (what `fn main() -> guise::Result<()>` prints) names the Win32 error
+///   and its code, then the message, then one `caused by:` line per cause:
+///
+/// ```text
+/// ERROR_FILE_NOT_FOUND (2): opening "a.txt"
+///
+/// caused by:
+///     No such file or directory (os error 2)
+/// ```
+///
+/// Two errors are equal when their kind, message and errno are; the causes are
+/// not compared.
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: Cow<'static, str>,
     errno: Option<i32>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Error) -> bool {
+        self.kind == other.kind && self.message == other.message && self.errno == other.errno
+    }
+}
+
+impl Eq for Error {}
 
 impl Error {
     /// A new error of `kind` with a message.
@@ -186,21 +340,36 @@ impl Error {
             kind,
             message: message.into(),
             errno: None,
+            source: None,
+        }
+    }
+
+    /// A new error of `kind` with a message, caused by `source` (kept, and
+    /// returned by [`std::error::Error::source`]). An OS error number found in the
+    /// chain of `source` (a `std::io::Error` of the OS) is the error's
+    /// [`Error::errno`].
+    pub fn with_source(
+        kind: ErrorKind,
+        message: impl Into<Cow<'static, str>>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Error {
+        let source: Arc<dyn std::error::Error + Send + Sync> = Arc::from(source.into());
+        Error {
+            kind,
+            message: message.into(),
+            errno: os_errno_in(&*source),
+            source: Some(source),
         }
     }
 
     /// A new error of `kind` caused by an OS error: an `errno` number or a
-    /// `std::io::Error`.
+    /// `std::io::Error`. The OS error is kept as the cause.
     pub fn os(
         kind: ErrorKind,
         message: impl Into<Cow<'static, str>>,
         errno: impl Into<OsErrno>,
     ) -> Error {
-        Error {
-            kind,
-            message: message.into(),
-            errno: Some(errno.into().0),
-        }
+        Error::sys(kind, message, errno.into().0)
     }
 
     /// As [`Error::os`], from the error types of the crates guise calls.
@@ -209,24 +378,28 @@ impl Error {
         message: impl Into<Cow<'static, str>>,
         errno: impl SysErrno,
     ) -> Error {
+        let errno = errno.raw();
         Error {
             kind,
             message: message.into(),
-            errno: Some(errno.raw()),
+            errno: Some(errno),
+            source: Some(Arc::new(std::io::Error::from_raw_os_error(errno))),
         }
     }
 
-    /// An OS error of an access the kernel checked (an open, a connect, a
-    /// `chown`): [`ErrorKind::AccessDenied`] for `EACCES` and `EPERM`,
-    /// [`ErrorKind::Os`] for any other.
+    /// An OS error, of the kind [`ErrorKind::of_errno`] gives its number (an
+    /// open, a connect, a `chown`: `EACCES` and `EPERM` are
+    /// [`ErrorKind::AccessDenied`], `ENOENT` [`ErrorKind::FileNotFound`], ...).
     pub(crate) fn access(message: impl Into<Cow<'static, str>>, errno: impl SysErrno) -> Error {
         let errno = errno.raw();
-        let kind = if errno == libc::EACCES || errno == libc::EPERM {
-            ErrorKind::AccessDenied
-        } else {
-            ErrorKind::Os
-        };
-        Error::sys(kind, message, errno)
+        Error::sys(ErrorKind::of_errno(errno), message, errno)
+    }
+
+    /// An I/O error with what was being done: of the kind
+    /// [`ErrorKind::of_io`] gives it, the I/O error kept as the cause.
+    pub fn io(message: impl Into<Cow<'static, str>>, e: std::io::Error) -> Error {
+        let kind = ErrorKind::of_io(&e);
+        Error::with_source(kind, message, e)
     }
 
     /// What kind of error this is.
@@ -244,9 +417,49 @@ impl Error {
         self.errno
     }
 
-    /// The message, without the Win32 name or OS error.
+    /// The message, without the Win32 name or the causes.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The causes of this error, nearest first ([`std::error::Error::source`],
+    /// then its source, ...).
+    pub fn causes(&self) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+        let first = std::error::Error::source(self);
+        std::iter::successors(first, |e| e.source()).take(MAX_CAUSES)
+    }
+}
+
+/// The most causes printed or searched (a cycle of causes ends here).
+const MAX_CAUSES: usize = 16;
+
+/// The first OS error number in the chain of `e`.
+fn os_errno_in(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    std::iter::successors(Some(e), |e| e.source())
+        .take(MAX_CAUSES)
+        .find_map(|e| e.downcast_ref::<std::io::Error>()?.raw_os_error())
+}
+
+impl From<std::io::Error> for Error {
+    /// The I/O error as a guise error of the kind [`ErrorKind::of_io`] gives it,
+    /// the I/O error kept as the cause; the message is the I/O error's own words.
+    fn from(e: std::io::Error) -> Error {
+        // A guise error that went out as an io::Error comes back as itself.
+        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+            return inner.clone();
+        }
+        let message = match e.raw_os_error() {
+            Some(_) => "an I/O call failed".to_owned(),
+            None => e.to_string(),
+        };
+        Error::io(message, e)
+    }
+}
+
+impl From<rustix::io::Errno> for Error {
+    /// The OS error as a guise error of the kind [`ErrorKind::of_errno`] gives it.
+    fn from(e: rustix::io::Errno) -> Error {
+        Error::access("a system call failed", e)
     }
 }
 
@@ -319,7 +532,13 @@ impl From<Error> for std::io::Error {
             | ErrorKind::PasswordExpired
             | ErrorKind::AccountRestriction
             | ErrorKind::AccountLockedOut => Io::PermissionDenied,
-            ErrorKind::NoneMapped => Io::NotFound,
+            ErrorKind::NoneMapped | ErrorKind::FileNotFound => Io::NotFound,
+            ErrorKind::PathNotFound => match e.errno {
+                Some(n) => std::io::Error::from_raw_os_error(n).kind(),
+                None => Io::NotFound,
+            },
+            ErrorKind::NotEnoughMemory => Io::OutOfMemory,
+            ErrorKind::DiskFull => Io::StorageFull,
             ErrorKind::InvalidParameter
             | ErrorKind::InvalidSid
             | ErrorKind::InvalidAcl
@@ -339,27 +558,240 @@ impl From<Error> for std::io::Error {
 }
 
 impl fmt::Display for Error {
+    /// The message and the Win32 name; with `{:#}`, each cause between them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.message)?;
-        if let Some(errno) = self.errno {
-            write!(f, ": {}", std::io::Error::from_raw_os_error(errno))?;
+        f.write_str(&self.message)?;
+        if f.alternate() {
+            for cause in self.causes() {
+                write!(f, ": {cause}")?;
+            }
         }
         write!(f, " [{}]", self.kind.win32_name())
     }
 }
 
 impl fmt::Debug for Error {
+    /// `ERROR_ACCESS_DENIED (5): <message>`, then a `caused by:` line for each
+    /// cause: what `fn main() -> guise::Result<()>` prints. `{:#?}` adds the
+    /// fields as a struct.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind).field("message", &self.message);
-        if let Some(errno) = self.errno {
-            d.field("errno", &std::io::Error::from_raw_os_error(errno));
+        if f.alternate() {
+            return f
+                .debug_struct("Error")
+                .field("kind", &self.kind)
+                .field("message", &self.message)
+                .field("errno", &self.errno)
+                .field("source", &self.source)
+                .finish();
         }
-        d.finish()
+        write!(
+            f,
+            "{} ({}): {}",
+            self.kind.win32_name(),
+            self.kind.win32_code(),
+            self.message
+        )?;
+        let mut causes = self.causes().peekable();
+        if causes.peek().is_some() {
+            f.write_str("\n\ncaused by:")?;
+            for cause in causes {
+                write!(f, "\n    {cause}")?;
+            }
+        }
+        Ok(())
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The response metadata key of a gRPC error that carries its Win32 name
+/// (`guise-error: ERROR_FILE_NOT_FOUND`): [`From<Error> for tonic::Status`] sets
+/// it and [`Error::from_status`] reads it.
+#[cfg(feature = "rpc")]
+pub const ERROR_METADATA: &str = "guise-error";
+
+#[cfg(feature = "rpc")]
+impl ErrorKind {
+    /// The gRPC status code for an error of this kind:
+    ///
+    /// | kind | code |
+    /// |---|---|
+    /// | `AccessDenied`, `PrivilegeNotHeld` | `PERMISSION_DENIED` |
+    /// | `FileNotFound`, `PathNotFound`, `NoneMapped` | `NOT_FOUND` |
+    /// | `InvalidParameter`, `InvalidSid`, `InvalidAcl`, `InvalidSecurityDescriptor`, `InvalidDatatype`, `UnknownRevision`, `GenericNotMapped`, `NoSuchPrivilege` | `INVALID_ARGUMENT` |
+    /// | `BadImpersonationLevel`, `CantOpenAnonymous`, `NoSuchLogonSession`, `NoToken`, `BadTokenType`, `NoImpersonationToken`, `CannotImpersonate`, `NotAllAssigned` | `FAILED_PRECONDITION` |
+    /// | `LogonFailure`, `NoSuchUser`, `AccountExpired`, `PasswordExpired`, `AccountRestriction`, `AccountLockedOut` | `UNAUTHENTICATED` |
+    /// | `NotEnoughQuota`, `NotEnoughMemory`, `DiskFull`, `TooManyOpenFiles` | `RESOURCE_EXHAUSTED` |
+    /// | `NoLogonServers` | `UNAVAILABLE` |
+    /// | `RpcNoCallActive` | `CANCELLED` |
+    /// | `Os` and any other | `INTERNAL` |
+    pub fn grpc_code(self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            ErrorKind::AccessDenied | ErrorKind::PrivilegeNotHeld => Code::PermissionDenied,
+            ErrorKind::FileNotFound | ErrorKind::PathNotFound | ErrorKind::NoneMapped => {
+                Code::NotFound
+            }
+            ErrorKind::InvalidParameter
+            | ErrorKind::InvalidSid
+            | ErrorKind::InvalidAcl
+            | ErrorKind::InvalidSecurityDescriptor
+            | ErrorKind::InvalidDatatype
+            | ErrorKind::UnknownRevision
+            | ErrorKind::GenericNotMapped
+            | ErrorKind::NoSuchPrivilege => Code::InvalidArgument,
+            ErrorKind::BadImpersonationLevel
+            | ErrorKind::CantOpenAnonymous
+            | ErrorKind::NoSuchLogonSession
+            | ErrorKind::NoToken
+            | ErrorKind::BadTokenType
+            | ErrorKind::NoImpersonationToken
+            | ErrorKind::CannotImpersonate
+            | ErrorKind::NotAllAssigned => Code::FailedPrecondition,
+            ErrorKind::LogonFailure
+            | ErrorKind::NoSuchUser
+            | ErrorKind::AccountExpired
+            | ErrorKind::PasswordExpired
+            | ErrorKind::AccountRestriction
+            | ErrorKind::AccountLockedOut => Code::Unauthenticated,
+            ErrorKind::NotEnoughQuota
+            | ErrorKind::NotEnoughMemory
+            | ErrorKind::DiskFull
+            | ErrorKind::TooManyOpenFiles => Code::ResourceExhausted,
+            ErrorKind::NoLogonServers => Code::Unavailable,
+            ErrorKind::RpcNoCallActive => Code::Cancelled,
+            ErrorKind::Os => Code::Internal,
+        }
+    }
+}
+
+#[cfg(feature = "rpc")]
+impl From<Error> for tonic::Status {
+    /// The gRPC status of [`ErrorKind::grpc_code`], its message the error with
+    /// its causes and Win32 name (`{:#}`), and the Win32 name in the response
+    /// metadata [`ERROR_METADATA`], as docs/protocol.md specifies.
+    fn from(e: Error) -> tonic::Status {
+        let mut status = tonic::Status::new(e.kind.grpc_code(), format!("{e:#}"));
+        status.metadata_mut().insert(
+            ERROR_METADATA,
+            tonic::metadata::MetadataValue::from_static(e.kind.win32_name()),
+        );
+        status
+    }
+}
+
+#[cfg(feature = "rpc")]
+impl From<&Error> for tonic::Status {
+    /// As `From<Error>`.
+    fn from(e: &Error) -> tonic::Status {
+        tonic::Status::from(e.clone())
+    }
+}
+
+#[cfg(feature = "rpc")]
+impl Error {
+    /// The error a gRPC status stands for: its kind from the Win32 name in
+    /// [`ERROR_METADATA`] (a guise server's), else from a trailing `[ERROR_...]`
+    /// in its message, else from its code; its message the status's.
+    pub fn from_status(status: &tonic::Status) -> Error {
+        use tonic::Code;
+        let message = status.message();
+        let named = status
+            .metadata()
+            .get(ERROR_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .and_then(ErrorKind::from_win32_name);
+        let trailing = message
+            .strip_suffix(']')
+            .and_then(|m| m.rsplit_once(" ["))
+            .and_then(|(text, name)| Some((text, ErrorKind::from_win32_name(name)?)));
+        let kind = named
+            .or(trailing.map(|(_, k)| k))
+            .unwrap_or(match status.code() {
+                Code::PermissionDenied => ErrorKind::AccessDenied,
+                Code::NotFound => ErrorKind::FileNotFound,
+                Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidParameter,
+                Code::Unauthenticated => ErrorKind::LogonFailure,
+                Code::ResourceExhausted => ErrorKind::NotEnoughQuota,
+                Code::Cancelled => ErrorKind::RpcNoCallActive,
+                Code::Unavailable => ErrorKind::NoLogonServers,
+                _ => ErrorKind::Os,
+            });
+        // The message without the Win32 name that Display adds again.
+        let text = match trailing {
+            Some((text, k)) if k == kind => text,
+            _ => message,
+        };
+        Error::new(kind, text.to_owned())
+    }
+}
+
+#[cfg(feature = "rpc")]
+impl From<tonic::Status> for Error {
+    /// As [`Error::from_status`].
+    fn from(status: tonic::Status) -> Error {
+        Error::from_status(&status)
+    }
+}
+
+#[cfg(feature = "dbus")]
+impl From<Error> for zbus::fdo::Error {
+    /// The D-Bus error for an error, its message the error with its causes and
+    /// Win32 name (`{:#}`), as docs/protocol.md specifies:
+    ///
+    /// | kind | D-Bus error |
+    /// |---|---|
+    /// | `AccessDenied`, `PrivilegeNotHeld`, `BadImpersonationLevel`, `CantOpenAnonymous` | `org.freedesktop.DBus.Error.AccessDenied` |
+    /// | `FileNotFound`, `PathNotFound` | `org.freedesktop.DBus.Error.FileNotFound` |
+    /// | `InvalidParameter`, `InvalidSid`, `InvalidAcl`, `InvalidSecurityDescriptor`, `InvalidDatatype`, `UnknownRevision`, `GenericNotMapped`, `NoSuchPrivilege` | `org.freedesktop.DBus.Error.InvalidArgs` |
+    /// | `NotEnoughQuota`, `DiskFull`, `TooManyOpenFiles` | `org.freedesktop.DBus.Error.LimitsExceeded` |
+    /// | `NotEnoughMemory` | `org.freedesktop.DBus.Error.NoMemory` |
+    /// | `LogonFailure`, `AccountExpired`, `PasswordExpired`, `AccountRestriction`, `AccountLockedOut` | `org.freedesktop.DBus.Error.AuthFailed` |
+    /// | `Os` and any other | `org.freedesktop.DBus.Error.Failed` |
+    fn from(e: Error) -> zbus::fdo::Error {
+        use zbus::fdo::Error as Fdo;
+        let message = format!("{e:#}");
+        match e.kind {
+            ErrorKind::AccessDenied
+            | ErrorKind::PrivilegeNotHeld
+            | ErrorKind::BadImpersonationLevel
+            | ErrorKind::CantOpenAnonymous => Fdo::AccessDenied(message),
+            ErrorKind::FileNotFound | ErrorKind::PathNotFound => Fdo::FileNotFound(message),
+            ErrorKind::InvalidParameter
+            | ErrorKind::InvalidSid
+            | ErrorKind::InvalidAcl
+            | ErrorKind::InvalidSecurityDescriptor
+            | ErrorKind::InvalidDatatype
+            | ErrorKind::UnknownRevision
+            | ErrorKind::GenericNotMapped
+            | ErrorKind::NoSuchPrivilege => Fdo::InvalidArgs(message),
+            ErrorKind::NotEnoughQuota | ErrorKind::DiskFull | ErrorKind::TooManyOpenFiles => {
+                Fdo::LimitsExceeded(message)
+            }
+            ErrorKind::NotEnoughMemory => Fdo::NoMemory(message),
+            ErrorKind::LogonFailure
+            | ErrorKind::AccountExpired
+            | ErrorKind::PasswordExpired
+            | ErrorKind::AccountRestriction
+            | ErrorKind::AccountLockedOut => Fdo::AuthFailed(message),
+            _ => Fdo::Failed(message),
+        }
+    }
+}
+
+#[cfg(feature = "dbus")]
+impl From<&Error> for zbus::fdo::Error {
+    /// As `From<Error>`.
+    fn from(e: &Error) -> zbus::fdo::Error {
+        zbus::fdo::Error::from(e.clone())
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -375,9 +807,12 @@ mod tests {
         );
         let gone: std::io::Error = Error::os(ErrorKind::Os, "reading", 2).into();
         assert_eq!(gone.kind(), std::io::ErrorKind::NotFound);
+        let inner = gone.get_ref().and_then(|e| e.downcast_ref::<Error>());
+        assert_eq!(inner.map(Error::message), Some("reading"));
+        // io::Error's source is the guise error's own cause.
         let source = std::error::Error::source(&gone).map(ToString::to_string);
         assert!(
-            source.as_ref().is_none_or(|s| s.contains("reading")),
+            source.as_ref().is_some_and(|s| s.contains("(os error 2)")),
             "{source:?}"
         );
         assert!(gone.to_string().contains("reading"), "{gone}");
@@ -386,16 +821,213 @@ mod tests {
     }
 
     #[test]
-    fn display_names_the_win32_error_and_errno() {
+    fn display_names_the_win32_error_and_alternate_adds_the_causes() {
         let e = Error::sys(ErrorKind::Os, "setgroups", rustix::io::Errno::PERM);
-        let text = e.to_string();
-        assert!(text.starts_with("setgroups: "), "{text}");
-        assert!(text.ends_with("[ERROR_GEN_FAILURE]"), "{text}");
+        assert_eq!(e.to_string(), "setgroups [ERROR_GEN_FAILURE]");
+        let full = format!("{e:#}");
+        assert!(full.starts_with("setgroups: "), "{full}");
+        assert!(full.contains("(os error 1)"), "{full}");
+        assert!(full.ends_with(" [ERROR_GEN_FAILURE]"), "{full}");
         assert_eq!(e.errno(), Some(1));
         assert_eq!(
             Error::new(ErrorKind::NoToken, "x").win32_code(),
             1008,
             "ERROR_NO_TOKEN"
         );
+    }
+
+    /// The errno table: one row per errno, and a missing file is never
+    /// ERROR_NONE_MAPPED.
+    #[test]
+    fn errno_to_kind_table() {
+        let table = [
+            (libc::EACCES, ErrorKind::AccessDenied, 5),
+            (libc::EPERM, ErrorKind::AccessDenied, 5),
+            (libc::ENOENT, ErrorKind::FileNotFound, 2),
+            (libc::ENOTDIR, ErrorKind::PathNotFound, 3),
+            (libc::ELOOP, ErrorKind::PathNotFound, 3),
+            (libc::EINVAL, ErrorKind::InvalidParameter, 87),
+            (libc::ENAMETOOLONG, ErrorKind::InvalidParameter, 87),
+            (libc::ENOMEM, ErrorKind::NotEnoughMemory, 8),
+            (libc::ENOSPC, ErrorKind::DiskFull, 112),
+            (libc::EDQUOT, ErrorKind::NotEnoughQuota, 1816),
+            (libc::EMFILE, ErrorKind::TooManyOpenFiles, 4),
+            (libc::ENFILE, ErrorKind::TooManyOpenFiles, 4),
+            (libc::EIO, ErrorKind::Os, 31),
+            (libc::ECONNREFUSED, ErrorKind::Os, 31),
+            (libc::EEXIST, ErrorKind::Os, 31),
+            (0, ErrorKind::Os, 31),
+            (-1, ErrorKind::Os, 31),
+            (i32::MAX, ErrorKind::Os, 31),
+        ];
+        for (errno, kind, code) in table {
+            assert_eq!(ErrorKind::of_errno(errno), kind, "errno {errno}");
+            let io = std::io::Error::from_raw_os_error(errno);
+            let e = Error::from(io);
+            assert_eq!(e.kind(), kind, "errno {errno}");
+            assert_eq!(e.win32_code(), code, "errno {errno}");
+            assert_eq!(e.errno(), Some(errno));
+            if (1..4096).contains(&errno) {
+                let rustix = rustix::io::Errno::from_raw_os_error(errno);
+                assert_eq!(Error::from(rustix).kind(), kind);
+            }
+            assert_eq!(Error::access("x", errno).kind(), kind);
+        }
+        // io::Errors without an OS number go by their kind.
+        let custom = |k| Error::from(std::io::Error::new(k, "custom")).kind();
+        assert_eq!(
+            custom(std::io::ErrorKind::NotFound),
+            ErrorKind::FileNotFound
+        );
+        assert_eq!(
+            custom(std::io::ErrorKind::PermissionDenied),
+            ErrorKind::AccessDenied
+        );
+        assert_eq!(
+            custom(std::io::ErrorKind::InvalidInput),
+            ErrorKind::InvalidParameter
+        );
+        assert_eq!(custom(std::io::ErrorKind::UnexpectedEof), ErrorKind::Os);
+        assert_eq!(Error::from(std::io::Error::other("x")).errno(), None);
+    }
+
+    #[test]
+    fn every_kind_has_a_distinct_win32_name_that_names_it_back() {
+        let mut names = std::collections::HashSet::new();
+        for &k in ErrorKind::ALL {
+            assert!(names.insert(k.win32_name()), "{k:?}");
+            assert_eq!(ErrorKind::from_win32_name(k.win32_name()), Some(k));
+        }
+        assert_eq!(ErrorKind::from_win32_name("ERROR_NOPE"), None);
+        assert_eq!(ErrorKind::FileNotFound.win32_name(), "ERROR_FILE_NOT_FOUND");
+        assert_eq!(ErrorKind::PathNotFound.win32_code(), 3);
+    }
+
+    #[test]
+    fn the_cause_is_kept_and_debug_prints_the_chain() {
+        let io = std::io::Error::from_raw_os_error(libc::ENOENT);
+        let e = Error::io("connecting to unix:/run/x.sock", io);
+        assert_eq!(e.kind(), ErrorKind::FileNotFound);
+        let source = std::error::Error::source(&e).expect("a source");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("the io::Error");
+        assert_eq!(io.raw_os_error(), Some(libc::ENOENT));
+        let debug = format!("{e:?}");
+        assert_eq!(
+            debug,
+            format!(
+                "ERROR_FILE_NOT_FOUND (2): connecting to unix:/run/x.sock\n\ncaused by:\n    {}",
+                std::io::Error::from_raw_os_error(libc::ENOENT)
+            )
+        );
+        // What `fn main() -> guise::Result<()>` prints: "Error: " and Debug.
+        let plain = Error::new(ErrorKind::AccessDenied, "no");
+        assert_eq!(
+            format!("Error: {plain:?}"),
+            "Error: ERROR_ACCESS_DENIED (5): no"
+        );
+        // A chain of two: each cause on its own line, nearest first.
+        let outer = Error::with_source(ErrorKind::Os, "outer", e.clone());
+        let lines: Vec<String> = outer.causes().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].contains("connecting to unix:/run/x.sock"),
+            "{lines:?}"
+        );
+        assert!(lines[1].contains("(os error 2)"), "{lines:?}");
+        assert_eq!(outer.errno(), Some(libc::ENOENT), "the errno in the chain");
+        assert_eq!(format!("{outer:?}").matches("\n    ").count(), 2);
+        // Clones share the cause; equality ignores it.
+        assert!(std::error::Error::source(&e.clone()).is_some());
+        assert_eq!(
+            e,
+            Error::os(ErrorKind::FileNotFound, "connecting to unix:/run/x.sock", 2)
+        );
+    }
+
+    #[test]
+    fn a_guise_error_through_io_error_comes_back_as_itself() {
+        let e = Error::new(ErrorKind::NoSuchUser, "who?");
+        let io: std::io::Error = e.clone().into();
+        assert_eq!(Error::from(io), e);
+    }
+
+    #[cfg(feature = "rpc")]
+    #[test]
+    fn grpc_status_carries_the_code_and_the_win32_name_back() {
+        use tonic::Code;
+        let rows = [
+            (ErrorKind::AccessDenied, Code::PermissionDenied),
+            (ErrorKind::FileNotFound, Code::NotFound),
+            (ErrorKind::PathNotFound, Code::NotFound),
+            (ErrorKind::NoneMapped, Code::NotFound),
+            (ErrorKind::InvalidParameter, Code::InvalidArgument),
+            (ErrorKind::InvalidAcl, Code::InvalidArgument),
+            (ErrorKind::LogonFailure, Code::Unauthenticated),
+            (ErrorKind::NotEnoughQuota, Code::ResourceExhausted),
+            (ErrorKind::BadImpersonationLevel, Code::FailedPrecondition),
+            (ErrorKind::RpcNoCallActive, Code::Cancelled),
+            (ErrorKind::Os, Code::Internal),
+        ];
+        for (kind, code) in rows {
+            let e = Error::os(kind, "reading \"a\"", libc::EIO);
+            let status = tonic::Status::from(&e);
+            assert_eq!(status.code(), code, "{kind:?}");
+            assert!(status.message().contains(kind.win32_name()), "{status:?}");
+            assert!(status.message().contains("(os error 5)"), "{status:?}");
+            assert_eq!(
+                status
+                    .metadata()
+                    .get(ERROR_METADATA)
+                    .unwrap()
+                    .to_str()
+                    .unwrap(),
+                kind.win32_name()
+            );
+            let back = Error::from(status);
+            assert_eq!(back.kind(), kind);
+            assert!(!back.to_string().contains("] ["), "{back}");
+        }
+        for &kind in ErrorKind::ALL {
+            assert_eq!(
+                Error::from(tonic::Status::from(Error::new(kind, "x"))).kind(),
+                kind
+            );
+        }
+        // Another server's status: by its message's name, else by its code.
+        let other = tonic::Status::not_found("gone [ERROR_PATH_NOT_FOUND]");
+        assert_eq!(Error::from(other).kind(), ErrorKind::PathNotFound);
+        let other = tonic::Status::permission_denied("no");
+        assert_eq!(Error::from(other).kind(), ErrorKind::AccessDenied);
+    }
+
+    #[cfg(feature = "dbus")]
+    #[test]
+    fn dbus_errors_keep_the_documented_names() {
+        use zbus::DBusError;
+        let rows = [
+            (ErrorKind::AccessDenied, "AccessDenied"),
+            (ErrorKind::BadImpersonationLevel, "AccessDenied"),
+            (ErrorKind::FileNotFound, "FileNotFound"),
+            (ErrorKind::PathNotFound, "FileNotFound"),
+            (ErrorKind::InvalidParameter, "InvalidArgs"),
+            (ErrorKind::NotEnoughQuota, "LimitsExceeded"),
+            (ErrorKind::NotEnoughMemory, "NoMemory"),
+            (ErrorKind::LogonFailure, "AuthFailed"),
+            (ErrorKind::NoneMapped, "Failed"),
+            (ErrorKind::Os, "Failed"),
+        ];
+        for (kind, name) in rows {
+            let e = zbus::fdo::Error::from(Error::os(kind, "x", libc::ENOENT));
+            assert_eq!(
+                e.name().as_str(),
+                format!("org.freedesktop.DBus.Error.{name}"),
+                "{kind:?}"
+            );
+            let text = e.description().unwrap_or_default();
+            assert!(text.contains(kind.win32_name()), "{text}");
+            assert!(text.contains("(os error 2)"), "{text}");
+        }
     }
 }

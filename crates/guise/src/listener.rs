@@ -40,18 +40,15 @@ impl RateLimited {
     }
 }
 
+/// An I/O error while doing `what`: of the kind [`ErrorKind::of_io`] gives it,
+/// the I/O error kept as the cause (the OS error's number, or a copy of its
+/// kind and words: an early end of stream, a frame over a limit).
 pub(crate) fn io_err(what: &str, e: &io::Error) -> Error {
-    let kind = if e.kind() == io::ErrorKind::PermissionDenied {
-        ErrorKind::AccessDenied
-    } else {
-        ErrorKind::Os
+    let cause = match e.raw_os_error() {
+        Some(n) => io::Error::from_raw_os_error(n),
+        None => io::Error::new(e.kind(), e.to_string()),
     };
-    match e.raw_os_error() {
-        Some(_) => Error::sys(kind, what.to_owned(), e),
-        // No OS error behind it (an early end of stream, a frame over a limit):
-        // its own words, not a made-up errno.
-        None => Error::new(kind, format!("{what}: {e}")),
-    }
+    Error::io(what.to_owned(), cause)
 }
 
 /// Refuses to take over a path that is not our own stale socket.

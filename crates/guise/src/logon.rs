@@ -403,7 +403,7 @@ fn pam_logon(
         .transpose()
         .map_err(|_| nul("PAM configuration directory"))?;
     let mut pam = Pam::start(&c_service, &c_user, password, c_confdir.as_deref())
-        .map_err(|e| Error::new(ErrorKind::Os, format!("cannot start PAM ({e})")))?;
+        .map_err(|e| Error::with_source(ErrorKind::Os, "cannot start PAM", e))?;
     for (item, value, what) in [
         (pam::PAM_RHOST, &options.remote_host, "remote host"),
         (pam::PAM_RUSER, &options.remote_user, "remote user"),

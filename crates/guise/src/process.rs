@@ -448,9 +448,10 @@ pub fn fork_as_user(token: &Token) -> Result<Forked> {
             }
             Ok(Forked::Child)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(Error::new(
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(Error::with_source(
             ErrorKind::InvalidParameter,
-            format!("cannot fork: {e}"),
+            "cannot fork",
+            e,
         )),
         Err(e) => Err(Error::sys(ErrorKind::Os, "cannot fork", &e)),
     }

@@ -1200,7 +1200,11 @@ pub fn server() -> tonic::transport::Server {
 /// connects).
 ///
 /// # Errors
-/// [`ErrorKind::Os`] if the server cannot be reached.
+/// The error of the connect, with tonic's as its cause:
+/// [`ErrorKind::FileNotFound`] for a socket that is not there,
+/// [`ErrorKind::AccessDenied`] for one the caller may not connect to,
+/// [`ErrorKind::Os`] for a server that does not listen (`ECONNREFUSED`) or any
+/// other failure.
 pub async fn connect(path: &Path) -> Result<tonic::transport::Channel> {
     connect_to_server_uid(path, None).await
 }
@@ -1211,12 +1215,13 @@ pub async fn connect(path: &Path) -> Result<tonic::transport::Channel> {
 /// socket's path) is refused before a byte is sent.
 ///
 /// # Errors
-/// [`ErrorKind::AccessDenied`] for a server of another uid; [`ErrorKind::Os`] if
-/// the server cannot be reached.
+/// [`ErrorKind::AccessDenied`] for a server of another uid; otherwise as
+/// [`connect`].
 pub async fn connect_to_server_uid(
     path: &Path,
     server_uid: Option<u32>,
 ) -> Result<tonic::transport::Channel> {
+    let target = format!("connecting to unix:{}", path.display());
     let path = path.to_owned();
     let refused: Arc<Mutex<Option<u32>>> = Arc::default();
     let seen = Arc::clone(&refused);
@@ -1249,7 +1254,7 @@ pub async fn connect_to_server_uid(
                     format!("the server runs as uid {uid}, not {want}: refusing to talk to it"),
                 );
             }
-            Error::new(ErrorKind::Os, format!("connecting to the RPC server: {e}"))
+            transport_error(target, e)
         })
 }
 
@@ -1284,7 +1289,20 @@ pub async fn connect_kerberos(
             }
         }))
         .await
-        .map_err(|e| Error::new(ErrorKind::Os, format!("connecting to the RPC server: {e}")))
+        .map_err(|e| transport_error(format!("connecting to tcp:{address}"), e))
+}
+
+/// A transport error of tonic while doing `what`, kept as the cause; of the kind
+/// of the I/O error inside it ([`ErrorKind::of_io`]: a socket that is not there
+/// is [`ErrorKind::FileNotFound`]), [`ErrorKind::Os`] if there is none.
+fn transport_error(what: String, e: tonic::transport::Error) -> Error {
+    let kind = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .take(16)
+    .find_map(|e| e.downcast_ref::<io::Error>())
+    .map_or(ErrorKind::Os, ErrorKind::of_io);
+    Error::with_source(kind, what, e)
 }
 
 /// Asks for `level` in a request's metadata ([`LEVEL_METADATA`]): how far the
@@ -1303,6 +1321,41 @@ pub fn request_level<T>(request: &mut tonic::Request<T>, level: ImpersonationLev
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+
+    /// A connect to a socket that is not there says where it went and why, with
+    /// the OS error in the chain: not "transport error".
+    #[test]
+    fn a_failed_connect_names_the_socket_and_keeps_the_cause() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nobody.sock");
+        let e = rt.block_on(connect(&path)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::FileNotFound, "{e:?}");
+        assert_eq!(e.errno(), Some(libc::ENOENT), "{e:?}");
+        let full = format!("{e:#}");
+        assert!(
+            full.starts_with(&format!("connecting to unix:{}", path.display())),
+            "{full}"
+        );
+        assert!(full.contains("(os error 2)"), "{full}");
+        let debug = format!("{e:?}");
+        assert!(
+            debug.starts_with("ERROR_FILE_NOT_FOUND (2): connecting to unix:"),
+            "{debug}"
+        );
+        assert!(debug.contains("caused by:"), "{debug}");
+        // A socket nobody listens on: refused, of no closer kind.
+        let listener =
+            std::os::unix::net::UnixListener::bind(dir.path().join("gone.sock")).unwrap();
+        drop(listener);
+        let e = rt
+            .block_on(connect(&dir.path().join("gone.sock")))
+            .unwrap_err();
+        assert_eq!(e.errno(), Some(libc::ECONNREFUSED), "{e:?}");
+    }
 
     /// Attack: a client stops reading, so the server's writes wait for ever and it
     /// never reads again (the idle clock of reads never runs): the connection stays

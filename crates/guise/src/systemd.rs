@@ -62,9 +62,10 @@ pub fn listen_fds() -> Result<Vec<ListenFd>> {
         Ok(fds) => fds.map(|(fd, name)| (fd, Some(name))).collect(),
         Err(_) => sd_notify::listen_fds()
             .map_err(|e| {
-                Error::new(
+                Error::with_source(
                     ErrorKind::InvalidParameter,
-                    format!("LISTEN_FDS from the service manager: {e}"),
+                    "LISTEN_FDS from the service manager",
+                    e,
                 )
             })?
             .map(|fd| (fd, None))

@@ -510,7 +510,15 @@ impl PipeClient {
             PipeAddr::Abstract(n) => SocketAddrUnix::new_abstract_name(n.as_bytes()),
         }
         .map_err(|e| Error::sys(ErrorKind::InvalidParameter, "the pipe address", e))?;
-        rustix::net::connect(&fd, &sa).map_err(|e| Error::access("connecting to the pipe", e))?;
+        rustix::net::connect(&fd, &sa).map_err(|e| {
+            let at = match addr {
+                PipeAddr::Path(p) => format!("unix:{}", p.display()),
+                PipeAddr::Abstract(n) => format!("unix-abstract:{n}"),
+            };
+            // A socket file that is not there is ERROR_FILE_NOT_FOUND, as
+            // CreateFile says of a pipe name nobody serves.
+            Error::access(format!("connecting to {at}"), e)
+        })?;
         if let Some(want) = options.server_uid {
             let server = crate::sys::socket::peer_cred(std::os::fd::AsFd::as_fd(&fd))
                 .map_err(|e| Error::sys(ErrorKind::Os, "SO_PEERCRED", &e))?;

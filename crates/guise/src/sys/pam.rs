@@ -214,6 +214,8 @@ impl std::fmt::Display for PamError {
     }
 }
 
+impl std::error::Error for PamError {}
+
 /// What the conversation answers with.
 struct Answers {
     user: CString,
