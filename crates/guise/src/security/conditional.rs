@@ -5,6 +5,13 @@
 //! guise reads, writes and prints these; it does not evaluate them (see
 //! [`crate::security::access`] for how AccessCheck treats callback ACEs).
 //!
+//! A condition from a peer (SDDL text or binary) nests at most
+//! [`MAX_CONDITION_DEPTH`] deep, counting operators and parentheses, and its
+//! `{}` lists (composites in the binary form) at most [`MAX_LIST_DEPTH`]; a
+//! deeper one is [`ErrorKind::InvalidAcl`]. The bound keeps every reader, printer and writer
+//! within a small, fixed stack: a condition of 10,000 nested parentheses is an
+//! error, never a stack overflow that kills the server reading it.
+//!
 //! Printing follows Windows: every operation is enclosed in parentheses, operators
 //! are separated by single spaces, attribute names keep their prefix (`@User.`,
 //! `@Device.`, `@Resource.`), SIDs print as `SID(alias)` where they have one.
@@ -27,6 +34,42 @@ use crate::sid::Sid;
 use super::alias;
 
 const SIGNATURE: &[u8; 4] = b"artx";
+
+/// The deepest a condition may nest: the depth of its expression tree (an
+/// operator is one deeper than its deepest operand, a literal or an attribute
+/// is 1), and of its parentheses; its `{}` lists (composites in the binary
+/// form) nest at most [`MAX_LIST_DEPTH`] deep. Windows
+/// states no limit; 256 holds any condition a person writes (a chain of 255
+/// `||` or `&&` is 256 deep) and keeps the recursion of guise's printers and
+/// writers (the readers keep explicit stacks) within a small part of any
+/// thread's stack.
+pub const MAX_CONDITION_DEPTH: usize = 256;
+
+/// The deepest `{}` lists (composites in the binary form) may nest in a
+/// condition. A list of lists is rare and a deeper one has no use; each level
+/// costs the printers and writers more stack than an operator does.
+pub const MAX_LIST_DEPTH: usize = 32;
+
+/// `depth` of lists, or [`ErrorKind::InvalidAcl`] if it is over
+/// [`MAX_LIST_DEPTH`].
+fn list_within(depth: usize) -> Result<usize> {
+    if depth > MAX_LIST_DEPTH {
+        Err(bad(format!("lists nest deeper than {MAX_LIST_DEPTH}")))
+    } else {
+        Ok(depth)
+    }
+}
+
+/// `depth`, or [`ErrorKind::InvalidAcl`] if it is over [`MAX_CONDITION_DEPTH`].
+fn within(depth: usize) -> Result<usize> {
+    if depth > MAX_CONDITION_DEPTH {
+        Err(bad(format!(
+            "nests deeper than {MAX_CONDITION_DEPTH} (operators, parentheses and lists)"
+        )))
+    } else {
+        Ok(depth)
+    }
+}
 
 /// A literal of a conditional expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,7 +179,8 @@ impl Reader<'_> {
         String::from_utf16(&units).map_err(|_| bad("a string is not valid UTF-16"))
     }
 
-    fn literal(&mut self, token: u8) -> Result<Literal> {
+    /// A literal of `token`, inside `depth` composites.
+    fn literal(&mut self, token: u8, depth: usize) -> Result<Literal> {
         Ok(match token {
             0x01..=0x04 => {
                 let v = self.take(10)?;
@@ -162,9 +206,10 @@ impl Reader<'_> {
                 let inner = self.take(len)?;
                 let mut r = Reader { b: inner, pos: 0 };
                 let mut items = Vec::new();
+                let depth = list_within(depth + 1)?;
                 while r.pos < inner.len() {
                     let t = r.take(1)?[0];
-                    items.push(r.literal(t)?);
+                    items.push(r.literal(t, depth)?);
                 }
                 Literal::Composite(items)
             }
@@ -188,7 +233,9 @@ fn decode(data: &[u8]) -> Result<Node> {
         .strip_prefix(SIGNATURE)
         .ok_or_else(|| bad("no \"artx\" signature"))?;
     let mut r = Reader { b: body, pos: 0 };
-    let mut stack: Vec<Node> = Vec::new();
+    // Each node with the depth of its tree: no tree deeper than the limit is
+    // ever built (printing, writing and dropping one recurse through it).
+    let mut stack: Vec<(Node, usize)> = Vec::new();
     while r.pos < body.len() {
         let t = r.take(1)?[0];
         match t {
@@ -199,25 +246,28 @@ fn decode(data: &[u8]) -> Result<Node> {
                 }
                 break;
             }
-            0x01..=0x04 | 0x10 | 0x18 | 0x50 | 0x51 => stack.push(Node::Literal(r.literal(t)?)),
-            0xf8..=0xfb => stack.push(Node::Attr(t, r.utf16()?)),
+            0x01..=0x04 | 0x10 | 0x18 | 0x50 | 0x51 => {
+                stack.push((Node::Literal(r.literal(t, 0)?), 1));
+            }
+            0xf8..=0xfb => stack.push((Node::Attr(t, r.utf16()?), 1)),
             _ => {
                 let (_, arity) =
                     op_text(t).ok_or_else(|| bad(format!("unknown token 0x{t:02x}")))?;
                 let missing = || bad("an operator lacks an operand");
                 if arity == 1 {
-                    let a = stack.pop().ok_or_else(missing)?;
-                    stack.push(Node::Unary(t, Box::new(a)));
+                    let (a, da) = stack.pop().ok_or_else(missing)?;
+                    stack.push((Node::Unary(t, Box::new(a)), within(da + 1)?));
                 } else {
-                    let b = stack.pop().ok_or_else(missing)?;
-                    let a = stack.pop().ok_or_else(missing)?;
-                    stack.push(Node::Binary(t, Box::new(a), Box::new(b)));
+                    let (b, db) = stack.pop().ok_or_else(missing)?;
+                    let (a, da) = stack.pop().ok_or_else(missing)?;
+                    let depth = within(da.max(db) + 1)?;
+                    stack.push((Node::Binary(t, Box::new(a), Box::new(b)), depth));
                 }
             }
         }
     }
     match (stack.pop(), stack.is_empty()) {
-        (Some(n), true) => Ok(n),
+        (Some((n, _)), true) => Ok(n),
         _ => Err(bad("the tokens do not form one expression")),
     }
 }
@@ -427,7 +477,8 @@ fn expressible(n: &Node) -> Result<()> {
 /// in an ACE string.
 ///
 /// # Errors
-/// [`ErrorKind::InvalidAcl`] for data that is not a well-formed condition.
+/// [`ErrorKind::InvalidAcl`] for data that is not a well-formed condition, also
+/// for one nested deeper than [`MAX_CONDITION_DEPTH`].
 pub fn condition_to_string(data: &[u8], domain: Option<&Sid>) -> Result<String> {
     let node = decode(data)?;
     expressible(&node)?;
@@ -604,6 +655,9 @@ struct Parser<'a> {
     domain: Option<&'a Sid>,
 }
 
+/// A node and the depth of its tree.
+type Built = (Node, usize);
+
 impl Parser<'_> {
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.pos)
@@ -615,49 +669,99 @@ impl Parser<'_> {
         t
     }
 
-    fn expect(&mut self, t: Tok, what: &str) -> Result<()> {
-        if self.next() == Some(t) {
+    /// The whole expression: `||` of `&&` of `!`-negated terms and parenthesized
+    /// expressions, `!` binding tightest and `&&` tighter than `||`, both from
+    /// the left. Read with explicit stacks, not by recursion, so that nothing a
+    /// peer nests can exhaust the thread's stack; the tree it builds, and the
+    /// parentheses, are held within [`MAX_CONDITION_DEPTH`].
+    fn expression(&mut self) -> Result<Node> {
+        /// What waits on the operator stack.
+        #[derive(Clone, Copy, PartialEq)]
+        enum Op {
+            Open,
+            Not,
+            And,
+            Or,
+        }
+        fn reduce(operands: &mut Vec<Built>, op: Op) -> Result<()> {
+            let missing = || bad("an operator lacks an operand");
+            let (b, db) = operands.pop().ok_or_else(missing)?;
+            let built = match op {
+                Op::Not => (Node::Unary(0xa2, Box::new(b)), within(db + 1)?),
+                Op::And | Op::Or => {
+                    let (a, da) = operands.pop().ok_or_else(missing)?;
+                    let token = if op == Op::And { 0xa0 } else { 0xa1 };
+                    let node = Node::Binary(token, Box::new(a), Box::new(b));
+                    (node, within(da.max(db) + 1)?)
+                }
+                Op::Open => return Err(bad("expected ')'")),
+            };
+            operands.push(built);
             Ok(())
-        } else {
-            Err(bad(format!("expected {what}")))
         }
-    }
-
-    fn or(&mut self) -> Result<Node> {
-        let mut n = self.and()?;
-        while self.peek() == Some(&Tok::Or) {
-            self.pos += 1;
-            n = Node::Binary(0xa1, Box::new(n), Box::new(self.and()?));
-        }
-        Ok(n)
-    }
-
-    fn and(&mut self) -> Result<Node> {
-        let mut n = self.unary()?;
-        while self.peek() == Some(&Tok::And) {
-            self.pos += 1;
-            n = Node::Binary(0xa0, Box::new(n), Box::new(self.unary()?));
-        }
-        Ok(n)
-    }
-
-    fn unary(&mut self) -> Result<Node> {
-        match self.peek() {
-            Some(Tok::Not) => {
+        let (mut operands, mut ops): (Vec<Built>, Vec<Op>) = (Vec::new(), Vec::new());
+        // Parentheses open now: no deeper than a tree may be (the printed form
+        // of a tree nests them less deep than the tree).
+        let mut open = 0;
+        loop {
+            // An operand: negations and opening parentheses, then a term.
+            loop {
+                match self.peek() {
+                    Some(Tok::Not) => ops.push(Op::Not),
+                    Some(Tok::Open) => {
+                        open = within(open + 1)?;
+                        ops.push(Op::Open);
+                    }
+                    _ => break,
+                }
                 self.pos += 1;
-                Ok(Node::Unary(0xa2, Box::new(self.unary()?)))
             }
-            Some(Tok::Open) => {
+            operands.push(self.term()?);
+            // Then closing parentheses, each ending an operand that the
+            // negations before it apply to; then an operator, or the end.
+            loop {
+                while ops.last() == Some(&Op::Not) {
+                    ops.pop();
+                    reduce(&mut operands, Op::Not)?;
+                }
+                if self.peek() != Some(&Tok::Close) || !ops.contains(&Op::Open) {
+                    break;
+                }
                 self.pos += 1;
-                let n = self.or()?;
-                self.expect(Tok::Close, "')'")?;
-                Ok(n)
+                open -= 1;
+                while let Some(op) = ops.pop().filter(|&op| op != Op::Open) {
+                    reduce(&mut operands, op)?;
+                }
             }
-            _ => self.term(),
+            let op = match self.peek() {
+                Some(Tok::And) => Op::And,
+                Some(Tok::Or) => Op::Or,
+                _ => break,
+            };
+            self.pos += 1;
+            // Operators of the same or a tighter binding before it go first.
+            while let Some(&top) = ops.last() {
+                if top == Op::And || (top == Op::Or && op == Op::Or) {
+                    ops.pop();
+                    reduce(&mut operands, top)?;
+                } else {
+                    break;
+                }
+            }
+            ops.push(op);
+        }
+        while let Some(op) = ops.pop() {
+            reduce(&mut operands, op)?;
+        }
+        match (operands.pop(), operands.is_empty()) {
+            (Some((node, _)), true) => Ok(node),
+            _ => Err(bad("expected an attribute or an operator")),
         }
     }
 
-    fn term(&mut self) -> Result<Node> {
+    /// An attribute (1 deep), or an operation on attributes and values (2 deep;
+    /// the depth of its lists is bounded by the parser's nesting).
+    fn term(&mut self) -> Result<Built> {
         let Some(Tok::Word(w)) = self.next() else {
             return Err(bad("expected an attribute or an operator"));
         };
@@ -670,13 +774,16 @@ impl Parser<'_> {
             } else {
                 Node::Literal(self.value()?)
             };
-            return Ok(Node::Unary(*t, Box::new(operand)));
+            return Ok((Node::Unary(*t, Box::new(operand)), 2));
         }
         let attr = attribute_node(&w)?;
         match self.peek().cloned() {
             Some(Tok::Rel(t)) => {
                 self.pos += 1;
-                Ok(Node::Binary(t, Box::new(attr), Box::new(self.operand()?)))
+                Ok((
+                    Node::Binary(t, Box::new(attr), Box::new(self.operand()?)),
+                    2,
+                ))
             }
             Some(Tok::Word(op)) => {
                 if let Some((t, _, 2)) = OPERATORS.iter().find(|(_, s, a)| {
@@ -685,12 +792,15 @@ impl Parser<'_> {
                         && s.eq_ignore_ascii_case(&op)
                 }) {
                     self.pos += 1;
-                    Ok(Node::Binary(*t, Box::new(attr), Box::new(self.operand()?)))
+                    Ok((
+                        Node::Binary(*t, Box::new(attr), Box::new(self.operand()?)),
+                        2,
+                    ))
                 } else {
                     Err(bad(format!("unknown operator {op:?}")))
                 }
             }
-            _ => Ok(attr),
+            _ => Ok((attr, 1)),
         }
     }
 
@@ -713,35 +823,56 @@ impl Parser<'_> {
         Ok(Node::Literal(self.value()?))
     }
 
+    /// A value: a scalar, or a `{}` list of values, read with an explicit stack
+    /// of the lists open (at most [`MAX_LIST_DEPTH`]).
     fn value(&mut self) -> Result<Literal> {
-        match self.next() {
-            Some(Tok::Int(v, sign, base)) => Ok(Literal::Int {
+        let mut open: Vec<Vec<Literal>> = Vec::new();
+        loop {
+            let mut item = match self.next() {
+                Some(Tok::LBrace) => {
+                    list_within(open.len() + 1)?;
+                    open.push(Vec::new());
+                    continue;
+                }
+                Some(tok) => self.scalar(tok)?,
+                None => return Err(bad("expected a value")),
+            };
+            // After a value: the end of the value, or ',' (a next value) or '}'
+            // (the end of a list, which is a value in its turn).
+            loop {
+                let Some(list) = open.last_mut() else {
+                    return Ok(item);
+                };
+                list.push(item);
+                match self.next() {
+                    Some(Tok::Comma) => break,
+                    Some(Tok::RBrace) => {
+                        item = Literal::Composite(open.pop().unwrap_or_default());
+                    }
+                    _ => return Err(bad("expected ',' or '}' in a list")),
+                }
+            }
+        }
+    }
+
+    /// A value that is not a list.
+    fn scalar(&self, tok: Tok) -> Result<Literal> {
+        match tok {
+            Tok::Int(v, sign, base) => Ok(Literal::Int {
                 token: 0x04,
                 value: v,
                 sign,
                 base,
             }),
-            Some(Tok::Str(s)) => Ok(Literal::Str(s)),
-            Some(Tok::Octets(o)) => Ok(Literal::Octets(o)),
-            Some(Tok::SidText(text)) => {
+            Tok::Str(s) => Ok(Literal::Str(s)),
+            Tok::Octets(o) => Ok(Literal::Octets(o)),
+            Tok::SidText(text) => {
                 let sid = if text.starts_with("S-") || text.starts_with("s-") {
                     text.parse::<Sid>()?
                 } else {
                     alias::alias_sid(&text, self.domain)?
                 };
                 Ok(Literal::Sid(sid))
-            }
-            Some(Tok::LBrace) => {
-                let mut items = Vec::new();
-                loop {
-                    items.push(self.value()?);
-                    match self.next() {
-                        Some(Tok::Comma) => {}
-                        Some(Tok::RBrace) => break,
-                        _ => return Err(bad("expected ',' or '}' in a list")),
-                    }
-                }
-                Ok(Literal::Composite(items))
             }
             _ => Err(bad("expected a value")),
         }
@@ -765,14 +896,15 @@ fn attribute_node(w: &str) -> Result<Node> {
 /// zero padding to 4 bytes.
 ///
 /// # Errors
-/// [`ErrorKind::InvalidAcl`] naming what is wrong.
+/// [`ErrorKind::InvalidAcl`] naming what is wrong, also for a condition nested
+/// deeper than [`MAX_CONDITION_DEPTH`].
 pub fn parse_condition(text: &str, domain: Option<&Sid>) -> Result<Vec<u8>> {
     let mut p = Parser {
         toks: lex(text)?,
         pos: 0,
         domain,
     };
-    let node = p.or()?;
+    let node = p.expression()?;
     if p.pos != p.toks.len() {
         return Err(bad("text after the expression"));
     }
