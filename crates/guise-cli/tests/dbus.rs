@@ -101,8 +101,9 @@ fn the_level_is_identification_until_set_quality_of_service_and_kept_per_connect
         let (name, message) = error_of(f.call::<_, _, Vec<u8>>("Read", &("b.txt",)).await);
         assert_eq!(name, "org.freedesktop.DBus.Error.AccessDenied");
         assert!(message.contains("ERROR_ACCESS_DENIED"), "{message}");
-        let (name, _) = error_of(f.call::<_, _, Vec<u8>>("Read", &("nope",)).await);
+        let (name, message) = error_of(f.call::<_, _, Vec<u8>>("Read", &("nope",)).await);
         assert_eq!(name, "org.freedesktop.DBus.Error.FileNotFound");
+        assert!(message.contains("ERROR_FILE_NOT_FOUND"), "{message}");
         let () = f
             .call("Write", &("drop/new", b"written".to_vec(), 0o640u32))
             .await

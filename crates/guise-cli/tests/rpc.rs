@@ -147,10 +147,27 @@ fn level_matrix_over_grpc() {
         }
         // A missing file, a listing, a level the caller made up, and metadata that
         // claims another identity (never read: the kernel says who the caller is).
-        let s = read_all(&mut a, "nope", Some("impersonation"))
-            .await
-            .unwrap_err();
-        assert_eq!(s.code(), Code::NotFound, "{s:?}");
+        // ERROR_FILE_NOT_FOUND, in the message and the guise-error metadata, and
+        // what guise's client reads back; never ACCESS_DENIED or NONE_MAPPED
+        // (#21). A directory on the way that is not there: ERROR_PATH_NOT_FOUND.
+        for (path, kind) in [
+            ("nope", guise::ErrorKind::FileNotFound),
+            ("no-dir/nope", guise::ErrorKind::PathNotFound),
+        ] {
+            let s = read_all(&mut a, path, Some("impersonation"))
+                .await
+                .unwrap_err();
+            assert_eq!(s.code(), Code::NotFound, "{s:?}");
+            assert!(s.message().contains(kind.win32_name()), "{s:?}");
+            assert_eq!(
+                s.metadata()
+                    .get("guise-error")
+                    .and_then(|v| v.to_str().ok()),
+                Some(kind.win32_name()),
+                "{s:?}"
+            );
+            assert_eq!(guise::Error::from(s).kind(), kind);
+        }
         let names = a
             .list(at(
                 ListRequest {

@@ -85,10 +85,20 @@ fn file_service_scenario(io_uring: &str, wrap: &[&str]) {
     ] {
         let (code, out, err) = cat(61001, &imp, escape);
         assert_eq!(code, 1, "{escape}: {out}");
-        assert!(
-            err.contains("ERROR_ACCESS_DENIED") || err.contains("ERROR_NONE_MAPPED"),
-            "{escape}: {err}"
-        );
+        assert!(err.contains("ERROR_ACCESS_DENIED"), "{escape}: {err}");
+    }
+    // A file that is not there is ERROR_FILE_NOT_FOUND; one whose directory is
+    // not there (or is a file), ERROR_PATH_NOT_FOUND: never ERROR_ACCESS_DENIED,
+    // and never ERROR_NONE_MAPPED, which is for accounts (#21).
+    for (path, want) in [
+        ("missing.txt", "ERROR_FILE_NOT_FOUND"),
+        ("no-dir/missing.txt", "ERROR_PATH_NOT_FOUND"),
+        ("61001.txt/missing.txt", "ERROR_PATH_NOT_FOUND"),
+    ] {
+        let (code, out, err) = cat(61001, &imp, path);
+        assert_eq!(code, 1, "{path}: {out}");
+        assert!(err.contains(want), "{path}: {err}");
+        assert!(!err.contains("ERROR_ACCESS_DENIED"), "{path}: {err}");
     }
     let (code, out, _) = as_uid(
         61001,
@@ -172,10 +182,7 @@ fn fork_per_request_server_serves_each_read_as_the_client() {
     assert!(err.contains("ERROR_BAD_IMPERSONATION_LEVEL"), "{err}");
     let (code, _, err) = cat(61001, "impersonation", "../../../../etc/shadow");
     assert_eq!(code, 1);
-    assert!(
-        err.contains("ERROR_ACCESS_DENIED") || err.contains("ERROR_NONE_MAPPED"),
-        "{err}"
-    );
+    assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
     // Reads only.
     let (code, _, err) = as_uid(
         61001,
