@@ -81,6 +81,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::listener::io_err;
 use crate::thread::Impersonation;
 use crate::token::ImpersonationLevel;
+#[doc(hidden)]
+pub use wire::decode_client_stream;
 use wire::{HEADER, Inbound, KIND_MESSAGE, KIND_SQOS, Sender, encode_frame, frame_header};
 
 /// The largest message a server accepts unless it says otherwise (1 MiB).

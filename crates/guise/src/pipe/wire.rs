@@ -95,6 +95,15 @@ pub(crate) fn frame_header(header: &[u8; HEADER], max: usize) -> io::Result<(u8,
     Ok((header[4], len - 1))
 }
 
+/// A frame the server side has taken in, before it acts on it.
+#[derive(Debug)]
+pub(crate) enum Frame {
+    /// The client's security quality of service (the first frame only).
+    Qos(SecurityQos),
+    /// A message.
+    Message(Vec<u8>),
+}
+
 /// What the server side makes of the frames of one connection, in order.
 #[derive(Debug, Default)]
 pub(crate) struct Inbound {
@@ -116,24 +125,99 @@ impl Inbound {
         payload: Vec<u8>,
         sender: Option<Sender>,
     ) -> io::Result<Option<Vec<u8>>> {
-        let first = self.frames == 0;
-        self.frames += 1;
-        match kind {
-            KIND_SQOS if first => {
-                let qos = decode_qos(&payload).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "malformed SQOS frame")
-                })?;
+        match self.take(kind, payload)? {
+            Frame::Qos(qos) => {
                 ctx.set_qos(qos);
                 Ok(None)
             }
-            KIND_MESSAGE => {
+            Frame::Message(payload) => {
                 ctx.message_received_from(sender);
                 Ok(Some(payload))
             }
+        }
+    }
+
+    /// The rule alone, without a client to act on: what the next frame of
+    /// `kind` is.
+    ///
+    /// # Errors
+    /// As [`Inbound::frame`].
+    pub(crate) fn take(&mut self, kind: u8, payload: Vec<u8>) -> io::Result<Frame> {
+        let first = self.frames == 0;
+        self.frames += 1;
+        match kind {
+            KIND_SQOS if first => decode_qos(&payload)
+                .map(Frame::Qos)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed SQOS frame")),
+            KIND_MESSAGE => Ok(Frame::Message(payload)),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "unexpected frame kind",
             )),
+        }
+    }
+}
+
+/// What the server side makes of `bytes` received on one connection: the
+/// frames it takes in (headers checked against `max`, each through
+/// [`Inbound`]'s rules), until the bytes end, a frame is cut short, or one is
+/// refused. Returns the accepted frames written out again (they must be the
+/// bytes they came from), the bytes they came from, and whether a frame was
+/// refused. For the `pipe_frames` fuzz target; not part of the API.
+#[doc(hidden)]
+pub fn decode_client_stream(bytes: &[u8], max: usize) -> (Vec<u8>, usize, bool) {
+    let (mut inbound, mut again, mut at) = (Inbound::default(), Vec::new(), 0);
+    while let Some(header) = bytes.get(at..at + HEADER) {
+        let header: [u8; HEADER] = header.try_into().unwrap_or([0; HEADER]);
+        let Ok((kind, len)) = frame_header(&header, max) else {
+            return (again, at, true);
+        };
+        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len) else {
+            break;
+        };
+        match inbound.take(kind, payload.to_vec()) {
+            Ok(Frame::Qos(qos)) => again.extend(encode_frame(KIND_SQOS, &encode_qos(&qos))),
+            Ok(Frame::Message(p)) => again.extend(encode_frame(KIND_MESSAGE, &p)),
+            Err(_) => return (again, at, true),
+        }
+        at += HEADER + len;
+    }
+    (again, at, false)
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    #[test]
+    fn a_client_stream_decodes_to_the_frames_it_was_made_of() {
+        let qos = SecurityQos::default();
+        let mut bytes = encode_frame(KIND_SQOS, &encode_qos(&qos));
+        bytes.extend(encode_frame(KIND_MESSAGE, b"one"));
+        bytes.extend(encode_frame(KIND_MESSAGE, b""));
+        let (again, used, refused) = decode_client_stream(&bytes, 64);
+        assert_eq!(
+            (again.as_slice(), used, refused),
+            (bytes.as_slice(), bytes.len(), false)
+        );
+        // A second SQOS frame is refused; what came before stands.
+        let mut twice = bytes.clone();
+        twice.extend(encode_frame(KIND_SQOS, &encode_qos(&qos)));
+        assert_eq!(
+            decode_client_stream(&twice, 64),
+            (bytes.clone(), bytes.len(), true)
+        );
+        // A frame cut short is not taken, nor refused.
+        let cut = &bytes[..bytes.len() - 1];
+        let (_, used, refused) = decode_client_stream(cut, 64);
+        assert!(used < cut.len() && !refused);
+        // Over the maximum, an unknown kind, a length of 0: refused.
+        for bad in [
+            encode_frame(KIND_MESSAGE, &[0; 65]),
+            encode_frame(7, b"x"),
+            vec![0, 0, 0, 0, 0],
+        ] {
+            assert_eq!(decode_client_stream(&bad, 64), (Vec::new(), 0, true));
         }
     }
 }

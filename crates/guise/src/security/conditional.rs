@@ -429,8 +429,9 @@ fn print_node(out: &mut String, n: &Node, domain: Option<&Sid>) {
 }
 
 /// Checks that a tree read from binary can be written as SDDL text that reads back
-/// to it: strings without `"`, attribute names the lexer reads as one name.
-fn expressible(n: &Node) -> Result<()> {
+/// to it: strings without `"`, attribute names the lexer reads as one name, and
+/// each operator's operands of the forms the text parser reads.
+fn expressible(root: &Node) -> Result<()> {
     let literal_ok = |l: &Literal| -> Result<()> {
         fn check(l: &Literal) -> bool {
             match l {
@@ -445,32 +446,69 @@ fn expressible(n: &Node) -> Result<()> {
             Err(bad("a string holds '\"', which SDDL cannot express"))
         }
     };
-    match n {
-        Node::Literal(l) => literal_ok(l),
-        Node::Attr(_, name) => {
-            let b = name.as_bytes();
-            let ok = !b.is_empty()
-                && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-                && b.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || b":/._@%".contains(c))
-                && !name.eq_ignore_ascii_case("SID")
-                && !OPERATORS
-                    .iter()
-                    .any(|(_, s, _)| s.eq_ignore_ascii_case(name));
-            if ok {
-                Ok(())
-            } else {
-                Err(bad(format!(
-                    "the attribute name {name:?} cannot be written in SDDL"
-                )))
+    // An explicit stack: the tree may be as deep as the bound allows.
+    let mut todo = vec![root];
+    while let Some(n) = todo.pop() {
+        match n {
+            Node::Literal(l) => literal_ok(l)?,
+            Node::Attr(_, name) => {
+                let b = name.as_bytes();
+                let ok = !b.is_empty()
+                    && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+                    && b.iter()
+                        .all(|c| c.is_ascii_alphanumeric() || b":/._@%".contains(c))
+                    && !name.eq_ignore_ascii_case("SID")
+                    && !OPERATORS
+                        .iter()
+                        .any(|(_, s, _)| s.eq_ignore_ascii_case(name));
+                if !ok {
+                    return Err(bad(format!(
+                        "the attribute name {name:?} cannot be written in SDDL"
+                    )));
+                }
+            }
+            Node::Unary(t, a) => {
+                // What the text parser reads after each operator: `!` any
+                // condition, `Exists` an attribute, `Member_of` and the like a value.
+                let fits = match t {
+                    0xa2 => !matches!(**a, Node::Literal(_)),
+                    0x87 | 0x8d => matches!(**a, Node::Attr(..)),
+                    _ => matches!(**a, Node::Literal(_)),
+                };
+                if !fits {
+                    return Err(bad(format!(
+                        "the operand of {} has a form SDDL cannot express",
+                        op_text(*t).map_or("?", |(s, _)| s)
+                    )));
+                }
+                todo.push(a);
+            }
+            Node::Binary(t, a, b) => {
+                // `&&` and `||` join conditions; a relation has an attribute on
+                // its left and a value or a prefixed attribute (`@User.`, ...) on
+                // its right.
+                let fits = if matches!(t, 0xa0 | 0xa1) {
+                    !matches!(**a, Node::Literal(_)) && !matches!(**b, Node::Literal(_))
+                } else {
+                    matches!(**a, Node::Attr(..))
+                        && match **b {
+                            Node::Literal(_) => true,
+                            Node::Attr(token, _) => token != 0xf8,
+                            _ => false,
+                        }
+                };
+                if !fits {
+                    return Err(bad(format!(
+                        "the operands of {} have a form SDDL cannot express",
+                        op_text(*t).map_or("?", |(s, _)| s)
+                    )));
+                }
+                todo.push(a);
+                todo.push(b);
             }
         }
-        Node::Unary(_, a) => expressible(a),
-        Node::Binary(_, a, b) => {
-            expressible(a)?;
-            expressible(b)
-        }
     }
+    Ok(())
 }
 
 /// The SDDL text of a callback ACE's condition, enclosed in parentheses as it stands
@@ -481,6 +519,9 @@ fn expressible(n: &Node) -> Result<()> {
 /// for one nested deeper than [`MAX_CONDITION_DEPTH`].
 pub fn condition_to_string(data: &[u8], domain: Option<&Sid>) -> Result<String> {
     let node = decode(data)?;
+    if matches!(node, Node::Literal(_)) {
+        return Err(bad("a value alone is not a condition"));
+    }
     expressible(&node)?;
     let mut out = String::new();
     print_node(&mut out, &node, domain);
@@ -1204,6 +1245,60 @@ mod tests {
         assert_eq!(data[4], 0x50);
         let last = data.iter().rposition(|&b| b != 0).unwrap();
         assert_eq!(data[last], 0x89);
+    }
+
+    /// Fuzzing found binary trees the text parser cannot read back (the printed
+    /// SDDL of `Not_Exists` over a negation did not parse): a binary condition
+    /// prints only in a shape the text reads.
+    #[test]
+    fn binary_shapes_sddl_cannot_express_are_refused() {
+        let attr = |name: &str| {
+            let mut out = vec![0xf8];
+            put_utf16(&mut out, name);
+            out
+        };
+        let int = {
+            let mut out = Vec::new();
+            put_literal(
+                &mut out,
+                &Literal::Int {
+                    token: 4,
+                    value: 1,
+                    sign: 3,
+                    base: 2,
+                },
+            );
+            out
+        };
+        let form = |parts: &[&[u8]]| padded([b"artx".as_slice(), &parts.concat()].concat());
+        for (what, data) in [
+            (
+                "Not_Exists over a negation",
+                form(&[&attr("a"), &[0xa2, 0x8d]]),
+            ),
+            ("&& of values", form(&[&int, &int, &[0xa0]])),
+            (
+                "a relation with a value on its left",
+                form(&[&int, &attr("a"), &[0x80]]),
+            ),
+            (
+                "a relation with a local attribute on its right",
+                form(&[&attr("a"), &attr("b"), &[0x80]]),
+            ),
+            ("Member_of an attribute", form(&[&attr("a"), &[0x89]])),
+            ("a value alone", form(&[&int])),
+        ] {
+            let e = condition_to_string(&data, None).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidAcl, "{what}");
+        }
+        // The shapes that do print read back.
+        for data in [
+            form(&[&attr("a"), &[0xa2, 0xa2]]),
+            form(&[&attr("a"), &int, &[0x80], &attr("b"), &[0xa1]]),
+        ] {
+            let text = condition_to_string(&data, None).unwrap();
+            assert_eq!(parse_condition(&text, None).unwrap(), data, "{text}");
+        }
     }
 
     #[test]
