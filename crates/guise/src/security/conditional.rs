@@ -1165,7 +1165,11 @@ pub fn resource_attribute_to_string(data: &[u8], domain: Option<&Sid>) -> Result
         };
         match ty {
             0x01 => out.push_str(&i64::from_le_bytes(eight()?).to_string()),
-            0x02 | 0x06 => out.push_str(&u64::from_le_bytes(eight()?).to_string()),
+            0x02 => out.push_str(&u64::from_le_bytes(eight()?).to_string()),
+            0x06 => match u64::from_le_bytes(eight()?) {
+                b @ (0 | 1) => out.push_str(&b.to_string()),
+                _ => return Err(bad("a TB value is 0 or 1")),
+            },
             0x03 => out.push_str(&format!("\"{}\"", printable(utf16z(at)?)?)),
             _ => {
                 let len = word(at)? as usize;
@@ -1317,6 +1321,22 @@ mod tests {
         assert!(condition_to_string(b"artx\x80", None).is_err());
         assert!(condition_to_string(b"xxxx", None).is_err());
         assert!(condition_to_string(b"artx\x10\xff\xff\xff\xff", None).is_err());
+    }
+
+    /// Fuzzing found a boolean (TB) resource attribute of 0xfe in binary that
+    /// printed as SDDL the text parser refuses.
+    #[test]
+    fn a_boolean_resource_attribute_other_than_0_or_1_is_refused() {
+        let one = parse_resource_attribute("(\"Flag\",TB,0x0,1)", None).unwrap();
+        assert_eq!(
+            resource_attribute_to_string(&one, None).unwrap(),
+            "(\"Flag\",TB,0x0,1)"
+        );
+        let value_at = u32::from_le_bytes(one[16..20].try_into().unwrap()) as usize;
+        let mut two = one.clone();
+        two[value_at] = 0xfe;
+        let e = resource_attribute_to_string(&two, None).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidAcl);
     }
 
     #[test]
