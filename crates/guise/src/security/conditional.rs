@@ -436,14 +436,17 @@ fn expressible(root: &Node) -> Result<()> {
         fn check(l: &Literal) -> bool {
             match l {
                 Literal::Str(s) => !s.contains('"'),
-                Literal::Composite(items) => items.iter().all(check),
+                // SDDL has no empty list: `{}` does not parse.
+                Literal::Composite(items) => !items.is_empty() && items.iter().all(check),
                 _ => true,
             }
         }
         if check(l) {
             Ok(())
         } else {
-            Err(bad("a string holds '\"', which SDDL cannot express"))
+            Err(bad(
+                "a string holds '\"', or a list is empty, which SDDL cannot express",
+            ))
         }
     };
     // An explicit stack: the tree may be as deep as the bound allows.
@@ -1291,6 +1294,10 @@ mod tests {
             ),
             ("Member_of an attribute", form(&[&attr("a"), &[0x89]])),
             ("a value alone", form(&[&int])),
+            (
+                "Member_of an empty list",
+                form(&[&[0x50, 0, 0, 0, 0, 0x89]]),
+            ),
         ] {
             let e = condition_to_string(&data, None).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidAcl, "{what}");
