@@ -428,6 +428,12 @@ fn print_node(out: &mut String, n: &Node, domain: Option<&Sid>) {
     }
 }
 
+/// Whether a SID read from binary has SDDL text that reads back (the binary
+/// form allows a SID without sub-authorities; `S-1-5` does not parse).
+fn sid_prints(sid: &Sid) -> bool {
+    sid.to_string().parse::<Sid>().is_ok()
+}
+
 /// Checks that a tree read from binary can be written as SDDL text that reads back
 /// to it: strings without `"`, attribute names the lexer reads as one name, and
 /// each operator's operands of the forms the text parser reads.
@@ -438,6 +444,7 @@ fn expressible(root: &Node) -> Result<()> {
                 Literal::Str(s) => !s.contains('"'),
                 // SDDL has no empty list: `{}` does not parse.
                 Literal::Composite(items) => !items.is_empty() && items.iter().all(check),
+                Literal::Sid(sid) => sid_prints(sid),
                 _ => true,
             }
         }
@@ -445,7 +452,8 @@ fn expressible(root: &Node) -> Result<()> {
             Ok(())
         } else {
             Err(bad(
-                "a string holds '\"', or a list is empty, which SDDL cannot express",
+                "a string holds '\"', a list is empty, or a SID has no sub-authority, \
+                 which SDDL cannot express",
             ))
         }
     };
@@ -1181,6 +1189,9 @@ pub fn resource_attribute_to_string(data: &[u8], domain: Option<&Sid>) -> Result
                     .ok_or_else(|| bad("truncated value"))?;
                 if ty == 0x05 {
                     let (sid, _) = Sid::read_binary(body)?;
+                    if !sid_prints(&sid) {
+                        return Err(bad("a TD value is a SID SDDL cannot express"));
+                    }
                     out.push_str("SID(");
                     out.push_str(
                         &alias::sid_alias(&sid, domain)
