@@ -445,6 +445,11 @@ fn expressible(root: &Node) -> Result<()> {
                 // SDDL has no empty list: `{}` does not parse.
                 Literal::Composite(items) => !items.is_empty() && items.iter().all(check),
                 Literal::Sid(sid) => sid_prints(sid),
+                // The sign byte is the text's sign: a '+' of a negative value
+                // or a '-' of a positive one would print another number.
+                Literal::Int { value, sign, .. } => {
+                    !(*sign == 1 && *value < 0) && !(*sign == 2 && *value > 0)
+                }
                 _ => true,
             }
         }
@@ -452,8 +457,8 @@ fn expressible(root: &Node) -> Result<()> {
             Ok(())
         } else {
             Err(bad(
-                "a string holds '\"', a list is empty, or a SID has no sub-authority, \
-                 which SDDL cannot express",
+                "a string holds '\"', a list is empty, a SID has no sub-authority, or an \
+                 integer's sign is not its value's, which SDDL cannot express",
             ))
         }
     };
@@ -1308,6 +1313,18 @@ mod tests {
             (
                 "Member_of an empty list",
                 form(&[&[0x50, 0, 0, 0, 0, 0x89]]),
+            ),
+            (
+                "a SID without sub-authorities",
+                form(&[&[0x51, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, 0x89]]),
+            ),
+            (
+                "a '+' integer of a negative value",
+                form(&[&attr("a"), &[0x04], &i64::MIN.to_le_bytes(), &[1, 3, 0x80]]),
+            ),
+            (
+                "a '-' integer of a positive value",
+                form(&[&attr("a"), &[0x04], &5i64.to_le_bytes(), &[2, 2, 0x80]]),
             ),
         ] {
             let e = condition_to_string(&data, None).unwrap_err();
