@@ -448,7 +448,7 @@ fn expressible(root: &Node) -> Result<()> {
                 // The sign byte is the text's sign: a '+' of a negative value
                 // or a '-' of a positive one would print another number.
                 Literal::Int { value, sign, .. } => {
-                    !(*sign == 1 && *value < 0) && !(*sign == 2 && *value > 0)
+                    !((*sign == 1 && *value < 0) || (*sign == 2 && *value > 0))
                 }
                 _ => true,
             }
