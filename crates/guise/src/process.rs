@@ -448,10 +448,10 @@ pub fn fork_as_user(token: &Token) -> Result<Forked> {
             }
             Ok(Forked::Child)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(Error::with_source(
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(Error::new(
+            // guise's own reason (the process has several threads), not a cause.
             ErrorKind::InvalidParameter,
-            "cannot fork",
-            e,
+            format!("cannot fork: {e}"),
         )),
         Err(e) => Err(Error::sys(ErrorKind::Os, "cannot fork", &e)),
     }
