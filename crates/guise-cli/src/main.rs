@@ -264,8 +264,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether `e` is a write to a closed stdout (`guise ls | head`), which exits 0.
+/// A broken pipe under a guise error is the server's connection, a failure.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
+    e.chain().take_while(|c| !c.is::<guise::Error>()).any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
