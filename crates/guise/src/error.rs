@@ -614,9 +614,11 @@ impl std::error::Error for Error {
 /// (`guise-error: ERROR_FILE_NOT_FOUND`): [`From<Error> for tonic::Status`] sets
 /// it and [`Error::from_status`] reads it.
 #[cfg(feature = "rpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rpc")))]
 pub const ERROR_METADATA: &str = "guise-error";
 
 #[cfg(feature = "rpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rpc")))]
 impl ErrorKind {
     /// The gRPC status code for an error of this kind:
     ///
@@ -672,6 +674,7 @@ impl ErrorKind {
 }
 
 #[cfg(feature = "rpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rpc")))]
 impl From<Error> for tonic::Status {
     /// The gRPC status of [`ErrorKind::grpc_code`], its message the error with
     /// its causes and Win32 name (`{:#}`), and the Win32 name in the response
@@ -687,6 +690,7 @@ impl From<Error> for tonic::Status {
 }
 
 #[cfg(feature = "rpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rpc")))]
 impl From<&Error> for tonic::Status {
     /// As `From<Error>`.
     fn from(e: &Error) -> tonic::Status {
@@ -695,6 +699,7 @@ impl From<&Error> for tonic::Status {
 }
 
 #[cfg(feature = "rpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rpc")))]
 impl Error {
     /// The error a gRPC status stands for: its kind from the Win32 name in
     /// [`ERROR_METADATA`] (a guise server's), else from a trailing `[ERROR_...]`
@@ -733,6 +738,7 @@ impl Error {
 }
 
 #[cfg(feature = "rpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rpc")))]
 impl From<tonic::Status> for Error {
     /// As [`Error::from_status`].
     fn from(status: tonic::Status) -> Error {
@@ -741,6 +747,7 @@ impl From<tonic::Status> for Error {
 }
 
 #[cfg(feature = "dbus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dbus")))]
 impl From<Error> for zbus::fdo::Error {
     /// The D-Bus error for an error, its message the error with its causes and
     /// Win32 name (`{:#}`), as docs/protocol.md specifies:
@@ -786,6 +793,7 @@ impl From<Error> for zbus::fdo::Error {
 }
 
 #[cfg(feature = "dbus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dbus")))]
 impl From<&Error> for zbus::fdo::Error {
     /// As `From<Error>`.
     fn from(e: &Error) -> zbus::fdo::Error {
@@ -1003,6 +1011,7 @@ mod tests {
     }
 
     #[cfg(feature = "dbus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dbus")))]
     #[test]
     fn dbus_errors_keep_the_documented_names() {
         use zbus::DBusError;
