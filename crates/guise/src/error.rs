@@ -317,6 +317,22 @@ impl ErrorKind {
 ///
 /// Two errors are equal when their kind, message and errno are; the causes are
 /// not compared.
+///
+/// # Example
+/// An I/O error becomes a guise error with `?`, of the kind of its errno, the
+/// I/O error kept as its cause:
+/// ```
+/// fn read_config() -> guise::Result<String> {
+///     Ok(std::fs::read_to_string("/nonexistent/guise.conf")?)
+/// }
+///
+/// let e = read_config().unwrap_err();
+/// assert_eq!(e.kind(), guise::ErrorKind::FileNotFound);
+/// assert_eq!(e.errno(), Some(2));
+/// assert!(format!("{e:?}").starts_with("ERROR_FILE_NOT_FOUND (2): "));
+/// let cause = std::error::Error::source(&e).unwrap();
+/// assert!(cause.downcast_ref::<std::io::Error>().is_some());
+/// ```
 #[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
