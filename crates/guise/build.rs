@@ -117,7 +117,10 @@ fn check(library: &Library) {
             if let Some(why) = why {
                 eprintln!("(the C compiler: {})", why.trim());
             }
-            eprintln!();
+            eprintln!(
+                "(where the library is there but this check cannot find it, \
+                 GUISE_NO_LINK_CHECK=1 skips the check)\n"
+            );
             std::process::exit(1);
         }
     }

@@ -258,10 +258,23 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("guise: {e:#}");
+            eprintln!("guise: {}", report(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// `e` and its causes, `: `-separated, as anyhow's `{:#}` but ending at a guise
+/// error, whose text already holds its own causes.
+pub(crate) fn report(e: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in e.chain() {
+        parts.push(cause.to_string());
+        if cause.is::<guise::Error>() {
+            break;
+        }
+    }
+    parts.join(": ")
 }
 
 /// Whether `e` is a write to a closed stdout (`guise ls | head`), which exits 0.

@@ -206,7 +206,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<ExitCode> {
     match run_program(args, out) {
         Ok(code) => Ok(code),
         Err(e) => {
-            eprintln!("guise: {e:#}");
+            eprintln!("guise: {}", crate::report(&e));
             Ok(ExitCode::from(exit_status_of(&e)))
         }
     }

@@ -300,11 +300,12 @@ impl ErrorKind {
 /// ([`std::error::Error::source`]).
 ///
 /// # Formatting
-/// - `Display` (`{}`) is the message and the Win32 name:
-///   `opening "a.txt" [ERROR_FILE_NOT_FOUND]`. It never repeats the cause.
-/// - The alternate `Display` (`{:#}`) adds each cause, as the wire carries an
-///   error: `opening "a.txt": No such file or directory (os error 2)
-///   [ERROR_FILE_NOT_FOUND]`.
+/// - `Display` (`{}`, and `{:#}` alike) is the message, each cause, and the Win32
+///   name: `opening "a.txt": No such file or directory (os error 2)
+///   [ERROR_FILE_NOT_FOUND]`, so a log line or a reply that shows an error with
+///   `{}` loses no reason. The causes are also given by `source()`: a reporter
+///   that walks the chain (as anyhow's `{:#}` does) stops at a guise `Error`, whose
+///   text already holds the rest.
 /// - `Debug` (what `fn main() -> guise::Result<()>` prints) names the Win32 error
 ///   and its code, then the message, then one `caused by:` line per cause:
 ///
@@ -574,13 +575,11 @@ impl From<Error> for std::io::Error {
 }
 
 impl fmt::Display for Error {
-    /// The message and the Win32 name; with `{:#}`, each cause between them.
+    /// The message, each cause, and the Win32 name.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
-        if f.alternate() {
-            for cause in self.causes() {
-                write!(f, ": {cause}")?;
-            }
+        for cause in self.causes() {
+            write!(f, ": {cause}")?;
         }
         write!(f, " [{}]", self.kind.win32_name())
     }
@@ -845,10 +844,14 @@ mod tests {
     }
 
     #[test]
-    fn display_names_the_win32_error_and_alternate_adds_the_causes() {
+    fn display_names_the_causes_and_the_win32_error() {
         let e = Error::sys(ErrorKind::Os, "setgroups", rustix::io::Errno::PERM);
-        assert_eq!(e.to_string(), "setgroups [ERROR_GEN_FAILURE]");
-        let full = format!("{e:#}");
+        assert_eq!(e.to_string(), format!("{e:#}"));
+        assert_eq!(
+            Error::new(ErrorKind::NoToken, "x").to_string(),
+            "x [ERROR_NO_TOKEN]"
+        );
+        let full = e.to_string();
         assert!(full.starts_with("setgroups: "), "{full}");
         assert!(full.contains("(os error 1)"), "{full}");
         assert!(full.ends_with(" [ERROR_GEN_FAILURE]"), "{full}");

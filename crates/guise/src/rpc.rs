@@ -574,6 +574,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for RpcStream<S> {
         if let Poll::Ready(e) = self.poll_evicted(cx) {
             return Poll::Ready(Err(e));
         }
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         let this = &mut *self;
         while this.ready_at == this.ready.len() {
             this.ready.clear();

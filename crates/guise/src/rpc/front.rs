@@ -28,8 +28,12 @@
 //! larger list with an error of its own), a HEADERS or CONTINUATION frame larger
 //! than 16 KiB (more than the server advertises), a dynamic table larger than the
 //! 4 KiB the server advertises, a block that does not decode, and a frame of
-//! another kind or stream between a HEADERS frame and its last CONTINUATION are
-//! each an error: the connection is closed.
+//! another kind or stream between a HEADERS frame and its last CONTINUATION, and a
+//! block spanning more than 32 frames are each an error: the connection is
+//! closed, and the front refuses whatever the client sends after.
+//!
+//! A field the client marked never-indexed reaches the server as a literal without
+//! indexing: the server is the last hop and indexes neither.
 
 use std::io;
 
@@ -44,6 +48,9 @@ const FRAME_HEADER: usize = 9;
 const MAX_FRAME: usize = 16 * 1024;
 /// The most a header block may hold, encoded or decoded.
 const MAX_BLOCK: usize = 64 * 1024;
+/// The most frames a header block may span (CONTINUATIONs of a few bytes, or
+/// none, would otherwise keep a connection busy without a request).
+const MAX_BLOCK_FRAMES: usize = 32;
 /// The HPACK dynamic table size the server advertises (HTTP/2's default).
 const TABLE_SIZE: usize = 4096;
 
@@ -61,6 +68,8 @@ struct Block {
     end_stream: bool,
     priority: Option<[u8; 5]>,
     fragment: Vec<u8>,
+    /// The frames it has spanned so far.
+    frames: usize,
 }
 
 /// The client-to-server half of one connection, as the server is to read it.
@@ -74,6 +83,8 @@ pub(crate) struct Front {
     pending: Vec<u8>,
     block: Option<Block>,
     decoder: Decoder<'static>,
+    /// Once the front has refused the stream, it refuses whatever follows.
+    failed: Option<io::ErrorKind>,
 }
 
 impl Default for Front {
@@ -86,6 +97,7 @@ impl Default for Front {
             pending: Vec::new(),
             block: None,
             decoder,
+            failed: None,
         }
     }
 }
@@ -102,7 +114,15 @@ impl Front {
     /// # Errors
     /// [`io::ErrorKind::InvalidData`] for a stream the front will not pass (see
     /// the module's limits); the connection is to be closed.
-    pub(crate) fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    pub(crate) fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        if let Some(kind) = self.failed {
+            return Err(io::Error::new(kind, "the connection's stream was refused"));
+        }
+        self.take(input, out)
+            .inspect_err(|e| self.failed = Some(e.kind()))
+    }
+
+    fn take(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         while !input.is_empty() {
             if self.preface_left > 0 {
                 // The server checks the preface; the front only counts it.
@@ -190,6 +210,7 @@ impl Front {
                 end_stream: flags & END_STREAM != 0,
                 priority,
                 fragment: Vec::new(),
+                frames: 0,
             });
         }
         let Some(block) = self.block.as_mut() else {
@@ -197,6 +218,12 @@ impl Front {
         };
         if block.stream != stream {
             return Err(malformed("a CONTINUATION frame of another stream"));
+        }
+        block.frames += 1;
+        if block.frames > MAX_BLOCK_FRAMES {
+            return Err(malformed(format!(
+                "a header block of more than {MAX_BLOCK_FRAMES} frames"
+            )));
         }
         if block.fragment.len() + payload.len() > MAX_BLOCK {
             return Err(malformed(format!(
@@ -474,7 +501,14 @@ mod tests {
         let mut block = indexed_literals(&[(b"x", &[b'a'; 3000][..])]);
         block.extend(std::iter::repeat_n(0x80 | 62, 30));
         bomb.extend(headers(1, 0, &block));
+        let mut empty = PREFACE.to_vec();
+        frame_header(1, HEADERS, 0, 1, &mut empty);
+        empty.push(0x82);
+        for _ in 0..MAX_BLOCK_FRAMES {
+            frame_header(0, CONTINUATION, 0, 1, &mut empty);
+        }
         for (what, input) in [
+            ("empty continuations", empty),
             ("endless", endless),
             ("table", table),
             ("interleaved", interleaved),
@@ -484,5 +518,16 @@ mod tests {
             let e = run(&input, 4096).expect_err(what);
             assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{what}: {e}");
         }
+        // Refused once, refused for good: nothing after passes.
+        let mut front = Front::default();
+        let mut out = Vec::new();
+        let mut table = PREFACE.to_vec();
+        table.extend(headers(1, 0, &[0x3f, 0xe1, 0x7f, 0x82]));
+        front.feed(&table, &mut out).unwrap_err();
+        let mut settings = Vec::new();
+        frame_header(0, 0x4, 0, 0, &mut settings);
+        out.clear();
+        front.feed(&settings, &mut out).unwrap_err();
+        assert!(out.is_empty());
     }
 }

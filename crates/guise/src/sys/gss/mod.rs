@@ -45,8 +45,11 @@ pub(crate) struct GssError {
 
 impl GssError {
     /// Whether the major code says there were no credentials (`GSS_S_NO_CRED`).
+    /// The routine error is a number in its field, not a set of bits: 15
+    /// (`GSS_S_UNAUTHORIZED`) holds 7's bits and is another error.
     pub(crate) fn no_credentials(&self) -> bool {
-        self.major & ffi::GSS_S_NO_CRED == ffi::GSS_S_NO_CRED
+        let routine = ffi::GSS_C_ROUTINE_ERROR_MASK << ffi::GSS_C_ROUTINE_ERROR_OFFSET;
+        self.major & routine == ffi::GSS_S_NO_CRED
     }
 
     fn show(f: &mut fmt::Formatter<'_>, code: OM_uint32, kind: std::ffi::c_int) -> fmt::Result {
@@ -73,7 +76,7 @@ impl GssError {
                 } else {
                     "Minor"
                 };
-                return writeln!(f, "unknown GSSAPI({which}) error code({code})");
+                return write!(f, "unknown GSSAPI({which}) error code({code})");
             }
             let text = String::from_utf8_lossy(&text);
             if kind == ffi::GSS_C_GSS_CODE {
@@ -627,9 +630,10 @@ impl SecurityContext {
     /// integrity-protected).
     pub(crate) fn wrap(&mut self, message: &[u8]) -> Result<Buffer, GssError> {
         let (mut minor, mut out, input) = (0, Buffer::empty(), borrowed(message));
+        let mut sealed: std::ffi::c_int = 0;
         // SAFETY: the handle is the context's; `input` points to `message`, alive
-        // for the call and only read; `out` is released by `Buffer`; whether it
-        // was encrypted is not asked (null): the context has the CONF flag.
+        // for the call and only read; `out` is released by `Buffer`; `sealed` is
+        // an out int.
         let major = unsafe {
             ffi::gss_wrap(
                 &mut minor,
@@ -637,11 +641,12 @@ impl SecurityContext {
                 1,
                 ffi::GSS_C_QOP_DEFAULT,
                 &input,
-                ptr::null_mut(),
+                &mut sealed,
                 &mut out.0,
             )
         };
         complete(major, minor)?;
+        confidential(sealed)?;
         Ok(out)
     }
 
@@ -649,22 +654,38 @@ impl SecurityContext {
     /// duplicate, old, early or late token) is an error.
     pub(crate) fn unwrap(&mut self, token: &[u8]) -> Result<Buffer, GssError> {
         let (mut minor, mut out, input) = (0, Buffer::empty(), borrowed(token));
+        let mut sealed: std::ffi::c_int = 0;
         // SAFETY: the handle is the context's; `input` points to `token`, alive
-        // for the call and only read; `out` is released by `Buffer`; the
-        // protection state and QOP are not asked (null).
+        // for the call and only read; `out` is released by `Buffer`; `sealed` is
+        // an out int; the QOP is not asked (null).
         let major = unsafe {
             ffi::gss_unwrap(
                 &mut minor,
                 self.handle,
                 &input,
                 &mut out.0,
-                ptr::null_mut(),
+                &mut sealed,
                 ptr::null_mut(),
             )
         };
         complete(major, minor)?;
+        // A peer's token with integrity only (its data readable on the wire) is
+        // refused, as the context promised confidentiality.
+        confidential(sealed)?;
         Ok(out)
     }
+}
+
+/// An error unless `conf_state` says the message was encrypted
+/// (`GSS_S_BAD_QOP`: the protection asked for was not given).
+fn confidential(conf_state: std::ffi::c_int) -> Result<(), GssError> {
+    if conf_state == 0 {
+        return Err(GssError {
+            major: 14 << ffi::GSS_C_ROUTINE_ERROR_OFFSET,
+            minor: 0,
+        });
+    }
+    Ok(())
 }
 
 /// Destroys the credential cache `name` (a memory cache, whose contents would
