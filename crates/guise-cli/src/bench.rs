@@ -103,8 +103,8 @@ fn read_one(args: &ReadOneArgs, out: &mut impl Write) -> Result<ExitCode> {
 /// Options of `guise bench memory`.
 #[derive(clap::Args)]
 pub struct MemoryArgs {
-    /// Connections, each of its own uid (62000, 62001, ...).
-    #[arg(long, default_value_t = 1000)]
+    /// Connections, each of its own uid (62000, 62001, ...). 1 to 100000.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     connections: u32,
     /// Print one JSON line instead of text.
     #[arg(long)]
@@ -114,14 +114,14 @@ pub struct MemoryArgs {
 /// Options of `guise bench serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Client processes, each its own uid (61001, 61002, ...).
-    #[arg(long, default_value_t = 8)]
+    /// Client processes, each its own uid (61001, 61002, ...). 1 to 1000.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
     clients: u32,
-    /// How long the load runs.
-    #[arg(long, default_value_t = 5)]
+    /// How long the load runs, in seconds. 1 to 86400.
+    #[arg(long, default_value_t = 5, value_parser = crate::limits::seconds())]
     seconds: u64,
-    /// Impersonation worker threads of the server.
-    #[arg(long, default_value_t = 8)]
+    /// Impersonation worker threads of the server. 1 to 1024.
+    #[arg(long, default_value_t = 8, value_parser = crate::limits::count(crate::limits::MAX_WORKERS))]
     workers: usize,
     /// Serve every request as the server (the baseline).
     #[arg(long)]
@@ -153,8 +153,9 @@ pub struct ServeArgs {
     plot: Option<PathBuf>,
     /// Run ROUNDS rounds, each with impersonation and then without (the same
     /// clients, a fresh server each time), and report the median of each and the
-    /// ratio of the medians: on a noisy machine, the figure to trust.
-    #[arg(long, value_name = "ROUNDS")]
+    /// ratio of the medians: on a noisy machine, the figure to trust. 1 to
+    /// 1000.
+    #[arg(long, value_name = "ROUNDS", value_parser = clap::value_parser!(u32).range(1..=1000))]
     compare: Option<u32>,
 }
 
@@ -168,7 +169,7 @@ pub struct ClientArgs {
     path: String,
     #[arg(long)]
     file: PathBuf,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::limits::seconds())]
     seconds: u64,
 }
 

@@ -1,8 +1,9 @@
 //! `guise dbus serve`: the example file service over D-Bus (bus name
 //! `org.guise.Files1`, object `/org/guise/Files1`, interface `org.guise.Files1`).
 //! Every method runs as its caller, whose identity the bus daemon gives, at the
-//! level the caller allowed with `SetQualityOfService` (Identification until then),
-//! with the same file rules as `guise serve` ([`crate::files`]). Any D-Bus client
+//! level the caller allowed with `SetQualityOfService` (Identification until then)
+//! or for one call with the `level` option of a `…WithOptions` method, with the
+//! same file rules as `guise serve` ([`crate::files`]). Any D-Bus client
 //! can call it: `busctl`, `gdbus`, `dbus-send`.
 //!
 //! Replies are bounded: `Read` returns a whole file of at most 16 MiB, `ReadAt` a
@@ -10,6 +11,7 @@
 //! a budget per uid and in total (`guise::dbus`, "Replies"), so that a caller
 //! that never reads its replies can neither grow the service nor hold up others.
 
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,7 @@ use guise::dbus::{DbusCall, DbusClients, Reply};
 use guise::{Error, ImpersonationLevel};
 use zbus::fdo;
 use zbus::message::Header;
+use zbus::zvariant::OwnedValue;
 
 use crate::file_service::{FileService, FileServiceArgs};
 use crate::files;
@@ -62,16 +65,16 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub files: FileServiceArgs,
     /// The most calls of one uid in flight at once; more are refused
-    /// (org.freedesktop.DBus.Error.LimitsExceeded).
-    #[arg(long, default_value_t = guise::admission::DEFAULT_MAX_CALLS_PER_UID)]
+    /// (org.freedesktop.DBus.Error.LimitsExceeded). 1 to 65536.
+    #[arg(long, default_value_t = guise::admission::DEFAULT_MAX_CALLS_PER_UID, value_parser = crate::limits::count(crate::limits::MAX_CALLS_PER_UID))]
     pub max_calls_per_uid: usize,
     /// The most bytes of replies of one uid not yet written to the bus; a call over
     /// it waits, and is refused (LimitsExceeded) if it waits too long. `Read` and
-    /// `ReadAt` return at most this much.
-    #[arg(long, default_value_t = guise::admission::DEFAULT_MAX_REPLY_BYTES_PER_UID)]
+    /// `ReadAt` return at most this much. 1 to 4294967296 (4 GiB).
+    #[arg(long, default_value_t = guise::admission::DEFAULT_MAX_REPLY_BYTES_PER_UID, value_parser = crate::limits::bytes(crate::limits::MAX_REPLY_BYTES))]
     pub max_reply_bytes_per_uid: u64,
-    /// The same, for every caller together.
-    #[arg(long, default_value_t = guise::admission::DEFAULT_MAX_REPLY_BYTES)]
+    /// The same, for every caller together. 1 to 4294967296 (4 GiB).
+    #[arg(long, default_value_t = guise::admission::DEFAULT_MAX_REPLY_BYTES, value_parser = crate::limits::bytes(crate::limits::MAX_REPLY_BYTES))]
     pub max_reply_bytes: u64,
 }
 
@@ -100,10 +103,58 @@ struct Files {
     max_read: u64,
 }
 
+/// The options of a method's `…WithOptions` form (`a{sv}`): the level of this
+/// call alone, from `level` (a string: anonymous, identification,
+/// impersonation, delegation), if given. Any other option, or a `level` that is
+/// not a level, is refused: the caller asked for something the service would
+/// not do.
+pub(crate) fn level_option(
+    options: &HashMap<String, OwnedValue>,
+) -> std::result::Result<Option<ImpersonationLevel>, Error> {
+    let mut level = None;
+    for (key, value) in options {
+        match key.as_str() {
+            "level" => {
+                let text = <&str>::try_from(&**value).map_err(|_| {
+                    files::invalid(format!(
+                        "the option \"level\" is a string (s), not {}",
+                        value.value_signature()
+                    ))
+                })?;
+                level = Some(text.parse()?);
+            }
+            other => {
+                return Err(files::invalid(format!(
+                    "unknown option {:?} (the options are: level)",
+                    crate::serve::escape(other, false)
+                )));
+            }
+        }
+    }
+    Ok(level)
+}
+
 impl Files {
     /// The call of a message, or the D-Bus error that refuses it.
     async fn call(&self, header: &Header<'_>) -> fdo::Result<DbusCall> {
         self.clients.call(header).await.map_err(|e| dbus_error(&e))
+    }
+
+    /// The call of a message with `options` (`a{sv}`): at the level its `level`
+    /// option asks for this call alone, else at its connection's.
+    async fn call_with(
+        &self,
+        header: &Header<'_>,
+        options: &HashMap<String, OwnedValue>,
+    ) -> fdo::Result<DbusCall> {
+        match level_option(options).map_err(|e| dbus_error(&e))? {
+            Some(level) => self
+                .clients
+                .call_at(header, level)
+                .await
+                .map_err(|e| dbus_error(&e)),
+            None => self.call(header).await,
+        }
     }
 
     /// A method's work, as the caller (see [`FileService::act`]).
@@ -218,6 +269,67 @@ fn read_exactly(
     Ok(data)
 }
 
+/// The methods' work, given the call (at the connection's level, or the one its
+/// options ask for).
+impl Files {
+    async fn who_am_i_of(&self, call: DbusCall) -> fdo::Result<(u32, u32, Vec<u32>, String)> {
+        let identity = async {
+            let token = call.token()?;
+            let level = self.files.acting_level(&call).await?;
+            let unix = token.unix();
+            Ok((
+                unix.uid().as_raw(),
+                unix.gid().as_raw(),
+                unix.groups().to_vec(),
+                level.to_string(),
+            ))
+        }
+        .await;
+        self.done(&call, "whoami", "", identity, |_| 0)
+    }
+
+    async fn read_of(
+        &self,
+        call: DbusCall,
+        path: String,
+        offset: u64,
+        length: Option<u64>,
+    ) -> fdo::Result<Reply<Vec<u8>>> {
+        let data = self.read_range(&call, &path, offset, length).await;
+        self.done(&call, "read", &path, data, |d| d.value().len() as u64)
+    }
+
+    async fn write_of(
+        &self,
+        call: DbusCall,
+        path: String,
+        data: Vec<u8>,
+        mode: u32,
+    ) -> fdo::Result<()> {
+        let mode = (mode != 0).then_some(mode);
+        let n = data.len() as u64;
+        let written = self
+            .files
+            .write_whole(&call, path.clone(), mode, data)
+            .await;
+        self.done(&call, "write", &path, written, |()| n)
+    }
+
+    async fn list_of(&self, call: DbusCall, path: String) -> fdo::Result<Reply<Vec<String>>> {
+        let names = async {
+            let bytes = call.reserve_reply(MAX_LIST_REPLY).await?;
+            let names = self.files.list(&call, path.clone()).await?.names;
+            Ok(bytes.hold(names))
+        }
+        .await;
+        self.done(&call, "list", &path, names, |_| 0)
+    }
+}
+
+/// The interface. Each method but `SetQualityOfService` has a `…WithOptions`
+/// form that takes one argument more, `a{sv}` options, of which `level` sets
+/// the level of that call alone: what a client that opens a connection per call
+/// (busctl, gdbus) needs to be served as itself.
 #[zbus::interface(name = "org.guise.Files1")]
 impl Files {
     /// DdeSetQualityOfService: the level the server may act as this caller at, for
@@ -242,19 +354,17 @@ impl Files {
         #[zbus(header)] header: Header<'_>,
     ) -> fdo::Result<(u32, u32, Vec<u32>, String)> {
         let call = self.call(&header).await?;
-        let identity = async {
-            let token = call.token()?;
-            let level = self.files.acting_level(&call).await?;
-            let unix = token.unix();
-            Ok((
-                unix.uid().as_raw(),
-                unix.gid().as_raw(),
-                unix.groups().to_vec(),
-                level.to_string(),
-            ))
-        }
-        .await;
-        self.done(&call, "whoami", "", identity, |_| 0)
+        self.who_am_i_of(call).await
+    }
+
+    /// `WhoAmI` with options (`level`).
+    async fn who_am_i_with_options(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        options: HashMap<String, OwnedValue>,
+    ) -> fdo::Result<(u32, u32, Vec<u32>, String)> {
+        let call = self.call_with(&header, &options).await?;
+        self.who_am_i_of(call).await
     }
 
     /// The contents of a regular file of at most 16 MiB; a larger file is refused
@@ -265,8 +375,18 @@ impl Files {
         path: String,
     ) -> fdo::Result<Reply<Vec<u8>>> {
         let call = self.call(&header).await?;
-        let data = self.read_range(&call, &path, 0, None).await;
-        self.done(&call, "read", &path, data, |d| d.value().len() as u64)
+        self.read_of(call, path, 0, None).await
+    }
+
+    /// `Read` with options (`level`).
+    async fn read_with_options(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        path: String,
+        options: HashMap<String, OwnedValue>,
+    ) -> fdo::Result<Reply<Vec<u8>>> {
+        let call = self.call_with(&header, &options).await?;
+        self.read_of(call, path, 0, None).await
     }
 
     /// At most `length` bytes (0: as many as a reply may carry, 16 MiB) of a
@@ -279,8 +399,20 @@ impl Files {
         length: u64,
     ) -> fdo::Result<Reply<Vec<u8>>> {
         let call = self.call(&header).await?;
-        let data = self.read_range(&call, &path, offset, Some(length)).await;
-        self.done(&call, "read", &path, data, |d| d.value().len() as u64)
+        self.read_of(call, path, offset, Some(length)).await
+    }
+
+    /// `ReadAt` with options (`level`).
+    async fn read_at_with_options(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        path: String,
+        offset: u64,
+        length: u64,
+        options: HashMap<String, OwnedValue>,
+    ) -> fdo::Result<Reply<Vec<u8>>> {
+        let call = self.call_with(&header, &options).await?;
+        self.read_of(call, path, offset, Some(length)).await
     }
 
     /// Replaces (or creates) a regular file with `data`, once all of it is on disk;
@@ -293,13 +425,20 @@ impl Files {
         mode: u32,
     ) -> fdo::Result<()> {
         let call = self.call(&header).await?;
-        let mode = (mode != 0).then_some(mode);
-        let n = data.len() as u64;
-        let written = self
-            .files
-            .write_whole(&call, path.clone(), mode, data)
-            .await;
-        self.done(&call, "write", &path, written, |()| n)
+        self.write_of(call, path, data, mode).await
+    }
+
+    /// `Write` with options (`level`).
+    async fn write_with_options(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        path: String,
+        data: Vec<u8>,
+        mode: u32,
+        options: HashMap<String, OwnedValue>,
+    ) -> fdo::Result<()> {
+        let call = self.call_with(&header, &options).await?;
+        self.write_of(call, path, data, mode).await
     }
 
     /// The names in a directory, sorted (at most 10,000).
@@ -309,13 +448,18 @@ impl Files {
         path: String,
     ) -> fdo::Result<Reply<Vec<String>>> {
         let call = self.call(&header).await?;
-        let names = async {
-            let bytes = call.reserve_reply(MAX_LIST_REPLY).await?;
-            let names = self.files.list(&call, path.clone()).await?.names;
-            Ok(bytes.hold(names))
-        }
-        .await;
-        self.done(&call, "list", &path, names, |_| 0)
+        self.list_of(call, path).await
+    }
+
+    /// `List` with options (`level`).
+    async fn list_with_options(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        path: String,
+        options: HashMap<String, OwnedValue>,
+    ) -> fdo::Result<Reply<Vec<String>>> {
+        let call = self.call_with(&header, &options).await?;
+        self.list_of(call, path).await
     }
 }
 

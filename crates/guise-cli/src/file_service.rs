@@ -34,6 +34,9 @@ pub trait Caller: Sync {
     /// As the transport's `token`.
     fn token(&self) -> guise::Result<Token>;
 
+    /// The level the client asked for (before the server's rules lowered it).
+    fn asked_level(&self) -> ImpersonationLevel;
+
     /// Runs `f` on a worker of `pool` that impersonates the client.
     fn run_as_client<R: Send + 'static>(
         &self,
@@ -60,6 +63,10 @@ impl Caller for guise::pipe::tokio::AsyncPipeConnection {
         self.client().token()
     }
 
+    fn asked_level(&self) -> ImpersonationLevel {
+        self.client().qos().level
+    }
+
     fn run_as_client<R: Send + 'static>(
         &self,
         pool: &ImpersonationPool,
@@ -81,6 +88,10 @@ macro_rules! caller_of_call {
 
             fn token(&self) -> guise::Result<Token> {
                 <$ty>::token(self)
+            }
+
+            fn asked_level(&self) -> ImpersonationLevel {
+                <$ty>::qos(self).level
             }
 
             fn run_as_client<R: Send + 'static>(
@@ -120,8 +131,8 @@ pub struct FileServiceArgs {
     #[arg(long)]
     pub root: PathBuf,
     /// Impersonation worker threads; one uid's requests occupy at most half of
-    /// them at once.
-    #[arg(long, default_value_t = 8)]
+    /// them at once. 1 to 1024.
+    #[arg(long, default_value_t = 8, value_parser = crate::limits::count(crate::limits::MAX_WORKERS))]
     pub workers: usize,
     /// Serve every request as the server, not as the client (for comparison
     /// only).
@@ -209,6 +220,17 @@ impl FileService {
         caller: &C,
         f: impl FnOnce() -> Result<R> + Send + 'static,
     ) -> Result<R> {
+        self.act_unexplained(caller, f)
+            .await
+            .map_err(|e| self.explain_level(caller, e))
+    }
+
+    /// [`Self::act`], its errors as they are.
+    async fn act_unexplained<C: Caller, R: Send + 'static>(
+        &self,
+        caller: &C,
+        f: impl FnOnce() -> Result<R> + Send + 'static,
+    ) -> Result<R> {
         if let (true, Some(lock)) = (self.impersonate, &self.process_lock) {
             // The baseline of a server that switches the whole process: one
             // request at a time, behind one lock.
@@ -253,6 +275,7 @@ impl FileService {
             self.pool
                 .run_for(uid, move || f(Opener::As(&token)))
                 .await?
+                .map_err(|e| self.explain_level(caller, e))
         } else {
             self.act(caller, move || f(Opener::Thread)).await
         }
@@ -431,6 +454,35 @@ impl FileService {
         files::acting_identity(caller.token().ok().as_ref(), self.impersonate)
     }
 
+    /// An `ERROR_BAD_IMPERSONATION_LEVEL` of a request said so that its client
+    /// knows what to do: a client that asked for less than Impersonation is told
+    /// to ask for it, and how on this transport; a client that asked for it and
+    /// was held lower is told that the server holds it there. Any other error as
+    /// it is.
+    pub fn explain_level<C: Caller>(&self, caller: &C, e: Error) -> Error {
+        if e.kind() != ErrorKind::BadImpersonationLevel {
+            return e;
+        }
+        let (uid, _, acting) = self.acting_identity(caller);
+        let asked = caller.asked_level();
+        let message = if asked < ImpersonationLevel::Impersonation {
+            format!(
+                "{}: at {acting} level nothing is opened for the client: ask for Impersonation ({})",
+                e.message(),
+                how_to_ask(self.transport)
+            )
+        } else {
+            format!(
+                "{}: the client asked for {asked} level, but this server acts as uid {uid} at {acting} level at most, and so opens nothing for it (a server without CAP_SETUID and CAP_SETGID serves only its own uid; an identity the server cannot prove whole is held at Identification)",
+                e.message()
+            )
+        };
+        match e.errno() {
+            Some(n) => Error::os(ErrorKind::BadImpersonationLevel, message, n),
+            None => Error::new(ErrorKind::BadImpersonationLevel, message),
+        }
+    }
+
     /// A denial that names the identity that acted and the right it lacked
     /// (`ERROR_ACCESS_DENIED: ... uid 61001 at Impersonation level lacks
     /// FILE_READ_DATA`); any other error as it is.
@@ -475,6 +527,21 @@ impl FileService {
             pid: client.pid(),
             op: op.to_owned(),
             path: path.to_owned(),
+        }
+    }
+}
+
+/// How a client of `transport` asks for Impersonation level.
+pub fn how_to_ask(transport: Transport) -> &'static str {
+    match transport {
+        Transport::Pipe => {
+            "`--level impersonation`, or `SecurityQos::level` in a program"
+        }
+        Transport::Dbus => {
+            "the `level` option of the method's …WithOptions form, e.g. `busctl call org.guise.Files1 /org/guise/Files1 org.guise.Files1 ReadWithOptions 'sa{sv}' PATH 1 level s impersonation`, or SetQualityOfService(\"impersonation\") first on the same connection"
+        }
+        _ => {
+            "`guise rpc call --level impersonation`, or the `guise-impersonation-level: impersonation` metadata"
         }
     }
 }

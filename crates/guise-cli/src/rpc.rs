@@ -87,7 +87,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PRINCIPAL", requires = "keytab")]
     pub principal: Option<String>,
     /// Seconds a TCP client may take to authenticate before it is disconnected.
-    #[arg(long, default_value_t = admission::DEFAULT_HANDSHAKE_TIMEOUT.as_secs())]
+    /// 1 to 86400.
+    #[arg(long, default_value_t = admission::DEFAULT_HANDSHAKE_TIMEOUT.as_secs(), value_parser = crate::limits::seconds())]
     pub handshake_timeout: u64,
     /// The directory of the Kerberos replay cache: root's (the server's uid's),
     /// mode 0700, kept across restarts (systemd's `StateDirectory=`). Default: a
@@ -107,8 +108,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub limits: ConnectionArgs,
     /// The most calls of one uid in flight at once; more are refused
-    /// (RESOURCE_EXHAUSTED).
-    #[arg(long, default_value_t = admission::DEFAULT_MAX_CALLS_PER_UID)]
+    /// (RESOURCE_EXHAUSTED). 1 to 65536.
+    #[arg(long, default_value_t = admission::DEFAULT_MAX_CALLS_PER_UID, value_parser = crate::limits::count(crate::limits::MAX_CALLS_PER_UID))]
     pub max_calls_per_uid: usize,
 }
 
@@ -143,13 +144,15 @@ pub struct CallArgs {
     /// The service principal to authenticate to (default: `guise@HOST`).
     #[arg(long, value_name = "PRINCIPAL", requires = "kerberos")]
     principal: Option<String>,
-    /// How far the server may act as this client: anonymous, identification
-    /// (guise's default; delegation with --delegate or --delegate-always),
-    /// impersonation or delegation.
+    /// How far the server may act as this client: anonymous, identification,
+    /// impersonation (the default: served as oneself; delegation with --delegate
+    /// or --delegate-always) or delegation. A server lowers it to what it may
+    /// do; one that serves a client that says nothing serves it at
+    /// identification.
     #[arg(long, value_parser = crate::serve::level_parser())]
     level: Option<ImpersonationLevel>,
-    /// Seconds the whole call may take.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds the whole call may take. 1 to 86400.
+    #[arg(long, default_value_t = 30, value_parser = crate::limits::seconds())]
     timeout: u64,
     #[command(subcommand)]
     op: CallOp,
@@ -864,7 +867,9 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
         .unwrap_or(if args.delegate || args.delegate_always {
             ImpersonationLevel::Delegation
         } else {
-            ImpersonationLevel::Identification
+            // The client consents to being served as itself: a first read of
+            // its own file works.
+            ImpersonationLevel::Impersonation
         });
     match &args.op {
         CallOp::Whoami { json } => {

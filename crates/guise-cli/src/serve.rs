@@ -118,9 +118,11 @@ pub struct ClientArgs {
     /// The server's socket.
     #[arg(long)]
     socket: PathBuf,
-    /// How far the server may act as this client: anonymous, identification
-    /// (guise's default), impersonation or delegation.
-    #[arg(long, default_value = "identification", value_parser = crate::serve::level_parser())]
+    /// How far the server may act as this client: anonymous, identification,
+    /// impersonation (the default: served as oneself, the server opens files
+    /// as this client) or delegation. A server lowers it to what it may do; one
+    /// that serves a client that says nothing serves it at identification.
+    #[arg(long, default_value = "impersonation", value_parser = crate::serve::level_parser())]
     level: ImpersonationLevel,
     /// Context tracking: static (the identity at connect) or dynamic (each
     /// message carries this process's effective uid and gid).
@@ -129,8 +131,9 @@ pub struct ClientArgs {
     /// Only the enabled privileges and groups of this client count (EffectiveOnly).
     #[arg(long)]
     effective_only: bool,
-    /// Seconds to wait for the server at each step before giving up.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds to wait for the server at each step before giving up. 1 to
+    /// 86400.
+    #[arg(long, default_value_t = 30, value_parser = crate::limits::seconds())]
     timeout: u64,
     /// Refuse a server that does not run as this uid.
     #[arg(long)]

@@ -878,3 +878,180 @@ fn attack_unread_large_reads_of_one_uid_neither_grow_the_service_nor_stall_anoth
         "the service grew from {before} kB to {peak} kB"
     );
 }
+
+/// The `console` blocks of docs/protocol.md that call `org.guise.Files1`: each
+/// command (a line after `$ `) with the output it shows.
+fn documented_calls() -> Vec<(String, String)> {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/protocol.md"
+    ))
+    .unwrap();
+    let mut calls: Vec<(String, String)> = Vec::new();
+    let mut in_block = false;
+    for line in doc.lines() {
+        match line {
+            "```console" => in_block = true,
+            "```" => in_block = false,
+            _ if !in_block => {}
+            _ => match line.strip_prefix("$ ") {
+                Some(command) => calls.push((command.to_owned(), String::new())),
+                None => {
+                    let (_, out) = calls.last_mut().expect("output before a command");
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            },
+        }
+    }
+    calls.retain(|(c, _)| c.contains("org.guise.Files1"));
+    calls
+}
+
+/// Issue 22: busctl and gdbus open a connection per call, so over D-Bus they
+/// could never read: the `level` option of a `…WithOptions` method reads one's
+/// own file in one command. docs/protocol.md's examples are run as they stand
+/// (only `--system` becomes the private bus), as a user, and print what the
+/// docs show.
+#[test]
+fn the_documented_one_command_busctl_and_gdbus_calls_read_as_the_caller() {
+    need_bus!();
+    if common::skip::skip_unless(
+        std::process::Command::new("busctl")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "busctl",
+    ) {
+        return;
+    }
+    let _users = accounts();
+    let (dir, files) = tree();
+    own_file(&files.join("notes.txt"), A, 0o600, "hi\n");
+    let bus = start_bus(dir.path());
+    let _server = start_service(&bus, &files, &[]);
+    let address = bus.address();
+    let calls = documented_calls();
+    assert!(
+        calls.iter().any(|(c, _)| c.starts_with("busctl ")
+            && c.contains(" ReadWithOptions ")
+            && c.contains("level s impersonation")),
+        "docs/protocol.md shows no one-command busctl read: {calls:?}"
+    );
+    for (command, shown) in &calls {
+        let on_bus = if command.starts_with("busctl ") {
+            command.replacen(" --system ", &format!(" --address={address} "), 1)
+        } else if command.starts_with("gdbus ") {
+            command.replacen(" --system ", &format!(" --address {address} "), 1)
+        } else {
+            command.replacen(" --system ", &format!(" --bus={address} "), 1)
+        };
+        assert_ne!(&on_bus, command, "no --system in {command}");
+        let (code, out, err) = run_as(A, "sh", &["-c", &on_bus]);
+        assert_eq!(code, 0, "{command}: {err}");
+        assert_eq!(&out, shown, "{command} printed other than the docs show");
+    }
+    // The same read without the option: Identification, and the error names the
+    // option to pass.
+    let (code, out, err) = run_as(
+        A,
+        "busctl",
+        &[
+            &format!("--address={address}"),
+            "call",
+            "org.guise.Files1",
+            "/org/guise/Files1",
+            "org.guise.Files1",
+            "Read",
+            "s",
+            "notes.txt",
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("ERROR_BAD_IMPERSONATION_LEVEL") && err.contains("the `level` option"),
+        "{err}"
+    );
+    // Another's file stays the kernel's to refuse, whatever level is asked.
+    own_file(&files.join("theirs.txt"), B, 0o600, "theirs");
+    let (code, out, err) = run_as(
+        A,
+        "busctl",
+        &[
+            &format!("--address={address}"),
+            "call",
+            "org.guise.Files1",
+            "/org/guise/Files1",
+            "org.guise.Files1",
+            "ReadWithOptions",
+            "sa{sv}",
+            "theirs.txt",
+            "1",
+            "level",
+            "s",
+            "delegation",
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
+}
+
+/// The options of a `…WithOptions` call: the level is per call (the next call of
+/// the same connection is at the connection's level again), lowered to what the
+/// server allows, and an option the service does not know, or a level that is
+/// not one, is refused rather than ignored.
+#[test]
+fn a_level_option_holds_for_one_call_and_unknown_options_are_refused() {
+    use std::collections::HashMap;
+    use zbus::zvariant::Value;
+    need_bus!();
+    let (_users, _dir, _files, bus, _server) = setup(&[]);
+    runtime().block_on(async {
+        let conn = bus_as(&bus, A).await;
+        let f = proxy(&conn).await;
+        let opts = |pairs: &[(&'static str, Value<'static>)]| -> HashMap<&'static str, Value<'static>> {
+            pairs.iter().cloned().collect()
+        };
+        let imp = opts(&[("level", Value::from("impersonation"))]);
+        let data: Vec<u8> = f.call("ReadWithOptions", &("a.txt", &imp)).await.unwrap();
+        assert_eq!(data, b"a's secret");
+        let id: Identity = f.call("WhoAmIWithOptions", &(&imp,)).await.unwrap();
+        assert_eq!(id.3, "impersonation");
+        // The connection's own level is unchanged.
+        let id: Identity = f.call("WhoAmI", &()).await.unwrap();
+        assert_eq!(id.3, "identification");
+        let (name, _) = error_of(f.call::<_, _, Vec<u8>>("Read", &("a.txt",)).await);
+        assert_eq!(name, "org.freedesktop.DBus.Error.AccessDenied");
+        // No options: the connection's level.
+        let none = opts(&[]);
+        let (name, message) =
+            error_of(f.call::<_, _, Vec<u8>>("ReadWithOptions", &("a.txt", &none)).await);
+        assert_eq!(name, "org.freedesktop.DBus.Error.AccessDenied");
+        assert!(message.contains("ask for Impersonation"), "{message}");
+        // Write, ReadAt and List take it too.
+        let () = f
+            .call(
+                "WriteWithOptions",
+                &("drop/opt", b"by option".to_vec(), 0o600u32, &imp),
+            )
+            .await
+            .unwrap();
+        let part: Vec<u8> = f
+            .call("ReadAtWithOptions", &("drop/opt", 3u64, 6u64, &imp))
+            .await
+            .unwrap();
+        assert_eq!(part, b"option");
+        let names: Vec<String> = f.call("ListWithOptions", &("drop", &imp)).await.unwrap();
+        assert_eq!(names, ["opt"]);
+        // Refused, not ignored.
+        for bad in [
+            opts(&[("levle", Value::from("impersonation"))]),
+            opts(&[("level", Value::from("root"))]),
+            opts(&[("level", Value::from(3u32))]),
+        ] {
+            let (name, message) =
+                error_of(f.call::<_, _, Vec<u8>>("ReadWithOptions", &("a.txt", &bad)).await);
+            assert_eq!(name, "org.freedesktop.DBus.Error.InvalidArgs", "{message}");
+        }
+    });
+}

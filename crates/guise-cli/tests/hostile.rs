@@ -256,6 +256,13 @@ fn an_unprivileged_server_never_serves_another_user_as_itself() {
     let (code, out, err) = cat(&server, A, "impersonation", "server-secret");
     assert_eq!(code, 1, "another user read the server's file: {out}");
     assert!(err.contains("ERROR_BAD_IMPERSONATION_LEVEL"), "{err}");
+    // The client asked for enough: the error says the server holds it lower,
+    // not to ask for Impersonation (issue 22).
+    assert!(
+        err.contains("the client asked for impersonation level, but this server")
+            && !err.contains("ask for Impersonation"),
+        "{err}"
+    );
     let (code, _, err) = put(&server, A, "impersonation", "server-secret", "overwritten");
     assert_eq!(code, 1);
     assert!(err.contains("ERROR_BAD_IMPERSONATION_LEVEL"), "{err}");

@@ -620,19 +620,29 @@ fn guise_rpc_call_is_a_client() {
         all.extend_from_slice(args);
         common::server::as_uid(uid, &all)
     };
+    // The client asks for Impersonation unless told otherwise (issue 22).
     let (code, out, _) = call(A, &["whoami"]);
     assert_eq!(
         (code, out.trim()),
         (
             0,
-            "uid=61001 gid=61001 groups=61001 level=identification sid=S-1-22-1-61001"
+            "uid=61001 gid=61001 groups=61001 level=impersonation sid=S-1-22-1-61001"
         )
     );
+    let (code, out, err) = call(A, &["read", "a.txt"]);
+    assert_eq!((code, out.as_str()), (0, "a's secret"), "{err}");
     let (code, out, _) = call(A, &["--level", "impersonation", "read", "a.txt"]);
     assert_eq!((code, out.as_str()), (0, "a's secret"));
-    let (code, _, err) = call(A, &["read", "a.txt"]);
+    // A lower level asked for says what to ask for instead.
+    let (code, _, err) = call(A, &["--level", "identification", "read", "a.txt"]);
     assert_eq!(code, 1);
     assert!(err.contains("ERROR_BAD_IMPERSONATION_LEVEL"), "{err}");
+    assert!(
+        err.contains("ask for Impersonation")
+            && err.contains("--level impersonation")
+            && err.contains("guise-impersonation-level: impersonation"),
+        "{err}"
+    );
     let (code, out, err) = call(
         A,
         &[

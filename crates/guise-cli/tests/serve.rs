@@ -288,3 +288,52 @@ fn bench_memory_measures_idle_connections_of_many_identities() {
     let per = v["bytes_per_connection"].as_u64().unwrap();
     assert!(per < 64 * 1024, "{v}");
 }
+
+/// Issue 22: a first try works. `guise cat`, `ls`, `stat` and `put` with no
+/// level ask for Impersonation (the client consents to being served as itself),
+/// so a user reads and writes its own files at once; another's file is still
+/// the kernel's to refuse, and a lower level asked for on purpose says which
+/// flag to pass.
+#[test]
+fn first_tries_own_file_cat_ls_stat_put_with_no_flags_work() {
+    need_root!();
+    let (dir, files) = common::server::tree();
+    common::server::own_file(&files.join("mine.txt"), 61001, 0o600, "my own");
+    common::server::own_file(&files.join("theirs.txt"), 61002, 0o600, "theirs");
+    let _server = start(dir.path(), &files, &[], &[]);
+    let sock = dir.path().join("pipe");
+    let s = sock.to_str().unwrap();
+    let (code, out, err) = as_uid(61001, &["cat", "--socket", s, "mine.txt"]);
+    assert_eq!((code, out.as_str()), (0, "my own"), "{err}");
+    let (code, out, err) = as_uid(61001, &["ls", "--socket", s, ""]);
+    assert_eq!((code, out.as_str()), (0, "mine.txt\ntheirs.txt\n"), "{err}");
+    let (code, out, err) = as_uid(61001, &["stat", "--json", "--socket", s, "mine.txt"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(r#""uid":61001"#), "{out}");
+    let (code, _, err) = as_uid(
+        61001,
+        &["put", "--socket", s, "--data", "rewritten", "mine.txt"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(files.join("mine.txt")).unwrap(),
+        "rewritten"
+    );
+    // Impersonation is not a key to others' files.
+    let (code, out, err) = as_uid(61001, &["cat", "--socket", s, "theirs.txt"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
+    // Identification, asked for, opens nothing, and says what to pass.
+    for level in ["identification", "anonymous"] {
+        let (code, out, err) = as_uid(
+            61001,
+            &["cat", "--socket", s, "--level", level, "mine.txt"],
+        );
+        assert_eq!(code, 1, "{out}");
+        assert!(err.contains("ERROR_BAD_IMPERSONATION_LEVEL"), "{err}");
+        assert!(
+            err.contains("nothing is opened for the client: ask for Impersonation (`--level impersonation`"),
+            "{err}"
+        );
+    }
+}

@@ -10,7 +10,9 @@
 //! (DdeSetQualityOfService, a method the service exposes and the caller calls once
 //! per connection); until then it is Identification. The level is kept per
 //! connection (unique name), not per uid, and lowered to the server's maximum,
-//! never raised.
+//! never raised. A method may also take the level of one call from its caller
+//! ([`DbusClients::call_at`], say an `a{sv}` option `level`): what a client that
+//! opens a connection per call (busctl, gdbus, dbus-send) needs.
 //!
 //! Credentials are cached per unique name and dropped when the name goes
 //! (`NameOwnerChanged`); a sender whose name has gone, or whose credentials the bus
@@ -336,6 +338,29 @@ impl DbusClients {
     /// [`ErrorKind::NotEnoughQuota`] over the uid's calls in flight;
     /// [`ErrorKind::Os`] if the account database cannot be read.
     pub async fn call(&self, header: &Header<'_>) -> Result<DbusCall> {
+        self.call_with_level(header, None).await
+    }
+
+    /// The call of a message that states its own level for this call alone (an
+    /// option of the method, for clients that open a connection per call, as
+    /// busctl, gdbus and dbus-send do), in place of the level its connection set
+    /// with [`Self::set_quality_of_service`]. The level goes through the same
+    /// rules as any other: lowered to the server's maximum, never raised, and
+    /// held lower where the caller's identity is not whole (see the module
+    /// docs). Other calls of the connection keep its own level.
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn call_at(&self, header: &Header<'_>, level: ImpersonationLevel) -> Result<DbusCall> {
+        self.call_with_level(header, Some(level)).await
+    }
+
+    /// [`Self::call`], at `level` if given, else at the connection's level.
+    async fn call_with_level(
+        &self,
+        header: &Header<'_>,
+        level: Option<ImpersonationLevel>,
+    ) -> Result<DbusCall> {
         let entry = self.entry(header).await?;
         // The call's place among its uid's calls in flight, given back when the
         // last copy of the call goes.
@@ -344,7 +369,10 @@ impl DbusClients {
             &entry.peer,
             self.max_calls_per_uid,
         )?);
-        let qos = *entry.qos.lock().unwrap_or_else(|p| p.into_inner());
+        let mut qos = *entry.qos.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(level) = level {
+            qos.level = level;
+        }
         let mut client = ClientContext::new(Arc::clone(&entry.peer), self.max_level);
         client.set_qos(qos);
         // The method call has arrived: it counts as a message read.
@@ -432,6 +460,12 @@ impl DbusCall {
     /// The bus daemon's view of the caller.
     pub fn peer(&self) -> &PeerIdentity {
         self.client.peer()
+    }
+
+    /// The caller's quality of service: its level as it asked for it (for this
+    /// call, or for its connection).
+    pub fn qos(&self) -> SecurityQos {
+        self.client.qos()
     }
 
     /// The level the server may impersonate the caller at.
