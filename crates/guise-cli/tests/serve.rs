@@ -310,14 +310,17 @@ fn first_tries_own_file_cat_ls_stat_put_with_no_flags_work() {
     let (code, out, err) = as_uid(61001, &["stat", "--json", "--socket", s, "mine.txt"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(r#""uid":61001"#), "{out}");
+    // A directory of its own to write in.
+    std::fs::create_dir(files.join("home")).unwrap();
+    std::os::unix::fs::chown(files.join("home"), Some(61001), Some(61001)).unwrap();
     let (code, _, err) = as_uid(
         61001,
-        &["put", "--socket", s, "--data", "rewritten", "mine.txt"],
+        &["put", "--socket", s, "--data", "written", "home/new.txt"],
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(
-        std::fs::read_to_string(files.join("mine.txt")).unwrap(),
-        "rewritten"
+        std::fs::read_to_string(files.join("home/new.txt")).unwrap(),
+        "written"
     );
     // Impersonation is not a key to others' files.
     let (code, out, err) = as_uid(61001, &["cat", "--socket", s, "theirs.txt"]);
