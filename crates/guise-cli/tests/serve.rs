@@ -73,9 +73,13 @@ fn file_service_scenario(io_uring: &str, wrap: &[&str]) {
     assert_eq!(code, 1);
     assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
     assert_eq!(cat(61002, &imp, "61002.txt").1, "owned by 61002");
-    // The default level is Identification: the server may not act as the client.
-    let (code, _, err) = cat(61001, &[], "61001.txt");
+    // guise's clients ask for Impersonation unless told otherwise (issue 22);
+    // at Identification the server may not act as the client.
+    let (code, out, err) = cat(61001, &[], "61001.txt");
+    assert_eq!((code, out.as_str()), (0, "owned by 61001"), "{err}");
+    let (code, _, err) = cat(61001, &["--level", "identification"], "61001.txt");
     assert_eq!(code, 1, "{err}");
+    assert!(err.contains("ERROR_BAD_IMPERSONATION_LEVEL"), "{err}");
     // Paths cannot leave the served directory, as the server or as anyone.
     for escape in [
         "../files/61001.txt",
