@@ -467,14 +467,12 @@ impl FileService {
         let asked = caller.asked_level();
         let message = if asked < ImpersonationLevel::Impersonation {
             format!(
-                "{}: at {acting} level nothing is opened for the client: ask for Impersonation ({})",
-                e.message(),
+                "at {acting} level nothing is opened for the client: ask for Impersonation ({})",
                 how_to_ask(self.transport)
             )
         } else {
             format!(
-                "{}: the client asked for {asked} level, but this server acts as uid {uid} at {acting} level at most, and so opens nothing for it (a server without CAP_SETUID and CAP_SETGID serves only its own uid; an identity the server cannot prove whole is held at Identification)",
-                e.message()
+                "the client asked for {asked} level, but this server acts as uid {uid} at {acting} level at most, and so opens nothing for it (a server without CAP_SETUID and CAP_SETGID serves only its own uid; an identity the server cannot prove whole is held at Identification)"
             )
         };
         match e.errno() {
