@@ -532,9 +532,7 @@ impl FileService {
 /// How a client of `transport` asks for Impersonation level.
 pub fn how_to_ask(transport: Transport) -> &'static str {
     match transport {
-        Transport::Pipe => {
-            "`--level impersonation`, or `SecurityQos::level` in a program"
-        }
+        Transport::Pipe => "`--level impersonation`, or `SecurityQos::level` in a program",
         Transport::Dbus => {
             "the `level` option of the method's …WithOptions form, e.g. `busctl call org.guise.Files1 /org/guise/Files1 org.guise.Files1 ReadWithOptions 'sa{sv}' PATH 1 level s impersonation`, or SetQualityOfService(\"impersonation\") first on the same connection"
         }

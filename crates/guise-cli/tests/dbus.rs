@@ -1024,9 +1024,10 @@ fn a_level_option_holds_for_one_call_and_unknown_options_are_refused() {
     runtime().block_on(async {
         let conn = bus_as(&bus, A).await;
         let f = proxy(&conn).await;
-        let opts = |pairs: &[(&'static str, Value<'static>)]| -> HashMap<&'static str, Value<'static>> {
-            pairs.iter().cloned().collect()
-        };
+        let opts =
+            |pairs: &[(&'static str, Value<'static>)]| -> HashMap<&'static str, Value<'static>> {
+                pairs.iter().cloned().collect()
+            };
         let imp = opts(&[("level", Value::from("impersonation"))]);
         let data: Vec<u8> = f.call("ReadWithOptions", &("a.txt", &imp)).await.unwrap();
         assert_eq!(data, b"a's secret");
@@ -1039,8 +1040,10 @@ fn a_level_option_holds_for_one_call_and_unknown_options_are_refused() {
         assert_eq!(name, "org.freedesktop.DBus.Error.AccessDenied");
         // No options: the connection's level.
         let none = opts(&[]);
-        let (name, message) =
-            error_of(f.call::<_, _, Vec<u8>>("ReadWithOptions", &("a.txt", &none)).await);
+        let (name, message) = error_of(
+            f.call::<_, _, Vec<u8>>("ReadWithOptions", &("a.txt", &none))
+                .await,
+        );
         assert_eq!(name, "org.freedesktop.DBus.Error.AccessDenied");
         assert!(message.contains("ask for Impersonation"), "{message}");
         // Write, ReadAt and List take it too.
@@ -1064,8 +1067,10 @@ fn a_level_option_holds_for_one_call_and_unknown_options_are_refused() {
             opts(&[("level", Value::from("root"))]),
             opts(&[("level", Value::from(3u32))]),
         ] {
-            let (name, message) =
-                error_of(f.call::<_, _, Vec<u8>>("ReadWithOptions", &("a.txt", &bad)).await);
+            let (name, message) = error_of(
+                f.call::<_, _, Vec<u8>>("ReadWithOptions", &("a.txt", &bad))
+                    .await,
+            );
             assert_eq!(name, "org.freedesktop.DBus.Error.InvalidArgs", "{message}");
         }
     });

@@ -30,12 +30,18 @@ const BAD: &[(&[&str], &str)] = &[
     ),
     (&["rpc", "serve", "--workers", "100000"], "1..=1024"),
     (&["rpc", "serve", "--max-calls-per-uid", "0"], "1..=65536"),
-    (&["rpc", "serve", "--max-calls-per-uid", "70000"], "1..=65536"),
+    (
+        &["rpc", "serve", "--max-calls-per-uid", "70000"],
+        "1..=65536",
+    ),
     (&["rpc", "serve", "--handshake-timeout", "0"], "1..=86400"),
     (&["rpc", "serve", "--max-connections", "0"], "1..=1048576"),
     (&["dbus", "serve", "--workers", "0"], "1..=1024"),
     (&["dbus", "serve", "--max-calls-per-uid", "0"], "1..=65536"),
-    (&["dbus", "serve", "--max-reply-bytes", "0"], "1..=4294967296"),
+    (
+        &["dbus", "serve", "--max-reply-bytes", "0"],
+        "1..=4294967296",
+    ),
     (
         &["dbus", "serve", "--max-reply-bytes-per-uid", "5000000000"],
         "1..=4294967296",
@@ -56,7 +62,12 @@ const BAD: &[(&[&str], &str)] = &[
 fn required(args: &[&str]) -> Vec<&'static str> {
     match args {
         ["serve", ..] | ["rpc", "serve", ..] => {
-            vec!["--socket", "/nonexistent/guise/pipe", "--root", "/nonexistent"]
+            vec![
+                "--socket",
+                "/nonexistent/guise/pipe",
+                "--root",
+                "/nonexistent",
+            ]
         }
         ["dbus", "serve", ..] => vec!["--root", "/nonexistent"],
         ["cat" | "ls" | "stat" | "put", ..] => vec!["--socket", "/nonexistent/guise/pipe"],
@@ -77,11 +88,7 @@ fn issue_22_every_count_out_of_range_is_refused_with_exit_2_and_no_panic() {
         all.extend(required(args));
         all.extend(&args[split..]);
         let (code, out, err) = guise(&all, "");
-        let option = args[split]
-            .split('=')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let option = args[split].split('=').next().unwrap_or_default().to_owned();
         assert_eq!(code, 2, "guise {all:?}: {out}{err}");
         assert!(
             err.contains("invalid value") && err.contains(&option) && err.contains(words),
@@ -129,11 +136,7 @@ fn issue_22_help_names_the_ranges() {
     let (code, out, err) = guise(&["serve", "--help"], "");
     assert_eq!(code, 0, "{err}");
     let out = flat(out);
-    for words in [
-        "1 to 1024",
-        "1 to 1048576",
-        "1 to 86400",
-    ] {
+    for words in ["1 to 1024", "1 to 1048576", "1 to 86400"] {
         assert!(out.contains(words), "serve --help lacks {words:?}: {out}");
     }
     let (_, out, _) = guise(&["dbus", "serve", "--help"], "");

@@ -332,14 +332,13 @@ fn first_tries_own_file_cat_ls_stat_put_with_no_flags_work() {
     assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
     // Identification, asked for, opens nothing, and says what to pass.
     for level in ["identification", "anonymous"] {
-        let (code, out, err) = as_uid(
-            61001,
-            &["cat", "--socket", s, "--level", level, "mine.txt"],
-        );
+        let (code, out, err) = as_uid(61001, &["cat", "--socket", s, "--level", level, "mine.txt"]);
         assert_eq!(code, 1, "{out}");
         assert!(err.contains("ERROR_BAD_IMPERSONATION_LEVEL"), "{err}");
         assert!(
-            err.contains("nothing is opened for the client: ask for Impersonation (`--level impersonation`"),
+            err.contains(
+                "nothing is opened for the client: ask for Impersonation (`--level impersonation`"
+            ),
             "{err}"
         );
     }

@@ -351,7 +351,11 @@ impl DbusClients {
     ///
     /// # Errors
     /// As [`Self::call`].
-    pub async fn call_at(&self, header: &Header<'_>, level: ImpersonationLevel) -> Result<DbusCall> {
+    pub async fn call_at(
+        &self,
+        header: &Header<'_>,
+        level: ImpersonationLevel,
+    ) -> Result<DbusCall> {
         self.call_with_level(header, Some(level)).await
     }
 
