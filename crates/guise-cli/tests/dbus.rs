@@ -1075,3 +1075,97 @@ fn a_level_option_holds_for_one_call_and_unknown_options_are_refused() {
         }
     });
 }
+
+/// Attack (issue 22): a caller asks in one call's options for more than the
+/// service allows. `DbusClients::call_at` goes through the same rules as
+/// `SetQualityOfService`: lowered to the service's maximum, never raised, and
+/// only for that call.
+#[test]
+fn attack_a_per_call_level_is_never_above_the_services_maximum() {
+    need_bus!();
+    let users = accounts();
+    let (dir, _files) = tree();
+    let bus = start_bus(dir.path());
+
+    struct Probe(std::sync::Arc<guise::dbus::DbusClients>);
+
+    #[zbus::interface(name = "org.guise.Files1")]
+    impl Probe {
+        async fn who_am_i_at(
+            &self,
+            #[zbus(header)] header: zbus::message::Header<'_>,
+            level: String,
+        ) -> zbus::fdo::Result<(u32, String, String)> {
+            let level = level.parse().unwrap();
+            let call = self
+                .0
+                .call_at(&header, level)
+                .await
+                .map_err(|e| zbus::fdo::Error::AccessDenied(e.to_string()))?;
+            Ok((
+                call.peer().uid(),
+                call.qos().level.to_string(),
+                call.level().to_string(),
+            ))
+        }
+
+        async fn who_am_i(
+            &self,
+            #[zbus(header)] header: zbus::message::Header<'_>,
+        ) -> zbus::fdo::Result<(u32, String, String)> {
+            let call = self
+                .0
+                .call(&header)
+                .await
+                .map_err(|e| zbus::fdo::Error::AccessDenied(e.to_string()))?;
+            Ok((
+                call.peer().uid(),
+                call.qos().level.to_string(),
+                call.level().to_string(),
+            ))
+        }
+    }
+
+    runtime().block_on(async {
+        for (max, asked, served) in [
+            ("identification", "delegation", "identification"),
+            ("impersonation", "delegation", "impersonation"),
+            ("delegation", "impersonation", "impersonation"),
+            ("delegation", "anonymous", "anonymous"),
+        ] {
+            let server = zbus::connection::Builder::address(bus.address().as_str())
+                .unwrap()
+                .build()
+                .await
+                .unwrap();
+            let clients = guise::dbus::DbusClients::new(&server, max.parse().unwrap())
+                .await
+                .unwrap();
+            server
+                .object_server()
+                .at("/org/guise/Files1", Probe(std::sync::Arc::clone(&clients)))
+                .await
+                .unwrap();
+            server.request_name("org.guise.Files1").await.unwrap();
+            let conn = bus_as(&bus, A).await;
+            let f = proxy(&conn).await;
+            let (uid, qos, level): (u32, String, String) =
+                f.call("WhoAmIAt", &(asked,)).await.unwrap();
+            assert_eq!(
+                (uid, qos.as_str(), level.as_str()),
+                (A, asked, served),
+                "a server of maximum {max}"
+            );
+            // The next call of the same connection is at the connection's level.
+            let (_, qos, level): (u32, String, String) = f.call("WhoAmI", &()).await.unwrap();
+            assert_eq!(
+                (qos.as_str(), level.as_str()),
+                ("identification", "identification")
+            );
+            drop(f);
+            drop(conn);
+            server.release_name("org.guise.Files1").await.unwrap();
+        }
+    });
+    drop(users);
+}
