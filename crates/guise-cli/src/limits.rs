@@ -35,6 +35,12 @@ pub fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
     clap::builder::RangedU64ValueParser::<u64>::new().range(1..=MAX_TIMEOUT_SECS)
 }
 
+/// A parser of a file offset given on the command line, refusing one past the
+/// largest Linux has (`i64::MAX`, `loff_t`'s).
+pub fn offset() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::builder::RangedU64ValueParser::<u64>::new().range(0..=i64::MAX as u64)
+}
+
 /// A parser of a number of bytes given on the command line, refusing a value
 /// outside `1..=max`.
 pub fn bytes(max: u64) -> clap::builder::RangedU64ValueParser<u64> {

@@ -179,8 +179,9 @@ enum CallOp {
     Read {
         /// The path, relative to the served directory.
         path: String,
-        /// Start at this byte.
-        #[arg(long, default_value_t = 0)]
+        /// Start at this byte: 0 to 9223372036854775807, the largest file offset
+        /// Linux has.
+        #[arg(long, default_value_t = 0, value_parser = crate::limits::offset())]
         offset: u64,
         /// Read at most this many bytes (0: to the end).
         #[arg(long, default_value_t = 0)]
