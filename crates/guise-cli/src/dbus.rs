@@ -547,3 +547,49 @@ async fn connect(address: Option<&str>) -> Result<zbus::Connection> {
 pub fn run_serve(args: ServeArgs) -> Result<()> {
     crate::serve::run_until_stopped(serve(args, crate::serve::stop_signal()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::zvariant::Value;
+
+    fn options(pairs: &[(&str, Value<'_>)]) -> HashMap<String, OwnedValue> {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    (*k).to_owned(),
+                    OwnedValue::try_from(v.try_clone().unwrap()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_level_option_is_read_and_anything_else_refused() {
+        use guise::ErrorKind::InvalidParameter;
+        assert_eq!(level_option(&options(&[])).unwrap(), None);
+        for (name, level) in [
+            ("impersonation", ImpersonationLevel::Impersonation),
+            ("Delegation", ImpersonationLevel::Delegation),
+            ("identification", ImpersonationLevel::Identification),
+            ("anonymous", ImpersonationLevel::Anonymous),
+        ] {
+            let got = level_option(&options(&[("level", Value::from(name))])).unwrap();
+            assert_eq!(got, Some(level), "{name}");
+        }
+        for bad in [
+            options(&[("level", Value::from("root"))]),
+            options(&[("level", Value::from(2u32))]),
+            options(&[("level", Value::from(true))]),
+            options(&[("Level", Value::from("impersonation"))]),
+            options(&[
+                ("level", Value::from("impersonation")),
+                ("uid", Value::from(0u32)),
+            ]),
+        ] {
+            let e = level_option(&bad).unwrap_err();
+            assert_eq!(e.kind(), InvalidParameter, "{e}");
+        }
+    }
+}
