@@ -193,6 +193,8 @@ struct Service {
 /// What a request did, for the log.
 struct Outcome {
     result: &'static str,
+    /// Whether it was refused for lacking the op's right.
+    missing: bool,
     bytes: u64,
     /// Whether the connection is to be closed (the client broke the protocol).
     close: bool,
@@ -205,6 +207,7 @@ impl Outcome {
                 Ok(_) => "ok",
                 Err(e) => e.kind().win32_name(),
             },
+            missing: r.as_ref().err().is_some_and(guise::audit::lacks_right),
             bytes,
             close: false,
         }
@@ -409,6 +412,7 @@ async fn serve_write(
                 files.abandon_write(&*conn, &upload).await;
                 return Ok(Outcome {
                     result: "ERROR_OPERATION_ABORTED",
+                    missing: false,
                     bytes: written,
                     close: true,
                 });
@@ -510,7 +514,7 @@ async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
                 service
                     .files
                     .audit_as(acting.as_ref(), conn.client().peer(), &op, &path)
-                    .log_result(outcome.result, outcome.bytes);
+                    .log_result(outcome.result, outcome.missing, outcome.bytes);
                 if outcome.close {
                     return;
                 }
