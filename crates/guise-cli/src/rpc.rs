@@ -155,11 +155,34 @@ pub struct CallArgs {
     op: CallOp,
 }
 
+impl Args {
+    /// Whether `guise rpc call` is asked for JSON.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            RpcCommand::Call(c) => c.op.json(),
+            RpcCommand::Serve(_) => false,
+        }
+    }
+}
+
+impl CallOp {
+    /// Whether the op is asked for JSON.
+    fn json(&self) -> bool {
+        match self {
+            CallOp::Whoami { json }
+            | CallOp::WhoamiThere { json, .. }
+            | CallOp::Write { json, .. }
+            | CallOp::Ls { json, .. } => *json,
+            CallOp::Read { .. } => false,
+        }
+    }
+}
+
 #[derive(clap::Subcommand)]
 enum CallOp {
     /// The identity the server acts as for this client.
     Whoami {
-        /// Print JSON.
+        /// Print JSON, `{"ok":true,"data":{"uid":...}}` (docs/cli-json.md).
         #[arg(long)]
         json: bool,
     },
@@ -168,7 +191,7 @@ enum CallOp {
     WhoamiThere {
         /// The other server, `tcp://HOST:PORT` (Kerberos service `guise@HOST`).
         target: String,
-        /// Print JSON.
+        /// Print JSON, `{"ok":true,"data":{"uid":...}}` (docs/cli-json.md).
         #[arg(long)]
         json: bool,
     },
@@ -193,13 +216,17 @@ enum CallOp {
         /// The file's mode, in octal (default: the replaced file's, or 600).
         #[arg(long)]
         mode: Option<String>,
+        /// Print JSON, `{"ok":true,"data":{"written":N}}` (docs/cli-json.md).
+        #[arg(long)]
+        json: bool,
     },
     /// List a directory.
     Ls {
         /// The path, relative to the served directory.
         #[arg(default_value = "")]
         path: String,
-        /// Print `{"names": [...], "truncated": bool}`.
+        /// Print JSON, `{"ok":true,"data":{"names":[...],"truncated":bool}}`
+        /// (docs/cli-json.md).
         #[arg(long)]
         json: bool,
     },
@@ -547,7 +574,7 @@ impl FilesService {
             .map_err(|s| {
                 Error::new(
                     ErrorKind::AccessDenied,
-                    format!("{target} refused the call (gRPC status {:?})", s.code()),
+                    format!("{target} refused the call (gRPC status {})", s.code() as i32),
                 )
             })
     }
@@ -812,9 +839,9 @@ pub fn run_serve(args: ServeArgs) -> Result<()> {
 }
 
 /// A failed call: its message, escaped, on stderr; exit status 1.
-fn refused(s: &Status) -> std::process::ExitCode {
-    eprintln!("guise: {}", crate::serve::escape(s.message(), false));
-    std::process::ExitCode::from(1)
+fn refused(out: &mut impl Write, json: bool, s: &Status) -> Result<std::process::ExitCode> {
+    let e = Error::from_status(s);
+    Ok(crate::output::refused(out, json, e.kind().win32_name(), s.message())?)
 }
 
 /// A request with the client's level in its metadata.
@@ -866,11 +893,12 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
         } else {
             ImpersonationLevel::Identification
         });
+    let json = args.op.json();
     match &args.op {
         CallOp::Whoami { json } => {
             let id = match client.who_am_i(request(WhoAmIRequest {}, level)).await {
                 Ok(r) => r.into_inner(),
-                Err(s) => return Ok(refused(&s)),
+                Err(s) => return refused(out, *json, &s),
             };
             print_identity(out, &id, *json)?;
         }
@@ -880,7 +908,7 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
             };
             let id = match client.who_am_i_there(request(req, level)).await {
                 Ok(r) => r.into_inner(),
-                Err(s) => return Ok(refused(&s)),
+                Err(s) => return refused(out, *json, &s),
             };
             print_identity(out, &id, *json)?;
         }
@@ -896,7 +924,7 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
             };
             let mut stream = match client.read(request(req, level)).await {
                 Ok(r) => r.into_inner(),
-                Err(s) => return Ok(refused(&s)),
+                Err(s) => return refused(out, false, &s),
             };
             let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
             loop {
@@ -909,12 +937,14 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
                     Ok(None) => break,
                     Err(s) => {
                         out.flush()?;
-                        return Ok(refused(&s));
+                        return refused(out, false, &s);
                     }
                 }
             }
         }
-        CallOp::Write { path, data, mode } => {
+        CallOp::Write {
+            path, data, mode, ..
+        } => {
             let mode = match mode {
                 Some(m) => u32::from_str_radix(m, 8)
                     .ok()
@@ -924,8 +954,12 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
             };
             let chunks = write_chunks(path.clone(), mode, data.clone());
             match client.write(request(chunks, level)).await {
+                Ok(r) if json => crate::output::success(
+                    out,
+                    serde_json::json!({ "written": r.into_inner().written }),
+                )?,
                 Ok(r) => writeln!(out, "{}", r.into_inner().written)?,
-                Err(s) => return Ok(refused(&s)),
+                Err(s) => return refused(out, json, &s),
             }
         }
         CallOp::Ls { path, json } => {
@@ -934,15 +968,14 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
                 .await
             {
                 Ok(r) => r,
-                Err(s) => return Ok(refused(&s)),
+                Err(s) => return refused(out, *json, &s),
             };
             let truncated = reply.metadata().get("guise-truncated").is_some();
             let names = reply.into_inner().names;
             if *json {
-                writeln!(
+                crate::output::success(
                     out,
-                    "{}",
-                    serde_json::json!({ "names": names, "truncated": truncated })
+                    serde_json::json!({ "names": names, "truncated": truncated }),
                 )?;
                 return Ok(std::process::ExitCode::SUCCESS);
             }
@@ -1010,7 +1043,7 @@ fn print_identity(out: &mut impl Write, id: &Identity, json: bool) -> Result<()>
             "level": id.level, "user_sid": id.user_sid,
             "principal": id.principal, "network_credentials": id.network_credentials,
         });
-        writeln!(out, "{v}")?;
+        crate::output::success(out, v)?;
     } else {
         let groups: Vec<String> = id.groups.iter().map(u32::to_string).collect();
         write!(

@@ -190,7 +190,8 @@ fn ls_and_stat_print_the_servers_answer_as_json_with_json() {
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["ok"], true, "{v}");
-    assert!(v["data"].to_string().contains("mine.txt"), "{v}");
+    assert_eq!(v["data"]["names"], serde_json::json!(["mine.txt"]), "{v}");
+    assert_eq!(v["data"]["truncated"], false, "{v}");
     let (code, out, err) = as_uid(
         61001,
         &[
@@ -206,6 +207,8 @@ fn ls_and_stat_print_the_servers_answer_as_json_with_json() {
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["data"]["type"], "file", "{v}");
+    assert_eq!(v["data"]["mode"], "600", "{v}");
     // A refusal is JSON too, with the Win32 error, and exit status 1.
     let (code, out, _) = as_uid(
         61002,

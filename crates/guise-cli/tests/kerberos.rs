@@ -77,7 +77,7 @@ fn a_process_started_from_a_kerberos_logon_shows_the_users_ticket() {
         &[],
     );
     assert_eq!(code, 0, "{err}");
-    let whoami: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let whoami = json(&out);
     assert_eq!(whoami["kernel"]["uid"]["effective"], 61201, "{whoami}");
     assert_eq!(
         whoami["network_credentials"], true,
@@ -124,7 +124,7 @@ fn a_process_from_a_token_without_a_logon_has_no_ticket() {
         &[],
     );
     assert_eq!(code, 0, "{err}");
-    let whoami: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let whoami = json(&out);
     assert_eq!(whoami["network_credentials"], false, "{whoami}");
 }
 
@@ -253,8 +253,12 @@ impl Remote {
     }
 }
 
+/// The data of a `--json` success envelope.
 fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+    let v: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(v["ok"], true, "{v}");
+    v["data"].clone()
 }
 
 #[test]
