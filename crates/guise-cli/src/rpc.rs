@@ -844,6 +844,61 @@ fn refused(out: &mut impl Write, json: bool, s: &Status) -> Result<std::process:
     Ok(crate::output::refused(out, json, e.kind().win32_name(), s.message())?)
 }
 
+/// Whether `s` may be the transport's failure rather than a server's answer: no
+/// guise error in its metadata, and a code tonic gives a broken connection.
+fn transport_failure(s: &Status) -> bool {
+    s.metadata().get(guise::error::ERROR_METADATA).is_none()
+        && matches!(
+            s.code(),
+            tonic::Code::Unknown | tonic::Code::Unavailable | tonic::Code::Cancelled
+        )
+}
+
+/// Whether the server on `socket` speaks HTTP/2: it is sent the client preface
+/// and an empty SETTINGS frame, and must answer with a SETTINGS frame (a
+/// 9-byte header of type 4). A guise pipe server reads the preface as a frame
+/// of some 540 MB and closes the connection.
+async fn speaks_http2(socket: &std::path::Path) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut stream = tokio::net::UnixStream::connect(socket).await?;
+        stream
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .await?;
+        let mut header = [0u8; 9];
+        stream.read_exact(&mut header).await?;
+        Ok::<_, std::io::Error>(header[3] == 0x04)
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), probe).await,
+        Ok(Ok(true))
+    )
+}
+
+/// A failed call: the server's refusal (exit status 1), or, when the call broke
+/// on a Unix socket whose server does not speak HTTP/2, guise's error "not a
+/// gRPC server" (exit status 2).
+async fn call_failed(
+    out: &mut impl Write,
+    json: bool,
+    args: &CallArgs,
+    s: &Status,
+) -> Result<std::process::ExitCode> {
+    if let (true, Some(socket)) = (transport_failure(s), &args.socket)
+        && !speaks_http2(socket).await
+    {
+        anyhow::bail!(Error::new(
+            ErrorKind::InvalidParameter,
+            format!(
+                "not a gRPC server: unix:{} does not answer in HTTP/2 (a guise pipe \
+                 server? `guise cat`, `guise ls` are its clients)",
+                socket.display(),
+            ),
+        ));
+    }
+    refused(out, json, s)
+}
+
 /// A request with the client's level in its metadata.
 fn request<T>(message: T, level: ImpersonationLevel) -> Request<T> {
     let mut r = Request::new(message);
@@ -898,7 +953,7 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
         CallOp::Whoami { json } => {
             let id = match client.who_am_i(request(WhoAmIRequest {}, level)).await {
                 Ok(r) => r.into_inner(),
-                Err(s) => return refused(out, *json, &s),
+                Err(s) => return call_failed(out, *json, args, &s).await,
             };
             print_identity(out, &id, *json)?;
         }
@@ -908,7 +963,7 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
             };
             let id = match client.who_am_i_there(request(req, level)).await {
                 Ok(r) => r.into_inner(),
-                Err(s) => return refused(out, *json, &s),
+                Err(s) => return call_failed(out, *json, args, &s).await,
             };
             print_identity(out, &id, *json)?;
         }
@@ -924,7 +979,7 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
             };
             let mut stream = match client.read(request(req, level)).await {
                 Ok(r) => r.into_inner(),
-                Err(s) => return refused(out, false, &s),
+                Err(s) => return call_failed(out, false, args, &s).await,
             };
             let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
             loop {
@@ -937,7 +992,7 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
                     Ok(None) => break,
                     Err(s) => {
                         out.flush()?;
-                        return refused(out, false, &s);
+                        return call_failed(out, false, args, &s).await;
                     }
                 }
             }
@@ -959,7 +1014,7 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
                     serde_json::json!({ "written": r.into_inner().written }),
                 )?,
                 Ok(r) => writeln!(out, "{}", r.into_inner().written)?,
-                Err(s) => return refused(out, json, &s),
+                Err(s) => return call_failed(out, json, args, &s).await,
             }
         }
         CallOp::Ls { path, json } => {
@@ -968,7 +1023,7 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
                 .await
             {
                 Ok(r) => r,
-                Err(s) => return refused(out, *json, &s),
+                Err(s) => return call_failed(out, *json, args, &s).await,
             };
             let truncated = reply.metadata().get("guise-truncated").is_some();
             let names = reply.into_inner().names;
