@@ -275,7 +275,7 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
                 "median_without": wo.round(),
                 "ratio_of_medians": (w / wo * 1000.0).round() / 1000.0,
                 "wrong": wrong,
-            })
+            }),
         )?;
     } else {
         writeln!(
@@ -464,7 +464,7 @@ fn report(args: &ServeArgs, out: &mut impl Write, r: &Load) -> Result<()> {
                 "requests": r.requests,
                 "requests_per_second": r.per_second.round(),
                 "wrong": r.wrong,
-            })
+            }),
         )?;
     } else {
         writeln!(
@@ -612,7 +612,7 @@ fn memory(args: &MemoryArgs, out: &mut impl Write) -> Result<ExitCode> {
                 "rss_empty_kib": empty,
                 "rss_loaded_kib": loaded,
                 "bytes_per_connection": per,
-            })
+            }),
         )?;
     } else {
         writeln!(

@@ -45,7 +45,9 @@ pub fn os(what: &str, e: rustix::io::Errno) -> Error {
         Errno::LOOP => {
             return Error::new(
                 ErrorKind::AccessDenied,
-                format!("{what}: the path goes through a symbolic link the service does not follow (or a loop of them)"),
+                format!(
+                    "{what}: the path goes through a symbolic link the service does not follow (or a loop of them)"
+                ),
             );
         }
         _ => {}

@@ -215,10 +215,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // `guise run`'s own errors are 125, as env's are: the program's exit
             // statuses keep every other meaning.
-            let args: Vec<String> = std::env::args()
-                .skip(1)
-                .take_while(|a| a != "--")
-                .collect();
+            let args: Vec<String> = std::env::args().skip(1).take_while(|a| a != "--").collect();
             let run = args.iter().any(|a| a == "run");
             if run && e.use_stderr() {
                 let _ = e.print();

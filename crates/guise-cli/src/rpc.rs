@@ -574,7 +574,10 @@ impl FilesService {
             .map_err(|s| {
                 Error::new(
                     ErrorKind::AccessDenied,
-                    format!("{target} refused the call (gRPC status {})", s.code() as i32),
+                    format!(
+                        "{target} refused the call (gRPC status {})",
+                        s.code() as i32
+                    ),
                 )
             })
     }
@@ -841,7 +844,12 @@ pub fn run_serve(args: ServeArgs) -> Result<()> {
 /// A failed call: its message, escaped, on stderr; exit status 1.
 fn refused(out: &mut impl Write, json: bool, s: &Status) -> Result<std::process::ExitCode> {
     let e = Error::from_status(s);
-    Ok(crate::output::refused(out, json, e.kind().win32_name(), s.message())?)
+    Ok(crate::output::refused(
+        out,
+        json,
+        e.kind().win32_name(),
+        s.message(),
+    )?)
 }
 
 /// Whether `s` may be the transport's failure rather than a server's answer: no

@@ -156,7 +156,11 @@ fn explain(sd: &SecurityDescriptor, domain: Option<&Sid>, out: &mut impl Write) 
                     })
                     .collect();
                 let width = |i: usize, title: &str| {
-                    rows.iter().map(|r| r[i].len()).chain([title.len()]).max().unwrap_or(0)
+                    rows.iter()
+                        .map(|r| r[i].len())
+                        .chain([title.len()])
+                        .max()
+                        .unwrap_or(0)
                 };
                 let (t, f, r) = (width(0, "type"), width(1, "flags"), width(2, "rights"));
                 writeln!(

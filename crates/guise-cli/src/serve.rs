@@ -842,7 +842,10 @@ pub fn run_stat(args: &QueryArgs, out: &mut impl Write) -> Result<std::process::
     }
     let text = |k: &str| {
         let v = &data[k];
-        escape(&v.as_str().map_or_else(|| v.to_string(), str::to_owned), false)
+        escape(
+            &v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            false,
+        )
     };
     // The account's name where NSS knows it: `0 (root)`.
     let id = |k: &str, sid: fn(u32) -> guise::Sid| {

@@ -115,7 +115,16 @@ fn issue_22_an_escape_is_outside_the_served_directory_with_no_missing_right() {
         let s = server.socket.to_str().unwrap().to_owned();
         for path in ["../secret.txt", "link", "/etc/passwd"] {
             let args: Vec<&str> = if rpc {
-                vec!["rpc", "call", "--socket", &s, "--level", "impersonation", "read", path]
+                vec![
+                    "rpc",
+                    "call",
+                    "--socket",
+                    &s,
+                    "--level",
+                    "impersonation",
+                    "read",
+                    path,
+                ]
             } else {
                 vec!["cat", "--socket", &s, "--level", "impersonation", path]
             };

@@ -70,7 +70,10 @@ fn guise(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn issue_22_local_commands_print_the_envelope() {
     let data = success("whoami", guise(&["whoami", "--json"]), 0);
-    assert!(data["user"]["sid"].as_str().unwrap().starts_with("S-1-"), "{data}");
+    assert!(
+        data["user"]["sid"].as_str().unwrap().starts_with("S-1-"),
+        "{data}"
+    );
     let data = success("whoami --all", guise(&["whoami", "--all", "--json"]), 0);
     assert!(data["kernel"]["uid"].is_object(), "{data}");
     failure(
@@ -204,19 +207,18 @@ fn issue_22_pipe_clients_print_the_envelope() {
     assert_eq!(data["written"], 5, "{data}");
 
     // Without --json, text for people: no JSON, no Rust debug names.
-    let (code, out, err) = as_uid(
-        A,
-        &["stat", "--socket", &s, "--level", imp, "mine.txt"],
-    );
+    let (code, out, err) = as_uid(A, &["stat", "--socket", &s, "--level", imp, "mine.txt"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
-        out,
-        "type: file\nmode: 600\nowner: 61001\ngroup: 61001\nsize: 4\n",
+        out, "type: file\nmode: 600\nowner: 61001\ngroup: 61001\nsize: 4\n",
         "{out}"
     );
     let (code, out, err) = as_uid(A, &["stat", "--socket", &s, "--level", imp, "nope"]);
     assert_eq!((code, out.as_str()), (1, ""), "{err}");
-    assert!(err.starts_with("guise: ") && err.contains("ERROR_FILE_NOT_FOUND"), "{err}");
+    assert!(
+        err.starts_with("guise: ") && err.contains("ERROR_FILE_NOT_FOUND"),
+        "{err}"
+    );
 
     // The server's refusals: exit status 1.
     failure(

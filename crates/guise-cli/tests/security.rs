@@ -51,7 +51,10 @@ fn sddl_explain_and_domain_aliases() {
     assert!(out.contains("ACCESS_DENIED_ACE_TYPE"), "{out}");
     // No Rust debug text (issue 22): Win32 names.
     assert!(out.contains("Control: SE_DACL_PRESENT"), "{out}");
-    assert!(!out.contains("AccessDenied") && !out.contains("AceFlags("), "{out}");
+    assert!(
+        !out.contains("AccessDenied") && !out.contains("AceFlags("),
+        "{out}"
+    );
     let (code, _, err) = guise_(&["sddl", "O:DA"]);
     assert_eq!(code, 2);
     assert!(err.contains("domain"), "{err}");
@@ -206,7 +209,13 @@ fn batch_answers_every_line_in_order() {
     }
     let lines: Vec<serde_json::Value> = lines
         .into_iter()
-        .map(|l| if l["ok"] == true { l["data"].clone() } else { l })
+        .map(|l| {
+            if l["ok"] == true {
+                l["data"].clone()
+            } else {
+                l
+            }
+        })
         .collect();
     // The last, empty, line of the joined input is not a line (no newline after it
     // is needed); every other input line has its answer.

@@ -29,8 +29,7 @@ fn issue_22_a_client_that_meets_the_other_kind_of_server_says_so() {
         assert!(!err.contains("exceeds the maximum"), "{op}: {err}");
     }
     for op in [&["whoami"][..], &["read", "a.txt"], &["ls", ""]] {
-        let (code, out, err) =
-            guise(&[&["rpc", "call", "--socket", pipe][..], &imp, op].concat());
+        let (code, out, err) = guise(&[&["rpc", "call", "--socket", pipe][..], &imp, op].concat());
         assert_eq!((code, out.as_str()), (2, ""), "{op:?}: {err}");
         assert!(err.contains("not a gRPC server"), "{op:?}: {err}");
         assert!(err.contains(pipe), "the socket is named: {err}");
@@ -39,8 +38,14 @@ fn issue_22_a_client_that_meets_the_other_kind_of_server_says_so() {
     // Each still talks to its own kind.
     let (code, out, err) = guise(&[&["cat", "--socket", pipe][..], &imp, &["a.txt"]].concat());
     assert_eq!((code, out.as_str()), (0, "a"), "{err}");
-    let (code, out, err) =
-        guise(&[&["rpc", "call", "--socket", rpc][..], &imp, &["read", "a.txt"]].concat());
+    let (code, out, err) = guise(
+        &[
+            &["rpc", "call", "--socket", rpc][..],
+            &imp,
+            &["read", "a.txt"],
+        ]
+        .concat(),
+    );
     assert_eq!((code, out.as_str()), (0, "a"), "{err}");
 }
 
@@ -73,7 +78,10 @@ fn issue_22_connect_and_bind_errors_name_the_socket() {
     ] {
         let (code, _, err) = guise(args);
         assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(err.contains(&format!("binding unix:{nowhere}")), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("binding unix:{nowhere}")),
+            "{args:?}: {err}"
+        );
     }
     let (code, _, err) = guise(&[
         "dbus",

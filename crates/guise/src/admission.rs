@@ -589,7 +589,10 @@ impl BytesInFlight {
                     ErrorKind::NotEnoughQuota,
                     format!(
                         "replies not yet on the bus hold {mine} bytes of uid {uid}'s {} and {} of every caller's {}; a reply of {bytes} more waited {} ms: try again later",
-                        self.max_per_uid, held.total, self.max_total, self.wait.as_millis()
+                        self.max_per_uid,
+                        held.total,
+                        self.max_total,
+                        self.wait.as_millis()
                     ),
                 ));
             }

@@ -292,7 +292,10 @@ impl AceFlags {
             (AceFlags::SUCCESSFUL_ACCESS, "SUCCESSFUL_ACCESS_ACE_FLAG"),
             (AceFlags::FAILED_ACCESS, "FAILED_ACCESS_ACE_FLAG"),
         ];
-        flag_names(self.bits().into(), NAMES.iter().map(|(f, n)| (f.bits().into(), *n)))
+        flag_names(
+            self.bits().into(),
+            NAMES.iter().map(|(f, n)| (f.bits().into(), *n)),
+        )
     }
 }
 
@@ -585,7 +588,10 @@ impl Control {
             (Control::RM_CONTROL_VALID, "SE_RM_CONTROL_VALID"),
             (Control::SELF_RELATIVE, "SE_SELF_RELATIVE"),
         ];
-        flag_names(self.bits().into(), NAMES.iter().map(|(f, n)| (f.bits().into(), *n)))
+        flag_names(
+            self.bits().into(),
+            NAMES.iter().map(|(f, n)| (f.bits().into(), *n)),
+        )
     }
 }
 
@@ -760,7 +766,10 @@ mod tests {
 
     #[test]
     fn win32_names_of_types_and_flags() {
-        assert_eq!(AceType::AccessAllowed.win32_name(), "ACCESS_ALLOWED_ACE_TYPE");
+        assert_eq!(
+            AceType::AccessAllowed.win32_name(),
+            "ACCESS_ALLOWED_ACE_TYPE"
+        );
         assert_eq!(
             AceType::SystemMandatoryLabel.win32_name(),
             "SYSTEM_MANDATORY_LABEL_ACE_TYPE"
