@@ -570,23 +570,18 @@ impl PipeClient {
     /// The error of a write that failed, `e`, unless what the server sent before
     /// it closed the connection says it is no guise pipe server (a gRPC server
     /// sends its HTTP/2 SETTINGS, then closes on the pipe frames).
-    fn why_closed(&mut self, e: Error) -> Error {
+    fn why_closed(&self, e: Error) -> Error {
+        use rustix::net::{RecvFlags, recv};
+        // Peeked, not read: a reply the server sent stays for `receive`.
         let mut header = [0u8; HEADER];
-        if self.stream.set_nonblocking(true).is_err() {
-            return e;
+        match recv(
+            &self.stream,
+            &mut header,
+            RecvFlags::PEEK | RecvFlags::DONTWAIT,
+        ) {
+            Ok((got, _)) if got == HEADER && wire::looks_like_http2(&header) => not_a_pipe_server(),
+            _ => e,
         }
-        let mut got = 0;
-        while got < HEADER {
-            match self.stream.read(&mut header[got..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got += n,
-            }
-        }
-        let _ = self.stream.set_nonblocking(false);
-        if got == HEADER && wire::looks_like_http2(&header) {
-            return not_a_pipe_server();
-        }
-        e
     }
 
     /// Receives a message; `None` when the server closed the connection.
