@@ -116,7 +116,7 @@ pub fn missing_of<'a, T>(r: &std::result::Result<T, Error>, access: &'a str) -> 
 pub fn lacks_right(e: &Error) -> bool {
     const EPERM: i32 = 1;
     const EACCES: i32 = 13;
-    e.kind() == crate::ErrorKind::AccessDenied && matches!(e.errno(), Some(EACCES | EPERM))
+    e.kind() == crate::error::ErrorKind::AccessDenied && matches!(e.errno(), Some(EACCES | EPERM))
 }
 
 /// One request a server served or refused: the `request` event.
@@ -401,7 +401,7 @@ pub fn revert(acting_uid: u32, token: &crate::token::Token, uid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
+    use crate::error::ErrorKind;
 
     #[test]
     fn only_the_kernels_denial_names_a_missing_right() {
