@@ -37,12 +37,16 @@ pub struct Args {
     /// The domain SID that domain-relative aliases refer to.
     #[arg(long, value_name = "SID")]
     domain_sid: Option<Sid>,
-    /// Read JSON lines on stdin and write one JSON result line for each.
+    /// Read JSON lines on stdin and write one JSON line for each, in the
+    /// envelope of --json: `{"ok":true,"data":{"allowed":...}}`, or
+    /// `{"ok":false,"error":...,"message":...}` for a line that cannot be checked.
     #[arg(long, conflicts_with_all = ["sddl", "desired", "user", "token_json"])]
     batch: bool,
-    /// Print the result as one JSON object (as --batch writes them).
+    /// Print the result as JSON, `{"ok":true,"data":{"allowed":...}}` (as
+    /// --batch writes each line), or the failure envelope (docs/cli-json.md).
+    /// The exit status is still 0 allowed, 1 denied, 2 an error.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// The exit status of a check: 0 allowed, 1 denied.
@@ -204,7 +208,7 @@ fn result_json(r: &AccessCheck, mapping: &str) -> Value {
 }
 
 fn error_json(e: &Error) -> Value {
-    json!({ "error": e.kind().win32_name(), "message": e.to_string() })
+    crate::output::failure_value(e.kind().win32_name(), &e.to_string())
 }
 
 /// One batch line: its result, or the error that stopped it.
@@ -284,7 +288,7 @@ pub fn batch(input: impl BufRead, out: &mut impl Write, domain: Option<&Sid>) ->
             .and_then(|v| v.get("mapping").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_default();
         let answer = match check_line(text, domain, &mut cache) {
-            Ok(r) => result_json(&r, &mapping),
+            Ok(r) => crate::output::success_value(result_json(&r, &mapping)),
             Err(e) => error_json(&e),
         };
         serde_json::to_writer(&mut *out, &answer)?;
@@ -329,7 +333,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
     };
     let r = access_check_with(&sd, &token, desired, &mapping, options)?;
     if args.json {
-        writeln!(out, "{}", result_json(&r, &args.mapping))?;
+        crate::output::success(out, result_json(&r, &args.mapping))?;
         return Ok(if r.denial.is_none() {
             Outcome::Allowed
         } else {

@@ -24,6 +24,17 @@ pub struct Args {
     command: BenchCommand,
 }
 
+impl Args {
+    /// Whether the report is asked for as JSON.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            BenchCommand::Serve(a) => a.json,
+            BenchCommand::Memory(a) => a.json,
+            _ => false,
+        }
+    }
+}
+
 #[derive(clap::Subcommand)]
 enum BenchCommand {
     /// Load `guise serve` with N clients of N identities and report requests/s.
@@ -106,7 +117,7 @@ pub struct MemoryArgs {
     /// Connections, each of its own uid (62000, 62001, ...). 1 to 100000.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     connections: u32,
-    /// Print one JSON line instead of text.
+    /// Print the report as JSON, `{"ok":true,"data":{...}}` (docs/cli-json.md).
     #[arg(long)]
     json: bool,
 }
@@ -142,7 +153,7 @@ pub struct ServeArgs {
     /// which takes on the client's ids, serves and exits (a baseline).
     #[arg(long)]
     fork_per_request: bool,
-    /// Print one JSON line instead of text.
+    /// Print the report as JSON, `{"ok":true,"data":{...}}` (docs/cli-json.md).
     #[arg(long)]
     json: bool,
     /// Measure every way of serving (without impersonation; switching workers;
@@ -252,9 +263,8 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
     let ratios: Vec<f64> = with.iter().zip(&without).map(|(a, b)| a / b).collect();
     let (w, wo) = (median(&mut with.clone()), median(&mut without.clone()));
     if args.json {
-        writeln!(
+        crate::output::success(
             out,
-            "{}",
             json!({
                 "clients": args.clients.max(1),
                 "workers": args.workers,
@@ -266,7 +276,7 @@ fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<ExitCode> {
                 "median_without": wo.round(),
                 "ratio_of_medians": (w / wo * 1000.0).round() / 1000.0,
                 "wrong": wrong,
-            })
+            }),
         )?;
     } else {
         writeln!(
@@ -445,9 +455,8 @@ struct Load {
 fn report(args: &ServeArgs, out: &mut impl Write, r: &Load) -> Result<()> {
     let clients = args.clients.max(1);
     if args.json {
-        writeln!(
+        crate::output::success(
             out,
-            "{}",
             json!({
                 "clients": clients,
                 "workers": args.workers,
@@ -456,7 +465,7 @@ fn report(args: &ServeArgs, out: &mut impl Write, r: &Load) -> Result<()> {
                 "requests": r.requests,
                 "requests_per_second": r.per_second.round(),
                 "wrong": r.wrong,
-            })
+            }),
         )?;
     } else {
         writeln!(
@@ -597,15 +606,14 @@ fn memory(args: &MemoryArgs, out: &mut impl Write) -> Result<ExitCode> {
     let n = connections.len().max(1) as u64;
     let per = (loaded.saturating_sub(empty) * 1024) / n;
     if args.json {
-        writeln!(
+        crate::output::success(
             out,
-            "{}",
             json!({
                 "connections": connections.len(),
                 "rss_empty_kib": empty,
                 "rss_loaded_kib": loaded,
                 "bytes_per_connection": per,
-            })
+            }),
         )?;
     } else {
         writeln!(

@@ -540,7 +540,7 @@ async fn connect(address: Option<&str>) -> Result<zbus::Connection> {
     zbus::connection::Builder::unix_stream(tokio::net::UnixStream::from_std(stream)?)
         .build()
         .await
-        .context("connecting to the bus")
+        .with_context(|| format!("connecting to the bus at {path}"))
 }
 
 /// Runs `guise dbus serve` until SIGTERM or SIGINT.

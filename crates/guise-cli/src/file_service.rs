@@ -481,11 +481,12 @@ impl FileService {
         }
     }
 
-    /// A denial that names the identity that acted and the right it lacked
-    /// (`ERROR_ACCESS_DENIED: ... uid 61001 at Impersonation level lacks
-    /// FILE_READ_DATA`); any other error as it is.
+    /// A denial by the kernel that names the identity that acted and the right
+    /// it lacked (`ERROR_ACCESS_DENIED: ... uid 61001 at Impersonation level
+    /// lacks FILE_READ_DATA`); any other error, and a refusal by the service's
+    /// own rules (a path outside the served directory), as it is.
     pub fn name_denial<C: Caller>(&self, caller: &C, e: Error, op: &str) -> Error {
-        if e.kind() != ErrorKind::AccessDenied {
+        if !guise::audit::lacks_right(&e) {
             return e;
         }
         let (uid, gid, level) = self.acting_identity(caller);
@@ -558,12 +559,15 @@ pub struct Audit {
 impl Audit {
     /// Logs the request with its outcome and the bytes it moved.
     pub fn log<T>(&self, r: &Result<T>, bytes: u64) {
-        self.log_result(guise::audit::result_of(r), bytes);
+        let missing = r.as_ref().err().is_some_and(guise::audit::lacks_right);
+        self.log_result(guise::audit::result_of(r), missing, bytes);
     }
 
-    /// Logs the request with `result` (`ok` or a Win32 error name) and the
-    /// bytes it moved.
-    pub fn log_result(&self, result: &str, bytes: u64) {
+    /// Logs the request with `result` (`ok` or a Win32 error name), whether it
+    /// was refused for lacking the op's right ([`guise::audit::lacks_right`]),
+    /// and the bytes it moved.
+    pub fn log_result(&self, result: &str, missing: bool, bytes: u64) {
+        let access = files::access_of(&self.op);
         guise::audit::request(&guise::audit::Request {
             transport: self.transport,
             op: &self.op,
@@ -573,9 +577,10 @@ impl Audit {
             level: self.level,
             client_uid: self.client_uid,
             pid: self.pid,
-            access: files::access_of(&self.op),
+            access,
             bytes,
             result,
+            missing: missing.then_some(access),
         });
     }
 }

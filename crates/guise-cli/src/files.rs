@@ -30,8 +30,28 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// root (`EXDEV` from `RESOLVE_BENEATH`), a symlink it does not follow (`ELOOP`
 /// from `RESOLVE_NO_SYMLINKS` and `O_NOFOLLOW`), a read-only file system; and
 /// what is not a regular file (`EISDIR`, `ENXIO`) is `ERROR_INVALID_PARAMETER`.
+/// A path out of the root and a symlink say so in words, without the kernel's
+/// errno (whose text, "Invalid cross-device link", would mislead), so that no
+/// right is said to be missing for them ([`guise::audit::lacks_right`]).
 pub fn os(what: &str, e: rustix::io::Errno) -> Error {
     use rustix::io::Errno;
+    match e {
+        Errno::XDEV => {
+            return Error::new(
+                ErrorKind::AccessDenied,
+                format!("{what}: the path leads outside the served directory"),
+            );
+        }
+        Errno::LOOP => {
+            return Error::new(
+                ErrorKind::AccessDenied,
+                format!(
+                    "{what}: the path goes through a symbolic link the service does not follow (or a loop of them)"
+                ),
+            );
+        }
+        _ => {}
+    }
     let kind = match e {
         Errno::XDEV | Errno::LOOP | Errno::ROFS => ErrorKind::AccessDenied,
         Errno::ISDIR | Errno::NXIO => ErrorKind::InvalidParameter,

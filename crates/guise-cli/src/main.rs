@@ -16,6 +16,7 @@ mod file_service;
 mod files;
 mod forkserve;
 mod limits;
+mod output;
 mod pty;
 mod rpc;
 mod run;
@@ -214,18 +215,22 @@ fn main() -> ExitCode {
         Err(e) => {
             // `guise run`'s own errors are 125, as env's are: the program's exit
             // statuses keep every other meaning.
-            let run = std::env::args()
-                .skip(1)
-                .take_while(|a| a != "--")
-                .any(|a| a == "run");
+            let args: Vec<String> = std::env::args().skip(1).take_while(|a| a != "--").collect();
+            let run = args.iter().any(|a| a == "run");
             if run && e.use_stderr() {
                 let _ = e.print();
                 return ExitCode::from(run::EXIT_GUISE);
+            }
+            // Under --json a usage error is the failure envelope too.
+            if e.use_stderr() && args.iter().any(|a| a == "--json") {
+                output::report_usage(&e);
+                return ExitCode::from(2);
             }
             e.exit()
         }
     };
     init_logging(cli.log);
+    let json = cli.command.json();
     let mut out = std::io::stdout().lock();
     let result: Result<ExitCode> = match cli.command {
         Command::Whoami(args) => whoami::run(&args, &mut out).map(|()| ExitCode::SUCCESS),
@@ -233,8 +238,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args, &mut out),
         Command::Serve(args) => serve::run_serve(args).map(|()| ExitCode::SUCCESS),
         Command::Cat(args) => serve::run_cat(&args, &mut out),
-        Command::Ls(args) => serve::run_client("list", &args, &mut out),
-        Command::Stat(args) => serve::run_client("stat", &args, &mut out),
+        Command::Ls(args) => serve::run_ls(&args, &mut out),
+        Command::Stat(args) => serve::run_stat(&args, &mut out),
         Command::Put(args) => serve::run_put(&args, &mut out),
         Command::Demo(args) => demo::run(&args, &mut out),
         Command::Completions(args) => {
@@ -258,8 +263,25 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("guise: {}", report(&e));
+            output::report_error(json, &e);
             ExitCode::from(2)
+        }
+    }
+}
+
+impl Command {
+    /// Whether the command was asked for `--json`: its errors are then the
+    /// failure envelope on stdout ([`output`]).
+    fn json(&self) -> bool {
+        match self {
+            Command::Whoami(a) => a.json,
+            Command::Sddl(a) => a.json,
+            Command::AccessCheck(a) => a.json,
+            Command::Ls(a) | Command::Stat(a) => a.json,
+            Command::Put(a) => a.json,
+            Command::Rpc(a) => a.json(),
+            Command::Bench(a) => a.json(),
+            _ => false,
         }
     }
 }

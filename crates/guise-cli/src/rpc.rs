@@ -158,11 +158,34 @@ pub struct CallArgs {
     op: CallOp,
 }
 
+impl Args {
+    /// Whether `guise rpc call` is asked for JSON.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            RpcCommand::Call(c) => c.op.json(),
+            RpcCommand::Serve(_) => false,
+        }
+    }
+}
+
+impl CallOp {
+    /// Whether the op is asked for JSON.
+    fn json(&self) -> bool {
+        match self {
+            CallOp::Whoami { json }
+            | CallOp::WhoamiThere { json, .. }
+            | CallOp::Write { json, .. }
+            | CallOp::Ls { json, .. } => *json,
+            CallOp::Read { .. } => false,
+        }
+    }
+}
+
 #[derive(clap::Subcommand)]
 enum CallOp {
     /// The identity the server acts as for this client.
     Whoami {
-        /// Print JSON.
+        /// Print JSON, `{"ok":true,"data":{"uid":...}}` (docs/cli-json.md).
         #[arg(long)]
         json: bool,
     },
@@ -171,7 +194,7 @@ enum CallOp {
     WhoamiThere {
         /// The other server, `tcp://HOST:PORT` (Kerberos service `guise@HOST`).
         target: String,
-        /// Print JSON.
+        /// Print JSON, `{"ok":true,"data":{"uid":...}}` (docs/cli-json.md).
         #[arg(long)]
         json: bool,
     },
@@ -197,13 +220,17 @@ enum CallOp {
         /// The file's mode, in octal (default: the replaced file's, or 600).
         #[arg(long)]
         mode: Option<String>,
+        /// Print JSON, `{"ok":true,"data":{"written":N}}` (docs/cli-json.md).
+        #[arg(long)]
+        json: bool,
     },
     /// List a directory.
     Ls {
         /// The path, relative to the served directory.
         #[arg(default_value = "")]
         path: String,
-        /// Print `{"names": [...], "truncated": bool}`.
+        /// Print JSON, `{"ok":true,"data":{"names":[...],"truncated":bool}}`
+        /// (docs/cli-json.md).
         #[arg(long)]
         json: bool,
     },
@@ -551,7 +578,10 @@ impl FilesService {
             .map_err(|s| {
                 Error::new(
                     ErrorKind::AccessDenied,
-                    format!("{target} refused the call (gRPC status {:?})", s.code()),
+                    format!(
+                        "{target} refused the call (gRPC status {})",
+                        s.code() as i32
+                    ),
                 )
             })
     }
@@ -816,9 +846,69 @@ pub fn run_serve(args: ServeArgs) -> Result<()> {
 }
 
 /// A failed call: its message, escaped, on stderr; exit status 1.
-fn refused(s: &Status) -> std::process::ExitCode {
-    eprintln!("guise: {}", crate::serve::escape(s.message(), false));
-    std::process::ExitCode::from(1)
+fn refused(out: &mut impl Write, json: bool, s: &Status) -> Result<std::process::ExitCode> {
+    let e = Error::from_status(s);
+    Ok(crate::output::refused(
+        out,
+        json,
+        e.kind().win32_name(),
+        s.message(),
+    )?)
+}
+
+/// Whether `s` may be the transport's failure rather than a server's answer: no
+/// guise error in its metadata, and a code tonic gives a broken connection.
+fn transport_failure(s: &Status) -> bool {
+    s.metadata().get(guise::error::ERROR_METADATA).is_none()
+        && matches!(
+            s.code(),
+            tonic::Code::Unknown | tonic::Code::Unavailable | tonic::Code::Cancelled
+        )
+}
+
+/// Whether the server on `socket` speaks HTTP/2: it is sent the client preface
+/// and an empty SETTINGS frame, and must answer with a SETTINGS frame (a
+/// 9-byte header of type 4). A guise pipe server reads the preface as a frame
+/// of some 540 MB and closes the connection.
+async fn speaks_http2(socket: &std::path::Path) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut stream = tokio::net::UnixStream::connect(socket).await?;
+        stream
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .await?;
+        let mut header = [0u8; 9];
+        stream.read_exact(&mut header).await?;
+        Ok::<_, std::io::Error>(header[3] == 0x04)
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), probe).await,
+        Ok(Ok(true))
+    )
+}
+
+/// A failed call: the server's refusal (exit status 1), or, when the call broke
+/// on a Unix socket whose server does not speak HTTP/2, guise's error "not a
+/// gRPC server" (exit status 2).
+async fn call_failed(
+    out: &mut impl Write,
+    json: bool,
+    args: &CallArgs,
+    s: &Status,
+) -> Result<std::process::ExitCode> {
+    if let (true, Some(socket)) = (transport_failure(s), &args.socket)
+        && !speaks_http2(socket).await
+    {
+        anyhow::bail!(Error::new(
+            ErrorKind::InvalidParameter,
+            format!(
+                "not a gRPC server: unix:{} does not answer in HTTP/2 (a guise pipe \
+                 server? `guise cat`, `guise ls` are its clients)",
+                socket.display(),
+            ),
+        ));
+    }
+    refused(out, json, s)
 }
 
 /// A request with the client's level in its metadata.
@@ -872,11 +962,12 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
             // its own file works.
             ImpersonationLevel::Impersonation
         });
+    let json = args.op.json();
     match &args.op {
         CallOp::Whoami { json } => {
             let id = match client.who_am_i(request(WhoAmIRequest {}, level)).await {
                 Ok(r) => r.into_inner(),
-                Err(s) => return Ok(refused(&s)),
+                Err(s) => return call_failed(out, *json, args, &s).await,
             };
             print_identity(out, &id, *json)?;
         }
@@ -886,7 +977,7 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
             };
             let id = match client.who_am_i_there(request(req, level)).await {
                 Ok(r) => r.into_inner(),
-                Err(s) => return Ok(refused(&s)),
+                Err(s) => return call_failed(out, *json, args, &s).await,
             };
             print_identity(out, &id, *json)?;
         }
@@ -902,7 +993,7 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
             };
             let mut stream = match client.read(request(req, level)).await {
                 Ok(r) => r.into_inner(),
-                Err(s) => return Ok(refused(&s)),
+                Err(s) => return call_failed(out, false, args, &s).await,
             };
             let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
             loop {
@@ -915,12 +1006,14 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
                     Ok(None) => break,
                     Err(s) => {
                         out.flush()?;
-                        return Ok(refused(&s));
+                        return call_failed(out, false, args, &s).await;
                     }
                 }
             }
         }
-        CallOp::Write { path, data, mode } => {
+        CallOp::Write {
+            path, data, mode, ..
+        } => {
             let mode = match mode {
                 Some(m) => u32::from_str_radix(m, 8)
                     .ok()
@@ -930,8 +1023,12 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
             };
             let chunks = write_chunks(path.clone(), mode, data.clone());
             match client.write(request(chunks, level)).await {
+                Ok(r) if json => crate::output::success(
+                    out,
+                    serde_json::json!({ "written": r.into_inner().written }),
+                )?,
                 Ok(r) => writeln!(out, "{}", r.into_inner().written)?,
-                Err(s) => return Ok(refused(&s)),
+                Err(s) => return call_failed(out, json, args, &s).await,
             }
         }
         CallOp::Ls { path, json } => {
@@ -940,15 +1037,14 @@ async fn call(args: &CallArgs, out: &mut impl Write) -> Result<std::process::Exi
                 .await
             {
                 Ok(r) => r,
-                Err(s) => return Ok(refused(&s)),
+                Err(s) => return call_failed(out, *json, args, &s).await,
             };
             let truncated = reply.metadata().get("guise-truncated").is_some();
             let names = reply.into_inner().names;
             if *json {
-                writeln!(
+                crate::output::success(
                     out,
-                    "{}",
-                    serde_json::json!({ "names": names, "truncated": truncated })
+                    serde_json::json!({ "names": names, "truncated": truncated }),
                 )?;
                 return Ok(std::process::ExitCode::SUCCESS);
             }
@@ -1016,7 +1112,7 @@ fn print_identity(out: &mut impl Write, id: &Identity, json: bool) -> Result<()>
             "level": id.level, "user_sid": id.user_sid,
             "principal": id.principal, "network_credentials": id.network_credentials,
         });
-        writeln!(out, "{v}")?;
+        crate::output::success(out, v)?;
     } else {
         let groups: Vec<String> = id.groups.iter().map(u32::to_string).collect();
         write!(

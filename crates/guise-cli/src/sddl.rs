@@ -21,10 +21,10 @@ pub struct Args {
     /// Read the descriptor in binary form, as hex, instead of SDDL.
     #[arg(long)]
     from_binary: bool,
-    /// Print one JSON object: the canonical SDDL, the binary form, owner, group,
-    /// control and each ACE.
+    /// Print JSON, `{"ok":true,"data":{...}}`: the canonical SDDL, the binary
+    /// form, owner, group, control and each ACE (docs/cli-json.md).
     #[arg(long, conflicts_with_all = ["binary", "explain"])]
-    json: bool,
+    pub json: bool,
     /// The security descriptor, as SDDL (or hex with --from-binary).
     descriptor: String,
 }
@@ -39,7 +39,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
         sddl::parse(&args.descriptor, domain)?
     };
     if args.json {
-        writeln!(out, "{}", to_json(&sd, domain)?)?;
+        crate::output::success(out, to_json(&sd, domain)?)?;
         return Ok(());
     }
     if args.binary {
@@ -80,8 +80,8 @@ fn to_json(sd: &SecurityDescriptor, domain: Option<&Sid>) -> Result<serde_json::
                 .iter()
                 .map(|ace| {
                     json!({
-                        "type": format!("{:?}", ace.ace_type),
-                        "flags": format!("{:?}", ace.flags),
+                        "type": ace.ace_type.win32_name(),
+                        "flags": ace.flags.win32_names(),
                         "mask": ace.mask.to_string(),
                         "rights": sddl::rights_to_string(ace.mask),
                         "sid": ace.sid.to_string(),
@@ -97,7 +97,7 @@ fn to_json(sd: &SecurityDescriptor, domain: Option<&Sid>) -> Result<serde_json::
         "binary": bin.iter().map(|b| format!("{b:02x}")).collect::<String>(),
         "owner": sd.owner.map(|s| s.to_string()),
         "group": sd.group.map(|s| s.to_string()),
-        "control": format!("{:?}", sd.control),
+        "control": sd.control.win32_names(),
         "dacl": acl(&sd.dacl),
         "sacl": acl(&sd.sacl),
     }))
@@ -114,11 +114,20 @@ pub fn trustee(sid: &Sid, domain: Option<&Sid>) -> String {
     }
 }
 
+/// Flag names joined with ` | `, or `-` for none.
+fn names(names: Vec<String>) -> String {
+    if names.is_empty() {
+        "-".to_owned()
+    } else {
+        names.join(" | ")
+    }
+}
+
 fn explain(sd: &SecurityDescriptor, domain: Option<&Sid>, out: &mut impl Write) -> Result<()> {
     let show = |s: &Option<Sid>| s.map_or_else(|| "(none)".to_owned(), |s| trustee(&s, domain));
     writeln!(out, "\nOwner: {}", show(&sd.owner))?;
     writeln!(out, "Group: {}", show(&sd.group))?;
-    writeln!(out, "Control: {:?}", sd.control)?;
+    writeln!(out, "Control: {}", names(sd.control.win32_names()))?;
     let acl = |name: &str, acl: &Option<Acl>, present: bool, out: &mut dyn Write| -> Result<()> {
         match (acl, present) {
             (None, false) => writeln!(out, "{name}: absent")?,
@@ -129,27 +138,41 @@ fn explain(sd: &SecurityDescriptor, domain: Option<&Sid>, out: &mut impl Write) 
             (Some(a), _) if a.aces.is_empty() => writeln!(out, "{name}: empty (grants nothing)")?,
             (Some(a), _) => {
                 writeln!(out, "{name}: revision {}", a.revision)?;
+                let rows: Vec<[String; 4]> = a
+                    .aces
+                    .iter()
+                    .map(|ace| {
+                        let rights = sddl::rights_to_string(ace.mask);
+                        [
+                            ace.ace_type.win32_name().to_owned(),
+                            names(ace.flags.win32_names()),
+                            format!(
+                                "{} ({})",
+                                ace.mask,
+                                if rights.is_empty() { "-" } else { &rights }
+                            ),
+                            trustee(&ace.sid, domain),
+                        ]
+                    })
+                    .collect();
+                let width = |i: usize, title: &str| {
+                    rows.iter()
+                        .map(|r| r[i].len())
+                        .chain([title.len()])
+                        .max()
+                        .unwrap_or(0)
+                };
+                let (t, f, r) = (width(0, "type"), width(1, "flags"), width(2, "rights"));
                 writeln!(
                     out,
-                    "  {:<3} {:<28} {:<36} {:<24} trustee",
+                    "  {:<3} {:<t$} {:<f$} {:<r$} trustee",
                     "#", "type", "flags", "rights"
                 )?;
-                for (i, ace) in a.aces.iter().enumerate() {
-                    let rights = sddl::rights_to_string(ace.mask);
+                for (i, (ace, row)) in a.aces.iter().zip(&rows).enumerate() {
                     writeln!(
                         out,
-                        "  {:<3} {:<28} {:<36} {:<24} {}",
-                        i,
-                        format!("{:?}", ace.ace_type),
-                        format!("{:?}", ace.flags)
-                            .trim_start_matches("AceFlags(")
-                            .trim_end_matches(')'),
-                        format!(
-                            "{} ({})",
-                            ace.mask,
-                            if rights.is_empty() { "-" } else { &rights }
-                        ),
-                        trustee(&ace.sid, domain),
+                        "  {:<3} {:<t$} {:<f$} {:<r$} {}",
+                        i, row[0], row[1], row[2], row[3]
                     )?;
                     if let Some(g) = ace.object_type {
                         writeln!(out, "      object type {g}")?;

@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 use crate::file_service::{FileService, FileServiceArgs};
 use crate::files::{self, CHUNK, invalid};
 use crate::limits::ConnectionArgs;
+use crate::output;
 use guise::audit::Transport;
 
 /// The largest frame the server takes: a request, or a chunk of a write.
@@ -168,7 +169,7 @@ async fn simple(
                 "uid": st.st_uid, "gid": st.st_gid,
                 "mode": format!("{:o}", st.st_mode & 0o7777),
                 "size": st.st_size,
-                "type": format!("{:?}", rustix::fs::FileType::from_raw_mode(st.st_mode)),
+                "type": type_name(rustix::fs::FileType::from_raw_mode(st.st_mode)),
             }))
         }
         "list" => {
@@ -179,6 +180,22 @@ async fn simple(
             Ok(json!(listing.names))
         }
         other => Err(invalid(format!("unknown op {other:?}"))),
+    }
+}
+
+/// The word `stat` gives a file type: `file`, `directory`, `symlink`, `fifo`,
+/// `socket`, `char-device`, `block-device`, or `unknown`.
+pub fn type_name(t: rustix::fs::FileType) -> &'static str {
+    use rustix::fs::FileType;
+    match t {
+        FileType::RegularFile => "file",
+        FileType::Directory => "directory",
+        FileType::Symlink => "symlink",
+        FileType::Fifo => "fifo",
+        FileType::Socket => "socket",
+        FileType::CharacterDevice => "char-device",
+        FileType::BlockDevice => "block-device",
+        _ => "unknown",
     }
 }
 
@@ -196,6 +213,8 @@ struct Service {
 /// What a request did, for the log.
 struct Outcome {
     result: &'static str,
+    /// Whether it was refused for lacking the op's right.
+    missing: bool,
     bytes: u64,
     /// Whether the connection is to be closed (the client broke the protocol).
     close: bool,
@@ -208,6 +227,7 @@ impl Outcome {
                 Ok(_) => "ok",
                 Err(e) => e.kind().win32_name(),
             },
+            missing: r.as_ref().err().is_some_and(guise::audit::lacks_right),
             bytes,
             close: false,
         }
@@ -412,6 +432,7 @@ async fn serve_write(
                 files.abandon_write(&*conn, &upload).await;
                 return Ok(Outcome {
                     result: "ERROR_OPERATION_ABORTED",
+                    missing: false,
                     bytes: written,
                     close: true,
                 });
@@ -513,7 +534,7 @@ async fn connection(mut conn: AsyncPipeConnection, service: Arc<Service>) {
                 service
                     .files
                     .audit_as(acting.as_ref(), conn.client().peer(), &op, &path)
-                    .log_result(outcome.result, outcome.bytes);
+                    .log_result(outcome.result, outcome.missing, outcome.bytes);
                 if outcome.close {
                     return;
                 }
@@ -742,66 +763,112 @@ fn receive_json(client: &mut PipeClient) -> Result<Value> {
     Ok(serde_json::from_slice(&receive(client)?)?)
 }
 
-/// A failed reply: its message, escaped, on stderr; exit status 1.
-fn refused(reply: &Value) -> std::process::ExitCode {
-    let msg = reply["message"].as_str().unwrap_or("error");
-    eprintln!("guise: {}", escape(msg, false));
-    std::process::ExitCode::from(1)
+/// A failed reply (`{"ok":false,"error","message"}`), as [`output::refused`]
+/// reports it: exit status 1.
+fn refused(out: &mut impl Write, json: bool, reply: &Value) -> Result<std::process::ExitCode> {
+    let error = reply["error"].as_str().unwrap_or("ERROR_GEN_FAILURE");
+    let message = reply["message"].as_str().unwrap_or("the server refused");
+    Ok(output::refused(out, json, error, message)?)
 }
 
-/// Runs `guise ls` or `guise stat`: prints the data, or the error (exit 1).
 /// Options of `guise ls` and `guise stat`.
 #[derive(clap::Args, Clone)]
 pub struct QueryArgs {
     #[command(flatten)]
     client: ClientArgs,
-    /// Print the server's answer as one JSON object: `{"ok": true, "data": ...}`,
-    /// or `{"ok": false, "error": ..., "message": ...}` (exit status 1).
+    /// Print JSON: `{"ok":true,"data":...}`, or `{"ok":false,"error":...,
+    /// "message":...}` (exit status 1 for the server's refusal, 2 for guise's
+    /// own error); see docs/cli-json.md.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
-pub fn run_client(
+/// Sends `op` for `args.path`; the reply's data, or the exit status of its refusal
+/// (already reported).
+fn query(
     op: &str,
     args: &QueryArgs,
     out: &mut impl Write,
-) -> Result<std::process::ExitCode> {
-    let json = args.json;
-    let args = &args.client;
-    let mut client = connect(args)?;
+) -> Result<std::result::Result<Value, std::process::ExitCode>> {
+    let mut client = connect(&args.client)?;
     client.send(
-        json!({ "op": op, "path": args.path })
+        json!({ "op": op, "path": args.client.path })
             .to_string()
             .as_bytes(),
     )?;
     let reply = receive_json(&mut client)?;
-    if json {
-        writeln!(out, "{reply}")?;
-        return Ok(if reply["ok"] == true {
-            std::process::ExitCode::SUCCESS
-        } else {
-            std::process::ExitCode::from(1)
-        });
-    }
     if reply["ok"] != true {
-        return Ok(refused(&reply));
+        return Ok(Err(refused(out, args.json, &reply)?));
     }
-    let data = &reply["data"];
-    let names = data.as_array().or_else(|| data["names"].as_array());
-    match names {
-        Some(items) => {
-            for i in items {
-                writeln!(out, "{}", escape(i.as_str().unwrap_or_default(), false))?;
+    Ok(Ok(reply["data"].clone()))
+}
+
+/// Runs `guise ls`: the names, one a line, or under `--json`
+/// `{"names":[...],"truncated":bool}`.
+pub fn run_ls(args: &QueryArgs, out: &mut impl Write) -> Result<std::process::ExitCode> {
+    let data = match query("list", args, out)? {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
+    // The wire's listing is an array, or {"names","truncated"} when cut short.
+    let names = data
+        .as_array()
+        .or_else(|| data["names"].as_array())
+        .ok_or_else(|| anyhow::anyhow!("the server's listing is not a list of names"))?;
+    let truncated = data["truncated"] == true;
+    if args.json {
+        output::success(out, json!({ "names": names, "truncated": truncated }))?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    for i in names {
+        writeln!(out, "{}", escape(i.as_str().unwrap_or_default(), false))?;
+    }
+    if truncated {
+        eprintln!(
+            "guise: the listing was cut short after {} names",
+            names.len()
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Runs `guise stat`: the file's type, mode, owner and size, a line each, or
+/// under `--json` `{"type","mode","uid","gid","size"}`.
+pub fn run_stat(args: &QueryArgs, out: &mut impl Write) -> Result<std::process::ExitCode> {
+    let data = match query("stat", args, out)? {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
+    if args.json {
+        output::success(out, data)?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let text = |k: &str| {
+        let v = &data[k];
+        escape(
+            &v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            false,
+        )
+    };
+    // The account's name where NSS knows it: `0 (root)`.
+    let id = |k: &str, sid: fn(u32) -> guise::Sid| {
+        let n = data[k].as_u64().and_then(|n| u32::try_from(n).ok());
+        let name = n.and_then(|n| sid(n).lookup_account_name()).map(|name| {
+            let short = name.rsplit_once('\\').map_or(name.as_str(), |(_, s)| s);
+            short.to_owned()
+        });
+        match name {
+            Some(name) if Some(name.as_str()) != n.map(|n| n.to_string()).as_deref() => {
+                format!("{} ({})", text(k), escape(&name, false))
             }
-            if data["truncated"] == true {
-                eprintln!(
-                    "guise: the listing was cut short after {} names",
-                    items.len()
-                );
-            }
+            _ => text(k),
         }
-        None => writeln!(out, "{}", escape(&data.to_string(), false))?,
-    }
+    };
+    writeln!(out, "type: {}", text("type"))?;
+    writeln!(out, "mode: {}", text("mode"))?;
+    writeln!(out, "owner: {}", id("uid", guise::Sid::unix_user))?;
+    writeln!(out, "group: {}", id("gid", guise::Sid::unix_group))?;
+    writeln!(out, "size: {}", text("size"))?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 
@@ -827,7 +894,7 @@ pub fn run_cat(args: &CatArgs, out: &mut impl Write) -> Result<std::process::Exi
     client.send(req.to_string().as_bytes())?;
     let header = receive_json(&mut client)?;
     if header["ok"] != true {
-        return Ok(refused(&header));
+        return refused(out, false, &header);
     }
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     loop {
@@ -844,7 +911,7 @@ pub fn run_cat(args: &CatArgs, out: &mut impl Write) -> Result<std::process::Exi
     let trailer = receive_json(&mut client)?;
     if trailer["ok"] != true {
         out.flush()?;
-        return Ok(refused(&trailer));
+        return refused(out, false, &trailer);
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -860,6 +927,10 @@ pub struct PutArgs {
     /// The file's mode, in octal (default: the replaced file's, or 600).
     #[arg(long)]
     mode: Option<String>,
+    /// Print JSON: `{"ok":true,"data":{"written":N}}`, or the failure envelope
+    /// (docs/cli-json.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `guise put`: streams the data; the file is replaced only once it is whole.
@@ -872,7 +943,7 @@ pub fn run_put(args: &PutArgs, out: &mut impl Write) -> Result<std::process::Exi
     client.send(req.to_string().as_bytes())?;
     let ready = receive_json(&mut client)?;
     if ready["ok"] != true {
-        return Ok(refused(&ready));
+        return refused(out, args.json, &ready);
     }
     match &args.data {
         Some(d) => {
@@ -897,8 +968,12 @@ pub fn run_put(args: &PutArgs, out: &mut impl Write) -> Result<std::process::Exi
     client.send(&[])?;
     let reply = receive_json(&mut client)?;
     if reply["ok"] != true {
-        return Ok(refused(&reply));
+        return refused(out, args.json, &reply);
     }
-    writeln!(out, "{}", reply["data"])?;
+    if args.json {
+        output::success(out, json!({ "written": reply["data"] }))?;
+    } else {
+        writeln!(out, "{}", reply["data"])?;
+    }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -15,9 +15,10 @@ pub struct Args {
     /// `whoami /all`).
     #[arg(long)]
     all: bool,
-    /// Print JSON instead of tables.
+    /// Print JSON instead of tables: `{"ok":true,"data":{"user":...}}` (with
+    /// --all, every part), on one line (docs/cli-json.md).
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 fn name_of(sid: &Sid) -> String {
@@ -99,7 +100,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
         if !args.all {
             value = json!({ "user": value["user"] });
         }
-        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        crate::output::success(out, value)?;
         return Ok(());
     }
     if !args.all {

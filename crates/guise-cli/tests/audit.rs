@@ -96,6 +96,63 @@ fn json_audit_lines_carry_who_acted_level_path_access_and_result() {
     }
 }
 
+/// Issue 22: a path that leads out of the served directory is refused in those
+/// words, and the trail records no missing right for it (the identity lacks
+/// nothing; the service's own rule refused it), over the pipe and over gRPC.
+#[test]
+fn issue_22_an_escape_is_outside_the_served_directory_with_no_missing_right() {
+    need_root!();
+    let (dir, files) = tree();
+    own_file(&dir.path().join("secret.txt"), 61001, 0o644, "outside");
+    std::os::unix::fs::symlink("../secret.txt", files.join("link")).unwrap();
+    for rpc in [false, true] {
+        let extra = ["--log", "json"];
+        let mut server = if rpc {
+            common::server::start_rpc(dir.path(), &files, &[], &extra)
+        } else {
+            start(dir.path(), &files, &[], &extra)
+        };
+        let s = server.socket.to_str().unwrap().to_owned();
+        for path in ["../secret.txt", "link", "/etc/passwd"] {
+            let args: Vec<&str> = if rpc {
+                vec![
+                    "rpc",
+                    "call",
+                    "--socket",
+                    &s,
+                    "--level",
+                    "impersonation",
+                    "read",
+                    path,
+                ]
+            } else {
+                vec!["cat", "--socket", &s, "--level", "impersonation", path]
+            };
+            let (code, out, err) = as_uid(61001, &args);
+            assert_eq!(code, 1, "{path}: {out} {err}");
+            assert!(err.contains("ERROR_ACCESS_DENIED"), "{path}: {err}");
+            assert!(
+                err.contains("outside the served directory"),
+                "{path} over {}: {err}",
+                if rpc { "gRPC" } else { "the pipe" }
+            );
+            assert!(!err.contains("lacks"), "{path}: {err}");
+            assert!(!err.contains("cross-device"), "{path}: {err}");
+        }
+        let log = server.stderr();
+        let refusals: Vec<Value> = events(&log)
+            .into_iter()
+            .filter(|e| e["event"] == "request" && e["op"] == "read")
+            .collect();
+        assert_eq!(refusals.len(), 3, "{log}");
+        for e in refusals {
+            assert_eq!(e["result"], "ERROR_ACCESS_DENIED", "{e}");
+            assert_eq!(e["access"], "FILE_READ_DATA", "{e}");
+            assert!(e.get("missing").is_none_or(Value::is_null), "{e}");
+        }
+    }
+}
+
 #[test]
 fn a_process_started_as_a_user_is_an_audit_event() {
     need_root!();
@@ -142,7 +199,8 @@ fn ls_and_stat_print_the_servers_answer_as_json_with_json() {
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["ok"], true, "{v}");
-    assert!(v["data"].to_string().contains("mine.txt"), "{v}");
+    assert_eq!(v["data"]["names"], serde_json::json!(["mine.txt"]), "{v}");
+    assert_eq!(v["data"]["truncated"], false, "{v}");
     let (code, out, err) = as_uid(
         61001,
         &[
@@ -158,6 +216,8 @@ fn ls_and_stat_print_the_servers_answer_as_json_with_json() {
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["data"]["type"], "file", "{v}");
+    assert_eq!(v["data"]["mode"], "600", "{v}");
     // A refusal is JSON too, with the Win32 error, and exit status 1.
     let (code, out, _) = as_uid(
         61002,

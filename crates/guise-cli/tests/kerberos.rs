@@ -77,7 +77,7 @@ fn a_process_started_from_a_kerberos_logon_shows_the_users_ticket() {
         &[],
     );
     assert_eq!(code, 0, "{err}");
-    let whoami: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let whoami = json(&out);
     assert_eq!(whoami["kernel"]["uid"]["effective"], 61201, "{whoami}");
     assert_eq!(
         whoami["network_credentials"], true,
@@ -124,7 +124,7 @@ fn a_process_from_a_token_without_a_logon_has_no_ticket() {
         &[],
     );
     assert_eq!(code, 0, "{err}");
-    let whoami: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let whoami = json(&out);
     assert_eq!(whoami["network_credentials"], false, "{whoami}");
 }
 
@@ -253,8 +253,12 @@ impl Remote {
     }
 }
 
+/// The data of a `--json` success envelope.
 fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+    let v: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(v["ok"], true, "{v}");
+    v["data"].clone()
 }
 
 #[test]
@@ -515,7 +519,9 @@ fn three_tiers_delegation_reaches_the_third_tier_and_impersonation_does_not() {
         );
         assert_ne!(code, 0, "{args:?}: B answered {out}");
         assert!(!out.contains("61201"), "{args:?}: {out}");
-        assert!(err.contains(why), "{args:?}: {err}");
+        // Under --json the refusal is the failure envelope on stdout.
+        let said = format!("{out}{err}");
+        assert!(said.contains(why), "{args:?}: {said}");
     }
     assert_eq!(
         b.log_so_far().matches("alice@").count(),
@@ -573,14 +579,14 @@ fn constrained_delegation_reaches_only_the_services_the_kdc_allows() {
         &[&delegation[..], &["whoami-there", &to_c, "--json"]].concat(),
     );
     assert_ne!(code, 0, "C answered {out}");
-    assert!(err.contains("ERROR_LOGON_FAILURE"), "{err}");
+    assert!(out.contains("ERROR_LOGON_FAILURE"), "{out}{err}");
     let (code, out, err) = r.call(
         port_a,
         &alice,
         &["--level", "impersonation", "whoami-there", &to_b, "--json"],
     );
     assert_ne!(code, 0, "B answered at Impersonation level: {out}");
-    assert!(err.contains("ERROR_NO_SUCH_LOGON_SESSION"), "{err}");
+    assert!(out.contains("ERROR_NO_SUCH_LOGON_SESSION"), "{out}{err}");
     assert!(
         !c.log_so_far().contains("alice@"),
         "C saw alice: {}",
@@ -603,13 +609,13 @@ fn attack_root_and_instance_principals_are_not_served_as_the_local_user() {
     let (code, out, err) = r.call(port, &root, &imp);
     assert_ne!(code, 0, "served a remote root: {out}");
     assert!(
-        err.contains("ERROR_ACCESS_DENIED") && err.contains("remote root"),
-        "{err}"
+        out.contains("ERROR_ACCESS_DENIED") && out.contains("remote root"),
+        "{out}{err}"
     );
     let admin = r.kinit("alice/admin");
     let (code, out, err) = r.call(port, &admin, &imp);
     assert_ne!(code, 0, "alice/admin was served: {out}");
-    assert!(err.contains("ERROR_NO_SUCH_USER"), "{err}");
+    assert!(out.contains("ERROR_NO_SUCH_USER"), "{out}{err}");
     assert!(
         !server.log_so_far().contains("event=\"request\""),
         "{}",
@@ -1033,7 +1039,8 @@ fn forwarded_to_a(r: &Remote, port_a: u16, port_b: u16, delegate: &str) -> (bool
         &[delegate, "whoami-there", &there, "--json"],
     );
     if code != 0 {
-        assert!(err.contains("ERROR_LOGON_FAILURE"), "{err}");
+        // Under --json the refusal is the failure envelope on stdout.
+        assert!(out.contains("ERROR_LOGON_FAILURE"), "{out}{err}");
         return (false, err);
     }
     let id = json(&out);

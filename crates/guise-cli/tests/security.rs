@@ -48,7 +48,13 @@ fn sddl_explain_and_domain_aliases() {
         "{out}"
     );
     assert!(out.contains("S-1-5-21-1-2-3-512 (DA)"), "{out}");
-    assert!(out.contains("AccessDenied"), "{out}");
+    assert!(out.contains("ACCESS_DENIED_ACE_TYPE"), "{out}");
+    // No Rust debug text (issue 22): Win32 names.
+    assert!(out.contains("Control: SE_DACL_PRESENT"), "{out}");
+    assert!(
+        !out.contains("AccessDenied") && !out.contains("AceFlags("),
+        "{out}"
+    );
     let (code, _, err) = guise_(&["sddl", "O:DA"]);
     assert_eq!(code, 2);
     assert!(err.contains("domain"), "{err}");
@@ -197,6 +203,20 @@ fn batch_answers_every_line_in_order() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // Each line is the --json envelope: its data, or the error.
+    for l in &lines {
+        assert!(l["ok"].is_boolean(), "{l}");
+    }
+    let lines: Vec<serde_json::Value> = lines
+        .into_iter()
+        .map(|l| {
+            if l["ok"] == true {
+                l["data"].clone()
+            } else {
+                l
+            }
+        })
+        .collect();
     // The last, empty, line of the joined input is not a line (no newline after it
     // is needed); every other input line has its answer.
     assert_eq!(lines.len(), input.len() - 1, "{lines:?}");
@@ -229,13 +249,17 @@ fn sddl_and_access_check_print_json_with_json() {
     ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    let v = &v["data"];
     assert_eq!(
         v["sddl"],
         "O:BAG:SYD:(A;;FR;;;WD)(D;;FW;;;S-1-5-21-1-2-3-1001)"
     );
     assert_eq!(v["owner"], "S-1-5-32-544");
     assert_eq!(v["dacl"][0]["rights"], "FR");
-    assert_eq!(v["dacl"][1]["type"], "AccessDenied");
+    assert_eq!(v["dacl"][1]["type"], "ACCESS_DENIED_ACE_TYPE");
+    assert_eq!(v["dacl"][1]["flags"], serde_json::json!([]));
+    assert_eq!(v["control"], serde_json::json!(["SE_DACL_PRESENT"]));
     assert!(v["binary"].as_str().unwrap().starts_with("0100"));
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token.json");
@@ -261,10 +285,13 @@ fn sddl_and_access_check_print_json_with_json() {
     let (code, out, err) = check("FR");
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(v["allowed"], true, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["data"]["allowed"], true, "{v}");
     let (code, out, _) = check("FW");
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["ok"], true, "a denial is the check's answer: {v}");
+    let v = &v["data"];
     assert_eq!(v["allowed"], false, "{v}");
     assert_eq!(
         v["missing_rights"],

@@ -251,6 +251,8 @@ fn bench_serve_loads_the_server_and_counts_no_foreign_replies() {
     );
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    let v = &v["data"];
     assert_eq!(v["clients"], 3);
     assert_eq!(v["wrong"], 0);
     assert!(v["requests"].as_u64().unwrap() > 10, "{v}");
@@ -275,7 +277,7 @@ fn bench_serve_loads_the_server_and_counts_no_foreign_replies() {
         let (code, out, err) = common::guise(&args, "");
         assert_eq!(code, 0, "{extra:?}: {out}{err}");
         let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        assert_eq!(v["wrong"], 0, "{extra:?}");
+        assert_eq!(v["data"]["wrong"], 0, "{extra:?}: {v}");
     }
 }
 
@@ -288,6 +290,8 @@ fn bench_memory_measures_idle_connections_of_many_identities() {
         common::guise(&["bench", "memory", "--connections", "100", "--json"], "");
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    let v = &v["data"];
     assert_eq!(v["connections"], 100);
     let per = v["bytes_per_connection"].as_u64().unwrap();
     assert!(per < 64 * 1024, "{v}");

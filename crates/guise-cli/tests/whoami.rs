@@ -18,6 +18,8 @@ fn json_reports_token_and_kernel_view() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    let v = &v["data"];
     let euid = rustix::process::geteuid().as_raw();
     assert_eq!(v["kernel"]["uid"]["effective"], euid);
     assert_eq!(v["type"], "primary");

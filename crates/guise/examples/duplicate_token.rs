@@ -10,16 +10,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // OpenProcessToken
     let process = Token::open_process()?;
     println!(
-        "process token: {} ({:?})",
+        "process token: {} ({})",
         process.user(),
-        process.token_type()
+        type_name(process.token_type())
     );
     // DuplicateTokenEx: an impersonation token at Identification level.
     let id = process.duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)?;
     println!(
-        "duplicate: {:?} at {:?}",
-        id.token_type(),
+        "duplicate: {} at {} level",
+        type_name(id.token_type()),
         id.impersonation_level()
+            .map_or("no", ImpersonationLevel::win32_name)
     );
     // Raising the level of an impersonation token is refused, as on Windows.
     let raised = id.duplicate(ImpersonationLevel::Impersonation, TokenType::Impersonation);
@@ -46,4 +47,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let own = guise::thread::open_thread_token(true)?;
     println!("ImpersonateSelf at {}: {}", guard.level(), own.user());
     Ok(())
+}
+
+/// The name of a token type (`TokenPrimary`, `TokenImpersonation`).
+fn type_name(t: TokenType) -> &'static str {
+    match t {
+        TokenType::Primary => "TokenPrimary",
+        TokenType::Impersonation => "TokenImpersonation",
+    }
 }

@@ -34,9 +34,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // OpenThreadToken(worker)
     let seen = handle.open_thread_token()?;
     println!(
-        "the worker's token: {} at {:?}",
+        "the worker's token: {} at {} level",
         seen.user(),
         seen.impersonation_level()
+            .map_or("no", guise::ImpersonationLevel::win32_name)
     );
     go_tx.send(())?;
     worker.join().map_err(|_| "the worker panicked")?;

@@ -588,8 +588,11 @@ impl BytesInFlight {
                 return Err(Error::new(
                     ErrorKind::NotEnoughQuota,
                     format!(
-                        "replies not yet on the bus hold {mine} bytes of uid {uid}'s {} and {} of every caller's {}; a reply of {bytes} more waited {:?}: try again later",
-                        self.max_per_uid, held.total, self.max_total, self.wait
+                        "replies not yet on the bus hold {mine} bytes of uid {uid}'s {} and {} of every caller's {}; a reply of {bytes} more waited {} ms: try again later",
+                        self.max_per_uid,
+                        held.total,
+                        self.max_total,
+                        self.wait.as_millis()
                     ),
                 ));
             }

@@ -33,7 +33,8 @@
 //! use guise::audit::{self, Request, Transport};
 //! use guise::ImpersonationLevel;
 //!
-//! let read: guise::Result<Vec<u8>> = Err(guise::Error::new(guise::ErrorKind::AccessDenied, "denied"));
+//! let read: guise::Result<Vec<u8>> =
+//!     Err(guise::Error::os(guise::ErrorKind::AccessDenied, "opening \"reports/2026.txt\"", 13));
 //! audit::request(&Request {
 //!     transport: Transport::Pipe,
 //!     op: "read",
@@ -46,8 +47,10 @@
 //!     access: "FILE_READ_DATA",
 //!     bytes: 0,
 //!     result: audit::result_of(&read), // "ERROR_ACCESS_DENIED"
+//!     missing: audit::missing_of(&read, "FILE_READ_DATA"), // the kernel's EACCES
 //! });
 //! assert_eq!(audit::result_of(&read), "ERROR_ACCESS_DENIED");
+//! assert_eq!(audit::missing_of(&read, "FILE_READ_DATA"), Some("FILE_READ_DATA"));
 //! ```
 
 use std::net::IpAddr;
@@ -96,6 +99,26 @@ pub fn result_of<T>(r: &std::result::Result<T, Error>) -> &'static str {
     }
 }
 
+/// The `missing` field of an outcome: `access`, when the request was refused
+/// because the identity that acted lacks it, that is an `ERROR_ACCESS_DENIED`
+/// the kernel gave (`EACCES`, `EPERM`); `None` for success, any other error,
+/// and a refusal by the service's own rules (a path outside the served
+/// directory, a symlink it does not follow), for which no right was missing.
+pub fn missing_of<'a, T>(r: &std::result::Result<T, Error>, access: &'a str) -> Option<&'a str> {
+    match r {
+        Err(e) if lacks_right(e) => Some(access),
+        _ => None,
+    }
+}
+
+/// Whether `e` is a refusal for a right the identity lacks: an
+/// `ERROR_ACCESS_DENIED` whose cause is the kernel's `EACCES` or `EPERM`.
+pub fn lacks_right(e: &Error) -> bool {
+    const EPERM: i32 = 1;
+    const EACCES: i32 = 13;
+    e.kind() == crate::error::ErrorKind::AccessDenied && matches!(e.errno(), Some(EACCES | EPERM))
+}
+
 /// One request a server served or refused: the `request` event.
 #[derive(Clone, Debug)]
 pub struct Request<'a> {
@@ -122,11 +145,15 @@ pub struct Request<'a> {
     pub bytes: u64,
     /// `ok`, or the Win32 name of the error ([`result_of`]).
     pub result: &'a str,
+    /// The right it was refused for lacking ([`missing_of`]): `None` unless the
+    /// kernel denied it.
+    pub missing: Option<&'a str>,
 }
 
 /// Records a request served or refused (event `request`, at `info`): who acted,
 /// for whom, at which level, on what, the access it needed and, when refused
-/// for it, the access that was missing (`missing`).
+/// for lacking it, the access that was missing (`missing`; absent for a refusal
+/// by the service's own rules, such as a path outside the served directory).
 pub fn request(r: &Request<'_>) {
     tracing::info!(
         target: "guise::audit",
@@ -140,7 +167,7 @@ pub fn request(r: &Request<'_>) {
         op = r.op,
         path = r.path,
         access = r.access,
-        missing = (r.result == "ERROR_ACCESS_DENIED").then_some(r.access),
+        missing = r.missing,
         bytes = r.bytes,
         result = r.result,
         "request"
@@ -369,4 +396,30 @@ pub fn revert(acting_uid: u32, token: &crate::token::Token, uid: u32) {
         uid,
         "thread reverts"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn only_the_kernels_denial_names_a_missing_right() {
+        let of = |e: Error| missing_of::<()>(&Err(e), "FILE_READ_DATA");
+        assert_eq!(
+            of(Error::os(ErrorKind::AccessDenied, "opening", 13)),
+            Some("FILE_READ_DATA")
+        );
+        assert_eq!(
+            of(Error::os(ErrorKind::AccessDenied, "opening", 1)),
+            Some("FILE_READ_DATA")
+        );
+        // A path outside the served directory (EXDEV), a symlink (ELOOP), a
+        // refusal with no errno at all: the service's rules, no right missing.
+        assert_eq!(of(Error::os(ErrorKind::AccessDenied, "opening", 18)), None);
+        assert_eq!(of(Error::os(ErrorKind::AccessDenied, "opening", 40)), None);
+        assert_eq!(of(Error::new(ErrorKind::AccessDenied, "outside")), None);
+        assert_eq!(of(Error::os(ErrorKind::FileNotFound, "opening", 2)), None);
+        assert_eq!(missing_of(&Ok(()), "FILE_READ_DATA"), None);
+    }
 }

@@ -199,13 +199,36 @@ fn verify_all(uid: ResIds, gid: ResIds, groups: &[u32], caps: CapabilitySets) ->
         || !same_groups
         || now_caps != caps
     {
+        // Words, not Rust debug text: real/effective/saved ids, capability names.
+        let three = |(r, e, s): (u32, u32, u32)| format!("{r}/{e}/{s}");
+        let set = |c: CapabilitySet| {
+            let names = crate::privilege::Capabilities::from_set(c).names();
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(" ")
+            }
+        };
+        let sets = |c: &CapabilitySets| {
+            format!(
+                "effective {}, permitted {}, inheritable {}",
+                set(c.effective),
+                set(c.permitted),
+                set(c.inheritable)
+            )
+        };
+        let list = |g: &[u32]| g.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
         return Err(Error::new(
             ErrorKind::Os,
             format!(
-                "the kernel has uid {:?}, gid {:?}, caps {:?} (groups as expected: {same_groups}); expected uid {uid:?}, gid {gid:?}, groups {groups:?}, caps {caps:?}",
-                ids(u),
-                gids(g),
-                now_caps
+                "the kernel has uid {}, gid {} (real/effective/saved), capabilities {} (groups as expected: {same_groups}); expected uid {}, gid {}, groups {}, capabilities {}",
+                three(ids(u)),
+                three(gids(g)),
+                sets(&now_caps),
+                three((uid.real, uid.effective, uid.saved)),
+                three((gid.real, gid.effective, gid.saved)),
+                list(groups),
+                sets(&caps)
             ),
         ));
     }

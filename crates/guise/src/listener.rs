@@ -87,6 +87,10 @@ fn check_squatting(path: &Path) -> Result<()> {
 /// `chmod` follows, so there is no path lookup another user could redirect (a symlink
 /// swapped in after the bind would make a `chmod` change the mode of its target).
 fn bind_with_mode(sa: &std::os::unix::net::SocketAddr, mode: u32) -> Result<UnixListener> {
+    let what = match sa.as_pathname() {
+        Some(p) => format!("binding unix:{}", p.display()),
+        None => "binding the pipe".to_owned(),
+    };
     if mode & !0o777 != 0 {
         return Err(Error::new(
             ErrorKind::InvalidParameter,
@@ -98,7 +102,7 @@ fn bind_with_mode(sa: &std::os::unix::net::SocketAddr, mode: u32) -> Result<Unix
             crate::sys::socket::unshare_fs()
                 .map_err(|e| io_err("a private umask for the bind (unshare(CLONE_FS))", &e))?;
             rustix::process::umask(rustix::fs::Mode::from_raw_mode(!mode & 0o777));
-            UnixListener::bind_addr(sa).map_err(|e| io_err("binding the pipe", &e))
+            UnixListener::bind_addr(sa).map_err(|e| io_err(&what, &e))
         })
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -112,8 +116,13 @@ fn bind_with_mode(sa: &std::os::unix::net::SocketAddr, mode: u32) -> Result<Unix
 /// or [`ErrorKind::InvalidParameter`] if the socket cannot be made there.
 pub(crate) fn bind_path(path: &Path, mode: u32) -> Result<UnixListener> {
     check_squatting(path)?;
-    let sa = std::os::unix::net::SocketAddr::from_pathname(path)
-        .map_err(|e| Error::sys(ErrorKind::InvalidParameter, "the socket path", &e))?;
+    let sa = std::os::unix::net::SocketAddr::from_pathname(path).map_err(|e| {
+        Error::sys(
+            ErrorKind::InvalidParameter,
+            format!("the socket path {}", path.display()),
+            &e,
+        )
+    })?;
     bind_with_mode(&sa, mode)
 }
 

@@ -1305,7 +1305,21 @@ fn transport_error(what: String, e: tonic::transport::Error) -> Error {
     .take(16)
     .find_map(|e| e.downcast_ref::<io::Error>())
     .map_or(ErrorKind::Os, ErrorKind::of_io);
-    Error::with_source(kind, what, e)
+    // The OS error alone as the cause, when there is one: tonic's own words
+    // ("transport error") and its wrappers repeat it and add nothing.
+    let io = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .take(16)
+    .find_map(|e| e.downcast_ref::<io::Error>())
+    .map(|io| match io.raw_os_error() {
+        Some(n) => io::Error::from_raw_os_error(n),
+        None => io::Error::new(io.kind(), io.to_string()),
+    });
+    match io {
+        Some(io) => Error::with_source(kind, what, io),
+        None => Error::with_source(kind, what, e),
+    }
 }
 
 /// Asks for `level` in a request's metadata ([`LEVEL_METADATA`]): how far the

@@ -455,7 +455,10 @@ pub fn whoami_from(token: &guise::Token) -> serde_json::Value {
         &["whoami", "--all", "--json"],
     );
     assert_eq!(code, 0, "{out}");
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+    let v: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["ok"], true, "{v}");
+    v["data"].clone()
 }
 
 /// Asserts that `klist` printed `user`'s ticket-granting ticket of the realm.

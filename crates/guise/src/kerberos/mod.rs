@@ -529,7 +529,8 @@ impl Acceptor {
         if !flags.contains(required_flags()) {
             return Err(failure(format!(
                 "the client did not ask for mutual authentication, replay and sequence \
-                 detection, confidentiality and integrity (it asked for {flags:?})"
+                 detection, confidentiality and integrity (it asked for {})",
+                flags.names()
             )));
         }
         if flags.contains(CtxFlags::GSS_C_ANON_FLAG) {
@@ -1113,7 +1114,10 @@ impl Initiator {
         if !flags.contains(required_flags()) {
             return Err(Error::new(
                 ErrorKind::LogonFailure,
-                format!("the context lacks mutual authentication or protection: {flags:?}"),
+                format!(
+                    "the context lacks mutual authentication or protection: {}",
+                    (required_flags() - flags).names()
+                ),
             ));
         }
         let delegated = flags.contains(CtxFlags::GSS_C_DELEG_FLAG);

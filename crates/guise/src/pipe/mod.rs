@@ -183,11 +183,12 @@ impl ServerOptions {
 fn listen(addr: &PipeAddr, options: &ServerOptions) -> Result<UnixListener> {
     let listener = match addr {
         PipeAddr::Path(p) => crate::listener::bind_path(p, options.mode)?,
-        PipeAddr::Abstract(_) => {
+        PipeAddr::Abstract(name) => {
             let sa = addr
                 .socket_addr()
                 .map_err(|e| Error::sys(ErrorKind::InvalidParameter, "the pipe address", &e))?;
-            UnixListener::bind_addr(&sa).map_err(|e| io_err("binding the pipe", &e))?
+            UnixListener::bind_addr(&sa)
+                .map_err(|e| io_err(&format!("binding unix-abstract:{name}"), &e))?
         }
     };
     // Accepted sockets inherit SO_PASSCRED: each message then carries its sender's
@@ -540,10 +541,12 @@ impl PipeClient {
             max_message: DEFAULT_MAX_MESSAGE,
             qos,
         };
-        client
+        if let Err(e) = client
             .stream
             .write_all(&encode_frame(KIND_SQOS, &wire::encode_qos(&qos)))
-            .map_err(|e| io_err("sending the quality of service", &e))?;
+        {
+            return Err(client.why_closed(io_err("sending the quality of service", &e)));
+        }
         Ok(client)
     }
 
@@ -561,13 +564,32 @@ impl PipeClient {
         } else {
             self.stream.write_all(&frame)
         };
-        r.map_err(|e| io_err("writing to the pipe", &e))
+        r.map_err(|e| self.why_closed(io_err("writing to the pipe", &e)))
+    }
+
+    /// The error of a write that failed, `e`, unless what the server sent before
+    /// it closed the connection says it is no guise pipe server (a gRPC server
+    /// sends its HTTP/2 SETTINGS, then closes on the pipe frames).
+    fn why_closed(&self, e: Error) -> Error {
+        use rustix::net::{RecvFlags, recv};
+        // Peeked, not read: a reply the server sent stays for `receive`.
+        let mut header = [0u8; HEADER];
+        match recv(
+            &self.stream,
+            &mut header,
+            RecvFlags::PEEK | RecvFlags::DONTWAIT,
+        ) {
+            Ok((got, _)) if got == HEADER && wire::looks_like_http2(&header) => not_a_pipe_server(),
+            _ => e,
+        }
     }
 
     /// Receives a message; `None` when the server closed the connection.
     ///
     /// # Errors
-    /// [`ErrorKind::Os`] for a malformed reply.
+    /// [`ErrorKind::Os`] for a malformed reply; [`ErrorKind::InvalidParameter`]
+    /// ("not a guise pipe server") for a server that answers in HTTP/2, such as a
+    /// gRPC server.
     pub fn receive(&mut self) -> Result<Option<Vec<u8>>> {
         let mut header = [0u8; HEADER];
         match self.stream.read_exact(&mut header) {
@@ -575,8 +597,12 @@ impl PipeClient {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(io_err("reading from the pipe", &e)),
         }
-        let (kind, len) =
-            frame_header(&header, self.max_message).map_err(|e| io_err("a reply", &e))?;
+        let (kind, len) = frame_header(&header, self.max_message).map_err(|e| {
+            if wire::looks_like_http2(&header) {
+                return not_a_pipe_server();
+            }
+            io_err("a reply", &e)
+        })?;
         if kind != KIND_MESSAGE {
             return Err(Error::new(
                 ErrorKind::Os,
@@ -610,4 +636,13 @@ impl PipeClient {
     pub fn stream_mut(&mut self) -> &mut UnixStream {
         &mut self.stream
     }
+}
+
+/// The error of a client whose server answered in HTTP/2.
+fn not_a_pipe_server() -> Error {
+    Error::new(
+        ErrorKind::InvalidParameter,
+        "not a guise pipe server: it answered in HTTP/2, as a gRPC server does \
+         (`guise rpc call` is its client)",
+    )
 }

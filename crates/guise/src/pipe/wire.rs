@@ -95,6 +95,15 @@ pub(crate) fn frame_header(header: &[u8; HEADER], max: usize) -> io::Result<(u8,
     Ok((header[4], len - 1))
 }
 
+/// Whether the first bytes a client read, taken as a frame header, are the start
+/// of an HTTP/2 frame a server sends first: a SETTINGS (type 4) or GOAWAY (type
+/// 7) frame, 3-byte big-endian length under 64 KiB, flags 0 or 1. A gRPC server
+/// answers a pipe client so; read as a pipe frame, the type byte would make a
+/// length of some 64 MiB.
+pub(crate) fn looks_like_http2(header: &[u8; HEADER]) -> bool {
+    header[0] == 0 && matches!(header[3], 0x04 | 0x07) && header[4] <= 1
+}
+
 /// A frame the server side has taken in, before it acts on it.
 #[derive(Debug)]
 pub(crate) enum Frame {
@@ -246,6 +255,22 @@ mod tests {
         assert_eq!(decode_qos(b"GSQ2\x01\x00\x00"), None, "magic");
         assert_eq!(decode_qos(b"GSQ1\x01\x00"), None, "short");
     }
+
+    #[test]
+    fn an_http2_servers_first_frame_is_recognised() {
+        // hyper's SETTINGS: length 18, type 4, flags 0, stream 0.
+        let settings: [u8; HEADER] = [0x00, 0x00, 0x12, 0x04, 0x00];
+        assert!(looks_like_http2(&settings));
+        assert!(frame_header(&settings, DEFAULT_MAX).is_err());
+        assert!(looks_like_http2(&[0x00, 0x00, 0x08, 0x07, 0x00]), "GOAWAY");
+        // A guise frame never does: its own lengths are small.
+        let f = encode_frame(KIND_MESSAGE, &[0; 100]);
+        assert!(!looks_like_http2(&f[..HEADER].try_into().unwrap()));
+        assert!(!looks_like_http2(&[0x00, 0x00, 0x12, 0x05, 0x00]), "type 5");
+    }
+
+    /// The client's default maximum, for the test.
+    const DEFAULT_MAX: usize = 1 << 20;
 
     #[test]
     fn frame_lengths_are_checked() {

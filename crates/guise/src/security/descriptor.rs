@@ -168,6 +168,32 @@ impl AceType {
         ACE_TYPES.iter().find(|(_, c)| *c == code).map(|(t, _)| *t)
     }
 
+    /// The Win32 name of the type, such as `ACCESS_ALLOWED_ACE_TYPE`: how guise's
+    /// command line and messages name it.
+    pub fn win32_name(self) -> &'static str {
+        match self {
+            AceType::AccessAllowed => "ACCESS_ALLOWED_ACE_TYPE",
+            AceType::AccessDenied => "ACCESS_DENIED_ACE_TYPE",
+            AceType::SystemAudit => "SYSTEM_AUDIT_ACE_TYPE",
+            AceType::SystemAlarm => "SYSTEM_ALARM_ACE_TYPE",
+            AceType::AccessAllowedObject => "ACCESS_ALLOWED_OBJECT_ACE_TYPE",
+            AceType::AccessDeniedObject => "ACCESS_DENIED_OBJECT_ACE_TYPE",
+            AceType::SystemAuditObject => "SYSTEM_AUDIT_OBJECT_ACE_TYPE",
+            AceType::SystemAlarmObject => "SYSTEM_ALARM_OBJECT_ACE_TYPE",
+            AceType::AccessAllowedCallback => "ACCESS_ALLOWED_CALLBACK_ACE_TYPE",
+            AceType::AccessDeniedCallback => "ACCESS_DENIED_CALLBACK_ACE_TYPE",
+            AceType::AccessAllowedCallbackObject => "ACCESS_ALLOWED_CALLBACK_OBJECT_ACE_TYPE",
+            AceType::AccessDeniedCallbackObject => "ACCESS_DENIED_CALLBACK_OBJECT_ACE_TYPE",
+            AceType::SystemAuditCallback => "SYSTEM_AUDIT_CALLBACK_ACE_TYPE",
+            AceType::SystemAlarmCallback => "SYSTEM_ALARM_CALLBACK_ACE_TYPE",
+            AceType::SystemAuditCallbackObject => "SYSTEM_AUDIT_CALLBACK_OBJECT_ACE_TYPE",
+            AceType::SystemAlarmCallbackObject => "SYSTEM_ALARM_CALLBACK_OBJECT_ACE_TYPE",
+            AceType::SystemMandatoryLabel => "SYSTEM_MANDATORY_LABEL_ACE_TYPE",
+            AceType::SystemResourceAttribute => "SYSTEM_RESOURCE_ATTRIBUTE_ACE_TYPE",
+            AceType::SystemScopedPolicyId => "SYSTEM_SCOPED_POLICY_ID_ACE_TYPE",
+        }
+    }
+
     /// Whether the binary form carries the object type fields.
     pub fn is_object(self) -> bool {
         matches!(
@@ -250,6 +276,43 @@ bitflags! {
         /// `FAILED_ACCESS_ACE_FLAG` (SDDL `FA`).
         const FAILED_ACCESS = 0x80;
     }
+}
+
+impl AceFlags {
+    /// The Win32 names of the flags that are set (`OBJECT_INHERIT_ACE`,
+    /// `INHERITED_ACE`, ...), in bit order; a bit without a name as `0x..`.
+    pub fn win32_names(self) -> Vec<String> {
+        const NAMES: [(AceFlags, &str); 8] = [
+            (AceFlags::OBJECT_INHERIT, "OBJECT_INHERIT_ACE"),
+            (AceFlags::CONTAINER_INHERIT, "CONTAINER_INHERIT_ACE"),
+            (AceFlags::NO_PROPAGATE_INHERIT, "NO_PROPAGATE_INHERIT_ACE"),
+            (AceFlags::INHERIT_ONLY, "INHERIT_ONLY_ACE"),
+            (AceFlags::INHERITED, "INHERITED_ACE"),
+            (AceFlags::CRITICAL, "CRITICAL_ACE_FLAG"),
+            (AceFlags::SUCCESSFUL_ACCESS, "SUCCESSFUL_ACCESS_ACE_FLAG"),
+            (AceFlags::FAILED_ACCESS, "FAILED_ACCESS_ACE_FLAG"),
+        ];
+        flag_names(
+            self.bits().into(),
+            NAMES.iter().map(|(f, n)| (f.bits().into(), *n)),
+        )
+    }
+}
+
+/// The names of the bits of `bits` that `names` names, then any other bits as hex.
+fn flag_names<'a>(bits: u32, names: impl Iterator<Item = (u32, &'a str)>) -> Vec<String> {
+    let mut named = 0;
+    let mut out: Vec<String> = names
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(bit, name)| {
+            named |= bit;
+            name.to_owned()
+        })
+        .collect();
+    if bits & !named != 0 {
+        out.push(format!("0x{:x}", bits & !named));
+    }
+    out
 }
 
 /// An access control entry.
@@ -505,6 +568,33 @@ bitflags! {
     }
 }
 
+impl Control {
+    /// The Win32 names of the flags that are set (`SE_DACL_PRESENT`,
+    /// `SE_DACL_PROTECTED`, ...), in bit order; a bit without a name as `0x..`.
+    pub fn win32_names(self) -> Vec<String> {
+        const NAMES: [(Control, &str); 14] = [
+            (Control::OWNER_DEFAULTED, "SE_OWNER_DEFAULTED"),
+            (Control::GROUP_DEFAULTED, "SE_GROUP_DEFAULTED"),
+            (Control::DACL_PRESENT, "SE_DACL_PRESENT"),
+            (Control::DACL_DEFAULTED, "SE_DACL_DEFAULTED"),
+            (Control::SACL_PRESENT, "SE_SACL_PRESENT"),
+            (Control::SACL_DEFAULTED, "SE_SACL_DEFAULTED"),
+            (Control::DACL_AUTO_INHERIT_REQ, "SE_DACL_AUTO_INHERIT_REQ"),
+            (Control::SACL_AUTO_INHERIT_REQ, "SE_SACL_AUTO_INHERIT_REQ"),
+            (Control::DACL_AUTO_INHERITED, "SE_DACL_AUTO_INHERITED"),
+            (Control::SACL_AUTO_INHERITED, "SE_SACL_AUTO_INHERITED"),
+            (Control::DACL_PROTECTED, "SE_DACL_PROTECTED"),
+            (Control::SACL_PROTECTED, "SE_SACL_PROTECTED"),
+            (Control::RM_CONTROL_VALID, "SE_RM_CONTROL_VALID"),
+            (Control::SELF_RELATIVE, "SE_SELF_RELATIVE"),
+        ];
+        flag_names(
+            self.bits().into(),
+            NAMES.iter().map(|(f, n)| (f.bits().into(), *n)),
+        )
+    }
+}
+
 /// A security descriptor (`SECURITY_DESCRIPTOR`).
 ///
 /// `dacl` is `None` both when there is no DACL and for a NULL DACL; `control` tells
@@ -673,6 +763,34 @@ impl SecurityDescriptor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn win32_names_of_types_and_flags() {
+        assert_eq!(
+            AceType::AccessAllowed.win32_name(),
+            "ACCESS_ALLOWED_ACE_TYPE"
+        );
+        assert_eq!(
+            AceType::SystemMandatoryLabel.win32_name(),
+            "SYSTEM_MANDATORY_LABEL_ACE_TYPE"
+        );
+        for t in AceType::all() {
+            assert!(t.win32_name().ends_with("_ACE_TYPE"), "{t:?}");
+        }
+        assert_eq!(
+            (AceFlags::OBJECT_INHERIT | AceFlags::INHERITED).win32_names(),
+            ["OBJECT_INHERIT_ACE", "INHERITED_ACE"]
+        );
+        assert!(AceFlags::empty().win32_names().is_empty());
+        assert_eq!(
+            (Control::DACL_PRESENT | Control::DACL_PROTECTED).win32_names(),
+            ["SE_DACL_PRESENT", "SE_DACL_PROTECTED"]
+        );
+        assert_eq!(
+            Control::from_bits_retain(0x0044).win32_names(),
+            ["SE_DACL_PRESENT", "0x40"]
+        );
+    }
 
     #[test]
     fn guid_text_and_binary() {

@@ -671,7 +671,7 @@ fn push_ace(out: &mut String, ace: &Ace, domain: Option<&Sid>) -> Result<()> {
         .ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidAcl,
-                format!("{:?} ACEs have no SDDL form", ace.ace_type),
+                format!("{} ACEs have no SDDL form", ace.ace_type.win32_name()),
             )
         })?;
     out.push('(');

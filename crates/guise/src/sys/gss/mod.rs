@@ -34,6 +34,22 @@ bitflags::bitflags! {
     }
 }
 
+impl CtxFlags {
+    /// The names of the flags that are set (`GSS_C_MUTUAL_FLAG | GSS_C_CONF_FLAG`),
+    /// any other bits as hex; `none` for none.
+    pub(crate) fn names(self) -> String {
+        let mut names: Vec<String> = self.iter_names().map(|(n, _)| n.to_owned()).collect();
+        let unknown = self.bits() & !CtxFlags::all().bits();
+        if unknown != 0 {
+            names.push(format!("0x{unknown:x}"));
+        }
+        if names.is_empty() {
+            return "none".to_owned();
+        }
+        names.join(" | ")
+    }
+}
+
 /// A GSSAPI status: the major code (routine or calling error, supplementary
 /// bits) and the mechanism's minor code. Shown as `gss_display_status` words
 /// them: the major message, then the minor one in parentheses.

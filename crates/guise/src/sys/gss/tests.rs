@@ -260,3 +260,12 @@ fn a_context_that_failed_fails_again_and_a_new_one_has_no_flags() {
     assert!(!ctx.is_complete());
     set_thread_ccache(None).unwrap();
 }
+
+/// Issue 22: flags in messages are their GSSAPI names, not Rust debug text.
+#[test]
+fn context_flags_are_named() {
+    let flags = CtxFlags::GSS_C_MUTUAL_FLAG | CtxFlags::GSS_C_CONF_FLAG;
+    assert_eq!(flags.names(), "GSS_C_MUTUAL_FLAG | GSS_C_CONF_FLAG");
+    assert_eq!(CtxFlags::empty().names(), "none");
+    assert!(!flags.names().contains("CtxFlags"));
+}

@@ -1,0 +1,132 @@
+//! Issue 22: the right words. A missing file is ERROR_FILE_NOT_FOUND or
+//! ERROR_PATH_NOT_FOUND from every client; connect and bind errors name the
+//! socket; a client that meets the other kind of server says so, instead of a
+//! "68 MB frame" or "transport error".
+
+#[macro_use]
+mod common;
+
+use common::server::{own_file, start, start_rpc, tree};
+
+fn guise(args: &[&str]) -> (i32, String, String) {
+    common::guise(args, "")
+}
+
+#[test]
+fn issue_22_a_client_that_meets_the_other_kind_of_server_says_so() {
+    need_root!();
+    let (dir, files) = tree();
+    own_file(&files.join("a.txt"), 0, 0o644, "a");
+    let pipe = start(dir.path(), &files, &[], &[]);
+    let rpc_dir = tempfile::tempdir().unwrap();
+    let rpc = start_rpc(rpc_dir.path(), &files, &[], &[]);
+    let (pipe, rpc) = (pipe.socket.to_str().unwrap(), rpc.socket.to_str().unwrap());
+    let imp = ["--level", "impersonation"];
+    for op in ["cat", "ls", "stat"] {
+        let (code, out, err) = guise(&[&[op, "--socket", rpc][..], &imp, &["a.txt"]].concat());
+        assert_eq!((code, out.as_str()), (2, ""), "{op}: {err}");
+        assert!(err.contains("not a guise pipe server"), "{op}: {err}");
+        assert!(!err.contains("exceeds the maximum"), "{op}: {err}");
+    }
+    for op in [&["whoami"][..], &["read", "a.txt"], &["ls", ""]] {
+        let (code, out, err) = guise(&[&["rpc", "call", "--socket", pipe][..], &imp, op].concat());
+        assert_eq!((code, out.as_str()), (2, ""), "{op:?}: {err}");
+        assert!(err.contains("not a gRPC server"), "{op:?}: {err}");
+        assert!(err.contains(pipe), "the socket is named: {err}");
+        assert!(!err.contains("transport error"), "{op:?}: {err}");
+    }
+    // Each still talks to its own kind.
+    let (code, out, err) = guise(&[&["cat", "--socket", pipe][..], &imp, &["a.txt"]].concat());
+    assert_eq!((code, out.as_str()), (0, "a"), "{err}");
+    let (code, out, err) = guise(
+        &[
+            &["rpc", "call", "--socket", rpc][..],
+            &imp,
+            &["read", "a.txt"],
+        ]
+        .concat(),
+    );
+    assert_eq!((code, out.as_str()), (0, "a"), "{err}");
+}
+
+#[test]
+fn issue_22_connect_and_bind_errors_name_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("no/such/socket");
+    let nowhere = nowhere.to_str().unwrap();
+    for args in [
+        &["cat", "--socket", nowhere, "a"][..],
+        &["ls", "--socket", nowhere, ""],
+        &["stat", "--socket", nowhere, "a"],
+        &["put", "--socket", nowhere, "--data", "x", "a"],
+        &["rpc", "call", "--socket", nowhere, "whoami"],
+        &["rpc", "call", "--socket", nowhere, "read", "a"],
+    ] {
+        let (code, _, err) = guise(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("connecting to unix:{nowhere}")),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("ERROR_FILE_NOT_FOUND"), "{args:?}: {err}");
+        assert!(!err.contains("transport error"), "{args:?}: {err}");
+    }
+    let root = dir.path().to_str().unwrap();
+    for args in [
+        &["serve", "--socket", nowhere, "--root", root][..],
+        &["rpc", "serve", "--socket", nowhere, "--root", root],
+    ] {
+        let (code, _, err) = guise(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("binding unix:{nowhere}")),
+            "{args:?}: {err}"
+        );
+    }
+    let (code, _, err) = guise(&[
+        "dbus",
+        "serve",
+        "--address",
+        &format!("unix:path={nowhere}"),
+        "--root",
+        root,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(nowhere), "{err}");
+}
+
+#[test]
+fn issue_22_a_missing_file_is_file_or_path_not_found_from_every_client() {
+    need_root!();
+    let (dir, files) = tree();
+    std::fs::create_dir(files.join("d")).unwrap();
+    let pipe = start(dir.path(), &files, &[], &[]);
+    let rpc_dir = tempfile::tempdir().unwrap();
+    let rpc = start_rpc(rpc_dir.path(), &files, &[], &[]);
+    let (pipe, rpc) = (pipe.socket.to_str().unwrap(), rpc.socket.to_str().unwrap());
+    let imp = ["--level", "impersonation"];
+    for (path, error) in [
+        ("d/nope", "ERROR_FILE_NOT_FOUND"),
+        ("nodir/nope", "ERROR_PATH_NOT_FOUND"),
+    ] {
+        for op in [
+            &["cat", "--socket", pipe][..],
+            &["ls", "--socket", pipe],
+            &["stat", "--socket", pipe],
+            &["rpc", "call", "--socket", rpc, "read"],
+            &["rpc", "call", "--socket", rpc, "ls"],
+        ] {
+            let args = [op, &imp, &[path]].concat();
+            // `rpc call` takes its options before the op.
+            let args = if op[0] == "rpc" {
+                [&op[..4], &imp, &op[4..], &[path]].concat()
+            } else {
+                args
+            };
+            let (code, out, err) = guise(&args);
+            assert_eq!((code, out.as_str()), (1, ""), "{args:?}: {err}");
+            assert!(err.contains(error), "{args:?}: {err}");
+            assert!(!err.contains("ERROR_NONE_MAPPED"), "{args:?}: {err}");
+        }
+    }
+}
