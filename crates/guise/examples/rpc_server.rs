@@ -12,9 +12,10 @@
 //! call it; it is written out by hand here (tonic-build would generate the same
 //! from a `.proto`).
 
+mod common;
+
 use std::convert::Infallible;
 use std::future::Future;
-use std::os::unix::fs::PermissionsExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -110,18 +111,7 @@ async fn call_read(socket: &std::path::Path, path: String) -> Result<String, ton
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = rustix::process::geteuid().is_root();
-    let dir = tempfile::tempdir()?;
-    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755))?;
-    let file = dir.path().join("notes.txt");
-    let owner = if root {
-        61001
-    } else {
-        rustix::process::geteuid().as_raw()
-    };
-    std::fs::write(&file, format!("uid {owner}'s notes\n"))?;
-    std::fs::set_permissions(&file, PermissionsExt::from_mode(0o600))?;
-    std::os::unix::fs::chown(&file, Some(owner), None)?;
+    let (dir, file, root) = common::client_file()?;
 
     // The workers first, before anything impersonates.
     let pool = Arc::new(ImpersonationPool::new(4)?);

@@ -9,6 +9,8 @@
 //! unit, the server is `ExecStart=` of a service whose `.socket` unit has
 //! `ListenStream=/run/example.sock`.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
@@ -52,18 +54,7 @@ fn serve(listener: std::os::unix::net::UnixListener) -> Result<(), Box<dyn std::
 /// The launcher: starts the server under `systemd-socket-activate`, then is its
 /// client.
 fn launch() -> Result<(), Box<dyn std::error::Error>> {
-    let root = rustix::process::geteuid().is_root();
-    let dir = tempfile::tempdir()?;
-    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755))?;
-    let file = dir.path().join("notes.txt");
-    let owner = if root {
-        61001
-    } else {
-        rustix::process::geteuid().as_raw()
-    };
-    std::fs::write(&file, format!("uid {owner}'s notes\n"))?;
-    std::fs::set_permissions(&file, PermissionsExt::from_mode(0o600))?;
-    std::os::unix::fs::chown(&file, Some(owner), None)?;
+    let (dir, file, root) = common::client_file()?;
     let socket = dir.path().join("pipe");
     let mut systemd = std::process::Command::new("systemd-socket-activate")
         .arg("--listen")

@@ -7,7 +7,8 @@
 //! and 61002 (started by the example) and the file is 61001's, mode 0600;
 //! otherwise both clients are the caller's own identity.
 
-use std::os::unix::fs::PermissionsExt;
+mod common;
+
 use std::sync::Arc;
 
 use guise::client::SecurityQos;
@@ -47,18 +48,7 @@ async fn serve(server: AsyncPipeServer, pool: Arc<ImpersonationPool>) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = rustix::process::geteuid().is_root();
-    let dir = tempfile::tempdir()?;
-    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755))?;
-    let file = dir.path().join("notes.txt");
-    let owner = if root {
-        61001
-    } else {
-        rustix::process::geteuid().as_raw()
-    };
-    std::fs::write(&file, format!("uid {owner}'s notes\n"))?;
-    std::fs::set_permissions(&file, PermissionsExt::from_mode(0o600))?;
-    std::os::unix::fs::chown(&file, Some(owner), None)?;
+    let (dir, file, root) = common::client_file()?;
 
     // The workers first: threads inherit their creator's credentials, so they are
     // started before anything impersonates.
