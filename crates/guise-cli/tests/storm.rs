@@ -589,6 +589,23 @@ fn dbus_clients(bus: Arc<common::bus::Bus>, tally: Arc<Tally>) -> std::thread::J
                                     Err(_) => Err(()),
                                 };
                                 (uid, path, r)
+                            } else if n % 3 == 0 {
+                                // The level for this call alone (an `a{sv}` option),
+                                // as busctl gives it: the per-call path under the
+                                // same storm.
+                                let (owner, path) = pick(uid, n);
+                                let options = std::collections::HashMap::from([(
+                                    "level",
+                                    zbus::zvariant::Value::from("impersonation"),
+                                )]);
+                                let r = f
+                                    .call::<_, _, Vec<u8>>(
+                                        "ReadWithOptions",
+                                        &(path.as_str(), options),
+                                    )
+                                    .await
+                                    .map_err(|_| ());
+                                (owner, path, r)
                             } else {
                                 let (owner, path) = pick(uid, n);
                                 let r = f
