@@ -487,7 +487,11 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         .await
         .with_context(|| format!("owning the bus name {NAME} (see contrib/dbus/{NAME}.conf)"))?;
     eprintln!("{report}");
-    tracing::info!(name = NAME, root = %args.files.root.display(), "serving on D-Bus");
+    let bus = match &args.address {
+        Some(address) => format!("{NAME} on the bus {address}"),
+        None => format!("{NAME} on the system bus"),
+    };
+    crate::service::serving("dbus", &bus, &args.files.root);
     // A server that lost its bus serves no one: it says so and ends.
     let dbus = zbus::fdo::DBusProxy::new(&connection).await?;
     let lost = async {
@@ -500,7 +504,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     };
     tokio::select! {
         () = stop => {
-            tracing::info!("stopped");
+            crate::service::stopped("dbus");
             Ok(())
         }
         e = lost => Err(anyhow::anyhow!("lost the bus: {e}")),

@@ -15,6 +15,7 @@ mod demo;
 mod file_service;
 mod files;
 mod forkserve;
+mod journal;
 mod limits;
 mod output;
 mod pty;
@@ -32,6 +33,7 @@ struct Cli {
     /// How log and audit events are written to stderr: text for people, JSON
     /// lines, or structured fields to the systemd journal (GUISE_* fields;
     /// text if there is no journal). Which events: GUISE_LOG (a tracing filter;
+    /// by default warnings, denials among them, and where a server listens;
     /// `info` for the audit trail of a service, `guise::audit=debug` for every
     /// impersonation and revert).
     #[arg(long, global = true, value_enum, env = "GUISE_LOG_FORMAT", default_value_t = LogFormat::Text)]
@@ -69,15 +71,20 @@ fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
     .delimited(" ")
 }
 
+/// The events written when `GUISE_LOG` says nothing: warnings and errors (denials
+/// and refused logons among them), and a server's start and stop with the
+/// address it listens on (target `guise::service`).
+const DEFAULT_LOG: &str = "warn,guise::service=info";
+
 /// Starts writing events as `format` says, filtered by `GUISE_LOG` (default
-/// `warn`).
+/// [`DEFAULT_LOG`]).
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_env("GUISE_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG))
     };
     let text = || {
         tracing_subscriber::fmt::layer()
@@ -100,15 +107,8 @@ fn init_logging(format: LogFormat) {
                     .with_filter(filter()),
             )
             .init(),
-        LogFormat::Journald => match tracing_journald::layer() {
-            Ok(journal) => registry
-                .with(
-                    journal
-                        .with_syslog_identifier("guise".to_owned())
-                        .with_field_prefix(Some("GUISE".to_owned()))
-                        .with_filter(filter()),
-                )
-                .init(),
+        LogFormat::Journald => match journal::Journal::new() {
+            Ok(journal) => registry.with(journal.with_filter(filter())).init(),
             Err(e) => {
                 registry.with(text()).init();
                 tracing::warn!(%e, "no systemd journal: logging as text");

@@ -720,7 +720,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         places.push(format!("tcp://{} (Kerberos)", tcp.local_addr()));
     }
     let places = places.join(" and ");
-    tracing::info!(on = %places, root = %args.files.root.display(), "serving gRPC");
+    crate::service::serving("grpc", &places, &args.files.root);
     crate::service::ready(&format!(
         "serving {} over gRPC on {places}",
         args.files.root.display()
@@ -788,7 +788,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
         Ok::<_, anyhow::Error>(())
     };
     tokio::try_join!(on_unix, on_tcp, on_stop)?;
-    tracing::info!("stopped");
+    crate::service::stopped("grpc");
     Ok(())
 }
 

@@ -618,7 +618,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
             "every open switches a worker to the client"
         }
     );
-    tracing::info!(socket = %socket.display(), root = %args.files.root.display(), "serving");
+    crate::service::serving("pipe", &socket.display().to_string(), &args.files.root);
     crate::service::ready(&format!(
         "serving {} on {}",
         args.files.root.display(),
@@ -651,7 +651,7 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     while service.busy.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tracing::info!(in_flight = service.busy.load(Ordering::SeqCst), "stopped");
+    crate::service::stopped("pipe");
     Ok(())
 }
 

@@ -40,8 +40,37 @@ pub fn listener(
         _ => {}
     }
     let path = path.unwrap_or_else(|| PathBuf::from("(socket from systemd)"));
-    tracing::info!(socket = %path.display(), "serving the socket systemd passed");
+    tracing::info!(
+        target: "guise::service",
+        socket = %path.display(),
+        "serving the socket systemd passed"
+    );
     Ok((Some(listener), path))
+}
+
+/// Records that a server serves `root` over `transport` on `address` (event
+/// `serving`, target `guise::service`, at `info`, which is written by default):
+/// the first thing an administrator looks for in the journal.
+pub fn serving(transport: &str, address: &str, root: &Path) {
+    tracing::info!(
+        target: "guise::service",
+        event = "serving",
+        transport,
+        address,
+        root = %root.display(),
+        "serving {} over {transport} on {address}",
+        root.display()
+    );
+}
+
+/// Records that a server stopped (event `stopped`, target `guise::service`).
+pub fn stopped(transport: &str) {
+    tracing::info!(
+        target: "guise::service",
+        event = "stopped",
+        transport,
+        "stopped serving over {transport}"
+    );
 }
 
 /// Tells the service manager the service serves, with a status line.

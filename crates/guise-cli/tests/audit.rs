@@ -460,8 +460,13 @@ fn every_json_audit_line_of_every_server_has_each_key_once() {
         assert!(ours.len() >= 2 || event == "spawn", "{event}: {log}");
         for e in ours {
             assert_eq!(e["target"], "guise::audit", "{e}");
+            // Denials are warnings; everything else at its level.
             let severity = if event == "impersonate" {
                 "DEBUG"
+            } else if e["result"] == "ERROR_ACCESS_DENIED"
+                || e["result"] == "ERROR_BAD_IMPERSONATION_LEVEL"
+            {
+                "WARN"
             } else {
                 "INFO"
             };
@@ -487,4 +492,202 @@ fn every_json_audit_line_of_every_server_has_each_key_once() {
             }
         }
     }
+}
+
+/// One journal entry: its fields by name.
+type Entry = std::collections::HashMap<String, String>;
+
+/// Decodes the journal's native protocol: `NAME=value` lines, or `NAME`, a
+/// little-endian 64-bit length and that many bytes of value, then a newline.
+fn journal_entry(mut data: &[u8]) -> Entry {
+    let mut entry = Entry::new();
+    while let Some(nl) = data.iter().position(|&b| b == b'\n') {
+        let line = &data[..nl];
+        if let Some(eq) = line.iter().position(|&b| b == b'=') {
+            let (k, v) = (&line[..eq], &line[eq + 1..]);
+            entry.insert(
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            );
+            data = &data[nl + 1..];
+        } else {
+            let len = u64::from_le_bytes(data[nl + 1..nl + 9].try_into().unwrap()) as usize;
+            let value = &data[nl + 9..nl + 9 + len];
+            assert_eq!(
+                data[nl + 9 + len],
+                b'\n',
+                "a field's value ends with a newline"
+            );
+            entry.insert(
+                String::from_utf8_lossy(line).into_owned(),
+                String::from_utf8_lossy(value).into_owned(),
+            );
+            data = &data[nl + 10 + len..];
+        }
+    }
+    assert!(data.is_empty(), "an entry ends with a newline");
+    entry
+}
+
+/// Runs `guise serve --log journald` (with `GUISE_LOG` unset: the default
+/// level, or `info`) where the journal's socket is one of the test's: a mount
+/// namespace in which `/run/systemd/journal` is a directory of the test. Then
+/// `clients` runs against it, the server stops, and the entries it sent are
+/// returned, decoded.
+fn journal_of(guise_log: Option<&str>, clients: impl FnOnce(&str)) -> Vec<Entry> {
+    let (dir, files) = tree();
+    own_file(&files.join("mine.txt"), 62001, 0o600, "62001's own");
+    own_file(&files.join("root.txt"), 0, 0o600, "root's own");
+    let journal = tempfile::tempdir().unwrap();
+    let socket = std::os::unix::net::UnixDatagram::bind(journal.path().join("socket")).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    // Read as the journal does, all along: a datagram socket's queue is short,
+    // and a sender whose datagrams no one reads waits.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            let mut entries = Vec::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                match socket.recv(&mut buf) {
+                    Ok(0) => {}
+                    Ok(n) => entries.push(journal_entry(&buf[..n])),
+                    Err(_) if done.load(std::sync::atomic::Ordering::SeqCst) => break entries,
+                    Err(_) => {}
+                }
+            }
+        }
+    });
+    std::fs::create_dir_all("/run/systemd").unwrap();
+    let script = "mount --make-rprivate / && mount -t tmpfs guise-test /run/systemd \
+        && mkdir /run/systemd/journal && mount --bind \"$J\" /run/systemd/journal \
+        && if [ -n \"$L\" ]; then export GUISE_LOG=\"$L\"; else unset GUISE_LOG; fi && exec \"$@\"";
+    let j = format!("J={}", journal.path().display());
+    let l = format!("L={}", guise_log.unwrap_or(""));
+    let mut server = start(
+        dir.path(),
+        &files,
+        &["env", &j, &l, "unshare", "-m", "sh", "-c", script, "sh"],
+        &["--log", "journald"],
+    );
+    clients(server.socket.to_str().unwrap());
+    let log = server.stderr(); // SIGTERM: the server stops
+    assert!(
+        !log.contains("no systemd journal"),
+        "the server found no journal: {log}"
+    );
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    reader.join().unwrap()
+}
+
+#[test]
+fn issue_22_journal_entries_say_what_happened_in_words_with_a_warning_for_denials_and_message_ids()
+{
+    need_root!();
+    for program in ["unshare", "mount"] {
+        common::kdc::which(program).unwrap_or_else(|| panic!("{program} is needed (util-linux)"));
+    }
+    // The default level: where the server listens, and the denial; not the read
+    // that was served.
+    let mut socket = String::new();
+    let entries = journal_of(None, |s| {
+        socket = s.to_owned();
+        assert_eq!(as_uid(62001, &["cat", "--socket", s, "mine.txt"]).0, 0);
+        assert_eq!(as_uid(62001, &["cat", "--socket", s, "root.txt"]).0, 1);
+    });
+    let find = |entries: &[Entry], pred: &dyn Fn(&Entry) -> bool| -> Entry {
+        entries
+            .iter()
+            .find(|e| pred(e))
+            .cloned()
+            .unwrap_or_else(|| panic!("no such entry among {entries:#?}"))
+    };
+    let serving = find(&entries, &|e| {
+        e.get("GUISE_EVENT").map(String::as_str) == Some("serving")
+    });
+    assert!(serving["MESSAGE"].contains(&socket), "{serving:?}");
+    assert_eq!(serving["PRIORITY"], "6", "{serving:?}");
+    assert_eq!(serving["MESSAGE_ID"], "092e2d7596f34d1aa108e95b85654308");
+    assert_eq!(serving["SYSLOG_IDENTIFIER"], "guise");
+    assert_eq!(serving["GUISE_ADDRESS"], socket);
+    let denied = find(&entries, &|e| {
+        e.get("GUISE_PATH").map(String::as_str) == Some("root.txt")
+    });
+    assert_eq!(
+        denied["MESSAGE"], "uid 62001 read root.txt: denied, missing FILE_READ_DATA",
+        "{denied:?}"
+    );
+    assert_eq!(denied["PRIORITY"], "4", "a denial is a warning: {denied:?}");
+    assert_eq!(denied["MESSAGE_ID"], "fcede7215428441aacbbfb08d4f48929");
+    assert_eq!(denied["GUISE_EVENT"], "request");
+    assert_eq!(denied["GUISE_RESULT"], "ERROR_ACCESS_DENIED");
+    assert_eq!(denied["GUISE_MISSING"], "FILE_READ_DATA");
+    assert_eq!(denied["GUISE_CLIENT_UID"], "62001");
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.get("GUISE_PATH").map(String::as_str) == Some("mine.txt")),
+        "a served read is not logged at the default level: {entries:#?}"
+    );
+    find(&entries, &|e| {
+        e.get("GUISE_EVENT").map(String::as_str) == Some("stopped")
+            && e.get("MESSAGE_ID").map(String::as_str) == Some("8026fed4b95a4310b0c95f9efbe858e2")
+    });
+
+    // At info, the trail of the service: a served read is Informational.
+    let entries = journal_of(Some("info"), |s| {
+        assert_eq!(as_uid(62001, &["cat", "--socket", s, "mine.txt"]).0, 0);
+    });
+    let ok = find(&entries, &|e| {
+        e.get("GUISE_PATH").map(String::as_str) == Some("mine.txt")
+    });
+    assert_eq!(
+        ok["MESSAGE"], "uid 62001 read mine.txt: ok, 11 bytes",
+        "{ok:?}"
+    );
+    assert_eq!(ok["PRIORITY"], "6", "{ok:?}");
+    assert_eq!(ok["MESSAGE_ID"], "fcede7215428441aacbbfb08d4f48929");
+}
+
+#[test]
+fn issue_22_a_refused_logon_is_a_warning_in_words_even_at_the_default_level() {
+    need_root!();
+    let (pam, _) = common::pam_dir(
+        "guise-deny",
+        "auth required pam_deny.so\naccount required pam_permit.so\n",
+    );
+    let dir = pam.path().to_str().unwrap();
+    let (code, _, err) = common::guise_with_env(
+        &[
+            "--log",
+            "json",
+            "run",
+            "--user",
+            "nobody",
+            "--password-stdin",
+            "--pam-service",
+            "guise-deny",
+            "--pam-config-dir",
+            dir,
+            "--",
+            "true",
+        ],
+        "wrong\n",
+        &[],
+    );
+    assert_eq!(code, 125, "{err}");
+    let logon = events(&err)
+        .into_iter()
+        .find(|e| e["event"] == "logon")
+        .unwrap_or_else(|| panic!("no logon event in\n{err}"));
+    assert_eq!(logon["level"], "WARN", "{logon}");
+    assert_eq!(logon["result"], "ERROR_LOGON_FAILURE", "{logon}");
+    assert_eq!(logon["logon_type"], "LOGON32_LOGON_INTERACTIVE", "{logon}");
+    assert_eq!(
+        logon["message"], "logon of nobody refused: ERROR_LOGON_FAILURE",
+        "{logon}"
+    );
 }

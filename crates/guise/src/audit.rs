@@ -150,28 +150,124 @@ pub struct Request<'a> {
     pub missing: Option<&'a str>,
 }
 
-/// Records a request served or refused (event `request`, at `info`): who acted,
-/// for whom, at which level, on what, the access it needed and, when refused
-/// for lacking it, the access that was missing (`missing`; absent for a refusal
-/// by the service's own rules, such as a path outside the served directory).
+/// Whether a `result` is a denial: the identity may not do what it asked
+/// (`ERROR_ACCESS_DENIED`), not at the level it allowed
+/// (`ERROR_BAD_IMPERSONATION_LEVEL`), or lacks a privilege
+/// (`ERROR_PRIVILEGE_NOT_HELD`). Denials are logged at `warn`.
+pub fn is_denial(result: &str) -> bool {
+    matches!(
+        result,
+        "ERROR_ACCESS_DENIED" | "ERROR_BAD_IMPERSONATION_LEVEL" | "ERROR_PRIVILEGE_NOT_HELD"
+    )
+}
+
+impl Request<'_> {
+    /// The event's message, one line for a person (the journal's `MESSAGE`):
+    /// who asked, what, on what, and the outcome, such as
+    /// `uid 62001 read root.txt: denied, missing FILE_READ_DATA`. When the
+    /// work ran below Impersonation level, or as another uid than the client's,
+    /// it says so (`... at identification as uid 4294967294: ...`).
+    ///
+    /// ```
+    /// # use guise::audit::{Request, Transport};
+    /// # use guise::ImpersonationLevel;
+    /// let r = Request {
+    ///     transport: Transport::Pipe, op: "read", path: "root.txt", uid: 62001, gid: 62001,
+    ///     level: ImpersonationLevel::Impersonation, client_uid: 62001, pid: 0,
+    ///     access: "FILE_READ_DATA", bytes: 0, result: "ERROR_ACCESS_DENIED",
+    ///     missing: Some("FILE_READ_DATA"),
+    /// };
+    /// assert_eq!(r.message(), "uid 62001 read root.txt: denied, missing FILE_READ_DATA");
+    /// ```
+    pub fn message(&self) -> String {
+        use std::fmt::Write;
+        let mut m = format!("uid {} {}", self.client_uid, self.op);
+        if !self.path.is_empty() {
+            let _ = write!(m, " {}", self.path);
+        }
+        if !matches!(
+            self.level,
+            ImpersonationLevel::Impersonation | ImpersonationLevel::Delegation
+        ) {
+            let _ = write!(m, " at {}", self.level);
+        }
+        if self.uid != self.client_uid {
+            let _ = write!(m, " as uid {}", self.uid);
+        }
+        let _ = match (self.result, self.missing) {
+            ("ok", _) if self.bytes > 0 => write!(m, ": ok, {} bytes", self.bytes),
+            ("ok", _) => write!(m, ": ok"),
+            (_, Some(missing)) => write!(m, ": denied, missing {missing}"),
+            ("ERROR_ACCESS_DENIED", None) => {
+                write!(m, ": refused by the service's rules, ERROR_ACCESS_DENIED")
+            }
+            (result, None) if is_denial(result) => write!(m, ": denied, {result}"),
+            (result, None) => write!(m, ": failed, {result}"),
+        };
+        m
+    }
+}
+
+/// Records a request served or refused (event `request`): who acted, for whom,
+/// at which level, on what, the access it needed and, when refused for lacking
+/// it, the access that was missing (`missing`; absent for a refusal by the
+/// service's own rules, such as a path outside the served directory). Its
+/// message is [`Request::message`]. At `info`; a denial ([`is_denial`]) at
+/// `warn`.
 pub fn request(r: &Request<'_>) {
-    tracing::info!(
-        target: "guise::audit",
-        event = "request",
-        transport = r.transport.as_str(),
-        uid = r.uid,
-        gid = r.gid,
-        client_uid = r.client_uid,
-        pid = r.pid,
-        impersonation_level = %r.level,
-        op = r.op,
-        path = r.path,
-        access = r.access,
-        missing = r.missing,
-        bytes = r.bytes,
-        result = r.result,
-        "request"
-    );
+    macro_rules! request_at {
+        ($level:expr) => {
+            tracing::event!(
+                target: "guise::audit",
+                $level,
+                event = "request",
+                transport = r.transport.as_str(),
+                uid = r.uid,
+                gid = r.gid,
+                client_uid = r.client_uid,
+                pid = r.pid,
+                impersonation_level = %r.level,
+                op = r.op,
+                path = r.path,
+                access = r.access,
+                missing = r.missing,
+                bytes = r.bytes,
+                result = r.result,
+                "{}",
+                r.message()
+            )
+        };
+    }
+    if is_denial(r.result) {
+        request_at!(tracing::Level::WARN);
+    } else {
+        request_at!(tracing::Level::INFO);
+    }
+}
+
+/// The journal's `MESSAGE_ID` of each event of the trail, by its `event` name:
+/// 128-bit ids in hex that stay the same from release to release, so that
+/// `journalctl MESSAGE_ID=...` finds every event of a kind, whatever its text.
+/// `docs/audit.md` lists them.
+pub const MESSAGE_IDS: &[(&str, &str)] = &[
+    ("request", "fcede7215428441aacbbfb08d4f48929"),
+    ("connection-refused", "5b69864b6f184db1a382be9afecdb0ca"),
+    ("client-evicted", "83cd702cc7574281b94e92924a6b6ed6"),
+    ("call-refused", "57d6c105f79e4c409f9cb960246a419e"),
+    ("handshake-evicted", "2f6544be532c47469d986c36ee0e72e8"),
+    ("network-logon", "e4e6194a0e8f4d9db511ab17b6cd334e"),
+    ("logon", "8b894c6047e14cf9a40ddb9b1e4c3dcc"),
+    ("spawn", "465c402225934e1fb40d3f28df728116"),
+    ("impersonate", "901271bc81654f46939dc61ba0f428fd"),
+    ("revert", "301d2c6f1837495d895fb598aef31bf5"),
+];
+
+/// The journal's `MESSAGE_ID` of the event named `event` ([`MESSAGE_IDS`]).
+pub fn message_id(event: &str) -> Option<&'static str> {
+    MESSAGE_IDS
+        .iter()
+        .find(|(name, _)| *name == event)
+        .map(|(_, id)| *id)
 }
 
 /// The `result` of a refusal over a limit.
@@ -279,7 +375,7 @@ pub struct NetworkLogon<'a> {
 }
 
 /// Records a network client authenticated (`Ok`) or refused (`Err`) from
-/// `address` (event `network-logon`, at `info`).
+/// `address` (event `network-logon`, at `info`; a refusal at `warn`).
 pub fn network_logon(address: std::net::SocketAddr, outcome: Result<NetworkLogon<'_>, &Error>) {
     match outcome {
         Ok(n) => tracing::info!(
@@ -292,16 +388,21 @@ pub fn network_logon(address: std::net::SocketAddr, outcome: Result<NetworkLogon
             uid = n.uid,
             delegated = n.delegated,
             result = "ok",
-            "network client authenticated"
+            "{} from {address} logged on as {} (uid {}){}",
+            n.principal,
+            n.account,
+            n.uid,
+            if n.delegated { ", credentials delegated" } else { "" }
         ),
-        Err(e) => tracing::info!(
+        Err(e) => tracing::warn!(
             target: "guise::audit",
             event = "network-logon",
             transport = Transport::Kerberos.as_str(),
             %address,
             result = e.kind().win32_name(),
             error = %e,
-            "network client refused"
+            "network client {address} refused: {}",
+            e.kind().win32_name()
         ),
     }
 }
@@ -323,29 +424,30 @@ pub fn logon(
         user,
         account,
         uid,
-        ?logon_type,
+        logon_type = logon_type.win32_name(),
         authenticated,
         result = "ok",
-        "logon"
+        "{user} logged on as {account} (uid {uid})"
     );
 }
 
-/// Records a logon refused (event `logon`, at `info`), with the error.
+/// Records a logon refused (event `logon`, at `warn`), with the error.
 pub fn logon_refused(
     user: &str,
     logon_type: crate::token::LogonType,
     authenticated: bool,
     error: &Error,
 ) {
-    tracing::info!(
+    tracing::warn!(
         target: "guise::audit",
         event = "logon",
         user,
-        ?logon_type,
+        logon_type = logon_type.win32_name(),
         authenticated,
         result = error.kind().win32_name(),
         error = %error,
-        "logon refused"
+        "logon of {user} refused: {}",
+        error.kind().win32_name()
     );
 }
 
@@ -360,7 +462,9 @@ pub fn spawn(acting_uid: u32, token: &crate::token::Token, program: &std::ffi::O
         gid = token.unix().gid().as_raw(),
         program = %program.to_string_lossy(),
         pid,
-        "process started as a user"
+        "{} started as uid {} (pid {pid})",
+        program.to_string_lossy(),
+        token.unix().uid().as_raw()
     );
 }
 

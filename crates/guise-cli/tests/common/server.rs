@@ -194,7 +194,7 @@ fn start_service(
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    panic!("the server did not start");
+    panic!("the server did not start: {}", server.log_so_far());
 }
 
 /// Runs `guise ARGS` as `uid` (through `guise run`); exit code, stdout, stderr.

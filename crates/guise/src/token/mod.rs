@@ -165,6 +165,18 @@ pub enum LogonType {
 }
 
 impl LogonType {
+    /// Its Win32 name (`LOGON32_LOGON_INTERACTIVE`, ...), as the audit trail
+    /// writes it.
+    pub fn win32_name(self) -> &'static str {
+        match self {
+            LogonType::Interactive => "LOGON32_LOGON_INTERACTIVE",
+            LogonType::Network => "LOGON32_LOGON_NETWORK",
+            LogonType::Batch => "LOGON32_LOGON_BATCH",
+            LogonType::Service => "LOGON32_LOGON_SERVICE",
+            LogonType::NetworkCleartext => "LOGON32_LOGON_NETWORK_CLEARTEXT",
+        }
+    }
+
     /// The group SID a token of this logon type carries.
     pub fn sid(self) -> Sid {
         match self {
