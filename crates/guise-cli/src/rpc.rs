@@ -683,22 +683,30 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     let files = FileService::open(Transport::Grpc, &args.files)?;
     let mut options = RpcOptions::default();
     options.limits = args.limits.apply(options.limits);
-    let tcp_only =
-        args.listen.is_some() && args.socket.is_none() && std::env::var_os("LISTEN_FDS").is_none();
+    // Under socket activation: a Unix socket (local callers), a TCP socket
+    // (Kerberos callers), or both.
+    let mut passed = crate::service::Passed::take()?;
+    let tcp_passed = passed.tcp(None)?;
+    let tcp_only = (args.listen.is_some() || tcp_passed.is_some())
+        && args.socket.is_none()
+        && !passed.has_unix();
     let (unix, socket) = if tcp_only {
         (None, None)
     } else {
         let (inherited, socket) =
-            crate::service::listener(args.socket.as_deref(), args.socket_name.as_deref())?;
+            passed.unix(args.socket.as_deref(), args.socket_name.as_deref())?;
         let incoming = match inherited {
             Some(listener) => UnixIncoming::from_listener(listener, options.clone())?,
             None => UnixIncoming::bind(&socket, options.clone())?,
         };
         (Some(incoming), Some(socket))
     };
-    let tcp = match &args.listen {
-        Some(listen) => Some(kerberos_listener(&args, listen, options).await?),
-        None => None,
+    passed.finish()?;
+    let tcp = match (&args.listen, tcp_passed) {
+        (None, None) => None,
+        (listen, passed) => {
+            Some(kerberos_listener(&args, listen.as_deref(), passed, options).await?)
+        }
     };
     let service = FilesService {
         files: Arc::new(files),
@@ -792,29 +800,62 @@ pub async fn serve(args: ServeArgs, stop: impl std::future::Future<Output = ()>)
     Ok(())
 }
 
-/// The TCP listener of `--listen`, for Kerberos clients.
+/// The TCP listener for Kerberos clients: the one systemd passed, else
+/// `--listen`'s. With a passed socket, `--listen` may name its port, and must.
 #[cfg(feature = "kerberos")]
 async fn kerberos_listener(
     args: &ServeArgs,
-    listen: &str,
+    listen: Option<&str>,
+    passed: Option<std::net::TcpListener>,
     options: RpcOptions,
 ) -> Result<guise::rpc::KerberosIncoming> {
-    let (_, address) = tcp_target(listen).context("--listen")?;
-    let keytab = args.keytab.as_deref().context("--listen needs --keytab")?;
+    let keytab = args
+        .keytab
+        .as_deref()
+        .context("Kerberos clients (--listen, or a TCP socket from systemd) need --keytab")?;
     let acceptor = guise::kerberos::Acceptor::from_keytab(keytab, args.principal.as_deref(), {
         let mut k = guise::kerberos::KerberosOptions::default();
         k.handshake_timeout = Duration::from_secs(args.handshake_timeout.max(1));
         k.replay_cache_dir.clone_from(&args.replay_cache_dir);
         k
     })?;
-    Ok(guise::rpc::KerberosIncoming::bind(&address, acceptor, options).await?)
+    match (passed, listen) {
+        (Some(listener), listen) => {
+            let have = listener.local_addr()?;
+            if let Some(listen) = listen {
+                let (_, address) = tcp_target(listen).context("--listen")?;
+                let port = address
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok());
+                if port != Some(have.port()) {
+                    anyhow::bail!("systemd passed the TCP socket {have}, not --listen {listen}");
+                }
+            }
+            Ok(guise::rpc::KerberosIncoming::from_listener(
+                listener, acceptor, options,
+            )?)
+        }
+        (None, Some(listen)) => {
+            let (_, address) = tcp_target(listen).context("--listen")?;
+            Ok(guise::rpc::KerberosIncoming::bind(&address, acceptor, options).await?)
+        }
+        (None, None) => anyhow::bail!("no TCP socket to serve Kerberos clients on"),
+    }
 }
 
-/// Without Kerberos there is no TCP listener: `--listen` is refused. (The type
-/// stands for one that is never made.)
+/// Without Kerberos there is no TCP listener: `--listen`, or a TCP socket
+/// from systemd, is refused. (The type stands for one that is never made.)
 #[cfg(not(feature = "kerberos"))]
-async fn kerberos_listener(_: &ServeArgs, _: &str, _: RpcOptions) -> Result<NoTcp> {
-    anyhow::bail!("this guise was built without the `kerberos` feature: --listen is not available")
+async fn kerberos_listener(
+    _: &ServeArgs,
+    _: Option<&str>,
+    _: Option<std::net::TcpListener>,
+    _: RpcOptions,
+) -> Result<NoTcp> {
+    anyhow::bail!(
+        "this guise was built without the `kerberos` feature: --listen (or a TCP socket from systemd) is not available"
+    )
 }
 
 /// A TCP listener that cannot exist (a build without Kerberos).

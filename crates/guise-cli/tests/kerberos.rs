@@ -1106,3 +1106,55 @@ fn delegate_always_forwards_to_any_service() {
     assert!(forwarded, "{err}");
     assert!(!err.contains("nothing was delegated"), "{err}");
 }
+
+/// The Kerberos unit (`contrib/systemd/guise-rpc-kerberos.socket`): systemd
+/// listens on TCP and passes the socket; `guise rpc serve` with no `--listen`
+/// and no `--socket` serves it to Kerberos callers, each as itself.
+#[test]
+fn issue_22_a_socket_activated_tcp_listener_serves_kerberos_callers_as_themselves() {
+    need_realm!();
+    let activate =
+        kdc::which("systemd-socket-activate").expect("systemd-socket-activate (systemd)");
+    let r = Remote::start();
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(activate)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--fdname", "kerberos", "-E", "GUISE_LOG=info", "-E"])
+        .arg(format!("KRB5_CONFIG={}", r.realm.krb5_conf().display()))
+        .args([common::GUISE, "rpc", "serve", "--keytab"])
+        .arg(&r.keytab)
+        .args(["--principal", SERVICE, "--root"])
+        .arg(&r.root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = common::server::Server::new(child, r.dir.path().join("none"));
+    let alice = r.kinit("alice");
+    let imp = ["--level", "impersonation"];
+    // The first connection starts the server on the socket systemd holds.
+    let (code, out, err) = r.call(port, &alice, &[&imp[..], &["read", "alice.txt"]].concat());
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "alice's secret\n"),
+        "{err}\n{}",
+        server.log_so_far()
+    );
+    let (code, out, err) = r.call(port, &alice, &[&imp[..], &["read", "bob.txt"]].concat());
+    assert_ne!(code, 0, "alice read bob's file: {out}");
+    assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
+    let log = server.stderr();
+    assert!(
+        log.contains("serving the TCP socket systemd passed"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("tcp://127.0.0.1:{port} (Kerberos)")),
+        "{log}"
+    );
+}

@@ -123,20 +123,56 @@ pub fn unix_listener(name: Option<&str>) -> Result<Option<UnixListener>> {
             ));
         }
     };
-    use rustix::net::{AddressFamily, SocketType, sockopt};
-    let family = sockopt::socket_domain(&fd);
-    let kind = sockopt::socket_type(&fd);
-    let listening = sockopt::socket_acceptconn(&fd);
-    if family.ok() != Some(AddressFamily::UNIX)
-        || kind.ok() != Some(SocketType::STREAM)
-        || listening.ok() != Some(true)
-    {
-        return Err(Error::new(
-            ErrorKind::InvalidParameter,
-            "the socket systemd passed is not a listening Unix stream socket",
-        ));
+    ListenFd { fd, name: None }.into_unix_listener().map(Some)
+}
+
+impl ListenFd {
+    /// Whether it is a listening stream socket of the address `family`.
+    fn listens(&self, family: &[rustix::net::AddressFamily]) -> bool {
+        use rustix::net::{SocketType, sockopt};
+        sockopt::socket_domain(&self.fd).is_ok_and(|f| family.contains(&f))
+            && sockopt::socket_type(&self.fd).ok() == Some(SocketType::STREAM)
+            && sockopt::socket_acceptconn(&self.fd).ok() == Some(true)
     }
-    Ok(Some(UnixListener::from(fd)))
+
+    /// Whether it is a listening Unix stream socket.
+    pub fn is_unix_listener(&self) -> bool {
+        self.listens(&[rustix::net::AddressFamily::UNIX])
+    }
+
+    /// Whether it is a listening TCP socket (IPv4 or IPv6).
+    pub fn is_tcp_listener(&self) -> bool {
+        use rustix::net::AddressFamily;
+        self.listens(&[AddressFamily::INET, AddressFamily::INET6])
+    }
+
+    /// The listening Unix stream socket it is.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidParameter`] if it is not one.
+    pub fn into_unix_listener(self) -> Result<UnixListener> {
+        if !self.is_unix_listener() {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "the socket systemd passed is not a listening Unix stream socket",
+            ));
+        }
+        Ok(UnixListener::from(self.fd))
+    }
+
+    /// The listening TCP socket it is (a `ListenStream=` of an address and port).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidParameter`] if it is not one.
+    pub fn into_tcp_listener(self) -> Result<std::net::TcpListener> {
+        if !self.is_tcp_listener() {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "the socket systemd passed is not a listening TCP socket",
+            ));
+        }
+        Ok(std::net::TcpListener::from(self.fd))
+    }
 }
 
 /// What a service tells its service manager.
