@@ -129,10 +129,12 @@ enum Command {
     /// Exit status: 0 allowed, 1 denied, 2 an error. With --batch, JSON lines in and
     /// out.
     AccessCheck(access_check::Args),
-    /// Run a program as another user, like Windows `runas`: logged on through PAM
-    /// with --password-stdin, or (root only) from the account database or raw ids.
-    /// The exit status is the program's; else 125 for guise's own error, 126 when
-    /// the program cannot be executed, 127 when it is not found (as env and sudo).
+    /// Run a program as another user (root only), like Windows `runas`, runuser
+    /// and sudo: logged on through PAM with --password-stdin, else from the
+    /// account database or raw ids. The exit status is the program's; else 125 for
+    /// guise's own error, 126 when the program cannot be executed, 127 when it is
+    /// not found (as env and sudo).
+    #[command(after_help = run::ENVIRONMENT)]
     Run(run::Args),
     /// Serve a directory over a named pipe; every request runs as its client.
     Serve(serve::ServeArgs),

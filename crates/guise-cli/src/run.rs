@@ -28,7 +28,9 @@ pub struct Args {
     #[arg(long, default_value = "interactive", value_parser = ["interactive", "batch", "service", "network"])]
     logon: String,
     /// Read the password from the first line of stdin and log the user on through
-    /// PAM; without it the token is built from NSS (root only).
+    /// PAM; without it the token is built from NSS. Root only, as is all of
+    /// `guise run`: a process that is not root cannot start a program as another
+    /// user, password or not (use su or sudo for that).
     #[arg(long, requires = "user")]
     password_stdin: bool,
     /// The PAM service to log on with.
@@ -41,10 +43,33 @@ pub struct Args {
     /// such as LD_PRELOAD are refused.
     #[arg(long = "env", value_name = "VAR=VALUE")]
     env: Vec<String>,
-    /// The program and its arguments.
-    #[arg(last = true, required = true)]
+    /// Keep these variables from guise's own environment (comma-separated; a
+    /// variable guise's environment lacks is left out); loader variables such as
+    /// LD_PRELOAD are refused. --env overrides them.
+    #[arg(long, value_name = "VAR,...", value_delimiter = ',')]
+    preserve_env: Vec<String>,
+    /// Start the program in this directory, entered as the user: a directory the
+    /// user may not enter is an error, even though root could enter it.
+    #[arg(long, value_name = "DIR")]
+    chdir: Option<PathBuf>,
+    /// A login, as `runuser -l` and `sudo -i`: the user's login shell as a login
+    /// shell (argv[0] "-sh"), or, with a command, the command run by it with -c
+    /// (its words quoted for the shell), in the user's home directory (else in /,
+    /// with a warning); --chdir overrides the directory.
+    #[arg(long)]
+    login: bool,
+    /// The program and its arguments (with --login, optional).
+    #[arg(last = true, required_unless_present = "login")]
     command: Vec<String>,
 }
+
+/// The environment the program gets, for `--help` and the manual.
+pub const ENVIRONMENT: &str = "The program's environment is built, never inherited: \
+HOME, USER, LOGNAME, SHELL and PATH for the user, what PAM's session sets, \
+KRB5CCNAME for the token's Kerberos credentials, TERM from the caller's \
+environment when the program gets a pseudo-terminal, the variables named by \
+--preserve-env, then those set by --env. Loader variables (LD_*, GCONV_PATH, ...) \
+never pass. --login gives the same environment.";
 
 /// A PAM configuration decides who is authenticated: one from another directory
 /// is taken only if it, and the service's file in it, belong to root and no one
@@ -94,7 +119,14 @@ fn logon_type(name: &str) -> LogonType {
 /// Starts the program in a session of its own. Where the caller's stdin, stdout or
 /// stderr is a terminal the program gets a fresh pseudo-terminal instead, which
 /// this process relays; the caller's terminal is never open in the program.
-fn spawn_and_wait(mut cmd: Command, token: &Token) -> Result<std::process::ExitStatus> {
+///
+/// With a pseudo-terminal the program gets the caller's `TERM` (the terminal the
+/// relay writes to is the caller's), where it names a terminal type and not a path.
+fn spawn_and_wait(
+    mut cmd: Command,
+    token: &Token,
+    mut options: SpawnOptions<'_>,
+) -> Result<std::process::ExitStatus> {
     use std::os::fd::AsFd;
     use std::process::Stdio;
     let stdio = [
@@ -104,9 +136,14 @@ fn spawn_and_wait(mut cmd: Command, token: &Token) -> Result<std::process::ExitS
     ];
     let ttys = stdio.map(rustix::termios::isatty);
     let Some(first) = ttys.iter().position(|&t| t) else {
-        let options = SpawnOptions::default();
         return Ok(cmd.spawn_as_user(token, &options).map_err(Exec)?.wait()?);
     };
+    // --env and --preserve-env may set it themselves.
+    if !cmd.get_envs().any(|(k, _)| k == "TERM")
+        && let Some(term) = std::env::var_os("TERM").filter(|t| is_terminal_type(t))
+    {
+        cmd.env("TERM", term);
+    }
     let pty = crate::pty::Pty::open(stdio[first], token.unix().uid().as_raw())?;
     let slave = || -> Result<Stdio> { Ok(Stdio::from(pty.slave.try_clone()?)) };
     if ttys[0] {
@@ -118,11 +155,7 @@ fn spawn_and_wait(mut cmd: Command, token: &Token) -> Result<std::process::ExitS
     if ttys[2] {
         cmd.stderr(slave()?);
     }
-    let options = {
-        let mut o = SpawnOptions::default();
-        o.session = Session::NewWithTerminal(first as i32);
-        o
-    };
+    options.session = Session::NewWithTerminal(first as i32);
     let mut child = cmd.spawn_as_user(token, &options).map_err(Exec)?;
     // Only the program holds its side now.
     drop(cmd);
@@ -148,6 +181,63 @@ fn spawn_and_wait(mut cmd: Command, token: &Token) -> Result<std::process::ExitS
         )?;
     }
     Ok(child.wait()?)
+}
+
+/// Whether `TERM` names a terminal type: a short word, never a path (terminfo
+/// would read a file of the caller's choosing), as sudo checks it.
+fn is_terminal_type(term: &std::ffi::OsStr) -> bool {
+    let b = term.as_encoded_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.+".contains(c))
+}
+
+/// The words of a command as one line for `sh -c`: each word that is not plainly
+/// safe is single-quoted, so that the shell runs exactly these words.
+fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            let plain = !w.is_empty()
+                && w.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"_-+=.,/:@%".contains(&c));
+            if plain {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether this process may start a program as another user: root, or
+/// CAP_SETUID and CAP_SETGID in its permitted set (SeTcbPrivilege).
+fn may_start_as_another_user() -> bool {
+    use rustix::thread::CapabilitySet;
+    rustix::thread::capabilities(None).is_ok_and(|c| {
+        c.permitted
+            .contains(CapabilitySet::SETUID | CapabilitySet::SETGID)
+    })
+}
+
+/// Whether the token's user may enter `dir` (search every directory on the way,
+/// and the directory itself), checked while this thread impersonates the user:
+/// the answer `chdir` would give the user. The outer error is guise's own.
+fn may_enter(
+    token: &Token,
+    dir: &std::path::Path,
+) -> Result<std::result::Result<(), rustix::io::Errno>> {
+    use rustix::fs::{Access, AtFlags, CWD, FileType};
+    Ok(token.run_as(|| {
+        let st = rustix::fs::stat(dir)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+            return Err(rustix::io::Errno::NOTDIR);
+        }
+        // The effective ids, the user's while impersonating (the real ones are root's).
+        rustix::fs::accessat(CWD, dir, Access::EXEC_OK, AtFlags::EACCESS)
+    })?)
 }
 
 /// The program could not be started: the exit status says why, as env's and
@@ -237,6 +327,27 @@ fn run_program(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
         );
         Ok(options)
     };
+    if args.password_stdin && !may_start_as_another_user() {
+        // Checked before the password is read: nothing is taken from stdin.
+        bail!(
+            "--password-stdin needs root: only a process with CAP_SETUID and CAP_SETGID \
+             (root) can start a program as another user, password or not; use su or \
+             sudo to run as another user"
+        );
+    }
+    if let Some(user) = &args.user {
+        // Root may know which accounts exist: say so, not "user name or password is
+        // incorrect" (which PAM would answer, and which hides it from others).
+        let known = nix::unistd::User::from_name(user)
+            .with_context(|| format!("looking up the user {user:?}"))?;
+        if known.is_none() {
+            return Err(guise::Error::new(
+                guise::ErrorKind::NoneMapped,
+                format!("no user named {user}"),
+            )
+            .into());
+        }
+    }
     let token = match (&args.user, args.uid) {
         (Some(user), None) if args.password_stdin => {
             logon_user_with(user, password_from_stdin()?, kind, &pam_options()?)?
@@ -261,15 +372,88 @@ fn run_program(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
             token.duplicate(ImpersonationLevel::Impersonation, TokenType::Primary)?
         }
     };
-    let mut cmd = Command::new(&args.command[0]);
-    cmd.args(&args.command[1..]);
+    let uid = token.unix().uid().as_raw();
+    let account = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten();
+    let mut options = SpawnOptions::default();
+    let mut cmd = if args.login {
+        // The login shell of the account (a uid without one gets /bin/sh), as a
+        // login shell: argv[0] is its name with a leading dash.
+        let shell = account
+            .as_ref()
+            .map(|a| a.shell.clone())
+            .filter(|s| !s.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("/bin/sh"));
+        let name = shell.file_name().unwrap_or(shell.as_os_str());
+        let mut arg0 = std::ffi::OsString::from("-");
+        arg0.push(name);
+        options.arg0 = Some(arg0);
+        let mut cmd = Command::new(&shell);
+        if !args.command.is_empty() {
+            cmd.arg("-c").arg(shell_words(&args.command));
+        }
+        cmd
+    } else {
+        let mut cmd = Command::new(&args.command[0]);
+        cmd.args(&args.command[1..]);
+        cmd
+    };
+    let dir = match (&args.chdir, args.login) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, true) => {
+            let home = account
+                .as_ref()
+                .map_or_else(|| PathBuf::from("/"), |a| a.dir.clone());
+            match may_enter(&token, &home)? {
+                Ok(()) => Some(home),
+                Err(e) => {
+                    eprintln!(
+                        "guise: warning: cannot change directory to {} as the user: {e}; starting in /",
+                        home.display()
+                    );
+                    Some(PathBuf::from("/"))
+                }
+            }
+        }
+        (None, false) => None,
+    };
+    if let Some(dir) = &dir {
+        cmd.current_dir(dir);
+    }
+    for name in &args.preserve_env {
+        if name.is_empty() || name.contains('=') {
+            bail!("--preserve-env takes variable names, not {name:?}");
+        }
+        if !guise::process::is_safe_env_var(name.as_ref()) {
+            bail!("{name} may not pass to a process started as another user");
+        }
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value);
+        }
+    }
     for pair in &args.env {
         let Some((k, v)) = pair.split_once('=') else {
             bail!("--env takes VAR=VALUE, not {pair:?}");
         };
         cmd.env(k, v);
     }
-    let status = spawn_and_wait(cmd, &token)?;
+    let status = match spawn_and_wait(cmd, &token, options) {
+        Ok(status) => status,
+        // The child enters the directory as the user: say so when that is why it
+        // could not start.
+        Err(e) if e.is::<Exec>() => match &dir {
+            Some(dir) => match may_enter(&token, dir)? {
+                Err(why) => bail!(
+                    "cannot change directory to {} as the user: {why}",
+                    dir.display()
+                ),
+                Ok(()) => return Err(e),
+            },
+            None => return Err(e),
+        },
+        Err(e) => return Err(e),
+    };
     // The logon's PAM session ends now, before the process does.
     drop(token);
     guise::logon::end_finished_sessions();

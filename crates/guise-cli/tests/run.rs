@@ -433,3 +433,288 @@ fn root_without_a_password_still_goes_through_account_and_session_management() {
     assert_eq!(code, 125, "{err}");
     assert!(err.contains("ERROR_ACCOUNT_EXPIRED"), "{err}");
 }
+
+/// Runs `guise ARGS` on a fresh pseudo-terminal with `TERM` set to `term` in its
+/// environment; returns what the terminal showed.
+fn guise_on_a_terminal(args: &[&str], term: &str) -> String {
+    const DRIVER: &str = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b''
+while True:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors='replace'))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", DRIVER, common::GUISE])
+        .args(args)
+        .env("TERM", term)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+/// #22 item 5: a program given a pseudo-terminal gets the caller's TERM (the
+/// relay writes to the caller's terminal); a TERM that is a path, not a terminal
+/// type, is left out, and without a terminal there is none.
+#[test]
+fn run_keeps_term_with_a_pseudo_terminal() {
+    need_root!();
+    let show = [
+        "run",
+        "--uid",
+        "61001",
+        "--",
+        "sh",
+        "-c",
+        "echo \"TERM=[$TERM]\"",
+    ];
+    let text = guise_on_a_terminal(&show, "xterm-256color");
+    assert!(text.contains("TERM=[xterm-256color]"), "{text}");
+    let text = guise_on_a_terminal(&show, "../../tmp/terminfo");
+    assert!(text.contains("TERM=[]"), "a path passed as TERM: {text}");
+    let (code, out, err) = common::guise_with_env(
+        &show,
+        "",
+        &[("TERM", std::ffi::OsStr::new("xterm-256color"))],
+    );
+    assert_eq!((code, out.as_str()), (0, "TERM=[]\n"), "{err}");
+}
+
+/// #22 item 5: `--login` as `runuser -l`: the user's login shell as a login shell
+/// (`-sh`, which reads ~/.profile), in the home directory, with the built
+/// environment only; a command is run by it with its words as given.
+#[test]
+fn run_login_starts_the_login_shell_in_the_home_directory() {
+    need_root!();
+    let _accounts = accounts::accounts();
+    // A /home of this test's own (its private mount namespace) with alice's home.
+    rustix::mount::mount(
+        "tmpfs",
+        "/home",
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        None,
+    )
+    .unwrap();
+    let home = std::path::Path::new("/home/alice");
+    std::fs::create_dir(home).unwrap();
+    std::fs::write(home.join(".profile"), "export FROM_PROFILE=yes\n").unwrap();
+    std::os::unix::fs::chown(home, Some(61201), Some(61201)).unwrap();
+    std::os::unix::fs::chown(home.join(".profile"), Some(61201), Some(61201)).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let caller = [("NOT_FOR_ALICE", std::ffi::OsStr::new("1"))];
+    // No command: the shell reads its commands from stdin.
+    let (code, out, err) = common::guise_with_env(
+        &["run", "--user", "alice", "--login"],
+        "echo \"$0 $(pwd)\"; env\n",
+        &caller,
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("-sh /home/alice"), "{out}");
+    let env: Vec<&str> = lines.collect();
+    for var in [
+        "HOME=/home/alice",
+        "USER=alice",
+        "LOGNAME=alice",
+        "SHELL=/bin/sh",
+        "FROM_PROFILE=yes",
+    ] {
+        assert!(env.contains(&var), "no {var} in {env:?}");
+    }
+    assert!(env.iter().any(|v| v.starts_with("PATH=")), "{env:?}");
+    assert!(
+        !env.iter().any(|v| v.starts_with("NOT_FOR_ALICE=")),
+        "the caller's environment passed: {env:?}"
+    );
+    // A command: run by the login shell, its words exactly as given.
+    let (code, out, err) = guise_run(
+        &[
+            "--user", "alice", "--login", "--", "printf", "%s|", "a b", "it's", "$HOME",
+        ],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (0, "a b|it's|$HOME|"), "{err}");
+    let (code, out, err) = guise_run(
+        &[
+            "--user",
+            "alice",
+            "--login",
+            "--",
+            "sh",
+            "-c",
+            "echo $FROM_PROFILE; pwd",
+        ],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (0, "yes\n/home/alice\n"), "{err}");
+    // A home alice may not enter: a warning, and the shell starts in /.
+    std::os::unix::fs::chown(home, Some(0), Some(0)).unwrap();
+    let (code, out, err) = guise_run(&["--user", "alice", "--login", "--", "pwd"], "");
+    assert_eq!((code, out.as_str()), (0, "/\n"), "{err}");
+    assert!(
+        err.contains("cannot change directory to /home/alice"),
+        "{err}"
+    );
+}
+
+/// #22 item 5, attack: `--chdir` into a directory only root may enter. The change
+/// of directory happens as the user, so it fails, and says why.
+#[test]
+fn run_chdir_enters_the_directory_as_the_user() {
+    need_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(dir.path(), 0o755);
+    let open = dir.path().join("open");
+    let mine = dir.path().join("mine");
+    let closed = dir.path().join("closed");
+    let inner = closed.join("inner");
+    for d in [&open, &mine, &closed, &inner] {
+        std::fs::create_dir(d).unwrap();
+        mode(d, 0o755);
+    }
+    mode(&closed, 0o700);
+    std::os::unix::fs::chown(&mine, Some(61001), Some(61001)).unwrap();
+    mode(&mine, 0o700);
+    let pwd = |d: &std::path::Path| {
+        guise_run(
+            &[
+                "--uid",
+                "61001",
+                "--chdir",
+                d.to_str().unwrap(),
+                "--",
+                "pwd",
+            ],
+            "",
+        )
+    };
+    for d in [&open, &mine] {
+        let (code, out, err) = pwd(d);
+        assert_eq!((code, out.trim()), (0, d.to_str().unwrap()), "{err}");
+    }
+    for d in [&closed, &inner] {
+        let (code, out, err) = pwd(d);
+        assert_eq!(code, 125, "entered {}: {out} {err}", d.display());
+        assert!(
+            err.contains(&format!("cannot change directory to {}", d.display()))
+                && err.contains("Permission denied"),
+            "{err}"
+        );
+    }
+    let (code, _, err) = pwd(&dir.path().join("absent"));
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("No such file"), "{err}");
+}
+
+/// #22 item 5: `--preserve-env` keeps the named variables from the caller's
+/// environment, and no other; loader variables are refused as with `--env`.
+#[test]
+fn run_preserve_env_keeps_only_the_named_variables() {
+    need_root!();
+    let caller = [
+        ("GUISE_KEPT", std::ffi::OsStr::new("kept value")),
+        ("GUISE_OTHER", std::ffi::OsStr::new("other")),
+        ("GCONV_PATH", std::ffi::OsStr::new("/tmp")),
+    ];
+    let (code, out, err) = common::guise_with_env(
+        &[
+            "run",
+            "--uid",
+            "61001",
+            "--preserve-env=GUISE_KEPT,GUISE_ABSENT",
+            "--",
+            "env",
+        ],
+        "",
+        &caller,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l == "GUISE_KEPT=kept value"), "{out}");
+    assert!(!out.contains("GUISE_OTHER"), "{out}");
+    assert!(!out.contains("GUISE_ABSENT"), "{out}");
+    // --env overrides a preserved variable.
+    let (code, out, err) = common::guise_with_env(
+        &[
+            "run",
+            "--uid",
+            "61001",
+            "--preserve-env",
+            "GUISE_KEPT",
+            "--env",
+            "GUISE_KEPT=set",
+            "--",
+            "env",
+        ],
+        "",
+        &caller,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l == "GUISE_KEPT=set"), "{out}");
+    for refused in ["GCONV_PATH", "LD_PRELOAD"] {
+        let (code, _, err) = common::guise_with_env(
+            &[
+                "run",
+                "--uid",
+                "61001",
+                &format!("--preserve-env={refused}"),
+                "--",
+                "true",
+            ],
+            "",
+            &caller,
+        );
+        assert_eq!(code, 125, "{err}");
+        assert!(err.contains(refused), "{err}");
+    }
+}
+
+/// #22 item 5: root is told that a user does not exist, not that a user name or
+/// password is wrong; the exit status is guise's own.
+#[test]
+fn run_names_an_unknown_user() {
+    need_root!();
+    let (code, _, err) = guise_run(&["--user", "nosuch-guise-user", "--", "true"], "");
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("no user named nosuch-guise-user"), "{err}");
+    assert!(!err.contains("ERROR_LOGON_FAILURE"), "{err}");
+}
+
+/// #22 item 5: `--password-stdin` needs root (a process that is not root cannot
+/// start a program as another user at all): a caller that is not root is told so,
+/// before the password is read.
+#[test]
+fn run_password_stdin_needs_root() {
+    need_root!();
+    // guise itself, run as uid 61001, is the caller that is not root.
+    let (code, out, err) = guise_run(
+        &[
+            "--uid",
+            "61001",
+            "--",
+            "sh",
+            "-c",
+            "\"$0\" run --user root --password-stdin -- true; echo \"rc=$?\"; read l; echo \"left=$l\"",
+            common::GUISE,
+        ],
+        "the password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "rc=125\nleft=the password\n", "{err}");
+    assert!(err.contains("--password-stdin needs root"), "{err}");
+}

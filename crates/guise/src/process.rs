@@ -15,7 +15,11 @@
 //! [`crate::token::NO_DELEGATED_CREDENTIALS`]), then the variables set
 //! on the command; variables that steer the dynamic loader or libc (`LD_*`,
 //! `GCONV_PATH`, `GLIBC_TUNABLES`, ... — glibc's list for set-id programs)
-//! are refused.
+//! are refused. A working directory set with `Command::current_dir` is entered
+//! as the token's user, after the child has taken on the identity: a directory
+//! the user may not enter fails the spawn, although the process could enter it
+//! (std enters it first, as the process, before guise's step runs; the child
+//! then enters it again, by its absolute path, as the user).
 //!
 //! # Platform
 //! `fork` copies the *calling thread's* credentials. A process started by other code
@@ -64,6 +68,9 @@ pub struct SpawnOptions<'a> {
     /// terminal, so that no ioctl of the child (`TIOCSTI` among them) can reach the
     /// caller's terminal through its session.
     pub session: Session,
+    /// The child's `argv[0]`, where it is not the program as named on the command
+    /// (std's `arg0` is not seen by guise): `-sh` for a login shell.
+    pub arg0: Option<OsString>,
 }
 
 pub use crate::sys::spawn::Session;
@@ -128,8 +135,9 @@ pub trait CommandExt {
     ///   primary token first (`Token::duplicate`).
     /// - [`ErrorKind::InvalidParameter`] for an empty program name or an unsafe
     ///   environment variable set on the command.
-    /// - [`ErrorKind::Os`] if the child cannot be started or cannot take on the
-    ///   identity (it never runs then).
+    /// - [`ErrorKind::Os`] if the child cannot be started, cannot take on the
+    ///   identity, or cannot enter the command's `current_dir` as the token's user
+    ///   (it never runs then).
     ///
     /// [`CreateProcessAsUser`]: https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-createprocessasuserw
     #[doc(alias = "CreateProcessAsUser")]
@@ -175,6 +183,7 @@ fn server_plan() -> Result<ChildPlan> {
         keep_fds: Vec::new(),
         session: Session::Inherit,
         exec: None,
+        chdir: None,
     })
 }
 
@@ -586,8 +595,16 @@ fn prepare(
     // Above the numbers the kept descriptors take in the child.
     let program_fd = rustix::io::fcntl_dupfd_cloexec(&program_fd, above as _)
         .map_err(|e| Error::sys(ErrorKind::Os, "the program's descriptor", e))?;
-    let (argv, envp) = exec_vectors(program, cmd, &env)?;
+    let arg0 = options.arg0.as_deref().unwrap_or(program);
+    let (argv, envp) = exec_vectors(arg0, cmd, &env)?;
     plan.exec = Some(crate::sys::spawn::Exec::new(program_fd, script, argv, envp));
+    // std enters the command's directory as the process, before the hooks; the
+    // child enters it again, by its absolute path, as the token's user.
+    if let Some(dir) = cmd.get_current_dir() {
+        let dir = std::path::absolute(dir)
+            .map_err(|e| Error::sys(ErrorKind::InvalidParameter, "the working directory", &e))?;
+        plan.chdir = Some(cstring(dir.as_os_str())?);
+    }
     Ok(Prepared {
         plan,
         _copies: copies,

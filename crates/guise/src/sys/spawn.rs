@@ -26,6 +26,10 @@ pub(crate) struct ChildPlan {
     pub exec: Option<Exec>,
     /// The child's session.
     pub session: Session,
+    /// The working directory, an absolute path, entered after the child has taken
+    /// on the target's identity (with `target` only): std enters the command's
+    /// `current_dir` before the hooks run, with the process's credentials.
+    pub chdir: Option<std::ffi::CString>,
 }
 
 /// The session of a process started as another user.
@@ -246,6 +250,12 @@ impl ChildPlan {
         // 6. Verify before exec.
         let (r, e) = (rustix::process::getuid(), rustix::process::geteuid());
         check(r == t.uid && e == t.uid && rustix::process::getgid() == t.gid)?;
+        // 7. The working directory, entered again as the token's user: std entered
+        //    it with the process's credentials (root may enter any directory), so a
+        //    directory the user may not enter fails the spawn here.
+        if let Some(dir) = &self.chdir {
+            rustix::process::chdir(dir.as_c_str())?;
+        }
         match &self.exec {
             Some(exec) => Err(exec.run()),
             None => Ok(()),
