@@ -68,10 +68,36 @@ DESTDIR=$stage bash scripts/install.sh --no-build 2>/dev/null
 for f in usr/local/bin/guise usr/local/share/man/man1/guise.1 usr/local/share/man/man1/guise-run.1 \
     usr/share/bash-completion/completions/guise usr/share/zsh/vendor-completions/_guise \
     usr/share/fish/vendor_completions.d/guise.fish etc/systemd/system/guise-serve.socket \
-    etc/systemd/system/guise-serve.service etc/pam.d/guise etc/dbus-1/system.d/org.guise.Files1.conf; do
+    etc/systemd/system/guise-serve.service etc/systemd/system/guise-rpc-kerberos.socket \
+    etc/systemd/system/guise-dbus.service etc/pam.d/guise etc/dbus-1/system.d/org.guise.Files1.conf \
+    usr/share/dbus-1/system-services/org.guise.Files1.service; do
     [ -s "$stage/$f" ] || die "install.sh did not install $f"
 done
+grep -qx 'ExecStart=/usr/local/bin/guise serve --socket-name files --root /srv/guise' \
+    "$stage/etc/systemd/system/guise-serve.service" || die "the staged unit does not name the installed binary"
 rm -rf "$stage"
+# As a package (PREFIX=/usr): the vendor directories, nothing in /etc but PAM's.
+stage=$(mktemp -d)
+PREFIX=/usr DESTDIR=$stage bash scripts/install.sh --no-build 2>/dev/null
+for f in usr/bin/guise usr/lib/systemd/system/guise-serve.service usr/lib/systemd/system/guise-dbus.service \
+    usr/share/dbus-1/system.d/org.guise.Files1.conf usr/share/dbus-1/system-services/org.guise.Files1.service; do
+    [ -s "$stage/$f" ] || die "install.sh with PREFIX=/usr did not install $f"
+done
+left=$(cd "$stage" && find etc -type f | grep -vx etc/pam.d/guise || true)
+[ -z "$left" ] || die "install.sh with PREFIX=/usr put into /etc: $left"
+grep -q '^Exec=/usr/bin/guise dbus serve' "$stage/usr/share/dbus-1/system-services/org.guise.Files1.service" \
+    || die "the D-Bus activation file does not name /usr/bin/guise"
+rm -rf "$stage"
+
+log "the Debian package (cargo-deb): built, installed with dpkg -i, its units verified, purged"
+if [ "$(id -u)" -eq 0 ]; then
+    bash scripts/deb.sh --check
+elif [ "${CI:-}" = true ]; then
+    die "the package check installs with dpkg: it needs root"
+else
+    bash scripts/deb.sh
+    log "skipped: installing the package needs root (built only)"
+fi
 
 # The RPC tests include a client written with Python's grpcio (messages from
 # Debian's protoc): nothing of guise in it.
