@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long, required_unless_present = "batch")]
     desired: Option<String>,
     /// Check for this account's token, built from NSS (needs root).
-    #[arg(long, conflicts_with = "token_json")]
+    #[arg(long, conflicts_with = "token_json", value_hint = clap::ValueHint::Username)]
     user: Option<String>,
     /// Check for the token described in this JSON file
     /// ({"user": SID, "groups": [SID...], "deny_only": [SID...], "privileges": [NAME...]}).

@@ -17,6 +17,7 @@ mod files;
 mod forkserve;
 mod journal;
 mod limits;
+mod manual;
 mod output;
 mod pty;
 mod rpc;
@@ -182,10 +183,32 @@ struct ManArgs {
     out_dir: Option<std::path::PathBuf>,
 }
 
-/// Prints the completion script of `args.shell`.
-fn completions(args: &CompletionsArgs, out: &mut impl Write) {
+/// Prints the completion script of `args.shell`. An option that names a user
+/// (`--user`, `ValueHint::Username`) completes user names: zsh and fish scripts
+/// say so themselves; bash's generator offers file names for it, so its case is
+/// rewritten to `compgen -u`.
+fn completions(args: &CompletionsArgs, out: &mut impl Write) -> Result<()> {
     let mut cmd = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(args.shell, &mut cmd, "guise", out);
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "guise", &mut script);
+    let mut script = String::from_utf8(script)?;
+    if args.shell == clap_complete::Shell::Bash {
+        let files = "COMPREPLY=($(compgen -f \"${cur}\"))";
+        let users = "COMPREPLY=($(compgen -u -- \"${cur}\"))";
+        let mut rewritten = String::with_capacity(script.len());
+        let mut after_user = false;
+        for line in script.split_inclusive('\n') {
+            if after_user && line.trim() == files {
+                rewritten.push_str(&line.replace(files, users));
+            } else {
+                rewritten.push_str(line);
+            }
+            after_user = line.trim() == "--user)";
+        }
+        script = rewritten;
+    }
+    out.write_all(script.as_bytes())?;
+    Ok(())
 }
 
 /// Writes the manual pages: guise.1 and one per command, `guise-serve.1`,
@@ -193,14 +216,14 @@ fn completions(args: &CompletionsArgs, out: &mut impl Write) {
 fn man(args: &ManArgs, out: &mut impl Write) -> Result<()> {
     let cmd = <Cli as clap::CommandFactory>::command();
     let Some(dir) = &args.out_dir else {
-        clap_mangen::Man::new(cmd).render(out)?;
+        manual::render(&cmd, "guise", out)?;
         return Ok(());
     };
     std::fs::create_dir_all(dir)?;
     fn write_pages(cmd: clap::Command, name: String, dir: &std::path::Path) -> Result<()> {
         let cmd = cmd.name(name.clone()).bin_name(name.replace('-', " "));
         let mut page = Vec::new();
-        clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+        manual::render(&cmd, &name, &mut page)?;
         std::fs::write(dir.join(format!("{name}.1")), page)?;
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
             let sub_name = format!("{name}-{}", sub.get_name());
@@ -244,10 +267,7 @@ fn main() -> ExitCode {
         Command::Stat(args) => serve::run_stat(&args, &mut out),
         Command::Put(args) => serve::run_put(&args, &mut out),
         Command::Demo(args) => demo::run(&args, &mut out),
-        Command::Completions(args) => {
-            completions(&args, &mut out);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Completions(args) => completions(&args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Man(args) => man(&args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Rpc(args) => rpc::run(args, &mut out),
         Command::Dbus(args) => dbus::run(args),

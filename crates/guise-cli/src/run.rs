@@ -13,7 +13,12 @@ use guise::{CommandExt, ImpersonationLevel, LogonType, Password, Token, TokenTyp
 #[derive(clap::Args)]
 pub struct Args {
     /// The account to run as.
-    #[arg(long, conflicts_with = "uid", required_unless_present = "uid")]
+    #[arg(
+        long,
+        conflicts_with = "uid",
+        required_unless_present = "uid",
+        value_hint = clap::ValueHint::Username
+    )]
     user: Option<String>,
     /// A numeric uid to run as (no account needed; root only).
     #[arg(long)]

@@ -227,7 +227,12 @@ fn the_shipped_units_verify_and_expose_little() {
             "guise-serve.socket"
         ]
     );
-    for service in ["guise-serve", "guise-rpc", "guise-rpc-kerberos", "guise-dbus"] {
+    for service in [
+        "guise-serve",
+        "guise-rpc",
+        "guise-rpc-kerberos",
+        "guise-dbus",
+    ] {
         let unit = |kind: &str| dir.path().join(format!("{service}.{kind}"));
         let mut units = vec![unit("service")];
         if unit("socket").exists() {
@@ -247,7 +252,11 @@ fn the_shipped_units_verify_and_expose_little() {
         // reaches other servers for callers that delegated): that costs 0.5
         // (PrivateNetwork=), 0.3 (AF_INET) and 0.2 (IPAddressDeny=), so it may
         // expose up to 2.5; each other unit at most 2.0.
-        let threshold = if service == "guise-rpc-kerberos" { 25 } else { 20 };
+        let threshold = if service == "guise-rpc-kerberos" {
+            25
+        } else {
+            20
+        };
         let security = Command::new("systemd-analyze")
             .args(["security", "--offline=yes"])
             .arg(format!("--threshold={threshold}"))
