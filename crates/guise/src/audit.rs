@@ -166,7 +166,8 @@ impl Request<'_> {
     /// who asked, what, on what, and the outcome, such as
     /// `uid 62001 read root.txt: denied, missing FILE_READ_DATA`. When the
     /// work ran below Impersonation level, or as another uid than the client's,
-    /// it says so (`... at identification as uid 4294967294: ...`).
+    /// it says so (`... at identification as uid 4294967294: ...`). Control
+    /// characters of the path are escaped (`\x0a`): the message is one line.
     ///
     /// ```
     /// # use guise::audit::{Request, Transport};
@@ -181,9 +182,9 @@ impl Request<'_> {
     /// ```
     pub fn message(&self) -> String {
         use std::fmt::Write;
-        let mut m = format!("uid {} {}", self.client_uid, self.op);
+        let mut m = format!("uid {} {}", self.client_uid, printable(self.op));
         if !self.path.is_empty() {
-            let _ = write!(m, " {}", self.path);
+            let _ = write!(m, " {}", printable(self.path));
         }
         if !matches!(
             self.level,
@@ -206,6 +207,24 @@ impl Request<'_> {
         };
         m
     }
+}
+
+/// `text` with its control characters escaped (`\x0a`, `\x1b`, `\x85`): a name
+/// a client chose cannot start a forged line, or drive a terminal, in a message
+/// meant to be read as one line. (The event's fields keep the name as given.)
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c as u32 {
+            n if c.is_control() && n < 0x100 => out.push_str(&format!("\\x{n:02x}")),
+            n if c.is_control() => out.push_str(&format!("\\u{{{n:x}}}")),
+            _ => out.push(c),
+        }
+    }
+    out.into()
 }
 
 /// Records a request served or refused (event `request`): who acted, for whom,
@@ -506,6 +525,88 @@ pub fn revert(acting_uid: u32, token: &crate::token::Token, uid: u32) {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+
+    fn read<'a>(
+        path: &'a str,
+        uid: u32,
+        level: ImpersonationLevel,
+        result: &'static str,
+    ) -> Request<'a> {
+        Request {
+            transport: Transport::Pipe,
+            op: "read",
+            path,
+            uid,
+            gid: uid,
+            level,
+            client_uid: 62001,
+            pid: 1,
+            access: "FILE_READ_DATA",
+            bytes: 0,
+            result,
+            missing: None,
+        }
+    }
+
+    #[test]
+    fn each_outcome_of_a_request_reads_as_one_line_of_words() {
+        use ImpersonationLevel::{Identification, Impersonation};
+        let cases: &[(Request<'_>, &str)] = &[
+            (
+                Request {
+                    bytes: 12,
+                    ..read("notes.txt", 62001, Impersonation, "ok")
+                },
+                "uid 62001 read notes.txt: ok, 12 bytes",
+            ),
+            (
+                Request {
+                    missing: Some("FILE_READ_DATA"),
+                    ..read("root.txt", 62001, Impersonation, "ERROR_ACCESS_DENIED")
+                },
+                "uid 62001 read root.txt: denied, missing FILE_READ_DATA",
+            ),
+            (
+                read("../etc/shadow", 62001, Impersonation, "ERROR_ACCESS_DENIED"),
+                "uid 62001 read ../etc/shadow: refused by the service's rules, ERROR_ACCESS_DENIED",
+            ),
+            (
+                read(
+                    "notes.txt",
+                    4294967294,
+                    Identification,
+                    "ERROR_BAD_IMPERSONATION_LEVEL",
+                ),
+                "uid 62001 read notes.txt at identification as uid 4294967294: denied, ERROR_BAD_IMPERSONATION_LEVEL",
+            ),
+            (
+                read("gone.txt", 62001, Impersonation, "ERROR_FILE_NOT_FOUND"),
+                "uid 62001 read gone.txt: failed, ERROR_FILE_NOT_FOUND",
+            ),
+        ];
+        for (request, want) in cases {
+            assert_eq!(request.message(), *want);
+        }
+        assert!(is_denial("ERROR_ACCESS_DENIED") && !is_denial("ERROR_FILE_NOT_FOUND"));
+    }
+
+    /// Attack: a client names a file `x\nuid 0 read /etc/shadow: ok` so that the
+    /// journal's message, shown as lines, carries a forged request.
+    #[test]
+    fn attack_a_path_with_a_newline_cannot_forge_a_line_of_the_message() {
+        let r = read(
+            "x\nuid 0 read /etc/shadow: ok\x1b[2J\u{85}",
+            62001,
+            ImpersonationLevel::Impersonation,
+            "ERROR_FILE_NOT_FOUND",
+        );
+        let m = r.message();
+        assert!(!m.chars().any(char::is_control), "{m:?}");
+        assert_eq!(
+            m,
+            "uid 62001 read x\\x0auid 0 read /etc/shadow: ok\\x1b[2J\\x85: failed, ERROR_FILE_NOT_FOUND"
+        );
+    }
 
     #[test]
     fn only_the_kernels_denial_names_a_missing_right() {
