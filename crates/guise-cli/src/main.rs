@@ -262,10 +262,18 @@ fn main() -> ExitCode {
         Command::Sddl(args) => sddl::run(&args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run::run(&args, &mut out),
         Command::Serve(args) => serve::run_serve(args).map(|()| ExitCode::SUCCESS),
-        Command::Cat(args) => serve::run_cat(&args, &mut out),
-        Command::Ls(args) => serve::run_ls(&args, &mut out),
-        Command::Stat(args) => serve::run_stat(&args, &mut out),
-        Command::Put(args) => serve::run_put(&args, &mut out),
+        Command::Cat(args) => {
+            serve::or_not_a_pipe_server(args.socket(), serve::run_cat(&args, &mut out))
+        }
+        Command::Ls(args) => {
+            serve::or_not_a_pipe_server(args.socket(), serve::run_ls(&args, &mut out))
+        }
+        Command::Stat(args) => {
+            serve::or_not_a_pipe_server(args.socket(), serve::run_stat(&args, &mut out))
+        }
+        Command::Put(args) => {
+            serve::or_not_a_pipe_server(args.socket(), serve::run_put(&args, &mut out))
+        }
         Command::Demo(args) => demo::run(&args, &mut out),
         Command::Completions(args) => completions(&args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Man(args) => man(&args, &mut out).map(|()| ExitCode::SUCCESS),

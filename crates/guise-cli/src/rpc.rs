@@ -909,23 +909,20 @@ fn transport_failure(s: &Status) -> bool {
 
 /// Whether the server on `socket` speaks HTTP/2: it is sent the client preface
 /// and an empty SETTINGS frame, and must answer with a SETTINGS frame (a
-/// 9-byte header of type 4). A guise pipe server reads the preface as a frame
-/// of some 540 MB and closes the connection.
-async fn speaks_http2(socket: &std::path::Path) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let probe = async {
-        let mut stream = tokio::net::UnixStream::connect(socket).await?;
-        stream
-            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
-            .await?;
+/// 9-byte header of type 4) within two seconds. A guise pipe server reads the
+/// preface as a frame of some 540 MB and closes the connection.
+pub fn speaks_http2(socket: &std::path::Path) -> bool {
+    use std::io::{Read, Write};
+    let probe = || -> std::io::Result<bool> {
+        let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+        stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")?;
         let mut header = [0u8; 9];
-        stream.read_exact(&mut header).await?;
-        Ok::<_, std::io::Error>(header[3] == 0x04)
+        stream.read_exact(&mut header)?;
+        Ok(header[3] == 0x04)
     };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), probe).await,
-        Ok(Ok(true))
-    )
+    probe().unwrap_or(false)
 }
 
 /// A failed call: the server's refusal (exit status 1), or, when the call broke
@@ -938,7 +935,12 @@ async fn call_failed(
     s: &Status,
 ) -> Result<std::process::ExitCode> {
     if let (true, Some(socket)) = (transport_failure(s), &args.socket)
-        && !speaks_http2(socket).await
+        && !{
+            let socket = socket.clone();
+            tokio::task::spawn_blocking(move || speaks_http2(&socket))
+                .await
+                .unwrap_or(false)
+        }
     {
         anyhow::bail!(Error::new(
             ErrorKind::InvalidParameter,

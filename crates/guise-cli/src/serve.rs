@@ -729,6 +729,50 @@ pub fn escape(text: &str, keep_lines: bool) -> String {
     out
 }
 
+impl QueryArgs {
+    /// The server's socket.
+    pub fn socket(&self) -> &std::path::Path {
+        &self.client.socket
+    }
+}
+
+impl CatArgs {
+    /// The server's socket.
+    pub fn socket(&self) -> &std::path::Path {
+        &self.client.socket
+    }
+}
+
+impl PutArgs {
+    /// The server's socket.
+    pub fn socket(&self) -> &std::path::Path {
+        &self.client.socket
+    }
+}
+
+/// `r`, the outcome of a pipe client of `socket`; a failure is "not a guise pipe
+/// server" when the server there answers in HTTP/2, whatever broke first (a
+/// gRPC server may close the connection on the pipe's frames before its own
+/// SETTINGS frame reaches the client, which then sees only a closed pipe).
+pub fn or_not_a_pipe_server<T>(socket: &std::path::Path, r: Result<T>) -> Result<T> {
+    match r {
+        Err(e)
+            if !crate::report(&e).contains("not a guise pipe server")
+                && crate::rpc::speaks_http2(socket) =>
+        {
+            Err(anyhow::Error::new(guise::Error::new(
+                ErrorKind::InvalidParameter,
+                format!(
+                    "not a guise pipe server: unix:{} answers in HTTP/2, as a gRPC server \
+                     does (`guise rpc call` is its client)",
+                    socket.display()
+                ),
+            )))
+        }
+        r => r,
+    }
+}
+
 /// A connection to `guise serve` with the client's options.
 fn connect(args: &ClientArgs) -> Result<PipeClient> {
     let qos = SecurityQos {

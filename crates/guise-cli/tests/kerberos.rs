@@ -425,10 +425,15 @@ fn a_principal_without_a_local_account_is_refused_with_a_clear_error() {
         "{err}"
     );
     assert!(err.contains("ERROR_NO_SUCH_USER"), "{err}");
-    let log = server.log_so_far();
+    // Erin's refusal, in words (the readiness probe's own refusal comes first).
     assert!(
-        log.contains("network client") && log.contains("refused: ERROR_NO_SUCH_USER"),
-        "{log}"
+        server
+            .wait_for_line(std::time::Duration::from_secs(10), |l| {
+                l.contains("network client") && l.contains("refused: ERROR_NO_SUCH_USER")
+            })
+            .is_some(),
+        "{}",
+        server.log_so_far()
     );
 }
 

@@ -130,3 +130,37 @@ fn issue_22_a_missing_file_is_file_or_path_not_found_from_every_client() {
         }
     }
 }
+
+/// The race of the HTTP/2 answer: a server that closes a connection on the pipe's
+/// first frame before its own SETTINGS frame is sent (as an HTTP/2 server may),
+/// but answers a client preface in HTTP/2, is still named for what it is.
+#[test]
+fn issue_22_a_grpc_server_that_closes_before_its_settings_is_still_named() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("h2");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut first = [0u8; 24];
+            if stream.read_exact(&mut first).is_ok() && first.starts_with(b"PRI * HTTP/2.0") {
+                // SETTINGS, empty: a 9-byte header of type 4.
+                let _ = stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+            }
+            // Anything else: closed at once, nothing sent.
+        }
+    });
+    let s = socket.to_str().unwrap();
+    for args in [
+        &["cat", "--socket", s, "a.txt"][..],
+        &["ls", "--socket", s, ""],
+        &["stat", "--socket", s, "a.txt"],
+        &["put", "--socket", s, "--data", "x", "a.txt"],
+    ] {
+        let (code, out, err) = guise(args);
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
+        assert!(err.contains("not a guise pipe server"), "{args:?}: {err}");
+        assert!(err.contains(s), "the socket is named: {err}");
+    }
+}
