@@ -23,13 +23,16 @@ if ! cargo deb --version >/dev/null 2>&1; then
 fi
 
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-[ -x "$target/release/guise" ] || cargo build --release --locked -p guise-cli
+# A no-op when the release binary is up to date; never an older binary packaged.
+cargo build --release --locked -p guise-cli
 # The stage is what the package holds: install.sh as a package installs
 # (PREFIX=/usr: /usr/bin, /usr/lib/systemd/system, /usr/share/dbus-1).
 stage=$target/release/deb-stage
 rm -rf "$stage"
 mkdir -m 0755 "$stage"
-PREFIX=/usr DESTDIR=$stage bash scripts/install.sh --no-build 2>/dev/null
+PREFIX=/usr DESTDIR=$stage bash scripts/install.sh --no-build 2>"$stage.log" \
+    || { cat "$stage.log" >&2; die "install.sh could not stage the package"; }
+rm -f "$stage.log"
 rm -f "$target"/debian/guise_*.deb
 cargo deb -p guise-cli --no-build --no-strip --locked >/dev/null
 deb=$(ls "$target"/debian/guise_*.deb)
@@ -42,6 +45,11 @@ if dpkg -s guise >/dev/null 2>&1; then
     die "a package named guise is installed already; --check installs and purges its own"
 fi
 contents=$(dpkg-deb --contents "$deb")
+# Installing and purging must not replace or remove what is already on this
+# machine (an install.sh install, an administrator's PAM file): refused then.
+while read -r path; do
+    [ -e "/$path" ] && [ ! -d "/$path" ] && die "/$path exists already: --check installs and purges the package, which would replace or remove it (run it on a machine without guise)"
+done < <(dpkg-deb --contents "$deb" | awk '{print $6}' | sed 's#^\./##')
 for f in ./usr/bin/guise ./usr/share/man/man1/guise.1 ./usr/share/man/man1/guise-serve.1 \
     ./usr/lib/systemd/system/guise-serve.socket ./usr/lib/systemd/system/guise-serve.service \
     ./usr/lib/systemd/system/guise-rpc.socket ./usr/lib/systemd/system/guise-rpc.service \

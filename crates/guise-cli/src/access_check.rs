@@ -8,7 +8,7 @@ use guise::security::{
     access_check_with, sddl,
 };
 use guise::token::{Group, GroupAttributes};
-use guise::{Error, ErrorKind, ImpersonationLevel, LogonType, Privilege, Sid, Token, TokenType};
+use guise::{Error, ErrorKind, Privilege, Sid, Token};
 use serde_json::{Value, json};
 
 /// Options of `guise access-check`.
@@ -21,7 +21,8 @@ pub struct Args {
     /// Generic rights must be mapped first, as AccessCheck requires.
     #[arg(long, required_unless_present = "batch")]
     desired: Option<String>,
-    /// Check for this account's token, built from NSS (needs root).
+    /// Check for this account's token (at Identification level, from NSS and, for
+    /// a directory account, winbind's domain SIDs; any caller may).
     #[arg(long, conflicts_with = "token_json", value_hint = clap::ValueHint::Username)]
     user: Option<String>,
     /// Check for the token described in this JSON file
@@ -314,8 +315,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
     let sd = sddl::parse(text, domain)?;
     let desired = sddl::parse_access_mask(desired).context("--desired")?;
     let token = match (&args.user, &args.token_json) {
-        (Some(name), None) => Token::for_user(name, LogonType::Network)?
-            .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)?,
+        (Some(name), None) => Token::for_account(name)?,
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;

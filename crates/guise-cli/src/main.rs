@@ -263,16 +263,16 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args, &mut out),
         Command::Serve(args) => serve::run_serve(args).map(|()| ExitCode::SUCCESS),
         Command::Cat(args) => {
-            serve::or_not_a_pipe_server(args.socket(), serve::run_cat(&args, &mut out))
+            serve::or_not_a_pipe_server(args.client(), serve::run_cat(&args, &mut out))
         }
         Command::Ls(args) => {
-            serve::or_not_a_pipe_server(args.socket(), serve::run_ls(&args, &mut out))
+            serve::or_not_a_pipe_server(args.client(), serve::run_ls(&args, &mut out))
         }
         Command::Stat(args) => {
-            serve::or_not_a_pipe_server(args.socket(), serve::run_stat(&args, &mut out))
+            serve::or_not_a_pipe_server(args.client(), serve::run_stat(&args, &mut out))
         }
         Command::Put(args) => {
-            serve::or_not_a_pipe_server(args.socket(), serve::run_put(&args, &mut out))
+            serve::or_not_a_pipe_server(args.client(), serve::run_put(&args, &mut out))
         }
         Command::Demo(args) => demo::run(&args, &mut out),
         Command::Completions(args) => completions(&args, &mut out).map(|()| ExitCode::SUCCESS),

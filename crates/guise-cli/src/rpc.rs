@@ -809,6 +809,23 @@ async fn kerberos_listener(
     passed: Option<std::net::TcpListener>,
     options: RpcOptions,
 ) -> Result<guise::rpc::KerberosIncoming> {
+    // A passed socket must be the one --listen names, checked first of all.
+    if let (Some(listener), Some(listen)) = (&passed, listen) {
+        let have = listener.local_addr()?;
+        // The same port, and the same address unless --listen names every
+        // address (0.0.0.0, [::]): a --listen 127.0.0.1:4460 is never served on
+        // every interface by a unit that says 4460.
+        let (_, address) = tcp_target(listen).context("--listen")?;
+        let same = address.parse::<std::net::SocketAddr>().is_ok_and(|want| {
+            want.port() == have.port() && (want.ip() == have.ip() || want.ip().is_unspecified())
+        });
+        if !same {
+            anyhow::bail!(
+                "systemd passed the TCP socket {have}, not --listen {listen} (give --listen \
+                 as the unit's address and port, or leave it out)"
+            );
+        }
+    }
     let keytab = args
         .keytab
         .as_deref()
@@ -820,22 +837,9 @@ async fn kerberos_listener(
         k
     })?;
     match (passed, listen) {
-        (Some(listener), listen) => {
-            let have = listener.local_addr()?;
-            if let Some(listen) = listen {
-                let (_, address) = tcp_target(listen).context("--listen")?;
-                let port = address
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse::<u16>().ok());
-                if port != Some(have.port()) {
-                    anyhow::bail!("systemd passed the TCP socket {have}, not --listen {listen}");
-                }
-            }
-            Ok(guise::rpc::KerberosIncoming::from_listener(
-                listener, acceptor, options,
-            )?)
-        }
+        (Some(listener), _) => Ok(guise::rpc::KerberosIncoming::from_listener(
+            listener, acceptor, options,
+        )?),
         (None, Some(listen)) => {
             let (_, address) = tcp_target(listen).context("--listen")?;
             Ok(guise::rpc::KerberosIncoming::bind(&address, acceptor, options).await?)
@@ -909,18 +913,39 @@ fn transport_failure(s: &Status) -> bool {
 
 /// Whether the server on `socket` speaks HTTP/2: it is sent the client preface
 /// and an empty SETTINGS frame, and must answer with a SETTINGS frame (a
-/// 9-byte header of type 4) within two seconds. A guise pipe server reads the
-/// preface as a frame of some 540 MB and closes the connection.
-pub fn speaks_http2(socket: &std::path::Path) -> bool {
-    use std::io::{Read, Write};
-    let probe = || -> std::io::Result<bool> {
-        let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
-        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-        stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-        stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")?;
+/// 9-byte header of type 4). A guise pipe server reads the preface as a frame
+/// of some 540 MB and closes the connection.
+///
+/// Bounded by `limit` at every step, connect(2) included (the send timeout
+/// bounds a Unix socket's connect): a squatter that never accepts holds it
+/// no longer. With `server_uid`, a server of another uid is not asked at all.
+pub fn speaks_http2(socket: &std::path::Path, server_uid: Option<u32>, limit: Duration) -> bool {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType, sockopt};
+    let probe = || -> Option<bool> {
+        let fd = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .ok()?;
+        for which in [sockopt::Timeout::Send, sockopt::Timeout::Recv] {
+            sockopt::set_socket_timeout(&fd, which, Some(limit)).ok()?;
+        }
+        rustix::net::connect(&fd, &SocketAddrUnix::new(socket).ok()?).ok()?;
+        if let Some(want) = server_uid
+            && sockopt::socket_peercred(&fd).ok()?.uid.as_raw() != want
+        {
+            return None;
+        }
+        let mut stream = std::os::unix::net::UnixStream::from(fd);
+        use std::io::{Read, Write};
+        stream
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .ok()?;
         let mut header = [0u8; 9];
-        stream.read_exact(&mut header)?;
-        Ok(header[3] == 0x04)
+        stream.read_exact(&mut header).ok()?;
+        Some(header[3] == 0x04)
     };
     probe().unwrap_or(false)
 }
@@ -937,7 +962,11 @@ async fn call_failed(
     if let (true, Some(socket)) = (transport_failure(s), &args.socket)
         && !{
             let socket = socket.clone();
-            tokio::task::spawn_blocking(move || speaks_http2(&socket))
+            let (uid, limit) = (
+                args.server_uid,
+                Duration::from_secs(args.timeout.clamp(1, 2)),
+            );
+            tokio::task::spawn_blocking(move || speaks_http2(&socket, uid, limit))
                 .await
                 .unwrap_or(false)
         }

@@ -203,16 +203,9 @@ fn is_terminal_type(term: &std::ffi::OsStr) -> bool {
 fn shell_words(words: &[String]) -> String {
     words
         .iter()
-        .map(|w| {
-            let plain = !w.is_empty()
-                && w.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || b"_-+=.,/:@%".contains(&c));
-            if plain {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', "'\\''"))
-            }
-        })
+        // Every word quoted, the first too: no word is then an assignment
+        // (`A=b`), a reserved word (`if`, `time`) or anything but itself.
+        .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -332,12 +325,15 @@ fn run_program(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
         );
         Ok(options)
     };
+    // Root-only even for the caller's own account: a process started "as" its
+    // caller still takes on the account's groups (setgroups needs CAP_SETGID);
+    // a caller runs its own programs directly.
     if args.password_stdin && !may_start_as_another_user() {
         // Checked before the password is read: nothing is taken from stdin.
         bail!(
             "--password-stdin needs root: only a process with CAP_SETUID and CAP_SETGID \
-             (root) can start a program as another user, password or not; use su or \
-             sudo to run as another user"
+             (root) can start a program as a user, even its own account (whose groups it \
+             takes on), password or not; use su or sudo to run as another user"
         );
     }
     if let Some(user) = &args.user {
@@ -434,6 +430,9 @@ fn run_program(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
             bail!("{name} may not pass to a process started as another user");
         }
         if let Some(value) = std::env::var_os(name) {
+            if name == "TERM" && !is_terminal_type(&value) {
+                bail!("TERM is not a terminal type ({value:?}): it may not pass");
+            }
             cmd.env(name, value);
         }
     }
@@ -441,6 +440,10 @@ fn run_program(args: &Args, _out: &mut impl Write) -> Result<ExitCode> {
         let Some((k, v)) = pair.split_once('=') else {
             bail!("--env takes VAR=VALUE, not {pair:?}");
         };
+        // TERM names a terminal type, never a path to a terminfo file of someone's.
+        if k == "TERM" && !is_terminal_type(v.as_ref()) {
+            bail!("--env TERM={v:?}: TERM must be a terminal type (letters, digits, -_.+)");
+        }
         cmd.env(k, v);
     }
     let status = match spawn_and_wait(cmd, &token, options) {

@@ -730,23 +730,23 @@ pub fn escape(text: &str, keep_lines: bool) -> String {
 }
 
 impl QueryArgs {
-    /// The server's socket.
-    pub fn socket(&self) -> &std::path::Path {
-        &self.client.socket
+    /// The client's options.
+    pub fn client(&self) -> &ClientArgs {
+        &self.client
     }
 }
 
 impl CatArgs {
-    /// The server's socket.
-    pub fn socket(&self) -> &std::path::Path {
-        &self.client.socket
+    /// The client's options.
+    pub fn client(&self) -> &ClientArgs {
+        &self.client
     }
 }
 
 impl PutArgs {
-    /// The server's socket.
-    pub fn socket(&self) -> &std::path::Path {
-        &self.client.socket
+    /// The client's options.
+    pub fn client(&self) -> &ClientArgs {
+        &self.client
     }
 }
 
@@ -754,11 +754,22 @@ impl PutArgs {
 /// server" when the server there answers in HTTP/2, whatever broke first (a
 /// gRPC server may close the connection on the pipe's frames before its own
 /// SETTINGS frame reaches the client, which then sees only a closed pipe).
-pub fn or_not_a_pipe_server<T>(socket: &std::path::Path, r: Result<T>) -> Result<T> {
+///
+/// The server is not asked when the failure was its uid (`--server-uid`), and
+/// the question is bounded by `--timeout` (two seconds at most).
+pub fn or_not_a_pipe_server<T>(client: &ClientArgs, r: Result<T>) -> Result<T> {
+    let socket = client.socket.as_path();
+    let refused_for_its_uid = |e: &anyhow::Error| {
+        e.chain()
+            .filter_map(|c| c.downcast_ref::<guise::Error>())
+            .any(|g| g.kind() == ErrorKind::AccessDenied)
+    };
+    let limit = Duration::from_secs(client.timeout.clamp(1, 2));
     match r {
         Err(e)
             if !crate::report(&e).contains("not a guise pipe server")
-                && crate::rpc::speaks_http2(socket) =>
+                && !refused_for_its_uid(&e)
+                && crate::rpc::speaks_http2(socket, client.server_uid, limit) =>
         {
             Err(anyhow::Error::new(guise::Error::new(
                 ErrorKind::InvalidParameter,

@@ -46,7 +46,9 @@ impl Passed {
                     [] => return Ok(None),
                     [i] => i,
                     _ => bail!(
-                        "systemd passed {} {what} sockets; name the one to serve (FileDescriptorName=)",
+                        "systemd passed {} {what} sockets and this server serves one: give the unit \
+                         one (for IPv4 and IPv6 at once, one ListenStream= of a port with \
+                         BindIPv6Only=both), or name them (FileDescriptorName=)",
                         of_kind.len()
                     ),
                 }

@@ -19,6 +19,11 @@ pub struct Args {
     /// --all, every part), on one line (docs/cli-json.md).
     #[arg(long)]
     pub json: bool,
+    /// Show the token of this account instead (LsaLogonUser S4U at
+    /// Identification level: no password, no privilege needed): its SIDs, its
+    /// domain's for a directory account (winbind), and its Unix ids.
+    #[arg(long, value_name = "NAME", value_hint = clap::ValueHint::Username)]
+    pub user: Option<String>,
 }
 
 fn name_of(sid: &Sid) -> String {
@@ -91,12 +96,28 @@ fn to_json(token: &Token, creds: &ThreadCredentials) -> Value {
     })
 }
 
+/// The Unix identity of an account's token, in place of the thread's kernel view.
+fn unix_json(token: &Token) -> Value {
+    let unix = token.unix();
+    json!({ "uid": unix.uid().as_raw(), "gid": unix.gid().as_raw(), "groups": unix.groups() })
+}
+
 /// Runs `guise whoami`.
 pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
-    let token = current_token()?;
-    let creds = ThreadCredentials::current()?;
+    let (token, creds) = match &args.user {
+        Some(name) => (Token::for_account(name)?, None),
+        None => (current_token()?, Some(ThreadCredentials::current()?)),
+    };
     if args.json {
-        let mut value = to_json(&token, &creds);
+        let mut value = match &creds {
+            Some(creds) => to_json(&token, creds),
+            None => {
+                let mut v = to_json(&token, &ThreadCredentials::current()?);
+                v.as_object_mut().unwrap().remove("kernel");
+                v["unix"] = unix_json(&token);
+                v
+            }
+        };
         if !args.all {
             value = json!({ "user": value["user"] });
         }
@@ -167,6 +188,19 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
         },
     )?;
 
+    let Some(creds) = creds else {
+        section(out, "UNIX IDENTITY")?;
+        let unix = token.unix();
+        let groups: Vec<String> = unix.groups().iter().map(u32::to_string).collect();
+        writeln!(
+            out,
+            "uid: {}\ngid: {}\ngroups: {}",
+            unix.uid().as_raw(),
+            unix.gid().as_raw(),
+            groups.join(" ")
+        )?;
+        return Ok(());
+    };
     writeln!(
         out,
         "\nKERNEL VIEW (calling thread)\n----------------------------\n"

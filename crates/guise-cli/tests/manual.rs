@@ -101,11 +101,11 @@ fn issue_22_user_completes_user_names_not_file_names() {
         );
     }
     let (_, zsh, _) = guise(&["completions", "zsh"], "");
+    let user_lines: Vec<&str> = zsh.lines().filter(|l| l.contains("--user=")).collect();
+    assert!(!user_lines.is_empty(), "{zsh}");
     assert!(
-        zsh.lines()
-            .filter(|l| l.contains("--user="))
-            .all(|l| l.contains(":_users")),
-        "{zsh}"
+        user_lines.iter().all(|l| l.contains(":_users")),
+        "{user_lines:?}"
     );
     let (_, fish, _) = guise(&["completions", "fish"], "");
     let user_lines: Vec<&str> = fish.lines().filter(|l| l.contains("-l user")).collect();

@@ -271,3 +271,53 @@ fn the_shipped_units_verify_and_expose_little() {
         assert!(report.contains("Overall exposure level"), "{report}");
     }
 }
+
+/// Attack (a unit's mistake an attacker would use): the unit listens on every
+/// address (`ListenStream=PORT`) while the service says `--listen
+/// tcp://127.0.0.2:PORT`. The service refuses to start rather than serve every
+/// interface.
+#[test]
+#[cfg(feature = "kerberos")]
+fn attack_a_passed_tcp_socket_of_another_address_than_listen_is_refused() {
+    if common::skip::skip_unless(have("systemd-socket-activate"), "systemd-socket-activate") {
+        return;
+    }
+    let (_dir, files) = tree();
+    let port = std::net::TcpListener::bind(("0.0.0.0", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new("systemd-socket-activate")
+        .arg("--listen")
+        .arg(format!("0.0.0.0:{port}"))
+        .args([GUISE, "rpc", "serve", "--listen"])
+        .arg(format!("tcp://127.0.0.2:{port}"))
+        .args(["--keytab", "/nonexistent", "--root"])
+        .arg(&files)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first connection starts the service, which refuses to serve.
+    let t = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "the service kept serving"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("not --listen tcp://127.0.0.2"), "{err}");
+}

@@ -164,3 +164,60 @@ fn issue_22_a_grpc_server_that_closes_before_its_settings_is_still_named() {
         assert!(err.contains(s), "the socket is named: {err}");
     }
 }
+
+/// Attack: a local user squats the socket with a listener that never accepts
+/// (its queue full). The client's connect times out (`--timeout`), and the
+/// question "is it a gRPC server?" that follows a failure is bounded too: the
+/// client ends, and does not call the squatter a gRPC server.
+#[test]
+fn attack_a_squatter_that_never_accepts_cannot_hang_the_pipe_client() {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("squat");
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let addr = SocketAddrUnix::new(socket.as_path()).unwrap();
+    rustix::net::bind(&fd, &addr).unwrap();
+    rustix::net::listen(&fd, 0).unwrap();
+    // Fill the queue: every connect(2) after these waits.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let c = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )
+        .unwrap();
+        let _ = rustix::net::connect(&c, &addr);
+        held.push(c);
+    }
+    let s = socket.to_str().unwrap();
+    let mut child = std::process::Command::new(common::GUISE)
+        .args(["cat", "--socket", s, "--timeout", "1", "a.txt"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the client hung on a squatter that never accepts");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(!err.contains("not a guise pipe server"), "{err}");
+    drop(held);
+}

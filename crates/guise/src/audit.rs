@@ -15,14 +15,17 @@
 //! - `limit`: the admission limit a refusal or eviction was over (see
 //!   [`crate::admission`]).
 //!
-//! Events at `info` make the trail of a service; refusals and evictions are at
-//! `warn` and rate-limited (at most one a second per kind, with `suppressed`
-//! counting the others), so that a flood cannot drown the log; thread
+//! Events at `info` make the trail of a service; refusals over a limit and
+//! evictions are at `warn` and rate-limited (at most one a second per kind,
+//! with `suppressed` counting the others), so that a flood cannot drown the
+//! log. Denials and refused logons are at `warn` too, one a second of each
+//! kind, the others at `info` (so the trail keeps every one); thread
 //! impersonations and reverts are at `debug`.
 //!
-//! Names that come from clients (paths, principals, programs) are logged as
-//! given; use the JSON form of the log, or a formatter that escapes control
-//! characters, when the log is read by a terminal.
+//! Names that come from clients (paths, principals, programs) are kept as
+//! given in the event's fields; use the JSON form of the log, or a formatter
+//! that escapes control characters, when the log is read by a terminal. The
+//! event's message, a line for a person, escapes them (`\x0a`).
 //!
 //! # Example
 //! Events go wherever the application's `tracing` subscriber sends them
@@ -209,18 +212,27 @@ impl Request<'_> {
     }
 }
 
-/// `text` with its control characters escaped (`\x0a`, `\x1b`, `\x85`): a name
-/// a client chose cannot start a forged line, or drive a terminal, in a message
-/// meant to be read as one line. (The event's fields keep the name as given.)
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+/// `text` with its control characters escaped (`\x0a`, `\x1b`, `\x85`), and
+/// the Unicode separators and bidirectional controls (`\u{2028}`, `\u{202e}`): a
+/// name a client chose cannot start a forged line, drive a terminal or reorder
+/// what is shown, in a message meant to be read as one line. (The event's fields
+/// keep the name as given.)
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    // Besides the control characters: the line and paragraph separators, and
+    // the bidirectional overrides and isolates, which reorder what a terminal
+    // or a log viewer shows.
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c as u32, 0x2028 | 0x2029 | 0x200e | 0x200f | 0x202a..=0x202e | 0x2066..=0x2069)
+    };
+    if !text.chars().any(unsafe_char) {
         return text.into();
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c as u32 {
-            n if c.is_control() && n < 0x100 => out.push_str(&format!("\\x{n:02x}")),
-            n if c.is_control() => out.push_str(&format!("\\u{{{n:x}}}")),
+            n if unsafe_char(c) && n < 0x100 => out.push_str(&format!("\\x{n:02x}")),
+            n if unsafe_char(c) => out.push_str(&format!("\\u{{{n:x}}}")),
             _ => out.push(c),
         }
     }
@@ -232,7 +244,7 @@ fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 /// it, the access that was missing (`missing`; absent for a refusal by the
 /// service's own rules, such as a path outside the served directory). Its
 /// message is [`Request::message`]. At `info`; a denial ([`is_denial`]) at
-/// `warn`.
+/// `warn`, one a second (the others of that second at `info`).
 pub fn request(r: &Request<'_>) {
     macro_rules! request_at {
         ($level:expr) => {
@@ -257,12 +269,21 @@ pub fn request(r: &Request<'_>) {
             )
         };
     }
-    if is_denial(r.result) {
+    if is_denial(r.result) && DENIED.allow().is_some() {
         request_at!(tracing::Level::WARN);
     } else {
         request_at!(tracing::Level::INFO);
     }
 }
+
+/// Denials at `warn`: at most one a second of each kind (requests, network
+/// logons, logons); the others of that second are at `info`, so that a flood
+/// of them cannot use up the journal's warnings for the service (journald
+/// limits each service's rate per priority) while the trail at `info` keeps
+/// every one.
+static DENIED: RateLimited = RateLimited::new();
+static NETWORK_LOGON_REFUSED: RateLimited = RateLimited::new();
+static LOGON_REFUSED: RateLimited = RateLimited::new();
 
 /// The journal's `MESSAGE_ID` of each event of the trail, by its `event` name:
 /// 128-bit ids in hex that stay the same from release to release, so that
@@ -394,7 +415,8 @@ pub struct NetworkLogon<'a> {
 }
 
 /// Records a network client authenticated (`Ok`) or refused (`Err`) from
-/// `address` (event `network-logon`, at `info`; a refusal at `warn`).
+/// `address` (event `network-logon`, at `info`; a refusal at `warn`, one a
+/// second, the others at `info`).
 pub fn network_logon(address: std::net::SocketAddr, outcome: Result<NetworkLogon<'_>, &Error>) {
     match outcome {
         Ok(n) => tracing::info!(
@@ -408,21 +430,33 @@ pub fn network_logon(address: std::net::SocketAddr, outcome: Result<NetworkLogon
             delegated = n.delegated,
             result = "ok",
             "{} from {address} logged on as {} (uid {}){}",
-            n.principal,
-            n.account,
+            printable(n.principal),
+            printable(n.account),
             n.uid,
             if n.delegated { ", credentials delegated" } else { "" }
         ),
-        Err(e) => tracing::warn!(
-            target: "guise::audit",
-            event = "network-logon",
-            transport = Transport::Kerberos.as_str(),
-            %address,
-            result = e.kind().win32_name(),
-            error = %e,
-            "network client {address} refused: {}",
-            e.kind().win32_name()
-        ),
+        Err(e) => {
+            macro_rules! refused_at {
+                ($level:expr) => {
+                    tracing::event!(
+                        target: "guise::audit",
+                        $level,
+                        event = "network-logon",
+                        transport = Transport::Kerberos.as_str(),
+                        %address,
+                        result = e.kind().win32_name(),
+                        error = %e,
+                        "network client {address} refused: {}",
+                        e.kind().win32_name()
+                    )
+                };
+            }
+            if NETWORK_LOGON_REFUSED.allow().is_some() {
+                refused_at!(tracing::Level::WARN);
+            } else {
+                refused_at!(tracing::Level::INFO);
+            }
+        }
     }
 }
 
@@ -446,28 +480,42 @@ pub fn logon(
         logon_type = logon_type.win32_name(),
         authenticated,
         result = "ok",
-        "{user} logged on as {account} (uid {uid})"
+        "{} logged on as {} (uid {uid})",
+        printable(user),
+        printable(account)
     );
 }
 
-/// Records a logon refused (event `logon`, at `warn`), with the error.
+/// Records a logon refused (event `logon`, at `warn`: one a second, the others
+/// at `info`), with the error.
 pub fn logon_refused(
     user: &str,
     logon_type: crate::token::LogonType,
     authenticated: bool,
     error: &Error,
 ) {
-    tracing::warn!(
-        target: "guise::audit",
-        event = "logon",
-        user,
-        logon_type = logon_type.win32_name(),
-        authenticated,
-        result = error.kind().win32_name(),
-        error = %error,
-        "logon of {user} refused: {}",
-        error.kind().win32_name()
-    );
+    macro_rules! refused_at {
+        ($level:expr) => {
+            tracing::event!(
+                target: "guise::audit",
+                $level,
+                event = "logon",
+                user,
+                logon_type = logon_type.win32_name(),
+                authenticated,
+                result = error.kind().win32_name(),
+                error = %error,
+                "logon of {} refused: {}",
+                printable(user),
+                error.kind().win32_name()
+            )
+        };
+    }
+    if LOGON_REFUSED.allow().is_some() {
+        refused_at!(tracing::Level::WARN);
+    } else {
+        refused_at!(tracing::Level::INFO);
+    }
 }
 
 /// Records a process started as `token`'s user (event `spawn`, at `info`).
@@ -482,7 +530,7 @@ pub fn spawn(acting_uid: u32, token: &crate::token::Token, program: &std::ffi::O
         program = %program.to_string_lossy(),
         pid,
         "{} started as uid {} (pid {pid})",
-        program.to_string_lossy(),
+        printable(&program.to_string_lossy()),
         token.unix().uid().as_raw()
     );
 }
@@ -606,6 +654,39 @@ mod tests {
             m,
             "uid 62001 read x\\x0auid 0 read /etc/shadow: ok\\x1b[2J\\x85: failed, ERROR_FILE_NOT_FOUND"
         );
+    }
+
+    /// Attack: a name a client chose (a LogonUser name, a principal mapped to an
+    /// account, a program) with a newline, an escape or a bidi override does
+    /// not reach the one-line message of a logon or spawn as it is.
+    #[test]
+    fn attack_names_in_logon_and_spawn_messages_are_escaped() {
+        for name in [
+            "alice\nuid 0 read /etc/shadow: ok",
+            "a\x1b[2Jb",
+            "evil\u{202e}txt.exe",
+            "x\u{2028}y",
+        ] {
+            let p = printable(name);
+            assert!(
+                !p.chars()
+                    .any(|c| c.is_control() || matches!(c as u32, 0x2028 | 0x202e)),
+                "{p:?}"
+            );
+        }
+        assert_eq!(printable("plain name"), "plain name");
+        assert_eq!(printable("evil\u{202e}txt"), "evil\\u{202e}txt");
+    }
+
+    /// A flood of denials gives one warning a second; the rest of that second
+    /// are at info (still in the trail).
+    #[test]
+    fn a_flood_of_denials_gives_one_warning_a_second() {
+        let rate = RateLimited::new();
+        assert_eq!(rate.allow(), Some(0));
+        for _ in 0..1000 {
+            assert_eq!(rate.allow(), None);
+        }
     }
 
     #[test]

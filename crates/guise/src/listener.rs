@@ -24,6 +24,14 @@ impl RateLimited {
         }
     }
 
+    /// `Some(n)`, with `n` the events counted since the last one allowed, if
+    /// none was allowed in the last second; else `None`, and this one is counted.
+    pub(crate) fn allow(&self) -> Option<u64> {
+        let mut allowed = None;
+        self.warn(|n| allowed = Some(n));
+        allowed
+    }
+
     /// Calls `log` with the number of warnings suppressed since the last one, or
     /// counts this one if a warning was logged less than a second ago.
     pub(crate) fn warn(&self, log: impl FnOnce(u64)) {
