@@ -76,6 +76,7 @@ pub mod client;
 #[cfg(feature = "dbus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dbus")))]
 pub mod dbus;
+pub mod directory;
 pub mod error;
 pub mod fs;
 pub mod id;

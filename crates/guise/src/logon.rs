@@ -552,7 +552,43 @@ impl Token {
             .ok_or_else(|| {
                 Error::new(ErrorKind::NoneMapped, format!("no user is named {name:?}"))
             })?;
-        Token::for_account(&user, logon_type)
+        Token::for_account_entry(&user, logon_type)
+    }
+
+    /// A token that identifies the account `name` (found through NSS, and
+    /// winbind's domain SIDs for a directory account: [`crate::directory`]),
+    /// made without its password and without any privilege: an impersonation
+    /// token at Identification level, as `LsaLogonUser` with `KERB_S4U_LOGON`
+    /// gives a caller without SeTcbPrivilege, or `AuthzInitializeContextFromSid`.
+    ///
+    /// It answers "who is this, and in which groups?" and, with
+    /// [`crate::security::access_check`], "may they?"; it never acts. No
+    /// duplicate raises it above Identification, and a thread that impersonates
+    /// it opens nothing as the account.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::NoneMapped`] if no account has this name.
+    /// - [`ErrorKind::InvalidParameter`] for a name with a NUL byte.
+    /// - [`ErrorKind::Os`] if the account database or the directory cannot be
+    ///   read (never a token without the account's groups).
+    ///
+    /// [`LsaLogonUser`]: https://learn.microsoft.com/en-us/windows/win32/api/ntsecapi/nf-ntsecapi-lsalogonuser
+    #[doc(alias = "LsaLogonUser")]
+    #[doc(alias = "AuthzInitializeContextFromSid")]
+    #[doc(alias = "KERB_S4U_LOGON")]
+    pub fn for_account(name: &str) -> Result<Token> {
+        if name.contains('\0') {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "user name contains a NUL byte",
+            ));
+        }
+        let user = nix::unistd::User::from_name(name)
+            .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up user {name:?}"), e))?
+            .ok_or_else(|| {
+                Error::new(ErrorKind::NoneMapped, format!("no user is named {name:?}"))
+            })?;
+        Ok(Token::for_account_entry(&user, LogonType::Network)?.identification_only())
     }
 
     /// As [`Token::for_user`], for the account with this uid.
@@ -567,7 +603,7 @@ impl Token {
         let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
             .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up uid {uid}"), e))?
             .ok_or_else(|| Error::new(ErrorKind::NoneMapped, format!("no user has uid {uid}")))?;
-        Token::for_account(&user, logon_type)
+        Token::for_account_entry(&user, logon_type)
     }
 }
 

@@ -10,6 +10,8 @@
 //!   whose handler makes only the raw credential system calls.
 //! - [`uring`]: opens through io_uring with a registered personality.
 //! - [`gss`]: GSSAPI on MIT krb5, bound by hand (`kerberos` feature).
+//! - [`wbclient`]: Samba's winbind client library, loaded at run time where it
+//!   is installed (domain SIDs and groups of directory accounts).
 //! - [`setters`]: the macro that defines the libc credential setters in a binary as
 //!   functions that abort.
 #![allow(unsafe_code)]
@@ -27,3 +29,4 @@ pub(crate) mod socket;
 pub(crate) mod spawn;
 #[cfg(feature = "uring")]
 pub(crate) mod uring;
+pub(crate) mod wbclient;

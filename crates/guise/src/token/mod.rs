@@ -702,8 +702,21 @@ impl Token {
         Ok(token)
     }
 
-    pub(crate) fn for_account(user: &nix::unistd::User, logon_type: LogonType) -> Result<Token> {
+    pub(crate) fn for_account_entry(
+        user: &nix::unistd::User,
+        logon_type: LogonType,
+    ) -> Result<Token> {
         Self::for_account_from(user, logon_type, Origin::Account)
+    }
+
+    /// This token, to identify its user and never to act as it: an impersonation
+    /// token at Identification level that no duplicate or impersonation raises.
+    pub(crate) fn identification_only(mut self) -> Token {
+        let d = self.data_mut();
+        d.token_type = TokenType::Impersonation;
+        d.level = ImpersonationLevel::Identification;
+        d.origin = Origin::Synthetic;
+        self
     }
 
     /// A token for an account that this process logged on (`crate::logon`).
@@ -779,12 +792,41 @@ impl Token {
             user.gid.as_raw(),
             groups.into_iter().map(|g| g.as_raw()),
         )?;
-        Ok(Token::for_identity(
-            unix,
-            Some((logon_type, Luid::allocate())),
-            origin,
-            "guise",
-        ))
+        let token =
+            Token::for_identity(unix, Some((logon_type, Luid::allocate())), origin, "guise");
+        // A directory account's SIDs are its domain's (crate::directory); a
+        // lookup that fails is an error, never a token without its groups.
+        Ok(
+            match crate::directory::account(&user.name, user.uid.as_raw())? {
+                Some(account) => token.with_directory(&account),
+                None => token,
+            },
+        )
+    }
+
+    /// This token with a directory account's SIDs: the user's domain SID (also
+    /// the owner), and its domain groups in place of the `S-1-22-2` SIDs of
+    /// their gids; a domain group without a gid is a SID only. Local groups
+    /// keep their `S-1-22-2` SIDs; the kernel's groups do not change.
+    fn with_directory(mut self, account: &crate::directory::DomainAccount) -> Token {
+        let domain_gids: Vec<u32> = account.groups.iter().filter_map(|g| g.gid).collect();
+        let d = self.data_mut();
+        let unix_sid_of_domain_group = |sid: &Sid| matches!(sid.unix_id(), Some(crate::sid::UnixId::Group(gid)) if domain_gids.contains(&gid));
+        d.groups.retain(|g| !unix_sid_of_domain_group(&g.sid));
+        d.groups.extend(account.groups.iter().map(|g| Group {
+            sid: g.sid,
+            attributes: GroupAttributes::DEFAULT,
+        }));
+        d.primary_group = account
+            .groups
+            .iter()
+            .find(|g| g.gid == Some(d.unix.gid))
+            .map_or(d.primary_group, |g| g.sid);
+        if d.owner == d.user {
+            d.owner = account.sid;
+        }
+        d.user = account.sid;
+        self.indexed()
     }
 
     /// A primary token for raw Unix ids, as the kernel reports them for an IPC peer

@@ -1,0 +1,190 @@
+//! Accounts of an Active Directory domain, as winbind knows them.
+//!
+//! On a host joined to a domain with winbind (Samba's `libwbclient` installed and
+//! `winbindd` running), a directory account's token carries what a Windows
+//! member server's would: the user's domain SID (`S-1-5-21-…-1104`, not
+//! `S-1-22-1-uid`) and the SIDs of every domain group the user is a member of,
+//! nested groups included (the token groups the domain controller computes, as
+//! `wbinfo --user-domgroups` lists them). A group that has a Unix gid keeps it
+//! in the kernel's supplementary groups; a group without one is a SID only,
+//! which [`crate::security::access_check`] matches and the kernel never sees.
+//! Local accounts keep `S-1-22-1-uid` and `S-1-22-2-gid`.
+//!
+//! Where winbind is absent (no library, no daemon) every account is local. A
+//! lookup that fails otherwise is an error, never a local token: a token
+//! without its domain groups would pass a deny ACE that names one of them.
+//!
+//! # Example
+//! ```no_run
+//! // On a host joined with winbind: the domain, and alice's SID in it.
+//! if let Some(domain) = guise::directory::joined_domain() {
+//!     println!("{} ({}) is {}", domain.name, domain.dns_name, domain.sid);
+//! }
+//! let alice = guise::directory::account("alice", 10001)?;
+//! if let Some(a) = alice {
+//!     println!("alice is {}, in {} domain groups", a.sid, a.groups.len());
+//! }
+//! # Ok::<(), guise::Error>(())
+//! ```
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sid::Sid;
+use crate::sys::wbclient::{self, WbcDomainSid, WbcError};
+
+/// A directory account: its SID and its domain groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DomainAccount {
+    /// The user's SID in its domain.
+    pub sid: Sid,
+    /// The domain groups the user is a member of, nested ones included.
+    pub groups: Vec<DomainGroup>,
+}
+
+/// A domain group of a [`DomainAccount`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DomainGroup {
+    /// Its SID.
+    pub sid: Sid,
+    /// Its Unix gid, where winbind maps one (`gidNumber`, or an id of winbind's
+    /// own range); `None` for a group that has none.
+    pub gid: Option<u32>,
+}
+
+/// The domain a host is joined to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Domain {
+    /// Its NetBIOS name (`GUISE`).
+    pub name: String,
+    /// Its DNS name (`guise.test`).
+    pub dns_name: String,
+    /// Its SID (`S-1-5-21-…`), the prefix of its accounts' SIDs.
+    pub sid: Sid,
+}
+
+fn sid_of(w: &WbcDomainSid) -> Result<Sid> {
+    let n = usize::from(w.num_auths);
+    if w.sid_rev_num != 1 || n > wbclient::MAX_SUB_AUTHS {
+        return Err(Error::new(
+            ErrorKind::InvalidSid,
+            "winbind returned a malformed SID",
+        ));
+    }
+    let authority = w.id_auth.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
+    Sid::new(authority, &w.sub_auths[..n])
+}
+
+fn wbc_sid(s: &Sid) -> WbcDomainSid {
+    let mut w = WbcDomainSid {
+        sid_rev_num: 1,
+        num_auths: s.sub_authorities().len() as u8,
+        ..WbcDomainSid::default()
+    };
+    let a = s.authority().to_be_bytes();
+    w.id_auth.copy_from_slice(&a[2..]);
+    w.sub_auths[..s.sub_authorities().len()].copy_from_slice(s.sub_authorities());
+    w
+}
+
+fn failed(what: &str, e: WbcError) -> Error {
+    match e {
+        WbcError::Failed(code) => Error::new(
+            ErrorKind::Os,
+            format!("winbind could not answer {what} (WBC_ERR {code})"),
+        ),
+        WbcError::NotAvailable => {
+            Error::new(ErrorKind::Os, format!("winbind stopped answering {what}"))
+        }
+        WbcError::NotFound => Error::new(ErrorKind::NoneMapped, format!("winbind knows no {what}")),
+    }
+}
+
+/// The directory account named `name` whose uid (as NSS gave it) is `uid`:
+/// `None` for a local account, or where winbind is absent.
+///
+/// An account is the directory's when winbind knows the name with that same
+/// uid; a local account whose name or uid winbind also has is not taken for
+/// it.
+///
+/// # Errors
+/// [`ErrorKind::Os`] when winbind knows the account but cannot give its SID or
+/// groups (a failing domain controller, a daemon that stopped mid-way): never a
+/// token without them.
+pub fn account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
+    match wbclient::uid_of(name) {
+        Ok(u) if u == uid => {}
+        Ok(_) | Err(WbcError::NotAvailable | WbcError::NotFound) => return Ok(None),
+        Err(e) => return Err(failed(&format!("account {name:?}"), e)),
+    }
+    let user = wbclient::uid_to_sid(uid).map_err(|e| failed(&format!("SID for uid {uid}"), e))?;
+    let groups = wbclient::user_domain_groups(&user)
+        .map_err(|e| failed(&format!("groups of {name:?}"), e))?;
+    let mut out = Vec::with_capacity(groups.len());
+    // winbind lists the user's own SID first among its "groups": not a group.
+    for g in groups.iter().filter(|g| **g != user) {
+        let gid = match wbclient::sid_to_gid(g) {
+            Ok(gid) => Some(gid),
+            Err(WbcError::NotFound) => None,
+            Err(e) => return Err(failed("a group's gid", e)),
+        };
+        let sid = sid_of(g)?;
+        if !out.iter().any(|d: &DomainGroup| d.sid == sid) {
+            out.push(DomainGroup { sid, gid });
+        }
+    }
+    Ok(Some(DomainAccount {
+        sid: sid_of(&user)?,
+        groups: out,
+    }))
+}
+
+/// The domain this host is joined to, where winbind answers.
+pub fn joined_domain() -> Option<Domain> {
+    let (name, dns_name, sid) = wbclient::joined_domain().ok()?;
+    Some(Domain {
+        name,
+        dns_name,
+        sid: sid_of(&sid).ok()?,
+    })
+}
+
+/// `DOMAIN\name` of a SID winbind knows (`LookupAccountSid` in a domain);
+/// `None` where it does not, or is absent.
+pub fn account_name(sid: &Sid) -> Option<String> {
+    let (domain, name) = wbclient::lookup_sid(&wbc_sid(sid)).ok()?;
+    match (domain.is_empty(), name.is_empty()) {
+        (_, true) => None,
+        (true, false) => Some(name),
+        (false, false) => Some(format!("{domain}\\{name}")),
+    }
+}
+
+/// Whether winbind answers on this host.
+pub fn available() -> bool {
+    wbclient::ping().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sid_goes_to_winbind_and_back_unchanged() {
+        for text in [
+            "S-1-5-21-3458363138-77740344-954057936-1104",
+            "S-1-5-32-544",
+            "S-1-1-0",
+        ] {
+            let sid: Sid = text.parse().unwrap();
+            assert_eq!(sid_of(&wbc_sid(&sid)).unwrap(), sid);
+        }
+        let bad = WbcDomainSid {
+            sid_rev_num: 1,
+            num_auths: 16,
+            ..WbcDomainSid::default()
+        };
+        assert!(sid_of(&bad).is_err());
+    }
+}
