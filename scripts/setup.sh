@@ -76,3 +76,20 @@ ensure_pypi_clients() {
     export GUISE_PYPI_PYTHON GUISE_GRPCURL
     log "grpcio $("$GUISE_PYPI_PYTHON" -c 'import grpc; print(grpc.__version__)') from PyPI; $("$GUISE_GRPCURL" -version 2>&1)"
 }
+
+# ensure_samba_dc: a Samba Active Directory domain controller and winbind, for the
+# tests that start a throwaway domain in namespaces of their own
+# (crates/guise-cli/tests/common/ad-dc.sh), and libwbclient's header for the
+# binding's layout test. No service is started here (policy-rc.d or not, the
+# tests start their own); libnss-winbind's postinst adds winbind to this host's
+# /etc/nsswitch.conf, which is taken out again: the host's accounts stay its
+# own, and only the tests' namespaces see a domain.
+ensure_samba_dc() {
+    local fresh=
+    dpkg-query -W -f='${Status}' libnss-winbind 2>/dev/null | grep -q "ok installed" || fresh=1
+    ensure_debs samba-ad-dc samba-ad-provision samba-dsdb-modules winbind libnss-winbind libwbclient-dev
+    if [ -n "$fresh" ] && grep -qE '^(passwd|group):.* winbind' /etc/nsswitch.conf; then
+        sed -i -E 's/^((passwd|group|shadow|gshadow):.*) winbind$/\1/' /etc/nsswitch.conf
+        log "took winbind out of /etc/nsswitch.conf again (libnss-winbind put it in)"
+    fi
+}

@@ -111,6 +111,8 @@ ensure_debs python3-seccomp
 ensure_debs libpam-krb5 krb5-kdc krb5-admin-server krb5-user
 # Constrained delegation: a realm whose database is in a private OpenLDAP server.
 ensure_debs slapd ldap-utils krb5-kdc-ldap
+# Active Directory: a throwaway Samba domain controller and winbind.
+ensure_samba_dc
 # systemd-socket-activate and systemd-analyze (the systemd tests; no systemd runs).
 ensure_debs systemd
 # The D-Bus tests start a private dbus-daemon and call it with gdbus, dbus-send and

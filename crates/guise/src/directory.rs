@@ -12,7 +12,10 @@
 //!
 //! Where winbind is absent (no library, no daemon) every account is local. A
 //! lookup that fails otherwise is an error, never a local token: a token
-//! without its domain groups would pass a deny ACE that names one of them.
+//! without its domain groups would pass a deny ACE that names one of them. So
+//! is a winbindd that answered this process before and is gone (it stopped);
+//! the one window left is a winbindd that stops between a process's first NSS
+//! lookup of a directory account and its first SID lookup.
 //!
 //! # Example
 //! ```no_run
@@ -115,29 +118,51 @@ fn failed(what: &str, e: WbcError) -> Error {
 pub fn account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
     match wbclient::uid_of(name) {
         Ok(u) if u == uid => {}
-        Ok(_) | Err(WbcError::NotAvailable | WbcError::NotFound) => return Ok(None),
+        Ok(_) | Err(WbcError::NotFound) => return Ok(None),
+        // No winbind on this host: every account is local. Winbind that
+        // answered this process before and is gone now: an error, not a
+        // directory account taken for a local one.
+        Err(WbcError::NotAvailable) if !wbclient::answered_before() => return Ok(None),
         Err(e) => return Err(failed(&format!("account {name:?}"), e)),
     }
     let user = wbclient::uid_to_sid(uid).map_err(|e| failed(&format!("SID for uid {uid}"), e))?;
     let groups = wbclient::user_domain_groups(&user)
         .map_err(|e| failed(&format!("groups of {name:?}"), e))?;
+    let user_sid = sid_of(&user)?;
     let mut out = Vec::with_capacity(groups.len());
-    // winbind lists the user's own SID first among its "groups": not a group.
-    for g in groups.iter().filter(|g| **g != user) {
+    for g in &groups {
+        let sid = sid_of(g)?;
+        // winbind lists the user's own SID first among its "groups": not a group.
+        if sid == user_sid {
+            continue;
+        }
         let gid = match wbclient::sid_to_gid(g) {
             Ok(gid) => Some(gid),
             Err(WbcError::NotFound) => None,
             Err(e) => return Err(failed("a group's gid", e)),
         };
-        let sid = sid_of(g)?;
         if !out.iter().any(|d: &DomainGroup| d.sid == sid) {
             out.push(DomainGroup { sid, gid });
         }
     }
     Ok(Some(DomainAccount {
-        sid: sid_of(&user)?,
+        sid: user_sid,
         groups: out,
     }))
+}
+
+/// The SID winbind maps the gid `gid` to, for a gid of a directory account that
+/// is not one of its domain groups (a BUILTIN alias such as `S-1-5-32-545`);
+/// `None` for a gid winbind does not map (a local group).
+///
+/// # Errors
+/// [`ErrorKind::Os`] when winbind fails otherwise.
+pub fn group_sid(gid: u32) -> Result<Option<Sid>> {
+    match wbclient::gid_to_sid(gid) {
+        Ok(sid) => sid_of(&sid).map(Some),
+        Err(WbcError::NotFound | WbcError::NotAvailable) => Ok(None),
+        Err(e) => Err(failed(&format!("SID for gid {gid}"), e)),
+    }
 }
 
 /// The domain this host is joined to, where winbind answers.

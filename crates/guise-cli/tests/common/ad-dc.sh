@@ -8,7 +8,6 @@
 #   ad-dc.sh DIR   (DIR: an empty directory of the test's; "ready" appears in it)
 set -euo pipefail
 dir=$1
-echo $$ > "$dir/pid"
 ip link set lo up
 hostname dc1
 mount -t tmpfs guise-ad /run/samba 2>/dev/null || { mkdir -p /run/samba && mount -t tmpfs guise-ad /run/samba; }

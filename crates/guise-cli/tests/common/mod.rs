@@ -1,6 +1,7 @@
 //! Helpers shared by the command-line tests.
 #![allow(dead_code)]
 
+pub mod ad;
 pub mod bus;
 pub mod kdc;
 pub mod server;

@@ -83,6 +83,7 @@ type UidToSidFn = unsafe extern "C" fn(libc::uid_t, *mut WbcDomainSid) -> c_int;
 type LookupUserSidsFn =
     unsafe extern "C" fn(*const WbcDomainSid, bool, *mut u32, *mut *mut WbcDomainSid) -> c_int;
 type SidToGidFn = unsafe extern "C" fn(*const WbcDomainSid, *mut libc::gid_t) -> c_int;
+type GidToSidFn = unsafe extern "C" fn(libc::gid_t, *mut WbcDomainSid) -> c_int;
 type LookupSidFn = unsafe extern "C" fn(
     *const WbcDomainSid,
     *mut *mut c_char,
@@ -100,6 +101,7 @@ struct Lib {
     uid_to_sid: UidToSidFn,
     lookup_user_sids: LookupUserSidsFn,
     sid_to_gid: SidToGidFn,
+    gid_to_sid: GidToSidFn,
     lookup_sid: LookupSidFn,
     interface_details: InterfaceDetailsFn,
     domain_info: DomainInfoFn,
@@ -142,11 +144,21 @@ fn load() -> Option<Lib> {
         uid_to_sid: symbol!(c"wbcUidToSid", UidToSidFn),
         lookup_user_sids: symbol!(c"wbcLookupUserSids", LookupUserSidsFn),
         sid_to_gid: symbol!(c"wbcSidToGid", SidToGidFn),
+        gid_to_sid: symbol!(c"wbcGidToSid", GidToSidFn),
         lookup_sid: symbol!(c"wbcLookupSid", LookupSidFn),
         interface_details: symbol!(c"wbcInterfaceDetails", InterfaceDetailsFn),
         domain_info: symbol!(c"wbcDomainInfo", DomainInfoFn),
         free: symbol!(c"wbcFreeMemory", FreeFn),
     })
+}
+
+/// Whether winbindd has answered this process once: a host where it runs.
+static ANSWERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether winbindd has answered this process before (then a later "not
+/// available" is winbindd gone, not a host without it).
+pub(crate) fn answered_before() -> bool {
+    ANSWERED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Runs `f` with the library locked; [`WbcError::NotAvailable`] without it.
@@ -155,7 +167,11 @@ fn with<T>(f: impl FnOnce(&Lib) -> Result<T, WbcError>) -> Result<T, WbcError> {
     let lib = lib
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    f(&lib)
+    let r = f(&lib);
+    if !matches!(r, Err(WbcError::NotAvailable)) {
+        ANSWERED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    r
 }
 
 /// A C string winbind returned, copied (`None` for a null pointer).
@@ -229,6 +245,17 @@ pub(crate) fn sid_to_gid(sid: &WbcDomainSid) -> Result<u32, WbcError> {
         // SAFETY: a SID and a place for the gid.
         check(unsafe { (l.sid_to_gid)(sid, &mut gid) })?;
         Ok(gid)
+    })
+}
+
+/// `wbcGidToSid`: the SID winbind maps a gid to (a domain group, or a BUILTIN
+/// alias such as Users).
+pub(crate) fn gid_to_sid(gid: u32) -> Result<WbcDomainSid, WbcError> {
+    with(|l| {
+        let mut sid = WbcDomainSid::default();
+        // SAFETY: a gid and a place for the SID.
+        check(unsafe { (l.gid_to_sid)(gid, &mut sid) })?;
+        Ok(sid)
     })
 }
 

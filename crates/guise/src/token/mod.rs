@@ -796,23 +796,29 @@ impl Token {
             Token::for_identity(unix, Some((logon_type, Luid::allocate())), origin, "guise");
         // A directory account's SIDs are its domain's (crate::directory); a
         // lookup that fails is an error, never a token without its groups.
-        Ok(
-            match crate::directory::account(&user.name, user.uid.as_raw())? {
-                Some(account) => token.with_directory(&account),
-                None => token,
-            },
-        )
+        match crate::directory::account(&user.name, user.uid.as_raw())? {
+            Some(account) => token.with_directory(&account),
+            None => Ok(token),
+        }
     }
 
     /// This token with a directory account's SIDs: the user's domain SID (also
     /// the owner), and its domain groups in place of the `S-1-22-2` SIDs of
-    /// their gids; a domain group without a gid is a SID only. Local groups
-    /// keep their `S-1-22-2` SIDs; the kernel's groups do not change.
-    fn with_directory(mut self, account: &crate::directory::DomainAccount) -> Token {
+    /// their gids; a domain group without a gid is a SID only. Another gid that
+    /// winbind maps (a BUILTIN alias) gets that SID; local groups keep their
+    /// `S-1-22-2` SIDs. The kernel's groups do not change.
+    fn with_directory(mut self, account: &crate::directory::DomainAccount) -> Result<Token> {
         let domain_gids: Vec<u32> = account.groups.iter().filter_map(|g| g.gid).collect();
         let d = self.data_mut();
         let unix_sid_of_domain_group = |sid: &Sid| matches!(sid.unix_id(), Some(crate::sid::UnixId::Group(gid)) if domain_gids.contains(&gid));
         d.groups.retain(|g| !unix_sid_of_domain_group(&g.sid));
+        for g in &mut d.groups {
+            if let Some(crate::sid::UnixId::Group(gid)) = g.sid.unix_id()
+                && let Some(sid) = crate::directory::group_sid(gid)?
+            {
+                g.sid = sid;
+            }
+        }
         d.groups.extend(account.groups.iter().map(|g| Group {
             sid: g.sid,
             attributes: GroupAttributes::DEFAULT,
@@ -826,7 +832,7 @@ impl Token {
             d.owner = account.sid;
         }
         d.user = account.sid;
-        self.indexed()
+        Ok(self.indexed())
     }
 
     /// A primary token for raw Unix ids, as the kernel reports them for an IPC peer
