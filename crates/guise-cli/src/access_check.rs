@@ -35,7 +35,8 @@ pub struct Args {
     /// Let SeBackupPrivilege and SeRestorePrivilege grant access.
     #[arg(long)]
     backup_semantics: bool,
-    /// The domain SID that domain-relative aliases refer to.
+    /// The domain SID that domain-relative aliases (DA, DU, LA, ...) refer to;
+    /// by default the domain this host is joined to (winbind).
     #[arg(long, value_name = "SID")]
     domain_sid: Option<Sid>,
     /// Read JSON lines on stdin and write one JSON line for each, in the
@@ -304,7 +305,13 @@ pub fn batch(input: impl BufRead, out: &mut impl Write, domain: Option<&Sid>) ->
 
 /// Runs `guise access-check`.
 pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
-    let domain = args.domain_sid.as_ref();
+    // --domain-sid, else the domain this host is joined to (winbind).
+    let joined = args
+        .domain_sid
+        .is_none()
+        .then(|| guise::directory::joined_domain().map(|d| d.sid))
+        .flatten();
+    let domain = args.domain_sid.as_ref().or(joined.as_ref());
     if args.batch {
         batch(std::io::stdin().lock(), out, domain)?;
         return Ok(Outcome::Allowed);

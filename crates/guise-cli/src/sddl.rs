@@ -9,7 +9,8 @@ use guise::security::{Acl, Control, SecurityDescriptor, sddl};
 /// Options of `guise sddl`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The domain SID that domain-relative aliases (DA, DU, LA, ...) refer to.
+    /// The domain SID that domain-relative aliases (DA, DU, LA, ...) refer to;
+    /// by default the domain this host is joined to (winbind).
     #[arg(long, value_name = "SID")]
     domain_sid: Option<Sid>,
     /// Print the self-relative binary form (MS-DTYP 2.4.6) as hex instead.
@@ -31,7 +32,13 @@ pub struct Args {
 
 /// Runs `guise sddl`.
 pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
-    let domain = args.domain_sid.as_ref();
+    // --domain-sid, else the domain this host is joined to (winbind).
+    let joined = args
+        .domain_sid
+        .is_none()
+        .then(|| guise::directory::joined_domain().map(|d| d.sid))
+        .flatten();
+    let domain = args.domain_sid.as_ref().or(joined.as_ref());
     let sd = if args.from_binary {
         let bytes = hex_decode(&args.descriptor)?;
         SecurityDescriptor::from_self_relative(&bytes)?

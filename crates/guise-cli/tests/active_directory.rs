@@ -129,6 +129,43 @@ fn issue_23_access_check_honours_a_domain_group_without_a_gid() {
         );
         assert_eq!(code, if allowed { 0 } else { 1 }, "{user}: {out}{err}");
     }
+    // Domain-relative aliases are the joined domain's by default: DU is Domain
+    // Users, and SIDs are shown by their DOMAIN\name.
+    let du = d.sid("Domain Users");
+    let domain_sid = &du[..du.rfind('-').unwrap()];
+    let (code, out, err) = guise_as_nobody(&d, &["sddl", "--explain", "O:DAG:DUD:(A;;FR;;;DU)"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("{domain_sid}-512")), "{out}");
+    assert!(out.contains("GUISE\\Domain Admins"), "{out}");
+    assert!(out.to_lowercase().contains("guise\\domain users"), "{out}");
+    let (code, out, err) = guise_as_nobody(
+        &d,
+        &[
+            "access-check",
+            "--sddl",
+            "O:BAG:BAD:(A;;FR;;;DU)",
+            "--desired",
+            "FR",
+            "--user",
+            "carol",
+        ],
+    );
+    assert_eq!(code, 0, "DU is carol's domain's Domain Users: {out}{err}");
+    // --domain-sid still overrides.
+    let (code, out, _) = guise_as_nobody(
+        &d,
+        &[
+            "sddl",
+            "--domain-sid",
+            "S-1-5-21-1-2-3",
+            "O:DAG:DUD:(A;;FR;;;DU)",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("S-1-5-21-1-2-3-512") || out.contains("O:DA"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //! prints.
 //!
 //! Domain-relative aliases (`DA`, `DU`, `LA`, `EA`, ...) need the domain's SID, given
-//! explicitly: guise has no domain of its own. Root-domain aliases (`EA`, `SA`, `PA`,
+//! explicitly (on a host joined to a domain, [`crate::directory::joined_domain`]
+//! gives its SID; the `guise` command uses it by default). Root-domain aliases (`EA`, `SA`, `PA`,
 //! `RO`, `EK`) use the same domain SID.
 //!
 //! Callback ACEs (`XA`, `XD`, `ZA`, `XU`) take a conditional expression as a seventh
