@@ -523,6 +523,15 @@ fn identity_of(call: &RpcCall, token: &Token, level: ImpersonationLevel) -> Iden
             .network()
             .map_or_else(String::new, |n| n.principal.clone()),
         network_credentials: token.has_network_credentials(),
+        group_sids: token
+            .groups()
+            .iter()
+            .filter(|g| {
+                g.attributes
+                    .contains(guise::token::GroupAttributes::ENABLED)
+            })
+            .map(|g| g.sid.to_string())
+            .collect(),
     }
 }
 
@@ -1183,6 +1192,7 @@ fn print_identity(out: &mut impl Write, id: &Identity, json: bool) -> Result<()>
             "uid": id.uid, "gid": id.gid, "groups": id.groups,
             "level": id.level, "user_sid": id.user_sid,
             "principal": id.principal, "network_credentials": id.network_credentials,
+            "group_sids": id.group_sids,
         });
         crate::output::success(out, v)?;
     } else {

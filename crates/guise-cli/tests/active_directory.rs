@@ -196,3 +196,132 @@ fn issue_23_the_kernel_enforces_the_domain_groups_that_have_gids() {
     );
     assert_ne!(code, 0, "bob read accounting's file: {out}");
 }
+
+/// A remote client with a ticket from the domain controller: the server's token
+/// for it is its ticket's PAC (user, groups, nested groups the KDC added), the
+/// kernel's groups are the PAC's groups' gids, so a file of a domain group's gid
+/// is readable through the server for a member, denied to another.
+#[test]
+#[cfg(feature = "kerberos")]
+fn issue_23_a_remote_clients_token_is_its_tickets_pac() {
+    need_domain!();
+    let d = Domain::start();
+    let (_tree, root) = common::server::tree();
+    common::server::own_file(&root.join("alice.txt"), 10001, 0o600, "alice's own\n");
+    let ledger = root.join("ledger.txt");
+    std::fs::write(&ledger, "accounting's ledger\n").unwrap();
+    std::os::unix::fs::chown(&ledger, Some(0), Some(10011)).unwrap();
+    std::fs::set_permissions(&ledger, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    let port = "4460";
+    let mut server = d
+        .command(common::GUISE)
+        .args([
+            "rpc",
+            "serve",
+            "--listen",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--keytab",
+        ])
+        .arg(d.keytab())
+        .args(["--principal", "guise/dc1.guise.test@GUISE.TEST", "--root"])
+        .arg(&root)
+        .env("KRB5_CONFIG", d.krb5_conf())
+        .env("GUISE_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while d
+        .run(
+            "bash",
+            &["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")],
+        )
+        .0
+        != 0
+    {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "the server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let call = |cache: &str, args: &[&str]| {
+        let out = d
+            .command(common::GUISE)
+            .args([
+                "rpc",
+                "call",
+                "--connect",
+                &format!("tcp://dc1.guise.test:{port}"),
+                "--kerberos",
+            ])
+            .args(["--level", "impersonation"])
+            .args(args)
+            .env("KRB5_CONFIG", d.krb5_conf())
+            .env("KRB5CCNAME", cache)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let alice = d.kinit("alice");
+    let (code, out, err) = call(&alice, &["whoami", "--json"]);
+    if code != 0 {
+        let _ = server.kill();
+        let log = server.wait_with_output().unwrap();
+        panic!("{err}\n{}", String::from_utf8_lossy(&log.stderr));
+    }
+    let id = data(&out);
+    let alice_sid = d.sid("alice");
+    assert_eq!(id["user_sid"], alice_sid, "{id}");
+    assert_eq!(id["uid"], 10001, "{id}");
+    let sids: Vec<String> = id["group_sids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    // Every domain group winbind gives, and finance, which alice is in only
+    // through accounting: the KDC put the nested group in the PAC.
+    for group in d.wbinfo(&["--user-domgroups", &alice_sid]) {
+        if group != alice_sid {
+            assert!(sids.contains(&group), "{group} missing: {sids:?}");
+        }
+    }
+    assert!(
+        sids.contains(&d.sid("finance")),
+        "the nested group: {sids:?}"
+    );
+    assert!(
+        sids.contains(&"S-1-18-1".to_owned()),
+        "asserted identity: {sids:?}"
+    );
+    // The kernel's groups are the PAC's groups' gids: accounting's file.
+    assert!(
+        id["groups"].as_array().unwrap().contains(&10011.into()),
+        "{id}"
+    );
+    let (code, out, err) = call(&alice, &["read", "ledger.txt"]);
+    assert_eq!((code, out.as_str()), (0, "accounting's ledger\n"), "{err}");
+    let bob = d.kinit("bob");
+    let (code, out, err) = call(&bob, &["read", "ledger.txt"]);
+    assert_ne!(code, 0, "bob read accounting's ledger: {out}");
+    assert!(err.contains("ERROR_ACCESS_DENIED"), "{err}");
+    let (code, out, err) = call(&bob, &["whoami", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let id = data(&out);
+    assert_eq!(id["user_sid"], d.sid("bob"));
+    assert!(
+        id["group_sids"]
+            .as_array()
+            .unwrap()
+            .contains(&d.sid("auditors").into()),
+        "auditors (no gidNumber) is bob's: {id}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -115,6 +115,11 @@ pub struct NetworkClient {
     /// ticket, or S4U2Proxy credentials (constrained delegation) that the service
     /// got for its forwardable ticket; none otherwise.
     pub delegated: Option<CredentialCache>,
+    /// The client's SIDs: its ticket's PAC's (verified by the acceptor), else
+    /// the directory's for its account ([`crate::directory`]); `None` where
+    /// neither has them (a plain MIT KDC, a local account), and the token's
+    /// SIDs are then the Unix ones of its ids.
+    pub sids: Option<crate::directory::DomainAccount>,
 }
 
 impl PeerIdentity {
@@ -610,6 +615,7 @@ impl ClientContext {
                     .as_ref()
                     .and_then(|n| n.delegated.clone())
                     .filter(|_| delegated),
+                p.network.as_ref().and_then(|n| n.sids.as_ref()),
             )?,
             rules::ClientBasis::Local { privileges: true } => Token::from_ids_with_capabilities(
                 plan.uid,
@@ -764,6 +770,7 @@ mod tests {
         p.has_pidfd = false;
         assert!(!p.has_pidfd());
         let net = NetworkClient {
+            sids: None,
             principal: "bob@EXAMPLE.TEST".into(),
             account: "bob".into(),
             service: "host/server@EXAMPLE.TEST".into(),
@@ -942,6 +949,7 @@ mod tests {
     #[test]
     fn a_network_client_without_delegated_credentials_is_never_delegated() {
         let net = NetworkClient {
+            sids: None,
             principal: "alice@EXAMPLE.TEST".into(),
             account: "alice".into(),
             service: "host/server@EXAMPLE.TEST".into(),

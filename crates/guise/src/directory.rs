@@ -151,6 +151,26 @@ pub fn account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
     }))
 }
 
+/// The gid winbind maps a group SID to; `None` for one it does not map (a
+/// group without a gid, another domain's group winbind cannot resolve), and
+/// where winbind is absent.
+///
+/// # Errors
+/// [`ErrorKind::Os`] when winbind fails otherwise.
+pub fn gid_of(sid: &Sid) -> Result<Option<u32>> {
+    match wbclient::sid_to_gid(&wbc_sid(sid)) {
+        Ok(gid) => Ok(Some(gid)),
+        Err(WbcError::NotFound | WbcError::NotAvailable) => Ok(None),
+        Err(e) => Err(failed(&format!("gid for {sid}"), e)),
+    }
+}
+
+/// Whether winbind has answered this process: the gids of domain groups come
+/// from it.
+pub(crate) fn answered() -> bool {
+    wbclient::answered_before()
+}
+
 /// The SID winbind maps the gid `gid` to, for a gid of a directory account that
 /// is not one of its domain groups (a BUILTIN alias such as `S-1-5-32-545`);
 /// `None` for a gid winbind does not map (a local group).

@@ -29,7 +29,22 @@ samba-tool domain provision --realm=GUISE.TEST --domain=GUISE --server-role=dc \
     --option="dns forwarder = 127.0.0.1" > "$dir/provision.log" 2>&1
 conf=$dir/dc/etc/smb.conf
 mount --bind "$conf" /etc/samba/smb.conf
-cp "$dir/dc/private/krb5.conf" "$dir/krb5.conf"
+# The domain's KDC, named outright (no DNS lookups), for kinit and guise.
+cat > "$dir/krb5.conf" <<KRB5
+[libdefaults]
+    default_realm = GUISE.TEST
+    dns_lookup_realm = false
+    dns_lookup_kdc = false
+    rdns = false
+[realms]
+    GUISE.TEST = {
+        kdc = 127.0.0.1
+        admin_server = 127.0.0.1
+    }
+[domain_realm]
+    .guise.test = GUISE.TEST
+    guise.test = GUISE.TEST
+KRB5
 tool() { samba-tool "$@" -s "$conf" >> "$dir/provision.log" 2>&1; }
 # Domain Users is every user's primary group; its gidNumber is their Unix gid.
 tool group addunixattrs "Domain Users" 10000
@@ -47,6 +62,12 @@ for user in alice bob carol; do
 done
 tool group addmembers accounting alice
 tool group addmembers auditors bob
+# guise's service: an account with the principal guise/dc1.guise.test, whose
+# keytab guise rpc serve --keytab reads (samba-tool domain exportkeytab).
+tool user create guisesvc 'Guise-Service-1'
+tool spn add guise/dc1.guise.test guisesvc
+samba-tool domain exportkeytab "$dir/guise.keytab" --principal=guise/dc1.guise.test -s "$conf" \
+    >> "$dir/provision.log" 2>&1
 samba -i -M single -s "$conf" > "$dir/samba.log" 2>&1 &
 samba=$!
 for _ in $(seq 200); do

@@ -97,6 +97,37 @@ impl Domain {
             .join("\n")
     }
 
+    /// The keytab of guise's service, `guise/dc1.guise.test@GUISE.TEST`
+    /// (`samba-tool domain exportkeytab`).
+    pub fn keytab(&self) -> PathBuf {
+        self.dir.path().join("guise.keytab")
+    }
+
+    /// A credential cache with `user`'s ticket-granting ticket from the domain
+    /// controller (kinit with the password), as `FILE:...`.
+    pub fn kinit(&self, user: &str) -> String {
+        let cache = self.dir.path().join(format!("{user}.cc"));
+        let mut child = self
+            .command("kinit")
+            .arg(format!("{user}@GUISE.TEST"))
+            .env("KRB5_CONFIG", self.krb5_conf())
+            .env("KRB5CCNAME", format!("FILE:{}", cache.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "kinit {user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("FILE:{}", cache.display())
+    }
+
     /// The domain's krb5.conf.
     pub fn krb5_conf(&self) -> PathBuf {
         self.dir.path().join("krb5.conf")

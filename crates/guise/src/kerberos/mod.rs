@@ -96,6 +96,7 @@ use crate::sys::gss::{
 use crate::token::{CacheParent, CredentialCache, PrivateCacheDir, Removal, file_id};
 
 #[doc(hidden)]
+pub mod pac;
 pub mod wire;
 
 use wire::{ACCEPTED, MAX_REFUSAL, REFUSED, TOKEN};
@@ -566,6 +567,22 @@ impl Acceptor {
                     ),
                 )
             })?;
+        // The ticket's PAC (an Active Directory KDC's): its logon information
+        // when the acceptor verified it with the service's key; a PAC that did
+        // not verify (MIT keeps it, unverified) is a forged or altered ticket,
+        // refused; no PAC at all (a plain MIT KDC) is normal.
+        let pac = match source.attribute("urn:mspac:logon-info") {
+            Ok(None) => None,
+            Ok(Some((bytes, true))) => Some(pac::parse_logon_info(&bytes)?),
+            Ok(Some((_, false))) => {
+                return Err(failure(format!(
+                    "the PAC in {}'s ticket does not verify with this service's key: a \
+                     forged or altered PAC",
+                    printable(&principal)
+                )));
+            }
+            Err(e) => return Err(gss_error(ErrorKind::LogonFailure, "the ticket's PAC", &e)),
+        };
         let delegated = if flags.contains(CtxFlags::GSS_C_DELEG_FLAG) {
             ctx.take_delegated_cred()
         } else {
@@ -593,10 +610,11 @@ impl Acceptor {
             service,
             address,
             delegated: None,
+            sids: None,
         };
         let mut peer = {
             let options = options.clone();
-            blocking(move || identify(client, &options)).await??
+            blocking(move || identify(client, pac, &options)).await??
         };
         let admitted = admit(&peer)?;
         // Stored only for a client that is served.
@@ -636,8 +654,13 @@ impl Acceptor {
     }
 }
 
-/// The local account of an authenticated client, from NSS.
-fn identify(client: NetworkClient, options: &KerberosOptions) -> Result<PeerIdentity> {
+/// The local account of an authenticated client, from NSS, and its SIDs: its
+/// ticket's PAC's where there is one, else the directory's.
+fn identify(
+    mut client: NetworkClient,
+    pac: Option<pac::LogonInfo>,
+    options: &KerberosOptions,
+) -> Result<PeerIdentity> {
     let user = nix::unistd::User::from_name(&client.account)
         .map_err(|e| {
             Error::os(
@@ -671,18 +694,61 @@ fn identify(client: NetworkClient, options: &KerberosOptions) -> Result<PeerIden
             "an account name with a NUL byte",
         )
     })?;
-    let groups: Vec<u32> = nix::unistd::getgrouplist(&name, user.gid)
-        .map_err(|e| {
-            Error::os(
-                ErrorKind::Os,
-                format!("reading the groups of {:?}", user.name),
-                e as i32,
-            )
-        })?
-        .into_iter()
-        .map(|g| g.as_raw())
-        .collect();
     let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+    let directory = crate::directory::account(&user.name, uid)?;
+    let nss_groups = || -> Result<Vec<u32>> {
+        Ok(nix::unistd::getgrouplist(&name, user.gid)
+            .map_err(|e| {
+                Error::os(
+                    ErrorKind::Os,
+                    format!("reading the groups of {:?}", user.name),
+                    e as i32,
+                )
+            })?
+            .into_iter()
+            .map(|g| g.as_raw())
+            .collect())
+    };
+    let (sids, groups) = match pac {
+        Some(info) => {
+            // The account the principal maps to must be the PAC's user, where
+            // the directory knows the account.
+            if let Some(known) = &directory
+                && known.sid != info.user
+            {
+                return Err(Error::new(
+                    ErrorKind::LogonFailure,
+                    format!(
+                        "the principal {} maps to {:?} ({}), but its ticket's PAC is {}'s",
+                        printable(&client.principal),
+                        client.account,
+                        known.sid,
+                        info.user
+                    ),
+                ));
+            }
+            let mut account = crate::directory::DomainAccount {
+                sid: info.user,
+                groups: Vec::with_capacity(info.groups.len()),
+            };
+            for sid in info.groups {
+                let gid = crate::directory::gid_of(&sid)?;
+                account
+                    .groups
+                    .push(crate::directory::DomainGroup { sid, gid });
+            }
+            // The kernel's groups: those of the PAC's groups that map to gids,
+            // where winbind maps them; else NSS's.
+            let groups = if crate::directory::answered() {
+                account.groups.iter().filter_map(|g| g.gid).collect()
+            } else {
+                nss_groups()?
+            };
+            (Some(account), groups)
+        }
+        None => (directory, nss_groups()?),
+    };
+    client.sids = sids;
     PeerIdentity::vouched(0, uid, gid, groups, Some(client))
 }
 

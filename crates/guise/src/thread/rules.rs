@@ -893,7 +893,7 @@ mod tests {
         let cache = crate::token::CredentialCache::named("FILE:/tmp/krb5cc_rules_test").unwrap();
         // The same token at each level, its cache kept (as a thread gets it).
         let with_cache = |level| {
-            Token::for_network_client(ALICE, ALICE, &[], Some(cache.clone()))
+            Token::for_network_client(ALICE, ALICE, &[], Some(cache.clone()), None)
                 .unwrap()
                 .with_level(level)
         };

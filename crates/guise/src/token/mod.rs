@@ -744,9 +744,10 @@ impl Token {
     }
 
     /// The token of a client that authenticated over the network (a Kerberos
-    /// client of [`crate::kerberos`]): its account's ids and groups as NSS gave
-    /// them (so directories work unchanged), the NETWORK logon SID, no
-    /// privileges, and the client's delegated credentials, if it forwarded them.
+    /// client of [`crate::kerberos`]): its account's ids and groups, its SIDs
+    /// (its ticket's PAC's, or the directory's; else the Unix ones of its ids),
+    /// the NETWORK logon SID, no privileges, and the client's delegated
+    /// credentials, if it forwarded them.
     /// An impersonation token at Delegation level with them, at Impersonation
     /// level without.
     ///
@@ -757,6 +758,7 @@ impl Token {
         gid: u32,
         groups: &[u32],
         delegated: Option<CredentialCache>,
+        sids: Option<&crate::directory::DomainAccount>,
     ) -> Result<Token> {
         let unix = UnixIdentity::new(uid, gid, groups.iter().copied())?;
         let mut t = Token::for_identity(
@@ -769,7 +771,10 @@ impl Token {
             t.data_mut().level = ImpersonationLevel::Delegation;
         }
         t.data_mut().credential_cache = delegated;
-        Ok(t)
+        match sids {
+            Some(account) => t.with_directory(account),
+            None => Ok(t),
+        }
     }
 
     fn for_account_from(

@@ -100,6 +100,8 @@ pub(crate) const GSS_C_ROUTINE_ERROR_MASK: OM_uint32 = 0o377;
 pub(crate) const GSS_S_COMPLETE: OM_uint32 = 0;
 pub(crate) const GSS_S_CONTINUE_NEEDED: OM_uint32 = 1;
 pub(crate) const GSS_S_NO_CRED: OM_uint32 = 7 << GSS_C_ROUTINE_ERROR_OFFSET;
+/// The name has no such attribute (`GSS_S_UNAVAILABLE`).
+pub(crate) const GSS_S_UNAVAILABLE: OM_uint32 = 16 << GSS_C_ROUTINE_ERROR_OFFSET;
 
 /// The object identifiers guise names, as DER contents (RFC 2743, RFC 1964).
 /// `GSS_C_NT_HOSTBASED_SERVICE`: 1.2.840.113554.1.2.1.4.
@@ -219,6 +221,16 @@ unsafe extern "C" {
     ) -> OM_uint32;
 
     // gssapi_ext.h
+    pub(crate) fn gss_get_name_attribute(
+        minor_status: *mut OM_uint32,
+        name: gss_name_t,
+        attr: *mut gss_buffer_desc,
+        authenticated: *mut c_int,
+        complete: *mut c_int,
+        value: *mut gss_buffer_desc,
+        display_value: *mut gss_buffer_desc,
+        more: *mut c_int,
+    ) -> OM_uint32;
     pub(crate) fn gss_localname(
         minor_status: *mut OM_uint32,
         name: gss_name_t,

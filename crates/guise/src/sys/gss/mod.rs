@@ -248,6 +248,40 @@ impl Name {
         Ok(out)
     }
 
+    /// `gss_get_name_attribute`: the first value of the name attribute `attr`
+    /// (`urn:mspac:logon-info`, a buffer of the ticket's PAC) and whether the
+    /// mechanism authenticated it (for a PAC: its server checksum verified
+    /// with the service's key). `None` when the name has no such attribute.
+    pub(crate) fn attribute(&self, attr: &str) -> Result<Option<(Vec<u8>, bool)>, GssError> {
+        let mut attr_buf = ffi::gss_buffer_desc {
+            length: attr.len(),
+            value: attr.as_ptr().cast_mut().cast(),
+        };
+        let (mut minor, mut authenticated, mut complete_flag, mut more) = (0, 0, 0, -1);
+        let (mut value, mut display) = (Buffer::empty(), Buffer::empty());
+        // SAFETY: `self.0` is a live name; `attr_buf` points to `attr`'s bytes,
+        // only read; `value` and `display` are empty buffers the library fills
+        // and `Buffer` releases; `more` is -1, asking for the first value.
+        let major = unsafe {
+            ffi::gss_get_name_attribute(
+                &mut minor,
+                self.0,
+                &mut attr_buf,
+                &mut authenticated,
+                &mut complete_flag,
+                &mut value.0,
+                &mut display.0,
+                &mut more,
+            )
+        };
+        let routine = ffi::GSS_C_ROUTINE_ERROR_MASK << ffi::GSS_C_ROUTINE_ERROR_OFFSET;
+        if major & routine == ffi::GSS_S_UNAVAILABLE {
+            return Ok(None);
+        }
+        complete(major, minor)?;
+        Ok(Some((value.to_vec(), authenticated != 0)))
+    }
+
     /// `gss_localname`: the local account the name maps to under `mech`'s rules
     /// (krb5's `auth_to_local`).
     pub(crate) fn local_name(&self, mech: &'static [u8]) -> Result<Buffer, GssError> {
