@@ -325,3 +325,119 @@ fn issue_23_a_remote_clients_token_is_its_tickets_pac() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// Attack: alice alters her service ticket's PAC to say she is in Domain Admins
+/// (RID 512 in place of accounting's), without the domain's keys: the ticket
+/// itself is re-encrypted with the service's key (the test has it), the PAC's
+/// signatures are left as they were. MIT's acceptor finds the PAC does not
+/// verify and drops it; guise, which sees a PAC in the ticket and none that
+/// verified, refuses the client instead of serving it from NSS.
+#[test]
+#[cfg(feature = "kerberos")]
+fn attack_a_ticket_with_an_altered_pac_is_refused() {
+    need_domain!();
+    let python = match std::env::var("GUISE_PYPI_PYTHON") {
+        Ok(p) => p,
+        Err(_) => {
+            if common::skip::skip_unless(false, "impacket from PyPI (GUISE_PYPI_PYTHON)") {
+                return;
+            }
+            unreachable!()
+        }
+    };
+    let d = Domain::start();
+    let (_tree, root) = common::server::tree();
+    let port = "4461";
+    let mut server = d
+        .command(common::GUISE)
+        .args([
+            "rpc",
+            "serve",
+            "--listen",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--keytab",
+        ])
+        .arg(d.keytab())
+        .args(["--principal", "guise/dc1.guise.test@GUISE.TEST", "--root"])
+        .arg(&root)
+        .env("KRB5_CONFIG", d.krb5_conf())
+        .env("GUISE_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while d
+        .run(
+            "bash",
+            &["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")],
+        )
+        .0
+        != 0
+    {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "the server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let alice = d.kinit("alice");
+    let env = |c: &mut std::process::Command| {
+        c.env("KRB5_CONFIG", d.krb5_conf())
+            .env("KRB5CCNAME", &alice);
+    };
+    // A service ticket in the cache, then altered.
+    let mut kvno = d.command("kvno");
+    env(&mut kvno);
+    assert!(
+        kvno.arg("guise/dc1.guise.test@GUISE.TEST")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let accounting = d.sid("accounting");
+    let rid = accounting.rsplit('-').next().unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/tamper_pac.py");
+    let mut tamper = d.command(&python);
+    env(&mut tamper);
+    let out = tamper
+        .arg(&script)
+        .arg(alice.trim_start_matches("FILE:"))
+        .arg(d.keytab())
+        .args(["guise/dc1.guise.test", rid, "512"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut call = d.command(common::GUISE);
+    env(&mut call);
+    let out = call
+        .args([
+            "rpc",
+            "call",
+            "--connect",
+            &format!("tcp://dc1.guise.test:{port}"),
+            "--kerberos",
+        ])
+        .args(["--level", "impersonation", "whoami", "--json"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "served with an altered PAC: {stdout}"
+    );
+    assert!(!stdout.contains("-512\""), "{stdout}");
+    let _ = server.kill();
+    let log = server.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&log.stderr);
+    assert!(log.contains("forged or altered PAC"), "{stderr}\n{log}");
+}

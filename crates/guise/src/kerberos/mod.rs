@@ -571,16 +571,34 @@ impl Acceptor {
         // when the acceptor verified it with the service's key; a PAC that did
         // not verify (MIT keeps it, unverified) is a forged or altered ticket,
         // refused; no PAC at all (a plain MIT KDC) is normal.
+        // MIT drops a PAC that does not verify from the name's attributes, so
+        // the ticket's own authorization data says whether there was one (in
+        // an AD-IF-RELEVANT container, where KDCs put it).
+        let in_ticket = ctx
+            .ticket_if_relevant_data()
+            .map_err(|e| gss_error(ErrorKind::LogonFailure, "the ticket's authorization data", &e))?
+            .iter()
+            .any(|container| pac::if_relevant_holds_pac(container));
+        let forged = || {
+            failure(format!(
+                "the PAC in {}'s ticket does not verify with this service's key: a forged \
+                 or altered PAC",
+                printable(&principal)
+            ))
+        };
+        // Every PAC has client information (MIT's KDC issues PACs with no logon
+        // information): a PAC in the ticket without verified client
+        // information is one the acceptor dropped.
+        match source.attribute("urn:mspac:client-info") {
+            Ok(Some((_, true))) => {}
+            Ok(None) if !in_ticket => {}
+            Ok(_) => return Err(forged()),
+            Err(e) => return Err(gss_error(ErrorKind::LogonFailure, "the ticket's PAC", &e)),
+        }
         let pac = match source.attribute("urn:mspac:logon-info") {
             Ok(None) => None,
             Ok(Some((bytes, true))) => Some(pac::parse_logon_info(&bytes)?),
-            Ok(Some((_, false))) => {
-                return Err(failure(format!(
-                    "the PAC in {}'s ticket does not verify with this service's key: a \
-                     forged or altered PAC",
-                    printable(&principal)
-                )));
-            }
+            Ok(Some((_, false))) => return Err(forged()),
             Err(e) => return Err(gss_error(ErrorKind::LogonFailure, "the ticket's PAC", &e)),
         };
         let delegated = if flags.contains(CtxFlags::GSS_C_DELEG_FLAG) {

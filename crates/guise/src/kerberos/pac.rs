@@ -157,6 +157,63 @@ impl<'a> Ndr<'a> {
     }
 }
 
+/// Whether an AD-IF-RELEVANT container (DER: `SEQUENCE OF SEQUENCE { ad-type
+/// [0] INTEGER, ad-data [1] OCTET STRING }`) holds an AD-WIN2K-PAC (type
+/// 128). A container that does not decode counts as holding one: the caller
+/// then refuses, as for a PAC that did not verify.
+pub fn if_relevant_holds_pac(der: &[u8]) -> bool {
+    /// One DER element at the start of `b`: its tag, contents and the rest.
+    fn element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, b) = b.split_first()?;
+        let (&first, mut b) = b.split_first()?;
+        let len = if first < 0x80 {
+            usize::from(first)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || b.len() < n {
+                return None;
+            }
+            let len = b[..n].iter().fold(0usize, |a, &x| (a << 8) | usize::from(x));
+            b = &b[n..];
+            len
+        };
+        (b.len() >= len).then(|| (tag, &b[..len], &b[len..]))
+    }
+    fn integer(b: &[u8]) -> Option<i64> {
+        if b.is_empty() || b.len() > 8 {
+            return None;
+        }
+        let neg = b[0] & 0x80 != 0;
+        Some(b.iter().fold(if neg { -1i64 } else { 0 }, |a, &x| (a << 8) | i64::from(x)))
+    }
+    let holds = || -> Option<bool> {
+        let (tag, mut items, rest) = element(der)?;
+        if tag != 0x30 || !rest.is_empty() {
+            return None;
+        }
+        while !items.is_empty() {
+            let (tag, body, rest) = element(items)?;
+            items = rest;
+            if tag != 0x30 {
+                return None;
+            }
+            let (tag, ad_type, _) = element(body)?;
+            if tag != 0xa0 {
+                return None;
+            }
+            let (tag, value, _) = element(ad_type)?;
+            if tag != 0x02 {
+                return None;
+            }
+            if integer(value)? == 128 {
+                return Some(true);
+            }
+        }
+        Some(false)
+    };
+    holds().unwrap_or(true)
+}
+
 /// A SID in a domain: the domain's SID with `rid` appended.
 fn in_domain(domain: &Sid, rid: u32) -> Result<Sid> {
     let mut subs = domain.sub_authorities().to_vec();
@@ -317,6 +374,20 @@ pub fn parse_logon_info(bytes: &[u8]) -> Result<LogonInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_if_relevant_container_says_whether_it_holds_a_pac() {
+        // SEQUENCE { SEQUENCE { [0] INTEGER 128, [1] OCTET STRING 01 } }
+        let pac = [0x30, 0x0c, 0x30, 0x0a, 0xa0, 0x04, 0x02, 0x02, 0x00, 0x80, 0xa1, 0x02, 0x04, 0x00];
+        assert!(if_relevant_holds_pac(&pac));
+        // ... of type 141 (another), then nothing.
+        let other = [0x30, 0x0b, 0x30, 0x09, 0xa0, 0x03, 0x02, 0x01, 0x7f, 0xa1, 0x02, 0x04, 0x00];
+        assert!(!if_relevant_holds_pac(&other));
+        assert!(!if_relevant_holds_pac(&[0x30, 0x00]));
+        // Garbage counts as a PAC: refused.
+        assert!(if_relevant_holds_pac(&[0x30, 0x05, 0x01]));
+        assert!(if_relevant_holds_pac(&[]));
+    }
 
     #[test]
     fn garbage_is_an_error_never_a_panic() {

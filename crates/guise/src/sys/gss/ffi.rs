@@ -112,6 +112,11 @@ pub(crate) const GSS_KRB5_NT_PRINCIPAL_NAME: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\
 pub(crate) const GSS_MECH_KRB5: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02";
 /// `GSS_KRB5_GET_CRED_IMPERSONATOR`: 1.2.840.113554.1.2.2.5.14, which names the
 /// service that holds S4U2Proxy credentials.
+/// `GSS_KRB5_EXTRACT_AUTHZ_DATA_FROM_SEC_CONTEXT_OID` (1.2.840.113554.1.2.2.5.10)
+/// followed by the arc of the authorization data type, here 1 (AD-IF-RELEVANT):
+/// the ticket's top-level authorization data of that type.
+pub(crate) const GSS_KRB5_EXTRACT_AD_IF_RELEVANT: &[u8] =
+    b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x05\x0a\x01";
 pub(crate) const GSS_KRB5_GET_CRED_IMPERSONATOR: &[u8] =
     b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x05\x0e";
 
@@ -268,6 +273,13 @@ unsafe extern "C" {
     pub(crate) fn gss_release_buffer_set(
         minor_status: *mut OM_uint32,
         buffer_set: *mut *mut gss_buffer_set_desc,
+    ) -> OM_uint32;
+
+    pub(crate) fn gss_inquire_sec_context_by_oid(
+        minor_status: *mut OM_uint32,
+        context_handle: gss_ctx_id_t,
+        desired_object: *const gss_OID_desc,
+        data_set: *mut *mut gss_buffer_set_desc,
     ) -> OM_uint32;
 
     // gssapi_krb5.h

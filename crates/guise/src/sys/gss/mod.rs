@@ -600,6 +600,46 @@ impl SecurityContext {
         self.delegated.take()
     }
 
+    /// The ticket's top-level AD-IF-RELEVANT authorization data elements, as
+    /// they are, verified or not (`gss_inquire_sec_context_by_oid` with
+    /// `GSS_KRB5_EXTRACT_AUTHZ_DATA_FROM_SEC_CONTEXT_OID` and type 1): where an
+    /// Active Directory KDC puts the PAC.
+    pub(crate) fn ticket_if_relevant_data(&self) -> Result<Vec<Vec<u8>>, GssError> {
+        let (mut minor, mut set, what) = (
+            0,
+            ptr::null_mut::<ffi::gss_buffer_set_desc>(),
+            oid(ffi::GSS_KRB5_EXTRACT_AD_IF_RELEVANT),
+        );
+        // SAFETY: `self.handle` is this (established) context's live handle,
+        // `what` points to static bytes, only read; `set` is an out pointer
+        // released below.
+        let major = unsafe {
+            ffi::gss_inquire_sec_context_by_oid(&mut minor, self.handle, &what, &mut set)
+        };
+        let mut all = Vec::new();
+        if !set.is_null() {
+            // SAFETY: the library made `set`: `count` buffers at `elements`, each
+            // of `length` bytes at `value`, alive until it is released below.
+            unsafe {
+                let s = &*set;
+                if !s.elements.is_null() {
+                    for b in std::slice::from_raw_parts(s.elements, s.count) {
+                        all.push(if b.value.is_null() || b.length == 0 {
+                            Vec::new()
+                        } else {
+                            std::slice::from_raw_parts(b.value.cast::<u8>(), b.length).to_vec()
+                        });
+                    }
+                }
+            }
+            let mut ignored = 0;
+            // SAFETY: `set` was made by the library and is released once.
+            unsafe { ffi::gss_release_buffer_set(&mut ignored, &mut set) };
+        }
+        complete(major, minor)?;
+        Ok(all)
+    }
+
     /// `gss_inquire_context` for what the non-null pointers ask.
     fn inquire(
         &self,
