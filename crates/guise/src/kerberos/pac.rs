@@ -173,7 +173,9 @@ pub fn if_relevant_holds_pac(der: &[u8]) -> bool {
             if n == 0 || n > 4 || b.len() < n {
                 return None;
             }
-            let len = b[..n].iter().fold(0usize, |a, &x| (a << 8) | usize::from(x));
+            let len = b[..n]
+                .iter()
+                .fold(0usize, |a, &x| (a << 8) | usize::from(x));
             b = &b[n..];
             len
         };
@@ -184,7 +186,10 @@ pub fn if_relevant_holds_pac(der: &[u8]) -> bool {
             return None;
         }
         let neg = b[0] & 0x80 != 0;
-        Some(b.iter().fold(if neg { -1i64 } else { 0 }, |a, &x| (a << 8) | i64::from(x)))
+        Some(
+            b.iter()
+                .fold(if neg { -1i64 } else { 0 }, |a, &x| (a << 8) | i64::from(x)),
+        )
     }
     let holds = || -> Option<bool> {
         let (tag, mut items, rest) = element(der)?;
@@ -378,10 +383,14 @@ mod tests {
     #[test]
     fn an_if_relevant_container_says_whether_it_holds_a_pac() {
         // SEQUENCE { SEQUENCE { [0] INTEGER 128, [1] OCTET STRING 01 } }
-        let pac = [0x30, 0x0c, 0x30, 0x0a, 0xa0, 0x04, 0x02, 0x02, 0x00, 0x80, 0xa1, 0x02, 0x04, 0x00];
+        let pac = [
+            0x30, 0x0c, 0x30, 0x0a, 0xa0, 0x04, 0x02, 0x02, 0x00, 0x80, 0xa1, 0x02, 0x04, 0x00,
+        ];
         assert!(if_relevant_holds_pac(&pac));
         // ... of type 141 (another), then nothing.
-        let other = [0x30, 0x0b, 0x30, 0x09, 0xa0, 0x03, 0x02, 0x01, 0x7f, 0xa1, 0x02, 0x04, 0x00];
+        let other = [
+            0x30, 0x0b, 0x30, 0x09, 0xa0, 0x03, 0x02, 0x01, 0x7f, 0xa1, 0x02, 0x04, 0x00,
+        ];
         assert!(!if_relevant_holds_pac(&other));
         assert!(!if_relevant_holds_pac(&[0x30, 0x00]));
         // Garbage counts as a PAC: refused.
