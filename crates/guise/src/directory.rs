@@ -167,6 +167,7 @@ pub fn gid_of(sid: &Sid) -> Result<Option<u32>> {
 
 /// Whether winbind has answered this process: the gids of domain groups come
 /// from it.
+#[cfg(feature = "kerberos")]
 pub(crate) fn answered() -> bool {
     wbclient::answered_before()
 }
