@@ -7,7 +7,9 @@
 #
 # Left out of client.rs: the readers of kernel facts (SO_PEERCRED, /proc of the
 # client process, pidfds, accept-time admission), which are not decisions and are
-# tested as root by the pipe, rpc and D-Bus suites, not by unit tests.
+# tested as root by the pipe, rpc and D-Bus suites, not by unit tests; and the
+# reader of directory facts (a domain user's SIDs from winbind), tested on the
+# throwaway domain controller (tests/active_directory.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -23,7 +25,7 @@ log "cargo mutants: the rules module and the client core"
 status=0
 CARGO_PROFILE_DEV_DEBUG=0 cargo mutants -p guise-impersonation --no-default-features --cargo-arg=--lib \
     --file crates/guise/src/thread/rules.rs --file crates/guise/src/client.rs \
-    -E 'of_socket|peer_identity|pid_of|still_alive|status_uid|no_thread_acts_for_another|peer_capabilities|admit' \
+    -E 'of_socket|peer_identity|pid_of|still_alive|status_uid|no_thread_acts_for_another|peer_capabilities|admit|directory_sids_of_peer' \
     --no-shuffle -o "$out" >"$out/log" 2>&1 || status=$?
 count() { [ -f "$out/mutants.out/$1.txt" ] && wc -l <"$out/mutants.out/$1.txt" || echo 0; }
 caught=$(count caught) missed=$(count missed) timeout=$(count timeout) unviable=$(count unviable)

@@ -87,6 +87,16 @@ fn issue_23_a_directory_accounts_token_has_the_sids_winbind_gives() {
             ours.contains(&d.sid(must_have)),
             "{user} is in {must_have}: {ours:?}"
         );
+        // Users' gid (winbind's) is BUILTIN\Users, an alias: its SID, not a
+        // Unix group's.
+        assert!(
+            token["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["sid"] == "S-1-5-32-545"),
+            "{user}: {token}"
+        );
         assert_eq!(token["owner"], user_sid, "{token}");
         assert_eq!(token["primary_group"], d.sid("Domain Users"), "{token}");
     }
@@ -152,20 +162,19 @@ fn issue_23_access_check_honours_a_domain_group_without_a_gid() {
     );
     assert_eq!(code, 0, "DU is carol's domain's Domain Users: {out}{err}");
     // --domain-sid still overrides.
-    let (code, out, _) = guise_as_nobody(
+    let (code, out, err) = guise_as_nobody(
         &d,
         &[
             "sddl",
+            "--explain",
             "--domain-sid",
             "S-1-5-21-1-2-3",
             "O:DAG:DUD:(A;;FR;;;DU)",
         ],
     );
-    assert_eq!(code, 0);
-    assert!(
-        out.contains("S-1-5-21-1-2-3-512") || out.contains("O:DA"),
-        "{out}"
-    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("S-1-5-21-1-2-3-512"), "{out}");
+    assert!(!out.contains(&format!("{domain_sid}-512")), "{out}");
 }
 
 #[test]
@@ -195,6 +204,58 @@ fn issue_23_the_kernel_enforces_the_domain_groups_that_have_gids() {
         &["run", "--user", "bob", "--", "/bin/cat", path],
     );
     assert_ne!(code, 0, "bob read accounting's file: {out}");
+
+    // A local client (a Unix socket): a domain user's token has its domain
+    // SIDs too, whichever transport it came by, auditors (no gidNumber) among
+    // them.
+    let socket = dir.path().join("grpc.sock");
+    let server = d
+        .command(common::GUISE)
+        .args(["rpc", "serve", "--socket"])
+        .arg(&socket)
+        .arg("--root")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = common::server::Server::new(server, socket.clone());
+    let t = std::time::Instant::now();
+    while !socket.exists() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{}",
+            server.log_so_far()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, out, err) = d.run(
+        "setpriv",
+        &[
+            "--reuid",
+            "10002",
+            "--regid",
+            "10000",
+            "--init-groups",
+            common::GUISE,
+            "rpc",
+            "call",
+            "--socket",
+            socket.to_str().unwrap(),
+            "whoami",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}\n{}", server.log_so_far());
+    let id = data(&out);
+    assert_eq!(id["user_sid"], d.sid("bob"), "{id}");
+    assert!(
+        id["group_sids"]
+            .as_array()
+            .unwrap()
+            .contains(&d.sid("auditors").into()),
+        "{id}"
+    );
 }
 
 /// A remote client with a ticket from the domain controller: the server's token
@@ -285,17 +346,24 @@ fn issue_23_a_remote_clients_token_is_its_tickets_pac() {
         .iter()
         .map(|s| s.as_str().unwrap().to_owned())
         .collect();
-    // Every domain group winbind gives, and finance, which alice is in only
-    // through accounting: the KDC put the nested group in the PAC.
-    for group in d.wbinfo(&["--user-domgroups", &alice_sid]) {
-        if group != alice_sid {
-            assert!(sids.contains(&group), "{group} missing: {sids:?}");
-        }
-    }
-    assert!(
-        sids.contains(&d.sid("finance")),
-        "the nested group: {sids:?}"
-    );
+    // The PAC's groups exactly: every domain group winbind gives, and
+    // finance, which alice is in only through accounting (the KDC put the
+    // nested group in the PAC); nothing else of the domain.
+    let domain = &alice_sid[..alice_sid.rfind('-').unwrap()];
+    let mut ours: Vec<String> = sids
+        .iter()
+        .filter(|s| s.starts_with(&format!("{domain}-")))
+        .cloned()
+        .collect();
+    let mut pac: Vec<String> = d
+        .wbinfo(&["--user-domgroups", &alice_sid])
+        .into_iter()
+        .filter(|g| *g != alice_sid)
+        .chain([d.sid("finance")])
+        .collect();
+    ours.sort();
+    pac.sort();
+    assert_eq!(ours, pac, "the token's domain groups are the PAC's");
     assert!(
         sids.contains(&"S-1-18-1".to_owned()),
         "asserted identity: {sids:?}"

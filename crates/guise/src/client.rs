@@ -98,6 +98,16 @@ pub struct PeerIdentity {
     pub(crate) network: Option<NetworkClient>,
 }
 
+/// A local peer's token with its directory account's SIDs (a domain user's
+/// SIDs, whichever transport it came by); a network client's token has them
+/// already (its PAC's, or the directory's).
+fn directory_sids_of_peer(basis: rules::ClientBasis, token: Token) -> Result<Token> {
+    match basis {
+        rules::ClientBasis::Local { .. } => token.with_directory_of_peer(),
+        _ => Ok(token),
+    }
+}
+
 /// A client that authenticated over the network (a Kerberos client of
 /// `guise::kerberos`, with the `kerberos` feature).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -628,6 +638,7 @@ impl ClientContext {
                 Token::from_ids(plan.uid, plan.gid, &plan.groups)?
             }
         };
+        let token = directory_sids_of_peer(plan.basis, token)?;
         let token = token.duplicate(plan.level, TokenType::Impersonation)?;
         Ok(if plan.effective_only {
             token.effective_only()

@@ -118,7 +118,19 @@ fn failed(what: &str, e: WbcError) -> Error {
 pub fn account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
     match wbclient::uid_of(name) {
         Ok(u) if u == uid => {}
-        Ok(_) | Err(WbcError::NotFound) => return Ok(None),
+        Ok(_) => return Ok(None),
+        // libwbclient says "not found" for winbindd's failures too (a domain
+        // controller that timed out): a name NSS gave in winbind's qualified
+        // form (`DOMAIN\user`) is the directory's, and not found is an error
+        // for it. (A plain name winbind does not find is taken as local; with
+        // `winbind use default domain`, a failing winbind is not told apart.)
+        Err(WbcError::NotFound) if name.contains('\\') => {
+            return Err(Error::new(
+                ErrorKind::Os,
+                format!("winbind does not find {name:?}, a domain's account: it is failing"),
+            ));
+        }
+        Err(WbcError::NotFound) => return Ok(None),
         // No winbind on this host: every account is local. Winbind that
         // answered this process before and is gone now: an error, not a
         // directory account taken for a local one.
@@ -160,6 +172,9 @@ pub fn account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
 pub fn gid_of(sid: &Sid) -> Result<Option<u32>> {
     match wbclient::sid_to_gid(&wbc_sid(sid)) {
         Ok(gid) => Ok(Some(gid)),
+        Err(WbcError::NotAvailable) if wbclient::answered_before() => {
+            Err(failed(&format!("gid for {sid}"), WbcError::NotAvailable))
+        }
         Err(WbcError::NotFound | WbcError::NotAvailable) => Ok(None),
         Err(e) => Err(failed(&format!("gid for {sid}"), e)),
     }
@@ -180,7 +195,17 @@ pub(crate) fn answered() -> bool {
 /// [`ErrorKind::Os`] when winbind fails otherwise.
 pub fn group_sid(gid: u32) -> Result<Option<Sid>> {
     match wbclient::gid_to_sid(gid) {
-        Ok(sid) => sid_of(&sid).map(Some),
+        // Only a group's SID: on a domain controller a gid may map to a user's
+        // SID (users there have gids too), which no group ACE means.
+        Ok(sid) => match wbclient::lookup_sid_typed(&sid) {
+            Ok((_, _, kind)) if wbclient::GROUP_TYPES.contains(&kind) => sid_of(&sid).map(Some),
+            Ok(_) | Err(WbcError::NotFound) => Ok(None),
+            Err(e) => Err(failed(&format!("the type of gid {gid}'s SID"), e)),
+        },
+        Err(WbcError::NotAvailable) if wbclient::answered_before() => Err(failed(
+            &format!("SID for gid {gid}"),
+            WbcError::NotAvailable,
+        )),
         Err(WbcError::NotFound | WbcError::NotAvailable) => Ok(None),
         Err(e) => Err(failed(&format!("SID for gid {gid}"), e)),
     }
@@ -210,6 +235,12 @@ pub fn account_name(sid: &Sid) -> Option<String> {
 /// Whether winbind answers on this host.
 pub fn available() -> bool {
     wbclient::ping().is_ok()
+}
+
+/// Whether this host has winbind's client library at all: without it no
+/// account is the directory's, and nothing is asked.
+pub(crate) fn installed() -> bool {
+    wbclient::installed()
 }
 
 #[cfg(test)]

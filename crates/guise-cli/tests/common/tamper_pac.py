@@ -1,8 +1,9 @@
-"""Alters the PAC of a service ticket in a credential cache, as someone without
-the domain's keys would: the logon information says the user is also in another
-group (RID_FROM -> RID_TO), and nothing else changes (the PAC's signatures are
-left as they were). The ticket is re-encrypted with the service's key, which the
-test has (its keytab), so that only the PAC itself can give the forgery away.
+"""Alters the PAC of a service ticket in a credential cache after the KDC signed
+it: the logon information says the user is also in another group (RID_FROM ->
+RID_TO), and nothing else changes (the PAC's signatures are left as they were).
+The ticket is re-encrypted with the service's key, which the test has (its
+keytab; only a holder of that key could), so that only the PAC's signature can
+give the change away.
 
     tamper_pac.py CCACHE KEYTAB SERVICE_PRINCIPAL RID_FROM RID_TO
 

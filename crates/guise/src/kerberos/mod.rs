@@ -735,39 +735,71 @@ fn identify(
     };
     let (sids, groups) = match pac {
         Some(info) => {
-            // The account the principal maps to must be the PAC's user, where
-            // the directory knows the account.
-            if let Some(known) = &directory
-                && known.sid != info.user
-            {
-                return Err(Error::new(
+            // The account the principal maps to must be the PAC's user: by SID
+            // where the directory knows the account; where winbind answers and
+            // does not know it (a local account), never; without winbind, by
+            // name (the PAC's EffectiveName).
+            let short = user.name.rsplit('\\').next().unwrap_or(&user.name);
+            let refuse = |why: String| {
+                Err(Error::new(
                     ErrorKind::LogonFailure,
                     format!(
-                        "the principal {} maps to {:?} ({}), but its ticket's PAC is {}'s",
+                        "the principal {} maps to {:?}, {why}",
                         printable(&client.principal),
-                        client.account,
-                        known.sid,
-                        info.user
+                        client.account
                     ),
-                ));
+                ))
+            };
+            match &directory {
+                Some(known) if known.sid != info.user => {
+                    return refuse(format!(
+                        "{}, but its ticket's PAC is {}'s",
+                        known.sid, info.user
+                    ));
+                }
+                Some(_) => {}
+                None if crate::directory::answered() => {
+                    return refuse(format!(
+                        "a local account, but its ticket's PAC is the domain user {}'s",
+                        info.user
+                    ));
+                }
+                None if !info.account.eq_ignore_ascii_case(short) => {
+                    return refuse(format!(
+                        "but its ticket's PAC is {}'s ({})",
+                        printable(&info.account),
+                        info.user
+                    ));
+                }
+                None => {}
             }
             let mut account = crate::directory::DomainAccount {
                 sid: info.user,
-                groups: Vec::with_capacity(info.groups.len()),
+                groups: Vec::with_capacity(info.groups.len() + 1),
             };
+            if directory.is_none() {
+                // No directory to say the account is the domain user: its Unix
+                // SID stays in the token, so that a deny ACE naming it matches.
+                account.groups.push(crate::directory::DomainGroup {
+                    sid: crate::sid::Sid::unix_user(uid),
+                    gid: None,
+                });
+            }
             for sid in info.groups {
                 let gid = crate::directory::gid_of(&sid)?;
                 account
                     .groups
                     .push(crate::directory::DomainGroup { sid, gid });
             }
-            // The kernel's groups: those of the PAC's groups that map to gids,
-            // where winbind maps them; else NSS's.
-            let groups = if crate::directory::answered() {
-                account.groups.iter().filter_map(|g| g.gid).collect()
-            } else {
-                nss_groups()?
-            };
+            // The kernel's groups: the account's own (NSS), and those of the
+            // PAC's groups that map to gids. Never fewer than the account has
+            // (a group a mode 0604 file denies stays).
+            let mut groups = nss_groups()?;
+            for gid in account.groups.iter().filter_map(|g| g.gid) {
+                if !groups.contains(&gid) {
+                    groups.push(gid);
+                }
+            }
             (Some(account), groups)
         }
         None => (directory, nss_groups()?),

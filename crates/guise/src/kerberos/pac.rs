@@ -105,10 +105,10 @@ impl<'a> Ndr<'a> {
         let max_count = self.u32()? as usize;
         let offset = self.u32()?;
         let actual = self.u32()? as usize;
-        if offset != 0 || actual > max_count || max_count * 2 != usize::from(max) {
+        if offset != 0 || actual > max_count || max_count.checked_mul(2) != Some(usize::from(max)) {
             return Err(bad("a string's counts disagree"));
         }
-        if actual * 2 != usize::from(length) {
+        if actual.checked_mul(2) != Some(usize::from(length)) {
             return Err(bad("a string's length disagrees"));
         }
         let units: Vec<u16> = self
@@ -191,7 +191,10 @@ pub fn if_relevant_holds_pac(der: &[u8]) -> bool {
                 .fold(if neg { -1i64 } else { 0 }, |a, &x| (a << 8) | i64::from(x)),
         )
     }
-    let holds = || -> Option<bool> {
+    fn holds(der: &[u8], depth: u32) -> Option<bool> {
+        if depth > 8 {
+            return None;
+        }
         let (tag, mut items, rest) = element(der)?;
         if tag != 0x30 || !rest.is_empty() {
             return None;
@@ -202,7 +205,7 @@ pub fn if_relevant_holds_pac(der: &[u8]) -> bool {
             if tag != 0x30 {
                 return None;
             }
-            let (tag, ad_type, _) = element(body)?;
+            let (tag, ad_type, after) = element(body)?;
             if tag != 0xa0 {
                 return None;
             }
@@ -210,13 +213,26 @@ pub fn if_relevant_holds_pac(der: &[u8]) -> bool {
             if tag != 0x02 {
                 return None;
             }
-            if integer(value)? == 128 {
-                return Some(true);
+            match integer(value)? {
+                128 => return Some(true),
+                // A container in the container (as MIT's krb5_find_authdata
+                // looks into them too).
+                1 => {
+                    let (tag, data, _) = element(after)?;
+                    let (inner_tag, inner, _) = element(data)?;
+                    if tag != 0xa1 || inner_tag != 0x04 {
+                        return None;
+                    }
+                    if holds(inner, depth + 1)? {
+                        return Some(true);
+                    }
+                }
+                _ => {}
             }
         }
         Some(false)
-    };
-    holds().unwrap_or(true)
+    }
+    holds(der, 0).unwrap_or(true)
 }
 
 /// A SID in a domain: the domain's SID with `rid` appended.
@@ -396,6 +412,12 @@ mod tests {
         // Garbage counts as a PAC: refused.
         assert!(if_relevant_holds_pac(&[0x30, 0x05, 0x01]));
         assert!(if_relevant_holds_pac(&[]));
+        // A container (type 1) holding the PAC container: found inside.
+        let mut nested = vec![
+            0x30, 0x19, 0x30, 0x17, 0xa0, 0x03, 0x02, 0x01, 0x01, 0xa1, 0x10, 0x04, 0x0e,
+        ];
+        nested.extend_from_slice(&pac);
+        assert!(if_relevant_holds_pac(&nested));
     }
 
     #[test]

@@ -183,6 +183,11 @@ unsafe fn copied(p: *const c_char) -> Option<String> {
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
+/// Whether the library is installed (loaded).
+pub(crate) fn installed() -> bool {
+    lib().is_some()
+}
+
 /// `wbcPing`: whether winbindd answers.
 pub(crate) fn ping() -> Result<(), WbcError> {
     // SAFETY: wbcPing takes nothing and returns a code.
@@ -259,8 +264,12 @@ pub(crate) fn gid_to_sid(gid: u32) -> Result<WbcDomainSid, WbcError> {
     })
 }
 
-/// `wbcLookupSid`: the domain and name of a SID.
-pub(crate) fn lookup_sid(sid: &WbcDomainSid) -> Result<(String, String), WbcError> {
+/// `WBC_SID_NAME_DOM_GRP`, `WBC_SID_NAME_ALIAS`, `WBC_SID_NAME_WKN_GRP`: the
+/// types of a SID that is a group.
+pub(crate) const GROUP_TYPES: [c_int; 3] = [2, 4, 5];
+
+/// `wbcLookupSid`: the domain, name and type (`enum wbcSidType`) of a SID.
+pub(crate) fn lookup_sid_typed(sid: &WbcDomainSid) -> Result<(String, String, c_int), WbcError> {
     with(|l| {
         let (mut domain, mut name): (*mut c_char, *mut c_char) =
             (std::ptr::null_mut(), std::ptr::null_mut());
@@ -274,8 +283,13 @@ pub(crate) fn lookup_sid(sid: &WbcDomainSid) -> Result<(String, String), WbcErro
             (l.free)(domain.cast());
             (l.free)(name.cast());
         }
-        Ok((d.unwrap_or_default(), n.unwrap_or_default()))
+        Ok((d.unwrap_or_default(), n.unwrap_or_default(), kind))
     })
+}
+
+/// `wbcLookupSid`: the domain and name of a SID.
+pub(crate) fn lookup_sid(sid: &WbcDomainSid) -> Result<(String, String), WbcError> {
+    lookup_sid_typed(sid).map(|(d, n, _)| (d, n))
 }
 
 /// The domain this host is joined to: its NetBIOS name, DNS name and SID

@@ -709,6 +709,30 @@ impl Token {
         Self::for_account_from(user, logon_type, Origin::Account)
     }
 
+    /// A local peer's token (ids the kernel reported) with its directory
+    /// account's SIDs, where winbind is installed and knows the account of its
+    /// uid: a domain user who connects over a Unix socket or D-Bus has the same
+    /// SIDs as over Kerberos or by name. Groups its process does not hold are
+    /// for deny only.
+    ///
+    /// # Errors
+    /// As [`crate::directory::account`]: a failing lookup makes no token.
+    pub(crate) fn with_directory_of_peer(self) -> Result<Token> {
+        let uid = self.d.unix.uid;
+        if !crate::directory::installed() || uid == 0 || uid == SENTINEL_UID {
+            return Ok(self);
+        }
+        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up uid {uid}"), e))?;
+        let Some(user) = user else {
+            return Ok(self);
+        };
+        match crate::directory::account(&user.name, uid)? {
+            Some(account) => self.with_directory(&account),
+            None => Ok(self),
+        }
+    }
+
     /// This token, to identify its user and never to act as it: an impersonation
     /// token at Identification level that no duplicate or impersonation raises.
     pub(crate) fn identification_only(mut self) -> Token {
@@ -824,10 +848,29 @@ impl Token {
                 g.sid = sid;
             }
         }
-        d.groups.extend(account.groups.iter().map(|g| Group {
-            sid: g.sid,
-            attributes: GroupAttributes::DEFAULT,
-        }));
+        // A domain group whose gid the identity does not hold (a peer process
+        // that dropped it) is for deny only: a deny ACE naming it still
+        // matches, an allow grants nothing the kernel would not.
+        let unix_gid = d.unix.gid;
+        let held = |gid: u32| gid == unix_gid || d.unix.groups.binary_search(&gid).is_ok();
+        let attributes: Vec<GroupAttributes> = account
+            .groups
+            .iter()
+            .map(|g| match g.gid {
+                Some(gid) if !held(gid) => GroupAttributes::USE_FOR_DENY_ONLY,
+                _ => GroupAttributes::DEFAULT,
+            })
+            .collect();
+        d.groups.extend(
+            account
+                .groups
+                .iter()
+                .zip(attributes)
+                .map(|(g, attributes)| Group {
+                    sid: g.sid,
+                    attributes,
+                }),
+        );
         d.primary_group = account
             .groups
             .iter()
