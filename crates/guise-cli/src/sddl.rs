@@ -113,7 +113,10 @@ fn to_json(sd: &SecurityDescriptor, domain: Option<&Sid>) -> Result<serde_json::
 /// The name of a trustee: its alias and account name where known.
 pub fn trustee(sid: &Sid, domain: Option<&Sid>) -> String {
     let alias = sddl::sid_alias(sid, domain);
-    match (alias, sid.lookup_account_name()) {
+    let name = sid
+        .lookup_account_name()
+        .or_else(|| guise::directory::account_name(sid));
+    match (alias, name) {
         (Some(a), Some(n)) => format!("{sid} ({a}, {n})"),
         (Some(a), None) => format!("{sid} ({a})"),
         (None, Some(n)) => format!("{sid} ({n})"),

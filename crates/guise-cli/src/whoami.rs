@@ -27,7 +27,9 @@ pub struct Args {
 }
 
 fn name_of(sid: &Sid) -> String {
-    sid.lookup_account_name().unwrap_or_else(|| sid.to_string())
+    sid.lookup_account_name()
+        .or_else(|| guise::directory::account_name(sid))
+        .unwrap_or_else(|| sid.to_string())
 }
 
 /// The names of the capabilities in a kernel capability set's bits.

@@ -294,10 +294,10 @@ impl Sid {
 
 impl Sid {
     /// The account name of this SID ([`LookupAccountSid`]): the well-known name,
-    /// `Unix User\name` / `Unix Group\name` (Samba's form) from NSS for the Unix
-    /// range (`Unix User\1234` when NSS has no name), or `DOMAIN\name` for a SID
-    /// winbind knows ([`crate::directory`]). `None` for other SIDs and when the
-    /// lookup fails.
+    /// or `Unix User\name` / `Unix Group\name` (Samba's form) from NSS for the
+    /// Unix range (`Unix User\1234` when NSS has no name). `None` for other SIDs
+    /// and when the lookup fails; a domain's SID is named by
+    /// [`crate::directory::account_name`].
     ///
     /// [`LookupAccountSid`]: https://learn.microsoft.com/en-us/windows/win32/api/winbase/nf-winbase-lookupaccountsidw
     #[doc(alias = "LookupAccountSid")]
@@ -305,11 +305,7 @@ impl Sid {
         if let Some(name) = self.well_known_name() {
             return Some(name.to_owned());
         }
-        let Some(unix) = self.unix_id() else {
-            // A domain's SID, where winbind knows it: `DOMAIN\name`.
-            return crate::directory::account_name(self);
-        };
-        match unix {
+        match self.unix_id()? {
             UnixId::User(uid) => {
                 let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()?;
                 Some(format!(

@@ -15,6 +15,7 @@ const LAYERS: &[&str] = &[
     "privilege",
     "cred",
     "sid",
+    "directory",
     "token",
     // The audit trail: every module that acts for someone records it here.
     "audit",
