@@ -305,13 +305,8 @@ pub fn batch(input: impl BufRead, out: &mut impl Write, domain: Option<&Sid>) ->
 
 /// Runs `guise access-check`.
 pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
-    // --domain-sid, else the domain this host is joined to (winbind).
-    let joined = args
-        .domain_sid
-        .is_none()
-        .then(|| guise::directory::joined_domain().map(|d| d.sid))
-        .flatten();
-    let domain = args.domain_sid.as_ref().or(joined.as_ref());
+    let domain = crate::sddl::domain_or_joined(args.domain_sid);
+    let domain = domain.as_ref();
     if args.batch {
         batch(std::io::stdin().lock(), out, domain)?;
         return Ok(Outcome::Allowed);

@@ -32,13 +32,8 @@ pub struct Args {
 
 /// Runs `guise sddl`.
 pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
-    // --domain-sid, else the domain this host is joined to (winbind).
-    let joined = args
-        .domain_sid
-        .is_none()
-        .then(|| guise::directory::joined_domain().map(|d| d.sid))
-        .flatten();
-    let domain = args.domain_sid.as_ref().or(joined.as_ref());
+    let domain = domain_or_joined(args.domain_sid);
+    let domain = domain.as_ref();
     let sd = if args.from_binary {
         let bytes = hex_decode(&args.descriptor)?;
         SecurityDescriptor::from_self_relative(&bytes)?
@@ -108,6 +103,12 @@ fn to_json(sd: &SecurityDescriptor, domain: Option<&Sid>) -> Result<serde_json::
         "dacl": acl(&sd.dacl),
         "sacl": acl(&sd.sacl),
     }))
+}
+
+/// The domain that domain-relative aliases refer to: `--domain-sid`, else the
+/// domain this host is joined to (winbind), else none.
+pub fn domain_or_joined(domain_sid: Option<Sid>) -> Option<Sid> {
+    domain_sid.or_else(|| guise::directory::joined_domain().map(|d| d.sid))
 }
 
 /// The name of a trustee: its alias and account name where known.

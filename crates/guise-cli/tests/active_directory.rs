@@ -273,69 +273,12 @@ fn issue_23_a_remote_clients_token_is_its_tickets_pac() {
     std::fs::write(&ledger, "accounting's ledger\n").unwrap();
     std::os::unix::fs::chown(&ledger, Some(0), Some(10011)).unwrap();
     std::fs::set_permissions(&ledger, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
-    let port = "4460";
-    let mut server = d
-        .command(common::GUISE)
-        .args([
-            "rpc",
-            "serve",
-            "--listen",
-            &format!("tcp://127.0.0.1:{port}"),
-            "--keytab",
-        ])
-        .arg(d.keytab())
-        .args(["--principal", "guise/dc1.guise.test@GUISE.TEST", "--root"])
-        .arg(&root)
-        .env("KRB5_CONFIG", d.krb5_conf())
-        .env("GUISE_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t = std::time::Instant::now();
-    while d
-        .run(
-            "bash",
-            &["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")],
-        )
-        .0
-        != 0
-    {
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(20),
-            "the server did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let call = |cache: &str, args: &[&str]| {
-        let out = d
-            .command(common::GUISE)
-            .args([
-                "rpc",
-                "call",
-                "--connect",
-                &format!("tcp://dc1.guise.test:{port}"),
-                "--kerberos",
-            ])
-            .args(["--level", "impersonation"])
-            .args(args)
-            .env("KRB5_CONFIG", d.krb5_conf())
-            .env("KRB5CCNAME", cache)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let port = 4460;
+    let server = d.serve_kerberos(&root, port, &d.krb5_conf());
+    let call = |cache: &str, args: &[&str]| d.kerberos_call(port, cache, args);
     let alice = d.kinit("alice");
     let (code, out, err) = call(&alice, &["whoami", "--json"]);
-    if code != 0 {
-        let _ = server.kill();
-        let log = server.wait_with_output().unwrap();
-        panic!("{err}\n{}", String::from_utf8_lossy(&log.stderr));
-    }
+    assert_eq!(code, 0, "{err}\n{}", server.log_so_far());
     let id = data(&out);
     let alice_sid = d.sid("alice");
     assert_eq!(id["user_sid"], alice_sid, "{id}");
@@ -390,8 +333,6 @@ fn issue_23_a_remote_clients_token_is_its_tickets_pac() {
             .contains(&d.sid("auditors").into()),
         "auditors (no gidNumber) is bob's: {id}"
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 /// Attack: alice alters her service ticket's PAC to say she is in Domain Admins
@@ -415,40 +356,8 @@ fn attack_a_ticket_with_an_altered_pac_is_refused() {
     };
     let d = Domain::start();
     let (_tree, root) = common::server::tree();
-    let port = "4461";
-    let server = d
-        .command(common::GUISE)
-        .args([
-            "rpc",
-            "serve",
-            "--listen",
-            &format!("tcp://127.0.0.1:{port}"),
-            "--keytab",
-        ])
-        .arg(d.keytab())
-        .args(["--principal", "guise/dc1.guise.test@GUISE.TEST", "--root"])
-        .arg(&root)
-        .env("KRB5_CONFIG", d.krb5_conf())
-        .env("GUISE_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t = std::time::Instant::now();
-    while d
-        .run(
-            "bash",
-            &["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")],
-        )
-        .0
-        != 0
-    {
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(20),
-            "the server did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let port = 4461;
+    let server = d.serve_kerberos(&root, port, &d.krb5_conf());
     let alice = d.kinit("alice");
     let env = |c: &mut std::process::Command| {
         c.env("KRB5_CONFIG", d.krb5_conf())
@@ -481,30 +390,9 @@ fn attack_a_ticket_with_an_altered_pac_is_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut call = d.command(common::GUISE);
-    env(&mut call);
-    let out = call
-        .args([
-            "rpc",
-            "call",
-            "--connect",
-            &format!("tcp://dc1.guise.test:{port}"),
-            "--kerberos",
-        ])
-        .args(["--level", "impersonation", "whoami", "--json"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert_ne!(
-        out.status.code(),
-        Some(0),
-        "served with an altered PAC: {stdout}"
-    );
+    let (code, stdout, stderr) = d.kerberos_call(port, &alice, &["whoami", "--json"]);
+    assert_ne!(code, 0, "served with an altered PAC: {stdout}");
     assert!(!stdout.contains("-512\""), "{stdout}");
-    let server = common::server::Server::new(server, root.clone());
     assert!(
         server
             .wait_for_line(std::time::Duration::from_secs(10), |l| l
@@ -535,58 +423,11 @@ fn attack_a_principal_mapped_to_another_account_than_its_pac_is_refused() {
         ),
     )
     .unwrap();
-    let port = "4462";
-    let server = d
-        .command(common::GUISE)
-        .args([
-            "rpc",
-            "serve",
-            "--listen",
-            &format!("tcp://127.0.0.1:{port}"),
-            "--keytab",
-        ])
-        .arg(d.keytab())
-        .args(["--principal", "guise/dc1.guise.test@GUISE.TEST", "--root"])
-        .arg(&root)
-        .env("KRB5_CONFIG", &conf)
-        .env("GUISE_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t = std::time::Instant::now();
-    while d
-        .run(
-            "bash",
-            &["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")],
-        )
-        .0
-        != 0
-    {
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(20),
-            "the server did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let port = 4462;
+    let server = d.serve_kerberos(&root, port, &conf);
     let alice = d.kinit("alice");
-    let out = d
-        .command(common::GUISE)
-        .args([
-            "rpc",
-            "call",
-            "--connect",
-            &format!("tcp://dc1.guise.test:{port}"),
-            "--kerberos",
-        ])
-        .args(["--level", "impersonation", "whoami", "--json"])
-        .env("KRB5_CONFIG", d.krb5_conf())
-        .env("KRB5CCNAME", &alice)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_ne!(out.status.code(), Some(0), "served: {stdout}");
-    let server = common::server::Server::new(server, root.clone());
+    let (code, stdout, _) = d.kerberos_call(port, &alice, &["whoami", "--json"]);
+    assert_ne!(code, 0, "served: {stdout}");
     assert!(
         server
             .wait_for_line(std::time::Duration::from_secs(10), |l| l

@@ -518,6 +518,24 @@ pub(crate) fn require_tcb() -> Result<()> {
     }
 }
 
+/// The account named `name`, through NSS.
+///
+/// # Errors
+/// [`ErrorKind::InvalidParameter`] for a name with a NUL byte;
+/// [`ErrorKind::NoneMapped`] if no account has it; [`ErrorKind::Os`] if the
+/// account database cannot be read.
+fn account_named(name: &str) -> Result<nix::unistd::User> {
+    if name.contains('\0') {
+        return Err(Error::new(
+            ErrorKind::InvalidParameter,
+            "user name contains a NUL byte",
+        ));
+    }
+    nix::unistd::User::from_name(name)
+        .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up user {name:?}"), e))?
+        .ok_or_else(|| Error::new(ErrorKind::NoneMapped, format!("no user is named {name:?}")))
+}
+
 impl Token {
     /// A token for a Unix account, found by name through NSS (the lookup of
     /// `LookupAccountName`: the token's [`Token::user`] is the account's SID), with its
@@ -541,18 +559,7 @@ impl Token {
     #[doc(alias = "LookupAccountName")]
     pub fn for_user(name: &str, logon_type: LogonType) -> Result<Token> {
         require_tcb()?;
-        if name.contains('\0') {
-            return Err(Error::new(
-                ErrorKind::InvalidParameter,
-                "user name contains a NUL byte",
-            ));
-        }
-        let user = nix::unistd::User::from_name(name)
-            .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up user {name:?}"), e))?
-            .ok_or_else(|| {
-                Error::new(ErrorKind::NoneMapped, format!("no user is named {name:?}"))
-            })?;
-        Token::for_account_entry(&user, logon_type)
+        Token::for_account_entry(&account_named(name)?, logon_type)
     }
 
     /// A token that identifies the account `name` (found through NSS, and
@@ -577,18 +584,10 @@ impl Token {
     #[doc(alias = "AuthzInitializeContextFromSid")]
     #[doc(alias = "KERB_S4U_LOGON")]
     pub fn for_account(name: &str) -> Result<Token> {
-        if name.contains('\0') {
-            return Err(Error::new(
-                ErrorKind::InvalidParameter,
-                "user name contains a NUL byte",
-            ));
-        }
-        let user = nix::unistd::User::from_name(name)
-            .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up user {name:?}"), e))?
-            .ok_or_else(|| {
-                Error::new(ErrorKind::NoneMapped, format!("no user is named {name:?}"))
-            })?;
-        Ok(Token::for_account_entry(&user, LogonType::Network)?.identification_only())
+        Ok(
+            Token::for_account_entry(&account_named(name)?, LogonType::Network)?
+                .identification_only(),
+        )
     }
 
     /// As [`Token::for_user`], for the account with this uid.

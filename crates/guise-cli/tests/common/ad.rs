@@ -128,6 +128,74 @@ impl Domain {
         format!("FILE:{}", cache.display())
     }
 
+    /// Starts `guise rpc serve` for Kerberos clients on 127.0.0.1:`port` in the
+    /// domain's namespaces, as guise's service (its keytab), serving `root`,
+    /// with the krb5 configuration `krb5_conf` (the domain's, or a variant);
+    /// returns once it listens.
+    pub fn serve_kerberos(
+        &self,
+        root: &Path,
+        port: u16,
+        krb5_conf: &Path,
+    ) -> super::server::Server {
+        let child = self
+            .command(super::GUISE)
+            .args([
+                "rpc",
+                "serve",
+                "--listen",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--keytab",
+            ])
+            .arg(self.keytab())
+            .args(["--principal", "guise/dc1.guise.test@GUISE.TEST", "--root"])
+            .arg(root)
+            .env("KRB5_CONFIG", krb5_conf)
+            .env("GUISE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let server = super::server::Server::new(child, root.to_owned());
+        let t = Instant::now();
+        let probe = format!("exec 3<>/dev/tcp/127.0.0.1/{port}");
+        while self.run("bash", &["-c", &probe]).0 != 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "the server did not start: {}",
+                server.log_so_far()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    /// `guise rpc call --connect tcp://dc1.guise.test:PORT --kerberos --level
+    /// impersonation ARGS` with the credential cache `cache`, in the domain's
+    /// namespaces: exit code, stdout, stderr.
+    pub fn kerberos_call(&self, port: u16, cache: &str, args: &[&str]) -> (i32, String, String) {
+        let out = self
+            .command(super::GUISE)
+            .args([
+                "rpc",
+                "call",
+                "--connect",
+                &format!("tcp://dc1.guise.test:{port}"),
+                "--kerberos",
+            ])
+            .args(["--level", "impersonation"])
+            .args(args)
+            .env("KRB5_CONFIG", self.krb5_conf())
+            .env("KRB5CCNAME", cache)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// The domain's krb5.conf.
     pub fn krb5_conf(&self) -> PathBuf {
         self.dir.path().join("krb5.conf")
