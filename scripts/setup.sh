@@ -78,19 +78,22 @@ ensure_pypi_clients() {
     log "grpcio $("$GUISE_PYPI_PYTHON" -c 'import grpc; print(grpc.__version__)') from PyPI; $("$GUISE_GRPCURL" -version 2>&1)"
 }
 
-# ensure_samba_dc: a Samba Active Directory domain controller and winbind, for the
-# tests that start a throwaway domain in namespaces of their own
-# (crates/guise-cli/tests/common/ad-dc.sh), and libwbclient's header for the
-# binding's layout test. No service is started here (policy-rc.d or not, the
-# tests start their own); libnss-winbind's postinst adds winbind to this host's
-# /etc/nsswitch.conf, which is taken out again: the host's accounts stay its
-# own, and only the tests' namespaces see a domain.
+# ensure_samba_dc: a Samba Active Directory domain controller and winbind, and
+# SSSD, for the tests that start a throwaway domain (and a member joined with
+# SSSD) in namespaces of their own (crates/guise-cli/tests/common/ad-*.sh), and
+# libwbclient's header for the binding's layout test. No service is started here
+# (the tests start their own). libnss-winbind's and libnss-sss's postinsts add
+# themselves to this host's /etc/nsswitch.conf, which is put back as it was: the
+# host's accounts stay its own, and only the tests' namespaces see a domain.
 ensure_samba_dc() {
-    local fresh=
-    dpkg-query -W -f='${Status}' libnss-winbind 2>/dev/null | grep -q "ok installed" || fresh=1
-    ensure_debs samba-ad-dc samba-ad-provision samba-dsdb-modules winbind libnss-winbind libwbclient-dev
-    if [ -n "$fresh" ] && grep -qE '^(passwd|group):.* winbind' /etc/nsswitch.conf; then
-        sed -i -E 's/^((passwd|group|shadow|gshadow):.*) winbind$/\1/' /etc/nsswitch.conf
-        log "took winbind out of /etc/nsswitch.conf again (libnss-winbind put it in)"
+    local before
+    before=$(mktemp)
+    cp /etc/nsswitch.conf "$before"
+    ensure_debs samba-ad-dc samba-ad-provision samba-dsdb-modules winbind libnss-winbind libwbclient-dev \
+        sssd-ad libnss-sss libsss-nss-idmap0
+    if ! cmp -s "$before" /etc/nsswitch.conf; then
+        cp "$before" /etc/nsswitch.conf
+        log "put /etc/nsswitch.conf back as it was (libnss-winbind and libnss-sss change it)"
     fi
+    rm -f "$before"
 }

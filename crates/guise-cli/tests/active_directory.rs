@@ -437,3 +437,56 @@ fn attack_a_principal_mapped_to_another_account_than_its_pac_is_refused() {
         server.log_so_far()
     );
 }
+
+/// A member joined with SSSD (no winbind): a domain account's token carries its
+/// domain SID and the SIDs SSSD gives for its groups (SSSD's groups have gids,
+/// the nested finance among them; auditors, without a gid, is not SSSD's).
+#[test]
+fn issue_23_an_sssd_members_tokens_have_the_domains_sids() {
+    need_domain!();
+    if common::skip::skip_unless(
+        common::ad::sssd_available(),
+        "SSSD (sssd-ad, libnss-sss, libsss-nss-idmap0)",
+    ) {
+        return;
+    }
+    let d = Domain::start();
+    let m = d.start_member();
+    for (user, groups) in [
+        ("alice", &["Domain Users", "accounting", "finance"][..]),
+        ("bob", &["Domain Users"]),
+    ] {
+        let (code, out, err) = m.run(
+            "setpriv",
+            &[
+                "--reuid",
+                NOBODY,
+                "--regid",
+                NOBODY,
+                "--clear-groups",
+                common::GUISE,
+                "whoami",
+                "--user",
+                user,
+                "--all",
+                "--json",
+            ],
+        );
+        assert_eq!(code, 0, "{user}: {err}");
+        let token = data(&out);
+        let user_sid = d.sid(user);
+        assert_eq!(token["user"]["sid"], user_sid, "{token}");
+        let domain = &user_sid[..user_sid.rfind('-').unwrap()];
+        let mut ours: Vec<String> = token["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["sid"].as_str().unwrap().to_owned())
+            .filter(|s| s.starts_with(&format!("{domain}-")))
+            .collect();
+        let mut want: Vec<String> = groups.iter().map(|g| d.sid(g)).collect();
+        ours.sort();
+        want.sort();
+        assert_eq!(ours, want, "{user}: SSSD's groups");
+    }
+}

@@ -1,4 +1,4 @@
-//! Accounts of an Active Directory domain, as winbind knows them.
+//! Accounts of an Active Directory domain, as winbind (or SSSD) knows them.
 //!
 //! On a host joined to a domain with winbind (Samba's `libwbclient` installed and
 //! `winbindd` running), a directory account's token carries what a Windows
@@ -9,6 +9,11 @@
 //! in the kernel's supplementary groups; a group without one is a SID only,
 //! which [`crate::security::access_check`] matches and the kernel never sees.
 //! Local accounts keep `S-1-22-1-uid` and `S-1-22-2-gid`.
+//!
+//! On a host joined with SSSD instead (`libsss_nss_idmap` installed, `sssd`
+//! running), the same comes from SSSD: the user's SID, and the SIDs of its
+//! Unix groups that are the domain's (SSSD's groups all have gids, nested
+//! ones included; a domain group without one is not there).
 //!
 //! Where winbind is absent (no library, no daemon) every account is local. A
 //! lookup that fails otherwise is an error, never a local token: a token
@@ -116,6 +121,75 @@ fn failed(what: &str, e: WbcError) -> Error {
 /// groups (a failing domain controller, a daemon that stopped mid-way): never a
 /// token without them.
 pub fn account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
+    match winbind_account(name, uid)? {
+        Some(account) => Ok(Some(account)),
+        None => sssd_account(name, uid),
+    }
+}
+
+/// An SSSD domain's account (`libsss_nss_idmap`): its SID, and the SIDs of
+/// the groups of its Unix groups that are the domain's (SSSD knows only groups
+/// with gids). `None` where SSSD is absent or has no SID for the uid.
+fn sssd_account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
+    use crate::sys::sss::{self, Answer};
+    let parse = |text: &str, what: &str| -> Result<Sid> {
+        text.parse().map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidSid,
+                format!("SSSD gave {what} a malformed SID"),
+            )
+        })
+    };
+    let sid = match sss::sid_by_uid(uid) {
+        None | Some(Ok(Answer::None)) => return Ok(None),
+        Some(Err(e)) => {
+            return Err(Error::os(
+                ErrorKind::Os,
+                format!("SSSD's SID for uid {uid}"),
+                e,
+            ));
+        }
+        Some(Ok(Answer::Sid(text))) => parse(&text, &format!("uid {uid}"))?,
+    };
+    if sid.authority() == Sid::UNIX_AUTHORITY {
+        return Ok(None);
+    }
+    let user = nix::unistd::User::from_name(name)
+        .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up user {name:?}"), e))?
+        .ok_or_else(|| Error::new(ErrorKind::NoneMapped, format!("no user is named {name:?}")))?;
+    let c_name = std::ffi::CString::new(name)
+        .map_err(|_| Error::new(ErrorKind::InvalidParameter, "user name contains a NUL byte"))?;
+    let gids = nix::unistd::getgrouplist(&c_name, user.gid)
+        .map_err(|e| Error::sys(ErrorKind::Os, format!("reading the groups of {name:?}"), e))?;
+    let mut groups = Vec::with_capacity(gids.len());
+    for gid in gids.into_iter().map(|g| g.as_raw()) {
+        match sss::sid_by_gid(gid) {
+            None | Some(Ok(Answer::None)) => {}
+            Some(Err(e)) => {
+                return Err(Error::os(
+                    ErrorKind::Os,
+                    format!("SSSD's SID for gid {gid}"),
+                    e,
+                ));
+            }
+            Some(Ok(Answer::Sid(text))) => {
+                let sid = parse(&text, &format!("gid {gid}"))?;
+                if sid.authority() != Sid::UNIX_AUTHORITY
+                    && !groups.iter().any(|g: &DomainGroup| g.sid == sid)
+                {
+                    groups.push(DomainGroup {
+                        sid,
+                        gid: Some(gid),
+                    });
+                }
+            }
+        }
+    }
+    Ok(Some(DomainAccount { sid, groups }))
+}
+
+/// The directory account as winbind knows it (see [`account`]).
+fn winbind_account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
     match wbclient::uid_of(name) {
         Ok(u) if u == uid => {}
         Ok(_) => return Ok(None),
@@ -237,10 +311,10 @@ pub fn available() -> bool {
     wbclient::ping().is_ok()
 }
 
-/// Whether this host has winbind's client library at all: without it no
-/// account is the directory's, and nothing is asked.
+/// Whether this host has winbind's or SSSD's client library at all: without
+/// them no account is the directory's, and nothing is asked.
 pub(crate) fn installed() -> bool {
-    wbclient::installed()
+    wbclient::installed() || crate::sys::sss::installed()
 }
 
 #[cfg(test)]

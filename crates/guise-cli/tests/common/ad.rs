@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 /// The password of alice, bob and carol.
 pub const PASSWORD: &str = "Guise-User-1";
 
+/// Whether SSSD's AD provider, its NSS module and SID library are installed.
+pub fn sssd_available() -> bool {
+    super::kdc::which("sssd").is_some()
+        && Path::new("/lib/x86_64-linux-gnu/libnss_sss.so.2").exists()
+        && Path::new("/usr/lib/x86_64-linux-gnu/libsss_nss_idmap.so.0").exists()
+        && Path::new("/usr/lib/x86_64-linux-gnu/sssd/libsss_ad.so").exists()
+}
+
 /// Whether Samba's domain controller, winbind and its NSS module are installed.
 pub fn available() -> bool {
     ["samba", "samba-tool", "wbinfo", "nsenter", "unshare"]
@@ -235,6 +243,139 @@ impl Domain {
             .next()
             .unwrap()
             .to_owned()
+    }
+}
+
+/// A member of the domain joined with SSSD (`ad-member.sh`), in namespaces of
+/// its own on the domain's network; stopped when dropped.
+pub struct Member {
+    child: Child,
+    pid: u32,
+    dir: tempfile::TempDir,
+}
+
+impl Domain {
+    /// Makes the machine account member1$ and its keytab, and starts a member
+    /// with SSSD: returns once the domain's accounts resolve there.
+    pub fn start_member(&self) -> Member {
+        let conf = self.dir.path().join("dc/etc/smb.conf");
+        let conf = conf.to_str().unwrap();
+        let keytab = self.dir.path().join("member1.keytab");
+        for args in [
+            &["computer", "create", "member1", "-s", conf][..],
+            &[
+                "user",
+                "setpassword",
+                "member1$",
+                "--newpassword=Guise-Member-1",
+                "-s",
+                conf,
+            ],
+            &[
+                "spn",
+                "add",
+                "host/member1.guise.test",
+                "member1$",
+                "-s",
+                conf,
+            ],
+            &[
+                "domain",
+                "exportkeytab",
+                keytab.to_str().unwrap(),
+                "--principal=member1$@GUISE.TEST",
+                "-s",
+                conf,
+            ],
+        ] {
+            let (code, out, err) = self.run("samba-tool", args);
+            assert_eq!(code, 0, "samba-tool {args:?}: {out}{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join("script.log")).unwrap();
+        let child = Command::new("nsenter")
+            .arg("-t")
+            .arg(self.pid.to_string())
+            .args([
+                "-n",
+                "--",
+                "unshare",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount",
+                "--uts",
+            ])
+            .args(["--propagation", "private", "bash"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/ad-member.sh"))
+            .arg(dir.path())
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut member = Member { child, pid: 0, dir };
+        let t = Instant::now();
+        while !member.dir.path().join("ready").exists() {
+            if let Some(status) = member.child.try_wait().unwrap() {
+                panic!(
+                    "the SSSD member did not start ({status}): {}",
+                    member.logs()
+                );
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(90),
+                "the SSSD member did not start in time: {}",
+                member.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // nsenter execs unshare, whose child is the script.
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", member.child.id()))
+                .unwrap();
+        member.pid = children.split_whitespace().next().unwrap().parse().unwrap();
+        member
+    }
+}
+
+impl Member {
+    fn logs(&self) -> String {
+        ["script.log", "sssd.log"]
+            .iter()
+            .map(|f| {
+                format!(
+                    "== {f}\n{}",
+                    std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Runs `program ARGS` on the member: exit code, stdout, stderr.
+    pub fn run(&self, program: &str, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new("nsenter")
+            .arg("-t")
+            .arg(self.pid.to_string())
+            .args(["-m", "-n", "-u", "--"])
+            .arg(program)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

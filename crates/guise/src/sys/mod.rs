@@ -12,6 +12,8 @@
 //! - [`gss`]: GSSAPI on MIT krb5, bound by hand (`kerberos` feature).
 //! - [`wbclient`]: Samba's winbind client library, loaded at run time where it
 //!   is installed (domain SIDs and groups of directory accounts).
+//! - [`sss`]: SSSD's SID lookups (`libsss_nss_idmap`), loaded at run time where
+//!   it is installed.
 //! - [`setters`]: the macro that defines the libc credential setters in a binary as
 //!   functions that abort.
 #![allow(unsafe_code)]
@@ -27,6 +29,7 @@ pub(crate) mod remote;
 pub(crate) mod setters;
 pub(crate) mod socket;
 pub(crate) mod spawn;
+pub(crate) mod sss;
 #[cfg(feature = "uring")]
 pub(crate) mod uring;
 pub(crate) mod wbclient;
