@@ -83,8 +83,9 @@ ensure_pypi_clients() {
 # SSSD) in namespaces of their own (crates/guise-cli/tests/common/ad-*.sh), and
 # libwbclient's header for the binding's layout test. No service is started here
 # (the tests start their own). libnss-winbind's and libnss-sss's postinsts add
-# themselves to this host's /etc/nsswitch.conf, which is put back as it was: the
-# host's accounts stay its own, and only the tests' namespaces see a domain.
+# themselves to this host's /etc/nsswitch.conf, which is put back as it was, and
+# libpam-sss to its PAM stacks, from which it is taken out: the host's accounts
+# stay its own, and only the tests' namespaces see a domain.
 ensure_samba_dc() {
     local before
     before=$(mktemp)
@@ -96,4 +97,9 @@ ensure_samba_dc() {
         log "put /etc/nsswitch.conf back as it was (libnss-winbind and libnss-sss change it)"
     fi
     rm -f "$before"
+    # libpam-sss (sssd-ad's) puts pam_sss into the host's common PAM stacks.
+    if grep -qs pam_sss /etc/pam.d/common-auth /etc/pam.d/common-account; then
+        pam-auth-update --disable sss >/dev/null
+        log "took pam_sss out of the host's PAM stacks again (libpam-sss puts it in)"
+    fi
 }

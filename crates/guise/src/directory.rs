@@ -13,7 +13,9 @@
 //! On a host joined with SSSD instead (`libsss_nss_idmap` installed, `sssd`
 //! running), the same comes from SSSD: the user's SID, and the SIDs of its
 //! Unix groups that are the domain's (SSSD's groups all have gids, nested
-//! ones included; a domain group without one is not there).
+//! ones included; a domain group without one is not there). SSSD says "no
+//! SID" when it does not run, too: an account or group NSS gave that is not in
+//! the local files and has no SID is an error, not a local one.
 //!
 //! Where winbind is absent (no library, no daemon) every account is local. A
 //! lookup that fails otherwise is an error, never a local token: a token
@@ -127,11 +129,29 @@ pub fn account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
     }
 }
 
+/// Whether the local files list `name` in `/etc/passwd` (field 1), or a group
+/// of gid `gid` in `/etc/group` (field 3): an account or group of this host's
+/// own, not a directory's.
+fn in_files(path: &str, field: usize, value: &str) -> Result<bool> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::with_source(ErrorKind::Os, format!("reading {path}"), e))?;
+    Ok(text.lines().any(|l| l.split(':').nth(field) == Some(value)))
+}
+
 /// An SSSD domain's account (`libsss_nss_idmap`): its SID, and the SIDs of
 /// the groups of its Unix groups that are the domain's (SSSD knows only groups
-/// with gids). `None` where SSSD is absent or has no SID for the uid.
+/// with gids). `None` where SSSD is absent, or for an account of the local
+/// files.
+///
+/// SSSD says "no SID" both for an id that is not its own and when it does not
+/// run: an account NSS gave that is not in `/etc/passwd` (so it came from
+/// SSSD, or another directory) without a SID is an error; so is a group of it
+/// without a SID that is not in `/etc/group`.
 fn sssd_account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
     use crate::sys::sss::{self, Answer};
+    if !crate::sys::sss::installed() {
+        return Ok(None);
+    }
     let parse = |text: &str, what: &str| -> Result<Sid> {
         text.parse().map_err(|_| {
             Error::new(
@@ -141,7 +161,17 @@ fn sssd_account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
         })
     };
     let sid = match sss::sid_by_uid(uid) {
-        None | Some(Ok(Answer::None)) => return Ok(None),
+        None => return Ok(None),
+        Some(Ok(Answer::None)) if in_files("/etc/passwd", 0, name)? => return Ok(None),
+        Some(Ok(Answer::None)) => {
+            return Err(Error::new(
+                ErrorKind::Os,
+                format!(
+                    "SSSD has no SID for {name:?} (uid {uid}), an account not of this host's \
+                     files: SSSD may not be running"
+                ),
+            ));
+        }
         Some(Err(e)) => {
             return Err(Error::os(
                 ErrorKind::Os,
@@ -156,7 +186,13 @@ fn sssd_account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
     }
     let user = nix::unistd::User::from_name(name)
         .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up user {name:?}"), e))?
-        .ok_or_else(|| Error::new(ErrorKind::NoneMapped, format!("no user is named {name:?}")))?;
+        .filter(|u| u.uid.as_raw() == uid)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoneMapped,
+                format!("no user {name:?} has uid {uid}"),
+            )
+        })?;
     let c_name = std::ffi::CString::new(name)
         .map_err(|_| Error::new(ErrorKind::InvalidParameter, "user name contains a NUL byte"))?;
     let gids = nix::unistd::getgrouplist(&c_name, user.gid)
@@ -164,7 +200,16 @@ fn sssd_account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
     let mut groups = Vec::with_capacity(gids.len());
     for gid in gids.into_iter().map(|g| g.as_raw()) {
         match sss::sid_by_gid(gid) {
-            None | Some(Ok(Answer::None)) => {}
+            None => {}
+            Some(Ok(Answer::None)) if in_files("/etc/group", 2, &gid.to_string())? => {}
+            Some(Ok(Answer::None)) => {
+                return Err(Error::new(
+                    ErrorKind::Os,
+                    format!(
+                        "SSSD has no SID for gid {gid} of {name:?}, a group not of this host's files"
+                    ),
+                ));
+            }
             Some(Err(e)) => {
                 return Err(Error::os(
                     ErrorKind::Os,
@@ -173,12 +218,14 @@ fn sssd_account(name: &str, uid: u32) -> Result<Option<DomainAccount>> {
                 ));
             }
             Some(Ok(Answer::Sid(text))) => {
-                let sid = parse(&text, &format!("gid {gid}"))?;
-                if sid.authority() != Sid::UNIX_AUTHORITY
-                    && !groups.iter().any(|g: &DomainGroup| g.sid == sid)
+                let group = parse(&text, &format!("gid {gid}"))?;
+                // With user private groups SSSD may give the user's own SID.
+                if group.authority() != Sid::UNIX_AUTHORITY
+                    && group != sid
+                    && !groups.iter().any(|g: &DomainGroup| g.sid == group)
                 {
                     groups.push(DomainGroup {
-                        sid,
+                        sid: group,
                         gid: Some(gid),
                     });
                 }

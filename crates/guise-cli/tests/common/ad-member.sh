@@ -43,9 +43,9 @@ cache_credentials = false
 CONF
 chmod 0600 /etc/sssd/sssd.conf
 export KRB5_CONFIG=$dc/krb5.conf
-sssd -i --logger=files > "$dir/sssd.log" 2>&1 &
+sssd -i --logger=stderr > "$dir/sssd.log" 2>&1 &
 sssd=$!
-for _ in $(seq 200); do
+for _ in $(seq 450); do
     if getent passwd alice >/dev/null 2>&1; then
         touch "$dir/ready"
         break

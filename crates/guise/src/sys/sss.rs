@@ -48,7 +48,7 @@ pub(crate) fn installed() -> bool {
     lib().is_some()
 }
 
-/// What SSSD answered.
+/// What SSSD answered (the SID of an id of the type asked for).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Answer {
     /// The SID, as text.
@@ -60,35 +60,44 @@ pub(crate) enum Answer {
 /// `ENOENT`.
 const ENOENT: c_int = 2;
 
-fn ask(f: SidByIdFn, id: u32) -> Result<Answer, c_int> {
+/// `enum sss_id_type`: `SSS_ID_TYPE_UID`, `SSS_ID_TYPE_GID`, `SSS_ID_TYPE_BOTH`.
+const UID: c_int = 1;
+const GID: c_int = 2;
+const BOTH: c_int = 3;
+
+/// Asks `f` for the SID of `id`, which must be of type `want` (or both).
+/// SSSD says `ENOENT` both for an id it does not have and when it does not
+/// run: the caller tells them apart.
+fn ask(f: SidByIdFn, id: u32, want: c_int) -> Result<Answer, c_int> {
     let mut sid: *mut c_char = std::ptr::null_mut();
     let mut kind: c_int = 0;
     // SAFETY: an id and places for a string SSSD allocates with malloc and a
     // type it fills.
     let r = unsafe { f(id, &mut sid, &mut kind) };
-    if r != 0 || sid.is_null() {
-        return if r == ENOENT || r == 0 {
-            Ok(Answer::None)
-        } else {
-            Err(r)
-        };
+    let text = (!sid.is_null()).then(|| {
+        // SAFETY: a NUL-terminated string SSSD returned, copied before it is
+        // freed.
+        let text = unsafe { CStr::from_ptr(sid) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: memory the library allocated with malloc, freed once.
+        unsafe { libc::free(sid.cast()) };
+        text
+    });
+    match (r, text) {
+        (0, Some(text)) if kind == want || kind == BOTH => Ok(Answer::Sid(text)),
+        (0, _) | (ENOENT, _) => Ok(Answer::None),
+        (e, _) => Err(e),
     }
-    // SAFETY: a NUL-terminated string SSSD returned, copied before it is freed.
-    let text = unsafe { CStr::from_ptr(sid) }
-        .to_string_lossy()
-        .into_owned();
-    // SAFETY: memory the library allocated with malloc, freed once.
-    unsafe { libc::free(sid.cast()) };
-    Ok(Answer::Sid(text))
 }
 
 /// `sss_nss_getsidbyuid`: `None` without the library; else SSSD's answer, or
 /// the errno of a failure (SSSD not running, a failing domain controller).
 pub(crate) fn sid_by_uid(uid: u32) -> Option<Result<Answer, c_int>> {
-    lib().map(|l| ask(l.by_uid, uid))
+    lib().map(|l| ask(l.by_uid, uid, UID))
 }
 
 /// `sss_nss_getsidbygid`, as [`sid_by_uid`].
 pub(crate) fn sid_by_gid(gid: u32) -> Option<Result<Answer, c_int>> {
-    lib().map(|l| ask(l.by_gid, gid))
+    lib().map(|l| ask(l.by_gid, gid, GID))
 }
