@@ -97,7 +97,7 @@ impl Realm {
         // impersonate one: the directory is open to all (the database and keytabs
         // in it are not).
         std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let port = free_port();
+        let mut port = free_port();
         let slapd = ldap.then(|| start_slapd(d));
         let (module, dbmodules) = match &slapd {
             Some((_, lport)) => (
@@ -113,31 +113,37 @@ impl Realm {
             ),
             None => (String::new(), String::new()),
         };
-        std::fs::write(
-            d.join("krb5.conf"),
-            format!(
-                "[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = false\n \
-                 dns_lookup_realm = false\n rdns = false\n dns_canonicalize_hostname = false\n \
-                 udp_preference_limit = 1\n forwardable = true\n\
-                 [realms]\n {REALM} = {{\n  kdc = 127.0.0.1:{port}\n{module} }}\n\
-                 [domain_realm]\n localhost = {REALM}\n .localhost = {REALM}\n{dbmodules}"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("kdc.conf"),
-            format!(
-                "[kdcdefaults]\n kdc_ports = {port}\n kdc_tcp_ports = {port}\n\
-                 [realms]\n {REALM} = {{\n  database_name = {db}\n  key_stash_file = {stash}\n  \
-                 acl_file = {acl}\n  max_life = 1h\n  max_renewable_life = 1d\n{module} }}\n\
-                 [logging]\n kdc = FILE:{log}\n",
-                db = d.join("principal").display(),
-                stash = d.join("stash").display(),
-                acl = d.join("kadm5.acl").display(),
-                log = d.join("kdc.log").display(),
-            ),
-        )
-        .unwrap();
+        // The port is chosen before the KDC binds it: another process may take
+        // it first (a test's ephemeral socket), so a KDC that exits is started
+        // again on another port.
+        let write_conf = |port: u16| {
+            std::fs::write(
+                d.join("krb5.conf"),
+                format!(
+                    "[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = false\n \
+                     dns_lookup_realm = false\n rdns = false\n dns_canonicalize_hostname = false\n \
+                     udp_preference_limit = 1\n forwardable = true\n\
+                     [realms]\n {REALM} = {{\n  kdc = 127.0.0.1:{port}\n{module} }}\n\
+                     [domain_realm]\n localhost = {REALM}\n .localhost = {REALM}\n{dbmodules}"
+                ),
+            )
+            .unwrap();
+            std::fs::write(
+                d.join("kdc.conf"),
+                format!(
+                    "[kdcdefaults]\n kdc_ports = {port}\n kdc_tcp_ports = {port}\n\
+                     [realms]\n {REALM} = {{\n  database_name = {db}\n  key_stash_file = {stash}\n  \
+                     acl_file = {acl}\n  max_life = 1h\n  max_renewable_life = 1d\n{module} }}\n\
+                     [logging]\n kdc = FILE:{log}\n",
+                    db = d.join("principal").display(),
+                    stash = d.join("stash").display(),
+                    acl = d.join("kadm5.acl").display(),
+                    log = d.join("kdc.log").display(),
+                ),
+            )
+            .unwrap();
+        };
+        write_conf(port);
         std::fs::write(d.join("kadm5.acl"), "").unwrap();
         let realm_cmd = |program: &str| {
             let mut c = Command::new(which(program).unwrap_or_else(|| program.into()));
@@ -182,27 +188,45 @@ impl Realm {
             out.status.success(),
             "creating the realm's database: {out:?}"
         );
-        let kdc = realm_cmd("krb5kdc")
-            .args(["-n", "-r", REALM])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let start_kdc = || {
+            realm_cmd("krb5kdc")
+                .args(["-n", "-r", REALM])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        // Ready once it logged that it serves (after binding every port) and
+        // still runs; a KDC that exited (its port taken) starts again elsewhere.
+        let mut kdc = start_kdc();
+        let t = Instant::now();
+        for attempt in 1.. {
+            let log = std::fs::read_to_string(d.join("kdc.log")).unwrap_or_default();
+            let exited = kdc.try_wait().unwrap();
+            if exited.is_none() && log.contains("commencing operation") {
+                break;
+            }
+            if let Some(status) = exited {
+                assert!(
+                    attempt < 50,
+                    "the KDC keeps exiting ({status}): {log}"
+                );
+                port = free_port();
+                write_conf(port);
+                kdc = start_kdc();
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "the KDC did not start: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let realm = Realm {
             dir,
             kdc,
             port,
             ldap: slapd,
         };
-        // Ready once it answers on TCP.
-        let t = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "the KDC did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
         realm
     }
 

@@ -26,6 +26,7 @@ pub mod access;
 mod alias;
 pub mod conditional;
 pub mod descriptor;
+pub mod file;
 pub mod mask;
 pub mod sddl;
 
@@ -34,4 +35,5 @@ pub use access::{
     reference_access_check,
 };
 pub use descriptor::{Ace, AceFlags, AceType, Acl, Control, Guid, SecurityDescriptor};
+pub use file::{FileSecurity, file_security, file_security_fd};
 pub use mask::{AccessMask, GenericMapping};

@@ -42,6 +42,7 @@ const SECURITY: &[&str] = &[
     "alias",
     "descriptor",
     "access",
+    "file",
     "conditional",
     "sddl",
 ];

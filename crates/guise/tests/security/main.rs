@@ -3,6 +3,7 @@
 //! 2.5.3.2, and property tests.
 
 mod access_rules;
+mod file_model;
 mod nesting;
 mod props;
 mod wine;
