@@ -120,6 +120,9 @@ ensure_debs systemd
 ensure_debs dbus-daemon dbus-bin libglib2.0-bin python3-dbus
 # The storm test serves files from a fresh ext4 on a loop device (a cold cache).
 ensure_debs e2fsprogs mount
+# The file-security differential test sets some of its POSIX ACLs with setfacl and
+# asks the kernel as each account through setpriv and Python's os.access.
+ensure_debs acl util-linux python3
 
 log "the Kerberos example, built for the Kerberos test that runs it on its realm"
 cargo build -q --locked -p guise-impersonation --features kerberos --example kerberos_server

@@ -1,5 +1,6 @@
 //! `guise access-check`: AccessCheck from the shell, one check or a batch of JSON lines.
 
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
@@ -8,15 +9,21 @@ use guise::security::{
     access_check_with, sddl,
 };
 use guise::token::{Group, GroupAttributes};
-use guise::{Error, ErrorKind, Privilege, Sid, Token};
+use guise::{Error, ErrorKind, ImpersonationLevel, Privilege, Sid, Token, TokenType};
 use serde_json::{Value, json};
 
 /// Options of `guise access-check`.
 #[derive(clap::Args)]
 pub struct Args {
     /// The object's security descriptor, as SDDL.
-    #[arg(long, required_unless_present = "batch")]
+    #[arg(long, required_unless_present_any = ["batch", "file"])]
     sddl: Option<String>,
+    /// Decide for this Linux file: its owner, group, mode bits and POSIX ACLs
+    /// as a security descriptor (`guise sddl --file`), which gives the kernel's
+    /// answer right by right; the mapping is the file mapping. Without --user or
+    /// --token-json, for the caller's own process token.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["sddl", "mapping"], value_hint = clap::ValueHint::AnyPath)]
+    file: Option<std::path::PathBuf>,
     /// The rights asked for: a number (0x.. hex, decimal) or SDDL rights (FR, RCWD).
     /// Generic rights must be mapped first, as AccessCheck requires.
     #[arg(long, required_unless_present = "batch")]
@@ -32,7 +39,8 @@ pub struct Args {
     /// The generic mapping of the object type.
     #[arg(long, default_value = "generic", value_parser = ["file", "key", "generic"])]
     mapping: String,
-    /// Let SeBackupPrivilege and SeRestorePrivilege grant access.
+    /// Let SeBackupPrivilege and SeRestorePrivilege grant access (with --file:
+    /// as the kernel's CAP_DAC_READ_SEARCH and CAP_DAC_OVERRIDE do).
     #[arg(long)]
     backup_semantics: bool,
     /// The domain SID that domain-relative aliases (DA, DU, LA, ...) refer to;
@@ -42,7 +50,7 @@ pub struct Args {
     /// Read JSON lines on stdin and write one JSON line for each, in the
     /// envelope of --json: `{"ok":true,"data":{"allowed":...}}`, or
     /// `{"ok":false,"error":...,"message":...}` for a line that cannot be checked.
-    #[arg(long, conflicts_with_all = ["sddl", "desired", "user", "token_json"])]
+    #[arg(long, conflicts_with_all = ["sddl", "file", "desired", "user", "token_json"])]
     batch: bool,
     /// Print the result as JSON, `{"ok":true,"data":{"allowed":...}}` (as
     /// --batch writes each line), or the failure envelope (docs/cli-json.md).
@@ -218,6 +226,7 @@ fn check_line(
     line: &str,
     domain: Option<&Sid>,
     cache: &mut Option<(String, Result<SecurityDescriptor, Error>)>,
+    tokens: &mut HashMap<String, Result<Token, Error>>,
 ) -> Result<AccessCheck, Error> {
     let v: Value = serde_json::from_str(line).map_err(|e| {
         Error::new(
@@ -228,10 +237,49 @@ fn check_line(
     if !v.is_object() {
         return Err(Error::new(ErrorKind::InvalidParameter, "not a JSON object"));
     }
-    let text = v
-        .get("sddl")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::new(ErrorKind::InvalidParameter, "\"sddl\" is missing"))?;
+    let options = {
+        let mut o = AccessCheckOptions::default();
+        o.backup_semantics = v
+            .get("backup_semantics")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        o
+    };
+    let desired = || {
+        desired_of(
+            v.get("desired")
+                .ok_or_else(|| Error::new(ErrorKind::InvalidParameter, "\"desired\" is missing"))?,
+        )
+    };
+    if let Some(path) = v.get("file") {
+        let path = path
+            .as_str()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidParameter, "file must be a string"))?;
+        let token = match (v.get("user"), v.get("token")) {
+            (Some(Value::String(name)), None) => match tokens.get(name) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = Token::for_account(name);
+                    tokens.insert(name.clone(), t.clone());
+                    t
+                }
+            }?,
+            (None, Some(t)) => token_from_json(t, domain)?,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    "a file line needs \"user\" (a name) or \"token\"",
+                ));
+            }
+        };
+        return guise::security::file_security(path)?.access_check(&token, desired()?, options);
+    }
+    let text = v.get("sddl").and_then(Value::as_str).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidParameter,
+            "\"sddl\" or \"file\" is missing",
+        )
+    })?;
     // Bulk checks often ask about one object many times: keep the last parse.
     let sd = match cache {
         Some((last, sd)) if last == text => sd.clone()?,
@@ -246,10 +294,7 @@ fn check_line(
             .ok_or_else(|| Error::new(ErrorKind::InvalidParameter, "\"token\" is missing"))?,
         domain,
     )?;
-    let desired = desired_of(
-        v.get("desired")
-            .ok_or_else(|| Error::new(ErrorKind::InvalidParameter, "\"desired\" is missing"))?,
-    )?;
+    let desired = desired()?;
     let mapping = match v.get("mapping") {
         None | Some(Value::Null) => GenericMapping::GENERIC,
         Some(Value::String(m)) => mapping_named(m)?,
@@ -260,14 +305,6 @@ fn check_line(
             ));
         }
     };
-    let options = {
-        let mut o = AccessCheckOptions::default();
-        o.backup_semantics = v
-            .get("backup_semantics")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        o
-    };
     access_check_with(&sd, &token, desired, &mapping, options)
 }
 
@@ -275,6 +312,8 @@ fn check_line(
 /// checked gets an error line and the next lines are still answered.
 pub fn batch(input: impl BufRead, out: &mut impl Write, domain: Option<&Sid>) -> Result<()> {
     let mut cache = None;
+    // Accounts named by file lines, looked up once.
+    let mut tokens = HashMap::new();
     let mut input = input;
     let mut line = String::new();
     loop {
@@ -287,9 +326,14 @@ pub fn batch(input: impl BufRead, out: &mut impl Write, domain: Option<&Sid>) ->
         let text = line.trim_end_matches(['\n', '\r']);
         let mapping = serde_json::from_str::<Value>(text)
             .ok()
-            .and_then(|v| v.get("mapping").and_then(Value::as_str).map(str::to_owned))
+            .and_then(|v| {
+                if v.get("file").is_some() {
+                    return Some("file".to_owned());
+                }
+                v.get("mapping").and_then(Value::as_str).map(str::to_owned)
+            })
             .unwrap_or_default();
-        let answer = match check_line(text, domain, &mut cache) {
+        let answer = match check_line(text, domain, &mut cache, &mut tokens) {
             Ok(r) => crate::output::success_value(result_json(&r, &mapping)),
             Err(e) => error_json(&e),
         };
@@ -311,10 +355,9 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
         batch(std::io::stdin().lock(), out, domain)?;
         return Ok(Outcome::Allowed);
     }
-    let (Some(text), Some(desired)) = (&args.sddl, &args.desired) else {
-        bail!("--sddl and --desired are required without --batch");
+    let Some(desired) = &args.desired else {
+        bail!("--desired is required without --batch");
     };
-    let sd = sddl::parse(text, domain)?;
     let desired = sddl::parse_access_mask(desired).context("--desired")?;
     let token = match (&args.user, &args.token_json) {
         (Some(name), None) => Token::for_account(name)?,
@@ -325,17 +368,32 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
                 .with_context(|| format!("{} is not JSON", path.display()))?;
             token_from_json(&v, domain)?
         }
+        (None, None) if args.file.is_some() => Token::open_process()?
+            .duplicate(ImpersonationLevel::Identification, TokenType::Impersonation)?,
         _ => bail!("give --user NAME or --token-json FILE"),
     };
-    let mapping = mapping_named(&args.mapping)?;
     let options = {
         let mut o = AccessCheckOptions::default();
         o.backup_semantics = args.backup_semantics;
         o
     };
-    let r = access_check_with(&sd, &token, desired, &mapping, options)?;
+    let (r, mapping_name) = match (&args.file, &args.sddl) {
+        (Some(path), _) => (
+            guise::security::file_security(path)?.access_check(&token, desired, options)?,
+            "file",
+        ),
+        (None, Some(text)) => {
+            let sd = sddl::parse(text, domain)?;
+            let mapping = mapping_named(&args.mapping)?;
+            (
+                access_check_with(&sd, &token, desired, &mapping, options)?,
+                args.mapping.as_str(),
+            )
+        }
+        (None, None) => bail!("give --sddl SDDL or --file PATH"),
+    };
     if args.json {
-        crate::output::success(out, result_json(&r, &args.mapping))?;
+        crate::output::success(out, result_json(&r, mapping_name))?;
         return Ok(if r.denial.is_none() {
             Outcome::Allowed
         } else {
@@ -361,7 +419,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
                 "denied ({}): missing {} [{}]",
                 d.reason.win32_name(),
                 names(d.missing),
-                right_names(d.missing, &args.mapping).join(", ")
+                right_names(d.missing, mapping_name).join(", ")
             )?;
             Ok(Outcome::Denied)
         }

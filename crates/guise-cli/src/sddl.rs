@@ -26,19 +26,27 @@ pub struct Args {
     /// form, owner, group, control and each ACE (docs/cli-json.md).
     #[arg(long, conflicts_with_all = ["binary", "explain"])]
     pub json: bool,
+    /// Print the security descriptor of this Linux file instead: its owner,
+    /// group, mode bits and POSIX ACLs, mapped so that AccessCheck gives the
+    /// kernel's answer (docs/file-security.md).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["descriptor", "from_binary"], value_hint = clap::ValueHint::AnyPath)]
+    file: Option<std::path::PathBuf>,
     /// The security descriptor, as SDDL (or hex with --from-binary).
-    descriptor: String,
+    #[arg(required_unless_present = "file")]
+    descriptor: Option<String>,
 }
 
 /// Runs `guise sddl`.
 pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
     let domain = domain_or_joined(args.domain_sid);
     let domain = domain.as_ref();
-    let sd = if args.from_binary {
-        let bytes = hex_decode(&args.descriptor)?;
-        SecurityDescriptor::from_self_relative(&bytes)?
-    } else {
-        sddl::parse(&args.descriptor, domain)?
+    let sd = match (&args.file, &args.descriptor) {
+        (Some(path), _) => guise::security::file_security(path)?.descriptor,
+        (None, Some(text)) if args.from_binary => {
+            SecurityDescriptor::from_self_relative(&hex_decode(text)?)?
+        }
+        (None, Some(text)) => sddl::parse(text, domain)?,
+        (None, None) => anyhow::bail!("give a descriptor or --file PATH"),
     };
     if args.json {
         crate::output::success(out, to_json(&sd, domain)?)?;

@@ -207,10 +207,7 @@ impl Realm {
                 break;
             }
             if let Some(status) = exited {
-                assert!(
-                    attempt < 50,
-                    "the KDC keeps exiting ({status}): {log}"
-                );
+                assert!(attempt < 50, "the KDC keeps exiting ({status}): {log}");
                 port = free_port();
                 write_conf(port);
                 kdc = start_kdc();
@@ -221,13 +218,12 @@ impl Realm {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let realm = Realm {
+        Realm {
             dir,
             kdc,
             port,
             ldap: slapd,
-        };
-        realm
+        }
     }
 
     /// Lets service `from` delegate to service `to` for any client

@@ -141,7 +141,7 @@ impl PosixAcl {
     /// unknown tag or permission bits above 7.
     pub fn from_xattr(b: &[u8]) -> Result<PosixAcl> {
         let bad = |why: String| Error::new(ErrorKind::InvalidAcl, format!("POSIX ACL: {why}"));
-        if b.len() < 4 || (b.len() - 4) % 8 != 0 {
+        if b.len() < 4 || !(b.len() - 4).is_multiple_of(8) {
             return Err(bad(format!("{} bytes is no ACL", b.len())));
         }
         let version = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
@@ -510,8 +510,8 @@ pub fn descriptor_of(stat: &FileStat, sids: &dyn IdSids) -> Result<FileSecurity>
 /// for an ACL attribute guise cannot read.
 pub fn stat_fd(fd: BorrowedFd<'_>) -> Result<FileStat> {
     use std::os::fd::AsRawFd;
-    let st = rustix::fs::fstat(fd)
-        .map_err(|e| Error::sys(ErrorKind::Os, "looking at a file", e))?;
+    let st =
+        rustix::fs::fstat(fd).map_err(|e| Error::sys(ErrorKind::Os, "looking at a file", e))?;
     // The attributes through the descriptor's own name, which works for O_PATH
     // descriptors too (fgetxattr does not): the same inode as fstat's.
     let proc = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
@@ -615,7 +615,12 @@ impl FileSecurity {
         .granted;
         let granted = dacl | by_capability;
         let missing = want - granted;
-        Ok(if missing.is_empty() && !(want.is_empty() && !max) {
+        let something = if max {
+            !granted.is_empty()
+        } else {
+            !want.is_empty()
+        };
+        Ok(if missing.is_empty() && something {
             AccessCheck {
                 granted: if max { granted } else { want },
                 denial: None,
