@@ -33,7 +33,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "token_json", value_hint = clap::ValueHint::Username)]
     user: Option<String>,
     /// Check for the token described in this JSON file
-    /// ({"user": SID, "groups": [SID...], "deny_only": [SID...], "privileges": [NAME...]}).
+    /// ({"user": SID, "groups": [SID...], "deny_only": [SID...], "privileges": [NAME...],
+    /// "restricting": [SID...], "integrity_level": SID}).
     #[arg(long, value_name = "FILE")]
     token_json: Option<std::path::PathBuf>,
     /// The generic mapping of the object type.
@@ -134,7 +135,28 @@ pub fn token_from_json(v: &Value, domain: Option<&Sid>) -> Result<Token, Error> 
         .into_iter()
         .map(str::parse::<Privilege>)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Token::from_sids(user, groups, privileges))
+    let mut token = Token::from_sids(user, groups, privileges);
+    let restricting = strings(v, "restricting")?
+        .into_iter()
+        .map(|s| sid_of(s, domain))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !restricting.is_empty() {
+        token = token.create_restricted(&guise::token::RestrictedTokenOptions {
+            restricting_sids: restricting,
+            ..Default::default()
+        })?;
+    }
+    match v.get("integrity_level") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(level)) => token.set_integrity_level(sid_of(level, domain)?)?,
+        Some(_) => {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "integrity_level must be a SID string (S-1-16-4096, LW, ...)",
+            ));
+        }
+    }
+    Ok(token)
 }
 
 fn desired_of(v: &Value) -> Result<AccessMask, Error> {

@@ -86,6 +86,12 @@ fn to_json(token: &Token, creds: &ThreadCredentials) -> Value {
         "logon_id": stats.authentication_id.to_string(),
         "modified_id": stats.modified_id.to_string(),
         "network_credentials": token.has_network_credentials(),
+        "integrity_level": token.integrity_level().to_string(),
+        "elevation_type": token.elevation_type().win32_name(),
+        "elevated": token.is_elevated(),
+        "session_id": token.session_id(),
+        "logon_sid": token.logon_sid().map(|s| s.to_string()),
+        "restricted": token.is_restricted(),
         "kernel": {
             "uid": { "real": creds.uid.real, "effective": creds.uid.effective, "saved": creds.uid.saved },
             "gid": { "real": creds.gid.real, "effective": creds.gid.effective, "saved": creds.gid.saved },

@@ -76,6 +76,25 @@ fn issue_22_local_commands_print_the_envelope() {
     );
     let data = success("whoami --all", guise(&["whoami", "--all", "--json"]), 0);
     assert!(data["kernel"]["uid"].is_object(), "{data}");
+    // Issue 24: the token's integrity level, elevation, session, logon SID and
+    // restriction.
+    let root = rustix::process::geteuid().is_root();
+    assert_eq!(
+        data["integrity_level"],
+        if root { "S-1-16-16384" } else { "S-1-16-8192" },
+        "{data}"
+    );
+    assert_eq!(data["elevation_type"], "TokenElevationTypeDefault");
+    assert_eq!(data["elevated"], root);
+    assert_eq!(data["restricted"], false);
+    assert!(
+        data["logon_sid"].is_null(),
+        "the process token is no logon's"
+    );
+    assert!(
+        data["session_id"].is_null() || data["session_id"].is_u64(),
+        "{data}"
+    );
     failure(
         "whoami, a usage error",
         guise(&["whoami", "--json", "--bogus"]),

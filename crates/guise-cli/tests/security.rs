@@ -299,3 +299,46 @@ fn sddl_and_access_check_print_json_with_json() {
         "a denial names what is missing: {v}"
     );
 }
+
+/// Issue 24: `--token-json` describes restricting SIDs and an integrity level,
+/// and AccessCheck enforces both (the second pass; a label's no-write-up).
+#[test]
+fn token_json_with_restricting_sids_and_an_integrity_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |token: &str, sddl: &str, desired: &str| {
+        let path = dir.path().join("token.json");
+        std::fs::write(&path, token).unwrap();
+        guise_(&[
+            "access-check",
+            "--sddl",
+            sddl,
+            "--desired",
+            desired,
+            "--token-json",
+            path.to_str().unwrap(),
+            "--mapping",
+            "file",
+        ])
+        .0
+    };
+    let alice = r#"{"user": "S-1-22-1-61001", "groups": ["WD"]}"#;
+    let restricted = r#"{"user": "S-1-22-1-61001", "groups": ["WD"], "restricting": ["WD"]}"#;
+    let low = r#"{"user": "S-1-22-1-61001", "groups": ["WD"], "integrity_level": "LW"}"#;
+    let sd = "O:BAG:BAD:(A;;FA;;;S-1-22-1-61001)(A;;FR;;;WD)";
+    assert_eq!(check(alice, sd, "FW"), 0);
+    assert_eq!(check(restricted, sd, "FW"), 1, "Everyone may not write");
+    assert_eq!(check(restricted, sd, "FR"), 0);
+    assert_eq!(
+        check(low, sd, "FW"),
+        1,
+        "an unlabeled object is Medium, no write up"
+    );
+    assert_eq!(check(low, sd, "FR"), 0);
+    let labeled = "O:BAG:BAD:(A;;FA;;;WD)S:(ML;;NW;;;HI)";
+    assert_eq!(
+        check(alice, labeled, "FW"),
+        1,
+        "S:(ML;;NW;;;HI) is enforced"
+    );
+    assert_eq!(check(alice, labeled, "FR"), 0);
+}

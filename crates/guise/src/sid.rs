@@ -103,6 +103,17 @@ impl Sid {
     pub const USERS: Sid = sid(5, &[32, 545]);
     /// Owner Rights, `S-1-3-4` (SDDL `OW`): in a DACL, stands for the object's owner.
     pub const OWNER_RIGHTS: Sid = sid(3, &[4]);
+    /// The Untrusted integrity level, `S-1-16-0`.
+    pub const UNTRUSTED_INTEGRITY: Sid = sid(16, &[0]);
+    /// The Low integrity level, `S-1-16-4096` (SDDL `LW`).
+    pub const LOW_INTEGRITY: Sid = sid(16, &[0x1000]);
+    /// The Medium integrity level, `S-1-16-8192` (SDDL `ME`): objects without a
+    /// label have it.
+    pub const MEDIUM_INTEGRITY: Sid = sid(16, &[0x2000]);
+    /// The High integrity level, `S-1-16-12288` (SDDL `HI`).
+    pub const HIGH_INTEGRITY: Sid = sid(16, &[0x3000]);
+    /// The System integrity level, `S-1-16-16384` (SDDL `SI`).
+    pub const SYSTEM_INTEGRITY: Sid = sid(16, &[0x4000]);
 
     /// Identifier authority of the Unix mapping (`S-1-22-...`).
     pub const UNIX_AUTHORITY: u64 = 22;

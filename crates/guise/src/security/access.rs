@@ -215,23 +215,87 @@ pub fn reference_access_check(
 }
 
 /// The preconditions, the NULL DACL and the result, around `walk`, which computes
-/// the granted rights from a DACL.
+/// the granted rights from a DACL: once for the token's SIDs and, for a
+/// restricted token, again for its restricting SIDs (what both grant is
+/// granted); then the object's mandatory label takes what it forbids.
 fn check(
     sd: &SecurityDescriptor,
     token: &Token,
     desired: AccessMask,
     mapping: &GenericMapping,
     options: AccessCheckOptions,
-    walk: impl FnOnce(&Prepared<'_>, &Acl) -> AccessMask,
+    walk: impl Fn(&Prepared<'_>, &Acl) -> AccessMask,
 ) -> Result<AccessCheck> {
     let pre = match Prepared::new(sd, token, desired, mapping, options)? {
         Ok(pre) => pre,
         Err(early) => return Ok(early),
     };
-    Ok(match &sd.dacl {
-        None => pre.null_dacl(),
-        Some(dacl) => pre.finish(walk(&pre, dacl)),
-    })
+    let forbidden = mandatory_denied(sd, token, mapping);
+    let Some(dacl) = &sd.dacl else {
+        return Ok(pre.null_dacl(forbidden));
+    };
+    let mut granted = walk(&pre, dacl);
+    if let Some(second) = pre.restricting_pass(sd) {
+        let mut by_restricting = walk(&second, dacl);
+        if token.is_write_restricted() {
+            // Only write access is checked against the restricting SIDs.
+            by_restricting |= !write_rights(mapping);
+        }
+        granted &= by_restricting;
+    }
+    Ok(pre.finish(granted - forbidden))
+}
+
+/// The rights a write-restricted token's restricting SIDs decide: the mapping's
+/// write rights and the standard rights that change an object, without
+/// `READ_CONTROL` and `SYNCHRONIZE`.
+fn write_rights(mapping: &GenericMapping) -> AccessMask {
+    (mapping.write | AccessMask::DELETE | AccessMask::WRITE_DAC | AccessMask::WRITE_OWNER)
+        - (AccessMask::READ_CONTROL | AccessMask::SYNCHRONIZE)
+}
+
+/// The rights the object's mandatory label forbids this token (the integrity
+/// check of AccessCheck): none when the token's integrity level is not below the
+/// object's; else, by the label's policy, the rights only the mapping's write
+/// rights (and `DELETE`, `WRITE_DAC`, `WRITE_OWNER`) hold (`NO_WRITE_UP`), only
+/// its read rights hold (`NO_READ_UP`), only its execute rights hold
+/// (`NO_EXECUTE_UP`); a right two of them share (`READ_CONTROL`, `SYNCHRONIZE`,
+/// `FILE_READ_ATTRIBUTES`) stays. The label is the first mandatory
+/// label ACE of the SACL that is not inherit-only; an object without one is
+/// Medium with `NO_WRITE_UP`.
+fn mandatory_denied(
+    sd: &SecurityDescriptor,
+    token: &Token,
+    mapping: &GenericMapping,
+) -> AccessMask {
+    const NO_WRITE_UP: u32 = 0x1;
+    const NO_READ_UP: u32 = 0x2;
+    const NO_EXECUTE_UP: u32 = 0x4;
+    let label = sd.sacl.as_ref().and_then(|sacl| {
+        sacl.aces.iter().find(|a| {
+            a.ace_type == AceType::SystemMandatoryLabel && !a.flags.contains(AceFlags::INHERIT_ONLY)
+        })
+    });
+    let (object_level, policy) = match label {
+        Some(ace) => (ace.sid, ace.mask.bits()),
+        None => (Sid::MEDIUM_INTEGRITY, NO_WRITE_UP),
+    };
+    let rank = |sid: &Sid| crate::token::integrity_rank(sid).unwrap_or(0);
+    if rank(&token.integrity_level()) >= rank(&object_level) {
+        return AccessMask::empty();
+    }
+    let write = write_rights(mapping);
+    let mut denied = AccessMask::empty();
+    if policy & NO_WRITE_UP != 0 {
+        denied |= write - (mapping.read | mapping.execute);
+    }
+    if policy & NO_READ_UP != 0 {
+        denied |= mapping.read - (write | mapping.execute) - AccessMask::SYNCHRONIZE;
+    }
+    if policy & NO_EXECUTE_UP != 0 {
+        denied |= mapping.execute - (write | mapping.read) - AccessMask::SYNCHRONIZE;
+    }
+    denied - AccessMask::READ_CONTROL
 }
 
 /// What both implementations share: the preconditions and everything but the walk.
@@ -247,6 +311,9 @@ struct Prepared<'a> {
     is_owner: bool,
     /// Whether the DACL has an OWNER RIGHTS ACE that applies to this object.
     has_owner_rights: bool,
+    /// The second pass of a restricted token: the restricting SIDs stand for
+    /// the token's user and groups.
+    restricting: bool,
 }
 
 impl<'a> Prepared<'a> {
@@ -318,25 +385,55 @@ impl<'a> Prepared<'a> {
             owner,
             is_owner: false,
             has_owner_rights: false,
+            restricting: false,
         };
-        pre.is_owner = token.holds(owner, false);
+        pre.see_owner(sd);
+        Ok(Ok(pre))
+    }
+
+    /// Whether this pass's SIDs hold the owner, and whether OWNER RIGHTS ACEs
+    /// then say what it may do.
+    fn see_owner(&mut self, sd: &SecurityDescriptor) {
+        self.is_owner = self.holds(self.owner, false);
         // Only an owner's implicit rights depend on OWNER RIGHTS ACEs.
-        pre.has_owner_rights = pre.is_owner
+        self.has_owner_rights = self.is_owner
             && sd.dacl.as_ref().is_some_and(|d| {
                 d.aces.iter().any(|a| {
                     a.sid == Sid::OWNER_RIGHTS && !a.flags.contains(AceFlags::INHERIT_ONLY)
                 })
             });
-        Ok(Ok(pre))
     }
 
-    fn null_dacl(&self) -> AccessCheck {
+    /// The second pass for a restricted token; `None` for others.
+    fn restricting_pass(&self, sd: &SecurityDescriptor) -> Option<Prepared<'a>> {
+        if !self.token.is_restricted() {
+            return None;
+        }
+        let mut second = Prepared {
+            restricting: true,
+            ..*self
+        };
+        second.see_owner(sd);
+        Some(second)
+    }
+
+    /// Whether an ACE for `sid` applies in this pass.
+    #[inline(always)]
+    fn holds(&self, sid: &Sid, for_deny: bool) -> bool {
+        if self.restricting {
+            self.token.holds_restricting(sid, for_deny) == Some(true)
+        } else {
+            self.token.holds(sid, for_deny)
+        }
+    }
+
+    fn null_dacl(&self, forbidden: AccessMask) -> AccessCheck {
         if self.max {
-            AccessCheck::allowed(self.mapping.all | self.want | self.privileged)
+            self.finish((self.mapping.all | self.want | self.privileged) - forbidden)
         } else if self.want.is_empty() {
             AccessCheck::denied(ErrorKind::AccessDenied, AccessMask::empty())
         } else {
-            AccessCheck::allowed(self.want)
+            self.finish(self.want - forbidden)
         }
     }
 
@@ -373,9 +470,9 @@ impl<'a> Prepared<'a> {
         // An OWNER RIGHTS ACE stands for the owner: matched as the ACE's kind is, so
         // a deny also reaches an owner held only as a deny-only group.
         let hit = if ace.sid == Sid::OWNER_RIGHTS {
-            self.token.holds(self.owner, !allow)
+            self.holds(self.owner, !allow)
         } else {
-            self.token.holds(&ace.sid, !allow)
+            self.holds(&ace.sid, !allow)
         };
         hit.then_some((allow, rights))
     }

@@ -251,6 +251,56 @@ pub enum PrivilegeChange {
     Remove,
 }
 
+/// What [`Token::create_restricted`] restricts (the arguments of
+/// `CreateRestrictedToken`).
+#[doc(alias = "CreateRestrictedToken")]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestrictedTokenOptions {
+    /// SIDs that become deny-only (`SidsToDisable`).
+    pub sids_to_disable: Vec<Sid>,
+    /// Privileges removed (`PrivilegesToDelete`).
+    pub privileges_to_delete: Vec<Privilege>,
+    /// The restricting SIDs (`SidsToRestrict`).
+    pub restricting_sids: Vec<Sid>,
+    /// Remove every privilege but SeChangeNotifyPrivilege
+    /// (`DISABLE_MAX_PRIVILEGE`).
+    pub disable_max_privilege: bool,
+    /// Check only write access against the restricting SIDs
+    /// (`WRITE_RESTRICTED`).
+    pub write_restricted: bool,
+}
+
+/// A token's elevation type (`TOKEN_ELEVATION_TYPE`).
+#[doc(alias = "TOKEN_ELEVATION_TYPE")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ElevationType {
+    /// `TokenElevationTypeDefault` (1): no linked token.
+    Default,
+    /// `TokenElevationTypeFull` (2): the elevated half of a split token.
+    Full,
+    /// `TokenElevationTypeLimited` (3): the filtered half of a split token.
+    Limited,
+}
+
+impl ElevationType {
+    /// The Win32 name (`TokenElevationTypeDefault`, ...).
+    pub fn win32_name(self) -> &'static str {
+        match self {
+            ElevationType::Default => "TokenElevationTypeDefault",
+            ElevationType::Full => "TokenElevationTypeFull",
+            ElevationType::Limited => "TokenElevationTypeLimited",
+        }
+    }
+}
+
+/// The rank of an integrity level SID (`S-1-16-rid`): its rid.
+pub(crate) fn integrity_rank(sid: &Sid) -> Option<u32> {
+    match (sid.authority(), sid.sub_authorities()) {
+        (16, [rid]) => Some(*rid),
+        _ => None,
+    }
+}
+
 /// A token's statistics (`TOKEN_STATISTICS`).
 #[doc(alias = "TOKEN_STATISTICS")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -380,6 +430,26 @@ struct TokenData {
     /// The user and groups, indexed for membership tests; made from `user` and
     /// `groups` whenever they are set (see [`SidIndex::of`]).
     index: SidIndex,
+    /// What [`Token::create_restricted`] and [`Token::set_integrity_level`]
+    /// changed; `None` for most tokens.
+    restrictions: Option<Box<Restrictions>>,
+}
+
+/// A token's restrictions: a lowered integrity level, a deny-only user, and
+/// restricting SIDs.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+struct Restrictions {
+    /// The integrity level, when set lower than the token's own.
+    integrity: Option<Sid>,
+    /// The user SID matches deny ACEs only.
+    user_deny_only: bool,
+    /// The restricting SIDs (`TokenRestrictedSids`), if the token is restricted.
+    restricting: Option<Vec<Group>>,
+    /// They, indexed as the second pass of AccessCheck asks.
+    restricting_index: SidIndex,
+    /// Only write access is checked against the restricting SIDs
+    /// (`WRITE_RESTRICTED`).
+    write_restricted: bool,
 }
 
 /// A token's user and groups as AccessCheck asks about them, many times per check:
@@ -406,14 +476,23 @@ struct IndexEntry {
 }
 
 impl SidIndex {
-    fn of(user: &Sid, groups: &[Group]) -> SidIndex {
-        let mut index = SidIndex::default();
+    fn of(user: &Sid, user_deny_only: bool, groups: &[Group]) -> SidIndex {
         let user = IndexEntry {
             key: user.key(),
             sid: *user,
-            allow: true,
+            allow: !user_deny_only,
             deny: true,
         };
+        Self::of_entries(Some(user), groups)
+    }
+
+    /// The restricting SIDs, as the second pass of AccessCheck matches them.
+    fn of_groups(groups: &[Group]) -> SidIndex {
+        Self::of_entries(None, groups)
+    }
+
+    fn of_entries(user: Option<IndexEntry>, groups: &[Group]) -> SidIndex {
+        let mut index = SidIndex::default();
         let groups = groups.iter().filter_map(|g| {
             let deny_only = g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY);
             let enabled = g.attributes.contains(GroupAttributes::ENABLED);
@@ -424,7 +503,7 @@ impl SidIndex {
                 deny: true,
             })
         });
-        let entries: Vec<IndexEntry> = std::iter::once(user).chain(groups).collect();
+        let entries: Vec<IndexEntry> = user.into_iter().chain(groups).collect();
         for e in &entries {
             let bit = Self::bit(e.key);
             index.filter[bit / 64] |= 1 << (bit % 64);
@@ -674,6 +753,7 @@ impl Token {
             credential_cache: None,
             session: None,
             index: SidIndex::default(),
+            restrictions: None,
         })
         .indexed()
     }
@@ -959,6 +1039,7 @@ impl Token {
             credential_cache: None,
             session: None,
             index: SidIndex::default(),
+            restrictions: None,
         })
         .indexed()
     }
@@ -1015,6 +1096,7 @@ impl Token {
             credential_cache: None,
             session: None,
             index: SidIndex::default(),
+            restrictions: None,
         })
         .indexed()
     }
@@ -1277,7 +1359,12 @@ impl Token {
 
     /// The token with its [`SidIndex`] made from its user and groups.
     fn indexed(mut self) -> Token {
-        let index = SidIndex::of(&self.d.user, &self.d.groups);
+        let user_deny_only = self
+            .d
+            .restrictions
+            .as_ref()
+            .is_some_and(|r| r.user_deny_only);
+        let index = SidIndex::of(&self.d.user, user_deny_only, &self.d.groups);
         self.data_mut().index = index;
         self
     }
@@ -1371,5 +1458,275 @@ impl Token {
     pub fn check_membership(&self, sid: &Sid) -> Result<bool> {
         self.require_identification("a membership check")?;
         Ok(self.holds(sid, false))
+    }
+
+    /// The integrity level (`TokenIntegrityLevel`), a mandatory label SID
+    /// (`S-1-16-*`): Untrusted for the anonymous token, System for root (Local
+    /// System), High for a token with the Administrators group enabled, Medium
+    /// for everyone else; or the lower level [`Token::set_integrity_level`] set.
+    /// AccessCheck compares it with an object's mandatory label.
+    #[doc(alias = "GetTokenInformation")]
+    #[doc(alias = "TokenIntegrityLevel")]
+    pub fn integrity_level(&self) -> Sid {
+        self.d
+            .restrictions
+            .as_ref()
+            .and_then(|r| r.integrity)
+            .unwrap_or_else(|| self.own_integrity_level())
+    }
+
+    /// The level a token has from its user and groups.
+    fn own_integrity_level(&self) -> Sid {
+        if self.d.user == Sid::ANONYMOUS {
+            Sid::UNTRUSTED_INTEGRITY
+        } else if self.d.user == Sid::LOCAL_SYSTEM {
+            Sid::SYSTEM_INTEGRITY
+        } else if self.holds(&Sid::ADMINISTRATORS, false) {
+            Sid::HIGH_INTEGRITY
+        } else {
+            Sid::MEDIUM_INTEGRITY
+        }
+    }
+
+    /// Lowers the token's integrity level (`SetTokenInformation` with
+    /// `TokenIntegrityLevel`). As on Windows without SeTcbPrivilege, a level can
+    /// only be lowered (or kept): a token never rises.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidParameter`] for a SID that is no integrity level
+    /// (`S-1-16-rid`); [`ErrorKind::PrivilegeNotHeld`] for a level above the
+    /// token's current one.
+    #[doc(alias = "SetTokenInformation")]
+    #[doc(alias = "TokenIntegrityLevel")]
+    pub fn set_integrity_level(&mut self, level: Sid) -> Result<()> {
+        let rank = integrity_rank(&level).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidParameter,
+                format!("{level} is no integrity level (S-1-16-rid)"),
+            )
+        })?;
+        let current = self.integrity_level();
+        if Some(rank) > integrity_rank(&current) {
+            return Err(Error::new(
+                ErrorKind::PrivilegeNotHeld,
+                format!("an integrity level cannot rise (from {current} to {level})"),
+            ));
+        }
+        self.restrictions_mut().integrity = Some(level);
+        self.data_mut().statistics.modified_id = Luid::allocate();
+        Ok(())
+    }
+
+    /// Whether the token is elevated (`TokenElevation`): its user is Local
+    /// System (root) or it has the Administrators group enabled. guise makes no
+    /// split (filtered) tokens, so an administrator's token is always elevated.
+    #[doc(alias = "GetTokenInformation")]
+    #[doc(alias = "TokenElevation")]
+    pub fn is_elevated(&self) -> bool {
+        self.d.user == Sid::LOCAL_SYSTEM || self.holds(&Sid::ADMINISTRATORS, false)
+    }
+
+    /// The elevation type (`TokenElevationType`): always
+    /// [`ElevationType::Default`], as on Windows without UAC's linked tokens:
+    /// Linux has no filtered administrator token.
+    #[doc(alias = "GetTokenInformation")]
+    #[doc(alias = "TokenElevationType")]
+    pub fn elevation_type(&self) -> ElevationType {
+        ElevationType::Default
+    }
+
+    /// The logon SID (`TokenLogonSid`, `S-1-5-5-x-y`), for a token of a logon;
+    /// `None` for others (a peer's, the process's).
+    #[doc(alias = "GetTokenInformation")]
+    #[doc(alias = "TokenLogonSid")]
+    pub fn logon_sid(&self) -> Option<Sid> {
+        self.d
+            .groups
+            .iter()
+            .find(|g| g.attributes.contains(GroupAttributes::LOGON_ID))
+            .map(|g| g.sid)
+    }
+
+    /// The session the token's processes belong to (`TokenSessionId`): for the
+    /// process token, the kernel's audit session of the process
+    /// (`/proc/self/sessionid`, the number logind names a login session by);
+    /// `None` outside a session and for other tokens.
+    #[doc(alias = "GetTokenInformation")]
+    #[doc(alias = "TokenSessionId")]
+    pub fn session_id(&self) -> Option<u32> {
+        if self.d.origin != Origin::Process {
+            return None;
+        }
+        std::fs::read_to_string("/proc/self/sessionid")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&id| id != u32::MAX)
+    }
+
+    /// Whether the token has restricting SIDs ([`IsTokenRestricted`],
+    /// `TokenIsRestricted`).
+    ///
+    /// [`IsTokenRestricted`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-istokenrestricted
+    #[doc(alias = "IsTokenRestricted")]
+    #[doc(alias = "TokenIsRestricted")]
+    pub fn is_restricted(&self) -> bool {
+        self.restricting_sids().is_some()
+    }
+
+    /// The restricting SIDs (`TokenRestrictedSids`), if the token is restricted.
+    #[doc(alias = "GetTokenInformation")]
+    #[doc(alias = "TokenRestrictedSids")]
+    pub fn restricting_sids(&self) -> Option<&[Group]> {
+        self.d
+            .restrictions
+            .as_ref()
+            .and_then(|r| r.restricting.as_deref())
+    }
+
+    /// Whether the user SID is for deny only (`SE_GROUP_USE_FOR_DENY_ONLY` on
+    /// `TokenUser`), after [`Token::create_restricted`] disabled it.
+    #[doc(alias = "GetTokenInformation")]
+    #[doc(alias = "TokenUser")]
+    pub fn is_user_deny_only(&self) -> bool {
+        self.d
+            .restrictions
+            .as_ref()
+            .is_some_and(|r| r.user_deny_only)
+    }
+
+    /// Whether only write access is checked against the restricting SIDs
+    /// (`WRITE_RESTRICTED`).
+    pub fn is_write_restricted(&self) -> bool {
+        self.d
+            .restrictions
+            .as_ref()
+            .is_some_and(|r| r.write_restricted && r.restricting.is_some())
+    }
+
+    /// The second pass of AccessCheck: whether an ACE for `sid` applies to the
+    /// restricting SIDs (`None` for a token without them).
+    #[inline]
+    pub(crate) fn holds_restricting(&self, sid: &Sid, for_deny: bool) -> Option<bool> {
+        let r = self.d.restrictions.as_ref()?;
+        r.restricting.as_ref()?;
+        Some(r.restricting_index.holds(sid, for_deny))
+    }
+
+    fn restrictions_mut(&mut self) -> &mut Restrictions {
+        self.data_mut()
+            .restrictions
+            .get_or_insert_with(Default::default)
+    }
+
+    /// A restricted token made from this one ([`CreateRestrictedToken`]):
+    /// - `sids_to_disable` become deny-only (the user SID too): they match deny
+    ///   ACEs and no allow ACE. For the kernel, a disabled group's gid leaves the
+    ///   supplementary groups; a disabled primary group makes the primary gid the
+    ///   unprivileged sentinel, and a disabled user the uid (Linux cannot make an
+    ///   id count for denials only, so it counts for nothing);
+    /// - `privileges_to_delete` are removed (all but SeChangeNotifyPrivilege with
+    ///   `disable_max_privilege`); their capabilities go with them;
+    /// - `restricting_sids` make a restricted token: AccessCheck grants only what
+    ///   both the token's SIDs and the restricting SIDs are granted (for write
+    ///   access only, with `write_restricted`). Restricting an already restricted
+    ///   token keeps the SIDs both lists have. **The kernel has no such second
+    ///   pass**, so a restricted token stays at Identification level: AccessCheck
+    ///   and membership checks work with it, and no thread or process acts as it.
+    ///
+    /// The new token has a new token id; the source is unchanged.
+    ///
+    /// # Errors
+    /// A lookup of a disabled domain group's gid that fails
+    /// ([`crate::directory::gid_of`]).
+    ///
+    /// [`CreateRestrictedToken`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-createrestrictedtoken
+    #[doc(alias = "CreateRestrictedToken")]
+    pub fn create_restricted(&self, options: &RestrictedTokenOptions) -> Result<Token> {
+        let mut t = self.clone();
+        // The gids the kernel must no longer honour.
+        let mut drop_gids = Vec::new();
+        for sid in &options.sids_to_disable {
+            let gid = match sid.unix_id() {
+                Some(crate::sid::UnixId::Group(gid)) => Some(gid),
+                Some(crate::sid::UnixId::User(_)) => None,
+                None if self.d.groups.iter().any(|g| g.sid == *sid) => {
+                    crate::directory::gid_of(sid)?
+                }
+                None => None,
+            };
+            drop_gids.extend(gid);
+        }
+        let d = t.data_mut();
+        let mut user_disabled = false;
+        for sid in &options.sids_to_disable {
+            if *sid == d.user {
+                user_disabled = true;
+            }
+            for g in d.groups.iter_mut().filter(|g| g.sid == *sid) {
+                g.attributes =
+                    (g.attributes - GroupAttributes::ENABLED - GroupAttributes::ENABLED_BY_DEFAULT)
+                        | GroupAttributes::USE_FOR_DENY_ONLY;
+            }
+        }
+        d.privileges.retain(|p| {
+            !options.privileges_to_delete.contains(&p.privilege)
+                && (!options.disable_max_privilege || p.privilege == Privilege::ChangeNotify)
+        });
+        if !drop_gids.is_empty() || user_disabled {
+            let unix = &d.unix;
+            let gid = if drop_gids.contains(&unix.gid) {
+                SENTINEL_GID
+            } else {
+                unix.gid
+            };
+            let uid = if user_disabled {
+                SENTINEL_UID
+            } else {
+                unix.uid
+            };
+            let groups: Vec<u32> = unix
+                .groups
+                .iter()
+                .copied()
+                .filter(|g| !drop_gids.contains(g))
+                .collect();
+            d.unix = UnixIdentity {
+                uid,
+                gid,
+                groups: groups.into(),
+            };
+        }
+        d.statistics.token_id = Luid::allocate();
+        d.statistics.modified_id = d.statistics.token_id;
+        let r = t.restrictions_mut();
+        r.user_deny_only |= user_disabled;
+        if !options.restricting_sids.is_empty() {
+            let new: Vec<Group> = options
+                .restricting_sids
+                .iter()
+                .filter(|s| {
+                    r.restricting
+                        .as_ref()
+                        .is_none_or(|old| old.iter().any(|g| g.sid == **s))
+                })
+                .map(|&sid| Group {
+                    sid,
+                    attributes: GroupAttributes::DEFAULT,
+                })
+                .collect();
+            // The second pass matches the restricting SIDs as enabled groups.
+            r.restricting_index = SidIndex::of_groups(&new);
+            r.restricting = Some(new);
+            r.write_restricted = options.write_restricted;
+        }
+        let restricted = r.restricting.is_some();
+        let t = t.indexed();
+        Ok(if restricted {
+            t.identification_only()
+        } else {
+            t
+        })
     }
 }

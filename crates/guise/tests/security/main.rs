@@ -4,6 +4,7 @@
 
 mod access_rules;
 mod file_model;
+mod integrity;
 mod nesting;
 mod props;
 mod wine;
