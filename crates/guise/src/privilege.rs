@@ -308,6 +308,46 @@ impl Privilege {
     }
 }
 
+/// A set of privileges (`PRIVILEGE_SET`): what AccessCheck reports it used.
+#[doc(alias = "PRIVILEGE_SET")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PrivilegeSet(u64);
+
+impl PrivilegeSet {
+    /// The empty set.
+    pub const fn empty() -> PrivilegeSet {
+        PrivilegeSet(0)
+    }
+
+    fn bit(p: Privilege) -> u64 {
+        let i = PRIVILEGES
+            .iter()
+            .position(|info| info.privilege == p)
+            .unwrap_or(63);
+        1 << i
+    }
+
+    /// Adds `p`.
+    pub fn insert(&mut self, p: Privilege) {
+        self.0 |= Self::bit(p);
+    }
+
+    /// Whether `p` is in the set.
+    pub fn contains(self, p: Privilege) -> bool {
+        self.0 & Self::bit(p) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The privileges in the set, in LUID order.
+    pub fn iter(self) -> impl Iterator<Item = Privilege> {
+        Privilege::all().filter(move |&p| self.contains(p))
+    }
+}
+
 impl fmt::Display for Privilege {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -85,6 +85,11 @@ pub struct AccessCheck {
     pub granted: AccessMask,
     /// `None` when access is allowed (`AccessStatus` TRUE).
     pub denial: Option<Denial>,
+    /// The privileges that granted rights (`PrivilegeSet`): SeSecurityPrivilege
+    /// for `ACCESS_SYSTEM_SECURITY`, SeTakeOwnershipPrivilege for `WRITE_OWNER`,
+    /// SeBackupPrivilege and SeRestorePrivilege with backup semantics; empty
+    /// when access is denied.
+    pub privileges_used: crate::privilege::PrivilegeSet,
 }
 
 impl AccessCheck {
@@ -93,17 +98,19 @@ impl AccessCheck {
         self.denial.is_none()
     }
 
-    fn allowed(granted: AccessMask) -> AccessCheck {
+    pub(crate) fn allowed(granted: AccessMask) -> AccessCheck {
         AccessCheck {
             granted,
             denial: None,
+            privileges_used: crate::privilege::PrivilegeSet::empty(),
         }
     }
 
-    fn denied(reason: ErrorKind, missing: AccessMask) -> AccessCheck {
+    pub(crate) fn denied(reason: ErrorKind, missing: AccessMask) -> AccessCheck {
         AccessCheck {
             granted: AccessMask::empty(),
             denial: Some(Denial { reason, missing }),
+            privileges_used: crate::privilege::PrivilegeSet::empty(),
         }
     }
 
@@ -305,6 +312,8 @@ struct Prepared<'a> {
     max: bool,
     want: AccessMask,
     privileged: AccessMask,
+    /// Each enabled privilege that grants rights, with the rights.
+    by_privilege: [(Privilege, AccessMask); 4],
     /// The descriptor's owner.
     owner: &'a Sid,
     /// Whether the token is the owner (its user or an enabled group).
@@ -356,32 +365,49 @@ impl<'a> Prepared<'a> {
         if want.contains(ass) && !enabled(Privilege::Security) {
             return Ok(Err(AccessCheck::denied(ErrorKind::PrivilegeNotHeld, ass)));
         }
-        let mut privileged = want & ass;
-        if enabled(Privilege::TakeOwnership) {
-            privileged |= AccessMask::WRITE_OWNER;
-        }
-        if options.backup_semantics {
-            if enabled(Privilege::Backup) {
-                privileged |=
-                    AccessMask::READ_CONTROL | mapping.read | mapping.execute | (want & ass);
-            }
-            if enabled(Privilege::Restore) {
-                privileged |= AccessMask::WRITE_DAC
-                    | AccessMask::WRITE_OWNER
-                    | AccessMask::DELETE
-                    | mapping.write
-                    | (want & ass);
-            }
-        }
-        if !max {
-            privileged &= want;
-        }
+        let grant = |p: Privilege, rights: AccessMask| {
+            let rights = if enabled(p) {
+                rights
+            } else {
+                AccessMask::empty()
+            };
+            (p, if max { rights } else { rights & want })
+        };
+        let backup = options.backup_semantics;
+        let by_privilege = [
+            grant(Privilege::Security, want & ass),
+            grant(Privilege::TakeOwnership, AccessMask::WRITE_OWNER),
+            grant(
+                Privilege::Backup,
+                if backup {
+                    AccessMask::READ_CONTROL | mapping.read | mapping.execute | (want & ass)
+                } else {
+                    AccessMask::empty()
+                },
+            ),
+            grant(
+                Privilege::Restore,
+                if backup {
+                    AccessMask::WRITE_DAC
+                        | AccessMask::WRITE_OWNER
+                        | AccessMask::DELETE
+                        | mapping.write
+                        | (want & ass)
+                } else {
+                    AccessMask::empty()
+                },
+            ),
+        ];
+        let privileged = by_privilege
+            .iter()
+            .fold(AccessMask::empty(), |acc, (_, r)| acc | *r);
         let mut pre = Prepared {
             token,
             mapping,
             max,
             want,
             privileged,
+            by_privilege,
             owner,
             is_owner: false,
             has_owner_rights: false,
@@ -478,6 +504,18 @@ impl<'a> Prepared<'a> {
     }
 
     fn finish(&self, granted: AccessMask) -> AccessCheck {
+        let mut result = self.decide(granted);
+        if result.is_allowed() {
+            for (p, rights) in &self.by_privilege {
+                if rights.intersects(result.granted) {
+                    result.privileges_used.insert(*p);
+                }
+            }
+        }
+        result
+    }
+
+    fn decide(&self, granted: AccessMask) -> AccessCheck {
         let missing = self.want - granted;
         if self.max {
             if granted.is_empty() || !missing.is_empty() {
@@ -513,6 +551,201 @@ fn takes_part(ace_type: AceType, plain: bool) -> Option<bool> {
         AceType::AccessDeniedObject | AceType::AccessDeniedCallbackObject if plain => Some(false),
         _ => None,
     }
+}
+
+/// An entry of an object type list (`OBJECT_TYPE_LIST`): an object type or
+/// property set by GUID, at its level of the tree (0 for the object itself, 1
+/// for its property sets, 2 for their properties, ...), listed depth first.
+#[doc(alias = "OBJECT_TYPE_LIST")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectType {
+    /// The level in the tree: the first entry is level 0, each next one at most
+    /// one level deeper than the one before, and no deeper than 4.
+    pub level: u16,
+    /// The object type's GUID, which object ACEs name.
+    pub guid: super::descriptor::Guid,
+}
+
+/// [`AccessCheck`] with an object type list ([`AccessCheckByType`]): object
+/// ACEs take part when they name a type in the list. An allow object ACE grants
+/// its type and the types below it (and a parent gets what all its children
+/// are granted); a deny object ACE denies its type, the types below and the
+/// types above it; ACEs without an object type apply to every entry. The result
+/// is the object's (the level 0 entry's).
+///
+/// # Errors
+/// As [`access_check`]; [`ErrorKind::InvalidParameter`] for a list that is not a
+/// tree in depth-first order with one level 0 entry first.
+///
+/// [`AccessCheck`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-accesscheck
+/// [`AccessCheckByType`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-accesscheckbytype
+#[doc(alias = "AccessCheckByType")]
+pub fn access_check_by_type(
+    sd: &SecurityDescriptor,
+    token: &Token,
+    desired: AccessMask,
+    mapping: &GenericMapping,
+    object_types: &[ObjectType],
+) -> Result<AccessCheck> {
+    let mut all = access_check_by_type_result_list(sd, token, desired, mapping, object_types)?;
+    Ok(all.swap_remove(0))
+}
+
+/// As [`access_check_by_type`], with a result for every entry of the list
+/// ([`AccessCheckByTypeResultList`]), in the list's order.
+///
+/// # Errors
+/// As [`access_check_by_type`].
+///
+/// [`AccessCheckByTypeResultList`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-accesscheckbytyperesultlist
+#[doc(alias = "AccessCheckByTypeResultList")]
+pub fn access_check_by_type_result_list(
+    sd: &SecurityDescriptor,
+    token: &Token,
+    desired: AccessMask,
+    mapping: &GenericMapping,
+    object_types: &[ObjectType],
+) -> Result<Vec<AccessCheck>> {
+    validate_object_types(object_types)?;
+    let pre = match Prepared::new(sd, token, desired, mapping, AccessCheckOptions::default())? {
+        Ok(pre) => pre,
+        Err(early) => return Ok(vec![early; object_types.len()]),
+    };
+    let forbidden = mandatory_denied(sd, token, mapping);
+    let Some(dacl) = &sd.dacl else {
+        return Ok(vec![pre.null_dacl(forbidden); object_types.len()]);
+    };
+    let mut granted = walk_by_type(&pre, dacl, object_types);
+    if let Some(second) = pre.restricting_pass(sd) {
+        let by_restricting = walk_by_type(&second, dacl, object_types);
+        let write_only = token.is_write_restricted();
+        for (g, r) in granted.iter_mut().zip(by_restricting) {
+            *g &= if write_only {
+                r | !write_rights(mapping)
+            } else {
+                r
+            };
+        }
+    }
+    Ok(granted
+        .into_iter()
+        .map(|g| pre.finish(g - forbidden))
+        .collect())
+}
+
+fn validate_object_types(types: &[ObjectType]) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::new(
+            ErrorKind::InvalidParameter,
+            format!("object type list: {why}"),
+        ))
+    };
+    match types.first() {
+        None => return bad("empty"),
+        Some(first) if first.level != 0 => return bad("the first entry must be level 0"),
+        Some(_) => {}
+    }
+    for pair in types.windows(2) {
+        let (prev, next) = (pair[0].level, pair[1].level);
+        if next == 0 {
+            return bad("only the first entry is level 0");
+        }
+        if next > prev + 1 || next > 4 {
+            return bad("a level deeper than its parent's next level, or than 4");
+        }
+    }
+    Ok(())
+}
+
+/// The entries below entry `i` (its subtree, without it).
+fn below(types: &[ObjectType], i: usize) -> std::ops::Range<usize> {
+    let end = types[i + 1..]
+        .iter()
+        .position(|t| t.level <= types[i].level)
+        .map_or(types.len(), |p| i + 1 + p);
+    i + 1..end
+}
+
+/// The parent of entry `i`.
+fn parent(types: &[ObjectType], i: usize) -> Option<usize> {
+    (0..i).rev().find(|&j| types[j].level < types[i].level)
+}
+
+/// The granted rights of every entry, by the rules of [`access_check_by_type`].
+fn walk_by_type(pre: &Prepared<'_>, dacl: &Acl, types: &[ObjectType]) -> Vec<AccessMask> {
+    let base = pre.privileged | pre.owner_implicit();
+    let all = if pre.max {
+        !AccessMask::empty()
+    } else {
+        pre.want
+    };
+    let mut granted = vec![base; types.len()];
+    let mut open = vec![all - base; types.len()];
+    let mut decide = |n: usize, rights: AccessMask, allow: bool, granted: &mut Vec<AccessMask>| {
+        let d = rights & open[n];
+        if allow {
+            granted[n] |= d;
+        }
+        open[n] -= d;
+        d
+    };
+    for ace in &dacl.aces {
+        if ace.flags.contains(AceFlags::INHERIT_ONLY) {
+            continue;
+        }
+        let allow = match ace.ace_type {
+            AceType::AccessAllowed | AceType::AccessAllowedObject => true,
+            AceType::AccessDenied
+            | AceType::AccessDeniedCallback
+            | AceType::AccessDeniedObject
+            | AceType::AccessDeniedCallbackObject => false,
+            _ => continue,
+        };
+        let rights = pre.mapping.map(ace.mask)
+            - (AccessMask::ACCESS_SYSTEM_SECURITY | AccessMask::MAXIMUM_ALLOWED);
+        let sid = if ace.sid == Sid::OWNER_RIGHTS {
+            pre.owner
+        } else {
+            &ace.sid
+        };
+        if rights.is_empty() || !pre.holds(sid, !allow) {
+            continue;
+        }
+        let typed = ace
+            .ace_type
+            .is_object()
+            .then_some(ace.object_type)
+            .flatten();
+        let Some(guid) = typed else {
+            for n in 0..types.len() {
+                decide(n, rights, allow, &mut granted);
+            }
+            continue;
+        };
+        let Some(i) = types.iter().position(|t| t.guid == guid) else {
+            continue;
+        };
+        for n in std::iter::once(i).chain(below(types, i)) {
+            decide(n, rights, allow, &mut granted);
+        }
+        let mut up = parent(types, i);
+        while let Some(a) = up {
+            if allow {
+                // A parent gets what all its children are granted.
+                let children: Vec<usize> = below(types, a)
+                    .filter(|&c| types[c].level == types[a].level + 1)
+                    .collect();
+                let common = children
+                    .iter()
+                    .fold(!AccessMask::empty(), |acc, &c| acc & granted[c]);
+                decide(a, common & rights, true, &mut granted);
+            } else {
+                decide(a, rights, false, &mut granted);
+            }
+            up = parent(types, a);
+        }
+    }
+    granted
 }
 
 /// Whether a token may act on an object ([`AccessCheck`]), for callers that hold the

@@ -621,18 +621,21 @@ impl FileSecurity {
             !want.is_empty()
         };
         Ok(if missing.is_empty() && something {
-            AccessCheck {
-                granted: if max { granted } else { want },
-                denial: None,
+            let mut allowed = AccessCheck::allowed(if max { granted } else { want });
+            let rights = Rights::of(self.directory);
+            for (p, by) in [
+                (Privilege::Backup, rights.read | rights.execute),
+                (Privilege::Restore, rights.all()),
+            ] {
+                if token.is_privilege_enabled(p)
+                    && (by & (allowed.granted - dacl)).intersects(by_capability)
+                {
+                    allowed.privileges_used.insert(p);
+                }
             }
+            allowed
         } else {
-            AccessCheck {
-                granted: AccessMask::empty(),
-                denial: Some(super::access::Denial {
-                    reason: ErrorKind::AccessDenied,
-                    missing,
-                }),
-            }
+            AccessCheck::denied(ErrorKind::AccessDenied, missing)
         })
     }
 

@@ -28,12 +28,15 @@ pub mod conditional;
 pub mod descriptor;
 pub mod file;
 pub mod mask;
+pub mod membership;
 pub mod sddl;
 
 pub use access::{
-    AccessCheck, AccessCheckOptions, Denial, access_check, access_check_thread, access_check_with,
+    AccessCheck, AccessCheckOptions, Denial, ObjectType, access_check, access_check_by_type,
+    access_check_by_type_result_list, access_check_thread, access_check_with,
     reference_access_check,
 };
 pub use descriptor::{Ace, AceFlags, AceType, Acl, Control, Guid, SecurityDescriptor};
 pub use file::{FileSecurity, file_security, file_security_fd};
 pub use mask::{AccessMask, GenericMapping};
+pub use membership::{check_token_membership, is_user_an_admin};

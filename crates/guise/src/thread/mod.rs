@@ -853,6 +853,126 @@ pub(crate) fn current_token_id() -> Option<crate::token::Luid> {
     ACTIVE.with_borrow(|a| a.as_ref().map(|a| a.token.statistics().token_id))
 }
 
+impl Token {
+    /// Enables, disables or removes privileges the token holds
+    /// ([`AdjustTokenPrivileges`]); returns their previous state, `None` where a
+    /// privilege was not held (only possible for `Disable`/`Remove` of one not held,
+    /// which is accepted as a no-op).
+    ///
+    /// Unlike Windows, which applies what it can and reports
+    /// `ERROR_NOT_ALL_ASSIGNED`, the change is all or nothing: if any privilege to
+    /// enable is not held, the token is left unchanged and the error says which.
+    /// Enabling never grants a privilege the token does not hold.
+    ///
+    /// **On the process token** ([`Token::open_process`], not a duplicate of it)
+    /// the change is real: the
+    /// calling thread's effective capabilities become those of the enabled
+    /// privileges (SeBackupPrivilege `CAP_DAC_READ_SEARCH`, SeRestorePrivilege
+    /// `CAP_DAC_OVERRIDE`, `CAP_CHOWN`, `CAP_FOWNER`, ...), and a removed
+    /// privilege's capabilities leave its permitted set for good, so the
+    /// `EnablePrivilege(SE_BACKUP_NAME)` idiom works. Linux keeps capabilities
+    /// per thread: the change reaches the calling thread and the threads and
+    /// processes it starts afterwards, not the others. Capabilities no privilege
+    /// stands for are left as they are. A thread that impersonates cannot change
+    /// the process token's privileges (revert first): its capabilities are the
+    /// client's.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotAllAssigned`] when asked to enable a privilege the token does
+    /// not hold; for the process token, [`ErrorKind::InvalidParameter`] while the
+    /// thread impersonates and [`ErrorKind::Os`] if the kernel refuses the change
+    /// (the thread keeps its capabilities and the token its privileges).
+    ///
+    /// [`AdjustTokenPrivileges`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-adjusttokenprivileges
+    #[doc(alias = "AdjustTokenPrivileges")]
+    pub fn adjust_privileges(
+        &mut self,
+        changes: &[(crate::privilege::Privilege, crate::token::PrivilegeChange)],
+    ) -> Result<Vec<(crate::privilege::Privilege, Option<bool>)>> {
+        let mut after = self.clone();
+        let previous = after.adjust_privilege_values(changes)?;
+        if after.is_process_token() {
+            apply_process_privileges(&after)?;
+        }
+        *self = after;
+        Ok(previous)
+    }
+
+    /// Disables every privilege (`AdjustTokenPrivileges` with
+    /// `DisableAllPrivileges`); on the process token, for real, as
+    /// [`Token::adjust_privileges`] says.
+    ///
+    /// # Errors
+    /// As [`Token::adjust_privileges`], for the process token.
+    #[doc(alias = "AdjustTokenPrivileges")]
+    pub fn disable_all_privileges(&mut self) -> Result<()> {
+        let mut after = self.clone();
+        after.disable_all_privilege_values();
+        if after.is_process_token() {
+            apply_process_privileges(&after)?;
+        }
+        *self = after;
+        Ok(())
+    }
+}
+
+/// Gives the calling thread the capabilities of the process token `token`'s
+/// privileges: effective those of its enabled privileges, permitted without those
+/// of privileges it no longer holds; capabilities no privilege stands for stay.
+fn apply_process_privileges(token: &Token) -> Result<()> {
+    use crate::privilege::{CapabilitySet, Privilege};
+    use rustix::thread as rthread;
+    let _steady = steady();
+    if is_impersonating() || !at_process_identity() {
+        return Err(Error::new(
+            ErrorKind::InvalidParameter,
+            "the process token's privileges cannot change while the thread impersonates: revert first",
+        ));
+    }
+    let caps_of = |enabled_only: bool| {
+        token
+            .privileges()
+            .iter()
+            .filter(|p| p.enabled || !enabled_only)
+            .fold(CapabilitySet::empty(), |acc, p| {
+                acc | p.privilege.capabilities()
+            })
+    };
+    let mapped = Privilege::all().fold(CapabilitySet::empty(), |acc, p| acc | p.capabilities());
+    let before = rthread::capabilities(None).map_err(|e| Error::sys(ErrorKind::Os, "capget", e))?;
+    let permitted = (before.permitted - mapped) | (before.permitted & caps_of(false));
+    let wanted = rthread::CapabilitySets {
+        effective: ((before.effective - mapped) | caps_of(true)) & permitted,
+        permitted,
+        inheritable: before.inheritable & permitted,
+    };
+    if wanted == before {
+        return Ok(());
+    }
+    let set = rthread::set_capabilities(None, wanted)
+        .and_then(|()| rthread::capabilities(None))
+        .map_err(|e| Error::sys(ErrorKind::Os, "capset", e));
+    match set {
+        Ok(now) if now == wanted => Ok(()),
+        other => {
+            // Back to what the thread had (a shrunk permitted set cannot grow
+            // again: that is fatal, the thread's capabilities are unknown).
+            let back = rthread::set_capabilities(None, before)
+                .and_then(|()| rthread::capabilities(None))
+                .map_err(|e| Error::sys(ErrorKind::Os, "capset", e));
+            if !matches!(back, Ok(now) if now == before) {
+                cred::fatal(
+                    "restoring the capabilities after a failed privilege change",
+                    &Error::new(ErrorKind::Os, "the capabilities read back differ"),
+                );
+            }
+            Err(other.err().unwrap_or_else(|| {
+                Error::new(ErrorKind::Os, "the kernel did not take the capabilities")
+            }))
+        }
+    }
+}
+
 /// Whether the calling thread impersonates.
 pub fn is_impersonating() -> bool {
     reconcile();

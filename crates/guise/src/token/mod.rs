@@ -10,9 +10,9 @@
 //! it, keeping its statistics (as a second handle would). Changing one copy
 //! ([`Token::adjust_privileges`]) does not change the others; it gives that copy a
 //! new modified id. [`Token::duplicate`] makes a new token with a new token id.
-//! Adjusting the privileges of the process token value does not change the process's
-//! capabilities: only a thread that impersonates a token has its capabilities set
-//! from it.
+//! The one exception is the process token itself ([`Token::open_process`]):
+//! adjusting its privileges changes the calling thread's capabilities
+//! ([`Token::adjust_privileges`]).
 //!
 //! # Example
 //! ```
@@ -270,6 +270,21 @@ pub struct RestrictedTokenOptions {
     pub write_restricted: bool,
 }
 
+/// What `GetTokenInformation(TokenGroupsAndPrivileges)` gives
+/// (`TOKEN_GROUPS_AND_PRIVILEGES`).
+#[doc(alias = "TOKEN_GROUPS_AND_PRIVILEGES")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenGroupsAndPrivileges {
+    /// The user, then the groups.
+    pub sids: Vec<Group>,
+    /// The restricting SIDs; empty for a token that is not restricted.
+    pub restricted_sids: Vec<Group>,
+    /// The privileges.
+    pub privileges: Vec<TokenPrivilege>,
+    /// The logon session (`AuthenticationId`).
+    pub authentication_id: Luid,
+}
+
 /// A token's elevation type (`TOKEN_ELEVATION_TYPE`).
 #[doc(alias = "TOKEN_ELEVATION_TYPE")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -430,8 +445,8 @@ struct TokenData {
     /// The user and groups, indexed for membership tests; made from `user` and
     /// `groups` whenever they are set (see [`SidIndex::of`]).
     index: SidIndex,
-    /// What [`Token::create_restricted`] and [`Token::set_integrity_level`]
-    /// changed; `None` for most tokens.
+    /// What [`Token::create_restricted`], [`Token::set_integrity_level`] and
+    /// the default DACL changed; `None` for most tokens.
     restrictions: Option<Box<Restrictions>>,
 }
 
@@ -450,6 +465,9 @@ struct Restrictions {
     /// Only write access is checked against the restricting SIDs
     /// (`WRITE_RESTRICTED`).
     write_restricted: bool,
+    /// The default DACL set with `SetTokenInformation(TokenDefaultDacl)`, as
+    /// SDDL (the security module reads and writes it).
+    default_dacl: Option<String>,
 }
 
 /// A token's user and groups as AccessCheck asks about them, many times per check:
@@ -1377,27 +1395,23 @@ impl Token {
         self.d.index.holds(sid, for_deny)
     }
 
+    /// Whether this is the process token itself ([`Token::open_process`]), not
+    /// a duplicate of it (which has a token id of its own).
+    pub(crate) fn is_process_token(&self) -> bool {
+        self.d.origin == Origin::Process && self.d.statistics.token_id == process_luids().0
+    }
+
     pub(crate) fn origin(&self) -> Origin {
         self.d.origin
     }
 
-    /// Enables, disables or removes privileges the token holds
-    /// ([`AdjustTokenPrivileges`]); returns their previous state, `None` where a
-    /// privilege was not held (only possible for `Disable`/`Remove` of one not held,
-    /// which is accepted as a no-op).
-    ///
-    /// Unlike Windows, which applies what it can and reports
-    /// `ERROR_NOT_ALL_ASSIGNED`, the change is all or nothing: if any privilege to
-    /// enable is not held, the token is left unchanged and the error says which.
-    /// Enabling never grants a privilege the token does not hold.
+    /// The value part of [`Token::adjust_privileges`]: the token's privileges
+    /// and their previous state, nothing in the kernel.
     ///
     /// # Errors
     /// [`ErrorKind::NotAllAssigned`] when asked to enable a privilege the token does
     /// not hold.
-    ///
-    /// [`AdjustTokenPrivileges`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-adjusttokenprivileges
-    #[doc(alias = "AdjustTokenPrivileges")]
-    pub fn adjust_privileges(
+    pub(crate) fn adjust_privilege_values(
         &mut self,
         changes: &[(Privilege, PrivilegeChange)],
     ) -> Result<Vec<(Privilege, Option<bool>)>> {
@@ -1435,10 +1449,9 @@ impl Token {
         Ok(previous)
     }
 
-    /// Disables every privilege (`AdjustTokenPrivileges` with
-    /// `DisableAllPrivileges`).
-    #[doc(alias = "AdjustTokenPrivileges")]
-    pub fn disable_all_privileges(&mut self) {
+    /// Disables every privilege of this value (see
+    /// [`Token::disable_all_privileges`]).
+    pub(crate) fn disable_all_privilege_values(&mut self) {
         for p in &mut self.data_mut().privileges {
             p.enabled = false;
         }
@@ -1563,6 +1576,153 @@ impl Token {
             .parse()
             .ok()
             .filter(|&id| id != u32::MAX)
+    }
+
+    /// Sets the default owner of objects the token creates (`SetTokenInformation`
+    /// with `TokenOwner`): the token's user or a group it holds with
+    /// `SE_GROUP_OWNER` (as on Windows).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidParameter`] (`ERROR_INVALID_OWNER`) for another SID.
+    #[doc(alias = "SetTokenInformation")]
+    #[doc(alias = "TokenOwner")]
+    pub fn set_owner(&mut self, owner: Sid) -> Result<()> {
+        let may = owner == self.d.user && !self.is_user_deny_only()
+            || self.d.groups.iter().any(|g| {
+                g.sid == owner
+                    && g.attributes.contains(GroupAttributes::OWNER)
+                    && !g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY)
+            });
+        if !may {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                format!("{owner} may not own this token's objects (ERROR_INVALID_OWNER)"),
+            ));
+        }
+        self.data_mut().owner = owner;
+        self.data_mut().statistics.modified_id = Luid::allocate();
+        Ok(())
+    }
+
+    /// Sets the primary group (`SetTokenInformation` with `TokenPrimaryGroup`):
+    /// one of the token's groups. The kernel's primary gid does not change.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidParameter`] (`ERROR_INVALID_PRIMARY_GROUP`) for a SID
+    /// that is not one of the token's groups.
+    #[doc(alias = "SetTokenInformation")]
+    #[doc(alias = "TokenPrimaryGroup")]
+    pub fn set_primary_group(&mut self, group: Sid) -> Result<()> {
+        if !self.d.groups.iter().any(|g| g.sid == group) {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                format!("{group} is not a group of the token (ERROR_INVALID_PRIMARY_GROUP)"),
+            ));
+        }
+        self.data_mut().primary_group = group;
+        self.data_mut().statistics.modified_id = Luid::allocate();
+        Ok(())
+    }
+
+    /// The default DACL set on the token, as SDDL (`security` reads it).
+    pub(crate) fn default_dacl_text(&self) -> Option<&str> {
+        self.d
+            .restrictions
+            .as_ref()
+            .and_then(|r| r.default_dacl.as_deref())
+    }
+
+    /// Sets the default DACL, as SDDL (`security` writes it).
+    pub(crate) fn set_default_dacl_text(&mut self, sddl: String) {
+        self.restrictions_mut().default_dacl = Some(sddl);
+        self.data_mut().statistics.modified_id = Luid::allocate();
+    }
+
+    /// The logon session that made the token (`TokenOrigin`): for a logon's
+    /// token, the logon session of the process that logged on; for others,
+    /// the token's own logon session.
+    #[doc(alias = "GetTokenInformation")]
+    #[doc(alias = "TokenOrigin")]
+    pub fn origin_logon_id(&self) -> Luid {
+        match self.d.origin {
+            Origin::Logon { .. } => {
+                if cred::ThreadCredentials::current().is_ok_and(|c| c.uid.effective == 0) {
+                    Luid::SYSTEM
+                } else {
+                    process_luids().1
+                }
+            }
+            _ => self.d.statistics.authentication_id,
+        }
+    }
+
+    /// Enables or disables groups (`AdjustTokenGroups`); returns their previous
+    /// state. As on Windows, a mandatory group cannot be disabled and a deny-only
+    /// group cannot be enabled; all or nothing. Every group guise puts in a
+    /// token from an identity is mandatory, so this concerns the groups of
+    /// [`Token::from_sids`] tokens made without `SE_GROUP_MANDATORY`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidParameter`] for a SID that is not a group of the
+    /// token, a mandatory group to disable (`ERROR_CANT_DISABLE_MANDATORY`) or a
+    /// deny-only group to enable.
+    #[doc(alias = "AdjustTokenGroups")]
+    pub fn adjust_groups(&mut self, changes: &[(Sid, bool)]) -> Result<Vec<(Sid, bool)>> {
+        let mut previous = Vec::with_capacity(changes.len());
+        for &(sid, enable) in changes {
+            let g = self.d.groups.iter().find(|g| g.sid == sid).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidParameter,
+                    format!("{sid} is not a group of the token"),
+                )
+            })?;
+            if !enable && g.attributes.contains(GroupAttributes::MANDATORY) {
+                return Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    format!("{sid} is mandatory (ERROR_CANT_DISABLE_MANDATORY)"),
+                ));
+            }
+            if enable && g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY) {
+                return Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    format!("{sid} is for deny only and cannot be enabled"),
+                ));
+            }
+            previous.push((sid, g.attributes.contains(GroupAttributes::ENABLED)));
+        }
+        let d = self.data_mut();
+        for &(sid, enable) in changes {
+            for g in d.groups.iter_mut().filter(|g| g.sid == sid) {
+                g.attributes.set(GroupAttributes::ENABLED, enable);
+            }
+        }
+        d.statistics.modified_id = Luid::allocate();
+        *self = self.clone().indexed();
+        Ok(previous)
+    }
+
+    /// The user and groups, restricting SIDs and privileges at once
+    /// (`TokenGroupsAndPrivileges`). The user comes first among `sids`, with
+    /// `SE_GROUP_USE_FOR_DENY_ONLY` when it is for deny only.
+    #[doc(alias = "GetTokenInformation")]
+    #[doc(alias = "TokenGroupsAndPrivileges")]
+    pub fn groups_and_privileges(&self) -> TokenGroupsAndPrivileges {
+        let user = Group {
+            sid: self.d.user,
+            attributes: if self.is_user_deny_only() {
+                GroupAttributes::USE_FOR_DENY_ONLY
+            } else {
+                GroupAttributes::empty()
+            },
+        };
+        TokenGroupsAndPrivileges {
+            sids: std::iter::once(user)
+                .chain(self.d.groups.iter().copied())
+                .collect(),
+            restricted_sids: self.restricting_sids().unwrap_or_default().to_vec(),
+            privileges: self.d.privileges.clone(),
+            authentication_id: self.d.statistics.authentication_id,
+        }
     }
 
     /// Whether the token has restricting SIDs ([`IsTokenRestricted`],

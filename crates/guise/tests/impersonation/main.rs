@@ -366,7 +366,7 @@ fn enabled_privileges_become_effective_capabilities() {
     )
     .unwrap();
     assert!(system.is_privilege_enabled(Privilege::Impersonate));
-    system.disable_all_privileges();
+    system.disable_all_privileges().unwrap();
     system
         .run_as(|| {
             assert_eq!(thread_status("Uid"), "0 0 0 0");

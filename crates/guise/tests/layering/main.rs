@@ -45,6 +45,7 @@ const SECURITY: &[&str] = &[
     "file",
     "conditional",
     "sddl",
+    "membership",
 ];
 
 /// The code of a file without its comments (doc comments included: a link in the

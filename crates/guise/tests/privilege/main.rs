@@ -158,7 +158,7 @@ fn se_time_zone_does_not_set_the_clock() {
         (Privilege::Relabel, CapabilitySet::MAC_ADMIN),
     ] {
         let mut system = Token::for_uid(0, LogonType::Batch).unwrap();
-        system.disable_all_privileges();
+        system.disable_all_privileges().unwrap();
         system
             .adjust_privileges(&[(privilege, PrivilegeChange::Enable)])
             .unwrap();
@@ -225,4 +225,133 @@ fn se_take_ownership_does_not_give_files_away() {
     let e = guise::fs::take_ownership(&f.b).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AccessDenied, "{e}");
     guise::fs::take_ownership(&f.a).unwrap();
+}
+
+/// Issue 24: AdjustTokenPrivileges on the process token changes the thread's
+/// capabilities for real (the `EnablePrivilege(SE_BACKUP_NAME)` idiom); a
+/// duplicate is a value only; an impersonating thread cannot; a removed
+/// privilege is gone for good.
+#[test]
+fn issue_24_adjusting_the_process_token_changes_the_threads_capabilities() {
+    need_root!();
+    use guise::{ImpersonationLevel, TokenType};
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("a-only");
+    std::fs::write(&f, "secret").unwrap();
+    std::os::unix::fs::chown(&f, Some(A), Some(A)).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let dac = CapabilitySet::DAC_READ_SEARCH | CapabilitySet::DAC_OVERRIDE;
+    // On a thread of its own: the change stays with it.
+    std::thread::spawn(move || {
+        let mut process = Token::open_process().unwrap();
+        assert!(process.is_privilege_enabled(Privilege::Backup));
+        assert!(can_read(&f));
+        process
+            .adjust_privileges(&[
+                (Privilege::Backup, PrivilegeChange::Disable),
+                (Privilege::Restore, PrivilegeChange::Disable),
+            ])
+            .unwrap();
+        assert!(!effective().intersects(dac));
+        assert!(
+            !can_read(&f),
+            "the kernel still lets root read another's file"
+        );
+        assert!(
+            !Token::open_process()
+                .unwrap()
+                .is_privilege_enabled(Privilege::Backup)
+        );
+        // EnablePrivilege(SE_BACKUP_NAME).
+        process
+            .adjust_privileges(&[(Privilege::Backup, PrivilegeChange::Enable)])
+            .unwrap();
+        assert!(effective().contains(CapabilitySet::DAC_READ_SEARCH));
+        assert!(!effective().contains(CapabilitySet::DAC_OVERRIDE));
+        assert!(can_read(&f));
+        // A duplicate is a value: the thread keeps its capabilities.
+        let mut dup = process
+            .duplicate(ImpersonationLevel::Impersonation, TokenType::Primary)
+            .unwrap();
+        dup.adjust_privileges(&[(Privilege::Backup, PrivilegeChange::Disable)])
+            .unwrap();
+        assert!(can_read(&f));
+        // An impersonating thread cannot change the process's privileges.
+        {
+            let _as_client = client_with(CapabilitySet::empty()).impersonate().unwrap();
+            let e = process
+                .adjust_privileges(&[(Privilege::Backup, PrivilegeChange::Disable)])
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidParameter);
+        }
+        assert!(process.is_privilege_enabled(Privilege::Backup));
+        assert!(effective().contains(CapabilitySet::DAC_READ_SEARCH));
+        // Removed for good: out of the permitted set, never enabled again.
+        process
+            .adjust_privileges(&[(Privilege::Backup, PrivilegeChange::Remove)])
+            .unwrap();
+        let caps = rustix::thread::capabilities(None).unwrap();
+        assert!(!caps.permitted.contains(CapabilitySet::DAC_READ_SEARCH));
+        assert!(!can_read(&f));
+        let e = process
+            .adjust_privileges(&[(Privilege::Backup, PrivilegeChange::Enable)])
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotAllAssigned);
+        assert!(
+            !Token::open_process()
+                .unwrap()
+                .has_privilege(Privilege::Backup)
+        );
+        process.disable_all_privileges().unwrap();
+        assert!(!effective().intersects(dac | CapabilitySet::SETUID));
+    })
+    .join()
+    .unwrap();
+}
+
+/// Issue 24: what Linux can follow of a restricted token, in the kernel: a
+/// thread impersonating a token whose group was disabled (deny-only) no longer
+/// holds that gid, and a disabled primary group becomes the sentinel gid.
+#[test]
+fn a_deny_only_group_leaves_the_threads_kernel_groups() {
+    need_root!();
+    let t = Token::from_ids(61001, 61001, &[61001, 61101, 61102]).unwrap();
+    let restricted = t
+        .create_restricted(&guise::token::RestrictedTokenOptions {
+            sids_to_disable: vec![guise::Sid::unix_group(61101)],
+            ..Default::default()
+        })
+        .unwrap();
+    // The calling thread's own credentials, from the kernel (getgroups and
+    // getegid answer for the calling thread).
+    let groups = || {
+        rustix::process::getgroups()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_raw())
+            .collect::<Vec<_>>()
+    };
+    let egid = || rustix::process::getegid().as_raw();
+    std::thread::spawn(move || {
+        {
+            let _as_client = t.impersonate().unwrap();
+            assert_eq!(groups(), [61001, 61101, 61102]);
+        }
+        {
+            let _as_client = restricted.impersonate().unwrap();
+            assert_eq!(groups(), [61001, 61102]);
+            assert_eq!(egid(), 61001);
+        }
+        let no_primary = restricted
+            .create_restricted(&guise::token::RestrictedTokenOptions {
+                sids_to_disable: vec![guise::Sid::unix_group(61001)],
+                ..Default::default()
+            })
+            .unwrap();
+        let _as_client = no_primary.impersonate().unwrap();
+        assert_eq!(egid(), 4294967294);
+        assert_eq!(groups(), [61102]);
+    })
+    .join()
+    .unwrap();
 }

@@ -73,7 +73,7 @@ fn child_cannot_regain_the_server_identity() {
 fn a_root_child_keeps_only_the_enabled_privileges_capabilities() {
     need_root!();
     let mut system = Token::for_uid(0, LogonType::Batch).unwrap();
-    system.disable_all_privileges();
+    system.disable_all_privileges().unwrap();
     system
         .adjust_privileges(&[(Privilege::Backup, guise::token::PrivilegeChange::Enable)])
         .unwrap();

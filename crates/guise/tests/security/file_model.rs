@@ -374,3 +374,44 @@ fn the_kernels_own_answers_where_the_textbook_differs() {
     assert!(!decide(&plain, &root, MAY_EXEC));
     assert!(decide(&file(0o601, None), &root, MAY_EXEC));
 }
+
+/// A directory's default ACL becomes inheritable ACEs (OI CI IO) for CREATOR
+/// OWNER and CREATOR GROUP, after the ACEs of the directory itself, which they
+/// do not change.
+#[test]
+fn a_default_acl_becomes_inheritable_aces() {
+    use guise::Sid;
+    use guise::security::AceFlags;
+    let default = acl(&[
+        (AclTag::UserObj, 7),
+        (AclTag::User(61002), 6),
+        (AclTag::GroupObj, 5),
+        (AclTag::Mask, 7),
+        (AclTag::Other, 0),
+    ]);
+    let dir = FileStat {
+        uid: 61001,
+        gid: 61101,
+        mode: 0o040_750,
+        access_acl: None,
+        default_acl: Some(default),
+    };
+    let fs = descriptor_of(&dir, &UnixSids).unwrap();
+    let aces = &fs.descriptor.dacl.as_ref().unwrap().aces;
+    let inheritable =
+        AceFlags::OBJECT_INHERIT | AceFlags::CONTAINER_INHERIT | AceFlags::INHERIT_ONLY;
+    let first = aces.iter().position(|a| a.flags == inheritable).unwrap();
+    assert!(aces[..first].iter().all(|a| a.flags.is_empty()));
+    assert!(aces[first..].iter().all(|a| a.flags == inheritable));
+    let sids: Vec<Sid> = aces[first..].iter().map(|a| a.sid).collect();
+    assert!(sids.contains(&Sid::CREATOR_OWNER));
+    assert!(sids.contains(&Sid::CREATOR_GROUP));
+    assert!(sids.contains(&Sid::unix_user(61002)));
+    // The directory's own answers are those of its mode.
+    let bob = user(61002, &[]);
+    for want in [MAY_READ, MAY_WRITE, MAY_EXEC] {
+        assert!(!kernel_permission(&dir, &bob, want));
+    }
+    agrees(&dir, &bob).unwrap();
+    agrees(&dir, &user(61003, &[61101])).unwrap();
+}

@@ -6,6 +6,7 @@ mod access_rules;
 mod file_model;
 mod integrity;
 mod nesting;
+mod porter;
 mod props;
 mod wine;
 
