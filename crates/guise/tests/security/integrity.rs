@@ -353,3 +353,61 @@ fn the_kernel_follows_what_it_can_and_nothing_acts_as_a_restricted_token() {
             .is_err()
     );
 }
+
+/// Wine's `test_CreateRestrictedToken` (real Windows behaviour): a disabled
+/// group stays in the token, for deny only and not enabled; membership checks
+/// no longer count it; the type and level of the source are kept; a deleted
+/// privilege is gone, not disabled; SIDs and privileges the token does not
+/// have are ignored.
+#[test]
+fn wine_create_restricted_token_cases() {
+    let source = token(
+        ALICE,
+        &[enabled(Sid::EVERYONE), enabled(sid(STAFF))],
+        &[Privilege::ChangeNotify, Privilege::Backup],
+    );
+    assert!(source.check_membership(&sid(STAFF)).unwrap());
+    let r = restricted(
+        &source,
+        RestrictedTokenOptions {
+            sids_to_disable: vec![sid(STAFF)],
+            ..Default::default()
+        },
+    );
+    assert!(!r.check_membership(&sid(STAFF)).unwrap());
+    let g = r.groups().iter().find(|g| g.sid == sid(STAFF)).unwrap();
+    assert!(g.attributes.contains(GroupAttributes::USE_FOR_DENY_ONLY));
+    assert!(!g.attributes.contains(GroupAttributes::ENABLED));
+    assert_eq!(r.token_type(), source.token_type());
+    assert_eq!(r.impersonation_level(), source.impersonation_level());
+    let primary = Token::from_ids(61001, 61001, &[61001, 61101]).unwrap();
+    let rp = restricted(
+        &primary,
+        RestrictedTokenOptions {
+            sids_to_disable: vec![Sid::unix_group(61101)],
+            ..Default::default()
+        },
+    );
+    assert_eq!(rp.token_type(), TokenType::Primary);
+    let no_backup = restricted(
+        &source,
+        RestrictedTokenOptions {
+            privileges_to_delete: vec![Privilege::Backup],
+            ..Default::default()
+        },
+    );
+    assert!(!no_backup.has_privilege(Privilege::Backup), "deleted, not disabled");
+    assert!(!no_backup.privilege_check(&[Privilege::Backup], true).unwrap());
+    let ignored = restricted(
+        &source,
+        RestrictedTokenOptions {
+            sids_to_disable: vec![sid("S-1-5-21-3735928559-1-2-3")],
+            privileges_to_delete: vec![Privilege::Debug],
+            ..Default::default()
+        },
+    );
+    assert_eq!(ignored.groups(), source.groups());
+    assert_eq!(ignored.privileges(), source.privileges());
+    // test_elevation: a restricted token keeps its elevation type.
+    assert_eq!(r.elevation_type(), source.elevation_type());
+}
