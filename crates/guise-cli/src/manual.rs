@@ -257,10 +257,16 @@ fn page(name: &str) -> Page {
                 ("1", "The access is denied."),
                 ("2", "An error or a bad option."),
             ];
-            p.examples = &[(
-                "guise access-check --sddl 'O:BAG:BAD:(A;;FR;;;AU)' --desired FILE_GENERIC_READ --user alice",
-                "Whether alice may read an object with that descriptor.",
-            )];
+            p.examples = &[
+                (
+                    "guise access-check --sddl 'O:BAG:BAD:(A;;FR;;;AU)' --desired FILE_GENERIC_READ --user alice",
+                    "Whether alice may read an object with that descriptor.",
+                ),
+                (
+                    "guise access-check --file /srv/share/report.txt --user alice --desired FW",
+                    "Whether alice may write that file, as the kernel would decide.",
+                ),
+            ];
         }
         "guise-run" => {
             p.exit = &[
@@ -296,10 +302,16 @@ fn page(name: &str) -> Page {
             p.examples = &[("guise whoami --all --json", "The whole token as JSON.")];
         }
         "guise-sddl" => {
-            p.examples = &[(
-                "guise sddl --explain 'O:BAG:BAD:(A;;FR;;;AU)(D;;FW;;;S-1-22-2-100)'",
-                "Each ACE of a descriptor in words.",
-            )];
+            p.examples = &[
+                (
+                    "guise sddl --explain 'O:BAG:BAD:(A;;FR;;;AU)(D;;FW;;;S-1-22-2-100)'",
+                    "Each ACE of a descriptor in words.",
+                ),
+                (
+                    "guise sddl --file /srv/share/report.txt --explain",
+                    "A Linux file's owner, group, mode and ACL as a descriptor.",
+                ),
+            ];
         }
         "guise-completions" => {
             p.examples = &[(
