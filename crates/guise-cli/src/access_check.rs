@@ -20,7 +20,8 @@ pub struct Args {
     sddl: Option<String>,
     /// Decide for this Linux file: its owner, group, mode bits and POSIX ACLs
     /// as a security descriptor (`guise sddl --file`), which gives the kernel's
-    /// answer right by right; the mapping is the file mapping. Without --user or
+    /// answer right by right, after every directory on the way granted
+    /// traversal; the mapping is the file mapping. Without --user or
     /// --token-json, for the caller's own process token.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["sddl", "mapping"], value_hint = clap::ValueHint::AnyPath)]
     file: Option<std::path::PathBuf>,
@@ -243,12 +244,20 @@ fn error_json(e: &Error) -> Value {
     crate::output::failure_value(e.kind().win32_name(), &e.to_string())
 }
 
+/// The last file a batch line reached: its path, who for, whether with backup
+/// semantics, and what was reached.
+type ReachedFile = (
+    (String, String, bool),
+    Result<Option<guise::security::FileSecurity>, Error>,
+);
+
 /// One batch line: its result, or the error that stopped it.
 fn check_line(
     line: &str,
     domain: Option<&Sid>,
     cache: &mut Option<(String, Result<SecurityDescriptor, Error>)>,
     tokens: &mut HashMap<String, Result<Token, Error>>,
+    files: &mut Option<ReachedFile>,
 ) -> Result<AccessCheck, Error> {
     let v: Value = serde_json::from_str(line).map_err(|e| {
         Error::new(
@@ -294,7 +303,27 @@ fn check_line(
                 ));
             }
         };
-        return guise::security::file_security(path)?.access_check(&token, desired()?, options);
+        // Lines about one file and one account (each right asked on its own
+        // line) reach it once.
+        let key = (
+            path.to_owned(),
+            serde_json::to_string(&v.get("user").or(v.get("token"))).unwrap_or_default(),
+            options.backup_semantics,
+        );
+        let reached = match files {
+            Some((k, reached)) if *k == key => reached.clone()?,
+            _ => {
+                let reached = guise::security::file_security_for(path, &token, options);
+                *files = Some((key, reached.clone()));
+                reached?
+            }
+        };
+        return guise::security::FileSecurity::check_reached(
+            reached.as_ref(),
+            &token,
+            desired()?,
+            options,
+        );
     }
     let text = v.get("sddl").and_then(Value::as_str).ok_or_else(|| {
         Error::new(
@@ -336,6 +365,7 @@ pub fn batch(input: impl BufRead, out: &mut impl Write, domain: Option<&Sid>) ->
     let mut cache = None;
     // Accounts named by file lines, looked up once.
     let mut tokens = HashMap::new();
+    let mut files = None;
     let mut input = input;
     let mut line = String::new();
     loop {
@@ -355,7 +385,7 @@ pub fn batch(input: impl BufRead, out: &mut impl Write, domain: Option<&Sid>) ->
                 v.get("mapping").and_then(Value::as_str).map(str::to_owned)
             })
             .unwrap_or_default();
-        let answer = match check_line(text, domain, &mut cache, &mut tokens) {
+        let answer = match check_line(text, domain, &mut cache, &mut tokens, &mut files) {
             Ok(r) => crate::output::success_value(result_json(&r, &mapping)),
             Err(e) => error_json(&e),
         };
@@ -401,7 +431,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<Outcome> {
     };
     let (r, mapping_name) = match (&args.file, &args.sddl) {
         (Some(path), _) => (
-            guise::security::file_security(path)?.access_check(&token, desired, options)?,
+            guise::security::file_access_check(path, &token, desired, options)?,
             "file",
         ),
         (None, Some(text)) => {

@@ -154,80 +154,101 @@ struct Made {
     what: String,
 }
 
-/// Makes `FILES` random files and directories in `dir`.
+/// Random owner, group, mode and ACL for `path`; what was made, in words, and
+/// whether it has an ACL.
+fn randomize(path: &Path, directory: bool, rng: &mut TestRng, i: usize) -> (String, bool) {
+    let uid = OWNERS[rng.random_range(0..OWNERS.len() as u64) as usize];
+    let gid = OWNING_GROUPS[rng.random_range(0..OWNING_GROUPS.len() as u64) as usize];
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    // Every mode, setuid, setgid (directories too) and sticky included.
+    let mode: u32 = rng.random_range(0..0o10000u32);
+    std::fs::set_permissions(path, PermissionsExt::from_mode(mode)).unwrap();
+    let mut what = format!(
+        "{} {} owner {uid} group {gid} mode {mode:04o}",
+        if directory { "dir" } else { "file" },
+        path.display()
+    );
+    if !rng.random_bool(0.5) {
+        return (what, false);
+    }
+    let perm = |rng: &mut TestRng| rng.random_range(0..8u16);
+    let mut entries = vec![
+        (USER_OBJ, u32::MAX, perm(rng)),
+        (GROUP_OBJ, u32::MAX, perm(rng)),
+        (OTHER, u32::MAX, perm(rng)),
+    ];
+    let mut ids: Vec<(u16, u32)> = Vec::new();
+    for _ in 0..rng.random_range(0..4u32) {
+        let (tag, id) = if rng.random_bool(0.5) {
+            (
+                USER,
+                OWNERS[rng.random_range(0..OWNERS.len() as u64) as usize],
+            )
+        } else {
+            (
+                GROUP,
+                OWNING_GROUPS[rng.random_range(0..OWNING_GROUPS.len() as u64) as usize],
+            )
+        };
+        if !ids.contains(&(tag, id)) {
+            ids.push((tag, id));
+            entries.push((tag, id, perm(rng)));
+        }
+    }
+    // A mask: needed with named entries, sometimes `---`.
+    if !ids.is_empty() || rng.random_bool(0.2) {
+        let mask = if rng.random_bool(0.15) { 0 } else { perm(rng) };
+        entries.push((MASK, u32::MAX, mask));
+    }
+    if i.is_multiple_of(20) {
+        let out = Command::new("setfacl")
+            .arg("--set")
+            .arg(setfacl_text(&entries))
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "setfacl: {out:?}");
+    } else {
+        rustix::fs::setxattr(
+            path,
+            "system.posix_acl_access",
+            &xattr(&entries),
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+    }
+    what.push_str(&format!(" acl {}", setfacl_text(&entries)));
+    (what, true)
+}
+
+/// Makes `FILES` random files and directories in `dir`: some directories
+/// first, in which (and in `dir`) the rest is made, so that the path to a file
+/// also decides (its directories must be searchable).
 fn make_files(dir: &Path, rng: &mut TestRng) -> (Vec<Made>, usize) {
     let mut made = Vec::with_capacity(FILES);
     let mut with_acl = 0;
+    let mut dirs = vec![dir.to_owned()];
     for i in 0..FILES {
-        let path = dir.join(format!("f{i}"));
-        let directory = rng.random_bool(0.15);
+        let parent = if i < 40 {
+            dir.to_owned()
+        } else {
+            dirs[rng.random_range(0..dirs.len() as u64) as usize].clone()
+        };
+        let path = parent.join(format!("f{i}"));
+        let directory = i < 40 || rng.random_bool(0.1);
         if directory {
             std::fs::create_dir(&path).unwrap();
         } else {
             std::fs::File::create(&path).unwrap();
         }
-        let uid = OWNERS[rng.random_range(0..OWNERS.len() as u64) as usize];
-        let gid = OWNING_GROUPS[rng.random_range(0..OWNING_GROUPS.len() as u64) as usize];
-        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
-        // Every mode, setuid, setgid (directories too) and sticky included.
-        let mode: u32 = rng.random_range(0..0o10000u32);
-        std::fs::set_permissions(&path, PermissionsExt::from_mode(mode)).unwrap();
-        let mut what = format!(
-            "{} owner {uid} group {gid} mode {mode:04o}",
-            if directory { "dir" } else { "file" }
-        );
-        if rng.random_bool(0.5) {
-            let perm = |rng: &mut TestRng| rng.random_range(0..8u16);
-            let mut entries = vec![
-                (USER_OBJ, u32::MAX, perm(rng)),
-                (GROUP_OBJ, u32::MAX, perm(rng)),
-                (OTHER, u32::MAX, perm(rng)),
-            ];
-            let mut ids: Vec<(u16, u32)> = Vec::new();
-            for _ in 0..rng.random_range(0..4u32) {
-                let (tag, id) = if rng.random_bool(0.5) {
-                    (
-                        USER,
-                        OWNERS[rng.random_range(0..OWNERS.len() as u64) as usize],
-                    )
-                } else {
-                    (
-                        GROUP,
-                        OWNING_GROUPS[rng.random_range(0..OWNING_GROUPS.len() as u64) as usize],
-                    )
-                };
-                if !ids.contains(&(tag, id)) {
-                    ids.push((tag, id));
-                    entries.push((tag, id, perm(rng)));
-                }
-            }
-            // A mask: needed with named entries, sometimes `---`.
-            if !ids.is_empty() || rng.random_bool(0.2) {
-                let mask = if rng.random_bool(0.15) { 0 } else { perm(rng) };
-                entries.push((MASK, u32::MAX, mask));
-            }
-            if i % 20 == 0 {
-                let out = Command::new("setfacl")
-                    .arg("--set")
-                    .arg(setfacl_text(&entries))
-                    .arg(&path)
-                    .output()
-                    .unwrap();
-                assert!(out.status.success(), "setfacl: {out:?}");
-            } else {
-                rustix::fs::setxattr(
-                    &path,
-                    "system.posix_acl_access",
-                    &xattr(&entries),
-                    rustix::fs::XattrFlags::empty(),
-                )
-                .unwrap();
-            }
-            with_acl += 1;
-            what.push_str(&format!(" acl {}", setfacl_text(&entries)));
+        let (what, acl) = randomize(&path, directory, rng, i);
+        with_acl += usize::from(acl);
+        if i < 40 {
+            dirs.push(path.clone());
         }
         made.push(Made { path, what });
     }
+    // The first directories were filled as root; their modes stay random.
     (made, with_acl)
 }
 
@@ -389,11 +410,12 @@ fn issue_24_access_check_of_a_file_agrees_with_the_kernel_for_every_file_account
 }
 
 /// Root with its capabilities: the caller's own process token, whose
-/// SeBackupPrivilege and SeRestorePrivilege act as CAP_DAC_READ_SEARCH and
-/// CAP_DAC_OVERRIDE with backup semantics; without them, root's answer is its
-/// owner and group bits only.
+/// SeBackupPrivilege and SeRestorePrivilege act as CAP_DAC_READ_SEARCH (reading)
+/// and CAP_DAC_OVERRIDE (writing) with backup semantics, reads and writes as
+/// the kernel lets root; no privilege executes (guise's backup-intent rule);
+/// without backup semantics, root's answer is its owner and group bits only.
 #[test]
-fn issue_24_root_with_its_capabilities_is_answered_as_the_kernel_answers_it() {
+fn issue_24_root_with_its_capabilities_reads_and_writes_as_the_kernel_answers_it() {
     if common::skip::skip_without_root() {
         return;
     }
@@ -414,7 +436,7 @@ fn issue_24_root_with_its_capabilities_is_answered_as_the_kernel_answers_it() {
             PermissionsExt::from_mode(rng.random_range(0..0o1000u32)),
         )
         .unwrap();
-        let (right, desired) = RIGHTS[i % 3];
+        let (right, desired) = RIGHTS[i % 2];
         let mode = match right {
             'r' => rustix::fs::Access::READ_OK,
             'w' => rustix::fs::Access::WRITE_OK,
@@ -539,4 +561,127 @@ fn sddl_file_prints_the_descriptor_of_a_file_with_an_acl() {
             .unwrap()
             .contains(&serde_json::json!("SE_DACL_PROTECTED"))
     );
+}
+
+/// The kernel's own answer for `account` on one path (os.access under setpriv).
+fn kernel_one(account: &str, path: &Path) -> String {
+    let made = [Made {
+        path: path.to_owned(),
+        what: String::new(),
+    }];
+    kernel_answers(account, &made).remove(0)
+}
+
+fn check(path: &Path, user: &str, desired: &str) -> i32 {
+    let (code, out, err) = common::guise(
+        &[
+            "access-check",
+            "--file",
+            path.to_str().unwrap(),
+            "--user",
+            user,
+            "--desired",
+            desired,
+        ],
+        "",
+    );
+    assert!(code == 0 || code == 1, "{out}{err}");
+    code
+}
+
+/// Attack: a file readable by all, behind a directory its user cannot search,
+/// is not reachable; nor through a symbolic link from a public directory; a
+/// path through a magic link of /proc is refused.
+#[test]
+fn attack_a_file_behind_a_directory_the_user_cannot_search_is_not_reachable() {
+    if common::skip::skip_without_root() {
+        return;
+    }
+    let _accounts = accounts();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let private = dir.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, PermissionsExt::from_mode(0o700)).unwrap();
+    let notes = private.join("notes");
+    std::fs::write(&notes, "x").unwrap();
+    std::fs::set_permissions(&notes, PermissionsExt::from_mode(0o644)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&notes, &link).unwrap();
+    for path in [&notes, &link] {
+        assert_eq!(kernel_one("guisef1", path), "---");
+        assert_eq!(check(path, "guisef1", "FR"), 1, "{path:?}");
+        assert_eq!(check(path, "root", "FR"), 0, "root owns the directory");
+    }
+    // The same file once the directory may be searched (but not listed).
+    std::fs::set_permissions(&private, PermissionsExt::from_mode(0o711)).unwrap();
+    assert_eq!(kernel_one("guisef1", &link), "r--");
+    assert_eq!(check(&link, "guisef1", "FR"), 0);
+    let (code, _, err) = common::guise(
+        &[
+            "access-check",
+            "--file",
+            "/proc/self/root/etc/hostname",
+            "--user",
+            "guisef1",
+            "--desired",
+            "FR",
+        ],
+        "",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("magic link"), "{err}");
+}
+
+/// What holds for everyone: nothing writes an immutable file or a file on a
+/// read-only mount, privileges included, as the kernel refuses it.
+#[test]
+fn issue_24_immutable_files_and_read_only_mounts_are_written_by_no_one() {
+    if common::skip::skip_without_root() {
+        return;
+    }
+    let _accounts = accounts();
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let f = dir.path().join("shared");
+    std::fs::write(&f, "x").unwrap();
+    std::fs::set_permissions(&f, PermissionsExt::from_mode(0o666)).unwrap();
+    assert_eq!(check(&f, "guisef1", "FW"), 0);
+    let chattr = |flag: &str| {
+        let out = Command::new("chattr").arg(flag).arg(&f).output().unwrap();
+        assert!(out.status.success(), "chattr {flag}: {out:?}");
+    };
+    chattr("+i");
+    let kernel = kernel_one("guisef1", &f);
+    let ours = check(&f, "guisef1", "FW");
+    let root_backup = common::guise(
+        &[
+            "access-check",
+            "--file",
+            f.to_str().unwrap(),
+            "--desired",
+            "FW",
+            "--backup-semantics",
+        ],
+        "",
+    )
+    .0;
+    chattr("-i");
+    assert_eq!(kernel, "r--", "the kernel refuses writing");
+    assert_eq!(ours, 1);
+    assert_eq!(root_backup, 1, "no privilege writes an immutable file");
+    assert_eq!(check(&f, "guisef1", "FR"), 0);
+
+    // A read-only bind mount of the directory, in this thread's namespace.
+    rustix::mount::mount_bind(dir.path(), dir.path()).unwrap();
+    rustix::mount::mount_remount(
+        dir.path(),
+        rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::RDONLY,
+        "",
+    )
+    .unwrap();
+    assert_eq!(kernel_one("guisef1", &f), "r--");
+    assert_eq!(check(&f, "guisef1", "FW"), 1);
+    assert_eq!(check(&f, "guisef1", "FR"), 0);
+    rustix::mount::unmount(dir.path(), rustix::mount::UnmountFlags::DETACH).unwrap();
 }

@@ -332,6 +332,77 @@ pub fn group_sid(gid: u32) -> Result<Option<Sid>> {
     }
 }
 
+/// Every directory SID the uid `uid` is known by (winbind's, SSSD's); empty
+/// where neither knows it. What a file owned by `uid` must name besides the
+/// uid's Unix SID, for the tokens of directory accounts to match.
+///
+/// # Errors
+/// [`ErrorKind::Os`] when winbind or SSSD fails (a daemon that answered this
+/// process before and is gone, a failing domain controller): no guess.
+pub(crate) fn sids_of_uid(uid: u32) -> Result<Vec<Sid>> {
+    let mut out = Vec::new();
+    match wbclient::uid_to_sid(uid) {
+        Ok(sid) => out.push(sid_of(&sid)?),
+        Err(WbcError::NotAvailable) if wbclient::answered_before() => {
+            return Err(failed(
+                &format!("SID for uid {uid}"),
+                WbcError::NotAvailable,
+            ));
+        }
+        Err(WbcError::NotFound | WbcError::NotAvailable) => {}
+        Err(e) => return Err(failed(&format!("SID for uid {uid}"), e)),
+    }
+    sss_sid(
+        crate::sys::sss::sid_by_uid(uid),
+        &format!("uid {uid}"),
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+/// Every directory SID the gid `gid` is known by, as [`sids_of_uid`].
+///
+/// # Errors
+/// As [`sids_of_uid`].
+pub(crate) fn sids_of_gid(gid: u32) -> Result<Vec<Sid>> {
+    let mut out: Vec<Sid> = group_sid(gid)?.into_iter().collect();
+    sss_sid(
+        crate::sys::sss::sid_by_gid(gid),
+        &format!("gid {gid}"),
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+/// Adds SSSD's answer for `what` to `out`: a directory SID, if SSSD has one.
+fn sss_sid(
+    answer: Option<std::result::Result<crate::sys::sss::Answer, std::ffi::c_int>>,
+    what: &str,
+    out: &mut Vec<Sid>,
+) -> Result<()> {
+    use crate::sys::sss::Answer;
+    match answer {
+        None | Some(Ok(Answer::None)) => Ok(()),
+        Some(Err(e)) => Err(Error::os(
+            ErrorKind::Os,
+            format!("SSSD's SID for {what}"),
+            e,
+        )),
+        Some(Ok(Answer::Sid(text))) => {
+            let sid: Sid = text.parse().map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidSid,
+                    format!("SSSD gave {what} a malformed SID"),
+                )
+            })?;
+            if sid.authority() != Sid::UNIX_AUTHORITY && !out.contains(&sid) {
+                out.push(sid);
+            }
+            Ok(())
+        }
+    }
+}
+
 /// The domain this host is joined to, where winbind answers.
 pub fn joined_domain() -> Option<Domain> {
     let (name, dns_name, sid) = wbclient::joined_domain().ok()?;

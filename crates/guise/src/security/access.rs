@@ -253,11 +253,19 @@ fn check(
     Ok(pre.finish(granted - forbidden))
 }
 
-/// The rights a write-restricted token's restricting SIDs decide: the mapping's
-/// write rights and the standard rights that change an object, without
-/// `READ_CONTROL` and `SYNCHRONIZE`.
+/// The rights a write-restricted token's restricting SIDs decide, and what
+/// no-write-up forbids: the mapping's write rights, the rights of its "all"
+/// that are neither read nor execute, and the standard rights that change an
+/// object; never `READ_CONTROL` and `SYNCHRONIZE`.
 fn write_rights(mapping: &GenericMapping) -> AccessMask {
-    (mapping.write | AccessMask::DELETE | AccessMask::WRITE_DAC | AccessMask::WRITE_OWNER)
+    // Every right of the mapping's "all" that is neither read nor execute
+    // changes the object (FILE_DELETE_CHILD, KEY_CREATE_LINK, ...).
+    (mapping.write
+        | mapping.all
+        | AccessMask::DELETE
+        | AccessMask::WRITE_DAC
+        | AccessMask::WRITE_OWNER)
+        - (mapping.read | mapping.execute)
         - (AccessMask::READ_CONTROL | AccessMask::SYNCHRONIZE)
 }
 
@@ -270,7 +278,7 @@ fn write_rights(mapping: &GenericMapping) -> AccessMask {
 /// `FILE_READ_ATTRIBUTES`) stays. The label is the first mandatory
 /// label ACE of the SACL that is not inherit-only; an object without one is
 /// Medium with `NO_WRITE_UP`.
-fn mandatory_denied(
+pub(crate) fn mandatory_denied(
     sd: &SecurityDescriptor,
     token: &Token,
     mapping: &GenericMapping,

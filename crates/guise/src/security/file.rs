@@ -3,7 +3,7 @@
 //! AccessCheck of it gives exactly the kernel's answer.
 //!
 //! A server at Identification level (or one that must not open a file as its
-//! client) can decide for its client with [`FileSecurity::access_check`], and an
+//! client) can decide for its client with [`file_access_check`], and an
 //! administrator can ask "may alice write this file?" (`guise access-check
 //! --file`).
 //!
@@ -25,23 +25,40 @@
 //! allow; each named user's deny and allow; an allow for each group entry; a deny
 //! of the rest for each group entry; an allow for Everyone. AccessCheck decides
 //! each right by the first ACE that names it and matches, so this order is the
-//! kernel's.
+//! kernel's. An id is named by every SID a token may carry for it: its Unix SID
+//! (`S-1-22-1-uid`, `S-1-22-2-gid`; Local System for uid 0) and the SIDs winbind
+//! or SSSD give it, so a directory account's token matches as a local one does.
 //!
 //! # Rights
 //! | Linux | files | directories |
 //! |---|---|---|
 //! | `r` | `FILE_READ_DATA`, `FILE_READ_EA` | `FILE_LIST_DIRECTORY`, `FILE_READ_EA` |
-//! | `w` | `FILE_WRITE_DATA`, `FILE_APPEND_DATA`, `FILE_WRITE_EA`, `FILE_WRITE_ATTRIBUTES` | `FILE_ADD_FILE`, `FILE_ADD_SUBDIRECTORY`, `FILE_WRITE_EA`, `FILE_WRITE_ATTRIBUTES`, `FILE_DELETE_CHILD` (the directory's owner only when it is sticky) |
+//! | `w` | `FILE_WRITE_DATA`, `FILE_APPEND_DATA`, `FILE_WRITE_EA`, `FILE_WRITE_ATTRIBUTES` | `FILE_ADD_FILE`, `FILE_ADD_SUBDIRECTORY`, `FILE_WRITE_EA`, `FILE_WRITE_ATTRIBUTES` |
 //! | `x` | `FILE_EXECUTE` | `FILE_TRAVERSE` |
+//! | `w` and `x` in one entry | — | `FILE_DELETE_CHILD` (the directory's owner's only when sticky) |
 //!
 //! So `FILE_GENERIC_READ` (SDDL `FR`), `FILE_GENERIC_WRITE` (`FW`) and
 //! `FILE_GENERIC_EXECUTE` (`FX`) are granted exactly when the kernel grants
-//! `r`, `w` and `x`. Everyone gets `FILE_READ_ATTRIBUTES`, `READ_CONTROL` and
-//! `SYNCHRONIZE` (stat and getfacl need only the path); the owner also gets
-//! `WRITE_DAC` (chmod, setfacl) and `FILE_WRITE_ATTRIBUTES` (any times). Nobody
-//! gets `DELETE` or `WRITE_OWNER` from the file: on Linux deleting is the parent
-//! directory's `FILE_DELETE_CHILD`, and changing the owner needs `CAP_CHOWN`
-//! (SeRestorePrivilege).
+//! `r`, `w` and `x` (`access(2)`). Creating in a directory needs `FILE_ADD_FILE`
+//! and `FILE_TRAVERSE`, as the kernel needs `w` and `x`. Everyone gets
+//! `FILE_READ_ATTRIBUTES`, `READ_CONTROL` and `SYNCHRONIZE` (stat and getfacl need
+//! only the path); the owner also gets `WRITE_DAC` (chmod, setfacl) and
+//! `FILE_WRITE_ATTRIBUTES` (any times; others with `w` may only set them to now).
+//! Nobody gets `DELETE` or `WRITE_OWNER` from the file: on Linux deleting is the
+//! parent directory's `FILE_DELETE_CHILD`, and changing the owner needs
+//! `CAP_CHOWN` (SeRestorePrivilege).
+//!
+//! [`FileSecurity::access_check`] also applies what holds for everyone,
+//! privileges included: nothing writes a file on a read-only mount or an
+//! immutable file, and nothing executes a file on a `noexec` mount.
+//!
+//! # The path
+//! [`file_security`] describes the file a path leads to. [`file_access_check`]
+//! decides for a path as the kernel resolves it for the token: every directory
+//! on the way, the targets of symbolic links included, must grant
+//! `FILE_TRAVERSE` (Linux checks traversal; Windows' SeChangeNotifyPrivilege,
+//! which every token holds, does not bypass it here). Symbolic links in
+//! `/proc` (magic links) are refused.
 //!
 //! # Capabilities
 //! Without backup semantics the answer is the kernel's for a process or thread
@@ -49,19 +66,22 @@
 //! and every thread while it impersonates with guise. With
 //! [`AccessCheckOptions::backup_semantics`], an enabled SeBackupPrivilege acts as
 //! `CAP_DAC_READ_SEARCH` (read any file; read and search any directory) and an
-//! enabled SeRestorePrivilege as `CAP_DAC_OVERRIDE` (read and write anything;
-//! execute a file only when one of its execute bits is set; search any
-//! directory), the kernel's rules for root. The process token of a root process
-//! has both enabled ([`crate::Token::open_process`]).
+//! enabled SeRestorePrivilege as `CAP_DAC_OVERRIDE` for writing only (write
+//! any file; add to and delete in any directory), as
+//! [`crate::fs::open_for_backup`] raises them.
 //!
 //! # Where Windows and Linux part
 //! - The kernel decides a request for several rights at once by one entry: a
 //!   member of two named groups, one with `r` and one with `w`, may read and may
-//!   write but not open for both. AccessCheck grants each right by any ACE, so
-//!   rights must be asked one at a time ([`FileSecurity::access_check`] does).
+//!   write but not open for both. AccessCheck grants each right by any ACE:
+//!   ask for one right at a time where the difference matters.
 //! - A token's deny-only group (a directory group the peer's process dropped)
 //!   matches the deny ACEs of group entries: AccessCheck then refuses what the
 //!   kernel would give as "other".
+//! - The kernel lets only the owner of a sticky directory write its `user.*`
+//!   extended attributes; `FILE_WRITE_EA` follows `w` there, as `FW` must.
+//! - In a user namespace, files of unmapped owners show the overflow ids
+//!   (65534): their descriptors name those.
 //! - The default ACL of a directory becomes inheritable ACEs (`OI CI IO`, for
 //!   CREATOR OWNER and CREATOR GROUP); what a new file really gets also depends
 //!   on the mode it is created with.
@@ -69,11 +89,14 @@
 //! [`GetNamedSecurityInfo`]: https://learn.microsoft.com/en-us/windows/win32/api/aclapi/nf-aclapi-getnamedsecurityinfow
 //! [`GetSecurityInfo`]: https://learn.microsoft.com/en-us/windows/win32/api/aclapi/nf-aclapi-getsecurityinfo
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use super::access::{AccessCheck, AccessCheckOptions, access_check_with};
-use super::descriptor::{Ace, AceFlags, Acl, Control, SecurityDescriptor};
+use super::access::{AccessCheck, AccessCheckOptions, access_check_with, mandatory_denied};
+use super::descriptor::{Ace, AceFlags, AceType, Acl, Control, SecurityDescriptor};
 use super::mask::{AccessMask, GenericMapping};
 use crate::error::{Error, ErrorKind, Result};
 use crate::privilege::Privilege;
@@ -134,11 +157,15 @@ const XATTR_VERSION: u32 = 2;
 impl PosixAcl {
     /// An ACL from the value of `system.posix_acl_access` or
     /// `system.posix_acl_default` (a little-endian version 2, then 8-byte
-    /// entries: tag, permissions, id).
+    /// entries: tag, permissions, id), checked by the kernel's rules
+    /// (`posix_acl_valid`): one `user::`, `group::` and `other::` entry, at
+    /// most one `mask::`, which named entries need, sorted by tag and id, each
+    /// named id once.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidAcl`] for a value of another version or size, an
-    /// unknown tag or permission bits above 7.
+    /// unknown tag, permission bits above 7, or an ACL the kernel would not
+    /// take (where it would answer `EIO`).
     pub fn from_xattr(b: &[u8]) -> Result<PosixAcl> {
         let bad = |why: String| Error::new(ErrorKind::InvalidAcl, format!("POSIX ACL: {why}"));
         if b.len() < 4 || !(b.len() - 4).is_multiple_of(8) {
@@ -170,7 +197,30 @@ impl PosixAcl {
                 Ok(AclEntry { tag, perm })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(PosixAcl { entries })
+        let acl = PosixAcl { entries };
+        acl.validate().map_err(|why| bad(why.to_owned()))?;
+        Ok(acl)
+    }
+
+    /// The kernel's `posix_acl_valid`: `Err` with the reason for an ACL it
+    /// would refuse.
+    fn validate(&self) -> std::result::Result<(), &'static str> {
+        if !self.entries.is_sorted_by(|a, b| a.tag < b.tag) {
+            return Err("entries out of order, or a named id twice");
+        }
+        let count = |f: fn(&AclTag) -> bool| self.entries.iter().filter(|e| f(&e.tag)).count();
+        if count(|t| *t == AclTag::UserObj) != 1
+            || count(|t| *t == AclTag::GroupObj) != 1
+            || count(|t| *t == AclTag::Other) != 1
+        {
+            return Err("not exactly one user::, group:: and other:: entry");
+        }
+        let named = count(|t| matches!(t, AclTag::User(_) | AclTag::Group(_)));
+        match count(|t| *t == AclTag::Mask) {
+            0 if named > 0 => Err("named entries without a mask"),
+            0 | 1 => Ok(()),
+            _ => Err("more than one mask"),
+        }
     }
 
     /// The value to store in `system.posix_acl_access` (or `_default`): the
@@ -194,9 +244,22 @@ impl PosixAcl {
     }
 }
 
+/// What holds for everyone on a file, privileges included: the kernel refuses
+/// writing a file on a read-only mount or an immutable file, and executing one
+/// on a `noexec` mount, before any permission is looked at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FileFlags {
+    /// The file is on a read-only mount (`ST_RDONLY`).
+    pub read_only_mount: bool,
+    /// The file is on a `noexec` mount (`ST_NOEXEC`).
+    pub noexec_mount: bool,
+    /// The file is immutable (`chattr +i`, `STATX_ATTR_IMMUTABLE`).
+    pub immutable: bool,
+}
+
 /// What the kernel looks at to decide access to a file: its owner, group and
-/// mode, and its POSIX ACLs.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// mode, its POSIX ACLs, and what holds for everyone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FileStat {
     /// The owner's uid.
     pub uid: u32,
@@ -208,10 +271,13 @@ pub struct FileStat {
     pub access_acl: Option<PosixAcl>,
     /// A directory's default ACL (`system.posix_acl_default`), if it has one.
     pub default_acl: Option<PosixAcl>,
+    /// The mount's and the inode's flags.
+    pub flags: FileFlags,
 }
 
 const S_IFMT: u32 = 0o170_000;
 const S_IFDIR: u32 = 0o040_000;
+const S_IFLNK: u32 = 0o120_000;
 const S_ISVTX: u32 = 0o1000;
 
 impl FileStat {
@@ -225,7 +291,7 @@ impl FileStat {
     }
 }
 
-/// A file's security descriptor and what the kernel's capability rules need
+/// A file's security descriptor and what the kernel's other rules need
 /// besides (see the [module documentation](self)).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FileSecurity {
@@ -233,13 +299,15 @@ pub struct FileSecurity {
     pub descriptor: SecurityDescriptor,
     /// Whether the file is a directory.
     pub directory: bool,
-    /// Whether any of the mode's execute bits is set (what `CAP_DAC_OVERRIDE`
-    /// needs to execute a file).
+    /// Whether any of the mode's execute bits is set.
     pub any_execute: bool,
+    /// The mount's and the inode's flags.
+    pub flags: FileFlags,
 }
 
 /// The rights of `r`, `w` and `x` for a file or a directory.
 struct Rights {
+    directory: bool,
     read: AccessMask,
     write: AccessMask,
     execute: AccessMask,
@@ -247,22 +315,20 @@ struct Rights {
 
 impl Rights {
     fn of(directory: bool) -> Rights {
-        let write = AccessMask::FILE_WRITE_DATA
-            | AccessMask::FILE_APPEND_DATA
-            | AccessMask::FILE_WRITE_EA
-            | AccessMask::FILE_WRITE_ATTRIBUTES;
         Rights {
+            directory,
             read: AccessMask::FILE_READ_DATA | AccessMask::FILE_READ_EA,
-            write: if directory {
-                write | AccessMask::FILE_DELETE_CHILD
-            } else {
-                write
-            },
+            write: AccessMask::FILE_WRITE_DATA
+                | AccessMask::FILE_APPEND_DATA
+                | AccessMask::FILE_WRITE_EA
+                | AccessMask::FILE_WRITE_ATTRIBUTES,
             execute: AccessMask::FILE_EXECUTE,
         }
     }
 
-    /// The rights of `rwx` bits.
+    /// The rights of `rwx` bits of one entry: a directory's
+    /// `FILE_DELETE_CHILD` needs `w` and `x` in the same entry, as the kernel's
+    /// `may_delete` asks for both at once.
     fn of_bits(&self, bits: u8) -> AccessMask {
         let mut m = AccessMask::empty();
         if bits & 4 != 0 {
@@ -274,58 +340,69 @@ impl Rights {
         if bits & 1 != 0 {
             m |= self.execute;
         }
+        if self.directory && bits & 3 == 3 {
+            m |= AccessMask::FILE_DELETE_CHILD;
+        }
         m
     }
 
     fn all(&self) -> AccessMask {
         self.of_bits(7)
     }
+
+    /// Every right that changes the file: what no one gets on a read-only
+    /// mount or an immutable file.
+    fn changing(&self) -> AccessMask {
+        self.write
+            | AccessMask::FILE_DELETE_CHILD
+            | AccessMask::WRITE_DAC
+            | AccessMask::WRITE_OWNER
+            | AccessMask::DELETE
+    }
 }
 
 /// The SIDs a file's ids stand for: those tokens hold for the same ids.
 pub trait IdSids {
-    /// The SID of the user of `uid`.
+    /// Every SID of the user of `uid`, the one to show as the owner first.
     ///
     /// # Errors
     /// A lookup that fails: no descriptor is made.
-    fn user(&self, uid: u32) -> Result<Sid>;
-    /// The SID of the group of `gid`.
+    fn user(&self, uid: u32) -> Result<Vec<Sid>>;
+    /// Every SID of the group of `gid`, the one to show first.
     ///
     /// # Errors
     /// A lookup that fails.
-    fn group(&self, gid: u32) -> Result<Sid>;
+    fn group(&self, gid: u32) -> Result<Vec<Sid>>;
 }
 
-/// The SIDs of guise's tokens: Local System for uid 0, `S-1-22-1-uid` and
-/// `S-1-22-2-gid`, or a directory account's and group's SIDs where winbind or
-/// SSSD knows them ([`crate::directory`]).
+/// The SIDs of guise's tokens: Local System for uid 0, else the directory's
+/// SIDs of an id (winbind's, SSSD's; [`crate::directory`]) and its Unix SID
+/// (`S-1-22-1-uid`, `S-1-22-2-gid`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TokenSids;
 
 impl IdSids for TokenSids {
-    fn user(&self, uid: u32) -> Result<Sid> {
+    fn user(&self, uid: u32) -> Result<Vec<Sid>> {
         if uid == 0 {
-            return Ok(Sid::LOCAL_SYSTEM);
+            return Ok(vec![Sid::LOCAL_SYSTEM]);
         }
-        if crate::directory::installed() {
-            let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-                .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up uid {uid}"), e))?;
-            if let Some(user) = user
-                && let Some(account) = crate::directory::account(&user.name, uid)?
-            {
-                return Ok(account.sid);
-            }
-        }
-        Ok(Sid::unix_user(uid))
+        let mut sids = if crate::directory::installed() {
+            crate::directory::sids_of_uid(uid)?
+        } else {
+            Vec::new()
+        };
+        sids.push(Sid::unix_user(uid));
+        Ok(sids)
     }
 
-    fn group(&self, gid: u32) -> Result<Sid> {
-        if crate::directory::installed()
-            && let Some(sid) = crate::directory::group_sid(gid)?
-        {
-            return Ok(sid);
-        }
-        Ok(Sid::unix_group(gid))
+    fn group(&self, gid: u32) -> Result<Vec<Sid>> {
+        let mut sids = if crate::directory::installed() {
+            crate::directory::sids_of_gid(gid)?
+        } else {
+            Vec::new()
+        };
+        sids.push(Sid::unix_group(gid));
+        Ok(sids)
     }
 }
 
@@ -335,52 +412,54 @@ impl IdSids for TokenSids {
 pub struct UnixSids;
 
 impl IdSids for UnixSids {
-    fn user(&self, uid: u32) -> Result<Sid> {
-        Ok(if uid == 0 {
+    fn user(&self, uid: u32) -> Result<Vec<Sid>> {
+        Ok(vec![if uid == 0 {
             Sid::LOCAL_SYSTEM
         } else {
             Sid::unix_user(uid)
-        })
+        }])
     }
 
-    fn group(&self, gid: u32) -> Result<Sid> {
-        Ok(Sid::unix_group(gid))
+    fn group(&self, gid: u32) -> Result<Vec<Sid>> {
+        Ok(vec![Sid::unix_group(gid)])
     }
 }
 
-/// The ACEs that give a file's permission classes as the kernel does, with
-/// `flags` on each. `owner_bits`, `group_bits` (the mask, with an ACL) and
-/// `acl` as the kernel reads them; `owner`/`group` the SIDs of the owner and
-/// owning group.
-#[allow(clippy::too_many_arguments)]
-fn permission_aces(
-    owner: Sid,
-    group: Sid,
+/// The permission classes of a file as [`permission_aces`] needs them.
+struct Classes<'a> {
+    owner: &'a [Sid],
+    group: &'a [Sid],
     owner_bits: u8,
+    /// The group bits: the ACL's mask, with an ACL.
     group_bits: u8,
     other_bits: u8,
-    acl: Option<&PosixAcl>,
+    acl: Option<&'a PosixAcl>,
     directory: bool,
     sticky: bool,
-    sids: &dyn IdSids,
-    flags: AceFlags,
-) -> Result<Vec<Ace>> {
-    let rights = Rights::of(directory);
+}
+
+/// The ACEs that give a file's permission classes as the kernel does, with
+/// `flags` on each.
+fn permission_aces(c: &Classes<'_>, sids: &dyn IdSids, flags: AceFlags) -> Result<Vec<Ace>> {
+    let rights = Rights::of(c.directory);
     let mut aces = Vec::new();
-    let mut push = |allow: bool, sid: Sid, mask: AccessMask| {
-        if !mask.is_empty() {
-            let t = if allow {
-                super::descriptor::AceType::AccessAllowed
-            } else {
-                super::descriptor::AceType::AccessDenied
-            };
-            aces.push(Ace::new(t, flags, mask, sid));
+    let mut push = |allow: bool, sids: &[Sid], mask: AccessMask| {
+        if mask.is_empty() {
+            return;
+        }
+        let t = if allow {
+            AceType::AccessAllowed
+        } else {
+            AceType::AccessDenied
+        };
+        for sid in sids {
+            aces.push(Ace::new(t, flags, mask, *sid));
         }
     };
     // Others than the owner never delete any child of a sticky directory.
     let others = |bits: u8| {
         let m = rights.of_bits(bits);
-        if sticky {
+        if c.sticky {
             m - AccessMask::FILE_DELETE_CHILD
         } else {
             m
@@ -390,49 +469,50 @@ fn permission_aces(
     // 1. The owner: its bits, decided before anything else.
     push(
         false,
-        owner,
-        rights.all() - rights.of_bits(owner_bits) - owner_extra,
+        c.owner,
+        rights.all() - rights.of_bits(c.owner_bits) - owner_extra,
     );
-    push(true, owner, rights.of_bits(owner_bits) | owner_extra);
-    match acl.filter(|_| group_bits != 0) {
+    push(true, c.owner, rights.of_bits(c.owner_bits) | owner_extra);
+    match c.acl.filter(|_| c.group_bits != 0) {
         // 2. The ACL, read only when the mask is not `---`.
         Some(acl) => {
             let mask = acl.perm(AclTag::Mask).unwrap_or(7);
             for e in &acl.entries {
                 if let AclTag::User(uid) = e.tag {
-                    let sid = sids.user(uid)?;
-                    if sid == owner {
-                        continue;
-                    }
-                    push(false, sid, others(7) - others(e.perm & mask));
-                    push(true, sid, others(e.perm & mask));
+                    let named: Vec<Sid> = sids
+                        .user(uid)?
+                        .into_iter()
+                        .filter(|s| !c.owner.contains(s))
+                        .collect();
+                    push(false, &named, others(7) - others(e.perm & mask));
+                    push(true, &named, others(e.perm & mask));
                 }
             }
-            let mut group_entries = Vec::new();
+            let mut group_entries: Vec<(Vec<Sid>, u8)> = Vec::new();
             for e in &acl.entries {
                 match e.tag {
-                    AclTag::GroupObj => group_entries.push((group, e.perm)),
+                    AclTag::GroupObj => group_entries.push((c.group.to_vec(), e.perm)),
                     AclTag::Group(gid) => group_entries.push((sids.group(gid)?, e.perm)),
                     _ => {}
                 }
             }
-            for &(sid, perm) in &group_entries {
-                push(true, sid, others(perm & mask));
+            for (sids, perm) in &group_entries {
+                push(true, sids, others(perm & mask));
             }
-            for &(sid, _) in &group_entries {
-                push(false, sid, others(7));
+            for (sids, _) in &group_entries {
+                push(false, sids, others(7));
             }
             push(
                 true,
-                Sid::EVERYONE,
-                others(acl.perm(AclTag::Other).unwrap_or(other_bits)),
+                &[Sid::EVERYONE],
+                others(acl.perm(AclTag::Other).unwrap_or(c.other_bits)),
             );
         }
         // 3. The mode alone.
         None => {
-            push(true, group, others(group_bits));
-            push(false, group, others(7) - others(group_bits));
-            push(true, Sid::EVERYONE, others(other_bits));
+            push(true, c.group, others(c.group_bits));
+            push(false, c.group, others(7) - others(c.group_bits));
+            push(true, &[Sid::EVERYONE], others(c.other_bits));
         }
     }
     Ok(aces)
@@ -451,16 +531,17 @@ pub fn descriptor_of(stat: &FileStat, sids: &dyn IdSids) -> Result<FileSecurity>
     let directory = stat.is_dir();
     let owner = sids.user(stat.uid)?;
     let group = sids.group(stat.gid)?;
-    let sticky = directory && stat.mode & S_ISVTX != 0;
     let mut aces = permission_aces(
-        owner,
-        group,
-        stat.bits(6),
-        stat.bits(3),
-        stat.bits(0),
-        stat.access_acl.as_ref(),
-        directory,
-        sticky,
+        &Classes {
+            owner: &owner,
+            group: &group,
+            owner_bits: stat.bits(6),
+            group_bits: stat.bits(3),
+            other_bits: stat.bits(0),
+            acl: stat.access_acl.as_ref(),
+            directory,
+            sticky: directory && stat.mode & S_ISVTX != 0,
+        },
         sids,
         AceFlags::empty(),
     )?;
@@ -476,14 +557,16 @@ pub fn descriptor_of(stat: &FileStat, sids: &dyn IdSids) -> Result<FileSecurity>
             .perm(AclTag::Mask)
             .unwrap_or_else(|| perm(AclTag::GroupObj));
         aces.extend(permission_aces(
-            Sid::CREATOR_OWNER,
-            Sid::CREATOR_GROUP,
-            perm(AclTag::UserObj),
-            group_class,
-            perm(AclTag::Other),
-            Some(default),
-            true,
-            false,
+            &Classes {
+                owner: &[Sid::CREATOR_OWNER],
+                group: &[Sid::CREATOR_GROUP],
+                owner_bits: perm(AclTag::UserObj),
+                group_bits: group_class,
+                other_bits: perm(AclTag::Other),
+                acl: Some(default),
+                directory: true,
+                sticky: false,
+            },
             sids,
             AceFlags::OBJECT_INHERIT | AceFlags::CONTAINER_INHERIT | AceFlags::INHERIT_ONLY,
         )?);
@@ -492,13 +575,14 @@ pub fn descriptor_of(stat: &FileStat, sids: &dyn IdSids) -> Result<FileSecurity>
         descriptor: SecurityDescriptor {
             control: Control::DACL_PRESENT | Control::DACL_PROTECTED,
             rm_control: 0,
-            owner: Some(owner),
-            group: Some(group),
+            owner: owner.first().copied(),
+            group: group.first().copied(),
             dacl: Some(Acl::new(aces)),
             sacl: None,
         },
         directory,
         any_execute: stat.mode & 0o111 != 0,
+        flags: stat.flags,
     })
 }
 
@@ -507,11 +591,15 @@ pub fn descriptor_of(stat: &FileStat, sids: &dyn IdSids) -> Result<FileSecurity>
 ///
 /// # Errors
 /// [`ErrorKind::Os`] when the file cannot be looked at; [`ErrorKind::InvalidAcl`]
-/// for an ACL attribute guise cannot read.
+/// for an ACL attribute the kernel would not take.
 pub fn stat_fd(fd: BorrowedFd<'_>) -> Result<FileStat> {
+    use rustix::fs::{AtFlags, StatVfsMountFlags, StatxAttributes, StatxFlags};
     use std::os::fd::AsRawFd;
-    let st =
-        rustix::fs::fstat(fd).map_err(|e| Error::sys(ErrorKind::Os, "looking at a file", e))?;
+    let look = |e| Error::sys(ErrorKind::Os, "looking at a file", e);
+    let st = rustix::fs::fstat(fd).map_err(look)?;
+    let vfs = rustix::fs::fstatvfs(fd).map_err(look)?;
+    let stx =
+        rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS).map_err(look)?;
     // The attributes through the descriptor's own name, which works for O_PATH
     // descriptors too (fgetxattr does not): the same inode as fstat's.
     let proc = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
@@ -524,23 +612,48 @@ pub fn stat_fd(fd: BorrowedFd<'_>) -> Result<FileStat> {
         }
     };
     let mode = st.st_mode;
+    let symlink = mode & S_IFMT == S_IFLNK;
     Ok(FileStat {
         uid: st.st_uid,
         gid: st.st_gid,
         mode,
-        access_acl: acl("system.posix_acl_access")?,
+        // A symbolic link has no ACL of its own (its xattrs name its target's).
+        access_acl: if symlink {
+            None
+        } else {
+            acl("system.posix_acl_access")?
+        },
         default_acl: if mode & S_IFMT == S_IFDIR {
             acl("system.posix_acl_default")?
         } else {
             None
         },
+        flags: FileFlags {
+            read_only_mount: vfs.f_flag.contains(StatVfsMountFlags::RDONLY),
+            noexec_mount: vfs.f_flag.contains(StatVfsMountFlags::NOEXEC),
+            immutable: stx.stx_attributes.contains(StatxAttributes::IMMUTABLE),
+        },
     })
+}
+
+fn open_path(dir: Option<BorrowedFd<'_>>, name: &Path, follow: bool) -> Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    match dir {
+        Some(d) => rustix::fs::openat(d, name, flags, Mode::empty()),
+        None => rustix::fs::open(name, flags, Mode::empty()),
+    }
+    .map_err(|e| Error::sys(ErrorKind::Os, format!("opening {}", name.display()), e))
 }
 
 /// The security descriptor of the file at `path` (symbolic links followed), as
 /// [`GetNamedSecurityInfo`] gives it for `SE_FILE_OBJECT`: see the [module
 /// documentation](self). The file is opened `O_PATH` once, so the owner, mode
-/// and ACL are those of one file.
+/// and ACL are those of one file. It describes that file only: whether a token
+/// may reach it through its path is [`file_access_check`]'s question.
 ///
 /// # Errors
 /// [`ErrorKind::Os`] when the file cannot be reached; a lookup of an id that
@@ -551,13 +664,7 @@ pub fn stat_fd(fd: BorrowedFd<'_>) -> Result<FileStat> {
 #[doc(alias = "GetNamedSecurityInfoW")]
 #[doc(alias = "GetFileSecurity")]
 pub fn file_security(path: impl AsRef<Path>) -> Result<FileSecurity> {
-    let path = path.as_ref();
-    let fd = rustix::fs::open(
-        path,
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(|e| Error::sys(ErrorKind::Os, format!("opening {}", path.display()), e))?;
+    let fd = open_path(None, path.as_ref(), true)?;
     file_security_fd(fd.as_fd())
 }
 
@@ -572,10 +679,173 @@ pub fn file_security_fd(fd: BorrowedFd<'_>) -> Result<FileSecurity> {
     descriptor_of(&stat_fd(fd)?, &TokenSids)
 }
 
+/// The most symbolic links one lookup follows (the kernel's `MAXSYMLINKS`).
+const MAX_SYMLINKS: usize = 40;
+
+/// procfs' `f_type`: its symbolic links are magic links.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Where a walk of a path for a token ends.
+enum Walked {
+    /// The file, opened `O_PATH`.
+    Reached(OwnedFd),
+    /// A directory on the way the token may not search.
+    Blocked,
+}
+
+/// Resolves `path` component by component as the kernel does for `token`:
+/// each directory looked up in must grant it `FILE_TRAVERSE`, symbolic links
+/// are followed (the last one too) by reading them, `..` goes up.
+fn walk(path: &Path, token: &Token, options: AccessCheckOptions) -> Result<Walked> {
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidParameter, "an empty path"));
+    }
+    let split = |b: &[u8]| -> VecDeque<OsString> {
+        b.split(|&c| c == b'/')
+            .filter(|c| !c.is_empty())
+            .map(|c| OsString::from_vec(c.to_vec()))
+            .collect()
+    };
+    let root = || open_path(None, Path::new("/"), true);
+    let mut cur = if bytes[0] == b'/' {
+        root()?
+    } else {
+        open_path(None, Path::new("."), true)?
+    };
+    let mut queue = split(bytes);
+    let mut links = 0;
+    while let Some(name) = queue.pop_front() {
+        // Every lookup in a directory needs its search permission, `.` and
+        // `..` included (may_lookup).
+        let here = file_security_fd(cur.as_fd())?;
+        if !here
+            .access_check(token, AccessMask::FILE_EXECUTE, options)?
+            .is_allowed()
+        {
+            return Ok(Walked::Blocked);
+        }
+        if name == "." {
+            continue;
+        }
+        let next = open_path(Some(cur.as_fd()), Path::new(&name), false)?;
+        let st = rustix::fs::fstat(&next)
+            .map_err(|e| Error::sys(ErrorKind::Os, "looking at a file", e))?;
+        if st.st_mode & S_IFMT == S_IFLNK {
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return Err(Error::sys(
+                    ErrorKind::Os,
+                    format!("resolving {}", path.display()),
+                    rustix::io::Errno::LOOP,
+                ));
+            }
+            let fs = rustix::fs::fstatfs(&cur)
+                .map_err(|e| Error::sys(ErrorKind::Os, "looking at a file system", e))?;
+            #[allow(clippy::unnecessary_cast)]
+            if fs.f_type as i64 == PROC_SUPER_MAGIC {
+                return Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    format!("{} goes through a magic link of /proc", path.display()),
+                ));
+            }
+            let target = rustix::fs::readlinkat(&next, "", Vec::new())
+                .map_err(|e| Error::sys(ErrorKind::Os, "reading a symbolic link", e))?;
+            let target = target.as_bytes();
+            for c in split(target).into_iter().rev() {
+                queue.push_front(c);
+            }
+            if target.first() == Some(&b'/') {
+                cur = root()?;
+            }
+            continue;
+        }
+        if !queue.is_empty() && st.st_mode & S_IFMT != S_IFDIR {
+            return Err(Error::sys(
+                ErrorKind::Os,
+                format!("resolving {}", path.display()),
+                rustix::io::Errno::NOTDIR,
+            ));
+        }
+        cur = next;
+    }
+    Ok(Walked::Reached(cur))
+}
+
+/// The security of the file at `path` as `token` reaches it: `None` when a
+/// directory the kernel would look the path up in for the token does not grant
+/// it `FILE_TRAVERSE` (symbolic links followed as the kernel follows them for
+/// the token, their targets' directories included).
+///
+/// # Errors
+/// As [`file_security`]; [`ErrorKind::InvalidParameter`] for a path through a
+/// magic link of `/proc`.
+pub fn file_security_for(
+    path: impl AsRef<Path>,
+    token: &Token,
+    options: AccessCheckOptions,
+) -> Result<Option<FileSecurity>> {
+    match walk(path.as_ref(), token, options)? {
+        Walked::Reached(fd) => file_security_fd(fd.as_fd()).map(Some),
+        Walked::Blocked => Ok(None),
+    }
+}
+
+/// Whether `token` may have `desired` on the file at `path` ([`AccessCheck`]
+/// for a Linux file): every directory the kernel would look the path up in
+/// for the token must grant it `FILE_TRAVERSE` ([`file_security_for`]), then
+/// the file's own descriptor decides ([`FileSecurity::access_check`]). A
+/// directory on the way that may not be searched denies everything asked.
+///
+/// # Errors
+/// As [`file_security_for`] and [`super::access_check`].
+///
+/// [`AccessCheck`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-accesscheck
+#[doc(alias = "AccessCheck")]
+#[doc(alias = "GetNamedSecurityInfo")]
+pub fn file_access_check(
+    path: impl AsRef<Path>,
+    token: &Token,
+    desired: AccessMask,
+    options: AccessCheckOptions,
+) -> Result<AccessCheck> {
+    FileSecurity::check_reached(
+        file_security_for(path, token, options)?.as_ref(),
+        token,
+        desired,
+        options,
+    )
+}
+
 impl FileSecurity {
+    /// [`FileSecurity::access_check`] of a file reached through its path, or
+    /// the denial of everything asked when it could not be reached (`None`, as
+    /// [`file_security_for`] says).
+    ///
+    /// # Errors
+    /// As [`super::access_check`].
+    pub fn check_reached(
+        reached: Option<&FileSecurity>,
+        token: &Token,
+        desired: AccessMask,
+        options: AccessCheckOptions,
+    ) -> Result<AccessCheck> {
+        match reached {
+            Some(fs) => fs.access_check(token, desired, options),
+            None => {
+                let want = GenericMapping::FILE.map(desired) - AccessMask::MAXIMUM_ALLOWED;
+                Ok(AccessCheck::denied(ErrorKind::AccessDenied, want))
+            }
+        }
+    }
+
     /// Whether `token` may have `desired` on the file ([`AccessCheck`] of its
     /// descriptor with the file mapping): the kernel's answer, right by right
-    /// (see the [module documentation](self)). Generic rights are mapped first.
+    /// (see the [module documentation](self)), with the rights no one has on
+    /// this file (a read-only mount, an immutable file, a `noexec` mount)
+    /// taken away and, with backup semantics, enabled SeBackupPrivilege and
+    /// SeRestorePrivilege acting as the kernel's capabilities. Generic rights
+    /// are mapped first.
     ///
     /// # Errors
     /// As [`super::access_check`].
@@ -590,6 +860,9 @@ impl FileSecurity {
     ) -> Result<AccessCheck> {
         let mapping = GenericMapping::FILE;
         let desired = mapping.map(desired);
+        let max = desired.contains(AccessMask::MAXIMUM_ALLOWED);
+        let want = desired - AccessMask::MAXIMUM_ALLOWED;
+        let nobody = self.forbidden_to_all();
         // The DACL alone; privileges act below as the kernel's capabilities do.
         let plain = access_check_with(
             &self.descriptor,
@@ -598,12 +871,17 @@ impl FileSecurity {
             &mapping,
             AccessCheckOptions::default(),
         )?;
-        if !options.backup_semantics || plain.is_allowed() {
+        if plain.is_allowed() && !plain.granted.intersects(nobody) {
             return Ok(plain);
         }
-        let by_capability = self.capability_grants(token);
-        let max = desired.contains(AccessMask::MAXIMUM_ALLOWED);
-        let want = desired - AccessMask::MAXIMUM_ALLOWED;
+        if plain.is_allowed() && !max {
+            return Ok(AccessCheck::denied(ErrorKind::AccessDenied, want & nobody));
+        }
+        let by_capability = if options.backup_semantics {
+            self.capability_grants(token) - mandatory_denied(&self.descriptor, token, &mapping)
+        } else {
+            AccessMask::empty()
+        };
         // What the DACL grants right by right, with MAXIMUM_ALLOWED.
         let dacl = access_check_with(
             &self.descriptor,
@@ -613,35 +891,48 @@ impl FileSecurity {
             AccessCheckOptions::default(),
         )?
         .granted;
-        let granted = dacl | by_capability;
+        let granted = (dacl | by_capability) - nobody;
         let missing = want - granted;
         let something = if max {
             !granted.is_empty()
         } else {
             !want.is_empty()
         };
-        Ok(if missing.is_empty() && something {
-            let mut allowed = AccessCheck::allowed(if max { granted } else { want });
-            let rights = Rights::of(self.directory);
-            for (p, by) in [
-                (Privilege::Backup, rights.read | rights.execute),
-                (Privilege::Restore, rights.all()),
-            ] {
-                if token.is_privilege_enabled(p)
-                    && (by & (allowed.granted - dacl)).intersects(by_capability)
-                {
-                    allowed.privileges_used.insert(p);
-                }
+        if !(missing.is_empty() && something) {
+            return Ok(AccessCheck::denied(ErrorKind::AccessDenied, missing));
+        }
+        let mut allowed = AccessCheck::allowed(if max { granted } else { want });
+        let rights = Rights::of(self.directory);
+        for (p, by) in [
+            (Privilege::Backup, rights.read | rights.execute),
+            (Privilege::Restore, rights.changing()),
+        ] {
+            if token.is_privilege_enabled(p)
+                && (by & (allowed.granted - dacl)).intersects(by_capability)
+            {
+                allowed.privileges_used.insert(p);
             }
-            allowed
-        } else {
-            AccessCheck::denied(ErrorKind::AccessDenied, missing)
-        })
+        }
+        Ok(allowed)
+    }
+
+    /// The rights no one has on this file, privileges included.
+    fn forbidden_to_all(&self) -> AccessMask {
+        let rights = Rights::of(self.directory);
+        let mut nobody = AccessMask::empty();
+        if self.flags.read_only_mount || self.flags.immutable {
+            nobody |= rights.changing();
+        }
+        if self.flags.noexec_mount && !self.directory {
+            nobody |= rights.execute;
+        }
+        nobody
     }
 
     /// The rights an enabled SeBackupPrivilege (`CAP_DAC_READ_SEARCH`) and
-    /// SeRestorePrivilege (`CAP_DAC_OVERRIDE`) grant on this file, by the
-    /// kernel's `generic_permission`.
+    /// SeRestorePrivilege (`CAP_DAC_OVERRIDE`, for writing only) grant on this
+    /// file, by the kernel's `generic_permission` and guise's backup-intent
+    /// rule (SeRestorePrivilege never reads).
     fn capability_grants(&self, token: &Token) -> AccessMask {
         let rights = Rights::of(self.directory);
         let mut granted = AccessMask::empty();
@@ -652,9 +943,9 @@ impl FileSecurity {
             }
         }
         if token.is_privilege_enabled(Privilege::Restore) {
-            granted |= rights.read | rights.write;
-            if self.directory || self.any_execute {
-                granted |= rights.execute;
+            granted |= rights.write;
+            if self.directory {
+                granted |= AccessMask::FILE_DELETE_CHILD;
             }
         }
         granted
@@ -704,5 +995,61 @@ mod tests {
         let mut bad_perm = bytes;
         bad_perm[6] = 8;
         assert!(PosixAcl::from_xattr(&bad_perm).is_err());
+    }
+
+    /// Attack: an ACL the kernel would refuse (`EIO`) is no ACL guise reads
+    /// leniently (a missing `other::` must not fall back to the mode).
+    #[test]
+    fn attack_an_acl_the_kernel_refuses_is_refused() {
+        let e = |tag, perm| AclEntry { tag, perm };
+        let base = [
+            e(AclTag::UserObj, 7),
+            e(AclTag::GroupObj, 5),
+            e(AclTag::Other, 0),
+        ];
+        let raw = |entries: &[AclEntry]| {
+            // Written as given, unsorted.
+            let mut out = XATTR_VERSION.to_le_bytes().to_vec();
+            for en in entries {
+                let (tag, id) = en.tag.code();
+                out.extend_from_slice(&tag.to_le_bytes());
+                out.extend_from_slice(&u16::from(en.perm).to_le_bytes());
+                out.extend_from_slice(&id.to_le_bytes());
+            }
+            out
+        };
+        assert!(PosixAcl::from_xattr(&raw(&base)).is_ok());
+        for entries in [
+            vec![e(AclTag::UserObj, 7), e(AclTag::GroupObj, 5)],
+            vec![
+                e(AclTag::Other, 0),
+                e(AclTag::UserObj, 7),
+                e(AclTag::GroupObj, 5),
+            ],
+            vec![
+                e(AclTag::UserObj, 7),
+                e(AclTag::User(5), 7),
+                e(AclTag::GroupObj, 5),
+                e(AclTag::Other, 0),
+            ],
+            vec![
+                e(AclTag::UserObj, 7),
+                e(AclTag::GroupObj, 5),
+                e(AclTag::Mask, 7),
+                e(AclTag::Mask, 7),
+                e(AclTag::Other, 0),
+            ],
+            vec![
+                e(AclTag::UserObj, 7),
+                e(AclTag::User(5), 7),
+                e(AclTag::User(5), 1),
+                e(AclTag::GroupObj, 5),
+                e(AclTag::Mask, 7),
+                e(AclTag::Other, 0),
+            ],
+        ] {
+            let err = PosixAcl::from_xattr(&raw(&entries)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidAcl, "{entries:?}");
+        }
     }
 }

@@ -37,6 +37,8 @@ pub use access::{
     reference_access_check,
 };
 pub use descriptor::{Ace, AceFlags, AceType, Acl, Control, Guid, SecurityDescriptor};
-pub use file::{FileSecurity, file_security, file_security_fd};
+pub use file::{
+    FileSecurity, file_access_check, file_security, file_security_fd, file_security_for,
+};
 pub use mask::{AccessMask, GenericMapping};
 pub use membership::{check_token_membership, is_user_an_admin};

@@ -44,6 +44,12 @@ thread_local! {
     static STEADY: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
+/// Whether the calling thread has a handle for SetThreadToken from other
+/// threads (its credentials to come back to are fixed then).
+pub(super) fn is_registered() -> bool {
+    REGISTERED.with_borrow(Option::is_some)
+}
+
 /// While alive, no other thread's SetThreadToken changes this thread's credentials:
 /// a request waits, and is applied when the outermost guard goes. Guise holds one
 /// across every read, decision and change of the thread's credentials (and across

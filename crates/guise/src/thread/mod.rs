@@ -865,17 +865,22 @@ impl Token {
     /// Enabling never grants a privilege the token does not hold.
     ///
     /// **On the process token** ([`Token::open_process`], not a duplicate of it)
-    /// the change is real: the
-    /// calling thread's effective capabilities become those of the enabled
-    /// privileges (SeBackupPrivilege `CAP_DAC_READ_SEARCH`, SeRestorePrivilege
-    /// `CAP_DAC_OVERRIDE`, `CAP_CHOWN`, `CAP_FOWNER`, ...), and a removed
-    /// privilege's capabilities leave its permitted set for good, so the
-    /// `EnablePrivilege(SE_BACKUP_NAME)` idiom works. Linux keeps capabilities
-    /// per thread: the change reaches the calling thread and the threads and
-    /// processes it starts afterwards, not the others. Capabilities no privilege
-    /// stands for are left as they are. A thread that impersonates cannot change
-    /// the process token's privileges (revert first): its capabilities are the
-    /// client's.
+    /// the change is real: the calling thread's capabilities change as the
+    /// privileges named do (SeBackupPrivilege is `CAP_DAC_READ_SEARCH`,
+    /// SeRestorePrivilege `CAP_DAC_OVERRIDE`, `CAP_CHOWN` and `CAP_FOWNER`, ...):
+    /// enabling raises them into the effective set, disabling lowers them, and
+    /// removing also drops them from the permitted set for good. So the
+    /// `EnablePrivilege(SE_BACKUP_NAME)` idiom works. The change starts from what
+    /// the kernel says the thread has (another value of the process token may
+    /// have changed it), and the token becomes the process token as it is then.
+    /// Privileges that share capabilities (SeTcbPrivilege, SeImpersonatePrivilege
+    /// and SeAssignPrimaryTokenPrivilege share `CAP_SETUID` and `CAP_SETGID`)
+    /// change together. Linux keeps capabilities per thread: the change reaches
+    /// the calling thread, and the threads and processes it starts afterwards,
+    /// not the others; the thread comes back to the new capabilities after each
+    /// impersonation. Only a thread at the process identity that does not
+    /// impersonate (its capabilities would be the client's) and has no
+    /// SetThreadToken handle may change them.
     ///
     /// # Errors
     /// [`ErrorKind::NotAllAssigned`] when asked to enable a privilege the token does
@@ -889,12 +894,16 @@ impl Token {
         &mut self,
         changes: &[(crate::privilege::Privilege, crate::token::PrivilegeChange)],
     ) -> Result<Vec<(crate::privilege::Privilege, Option<bool>)>> {
-        let mut after = self.clone();
-        let previous = after.adjust_privilege_values(changes)?;
-        if after.is_process_token() {
-            apply_process_privileges(&after)?;
+        if !self.is_process_token() {
+            return self.adjust_privilege_values(changes);
         }
-        *self = after;
+        let _steady = steady();
+        // The kernel's state, not this value's (another value of the process
+        // token may have changed it).
+        let mut now = Token::open_process()?;
+        let previous = now.adjust_privilege_values(changes)?;
+        apply_process_privileges(changes)?;
+        *self = Token::open_process()?;
         Ok(previous)
     }
 
@@ -906,46 +915,49 @@ impl Token {
     /// As [`Token::adjust_privileges`], for the process token.
     #[doc(alias = "AdjustTokenPrivileges")]
     pub fn disable_all_privileges(&mut self) -> Result<()> {
-        let mut after = self.clone();
-        after.disable_all_privilege_values();
-        if after.is_process_token() {
-            apply_process_privileges(&after)?;
+        if !self.is_process_token() {
+            self.disable_all_privilege_values();
+            return Ok(());
         }
-        *self = after;
-        Ok(())
+        let all: Vec<_> = Token::open_process()?
+            .privileges()
+            .iter()
+            .map(|p| (p.privilege, crate::token::PrivilegeChange::Disable))
+            .collect();
+        self.adjust_privileges(&all).map(|_| ())
     }
 }
 
-/// Gives the calling thread the capabilities of the process token `token`'s
-/// privileges: effective those of its enabled privileges, permitted without those
-/// of privileges it no longer holds; capabilities no privilege stands for stay.
-fn apply_process_privileges(token: &Token) -> Result<()> {
-    use crate::privilege::{CapabilitySet, Privilege};
+/// Changes the calling thread's capabilities as `changes` change the process
+/// token's privileges: the capabilities of each privilege named, and no other,
+/// starting from what the kernel says the thread has. The thread's credentials
+/// to come back to after an impersonation follow.
+fn apply_process_privileges(
+    changes: &[(crate::privilege::Privilege, crate::token::PrivilegeChange)],
+) -> Result<()> {
+    use crate::token::PrivilegeChange;
     use rustix::thread as rthread;
-    let _steady = steady();
-    if is_impersonating() || !at_process_identity() {
+    if is_impersonating() || !at_process_identity() || handle::is_registered() {
         return Err(Error::new(
             ErrorKind::InvalidParameter,
-            "the process token's privileges cannot change while the thread impersonates: revert first",
+            "the process token's privileges change only on a thread at the process identity \
+             that does not impersonate and has no SetThreadToken handle",
         ));
     }
-    let caps_of = |enabled_only: bool| {
-        token
-            .privileges()
-            .iter()
-            .filter(|p| p.enabled || !enabled_only)
-            .fold(CapabilitySet::empty(), |acc, p| {
-                acc | p.privilege.capabilities()
-            })
-    };
-    let mapped = Privilege::all().fold(CapabilitySet::empty(), |acc, p| acc | p.capabilities());
     let before = rthread::capabilities(None).map_err(|e| Error::sys(ErrorKind::Os, "capget", e))?;
-    let permitted = (before.permitted - mapped) | (before.permitted & caps_of(false));
-    let wanted = rthread::CapabilitySets {
-        effective: ((before.effective - mapped) | caps_of(true)) & permitted,
-        permitted,
-        inheritable: before.inheritable & permitted,
-    };
+    let mut wanted = before;
+    for &(privilege, change) in changes {
+        let caps = privilege.capabilities();
+        match change {
+            PrivilegeChange::Enable => wanted.effective |= caps & wanted.permitted,
+            PrivilegeChange::Disable => wanted.effective -= caps,
+            PrivilegeChange::Remove => {
+                wanted.effective -= caps;
+                wanted.permitted -= caps;
+            }
+        }
+    }
+    wanted.inheritable &= wanted.permitted;
     if wanted == before {
         return Ok(());
     }
@@ -953,10 +965,19 @@ fn apply_process_privileges(token: &Token) -> Result<()> {
         .and_then(|()| rthread::capabilities(None))
         .map_err(|e| Error::sys(ErrorKind::Os, "capset", e));
     match set {
-        Ok(now) if now == wanted => Ok(()),
+        Ok(now) if now == wanted => {
+            // Impersonations of this thread come back to these capabilities.
+            let home = ThreadCredentials::current()?;
+            HOME.with_borrow_mut(|h| {
+                if h.is_some() {
+                    *h = Some(Rc::new(home));
+                }
+            });
+            Ok(())
+        }
         other => {
-            // Back to what the thread had (a shrunk permitted set cannot grow
-            // again: that is fatal, the thread's capabilities are unknown).
+            // Back to what the thread had; if even that fails, the thread's
+            // capabilities are unknown and the process ends.
             let back = rthread::set_capabilities(None, before)
                 .and_then(|()| rthread::capabilities(None))
                 .map_err(|e| Error::sys(ErrorKind::Os, "capset", e));

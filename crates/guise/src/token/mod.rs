@@ -1783,9 +1783,12 @@ impl Token {
     /// A restricted token made from this one ([`CreateRestrictedToken`]):
     /// - `sids_to_disable` become deny-only (the user SID too): they match deny
     ///   ACEs and no allow ACE. For the kernel, a disabled group's gid leaves the
-    ///   supplementary groups; a disabled primary group makes the primary gid the
-    ///   unprivileged sentinel, and a disabled user the uid (Linux cannot make an
-    ///   id count for denials only, so it counts for nothing);
+    ///   supplementary groups of threads and processes acting as the token. This
+    ///   is the one place Linux cannot follow exactly: a Linux group can also
+    ///   take rights away (a group class with fewer bits than "other"), and
+    ///   without the gid the kernel gives "other". Linux has no id that counts
+    ///   for denials only, so a token whose user or primary group is disabled
+    ///   stays at Identification level;
     /// - `privileges_to_delete` are removed (all but SeChangeNotifyPrivilege with
     ///   `disable_max_privilege`); their capabilities go with them;
     /// - `restricting_sids` make a restricted token: AccessCheck grants only what
@@ -1798,25 +1801,33 @@ impl Token {
     /// The new token has a new token id; the source is unchanged.
     ///
     /// # Errors
-    /// A lookup of a disabled domain group's gid that fails
-    /// ([`crate::directory::gid_of`]).
+    /// A lookup that fails of the gids a disabled directory SID stands for
+    /// (winbind's or SSSD's): no token that keeps them.
     ///
     /// [`CreateRestrictedToken`]: https://learn.microsoft.com/en-us/windows/win32/api/securitybaseapi/nf-securitybaseapi-createrestrictedtoken
     #[doc(alias = "CreateRestrictedToken")]
     pub fn create_restricted(&self, options: &RestrictedTokenOptions) -> Result<Token> {
         let mut t = self.clone();
-        // The gids the kernel must no longer honour.
+        // The gids the kernel must no longer honour: a Unix group SID's gid,
+        // and every gid of the token's identity that a disabled directory SID
+        // names (winbind's or SSSD's, as file descriptors name them).
         let mut drop_gids = Vec::new();
-        for sid in &options.sids_to_disable {
-            let gid = match sid.unix_id() {
-                Some(crate::sid::UnixId::Group(gid)) => Some(gid),
-                Some(crate::sid::UnixId::User(_)) => None,
-                None if self.d.groups.iter().any(|g| g.sid == *sid) => {
-                    crate::directory::gid_of(sid)?
-                }
-                None => None,
-            };
-            drop_gids.extend(gid);
+        let unix = &self.d.unix;
+        let gids = std::iter::once(unix.gid).chain(unix.groups.iter().copied());
+        let directory_sids = options
+            .sids_to_disable
+            .iter()
+            .any(|s| s.unix_id().is_none() && self.d.groups.iter().any(|g| g.sid == *s));
+        for gid in gids {
+            let named = options.sids_to_disable.contains(&Sid::unix_group(gid))
+                || (directory_sids
+                    && crate::directory::installed()
+                    && crate::directory::sids_of_gid(gid)?
+                        .iter()
+                        .any(|s| options.sids_to_disable.contains(s)));
+            if named {
+                drop_gids.push(gid);
+            }
         }
         let d = t.data_mut();
         let mut user_disabled = false;
@@ -1834,18 +1845,11 @@ impl Token {
             !options.privileges_to_delete.contains(&p.privilege)
                 && (!options.disable_max_privilege || p.privilege == Privilege::ChangeNotify)
         });
-        if !drop_gids.is_empty() || user_disabled {
+        // Linux has no id that counts for denials only: a disabled user or
+        // primary group leaves a token nothing can act as.
+        let no_kernel_identity = user_disabled || drop_gids.contains(&d.unix.gid);
+        if !drop_gids.is_empty() {
             let unix = &d.unix;
-            let gid = if drop_gids.contains(&unix.gid) {
-                SENTINEL_GID
-            } else {
-                unix.gid
-            };
-            let uid = if user_disabled {
-                SENTINEL_UID
-            } else {
-                unix.uid
-            };
             let groups: Vec<u32> = unix
                 .groups
                 .iter()
@@ -1853,8 +1857,8 @@ impl Token {
                 .filter(|g| !drop_gids.contains(g))
                 .collect();
             d.unix = UnixIdentity {
-                uid,
-                gid,
+                uid: unix.uid,
+                gid: unix.gid,
                 groups: groups.into(),
             };
         }
@@ -1878,10 +1882,16 @@ impl Token {
                 .collect();
             // The second pass matches the restricting SIDs as enabled groups.
             r.restricting_index = SidIndex::of_groups(&new);
+            // Restricting again never widens: a token restricted for all
+            // access stays so.
+            r.write_restricted = if r.restricting.is_some() {
+                r.write_restricted && options.write_restricted
+            } else {
+                options.write_restricted
+            };
             r.restricting = Some(new);
-            r.write_restricted = options.write_restricted;
         }
-        let restricted = r.restricting.is_some();
+        let restricted = r.restricting.is_some() || no_kernel_identity;
         let t = t.indexed();
         Ok(if restricted {
             t.identification_only()

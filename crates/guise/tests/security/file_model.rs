@@ -105,21 +105,24 @@ fn acl_permission_check(st: &FileStat, c: &Caller, want: u8) -> bool {
     u32::from(want) & !mode & 7 == 0
 }
 
-/// `generic_permission`.
+/// `generic_permission`, with guise's backup-intent rule on top: SeRestorePrivilege
+/// (`CAP_DAC_OVERRIDE`) is raised only for writing (never to read, nor to
+/// execute a file), as `guise::fs::open_for_backup` raises it.
 fn kernel_permission(st: &FileStat, c: &Caller, want: u8) -> bool {
     if acl_permission_check(st, c, want) {
         return true;
     }
+    let override_for_writing = c.dac_override && want & MAY_WRITE != 0 && want & MAY_READ == 0;
     if st.is_dir() {
         if want & MAY_WRITE == 0 && c.dac_read_search {
             return true;
         }
-        return c.dac_override;
+        return override_for_writing;
     }
     if want == MAY_READ && c.dac_read_search {
         return true;
     }
-    if (want & MAY_EXEC == 0 || st.mode & 0o111 != 0) && c.dac_override {
+    if want & MAY_EXEC == 0 && override_for_writing {
         return true;
     }
     false
@@ -169,6 +172,23 @@ fn agrees(st: &FileStat, c: &Caller) -> Result<(), String> {
         if kernel != ours {
             return Err(format!(
                 "want {want}: kernel {kernel}, AccessCheck {ours}\n{st:?}\n{c:?}\n{:#?}",
+                fs.descriptor.dacl
+            ));
+        }
+    }
+    if st.is_dir() {
+        // may_delete: write and search at once, and on a sticky directory the
+        // directory's owner (or CAP_FOWNER, which SeRestorePrivilege brings).
+        let sticky = st.mode & 0o1000 != 0;
+        let kernel = kernel_permission(st, c, MAY_WRITE | MAY_EXEC)
+            && (!sticky || c.uid == st.uid || c.dac_override);
+        let ours = fs
+            .access_check(&token, AccessMask::FILE_DELETE_CHILD, options)
+            .unwrap()
+            .is_allowed();
+        if kernel != ours {
+            return Err(format!(
+                "delete a child: kernel {kernel}, AccessCheck {ours}\n{st:?}\n{c:?}\n{:#?}",
                 fs.descriptor.dacl
             ));
         }
@@ -252,6 +272,7 @@ fn file_strategy() -> impl Strategy<Value = FileStat> {
                 mode: mode | if dir { 0o040_000 } else { 0o100_000 },
                 access_acl: acl,
                 default_acl: None,
+                flags: Default::default(),
             }
         })
 }
@@ -313,6 +334,7 @@ fn the_kernels_own_answers_where_the_textbook_differs() {
         mode: 0o100_000 | mode,
         access_acl: acl,
         default_acl: None,
+        flags: Default::default(),
     };
     let decide = |st: &FileStat, c: &Caller, want: u8| {
         agrees(st, c).unwrap();
@@ -362,17 +384,30 @@ fn the_kernels_own_answers_where_the_textbook_differs() {
     assert!(!decide(&two_groups, &both, MAY_EXEC));
     // ...but not both at once: rights are decided one at a time.
     assert!(!kernel_permission(&two_groups, &both, MAY_READ | MAY_WRITE));
-    // Root's CAP_DAC_OVERRIDE executes a file only with an execute bit.
+    // Root's capabilities as privileges with backup semantics: SeBackup reads,
+    // SeRestore writes, neither executes a file.
     let root = Caller {
         dac_override: true,
         dac_read_search: true,
         ..user(0, &[])
     };
-    let plain = file(0o600, None);
+    let plain = file(0o000, None);
     assert!(decide(&plain, &root, MAY_READ));
     assert!(decide(&plain, &root, MAY_WRITE));
     assert!(!decide(&plain, &root, MAY_EXEC));
-    assert!(decide(&file(0o601, None), &root, MAY_EXEC));
+    assert!(
+        !decide(&file(0o110, None), &root, MAY_EXEC),
+        "no privilege executes"
+    );
+    let restore_only = Caller {
+        dac_read_search: false,
+        ..root.clone()
+    };
+    assert!(
+        !decide(&plain, &restore_only, MAY_READ),
+        "SeRestorePrivilege never reads"
+    );
+    assert!(decide(&plain, &restore_only, MAY_WRITE));
 }
 
 /// A directory's default ACL becomes inheritable ACEs (OI CI IO) for CREATOR
@@ -395,6 +430,7 @@ fn a_default_acl_becomes_inheritable_aces() {
         mode: 0o040_750,
         access_acl: None,
         default_acl: Some(default),
+        flags: Default::default(),
     };
     let fs = descriptor_of(&dir, &UnixSids).unwrap();
     let aces = &fs.descriptor.dacl.as_ref().unwrap().aces;
@@ -414,4 +450,71 @@ fn a_default_acl_becomes_inheritable_aces() {
     }
     agrees(&dir, &bob).unwrap();
     agrees(&dir, &user(61003, &[61101])).unwrap();
+}
+
+/// An id known by a directory SID too is named by both, so a directory
+/// account's token (its domain SIDs, no `S-1-22` SIDs) matches a file's
+/// entries as a local token does: allows and, above all, denies.
+#[test]
+fn an_id_with_a_directory_sid_is_named_by_both() {
+    use guise::security::file::IdSids;
+    use guise::token::{Group, GroupAttributes};
+    use guise::{Result, Sid};
+    struct Both;
+    fn domain(rid: u32) -> Sid {
+        format!("S-1-5-21-1-2-3-{rid}").parse().unwrap()
+    }
+    impl IdSids for Both {
+        fn user(&self, uid: u32) -> Result<Vec<Sid>> {
+            Ok(vec![domain(uid), Sid::unix_user(uid)])
+        }
+        fn group(&self, gid: u32) -> Result<Vec<Sid>> {
+            Ok(vec![domain(gid), Sid::unix_group(gid)])
+        }
+    }
+    // Interns may not read; others may.
+    let st = FileStat {
+        uid: 61001,
+        gid: 61101,
+        mode: 0o100_604,
+        ..Default::default()
+    };
+    let fs = descriptor_of(&st, &Both).unwrap();
+    assert_eq!(fs.descriptor.owner, Some(domain(61001)));
+    let token = |user: Sid, group: Sid| {
+        Token::from_sids(
+            user,
+            [
+                Group {
+                    sid: Sid::EVERYONE,
+                    attributes: GroupAttributes::DEFAULT,
+                },
+                Group {
+                    sid: group,
+                    attributes: GroupAttributes::DEFAULT,
+                },
+            ],
+            [],
+        )
+    };
+    let read = AccessMask::FILE_GENERIC_READ;
+    let options = AccessCheckOptions::default();
+    for (user, intern) in [
+        (domain(61002), domain(61101)),
+        (Sid::unix_user(61002), Sid::unix_group(61101)),
+    ] {
+        let t = token(user, intern);
+        assert!(
+            !fs.access_check(&t, read, options).unwrap().is_allowed(),
+            "{intern}"
+        );
+        let other = token(user, domain(61199));
+        assert!(fs.access_check(&other, read, options).unwrap().is_allowed());
+    }
+    let owner = token(domain(61001), domain(61199));
+    assert!(
+        fs.access_check(&owner, AccessMask::FILE_GENERIC_WRITE, options)
+            .unwrap()
+            .is_allowed()
+    );
 }

@@ -206,7 +206,7 @@ fn a_restricted_token_gets_what_both_passes_grant() {
 }
 
 #[test]
-fn a_write_restricted_token_is_restricted_for_writes_only() {
+fn a_write_restricted_token_is_restricted_for_writes_only_and_never_widens() {
     let dacl = format!("O:BAG:BAD:(A;;FA;;;{ALICE})");
     let t = restricted(
         &alice(),
@@ -219,6 +219,25 @@ fn a_write_restricted_token_is_restricted_for_writes_only() {
     assert!(t.is_write_restricted());
     assert!(allowed(&dacl, &t, read()));
     assert!(!allowed(&dacl, &t, write()));
+    // Attack: restricting a fully restricted token again as write-restricted
+    // would let its reads skip the second pass. It stays fully restricted.
+    let full = restricted(
+        &alice(),
+        RestrictedTokenOptions {
+            restricting_sids: vec![Sid::EVERYONE],
+            ..Default::default()
+        },
+    );
+    let widened = restricted(
+        &full,
+        RestrictedTokenOptions {
+            restricting_sids: vec![Sid::EVERYONE],
+            write_restricted: true,
+            ..Default::default()
+        },
+    );
+    assert!(!widened.is_write_restricted());
+    assert!(!allowed(&dacl, &widened, read()));
 }
 
 #[test]
@@ -307,9 +326,8 @@ fn removed_privileges_are_gone_and_take_their_capabilities() {
 }
 
 /// What Linux can follow of a restricted token: a disabled group's gid leaves
-/// the kernel's groups, a disabled primary group or user becomes the sentinel;
-/// restricting SIDs, which the kernel cannot check, keep the token at
-/// Identification level.
+/// the kernel's groups; a disabled primary group or user, and restricting SIDs,
+/// which the kernel cannot check, keep the token at Identification level.
 #[test]
 fn the_kernel_follows_what_it_can_and_nothing_acts_as_a_restricted_token() {
     let t = Token::from_ids(61001, 61001, &[61001, 61101, 61102]).unwrap();
@@ -323,16 +341,25 @@ fn the_kernel_follows_what_it_can_and_nothing_acts_as_a_restricted_token() {
     assert_eq!(no_staff.unix().groups(), [61001, 61102]);
     assert_eq!(no_staff.unix().gid().as_raw(), 61001);
     assert_eq!(no_staff.token_type(), TokenType::Primary);
-    let no_primary = restricted(
-        &t,
-        RestrictedTokenOptions {
-            sids_to_disable: vec![Sid::unix_group(61001), Sid::unix_user(61001)],
-            ..Default::default()
-        },
-    );
-    assert_eq!(no_primary.unix().gid().as_raw(), 4294967294);
-    assert_eq!(no_primary.unix().uid().as_raw(), 4294967294);
-    assert_eq!(no_primary.unix().groups(), [61101, 61102]);
+    // Linux has no id that counts for denials only: a disabled user or
+    // primary group leaves a token no thread or process acts as.
+    for disabled in [Sid::unix_group(61001), Sid::unix_user(61001)] {
+        let t = restricted(
+            &t,
+            RestrictedTokenOptions {
+                sids_to_disable: vec![disabled],
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            t.impersonation_level(),
+            Some(ImpersonationLevel::Identification)
+        );
+        assert!(
+            t.duplicate(ImpersonationLevel::Impersonation, TokenType::Primary)
+                .is_err()
+        );
+    }
     let r = restricted(
         &t,
         RestrictedTokenOptions {
@@ -396,8 +423,15 @@ fn wine_create_restricted_token_cases() {
             ..Default::default()
         },
     );
-    assert!(!no_backup.has_privilege(Privilege::Backup), "deleted, not disabled");
-    assert!(!no_backup.privilege_check(&[Privilege::Backup], true).unwrap());
+    assert!(
+        !no_backup.has_privilege(Privilege::Backup),
+        "deleted, not disabled"
+    );
+    assert!(
+        !no_backup
+            .privilege_check(&[Privilege::Backup], true)
+            .unwrap()
+    );
     let ignored = restricted(
         &source,
         RestrictedTokenOptions {
