@@ -685,3 +685,44 @@ fn issue_24_immutable_files_and_read_only_mounts_are_written_by_no_one() {
     assert_eq!(check(&f, "guisef1", "FR"), 0);
     rustix::mount::unmount(dir.path(), rustix::mount::UnmountFlags::DETACH).unwrap();
 }
+
+/// Any caller may ask about a file it can reach, for any account, at
+/// Identification level: the answer is the same as root gets.
+#[test]
+fn issue_24_a_caller_that_is_not_root_asks_for_another_account() {
+    if common::skip::skip_without_root() {
+        return;
+    }
+    let _accounts = accounts();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let f = dir.path().join("team");
+    std::fs::write(&f, "x").unwrap();
+    std::os::unix::fs::chown(&f, Some(61501), Some(61602)).unwrap();
+    std::fs::set_permissions(&f, PermissionsExt::from_mode(0o640)).unwrap();
+    let as_guisef5 = |user: &str| {
+        Command::new("setpriv")
+            .args(["--reuid=guisef5", "--regid=guisef5", "--init-groups", "--"])
+            .arg(common::GUISE)
+            .args([
+                "access-check",
+                "--file",
+                f.to_str().unwrap(),
+                "--user",
+                user,
+                "--desired",
+                "FR",
+            ])
+            .output()
+            .unwrap()
+    };
+    for (user, kernel) in [("guisef3", "r--"), ("guisef4", "r--"), ("guisef2", "---")] {
+        assert_eq!(kernel_one(user, &f), kernel);
+        let out = as_guisef5(user);
+        assert_eq!(
+            out.status.code(),
+            Some(if kernel == "r--" { 0 } else { 1 }),
+            "{user}: {out:?}"
+        );
+    }
+}

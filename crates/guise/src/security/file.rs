@@ -406,6 +406,47 @@ impl IdSids for TokenSids {
     }
 }
 
+/// [`IdSids`] that asks `inner` once per id: one path's directories and file
+/// share owners and groups.
+struct Memo<'a> {
+    inner: &'a dyn IdSids,
+    users: std::cell::RefCell<Vec<(u32, Vec<Sid>)>>,
+    groups: std::cell::RefCell<Vec<(u32, Vec<Sid>)>>,
+}
+
+impl<'a> Memo<'a> {
+    fn new(inner: &'a dyn IdSids) -> Memo<'a> {
+        Memo {
+            inner,
+            users: Default::default(),
+            groups: Default::default(),
+        }
+    }
+
+    fn ask(
+        cache: &std::cell::RefCell<Vec<(u32, Vec<Sid>)>>,
+        id: u32,
+        f: impl FnOnce() -> Result<Vec<Sid>>,
+    ) -> Result<Vec<Sid>> {
+        if let Some((_, sids)) = cache.borrow().iter().find(|(i, _)| *i == id) {
+            return Ok(sids.clone());
+        }
+        let sids = f()?;
+        cache.borrow_mut().push((id, sids.clone()));
+        Ok(sids)
+    }
+}
+
+impl IdSids for Memo<'_> {
+    fn user(&self, uid: u32) -> Result<Vec<Sid>> {
+        Self::ask(&self.users, uid, || self.inner.user(uid))
+    }
+
+    fn group(&self, gid: u32) -> Result<Vec<Sid>> {
+        Self::ask(&self.groups, gid, || self.inner.group(gid))
+    }
+}
+
 /// The Unix SIDs only: Local System for uid 0, `S-1-22-1-uid`, `S-1-22-2-gid`.
 /// No lookup is made.
 #[derive(Clone, Copy, Debug, Default)]
@@ -593,46 +634,77 @@ pub fn descriptor_of(stat: &FileStat, sids: &dyn IdSids) -> Result<FileSecurity>
 /// [`ErrorKind::Os`] when the file cannot be looked at; [`ErrorKind::InvalidAcl`]
 /// for an ACL attribute the kernel would not take.
 pub fn stat_fd(fd: BorrowedFd<'_>) -> Result<FileStat> {
+    stat_of(fd, true)
+}
+
+/// [`stat_fd`]; without `whole`, only what searching a directory depends on
+/// (no mount flags, no default ACL).
+fn stat_of(fd: BorrowedFd<'_>, whole: bool) -> Result<FileStat> {
     use rustix::fs::{AtFlags, StatVfsMountFlags, StatxAttributes, StatxFlags};
     use std::os::fd::AsRawFd;
     let look = |e| Error::sys(ErrorKind::Os, "looking at a file", e);
-    let st = rustix::fs::fstat(fd).map_err(look)?;
-    let vfs = rustix::fs::fstatvfs(fd).map_err(look)?;
-    let stx =
-        rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS).map_err(look)?;
+    let stx = rustix::fs::statx(
+        fd,
+        "",
+        AtFlags::EMPTY_PATH,
+        StatxFlags::TYPE | StatxFlags::MODE | StatxFlags::UID | StatxFlags::GID,
+    )
+    .map_err(look)?;
+    let wanted = StatxFlags::TYPE | StatxFlags::MODE | StatxFlags::UID | StatxFlags::GID;
+    if !StatxFlags::from_bits_retain(stx.stx_mask).contains(wanted) {
+        return Err(Error::new(
+            ErrorKind::Os,
+            "the file system did not give the file's type, mode and owner",
+        ));
+    }
     // The attributes through the descriptor's own name, which works for O_PATH
-    // descriptors too (fgetxattr does not): the same inode as fstat's.
+    // descriptors too (fgetxattr does not): the same inode as statx's.
     let proc = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
     let acl = |name: &str| -> Result<Option<PosixAcl>> {
-        let mut buf = vec![0u8; 65536];
-        match rustix::fs::getxattr(proc.as_str(), name, &mut buf[..]) {
-            Ok(n) => PosixAcl::from_xattr(&buf[..n]).map(Some),
-            Err(rustix::io::Errno::NODATA | rustix::io::Errno::OPNOTSUPP) => Ok(None),
-            Err(e) => Err(Error::sys(ErrorKind::Os, format!("reading {name}"), e)),
+        // Room for 30 entries first (the kernel allocates what is offered),
+        // then what the attribute needs.
+        let mut buf = vec![0u8; 4 + 30 * 8];
+        loop {
+            match rustix::fs::getxattr(proc.as_str(), name, &mut buf[..]) {
+                Ok(n) => return PosixAcl::from_xattr(&buf[..n]).map(Some),
+                Err(rustix::io::Errno::NODATA | rustix::io::Errno::OPNOTSUPP) => return Ok(None),
+                Err(rustix::io::Errno::RANGE) if buf.len() < 65536 => {
+                    let need = rustix::fs::getxattr(proc.as_str(), name, &mut [0u8; 0][..])
+                        .map_err(|e| Error::sys(ErrorKind::Os, format!("reading {name}"), e))?;
+                    buf.resize(need.clamp(buf.len() + 1, 65536), 0);
+                }
+                Err(e) => return Err(Error::sys(ErrorKind::Os, format!("reading {name}"), e)),
+            }
         }
     };
-    let mode = st.st_mode;
-    let symlink = mode & S_IFMT == S_IFLNK;
+    let mode = u32::from(stx.stx_mode);
+    let kind = mode & S_IFMT;
+    let flags = if whole {
+        let vfs = rustix::fs::fstatvfs(fd).map_err(look)?;
+        FileFlags {
+            read_only_mount: vfs.f_flag.contains(StatVfsMountFlags::RDONLY),
+            noexec_mount: vfs.f_flag.contains(StatVfsMountFlags::NOEXEC),
+            immutable: stx.stx_attributes.contains(StatxAttributes::IMMUTABLE),
+        }
+    } else {
+        FileFlags::default()
+    };
     Ok(FileStat {
-        uid: st.st_uid,
-        gid: st.st_gid,
+        uid: stx.stx_uid,
+        gid: stx.stx_gid,
         mode,
         // A symbolic link has no ACL of its own (its xattrs name its target's).
-        access_acl: if symlink {
+        access_acl: if kind == S_IFLNK {
             None
         } else {
             acl("system.posix_acl_access")?
         },
-        default_acl: if mode & S_IFMT == S_IFDIR {
+        default_acl: if whole && kind == S_IFDIR {
             acl("system.posix_acl_default")?
         } else {
             None
         },
-        flags: FileFlags {
-            read_only_mount: vfs.f_flag.contains(StatVfsMountFlags::RDONLY),
-            noexec_mount: vfs.f_flag.contains(StatVfsMountFlags::NOEXEC),
-            immutable: stx.stx_attributes.contains(StatxAttributes::IMMUTABLE),
-        },
+        flags,
     })
 }
 
@@ -685,18 +757,11 @@ const MAX_SYMLINKS: usize = 40;
 /// procfs' `f_type`: its symbolic links are magic links.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
-/// Where a walk of a path for a token ends.
-enum Walked {
-    /// The file, opened `O_PATH`.
-    Reached(OwnedFd),
-    /// A directory on the way the token may not search.
-    Blocked,
-}
-
 /// Resolves `path` component by component as the kernel does for `token`:
 /// each directory looked up in must grant it `FILE_TRAVERSE`, symbolic links
 /// are followed (the last one too) by reading them, `..` goes up.
-fn walk(path: &Path, token: &Token, options: AccessCheckOptions) -> Result<Walked> {
+/// `None` when a directory on the way does not let the token search it.
+fn walk(path: &Path, token: &Token, options: AccessCheckOptions) -> Result<Option<FileSecurity>> {
     let bytes = path.as_os_str().as_bytes();
     if bytes.is_empty() {
         return Err(Error::new(ErrorKind::InvalidParameter, "an empty path"));
@@ -715,23 +780,30 @@ fn walk(path: &Path, token: &Token, options: AccessCheckOptions) -> Result<Walke
     };
     let mut queue = split(bytes);
     let mut links = 0;
+    let sids = Memo::new(&TokenSids);
+    // What searching `cur` depends on, once read.
+    let mut cur_stat = None;
     while let Some(name) = queue.pop_front() {
         // Every lookup in a directory needs its search permission, `.` and
         // `..` included (may_lookup).
-        let here = file_security_fd(cur.as_fd())?;
+        let stat = match cur_stat.take() {
+            Some(stat) => stat,
+            None => stat_of(cur.as_fd(), false)?,
+        };
+        let here = descriptor_of(&stat, &sids)?;
         if !here
             .access_check(token, AccessMask::FILE_EXECUTE, options)?
             .is_allowed()
         {
-            return Ok(Walked::Blocked);
+            return Ok(None);
         }
         if name == "." {
+            cur_stat = Some(stat);
             continue;
         }
         let next = open_path(Some(cur.as_fd()), Path::new(&name), false)?;
-        let st = rustix::fs::fstat(&next)
-            .map_err(|e| Error::sys(ErrorKind::Os, "looking at a file", e))?;
-        if st.st_mode & S_IFMT == S_IFLNK {
+        let st = stat_of(next.as_fd(), false)?;
+        if st.mode & S_IFMT == S_IFLNK {
             links += 1;
             if links > MAX_SYMLINKS {
                 return Err(Error::sys(
@@ -760,7 +832,7 @@ fn walk(path: &Path, token: &Token, options: AccessCheckOptions) -> Result<Walke
             }
             continue;
         }
-        if !queue.is_empty() && st.st_mode & S_IFMT != S_IFDIR {
+        if !queue.is_empty() && st.mode & S_IFMT != S_IFDIR {
             return Err(Error::sys(
                 ErrorKind::Os,
                 format!("resolving {}", path.display()),
@@ -768,8 +840,9 @@ fn walk(path: &Path, token: &Token, options: AccessCheckOptions) -> Result<Walke
             ));
         }
         cur = next;
+        cur_stat = Some(st);
     }
-    Ok(Walked::Reached(cur))
+    Ok(Some(descriptor_of(&stat_fd(cur.as_fd())?, &sids)?))
 }
 
 /// The security of the file at `path` as `token` reaches it: `None` when a
@@ -785,10 +858,7 @@ pub fn file_security_for(
     token: &Token,
     options: AccessCheckOptions,
 ) -> Result<Option<FileSecurity>> {
-    match walk(path.as_ref(), token, options)? {
-        Walked::Reached(fd) => file_security_fd(fd.as_fd()).map(Some),
-        Walked::Blocked => Ok(None),
-    }
+    walk(path.as_ref(), token, options)
 }
 
 /// Whether `token` may have `desired` on the file at `path` ([`AccessCheck`]
