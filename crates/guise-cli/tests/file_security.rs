@@ -630,7 +630,105 @@ fn attack_a_file_behind_a_directory_the_user_cannot_search_is_not_reachable() {
         "",
     );
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("magic link"), "{err}");
+    assert!(err.contains("/proc"), "{err}");
+}
+
+/// Attack: what the kernel's path lookup refuses is not reachable here either:
+/// a trailing slash on a file, a symbolic link on a `nosymfollow` mount, a
+/// trailing link another user planted in a sticky world-writable directory
+/// (fs.protected_symlinks), a file of /proc (its permissions are its own).
+#[test]
+fn attack_paths_the_kernel_refuses_to_resolve_are_not_reachable() {
+    if common::skip::skip_without_root() {
+        return;
+    }
+    let _accounts = accounts();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let notes = dir.path().join("notes");
+    std::fs::write(&notes, "x").unwrap();
+    std::fs::set_permissions(&notes, PermissionsExt::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&notes, Some(61501), Some(61501)).unwrap();
+    let run = |path: &str, user: &str| {
+        common::guise(
+            &[
+                "access-check",
+                "--file",
+                path,
+                "--user",
+                user,
+                "--desired",
+                "FR",
+            ],
+            "",
+        )
+    };
+    // A trailing slash: the kernel says ENOTDIR.
+    let slash = format!("{}/", notes.display());
+    assert_eq!(kernel_one("guisef1", Path::new(&slash)), "---");
+    assert_eq!(run(&slash, "guisef1").0, 2);
+
+    // A link planted by guisef2 in a sticky, world-writable directory, to
+    // guisef1's file: with fs.protected_symlinks guisef1 may not follow it.
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, PermissionsExt::from_mode(0o1777)).unwrap();
+    let planted = shared.join("planted");
+    std::os::unix::fs::symlink(&notes, &planted).unwrap();
+    rustix::fs::chownat(
+        rustix::fs::CWD,
+        &planted,
+        Some(rustix::fs::Uid::from_raw(61502)),
+        None,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    // Both settings of fs.protected_symlinks (a hardening switch: turning it
+    // on for a moment only refuses more), put back as it was.
+    struct Sysctl(String);
+    impl Drop for Sysctl {
+        fn drop(&mut self) {
+            let _ = std::fs::write("/proc/sys/fs/protected_symlinks", &self.0);
+        }
+    }
+    let restore = Sysctl(std::fs::read_to_string("/proc/sys/fs/protected_symlinks").unwrap());
+    for (setting, expected) in [("1", "---"), ("0", "rw-")] {
+        std::fs::write("/proc/sys/fs/protected_symlinks", setting).unwrap();
+        assert_eq!(
+            kernel_one("guisef1", &planted),
+            expected,
+            "protected_symlinks={setting}"
+        );
+        let ours = run(planted.to_str().unwrap(), "guisef1").0;
+        assert_eq!(
+            ours,
+            if expected == "---" { 1 } else { 0 },
+            "protected_symlinks={setting}"
+        );
+    }
+    drop(restore);
+    // Its owner follows it.
+    assert_eq!(kernel_one("guisef2", &planted), "r--");
+    assert_eq!(run(planted.to_str().unwrap(), "guisef2").0, 0);
+
+    // A link on a nosymfollow mount: the kernel says ELOOP.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&notes, &link).unwrap();
+    let mount = |args: &[&str]| {
+        let out = Command::new("mount").args(args).output().unwrap();
+        assert!(out.status.success(), "mount {args:?}: {out:?}");
+    };
+    let d = dir.path().to_str().unwrap();
+    mount(&["--bind", d, d]);
+    mount(&["-o", "remount,bind,nosymfollow", d]);
+    assert_eq!(kernel_one("guisef1", &link), "---");
+    let (code, _, err) = run(link.to_str().unwrap(), "guisef1");
+    rustix::mount::unmount(dir.path(), rustix::mount::UnmountFlags::DETACH).unwrap();
+    assert_eq!(code, 2, "{err}");
+
+    // /proc: refused, whatever its mode bits say.
+    let (code, _, err) = run("/proc/1/status", "guisef1");
+    assert_eq!(code, 2, "{err}");
 }
 
 /// What holds for everyone: nothing writes an immutable file or a file on a

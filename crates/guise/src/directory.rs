@@ -316,11 +316,14 @@ pub(crate) fn answered() -> bool {
 /// [`ErrorKind::Os`] when winbind fails otherwise.
 pub fn group_sid(gid: u32) -> Result<Option<Sid>> {
     match wbclient::gid_to_sid(gid) {
+        // winbind's "Unix Group" SIDs (S-1-22-2) are the gid's own.
+        Ok(sid) if sid_of(&sid)?.authority() == Sid::UNIX_AUTHORITY => Ok(None),
         // Only a group's SID: on a domain controller a gid may map to a user's
-        // SID (users there have gids too), which no group ACE means.
+        // SID (users there have gids too), which no group ACE means. A SID
+        // winbind mapped and cannot look up is a failing winbind, not "none".
         Ok(sid) => match wbclient::lookup_sid_typed(&sid) {
             Ok((_, _, kind)) if wbclient::GROUP_TYPES.contains(&kind) => sid_of(&sid).map(Some),
-            Ok(_) | Err(WbcError::NotFound) => Ok(None),
+            Ok(_) => Ok(None),
             Err(e) => Err(failed(&format!("the type of gid {gid}'s SID"), e)),
         },
         Err(WbcError::NotAvailable) if wbclient::answered_before() => Err(failed(
@@ -352,9 +355,15 @@ pub(crate) fn sids_of_uid(uid: u32) -> Result<Vec<Sid>> {
         Err(WbcError::NotFound | WbcError::NotAvailable) => {}
         Err(e) => return Err(failed(&format!("SID for uid {uid}"), e)),
     }
+    let local = || -> Result<bool> {
+        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up uid {uid}"), e))?;
+        Ok(user.is_none() || in_files("/etc/passwd", 2, &uid.to_string())?)
+    };
     sss_sid(
         crate::sys::sss::sid_by_uid(uid),
         &format!("uid {uid}"),
+        local,
         &mut out,
     )?;
     Ok(out)
@@ -366,23 +375,40 @@ pub(crate) fn sids_of_uid(uid: u32) -> Result<Vec<Sid>> {
 /// As [`sids_of_uid`].
 pub(crate) fn sids_of_gid(gid: u32) -> Result<Vec<Sid>> {
     let mut out: Vec<Sid> = group_sid(gid)?.into_iter().collect();
+    let local = || -> Result<bool> {
+        let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+            .map_err(|e| Error::sys(ErrorKind::Os, format!("looking up gid {gid}"), e))?;
+        Ok(group.is_none() || in_files("/etc/group", 2, &gid.to_string())?)
+    };
     sss_sid(
         crate::sys::sss::sid_by_gid(gid),
         &format!("gid {gid}"),
+        local,
         &mut out,
     )?;
     Ok(out)
 }
 
 /// Adds SSSD's answer for `what` to `out`: a directory SID, if SSSD has one.
+/// SSSD says "no SID" both for an id it does not have and when it does not
+/// run: for an id NSS knows that is not in the local files (`local` false),
+/// that is an error, never "no SID".
 fn sss_sid(
     answer: Option<std::result::Result<crate::sys::sss::Answer, std::ffi::c_int>>,
     what: &str,
+    local: impl FnOnce() -> Result<bool>,
     out: &mut Vec<Sid>,
 ) -> Result<()> {
     use crate::sys::sss::Answer;
     match answer {
-        None | Some(Ok(Answer::None)) => Ok(()),
+        None => Ok(()),
+        Some(Ok(Answer::None)) if local()? => Ok(()),
+        Some(Ok(Answer::None)) => Err(Error::new(
+            ErrorKind::Os,
+            format!(
+                "SSSD has no SID for {what}, an id not of this host's files: SSSD may not be running"
+            ),
+        )),
         Some(Err(e)) => Err(Error::os(
             ErrorKind::Os,
             format!("SSSD's SID for {what}"),
@@ -438,6 +464,39 @@ pub(crate) fn installed() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Attack: SSSD stops, and its "no SID" for a directory id must not leave
+    /// files named by the Unix SID alone (their owner and group ACEs would no
+    /// longer match the directory account's token).
+    #[test]
+    fn attack_sssd_saying_no_sid_for_a_directory_id_is_an_error() {
+        use crate::sys::sss::Answer;
+        let mut out = Vec::new();
+        let not_local = || Ok(false);
+        let e = sss_sid(Some(Ok(Answer::None)), "uid 70001", not_local, &mut out).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Os);
+        assert!(sss_sid(Some(Ok(Answer::None)), "uid 1000", || Ok(true), &mut out).is_ok());
+        assert!(sss_sid(None, "uid 70001", not_local, &mut out).is_ok());
+        assert!(sss_sid(Some(Err(5)), "uid 70001", || Ok(true), &mut out).is_err());
+        let sid = "S-1-5-21-1-2-3-1104";
+        sss_sid(
+            Some(Ok(Answer::Sid(sid.into()))),
+            "uid 70001",
+            not_local,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, [sid.parse::<Sid>().unwrap()]);
+        // A Unix SID from SSSD adds nothing.
+        sss_sid(
+            Some(Ok(Answer::Sid("S-1-22-1-5".into()))),
+            "uid 5",
+            not_local,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 1);
+    }
 
     #[test]
     fn a_sid_goes_to_winbind_and_back_unchanged() {

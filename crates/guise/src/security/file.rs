@@ -57,8 +57,12 @@
 //! decides for a path as the kernel resolves it for the token: every directory
 //! on the way, the targets of symbolic links included, must grant
 //! `FILE_TRAVERSE` (Linux checks traversal; Windows' SeChangeNotifyPrivilege,
-//! which every token holds, does not bypass it here). Symbolic links in
-//! `/proc` (magic links) are refused.
+//! which every token holds, does not bypass it here). As the kernel does, a
+//! trailing slash needs a directory, no link on a `nosymfollow` mount is
+//! followed, and with `fs.protected_symlinks` a trailing link in a sticky,
+//! world-writable directory is followed only by its owner (or the
+//! directory's). Paths through `/proc`, whose permissions are its own (hidden
+//! pids, ptrace checks, magic links), are refused.
 //!
 //! # Capabilities
 //! Without backup semantics the answer is the kernel's for a process or thread
@@ -757,15 +761,62 @@ const MAX_SYMLINKS: usize = 40;
 /// procfs' `f_type`: its symbolic links are magic links.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
+/// `ST_NOSYMFOLLOW`: the kernel follows no symbolic link on such a mount.
+const ST_NOSYMFOLLOW: u64 = 0x2000;
+
+/// Whether `fd` is on procfs, whose files have permission rules of their own
+/// (hidden pids, ptrace checks) and whose links are magic.
+fn on_procfs(fd: BorrowedFd<'_>) -> Result<bool> {
+    let fs = rustix::fs::fstatfs(fd)
+        .map_err(|e| Error::sys(ErrorKind::Os, "looking at a file system", e))?;
+    #[allow(clippy::unnecessary_cast)]
+    Ok(fs.f_type as i64 == PROC_SUPER_MAGIC)
+}
+
+/// The token's own SID for its uid among the SIDs of that uid: a token made
+/// when the directory answered keeps matching its files' owner ACEs.
+struct WithToken<'a> {
+    inner: &'a dyn IdSids,
+    uid: u32,
+    user: Sid,
+}
+
+impl IdSids for WithToken<'_> {
+    fn user(&self, uid: u32) -> Result<Vec<Sid>> {
+        let mut sids = self.inner.user(uid)?;
+        if uid == self.uid && !sids.contains(&self.user) {
+            sids.push(self.user);
+        }
+        Ok(sids)
+    }
+
+    fn group(&self, gid: u32) -> Result<Vec<Sid>> {
+        self.inner.group(gid)
+    }
+}
+
 /// Resolves `path` component by component as the kernel does for `token`:
 /// each directory looked up in must grant it `FILE_TRAVERSE`, symbolic links
-/// are followed (the last one too) by reading them, `..` goes up.
-/// `None` when a directory on the way does not let the token search it.
+/// are followed (the last one too) by reading them, `..` goes up, a trailing
+/// slash needs a directory. `None` when a directory on the way does not let
+/// the token search it, or `fs.protected_symlinks` forbids it a trailing link.
 fn walk(path: &Path, token: &Token, options: AccessCheckOptions) -> Result<Option<FileSecurity>> {
     let bytes = path.as_os_str().as_bytes();
     if bytes.is_empty() {
         return Err(Error::new(ErrorKind::InvalidParameter, "an empty path"));
     }
+    let resolving = |e: rustix::io::Errno| {
+        Error::sys(ErrorKind::Os, format!("resolving {}", path.display()), e)
+    };
+    let refused_proc = || {
+        Error::new(
+            ErrorKind::InvalidParameter,
+            format!(
+                "{} goes through /proc, whose permissions are its own",
+                path.display()
+            ),
+        )
+    };
     let split = |b: &[u8]| -> VecDeque<OsString> {
         b.split(|&c| c == b'/')
             .filter(|c| !c.is_empty())
@@ -778,12 +829,22 @@ fn walk(path: &Path, token: &Token, options: AccessCheckOptions) -> Result<Optio
     } else {
         open_path(None, Path::new("."), true)?
     };
+    if on_procfs(cur.as_fd())? {
+        return Err(refused_proc());
+    }
     let mut queue = split(bytes);
+    let mut want_dir = bytes.ends_with(b"/");
     let mut links = 0;
-    let sids = Memo::new(&TokenSids);
+    let memo = Memo::new(&TokenSids);
+    let sids = WithToken {
+        inner: &memo,
+        uid: token.unix().uid().as_raw(),
+        user: token.user(),
+    };
     // What searching `cur` depends on, once read.
     let mut cur_stat = None;
     while let Some(name) = queue.pop_front() {
+        let trailing = queue.is_empty();
         // Every lookup in a directory needs its search permission, `.` and
         // `..` included (may_lookup).
         let stat = match cur_stat.take() {
@@ -802,47 +863,62 @@ fn walk(path: &Path, token: &Token, options: AccessCheckOptions) -> Result<Optio
             continue;
         }
         let next = open_path(Some(cur.as_fd()), Path::new(&name), false)?;
+        if on_procfs(next.as_fd())? {
+            return Err(refused_proc());
+        }
         let st = stat_of(next.as_fd(), false)?;
         if st.mode & S_IFMT == S_IFLNK {
             links += 1;
             if links > MAX_SYMLINKS {
-                return Err(Error::sys(
-                    ErrorKind::Os,
-                    format!("resolving {}", path.display()),
-                    rustix::io::Errno::LOOP,
-                ));
+                return Err(resolving(rustix::io::Errno::LOOP));
             }
-            let fs = rustix::fs::fstatfs(&cur)
+            let vfs = rustix::fs::fstatvfs(&next)
                 .map_err(|e| Error::sys(ErrorKind::Os, "looking at a file system", e))?;
-            #[allow(clippy::unnecessary_cast)]
-            if fs.f_type as i64 == PROC_SUPER_MAGIC {
-                return Err(Error::new(
-                    ErrorKind::InvalidParameter,
-                    format!("{} goes through a magic link of /proc", path.display()),
-                ));
+            if vfs.f_flag.bits() & ST_NOSYMFOLLOW != 0 {
+                return Err(resolving(rustix::io::Errno::LOOP));
+            }
+            if trailing && !may_follow_link(&stat, st.uid, token)? {
+                return Ok(None);
             }
             let target = rustix::fs::readlinkat(&next, "", Vec::new())
                 .map_err(|e| Error::sys(ErrorKind::Os, "reading a symbolic link", e))?;
             let target = target.as_bytes();
+            if trailing && target.ends_with(b"/") {
+                want_dir = true;
+            }
             for c in split(target).into_iter().rev() {
                 queue.push_front(c);
             }
             if target.first() == Some(&b'/') {
                 cur = root()?;
+            } else {
+                cur_stat = Some(stat);
             }
             continue;
         }
-        if !queue.is_empty() && st.mode & S_IFMT != S_IFDIR {
-            return Err(Error::sys(
-                ErrorKind::Os,
-                format!("resolving {}", path.display()),
-                rustix::io::Errno::NOTDIR,
-            ));
+        if (!trailing || want_dir) && st.mode & S_IFMT != S_IFDIR {
+            return Err(resolving(rustix::io::Errno::NOTDIR));
         }
         cur = next;
         cur_stat = Some(st);
     }
     Ok(Some(descriptor_of(&stat_fd(cur.as_fd())?, &sids)?))
+}
+
+/// The kernel's `may_follow_link` for a trailing symbolic link owned by
+/// `link_uid` in the directory `dir`: with `fs.protected_symlinks`, a link in
+/// a sticky, world-writable directory is followed only by its owner, or when
+/// the directory's owner owns it too.
+fn may_follow_link(dir: &FileStat, link_uid: u32, token: &Token) -> Result<bool> {
+    if link_uid == token.unix().uid().as_raw() {
+        return Ok(true);
+    }
+    if dir.mode & (S_ISVTX | 0o002) != (S_ISVTX | 0o002) || dir.uid == link_uid {
+        return Ok(true);
+    }
+    let protected = std::fs::read_to_string("/proc/sys/fs/protected_symlinks")
+        .map_err(|e| Error::with_source(ErrorKind::Os, "reading fs.protected_symlinks", e))?;
+    Ok(protected.trim() == "0")
 }
 
 /// The security of the file at `path` as `token` reaches it: `None` when a
@@ -851,8 +927,10 @@ fn walk(path: &Path, token: &Token, options: AccessCheckOptions) -> Result<Optio
 /// the token, their targets' directories included).
 ///
 /// # Errors
-/// As [`file_security`]; [`ErrorKind::InvalidParameter`] for a path through a
-/// magic link of `/proc`.
+/// As [`file_security`]; [`ErrorKind::InvalidParameter`] for a path through
+/// `/proc`; [`ErrorKind::Os`] for a path the kernel would not resolve (too
+/// many links, a link on a `nosymfollow` mount, a file where a directory is
+/// needed).
 pub fn file_security_for(
     path: impl AsRef<Path>,
     token: &Token,

@@ -869,7 +869,9 @@ impl Token {
     /// privileges named do (SeBackupPrivilege is `CAP_DAC_READ_SEARCH`,
     /// SeRestorePrivilege `CAP_DAC_OVERRIDE`, `CAP_CHOWN` and `CAP_FOWNER`, ...):
     /// enabling raises them into the effective set, disabling lowers them, and
-    /// removing also drops them from the permitted set for good. So the
+    /// removing also drops them from the permitted set for good (and from the
+    /// bounding set, where the thread holds `CAP_SETPCAP`, so that no program
+    /// it starts as root gets them back). So the
     /// `EnablePrivilege(SE_BACKUP_NAME)` idiom works. The change starts from what
     /// the kernel says the thread has (another value of the process token may
     /// have changed it), and the token becomes the process token as it is then.
@@ -967,12 +969,26 @@ fn apply_process_privileges(
     match set {
         Ok(now) if now == wanted => {
             // Impersonations of this thread come back to these capabilities.
-            let home = ThreadCredentials::current()?;
             HOME.with_borrow_mut(|h| {
-                if h.is_some() {
-                    *h = Some(Rc::new(home));
+                if let Some(home) = h {
+                    Rc::make_mut(home).capabilities = now;
                 }
             });
+            // A removed privilege's capabilities also leave the bounding set
+            // where the thread may drop them (CAP_SETPCAP): no program it
+            // starts as root gets them back.
+            let removed = before.permitted - now.permitted;
+            if now.effective.contains(rthread::CapabilitySet::SETPCAP) {
+                for bit in (0..64)
+                    .map(|i| 1u64 << i)
+                    .filter(|b| removed.bits() & b != 0)
+                {
+                    rthread::remove_capability_from_bounding_set(
+                        rthread::CapabilitySet::from_bits_retain(bit),
+                    )
+                    .map_err(|e| Error::sys(ErrorKind::Os, "dropping from the bounding set", e))?;
+                }
+            }
             Ok(())
         }
         other => {
