@@ -1140,6 +1140,16 @@ fn issue_22_a_socket_activated_tcp_listener_serves_kerberos_callers_as_themselve
         .spawn()
         .unwrap();
     let mut server = common::server::Server::new(child, r.dir.path().join("none"));
+    // Connect once systemd-socket-activate listens (it says so on stderr).
+    assert!(
+        server
+            .wait_for_line(std::time::Duration::from_secs(10), |l| {
+                l.starts_with("Listening on")
+            })
+            .is_some(),
+        "systemd-socket-activate did not listen: {}",
+        server.log_so_far()
+    );
     let alice = r.kinit("alice");
     let imp = ["--level", "impersonation"];
     // The first connection starts the server on the socket systemd holds.
