@@ -68,9 +68,7 @@ const FILES: usize = 10_000;
 /// Moves this thread to a private mount namespace where /etc/passwd and
 /// /etc/group also list the test accounts.
 fn accounts() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let mut passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    let mut group = std::fs::read_to_string("/etc/group").unwrap();
+    let (mut passwd, mut group) = (String::new(), String::new());
     for (name, uid, _) in ACCOUNTS {
         passwd.push_str(&format!("{name}:x:{uid}:{uid}::/nonexistent:/bin/sh\n"));
         group.push_str(&format!("{name}:x:{uid}:\n"));
@@ -83,21 +81,7 @@ fn accounts() -> tempfile::TempDir {
             .collect();
         group.push_str(&format!("{name}:x:{gid}:{}\n", members.join(",")));
     }
-    // SAFETY: unsharing the mount namespace affects only this thread (the test's,
-    // in a process of its own); the programs it starts inherit it.
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }.unwrap();
-    rustix::mount::mount_change(
-        "/",
-        rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
-    )
-    .unwrap();
-    for (name, text) in [("passwd", passwd), ("group", group)] {
-        let file = dir.path().join(name);
-        std::fs::write(&file, text).unwrap();
-        std::fs::set_permissions(&file, PermissionsExt::from_mode(0o644)).unwrap();
-        rustix::mount::mount_bind(&file, format!("/etc/{name}")).unwrap();
-    }
-    dir
+    common::with_accounts(&passwd, &group)
 }
 
 /// An ACL entry as the test writes it: tag, id, rwx bits.

@@ -26,9 +26,7 @@ pub fn accounts() -> tempfile::TempDir {
 
 /// As [`accounts`], with `users` accounts (61001 ... 61000 + `users`).
 pub fn accounts_for(users: u32) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let mut passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    let mut group = std::fs::read_to_string("/etc/group").unwrap();
+    let (mut passwd, mut group) = (String::new(), String::new());
     for uid in FIRST..FIRST + users {
         let n = uid - 61000;
         passwd.push_str(&format!(
@@ -36,22 +34,7 @@ pub fn accounts_for(users: u32) -> tempfile::TempDir {
         ));
         group.push_str(&format!("guiseu{n}:x:{uid}:\n"));
     }
-    // SAFETY: unsharing the mount namespace affects only this thread (the test's,
-    // in a process of its own).
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }.unwrap();
-    rustix::mount::mount_change(
-        "/",
-        rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
-    )
-    .unwrap();
-    for (name, text) in [("passwd", passwd), ("group", group)] {
-        let file = dir.path().join(name);
-        std::fs::write(&file, text).unwrap();
-        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .unwrap();
-        rustix::mount::mount_bind(&file, format!("/etc/{name}")).unwrap();
-    }
-    dir
+    super::with_accounts(&passwd, &group)
 }
 
 /// A running private `dbus-daemon`, killed on drop.

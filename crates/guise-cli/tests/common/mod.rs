@@ -95,3 +95,29 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// Moves the calling thread (and the programs it starts from then on) into a
+/// private mount namespace where `/etc/passwd` and `/etc/group` are the
+/// machine's with `passwd` and `group` lines added. The machine's files stay
+/// untouched. Keep the returned directory for the test's duration.
+pub fn with_accounts(passwd: &str, group: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap() + passwd;
+    let group = std::fs::read_to_string("/etc/group").unwrap() + group;
+    // SAFETY: unsharing the mount namespace affects only this thread (the test's,
+    // in a process of its own); the programs it starts inherit it.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }.unwrap();
+    rustix::mount::mount_change(
+        "/",
+        rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
+    )
+    .unwrap();
+    for (name, text) in [("passwd", passwd), ("group", group)] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        rustix::mount::mount_bind(&file, format!("/etc/{name}")).unwrap();
+    }
+    dir
+}

@@ -243,12 +243,7 @@ fn check(
     };
     let mut granted = walk(&pre, dacl);
     if let Some(second) = pre.restricting_pass(sd) {
-        let mut by_restricting = walk(&second, dacl);
-        if token.is_write_restricted() {
-            // Only write access is checked against the restricting SIDs.
-            by_restricting |= !write_rights(mapping);
-        }
-        granted &= by_restricting;
+        granted &= second.limit(walk(&second, dacl));
     }
     Ok(pre.finish(granted - forbidden))
 }
@@ -257,7 +252,7 @@ fn check(
 /// no-write-up forbids: the mapping's write rights, the rights of its "all"
 /// that are neither read nor execute, and the standard rights that change an
 /// object; never `READ_CONTROL` and `SYNCHRONIZE`.
-fn write_rights(mapping: &GenericMapping) -> AccessMask {
+pub(crate) fn write_rights(mapping: &GenericMapping) -> AccessMask {
     // Every right of the mapping's "all" that is neither read nor execute
     // changes the object (FILE_DELETE_CHILD, KEY_CREATE_LINK, ...).
     (mapping.write
@@ -302,7 +297,7 @@ pub(crate) fn mandatory_denied(
     let write = write_rights(mapping);
     let mut denied = AccessMask::empty();
     if policy & NO_WRITE_UP != 0 {
-        denied |= write - (mapping.read | mapping.execute);
+        denied |= write;
     }
     if policy & NO_READ_UP != 0 {
         denied |= mapping.read - (write | mapping.execute) - AccessMask::SYNCHRONIZE;
@@ -449,6 +444,17 @@ impl<'a> Prepared<'a> {
         };
         second.see_owner(sd);
         Some(second)
+    }
+
+    /// What the second pass's grant `by_restricting` leaves of the first's:
+    /// all of it but the write rights it did not grant, for a write-restricted
+    /// token (only write access is checked against its restricting SIDs).
+    fn limit(&self, by_restricting: AccessMask) -> AccessMask {
+        if self.token.is_write_restricted() {
+            by_restricting | !write_rights(self.mapping)
+        } else {
+            by_restricting
+        }
     }
 
     /// Whether an ACE for `sid` applies in this pass.
@@ -626,13 +632,8 @@ pub fn access_check_by_type_result_list(
     let mut granted = walk_by_type(&pre, dacl, object_types);
     if let Some(second) = pre.restricting_pass(sd) {
         let by_restricting = walk_by_type(&second, dacl, object_types);
-        let write_only = token.is_write_restricted();
         for (g, r) in granted.iter_mut().zip(by_restricting) {
-            *g &= if write_only {
-                r | !write_rights(mapping)
-            } else {
-                r
-            };
+            *g &= second.limit(r);
         }
     }
     Ok(granted

@@ -99,7 +99,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use super::access::{AccessCheck, AccessCheckOptions, access_check_with, mandatory_denied};
+use super::access::{
+    AccessCheck, AccessCheckOptions, access_check_with, mandatory_denied, write_rights,
+};
 use super::descriptor::{Ace, AceFlags, AceType, Acl, Control, SecurityDescriptor};
 use super::mask::{AccessMask, GenericMapping};
 use crate::error::{Error, ErrorKind, Result};
@@ -303,8 +305,6 @@ pub struct FileSecurity {
     pub descriptor: SecurityDescriptor,
     /// Whether the file is a directory.
     pub directory: bool,
-    /// Whether any of the mode's execute bits is set.
-    pub any_execute: bool,
     /// The mount's and the inode's flags.
     pub flags: FileFlags,
 }
@@ -352,16 +352,6 @@ impl Rights {
 
     fn all(&self) -> AccessMask {
         self.of_bits(7)
-    }
-
-    /// Every right that changes the file: what no one gets on a read-only
-    /// mount or an immutable file.
-    fn changing(&self) -> AccessMask {
-        self.write
-            | AccessMask::FILE_DELETE_CHILD
-            | AccessMask::WRITE_DAC
-            | AccessMask::WRITE_OWNER
-            | AccessMask::DELETE
     }
 }
 
@@ -626,7 +616,6 @@ pub fn descriptor_of(stat: &FileStat, sids: &dyn IdSids) -> Result<FileSecurity>
             sacl: None,
         },
         directory,
-        any_execute: stat.mode & 0o111 != 0,
         flags: stat.flags,
     })
 }
@@ -1053,7 +1042,7 @@ impl FileSecurity {
         let rights = Rights::of(self.directory);
         for (p, by) in [
             (Privilege::Backup, rights.read | rights.execute),
-            (Privilege::Restore, rights.changing()),
+            (Privilege::Restore, write_rights(&mapping)),
         ] {
             if token.is_privilege_enabled(p)
                 && (by & (allowed.granted - dacl)).intersects(by_capability)
@@ -1066,13 +1055,13 @@ impl FileSecurity {
 
     /// The rights no one has on this file, privileges included.
     fn forbidden_to_all(&self) -> AccessMask {
-        let rights = Rights::of(self.directory);
+        // Every right that changes the file, as no-write-up counts them.
         let mut nobody = AccessMask::empty();
         if self.flags.read_only_mount || self.flags.immutable {
-            nobody |= rights.changing();
+            nobody |= write_rights(&GenericMapping::FILE);
         }
         if self.flags.noexec_mount && !self.directory {
-            nobody |= rights.execute;
+            nobody |= Rights::of(false).execute;
         }
         nobody
     }
